@@ -1,0 +1,125 @@
+"""The one ASGI app: the hub's NGSI-LD API plus every feature's router, composed here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smartcity import __version__
+from smartcity.config import Settings
+from smartcity.hub.api import attrs, batch, discovery, entities
+from smartcity.hub.api.deps import Hub
+from smartcity.hub.contexts import ContextStore
+from smartcity.hub.errors import ERROR_BASE, NgsiError
+from smartcity.hub.service import EntityService
+from smartcity.security.keys import KeyStore
+from smartcity.storage import migrate
+from smartcity.storage.engine import Database
+
+log = logging.getLogger("smartcity")
+NGSI_PREFIX = "/ngsi-ld/v1"
+
+
+def problem_response(status: int, type_name: str, title: str, detail: str) -> Response:
+    body = {"type": ERROR_BASE + type_name, "title": title, "status": status, "detail": detail}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def build_hub(settings: Settings, db: Database | None = None) -> Hub:
+    db = db or Database(settings.database_url)
+    contexts = ContextStore(
+        db,
+        timeout=settings.limits.context_fetch_timeout,
+        max_bytes=settings.limits.max_context_bytes,
+        forbid_private=settings.forbid_private_targets,
+    )
+    return Hub(
+        settings=settings,
+        entities=EntityService(db),
+        contexts=contexts,
+        keys=KeyStore(db),
+        extras={},
+    )
+
+
+def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
+    db = Database(settings.database_url)
+    if check_schema:
+        migrate.ensure_current(db)
+    hub = build_hub(settings, db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.auth_required:
+            log.warning(
+                "AUTHENTICATION IS OFF (--no-auth): anyone who can reach this server can write. "
+                "Use it for local testing only."
+            )
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="smartcity",
+        version=__version__,
+        description="City data hub (NGSI-LD, ETSI GS CIM 009 v1.8) and city platform API.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+
+    @app.exception_handler(NgsiError)
+    async def ngsi_error(_request: Request, exc: NgsiError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return Response(
+            orjson.dumps(exc.problem()),
+            status_code=exc.status,
+            media_type="application/json",
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return problem_response(400, "BadRequestData", "Bad request data", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return problem_response(404, "ResourceNotFound", "Not found", "no such endpoint")
+        if exc.status_code == 405:
+            return problem_response(
+                405, "OperationNotSupported", "Method not allowed", str(exc.detail)
+            )
+        return problem_response(exc.status_code, "InvalidRequest", "Error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem_response(
+            500,
+            "InternalError",
+            "Internal error",
+            "the server failed unexpectedly; the error has been logged",
+        )
+
+    @app.get("/healthz", tags=["Operations"], summary="Readiness")
+    def healthz() -> dict[str, Any]:
+        with db.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {
+            "status": "ok",
+            "version": __version__,
+            "database": "postgresql" if db.is_postgres else "sqlite",
+        }
+
+    # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
+    for module in (attrs, entities, batch, discovery):
+        app.include_router(module.router, prefix=NGSI_PREFIX)
+    return app

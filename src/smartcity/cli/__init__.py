@@ -1,0 +1,1 @@
+"""The ``smartcity`` command line."""

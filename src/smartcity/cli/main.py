@@ -1,0 +1,221 @@
+"""``smartcity``: serve the platform, migrate the database, manage keys and @contexts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smartcity import __version__
+from smartcity.config import resolve_database_url
+
+app = typer.Typer(
+    help="smartcity: a smart city platform around an NGSI-LD city data hub.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for writes (and private reads).", no_args_is_help=True)
+contexts_app = typer.Typer(help="JSON-LD @contexts kept by the hub.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(contexts_app, name="contexts")
+console = Console()
+err = Console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="Database URL (default: $SMARTCITY_DATABASE_URL, else a "
+        "SQLite file under $SMARTCITY_HOME)",
+        show_default=False,
+    ),
+]
+
+
+def _database(url: str | None):  # type: ignore[no-untyped-def]
+    from smartcity.storage.engine import Database
+
+    try:
+        return Database(resolve_database_url(url))
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    database: DatabaseOpt = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Let writes through without a key (local testing only)"),
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the API server."""
+    import os
+
+    import uvicorn
+
+    from smartcity.storage import migrate
+
+    db = _database(database)
+    try:
+        migrate.ensure_current(db)
+    except migrate.SchemaOutOfDate as exc:
+        err.print(f"[red]cannot start:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    os.environ["SMARTCITY_DATABASE_URL"] = db.url
+    os.environ["SMARTCITY_AUTH"] = "0" if no_auth else "1"
+    if no_auth:
+        err.print("[bold yellow]WARNING: --no-auth: writes need no key. Local testing only.[/]")
+    console.print(f"smartcity {__version__} on http://{host}:{port} ({db.url.split(':')[0]})")
+    uvicorn.run(
+        "smartcity.cli.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        factory=True,
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOpt = None) -> None:
+    """Create or migrate the schema to the latest version."""
+    from smartcity.storage import migrate
+
+    db = _database(database)
+    before = migrate.current_revision(db)
+    migrate.upgrade(db)
+    after = migrate.current_revision(db)
+    db.dispose()
+    if before == after:
+        console.print(f"schema already at {after}")
+    else:
+        console.print(f"schema upgraded {before or '(empty)'} -> {after}")
+
+
+@db_app.command("current")
+def db_current(database: DatabaseOpt = None) -> None:
+    """Show the schema revision."""
+    from smartcity.storage import migrate
+
+    db = _database(database)
+    console.print(f"current {migrate.current_revision(db)}, head {migrate.head_revision(db)}")
+
+
+def _keys(database: str | None):  # type: ignore[no-untyped-def]
+    from smartcity.security.keys import KeyStore
+    from smartcity.storage import migrate
+
+    db = _database(database)
+    try:
+        migrate.ensure_current(db)
+    except migrate.SchemaOutOfDate as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    return KeyStore(db)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key")],
+    scope: Annotated[str, typer.Option(help="read or write")] = "write",
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Tenant the key may use (repeat; default: all). Use '' for the default tenant."
+        ),
+    ] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Create an API key; the token is printed once."""
+    if scope not in ("read", "write"):
+        err.print("[red]error:[/] --scope must be read or write")
+        raise typer.Exit(2)
+    key, token = _keys(database).create(name, scope=scope, tenants=tenant or ["*"])
+    console.print(f"key {key.key_id} ({scope}, tenants: {', '.join(key.tenants)})")
+    console.print("token (shown once; send it as 'Authorization: Bearer <token>'):")
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(database: DatabaseOpt = None) -> None:
+    """List API keys (never their tokens)."""
+    table = Table("id", "name", "scope", "tenants", "revoked")
+    for key in _keys(database).list():
+        table.add_row(
+            key.key_id, key.name, key.scope, ", ".join(key.tenants), "yes" if key.revoked_at else ""
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, database: DatabaseOpt = None) -> None:
+    """Revoke an API key."""
+    if not _keys(database).revoke(key_id):
+        err.print(f"[red]error:[/] no active key {key_id}; see `smartcity keys list`")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
+
+
+@contexts_app.command("add")
+def contexts_add(
+    url: Annotated[str, typer.Argument(help="The URL clients use for this @context")],
+    file: Annotated[Path, typer.Argument(help="The context document (JSON-LD)", exists=True)],
+    database: DatabaseOpt = None,
+) -> None:
+    """Preload an @context so the hub never fetches it (works offline)."""
+    from smartcity.hub.contexts import ContextStore
+    from smartcity.hub.errors import NgsiError
+
+    db = _database(database)
+    try:
+        document = json.loads(file.read_text(encoding="utf-8-sig"))
+        ContextStore(db).add(url, document)
+    except (json.JSONDecodeError, NgsiError) as exc:
+        err.print(f"[red]error:[/] {file} is not a usable @context: {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"preloaded {url}")
+
+
+@contexts_app.command("list")
+def contexts_list(database: DatabaseOpt = None) -> None:
+    """List stored @contexts."""
+    from sqlalchemy import select
+
+    from smartcity.storage import schema
+
+    db = _database(database)
+    table = Table("url", "kind", "bytes")
+    with db.read() as conn:
+        for row in conn.execute(
+            select(schema.jsonld_contexts).order_by(schema.jsonld_contexts.c.url)
+        ):
+            table.add_row(row.url, row.kind, str(len(row.body)))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

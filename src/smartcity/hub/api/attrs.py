@@ -1,0 +1,168 @@
+"""Attribute endpoints: /entities/{id}/attrs and /entities/{id}/attrs/{attr} (clause 5.6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from smartcity.hub.api.deps import bool_param, hub, parse_options, require
+from smartcity.hub.api.entities import BODY, _update_response
+from smartcity.hub.api.negotiation import decode, request_context, tenant_of
+from smartcity.hub.entity import (
+    ENTITY_MEMBERS,
+    check_name,
+    check_uri,
+    parse_attribute,
+    parse_attributes,
+    parse_types,
+)
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.jsonld import ActiveContext
+
+router = APIRouter(tags=["Context Information"])
+
+
+@router.post(
+    "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Append entity attributes"
+)
+async def append_attrs(request: Request, entityId: str, options: str | None = None) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    opts = parse_options(options, {"noOverwrite"})
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    body = decoded.body
+    if not isinstance(body, dict):
+        raise BadRequestData("the attributes must be a JSON object")
+    if "id" in body and body["id"] != entityId:
+        raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's {entityId}")
+    types = parse_types(body["type"], decoded.active) if "type" in body else None
+    attrs = parse_attributes(body, decoded.active)
+    result = await run_in_threadpool(
+        h.entities.append_attrs,
+        tenant,
+        entityId,
+        attrs,
+        no_overwrite="noOverwrite" in opts,
+        types=types,
+    )
+    return _update_response(result, decoded.active)
+
+
+@router.patch(
+    "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Update entity attributes"
+)
+async def update_attrs(request: Request, entityId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    if not isinstance(decoded.body, dict):
+        raise BadRequestData("the attributes must be a JSON object")
+    fragment = {k: v for k, v in decoded.body.items() if k not in ENTITY_MEMBERS}
+    if not fragment:
+        raise BadRequestData("the body names no attribute to update")
+    attrs = parse_attributes(fragment, decoded.active)
+    result = await run_in_threadpool(h.entities.update_attrs, tenant, entityId, attrs)
+    return _update_response(result, decoded.active)
+
+
+@router.patch(
+    "/entities/{entityId:path}/attrs/{attrId}",
+    status_code=204,
+    openapi_extra=BODY,
+    summary="Partial attribute update",
+)
+async def patch_attr(request: Request, entityId: str, attrId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    body = decoded.body
+    if not isinstance(body, dict) or not body:
+        raise BadRequestData("the attribute fragment must be a non-empty JSON object")
+    iri = decoded.active.expand(check_name(attrId))
+    patch = _parse_fragment(attrId, body, decoded.active)
+    await run_in_threadpool(h.entities.patch_attr, tenant, entityId, iri, patch, attrId)
+    return Response(status_code=204)
+
+
+def _parse_fragment(name: str, body: dict[str, Any], ctx: ActiveContext) -> dict[str, Any]:
+    """A partial update may omit the value or the type; validate what is there."""
+    from smartcity.hub.entity import KEY_TYPE, VALUE_KEY, parse_instance
+
+    declared = body.get("type")
+    has_value = any(k in body for k in KEY_TYPE)
+    if has_value or declared in VALUE_KEY:
+        try:
+            return parse_instance(name, body, ctx)
+        except BadRequestData:
+            if has_value:
+                raise
+    # Only metadata or sub-attributes: validate them as an instance with a placeholder value.
+    probe = parse_instance(name, {**body, "type": "Property", "value": 0}, ctx)
+    probe.pop("value")
+    if declared is None:
+        probe.pop("type")
+    return probe
+
+
+@router.put(
+    "/entities/{entityId:path}/attrs/{attrId}",
+    status_code=204,
+    openapi_extra=BODY,
+    summary="Replace attribute",
+)
+async def replace_attr(request: Request, entityId: str, attrId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    iri = decoded.active.expand(check_name(attrId))
+    instances = parse_attribute(attrId, _strip_context(decoded.body), decoded.active)
+    await run_in_threadpool(h.entities.replace_attr, tenant, entityId, iri, instances, attrId)
+    return Response(status_code=204)
+
+
+def _strip_context(body: object) -> object:
+    if isinstance(body, dict) and "@context" in body:
+        return {k: v for k, v in body.items() if k != "@context"}
+    return body
+
+
+@router.delete(
+    "/entities/{entityId:path}/attrs/{attrId}", status_code=204, summary="Delete attribute"
+)
+async def delete_attr(
+    request: Request,
+    entityId: str,
+    attrId: str,
+    datasetId: str | None = None,
+    deleteAll: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    _, ctx = request_context(request, h.contexts)
+    iri = ctx.expand(check_name(attrId))
+    if datasetId is not None:
+        check_uri(datasetId, "datasetId")
+    await run_in_threadpool(
+        lambda: h.entities.delete_attr(
+            tenant,
+            entityId,
+            iri,
+            attrId,
+            dataset_id=datasetId,
+            delete_all=bool_param(deleteAll, "deleteAll"),
+        )
+    )
+    return Response(status_code=204)

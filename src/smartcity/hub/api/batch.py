@@ -1,0 +1,266 @@
+"""Batch operations: /entityOperations/create|upsert|update|delete|merge|query (clause 5.6.7+).
+
+Every entity is validated on its own: a bad one is reported in ``errors`` with its reason and
+never stops or hides the good ones (207 Multi-Status when some failed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from smartcity.hub.api.deps import hub, int_param, parse_options, require
+from smartcity.hub.api.entities import VIEW_OPTIONS, _format
+from smartcity.hub.api.negotiation import (
+    JSON,
+    choose_accept,
+    decode,
+    ngsi_response,
+    tenant_of,
+)
+from smartcity.hub.api.params import parse_entity_query, parse_selection
+from smartcity.hub.contexts import ContextStore
+from smartcity.hub.entity import check_uri, parse_entity, render_entity
+from smartcity.hub.errors import BadRequestData, NgsiError
+from smartcity.hub.service import BatchResult
+
+router = APIRouter(tags=["Batch Operations"])
+LIST_BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/ld+json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        },
+        "required": True,
+    }
+}
+
+
+def _error(entity_id: Any, exc: NgsiError) -> dict[str, Any]:
+    return {
+        "entityId": entity_id if isinstance(entity_id, str) else str(entity_id),
+        "error": exc.problem(),
+    }
+
+
+async def _parse_entities(
+    request: Request, *, require_type: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    h = hub(request)
+    limits = h.settings.limits
+    decoded = await decode(request, h.contexts, limits, body_is_list=True)
+    if not isinstance(decoded.body, list):
+        raise BadRequestData("a batch must be a JSON array of entities")
+    if not decoded.body:
+        raise BadRequestData("the batch is empty")
+    if len(decoded.body) > limits.max_batch_entities:
+        raise BadRequestData(
+            f"a batch may hold at most {limits.max_batch_entities} entities; split it"
+        )
+    docs: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    store: ContextStore = h.contexts
+    for item in decoded.body:
+        entity_id = item.get("id", "(no id)") if isinstance(item, dict) else "(not an object)"
+        try:
+            ctx = decoded.active
+            if isinstance(item, dict) and "@context" in item:
+                ctx = store.active(item["@context"])
+            docs.append(parse_entity(item, ctx, require_type=require_type))
+        except NgsiError as exc:
+            errors.append(_error(entity_id, exc))
+    return docs, errors
+
+
+def _respond(result: BatchResult, errors: list[dict[str, Any]], *, created: bool) -> Response:
+    errors = errors + [_error(i, e) for i, e in result.errors]
+    if not errors:
+        if created:
+            return ngsi_response(result.success, accept=JSON, context=None, status=201)
+        return Response(status_code=204)
+    body = {"success": result.success, "errors": errors}
+    return ngsi_response(body, accept=JSON, context=None, status=207)
+
+
+@router.post("/entityOperations/create", openapi_extra=LIST_BODY, summary="Batch create")
+async def batch_create(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    docs, errors = await _parse_entities(request, require_type=True)
+    result = await run_in_threadpool(hub(request).entities.create_many, tenant, docs)
+    return _respond(result, errors, created=True)
+
+
+@router.post("/entityOperations/upsert", openapi_extra=LIST_BODY, summary="Batch upsert")
+async def batch_upsert(request: Request, options: str | None = None) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    opts = parse_options(options, {"replace", "update"})
+    if opts == {"replace", "update"}:
+        raise BadRequestData("options replace and update exclude each other")
+    docs, errors = await _parse_entities(request, require_type=False)
+    h = hub(request)
+    result = await run_in_threadpool(
+        lambda: h.entities.upsert_many(tenant, docs, replace="update" not in opts)
+    )
+    if not errors and not result.errors and result.created:
+        # 201 lists the entities that were created; 204 when all of them existed already.
+        return ngsi_response(result.created, accept=JSON, context=None, status=201)
+    return _respond(result, errors, created=False)
+
+
+@router.post("/entityOperations/update", openapi_extra=LIST_BODY, summary="Batch update")
+async def batch_update(request: Request, options: str | None = None) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    opts = parse_options(options, {"noOverwrite"})
+    docs, errors = await _parse_entities(request, require_type=False)
+    result = await run_in_threadpool(
+        lambda: hub(request).entities.update_many(tenant, docs, no_overwrite="noOverwrite" in opts)
+    )
+    return _respond(result, errors, created=False)
+
+
+@router.post("/entityOperations/merge", openapi_extra=LIST_BODY, summary="Batch merge")
+async def batch_merge(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    docs, errors = await _parse_entities(request, require_type=False)
+    h = hub(request)
+    result = BatchResult()
+
+    def run() -> None:
+        for doc in docs:
+            try:
+                h.entities.merge(tenant, doc)
+                result.success.append(doc["id"])
+            except NgsiError as exc:
+                result.errors.append((doc["id"], exc))
+
+    await run_in_threadpool(run)
+    return _respond(result, errors, created=False)
+
+
+@router.post(
+    "/entityOperations/delete",
+    summary="Batch delete",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "string"}}}
+            },
+            "required": True,
+        }
+    },
+)
+async def batch_delete(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    decoded = await decode(request, h.contexts, h.settings.limits, body_is_list=False)
+    if not isinstance(decoded.body, list) or not decoded.body:
+        raise BadRequestData("batch delete takes a non-empty JSON array of entity ids")
+    ids: list[str] = []
+    errors: list[dict[str, Any]] = []
+    for item in decoded.body:
+        try:
+            ids.append(check_uri(item, "entity id"))
+        except NgsiError as exc:
+            errors.append(_error(item, exc))
+    result = await run_in_threadpool(h.entities.delete_many, tenant, ids)
+    return _respond(result, errors, created=False)
+
+
+@router.post(
+    "/entityOperations/query",
+    summary="Query entities (POST)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/ld+json": {"schema": {"type": "object"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def batch_query(
+    request: Request,
+    limit: str | None = None,
+    offset: str | None = None,
+    count: str | None = None,
+    options: str | None = None,
+    format: str | None = None,
+    lang: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "read")
+    h = hub(request)
+    limits = h.settings.limits
+    decoded = await decode(request, h.contexts, limits)
+    body = decoded.body
+    if not isinstance(body, dict) or body.get("type") != "Query":
+        raise BadRequestData('the body must be a Query object: {"type": "Query", ...}')
+    ctx = decoded.active
+    accept = choose_accept(request)
+    opts = parse_options(options, VIEW_OPTIONS)
+    fmt = _format(opts, format)
+    entities = body.get("entities") or []
+    if not isinstance(entities, list):
+        raise BadRequestData("entities must be a list of {id?, idPattern?, type} selectors")
+    ids: list[str] = []
+    types: list[str] = []
+    pattern = None
+    for selector in entities:
+        if not isinstance(selector, dict):
+            raise BadRequestData("each entities item must be an object")
+        if "id" in selector:
+            ids.append(selector["id"])
+        if "idPattern" in selector:
+            pattern = selector["idPattern"]
+        if "type" in selector:
+            types.append(selector["type"])
+    attrs_list = body.get("attrs")
+    if attrs_list is not None and not (
+        isinstance(attrs_list, list) and all(isinstance(a, str) for a in attrs_list)
+    ):
+        raise BadRequestData("attrs must be a list of attribute names")
+    selection = parse_selection(ctx, ",".join(attrs_list) if attrs_list else None, None, None)
+    geo = body.get("geoQ") or {}
+    if not isinstance(geo, dict):
+        raise BadRequestData("geoQ must be an object")
+    coordinates = geo.get("coordinates")
+    query = parse_entity_query(
+        ctx,
+        limits,
+        id=",".join(ids) or None,
+        type=",".join(types) or None,
+        idPattern=pattern,
+        attrs=selection.attrs,
+        q=body.get("q"),
+        scopeQ=body.get("scopeQ"),
+        georel=geo.get("georel"),
+        geometry=geo.get("geometry"),
+        coordinates=None
+        if coordinates is None
+        else (coordinates if isinstance(coordinates, str) else orjson.dumps(coordinates).decode()),
+        geoproperty=geo.get("geoproperty"),
+    )
+    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
+    skip = int_param(offset, "offset", 0, low=0, high=2**62)
+    want_count = (count or "").lower() == "true"
+    docs, total = await run_in_threadpool(
+        h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
+    )
+    rendered = [
+        render_entity(
+            d, ctx, fmt=fmt, sys_attrs="sysAttrs" in opts, attrs=selection.attrs, lang=lang
+        )
+        for d in docs
+    ]
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    return ngsi_response(rendered, accept=accept, context=decoded.context, headers=headers)

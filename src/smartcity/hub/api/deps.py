@@ -1,0 +1,96 @@
+"""Per-request plumbing: the hub's objects on app.state, authentication, and common params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from smartcity.config import Settings
+from smartcity.hub.contexts import ContextStore
+from smartcity.hub.errors import BadRequestData, Forbidden, Unauthorized
+from smartcity.hub.service import EntityService
+from smartcity.security.keys import KeyStore
+
+
+@dataclass
+class Hub:
+    """Everything the NGSI-LD endpoints need, built once by the app factory."""
+
+    settings: Settings
+    entities: EntityService
+    contexts: ContextStore
+    keys: KeyStore
+    extras: dict[str, Any]
+
+
+def hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def require(request: Request, tenant: str, scope: str) -> None:
+    """Check the bearer key for a write (always) or a read (on private tenants)."""
+    h = hub(request)
+    if not h.settings.auth_required:
+        return
+    if scope == "read" and not (
+        "*" in h.settings.private_read_tenants or tenant in h.settings.private_read_tenants
+    ):
+        return
+    header = request.headers.get("authorization", "")
+    if not header:
+        raise Unauthorized(
+            f"this {'write' if scope == 'write' else 'read'} needs an API key: send "
+            "'Authorization: Bearer <key>' (create one with `smartcity keys create`)"
+        )
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'")
+    key = h.keys.verify(token.strip())
+    if key is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    if not key.allows(tenant, scope):
+        raise Forbidden(
+            f"the API key '{key.name}' may not {scope} tenant {tenant or '(default)'!r}"
+        )
+
+
+def parse_options(options: str | None, allowed: set[str]) -> set[str]:
+    if not options:
+        return set()
+    found = {o.strip() for o in options.split(",") if o.strip()}
+    unknown = found - allowed
+    if unknown:
+        raise BadRequestData(
+            f"options {', '.join(sorted(unknown))} not understood here; allowed: "
+            + ", ".join(sorted(allowed))
+        )
+    return found
+
+
+def int_param(value: str | None, name: str, default: int, *, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequestData(f"{name} must be a whole number, got {value!r}") from None
+    if number < low:
+        raise BadRequestData(f"{name} must be at least {low}, got {number}")
+    if number > high:
+        from smartcity.hub.errors import TooManyResults
+
+        raise TooManyResults(f"{name} must be at most {high}, got {number}")
+    return number
+
+
+def bool_param(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", ""):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise BadRequestData(f"{name} must be true or false, got {value!r}")

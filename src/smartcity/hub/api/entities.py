@@ -1,0 +1,252 @@
+"""Entity endpoints: /entities and /entities/{id}/attrs (clauses 5.6 and 5.7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from smartcity.hub.api.deps import (
+    bool_param,
+    hub,
+    int_param,
+    parse_options,
+    require,
+)
+from smartcity.hub.api.negotiation import (
+    GEOJSON,
+    choose_accept,
+    decode,
+    ngsi_response,
+    request_context,
+    tenant_of,
+)
+from smartcity.hub.api.params import parse_entity_query, parse_selection
+from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.geojson import to_feature, to_feature_collection
+from smartcity.hub.service import UpdateResult
+
+router = APIRouter(tags=["Context Information"])
+BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/ld+json": {"schema": {"type": "object"}},
+        },
+        "required": True,
+    }
+}
+
+
+def _format(options: set[str], fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in ("normalized", "keyValues", "simplified", "concise"):
+            raise BadRequestData("format must be normalized, keyValues, simplified or concise")
+        return "keyValues" if fmt == "simplified" else fmt
+    if "keyValues" in options or "simplified" in options:
+        return "keyValues"
+    if "concise" in options:
+        return "concise"
+    return "normalized"
+
+
+VIEW_OPTIONS = {"keyValues", "simplified", "concise", "normalized", "sysAttrs"}
+
+
+def _created(entity_id: str) -> Response:
+    return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{entity_id}"})
+
+
+def _update_response(result: UpdateResult, ctx: Any) -> Response:
+    if not result.not_updated:
+        return Response(status_code=204)
+    body = {
+        "updated": [ctx.compact(i) for i in result.updated],
+        "notUpdated": [
+            {"attributeName": ctx.compact(i), "reason": reason} for i, reason in result.not_updated
+        ],
+    }
+    return ngsi_response(body, accept="application/json", context=None, status=207)
+
+
+@router.post("/entities", status_code=201, openapi_extra=BODY, summary="Create entity")
+async def create_entity(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    doc = parse_entity(decoded.body, decoded.active)
+    await run_in_threadpool(h.entities.create, tenant, doc)
+    return _created(doc["id"])
+
+
+@router.get("/entities", summary="Query entities")
+async def query_entities(
+    request: Request,
+    id: str | None = None,
+    type: str | None = None,
+    idPattern: str | None = None,
+    attrs: str | None = None,
+    pick: str | None = None,
+    omit: str | None = None,
+    q: str | None = None,
+    scopeQ: str | None = None,
+    georel: str | None = None,
+    geometry: str | None = None,
+    coordinates: str | None = None,
+    geoproperty: str | None = None,
+    geometryProperty: str | None = None,
+    lang: str | None = None,
+    options: str | None = None,
+    format: str | None = None,
+    limit: str | None = None,
+    offset: str | None = None,
+    count: str | None = None,
+    local: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "read")
+    h = hub(request)
+    limits = h.settings.limits
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request, geo=True)
+    opts = parse_options(options, VIEW_OPTIONS)
+    fmt = _format(opts, format)
+    selection = parse_selection(ctx, attrs, pick, omit)
+    query = parse_entity_query(
+        ctx,
+        limits,
+        id=id,
+        type=type,
+        idPattern=idPattern,
+        attrs=selection.attrs,
+        q=q,
+        scopeQ=scopeQ,
+        georel=georel,
+        geometry=geometry,
+        coordinates=coordinates,
+        geoproperty=geoproperty,
+    )
+    # The specification lets a broker refuse a query with no selector at all; we answer it
+    # (paginated), as most clients expect to list everything in a tenant.
+    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
+    skip = int_param(offset, "offset", 0, low=0, high=2**62)
+    want_count = bool_param(count, "count")
+    if page == 0 and not want_count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    docs, total = await run_in_threadpool(
+        h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
+    )
+    rendered = [
+        render_entity(
+            d,
+            ctx,
+            fmt=fmt,
+            sys_attrs="sysAttrs" in opts,
+            attrs=selection.attrs,
+            lang=lang,
+            pick=selection.pick,
+            omit=selection.omit,
+        )
+        for d in docs
+    ]
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    if accept == GEOJSON:
+        geo_name = ctx.expand(check_name(geometryProperty or "location"))
+        body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, context)
+        return ngsi_response(body, accept=GEOJSON, context=context, headers=headers)
+    return ngsi_response(rendered, accept=accept, context=context, headers=headers)
+
+
+@router.get("/entities/{entityId:path}", summary="Retrieve entity")
+async def retrieve_entity(
+    request: Request,
+    entityId: str,
+    attrs: str | None = None,
+    pick: str | None = None,
+    omit: str | None = None,
+    geometryProperty: str | None = None,
+    lang: str | None = None,
+    options: str | None = None,
+    format: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "read")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request, geo=True)
+    opts = parse_options(options, VIEW_OPTIONS)
+    fmt = _format(opts, format)
+    selection = parse_selection(ctx, attrs, pick, omit)
+    doc = await run_in_threadpool(h.entities.get, tenant, entityId)
+    rendered = render_entity(
+        doc,
+        ctx,
+        fmt=fmt,
+        sys_attrs="sysAttrs" in opts,
+        attrs=selection.attrs,
+        lang=lang,
+        pick=selection.pick,
+        omit=selection.omit,
+    )
+    if accept == GEOJSON:
+        geo_name = ctx.expand(check_name(geometryProperty or "location"))
+        return ngsi_response(
+            to_feature(doc, rendered, ctx, geo_name, fmt, context),
+            accept=GEOJSON,
+            context=context,
+        )
+    return ngsi_response(rendered, accept=accept, context=context)
+
+
+@router.put(
+    "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Replace entity"
+)
+async def replace_entity(request: Request, entityId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    body = decoded.body
+    if not isinstance(body, dict):
+        raise BadRequestData("an entity must be a JSON object")
+    if body.get("id", entityId) != entityId:
+        raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
+    doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
+    await run_in_threadpool(h.entities.replace, tenant, doc)
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Merge entity"
+)
+async def merge_entity(request: Request, entityId: str, options: str | None = None) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    parse_options(options, {"noOverwrite", "replace", "update"})
+    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    body = decoded.body
+    if not isinstance(body, dict):
+        raise BadRequestData("the merge patch must be a JSON object")
+    if body.get("id", entityId) != entityId:
+        raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
+    doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
+    await run_in_threadpool(h.entities.merge, tenant, doc)
+    return Response(status_code=204)
+
+
+@router.delete("/entities/{entityId:path}", status_code=204, summary="Delete entity")
+async def delete_entity(request: Request, entityId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    await run_in_threadpool(h.entities.delete, tenant, entityId)
+    return Response(status_code=204)

@@ -1,0 +1,223 @@
+"""Request decoding and response encoding shared by every NGSI-LD endpoint.
+
+Handles what the specification makes every endpoint do the same way: the tenant header, the
+@context (``Link`` header for application/json, body member for application/ld+json), content
+negotiation, body size and JSON depth limits, and ProblemDetails for anything malformed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from smartcity.config import Limits
+from smartcity.hub.contexts import CORE_CONTEXT_URL, ContextStore
+from smartcity.hub.errors import (
+    BadRequestData,
+    InvalidRequest,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from smartcity.hub.jsonld import ActiveContext
+
+JSON = "application/json"
+JSONLD = "application/ld+json"
+GEOJSON = "application/geo+json"
+MERGE_PATCH = "application/merge-patch+json"
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+_LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+_TENANT_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
+
+
+def tenant_of(request: Request) -> str:
+    raw = request.headers.get("ngsild-tenant") or request.headers.get("fiware-service") or ""
+    tenant = raw.strip()
+    if tenant and not _TENANT_RE.match(tenant):
+        raise BadRequestData(
+            "NGSILD-Tenant must be 1-64 characters of letters, digits, '_', '-', '.' or ':'"
+        )
+    return tenant
+
+
+def link_context(request: Request) -> str | None:
+    header = request.headers.get("link")
+    if not header:
+        return None
+    found: list[str] = []
+    for match in _LINK_RE.finditer(header):
+        url, params = match.group(1), match.group(2)
+        if CONTEXT_REL in params:
+            found.append(url.strip())
+    if len(found) > 1:
+        raise BadRequestData("only one JSON-LD context Link header is allowed")
+    if not found:
+        return None
+    url = found[0]
+    if not re.match(r"^https?://", url):
+        raise BadRequestData(f"the @context Link header must hold an http(s) URL, got {url!r}")
+    return url
+
+
+@dataclass
+class Decoded:
+    body: Any
+    context: Any  # the user @context (URL, object or list), None = core only
+    active: ActiveContext
+
+
+def _check_depth(value: Any, limit: int) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise BadRequestData(f"the JSON body nests deeper than {limit} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+async def read_json(request: Request, limits: Limits) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise InvalidRequest("the request has no body; send a JSON document")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON (UTF-8): {exc}") from None
+    _check_depth(body, limits.max_json_depth)
+    return body
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def decode(
+    request: Request,
+    store: ContextStore,
+    limits: Limits,
+    *,
+    allow_merge_patch: bool = False,
+    body_is_list: bool = False,
+) -> Decoded:
+    """Read the body and work out its @context, as clause 6.3.5 prescribes."""
+    ctype = media_type(request)
+    allowed = {JSON, JSONLD} | ({MERGE_PATCH} if allow_merge_patch else set())
+    if ctype not in allowed:
+        raise UnsupportedMediaType(
+            f"Content-Type {ctype or '(none)'!r} is not supported here; use "
+            + " or ".join(sorted(allowed))
+        )
+    body = await read_json(request, limits)
+    context: Any = None
+    if ctype == JSONLD:
+        if request.headers.get("link") and link_context(request):
+            raise BadRequestData(
+                "with Content-Type application/ld+json the @context goes in the body, "
+                "not in a Link header"
+            )
+        if body_is_list:
+            if not isinstance(body, list):
+                raise BadRequestData("the body must be a JSON array")
+            for item in body:
+                if not isinstance(item, dict) or "@context" not in item:
+                    raise BadRequestData(
+                        "with application/ld+json every entity in the array needs an @context"
+                    )
+            context = body[0]["@context"] if body else None
+        else:
+            if not isinstance(body, dict) or "@context" not in body:
+                raise BadRequestData(
+                    "with Content-Type application/ld+json the body must have an @context member"
+                )
+            context = body["@context"]
+    else:
+        context = link_context(request)
+        items = body if (body_is_list and isinstance(body, list)) else [body]
+        if any(isinstance(item, dict) and "@context" in item for item in items):
+            raise BadRequestData(
+                "with Content-Type application/json the body must not contain @context; "
+                "send it in a Link header or use application/ld+json"
+            )
+    return Decoded(body=body, context=context, active=store.active(context))
+
+
+def request_context(request: Request, store: ContextStore) -> tuple[Any, ActiveContext]:
+    """The @context of a GET/DELETE request: the Link header, or core only."""
+    context = link_context(request)
+    return context, store.active(context)
+
+
+def choose_accept(request: Request, *, geo: bool = False) -> str:
+    header = request.headers.get("accept", "")
+    if not header.strip():
+        return JSON
+    offered = [JSON, JSONLD] + ([GEOJSON] if geo else [])
+    best: tuple[float, int, str] | None = None
+    for index, part in enumerate(header.split(",")):
+        pieces = [p.strip() for p in part.split(";")]
+        mtype, quality = pieces[0].lower(), 1.0
+        for param in pieces[1:]:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            continue
+        candidates = offered if mtype in ("*/*", "application/*") else [mtype]
+        for candidate in candidates:
+            if candidate in offered:
+                key = (quality, -index, candidate)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+                break
+    if best is None:
+        raise NotAcceptable(f"cannot produce any of {header!r}; accepted: {', '.join(offered)}")
+    return best[2]
+
+
+def context_url(context: Any) -> str:
+    return context if isinstance(context, str) else CORE_CONTEXT_URL
+
+
+def ngsi_response(
+    content: Any,
+    *,
+    accept: str,
+    context: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Serialise a compacted payload with its @context, by media type (clause 6.3.6)."""
+    out_headers = dict(headers or {})
+    if accept == JSONLD:
+        ld_context = context if context is not None else CORE_CONTEXT_URL
+        if isinstance(content, list):
+            content = [{**item, "@context": ld_context} for item in content]
+        elif isinstance(content, dict):
+            content = {**content, "@context": ld_context}
+    else:
+        out_headers["Link"] = (
+            f'<{context_url(context)}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
+        )
+    return Response(
+        orjson.dumps(content), status_code=status, media_type=accept, headers=out_headers
+    )

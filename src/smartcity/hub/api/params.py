@@ -1,0 +1,95 @@
+"""Query parameters shared by entity and temporal queries, parsed into an EntityQuery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smartcity.config import Limits
+from smartcity.hub.entity import check_name, check_uri
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.querying import EntityQuery
+from smartcity.hub.repository import check_regex
+from smartcity.hub.types_expr import parse_type_selection
+
+
+@dataclass
+class Selection:
+    """What the client wants back: which attributes, and for pick/omit which members."""
+
+    attrs: list[str] | None = None
+    pick: set[str] | None = None
+    omit: set[str] | None = None
+
+
+def split_list(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _member_names(value: str | None, ctx: ActiveContext, what: str) -> set[str] | None:
+    if value is None:
+        return None
+    names = split_list(value)
+    if not names:
+        raise BadRequestData(f"{what} must list at least one name")
+    return {n if n in ("id", "type", "scope") else ctx.expand(check_name(n)) for n in names}
+
+
+def parse_selection(
+    ctx: ActiveContext, attrs: str | None, pick: str | None, omit: str | None
+) -> Selection:
+    if pick is not None and omit is not None:
+        raise BadRequestData("pick and omit cannot be used together")
+    attr_list = [ctx.expand(check_name(a)) for a in split_list(attrs)] or None
+    return Selection(
+        attrs=attr_list,
+        pick=_member_names(pick, ctx, "pick"),
+        omit=_member_names(omit, ctx, "omit"),
+    )
+
+
+def parse_entity_query(
+    ctx: ActiveContext,
+    limits: Limits,
+    *,
+    id: str | None = None,
+    type: str | None = None,
+    idPattern: str | None = None,
+    attrs: list[str] | None = None,
+    q: str | None = None,
+    scopeQ: str | None = None,
+    georel: str | None = None,
+    geometry: str | None = None,
+    coordinates: str | None = None,
+    geoproperty: str | None = None,
+) -> EntityQuery:
+    query = EntityQuery(expand=ctx.expand)
+    if type is not None:
+        if not type.strip():
+            raise BadRequestData("type must not be empty")
+        query.types = parse_type_selection(type, ctx.expand)
+    if id is not None:
+        query.ids = [check_uri(i, "id") for i in split_list(id)]
+        if not query.ids:
+            raise BadRequestData("id must list at least one entity id")
+    if idPattern is not None:
+        check_regex(idPattern)
+        query.id_pattern = idPattern
+    if attrs:
+        query.attrs = attrs
+    if q is not None:
+        from smartcity.hub.query.qlang import parse_q
+
+        query.q = parse_q(q, max_length=limits.max_q_length)
+    if scopeQ is not None:
+        from smartcity.hub.query.scope import parse_scope_q
+
+        query.scope_q = parse_scope_q(scopeQ)
+    if georel is not None or geometry is not None or coordinates is not None:
+        from smartcity.hub.query.geo import parse_geo_query
+
+        query.geo = parse_geo_query(
+            georel, geometry, coordinates, geoproperty, max_points=limits.max_geometry_points
+        )
+        query.geoproperty = ctx.expand(check_name(geoproperty or "location"))
+    return query

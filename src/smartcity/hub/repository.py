@@ -1,0 +1,294 @@
+"""SQL for the latest state of entities. Functions take an open connection; the service decides
+the transaction boundaries. Nothing here knows about @contexts or HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from smartcity.hub.types_expr import TypeSelection
+from smartcity.storage import schema
+
+E = schema.entities
+T = schema.entity_types
+A = schema.entity_attrs
+
+
+@dataclass
+class EntityFilter:
+    """Everything an entity query can select on; empty fields select everything."""
+
+    types: TypeSelection | None = None
+    ids: Sequence[str] | None = None
+    id_pattern: str | None = None
+    attrs: Sequence[str] | None = None  # expanded; entities having at least one of them
+    q: Any = None  # a compiled SQL predicate over entities.doc (see query.qsql)
+    scope: Any = None  # a compiled SQL predicate over entities.doc (see query.scope)
+    extra: list[ColumnElement[bool]] = field(default_factory=list)
+
+
+def get(conn: Connection, tenant: str, entity_id: str, *, for_update: bool = False) -> Any:
+    stmt = select(E.c.eid, E.c.doc).where(E.c.tenant == tenant, E.c.entity_id == entity_id)
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).first()
+
+
+def existing_ids(conn: Connection, tenant: str, ids: Iterable[str]) -> dict[str, int]:
+    ids = list(ids)
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            select(E.c.entity_id, E.c.eid).where(E.c.tenant == tenant, E.c.entity_id.in_(chunk))
+        )
+        found.update({row.entity_id: row.eid for row in rows})
+    return found
+
+
+def insert_entities(
+    conn: Connection, tenant: str, docs: Sequence[dict[str, Any]], now: int
+) -> list[int]:
+    """Insert new entities with their index rows; returns their eids in order."""
+    if not docs:
+        return []
+    rows = conn.execute(
+        insert(E).returning(E.c.eid, sort_by_parameter_order=True),
+        [
+            {
+                "tenant": tenant,
+                "entity_id": d["id"],
+                "doc": d,
+                "created_at": now,
+                "modified_at": now,
+            }
+            for d in docs
+        ],
+    ).all()
+    eids = [row.eid for row in rows]
+    type_rows = [
+        {"eid": eid, "etype": t, "tenant": tenant}
+        for eid, d in zip(eids, docs, strict=True)
+        for t in d["type"]
+    ]
+    attr_rows = [
+        {"eid": eid, "attr": a, "tenant": tenant}
+        for eid, d in zip(eids, docs, strict=True)
+        for a in d["attrs"]
+    ]
+    if type_rows:
+        conn.execute(insert(T), type_rows)
+    if attr_rows:
+        conn.execute(insert(A), attr_rows)
+    return eids
+
+
+def update_entity(
+    conn: Connection,
+    tenant: str,
+    eid: int,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    now: int,
+) -> None:
+    conn.execute(update(E).where(E.c.eid == eid).values(doc=new, modified_at=now))
+    old_types, new_types = set(old["type"]), set(new["type"])
+    if old_types != new_types:
+        if old_types - new_types:
+            conn.execute(delete(T).where(T.c.eid == eid, T.c.etype.in_(old_types - new_types)))
+        if new_types - old_types:
+            conn.execute(
+                insert(T),
+                [{"eid": eid, "etype": t, "tenant": tenant} for t in new_types - old_types],
+            )
+    old_attrs, new_attrs = set(old["attrs"]), set(new["attrs"])
+    if old_attrs - new_attrs:
+        conn.execute(delete(A).where(A.c.eid == eid, A.c.attr.in_(old_attrs - new_attrs)))
+    if new_attrs - old_attrs:
+        conn.execute(
+            insert(A), [{"eid": eid, "attr": a, "tenant": tenant} for a in new_attrs - old_attrs]
+        )
+
+
+def delete_entities(conn: Connection, eids: Sequence[int]) -> None:
+    # Index rows go explicitly: SQLite only cascades with foreign_keys on, and this is cheaper.
+    for start in range(0, len(eids), 500):
+        chunk = list(eids[start : start + 500])
+        conn.execute(delete(T).where(T.c.eid.in_(chunk)))
+        conn.execute(delete(A).where(A.c.eid.in_(chunk)))
+        conn.execute(delete(E).where(E.c.eid.in_(chunk)))
+
+
+def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [E.c.tenant == tenant]
+    if flt.types:
+        alternatives = []
+        for required in flt.types:
+            alternatives.append(
+                and_(
+                    *(
+                        exists().where(T.c.eid == E.c.eid, T.c.etype == t, T.c.tenant == tenant)
+                        for t in sorted(required)
+                    )
+                )
+            )
+        if all(len(alt) == 1 for alt in flt.types):
+            wanted = sorted({next(iter(alt)) for alt in flt.types})
+            clauses.append(
+                E.c.eid.in_(select(T.c.eid).where(T.c.tenant == tenant, T.c.etype.in_(wanted)))
+            )
+        else:
+            clauses.append(or_(*alternatives))
+    if flt.ids:
+        clauses.append(E.c.entity_id.in_(list(flt.ids)))
+    if flt.id_pattern:
+        if dialect == "postgresql":
+            clauses.append(E.c.entity_id.op("~")(flt.id_pattern))
+        else:
+            clauses.append(func.regexp(flt.id_pattern, E.c.entity_id) == 1)
+    if flt.attrs:
+        clauses.append(
+            E.c.eid.in_(select(A.c.eid).where(A.c.tenant == tenant, A.c.attr.in_(list(flt.attrs))))
+        )
+    if flt.q is not None:
+        clauses.append(flt.q)
+    if flt.scope is not None:
+        clauses.append(flt.scope)
+    clauses.extend(flt.extra)
+    return clauses
+
+
+def query(
+    conn: Connection,
+    tenant: str,
+    flt: EntityFilter,
+    *,
+    limit: int,
+    offset: int,
+    count: bool,
+) -> tuple[list[dict[str, Any]], int | None]:
+    where = _where(tenant, flt, conn.dialect.name)
+    stmt: Select[Any] = select(E.c.doc).where(*where).order_by(E.c.eid).limit(limit).offset(offset)
+    docs = [row.doc for row in conn.execute(stmt)] if limit > 0 else []
+    total = None
+    if count:
+        total = conn.execute(select(func.count()).select_from(E).where(*where)).scalar_one()
+    return docs, total
+
+
+def query_eids(conn: Connection, tenant: str, flt: EntityFilter) -> list[tuple[int, str]]:
+    where = _where(tenant, flt, conn.dialect.name)
+    return [
+        (r.eid, r.entity_id) for r in conn.execute(select(E.c.eid, E.c.entity_id).where(*where))
+    ]
+
+
+def list_types(conn: Connection, tenant: str) -> list[tuple[str, int]]:
+    rows = conn.execute(
+        select(T.c.etype, func.count())
+        .where(T.c.tenant == tenant)
+        .group_by(T.c.etype)
+        .order_by(T.c.etype)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def attrs_of_type(conn: Connection, tenant: str, etype: str) -> list[str]:
+    rows = conn.execute(
+        select(A.c.attr)
+        .distinct()
+        .where(
+            A.c.tenant == tenant,
+            A.c.eid.in_(select(T.c.eid).where(T.c.tenant == tenant, T.c.etype == etype)),
+        )
+        .order_by(A.c.attr)
+    )
+    return [r[0] for r in rows]
+
+
+def list_attrs(conn: Connection, tenant: str) -> list[tuple[str, int]]:
+    rows = conn.execute(
+        select(A.c.attr, func.count())
+        .where(A.c.tenant == tenant)
+        .group_by(A.c.attr)
+        .order_by(A.c.attr)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def types_with_attr(conn: Connection, tenant: str, attr: str) -> list[str]:
+    rows = conn.execute(
+        select(T.c.etype)
+        .distinct()
+        .where(
+            T.c.tenant == tenant,
+            T.c.eid.in_(select(A.c.eid).where(A.c.tenant == tenant, A.c.attr == attr)),
+        )
+        .order_by(T.c.etype)
+    )
+    return [r[0] for r in rows]
+
+
+def docs_with_attr(
+    conn: Connection, tenant: str, attr: str, limit: int = 1000
+) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(E.c.doc)
+        .where(
+            E.c.tenant == tenant,
+            E.c.eid.in_(select(A.c.eid).where(A.c.tenant == tenant, A.c.attr == attr)),
+        )
+        .limit(limit)
+    )
+    return [r.doc for r in rows]
+
+
+def docs_of_type(
+    conn: Connection, tenant: str, etype: str, limit: int = 1000
+) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(E.c.doc)
+        .where(
+            E.c.tenant == tenant,
+            E.c.eid.in_(select(T.c.eid).where(T.c.tenant == tenant, T.c.etype == etype)),
+        )
+        .limit(limit)
+    )
+    return [r.doc for r in rows]
+
+
+def check_regex(pattern: str) -> None:
+    from smartcity.hub.errors import BadRequestData
+
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise BadRequestData(
+            f"idPattern {pattern!r} is not a valid regular expression: {exc}"
+        ) from None
+
+
+def iter_docs(
+    conn: Connection, tenant: str, flt: EntityFilter, *, geo: Any = None
+) -> Iterable[Any]:
+    """All matching documents in insertion order (for filters finished in Python)."""
+    where = _where(tenant, flt, conn.dialect.name)
+    stmt = select(E.c.doc).where(*where).order_by(E.c.eid)
+    for row in conn.execution_options(yield_per=500).execute(stmt):
+        yield row.doc

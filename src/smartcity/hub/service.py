@@ -1,0 +1,530 @@
+"""The hub's Python service layer: every module reads and writes city data through here.
+
+Methods take and return documents in the stored layout (names expanded; see ``entity.py``);
+the HTTP layer does the @context work. Each write is one transaction that also writes the
+history and any notifications owed, so an accepted write is never half-applied.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from smartcity.hub import history, repository
+from smartcity.hub.entity import Doc, Instance
+from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
+from smartcity.hub.history import Change
+from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
+from smartcity.hub.timeutil import iso_from_us, now_us
+from smartcity.storage.engine import Database
+
+NULL_URI = "urn:ngsi-ld:null"
+
+# Called inside the write transaction (e.g. to queue notifications in the outbox).
+ChangeHook = Callable[[Connection, Sequence[Change]], None]
+# Called after commit (e.g. to wake the notifier, push to live dashboards).
+CommitListener = Callable[[Sequence[Change]], None]
+
+
+@dataclass
+class UpdateResult:
+    updated: list[str] = field(default_factory=list)
+    not_updated: list[tuple[str, str]] = field(default_factory=list)  # (iri, reason)
+
+
+@dataclass
+class BatchResult:
+    success: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    errors: list[tuple[str, NgsiError]] = field(default_factory=list)
+
+
+def _stamp(instances: list[Instance], now_iso: str, previous: list[Instance] | None) -> None:
+    old = {i.get("datasetId"): i for i in previous or []}
+    for inst in instances:
+        before = old.get(inst.get("datasetId"))
+        inst["createdAt"] = before.get("createdAt", now_iso) if before else now_iso
+        inst["modifiedAt"] = now_iso
+
+
+def _put_instances(target: list[Instance], new: list[Instance]) -> None:
+    """Replace instances with the same datasetId, add the others (default instance first)."""
+    for inst in new:
+        ds = inst.get("datasetId")
+        for i, existing in enumerate(target):
+            if existing.get("datasetId") == ds:
+                target[i] = inst
+                break
+        else:
+            if ds is None:
+                target.insert(0, inst)
+            else:
+                target.append(inst)
+
+
+def _merge_instance(existing: Instance, patch: Instance) -> Instance:
+    """Partial attribute update: members in the patch replace, sub-attributes merge."""
+    merged = dict(existing)
+    if patch.get("type") and patch["type"] != existing["type"]:
+        # A changed kind replaces the whole value, e.g. Property -> Relationship.
+        for key in ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList"):
+            merged.pop(key, None)
+    for key, value in patch.items():
+        if key in ("createdAt", "modifiedAt"):
+            continue
+        if isinstance(value, dict) and "type" in value and isinstance(merged.get(key), dict):
+            merged[key] = _merge_instance(merged[key], value)
+        elif value == NULL_URI:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+class EntityService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.change_hooks: list[ChangeHook] = []
+        self.commit_listeners: list[CommitListener] = []
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _commit(self, conn: Connection, changes: Sequence[Change], now: int) -> None:
+        history.record(conn, changes, now)
+        for hook in self.change_hooks:
+            hook(conn, changes)
+
+    def _after(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        for listener in self.commit_listeners:
+            try:
+                listener(changes)
+            except Exception:  # a listener must never undo an accepted write
+                import logging
+
+                logging.getLogger(__name__).exception("commit listener failed")
+
+    def _load(self, conn: Connection, tenant: str, entity_id: str) -> tuple[int, Doc]:
+        row = repository.get(conn, tenant, entity_id, for_update=True)
+        if row is None:
+            raise ResourceNotFound(f"entity {entity_id} does not exist" + _tenant_note(tenant))
+        return int(row.eid), row.doc
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, tenant: str, entity_id: str) -> Doc:
+        with self.db.read() as conn:
+            row = repository.get(conn, tenant, entity_id)
+        if row is None:
+            raise ResourceNotFound(f"entity {entity_id} does not exist" + _tenant_note(tenant))
+        doc: Doc = row.doc
+        return doc
+
+    def find(
+        self, tenant: str, query: EntityQuery, *, limit: int, offset: int = 0, count: bool = False
+    ) -> tuple[list[Doc], int | None]:
+        """Entities matching ``query`` in insertion order, and the total if ``count``."""
+        flt = to_filter(query, self.db.engine.dialect.name)
+        with self.db.read() as conn:
+            if query.geo is None:
+                return repository.query(conn, tenant, flt, limit=limit, offset=offset, count=count)
+            # Geo: the bounding-box prefilter runs in SQL, the exact test here.
+            matched = [
+                doc
+                for doc in repository.iter_docs(conn, tenant, flt, geo=query)
+                if matches_geo(doc, query)
+            ]
+        return matched[offset : offset + limit], (len(matched) if count else None)
+
+    # -- whole entities ----------------------------------------------------------------------
+    def create(self, tenant: str, doc: Doc) -> None:
+        result = self.create_many(tenant, [doc])
+        if result.errors:
+            raise result.errors[0][1]
+
+    def create_many(self, tenant: str, docs: Sequence[Doc]) -> BatchResult:
+        result = BatchResult()
+        now = now_us()
+        now_iso = iso_from_us(now)
+        seen: set[str] = set()
+        fresh: list[Doc] = []
+        with self.db.write() as conn:
+            existing = repository.existing_ids(conn, tenant, (d["id"] for d in docs))
+            for doc in docs:
+                if doc["id"] in existing or doc["id"] in seen:
+                    result.errors.append(
+                        (doc["id"], AlreadyExists(f"entity {doc['id']} already exists"))
+                    )
+                    continue
+                seen.add(doc["id"])
+                doc = _new_doc(doc, now_iso)
+                fresh.append(doc)
+            try:
+                repository.insert_entities(conn, tenant, fresh, now)
+            except IntegrityError:  # a concurrent create won the race
+                raise AlreadyExists("an entity in this request was created concurrently") from None
+            changes = [Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh]
+            self._commit(conn, changes, now)
+        result.success = [d["id"] for d in fresh]
+        self._after(changes)
+        return result
+
+    def upsert_many(self, tenant: str, docs: Sequence[Doc], *, replace: bool) -> BatchResult:
+        """Create missing entities; replace (or, with replace=False, update) existing ones."""
+        result = BatchResult()
+        now = now_us()
+        now_iso = iso_from_us(now)
+        merged_docs: dict[str, Doc] = {}
+        for doc in docs:  # the same id twice in one batch: later attributes win
+            if doc["id"] in merged_docs:
+                prior = merged_docs[doc["id"]]
+                prior["attrs"].update(doc["attrs"])
+                prior["type"] = list(dict.fromkeys(prior["type"] + doc.get("type", [])))
+            else:
+                merged_docs[doc["id"]] = copy.deepcopy(doc)
+        with self.db.write() as conn:
+            existing = repository.existing_ids(conn, tenant, merged_docs)
+            fresh: list[Doc] = []
+            changes: list[Change] = []
+            for entity_id, doc in merged_docs.items():
+                if entity_id not in existing:
+                    if not doc.get("type"):
+                        result.errors.append(
+                            (entity_id, BadRequestData(f"entity {entity_id} has no type"))
+                        )
+                        continue
+                    fresh.append(_new_doc(doc, now_iso))
+                    continue
+                eid, old = self._load(conn, tenant, entity_id)
+                new = _replace_doc(old, doc, now_iso) if replace else _update_doc(old, doc, now_iso)
+                repository.update_entity(conn, tenant, eid, old, new, now)
+                changes.append(Change(tenant, entity_id, old, new, written=doc["attrs"]))
+            repository.insert_entities(conn, tenant, fresh, now)
+            changes.extend(Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh)
+            self._commit(conn, changes, now)
+        result.success = [c.entity_id for c in changes]
+        result.created = [d["id"] for d in fresh]
+        self._after(changes)
+        return result
+
+    def update_many(self, tenant: str, docs: Sequence[Doc], *, no_overwrite: bool) -> BatchResult:
+        """Batch update: entities must exist; attributes are appended (or only added)."""
+        result = BatchResult()
+        now = now_us()
+        now_iso = iso_from_us(now)
+        with self.db.write() as conn:
+            existing = repository.existing_ids(conn, tenant, (d["id"] for d in docs))
+            changes: list[Change] = []
+            for doc in docs:
+                if doc["id"] not in existing:
+                    result.errors.append(
+                        (doc["id"], ResourceNotFound(f"entity {doc['id']} does not exist"))
+                    )
+                    continue
+                eid, old = self._load(conn, tenant, doc["id"])
+                attrs = doc["attrs"]
+                if no_overwrite:
+                    attrs = {k: v for k, v in attrs.items() if k not in old["attrs"]}
+                new = _update_doc(old, {**doc, "attrs": attrs}, now_iso)
+                repository.update_entity(conn, tenant, eid, old, new, now)
+                changes.append(Change(tenant, doc["id"], old, new, written=attrs))
+            self._commit(conn, changes, now)
+        result.success = [c.entity_id for c in changes]
+        self._after(changes)
+        return result
+
+    def delete_many(self, tenant: str, ids: Sequence[str]) -> BatchResult:
+        result = BatchResult()
+        now = now_us()
+        with self.db.write() as conn:
+            existing = repository.existing_ids(conn, tenant, ids)
+            changes: list[Change] = []
+            for entity_id in dict.fromkeys(ids):
+                if entity_id not in existing:
+                    result.errors.append(
+                        (entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))
+                    )
+                    continue
+                _, old = self._load(conn, tenant, entity_id)
+                changes.append(Change(tenant, entity_id, old, None))
+            repository.delete_entities(conn, [existing[c.entity_id] for c in changes])
+            self._commit(conn, changes, now)
+        result.success = [c.entity_id for c in changes]
+        self._after(changes)
+        return result
+
+    def delete(self, tenant: str, entity_id: str) -> None:
+        result = self.delete_many(tenant, [entity_id])
+        if result.errors:
+            raise result.errors[0][1]
+
+    def replace(self, tenant: str, doc: Doc) -> None:
+        self._modify(
+            tenant, doc["id"], lambda old, iso: (_replace_doc(old, doc, iso), doc["attrs"])
+        )
+
+    def merge(self, tenant: str, doc: Doc) -> None:
+        """Merge-patch an entity (PATCH /entities/{id}); urn:ngsi-ld:null deletes."""
+
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            new = copy.deepcopy(old)
+            written: dict[str, list[Instance]] = {}
+            if doc.get("type"):
+                new["type"] = list(dict.fromkeys(old["type"] + doc["type"]))
+            if "scope" in doc:
+                new["scope"] = doc["scope"]
+            for iri, instances in doc["attrs"].items():
+                target = new["attrs"].get(iri)
+                for inst in instances:
+                    if inst.get("value") == NULL_URI or inst.get("object") == NULL_URI:
+                        if target is not None:
+                            new["attrs"][iri] = [
+                                i for i in target if i.get("datasetId") != inst.get("datasetId")
+                            ]
+                            if not new["attrs"][iri]:
+                                del new["attrs"][iri]
+                        continue
+                    current = next(
+                        (i for i in target or [] if i.get("datasetId") == inst.get("datasetId")),
+                        None,
+                    )
+                    merged = _merge_instance(current, inst) if current else inst
+                    _stamp([merged], iso, [current] if current else None)
+                    new["attrs"].setdefault(iri, [])
+                    _put_instances(new["attrs"][iri], [merged])
+                    written.setdefault(iri, []).append(merged)
+            new["modifiedAt"] = iso
+            return new, written
+
+        self._modify(tenant, doc["id"], apply)
+
+    def _modify(
+        self,
+        tenant: str,
+        entity_id: str,
+        apply: Callable[[Doc, str], tuple[Doc, dict[str, list[Instance]]]],
+    ) -> None:
+        now = now_us()
+        with self.db.write() as conn:
+            eid, old = self._load(conn, tenant, entity_id)
+            new, written = apply(old, iso_from_us(now))
+            if new is not old:
+                repository.update_entity(conn, tenant, eid, old, new, now)
+                removed = [k for k in old["attrs"] if k not in new["attrs"]]
+                change = Change(tenant, entity_id, old, new, written=written, removed=removed)
+                self._commit(conn, [change], now)
+        if new is not old:
+            self._after([change])
+
+    # -- attributes --------------------------------------------------------------------------
+    def append_attrs(
+        self,
+        tenant: str,
+        entity_id: str,
+        attrs: dict[str, list[Instance]],
+        *,
+        no_overwrite: bool,
+        types: list[str] | None = None,
+    ) -> UpdateResult:
+        result = UpdateResult()
+
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            new = copy.deepcopy(old)
+            if types:
+                new["type"] = list(dict.fromkeys(old["type"] + types))
+            written: dict[str, list[Instance]] = {}
+            for iri, instances in attrs.items():
+                current = new["attrs"].get(iri)
+                if no_overwrite and current is not None:
+                    keep = [
+                        i
+                        for i in instances
+                        if all(c.get("datasetId") != i.get("datasetId") for c in current)
+                    ]
+                    if not keep:
+                        result.not_updated.append((iri, "attribute exists and noOverwrite is set"))
+                        continue
+                    instances = keep
+                instances = copy.deepcopy(instances)
+                _stamp(instances, iso, current)
+                new["attrs"].setdefault(iri, [])
+                _put_instances(new["attrs"][iri], instances)
+                written[iri] = instances
+                result.updated.append(iri)
+            new["modifiedAt"] = iso
+            return new, written
+
+        self._modify(tenant, entity_id, apply)
+        return result
+
+    def update_attrs(
+        self, tenant: str, entity_id: str, attrs: dict[str, list[Instance]]
+    ) -> UpdateResult:
+        """PATCH /entities/{id}/attrs: replace existing attributes; others are not updated."""
+        result = UpdateResult()
+
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            new = copy.deepcopy(old)
+            written: dict[str, list[Instance]] = {}
+            for iri, instances in attrs.items():
+                current = new["attrs"].get(iri)
+                if current is None:
+                    result.not_updated.append((iri, "attribute does not exist"))
+                    continue
+                missing = [
+                    i
+                    for i in instances
+                    if all(c.get("datasetId") != i.get("datasetId") for c in current)
+                ]
+                if missing:
+                    result.not_updated.append((iri, "no instance with that datasetId"))
+                    continue
+                instances = copy.deepcopy(instances)
+                _stamp(instances, iso, current)
+                _put_instances(current, instances)
+                written[iri] = instances
+                result.updated.append(iri)
+            if not written:
+                return old, {}
+            new["modifiedAt"] = iso
+            return new, written
+
+        self._modify(tenant, entity_id, apply)
+        return result
+
+    def patch_attr(self, tenant: str, entity_id: str, iri: str, patch: Instance, name: str) -> None:
+        """PATCH /entities/{id}/attrs/{attr}: merge the fragment into the existing instance."""
+
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            current = old["attrs"].get(iri)
+            ds = patch.get("datasetId")
+            target = next((i for i in current or [] if i.get("datasetId") == ds), None)
+            if target is None:
+                where = f" with datasetId {ds}" if ds else ""
+                raise ResourceNotFound(f"entity {entity_id} has no attribute {name}{where}")
+            new = copy.deepcopy(old)
+            merged = _merge_instance(target, patch)
+            _stamp([merged], iso, [target])
+            _put_instances(new["attrs"][iri], [merged])
+            new["modifiedAt"] = iso
+            return new, {iri: [merged]}
+
+        self._modify(tenant, entity_id, apply)
+
+    def replace_attr(
+        self, tenant: str, entity_id: str, iri: str, instances: list[Instance], name: str
+    ) -> None:
+        """PUT /entities/{id}/attrs/{attr}: the attribute must exist; it is replaced whole."""
+
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            current = old["attrs"].get(iri)
+            if current is None:
+                raise ResourceNotFound(f"entity {entity_id} has no attribute {name}")
+            new = copy.deepcopy(old)
+            fresh = copy.deepcopy(instances)
+            _stamp(fresh, iso, current)
+            new["attrs"][iri] = fresh
+            new["modifiedAt"] = iso
+            return new, {iri: fresh}
+
+        self._modify(tenant, entity_id, apply)
+
+    def delete_attr(
+        self,
+        tenant: str,
+        entity_id: str,
+        iri: str,
+        name: str,
+        *,
+        dataset_id: str | None = None,
+        delete_all: bool = False,
+    ) -> None:
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            current = old["attrs"].get(iri)
+            if current is None:
+                raise ResourceNotFound(f"entity {entity_id} has no attribute {name}")
+            new = copy.deepcopy(old)
+            if delete_all:
+                del new["attrs"][iri]
+            else:
+                kept = [i for i in current if i.get("datasetId") != dataset_id]
+                if len(kept) == len(current):
+                    label = f"datasetId {dataset_id}" if dataset_id else "a default instance"
+                    raise ResourceNotFound(f"attribute {name} of {entity_id} has no {label}")
+                if kept:
+                    new["attrs"][iri] = kept
+                else:
+                    del new["attrs"][iri]
+            new["modifiedAt"] = iso
+            return new, {}
+
+        self._modify(tenant, entity_id, apply)
+
+    # -- discovery ---------------------------------------------------------------------------
+    def types(self, tenant: str) -> list[tuple[str, int]]:
+        with self.db.read() as conn:
+            return repository.list_types(conn, tenant)
+
+    def type_details(self, tenant: str, etype: str) -> tuple[int, list[str]] | None:
+        with self.db.read() as conn:
+            counts = dict(repository.list_types(conn, tenant))
+            if etype not in counts:
+                return None
+            return counts[etype], repository.attrs_of_type(conn, tenant, etype)
+
+    def attributes(self, tenant: str) -> list[tuple[str, int]]:
+        with self.db.read() as conn:
+            return repository.list_attrs(conn, tenant)
+
+    def attribute_details(self, tenant: str, attr: str) -> tuple[int, list[str], list[Doc]] | None:
+        with self.db.read() as conn:
+            counts = dict(repository.list_attrs(conn, tenant))
+            if attr not in counts:
+                return None
+            return (
+                counts[attr],
+                repository.types_with_attr(conn, tenant, attr),
+                repository.docs_with_attr(conn, tenant, attr, limit=200),
+            )
+
+
+def _tenant_note(tenant: str) -> str:
+    return f" in tenant {tenant!r}" if tenant else ""
+
+
+def _new_doc(doc: Doc, now_iso: str) -> Doc:
+    doc = copy.deepcopy(doc)
+    doc["createdAt"] = now_iso
+    doc["modifiedAt"] = now_iso
+    for instances in doc["attrs"].values():
+        _stamp(instances, now_iso, None)
+    return doc
+
+
+def _replace_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
+    new = copy.deepcopy(doc)
+    new["type"] = doc.get("type") or old["type"]
+    new["createdAt"] = old["createdAt"]
+    new["modifiedAt"] = now_iso
+    for iri, instances in new["attrs"].items():
+        _stamp(instances, now_iso, old["attrs"].get(iri))
+    return new
+
+
+def _update_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
+    new = copy.deepcopy(old)
+    if doc.get("type"):
+        new["type"] = list(dict.fromkeys(old["type"] + doc["type"]))
+    if "scope" in doc:
+        new["scope"] = doc["scope"]
+    for iri, instances in doc["attrs"].items():
+        instances = copy.deepcopy(instances)
+        _stamp(instances, now_iso, old["attrs"].get(iri))
+        new["attrs"].setdefault(iri, [])
+        _put_instances(new["attrs"][iri], instances)
+    new["modifiedAt"] = now_iso
+    return new

@@ -1,0 +1,1 @@
+"""Storage: the database engine, the schema and its migrations. Nothing here knows NGSI-LD."""

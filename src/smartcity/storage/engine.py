@@ -1,0 +1,118 @@
+"""Database engines for the two backends, tuned once here so every caller gets the same setup."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import QueuePool
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs people type (``postgresql://``) and pick the psycopg 3 driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Database:
+    """An engine plus the few things that differ between SQLite and PostgreSQL."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.is_postgres = self.url.startswith("postgresql")
+        if not (self.is_sqlite or self.is_postgres):
+            raise ValueError(
+                f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+            )
+        kwargs: dict[str, Any] = {
+            "json_serializer": _json_dumps,
+            "json_deserializer": orjson.loads,
+        }
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["poolclass"] = QueuePool
+            kwargs["pool_size"] = pool_size
+        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        # SQLite allows one writer at a time; serialising writers in-process avoids the
+        # busy-wait/retry storms SQLite's own locking produces under a thread pool.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        self._has_postgis: bool | None = None
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that commits on success and rolls back on any exception."""
+        if self._write_lock is not None:
+            with self._write_lock, self.engine.connect() as conn:
+                # Take the write lock up front (BEGIN IMMEDIATE): a deferred transaction that
+                # later needs to write fails at once with SQLITE_BUSY if another process writes.
+                conn.info["sqlite_immediate"] = True
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.info.pop("sqlite_immediate", None)
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @property
+    def has_postgis(self) -> bool:
+        if self._has_postgis is None:
+            if not self.is_postgres:
+                self._has_postgis = False
+            else:
+                from sqlalchemy import text
+
+                with self.read() as conn:
+                    self._has_postgis = bool(
+                        conn.execute(
+                            text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+                        ).scalar()
+                    )
+        return self._has_postgis
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable across application crashes in WAL mode; only an OS crash or power loss
+    # can lose the last transactions. FULL would halve write throughput.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("sqlite_immediate") else "BEGIN")

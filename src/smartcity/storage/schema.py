@@ -1,0 +1,153 @@
+"""The relational schema shared by SQLite and PostgreSQL.
+
+Design notes (why it looks like this):
+
+* ``entities`` holds the *latest state* of each entity as one JSON document (attribute names
+  already expanded to IRIs). Retrieval is one primary-key read; the history lives elsewhere so
+  that tens of millions of instances never slow the latest-state queries down.
+* ``entity_types`` and ``entity_attrs`` are narrow index tables for the discovery endpoints and
+  for ``type=`` / ``attrs=`` filters, which would otherwise scan every document.
+* Times are integers (microseconds since the epoch) in indexed columns: they compare and bucket
+  the same way on both backends, and they are half the size of text timestamps.
+* ``attr_history`` is append-only (one row per accepted attribute change); ``num`` holds the
+  numeric value, if any, so that aggregations never parse JSON.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# JSONB on PostgreSQL (indexable, operators for q-queries); JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only aliases the rowid for INTEGER PRIMARY KEY, so big ids use Integer there.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("eid", Id, primary_key=True, autoincrement=True),
+    Column("tenant", String(255), nullable=False),
+    Column("entity_id", String(1024), nullable=False),
+    Column("doc", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    UniqueConstraint("tenant", "entity_id", name="uq_entities_tenant_id"),
+)
+
+entity_types = Table(
+    "entity_types",
+    metadata,
+    Column("eid", Id, ForeignKey("entities.eid", ondelete="CASCADE"), primary_key=True),
+    Column("etype", String(1024), primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Index("ix_entity_types_tenant_type", "tenant", "etype", "eid"),
+)
+
+entity_attrs = Table(
+    "entity_attrs",
+    metadata,
+    Column("eid", Id, ForeignKey("entities.eid", ondelete="CASCADE"), primary_key=True),
+    Column("attr", String(1024), primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Index("ix_entity_attrs_tenant_attr", "tenant", "attr", "eid"),
+)
+
+history_entities = Table(
+    "history_entities",
+    metadata,
+    Column("hid", Id, primary_key=True, autoincrement=True),
+    Column("tenant", String(255), nullable=False),
+    Column("entity_id", String(1024), nullable=False),
+    Column("types", Json, nullable=False),
+    Column("scope", Json, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+    UniqueConstraint("tenant", "entity_id", name="uq_history_entities_tenant_id"),
+)
+
+attr_history = Table(
+    "attr_history",
+    metadata,
+    Column("iid", Id, primary_key=True, autoincrement=True),
+    Column("hid", Id, ForeignKey("history_entities.hid", ondelete="CASCADE"), nullable=False),
+    Column("attr", String(1024), nullable=False),
+    Column("dataset_id", String(1024), nullable=False, default=""),
+    Column("instance_id", String(100), nullable=False),
+    # observedAt if the instance has one, else the time the hub accepted it.
+    Column("observed_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("num", Float, nullable=True),
+    Column("value", Json, nullable=False),
+    Index("ix_attr_history_series", "hid", "attr", "observed_at"),
+    Index("ix_attr_history_instance", "instance_id"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("sub_id", String(1024), primary_key=True),
+    Column("doc", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("times_sent", Integer, nullable=False, default=0),
+    Column("times_failed", Integer, nullable=False, default=0),
+    Column("last_notification", BigInteger, nullable=True),
+    Column("last_success", BigInteger, nullable=True),
+    Column("last_failure", BigInteger, nullable=True),
+)
+
+# Notifications owed to receivers. A row is written in the same transaction as the change that
+# caused it, so a notification survives a crash; the notifier deletes it once delivered.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("oid", Id, primary_key=True, autoincrement=True),
+    Column("tenant", String(255), nullable=False),
+    Column("sub_id", String(1024), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Index("ix_outbox_due", "next_attempt_at"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("digest", String(128), nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),
+    Column("tenants", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+jsonld_contexts = Table(
+    "jsonld_contexts",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

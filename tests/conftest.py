@@ -1,0 +1,91 @@
+"""Fixtures shared by every test: one database per backend, emptied between tests.
+
+Every test that takes ``db`` (or ``client``) runs once on SQLite and, when
+``SMARTCITY_TEST_POSTGRES_URL`` is set, once more on PostgreSQL: one suite, two backends.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from smartcity.app import create_app
+from smartcity.config import Settings
+from smartcity.storage import migrate, schema
+from smartcity.storage.engine import Database, normalise_url
+
+PG_URL = os.environ.get("SMARTCITY_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _pg_database(name: str) -> str:
+    assert PG_URL
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base = PG_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    assert PG_URL
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "smartcity.db"
+        url = f"sqlite:///{path}"
+        db = Database(url)
+        migrate.upgrade(db)
+        db.dispose()
+        yield url
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"smartcity_test_{worker}_{uuid.uuid4().hex[:6]}"
+    url = _pg_database(name)
+    db = Database(url)
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+    migrate.upgrade(db)
+    db.dispose()
+    yield url
+    _drop_pg_database(name)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    # Empty every table (children first) so the next test starts clean.
+    with database.write() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            conn.execute(table.delete())
+    database.dispose()
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    return Settings(database_url=db.url, auth_required=False)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app) as c:
+        yield c
