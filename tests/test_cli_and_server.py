@@ -1,0 +1,130 @@
+"""The CLI and the real server process, driven as a user would (subprocess + HTTP)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+CLI = [sys.executable, "-m", "smartcity"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become ready in 30 s")
+
+
+@pytest.fixture
+def empty_sqlite(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_serve_refuses_an_unmigrated_database_and_names_the_command(empty_sqlite: str) -> None:
+    result = run("serve", "--database", empty_sqlite, "--port", str(free_port()))
+    assert result.returncode == 1
+    assert "smartcity db upgrade" in result.stderr
+
+
+def test_db_upgrade_is_idempotent(empty_sqlite: str) -> None:
+    first = run("db", "upgrade", "--database", empty_sqlite)
+    assert first.returncode == 0, first.stderr
+    assert "upgraded" in first.stdout
+    second = run("db", "upgrade", "--database", empty_sqlite)
+    assert "already at" in second.stdout
+
+
+def test_database_url_from_environment_and_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = run("db", "upgrade", env={"SMARTCITY_HOME": str(home), "SMARTCITY_DATABASE_URL": ""})
+    assert result.returncode == 0, result.stderr
+    assert (home / "smartcity.db").exists()
+
+
+def test_keys_create_list_revoke(empty_sqlite: str) -> None:
+    run("db", "upgrade", "--database", empty_sqlite)
+    created = run("keys", "create", "gateway", "--scope", "write", "--tenant", "kowloon", "--database", empty_sqlite)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("sc_")
+    key_id = token.split("_")[1]
+    listed = run("keys", "list", "--database", empty_sqlite)
+    assert key_id in listed.stdout and token not in listed.stdout
+    assert run("keys", "revoke", key_id, "--database", empty_sqlite).returncode == 0
+    again = run("keys", "revoke", key_id, "--database", empty_sqlite)
+    assert again.returncode == 1 and "keys list" in again.stderr
+
+
+def test_contexts_add_rejects_a_non_context(empty_sqlite: str, tmp_path: Path) -> None:
+    run("db", "upgrade", "--database", empty_sqlite)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    result = run("contexts", "add", "https://example.org/c.jsonld", str(bad), "--database", empty_sqlite)
+    assert result.returncode == 1 and "@context" in result.stderr
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real `smartcity serve` process on a free port, with a write key."""
+    # The session database is shared with in-process tests; empty tables are fine for this test.
+    created = run("keys", "create", "process-test", "--database", database_url)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--database", database_url, "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        yield base, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_real_server_over_http(server: tuple[str, str]) -> None:
+    base, token = server
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        assert http.get("/healthz").json()["status"] == "ok"
+        entity = {"id": "urn:ngsi-ld:Lamppost:proc", "type": "Lamppost", "on": True}
+        r = http.post("/ngsi-ld/v1/entities", json=entity)
+        assert r.status_code == 401
+        r = http.post("/ngsi-ld/v1/entities", json=entity, headers=auth)
+        assert r.status_code == 201, r.text
+        got = http.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Lamppost:proc?options=keyValues")
+        assert got.json() == entity
+        spec = http.get("/openapi.json").json()
+        assert "/ngsi-ld/v1/entities" in spec["paths"]
+        assert http.delete("/ngsi-ld/v1/entities/urn:ngsi-ld:Lamppost:proc", headers=auth).status_code == 204
