@@ -50,6 +50,13 @@ def to_filter(query: EntityQuery, dialect: str) -> EntityFilter:
 
         assert query.expand is not None
         flt.q = to_sql(query.q, doc, dialect, query.expand)
+    if query.geo is not None:
+        from smartcity.hub.query.geo import bbox
+
+        box = bbox(query.geo)
+        if box is not None:
+            assert query.geoproperty is not None
+            flt.geo_box = (query.geoproperty, box)
     if query.scope_q is not None:
         from smartcity.hub.query.scope import scope_to_sql
 

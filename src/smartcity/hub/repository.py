@@ -13,12 +13,14 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    column,
     delete,
     exists,
     func,
     insert,
     or_,
     select,
+    table,
     update,
 )
 
@@ -28,6 +30,17 @@ from smartcity.storage import schema
 E = schema.entities
 T = schema.entity_types
 A = schema.entity_attrs
+G = schema.entity_geo
+# SQLite's R*Tree over entity_geo (created by migration 0003; not part of the metadata because
+# it is a virtual table that exists on SQLite only).
+GEO_RTREE = table(
+    "entity_geo_rtree",
+    column("gid"),
+    column("minx"),
+    column("maxx"),
+    column("miny"),
+    column("maxy"),
+)
 
 
 @dataclass
@@ -40,6 +53,8 @@ class EntityFilter:
     attrs: Sequence[str] | None = None  # expanded; entities having at least one of them
     q: Any = None  # a compiled SQL predicate over entities.doc (see query.qsql)
     scope: Any = None  # a compiled SQL predicate over entities.doc (see query.scope)
+    # (expanded GeoProperty name, lon/lat box): only entities whose geometry box intersects it
+    geo_box: tuple[str, tuple[float, float, float, float]] | None = None
     extra: list[ColumnElement[bool]] = field(default_factory=list)
 
 
@@ -96,7 +111,41 @@ def insert_entities(
         conn.execute(insert(T), type_rows)
     if attr_rows:
         conn.execute(insert(A), attr_rows)
+    geo_rows = [row for eid, d in zip(eids, docs, strict=True) for row in _geo_rows(tenant, eid, d)]
+    if geo_rows:
+        conn.execute(insert(G), geo_rows)
     return eids
+
+
+def _geo_rows(tenant: str, eid: int, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    from smartcity.hub.query.geo import geometry_bbox
+
+    rows = []
+    for attr, instances in doc["attrs"].items():
+        for inst in instances:
+            if inst.get("type") == "GeoProperty":
+                minx, miny, maxx, maxy = geometry_bbox(inst["value"])
+                rows.append(
+                    {
+                        "eid": eid,
+                        "tenant": tenant,
+                        "attr": attr,
+                        "minx": minx,
+                        "miny": miny,
+                        "maxx": maxx,
+                        "maxy": maxy,
+                    }
+                )
+    return rows
+
+
+def _geo_part(doc: dict[str, Any]) -> list[Any]:
+    return [
+        (attr, inst["value"])
+        for attr, instances in doc["attrs"].items()
+        for inst in instances
+        if inst.get("type") == "GeoProperty"
+    ]
 
 
 def update_entity(
@@ -117,6 +166,11 @@ def update_entity(
                 insert(T),
                 [{"eid": eid, "etype": t, "tenant": tenant} for t in new_types - old_types],
             )
+    if _geo_part(old) != _geo_part(new):
+        conn.execute(delete(G).where(G.c.eid == eid))
+        rows = _geo_rows(tenant, eid, new)
+        if rows:
+            conn.execute(insert(G), rows)
     old_attrs, new_attrs = set(old["attrs"]), set(new["attrs"])
     if old_attrs - new_attrs:
         conn.execute(delete(A).where(A.c.eid == eid, A.c.attr.in_(old_attrs - new_attrs)))
@@ -132,6 +186,7 @@ def delete_entities(conn: Connection, eids: Sequence[int]) -> None:
         chunk = list(eids[start : start + 500])
         conn.execute(delete(T).where(T.c.eid.in_(chunk)))
         conn.execute(delete(A).where(A.c.eid.in_(chunk)))
+        conn.execute(delete(G).where(G.c.eid.in_(chunk)))
         conn.execute(delete(E).where(E.c.eid.in_(chunk)))
 
 
@@ -170,8 +225,29 @@ def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[b
         clauses.append(flt.q)
     if flt.scope is not None:
         clauses.append(flt.scope)
+    if flt.geo_box is not None:
+        clauses.append(E.c.eid.in_(_geo_candidates(tenant, flt.geo_box, dialect)))
     clauses.extend(flt.extra)
     return clauses
+
+
+def _geo_candidates(
+    tenant: str, geo_box: tuple[str, tuple[float, float, float, float]], dialect: str
+) -> Select[Any]:
+    attr, (minx, miny, maxx, maxy) = geo_box
+    stmt = select(G.c.eid).where(G.c.tenant == tenant, G.c.attr == attr)
+    if dialect == "postgresql":
+        # Must match the expression of index ix_entity_geo_box to use it.
+        stored = func.box(func.point(G.c.minx, G.c.miny), func.point(G.c.maxx, G.c.maxy))
+        wanted = func.box(func.point(minx, miny), func.point(maxx, maxy))
+        return stmt.where(stored.op("&&")(wanted))
+    hits = select(GEO_RTREE.c.gid).where(
+        GEO_RTREE.c.minx <= maxx,
+        GEO_RTREE.c.maxx >= minx,
+        GEO_RTREE.c.miny <= maxy,
+        GEO_RTREE.c.maxy >= miny,
+    )
+    return stmt.where(G.c.gid.in_(hits))
 
 
 def query(

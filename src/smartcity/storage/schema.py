@@ -68,6 +68,23 @@ entity_attrs = Table(
     Index("ix_entity_attrs_tenant_attr", "tenant", "attr", "eid"),
 )
 
+# Bounding boxes of every GeoProperty instance, for the geo-query prefilter. SQLite indexes them
+# with an R*Tree virtual table kept in step by triggers; PostgreSQL with a GiST index on the
+# built-in box type (no PostGIS needed). Candidates are then checked exactly with shapely.
+entity_geo = Table(
+    "entity_geo",
+    metadata,
+    Column("gid", Id, primary_key=True, autoincrement=True),
+    Column("eid", Id, ForeignKey("entities.eid", ondelete="CASCADE"), nullable=False),
+    Column("tenant", String(255), nullable=False),
+    Column("attr", String(1024), nullable=False),
+    Column("minx", Float, nullable=False),
+    Column("miny", Float, nullable=False),
+    Column("maxx", Float, nullable=False),
+    Column("maxy", Float, nullable=False),
+    Index("ix_entity_geo_eid", "eid"),
+)
+
 history_entities = Table(
     "history_entities",
     metadata,
