@@ -262,7 +262,7 @@ def _check_value(name: str, attr_type: str, value: Any, ctx: ActiveContext) -> A
     if attr_type == "GeoProperty":
         from smartcity.hub.query.geo import validate_geometry
 
-        return validate_geometry(value)
+        return validate_geometry(value, where=f"{name}.value")
     if attr_type == "Relationship":
         if isinstance(value, list):
             return [check_uri(v, f"{name}.object") for v in value]

@@ -1,0 +1,1 @@
+"""NGSI-LD query evaluation: the q-language, scopes and geo-queries."""
