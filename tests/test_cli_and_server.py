@@ -18,7 +18,11 @@ CLI = [sys.executable, "-m", "smartcity"]
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -70,7 +74,17 @@ def test_database_url_from_environment_and_home(tmp_path: Path) -> None:
 
 def test_keys_create_list_revoke(empty_sqlite: str) -> None:
     run("db", "upgrade", "--database", empty_sqlite)
-    created = run("keys", "create", "gateway", "--scope", "write", "--tenant", "kowloon", "--database", empty_sqlite)
+    created = run(
+        "keys",
+        "create",
+        "gateway",
+        "--scope",
+        "write",
+        "--tenant",
+        "kowloon",
+        "--database",
+        empty_sqlite,
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
     assert token.startswith("sc_")
@@ -86,7 +100,9 @@ def test_contexts_add_rejects_a_non_context(empty_sqlite: str, tmp_path: Path) -
     run("db", "upgrade", "--database", empty_sqlite)
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": 1}')
-    result = run("contexts", "add", "https://example.org/c.jsonld", str(bad), "--database", empty_sqlite)
+    result = run(
+        "contexts", "add", "https://example.org/c.jsonld", str(bad), "--database", empty_sqlite
+    )
     assert result.returncode == 1 and "@context" in result.stderr
 
 
@@ -127,4 +143,46 @@ def test_real_server_over_http(server: tuple[str, str]) -> None:
         assert got.json() == entity
         spec = http.get("/openapi.json").json()
         assert "/ngsi-ld/v1/entities" in spec["paths"]
-        assert http.delete("/ngsi-ld/v1/entities/urn:ngsi-ld:Lamppost:proc", headers=auth).status_code == 204
+        assert (
+            http.delete("/ngsi-ld/v1/entities/urn:ngsi-ld:Lamppost:proc", headers=auth).status_code
+            == 204
+        )
+
+
+def test_accepted_writes_survive_a_killed_server(database_url: str) -> None:
+    """Every write answered 2xx is still there after the process dies without warning."""
+    port = free_port()
+    cmd = [
+        *CLI,
+        "serve",
+        "--port",
+        str(port),
+        "--database",
+        database_url,
+        "--no-auth",
+        "--log-level",
+        "warning",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    accepted: list[str] = []
+    try:
+        wait_ready(base, proc)
+        with httpx.Client(base_url=base, timeout=10) as http:
+            for n in range(50):
+                entity = {"id": f"urn:ngsi-ld:Crash:{n}", "type": "Crash", "n": n}
+                if http.post("/ngsi-ld/v1/entities", json=entity).status_code == 201:
+                    accepted.append(entity["id"])
+    finally:
+        proc.kill()  # SIGKILL: no shutdown hooks run
+        proc.wait(timeout=20)
+    assert len(accepted) == 50
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_ready(base, proc)
+        got = httpx.get(f"{base}/ngsi-ld/v1/entities?type=Crash&limit=1000&count=true", timeout=10)
+        assert got.headers["ngsild-results-count"] == "50"
+        assert sorted(e["id"] for e in got.json()) == sorted(accepted)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

