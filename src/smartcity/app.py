@@ -15,11 +15,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smartcity import __version__
 from smartcity.config import Settings
-from smartcity.hub.api import attrs, batch, discovery, entities
+from smartcity.hub.api import attrs, batch, discovery, entities, jsonld_contexts, subscriptions
 from smartcity.hub.api.deps import Hub
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.errors import ERROR_BASE, NgsiError
 from smartcity.hub.service import EntityService
+from smartcity.hub.subscriptions.matcher import Matcher
+from smartcity.hub.subscriptions.notifier import Notifier
+from smartcity.hub.subscriptions.senders import Senders
+from smartcity.hub.subscriptions.service import SubscriptionService
 from smartcity.security.keys import KeyStore
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
@@ -41,12 +45,29 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         max_bytes=settings.limits.max_context_bytes,
         forbid_private=settings.forbid_private_targets,
     )
+    entities_service = EntityService(db)
+    # Subscriptions: the matcher queues notifications inside each write transaction; the
+    # notifier (started in the app's lifespan) delivers them and is woken on commit.
+    subscriptions_service = SubscriptionService(db)
+    matcher = Matcher(subscriptions_service)
+    entities_service.change_hooks.append(matcher.on_change)
+    entities_service.commit_listeners.append(matcher.after_commit)
+    notifier = Notifier(
+        db,
+        subscriptions_service,
+        entities_service,
+        contexts,
+        senders=Senders(forbid_private=settings.forbid_private_targets),
+    )
+    matcher.on_queued.append(notifier.wake)
+    subscriptions_service.change_listeners.append(lambda _tenant, _sub_id: notifier.wake())
     return Hub(
         settings=settings,
-        entities=EntityService(db),
+        entities=entities_service,
         contexts=contexts,
         keys=KeyStore(db),
-        extras={},
+        extras={"notifier": notifier},
+        subscriptions=subscriptions_service,
     )
 
 
@@ -63,8 +84,14 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
                 "AUTHENTICATION IS OFF (--no-auth): anyone who can reach this server can write. "
                 "Use it for local testing only."
             )
-        yield
-        db.dispose()
+        notifier = hub.extras["notifier"]
+        # Delivers whatever the outbox still holds from before the restart, then keeps going.
+        notifier.start()
+        try:
+            yield
+        finally:
+            notifier.stop()
+            db.dispose()
 
     app = FastAPI(
         title="smartcity",
@@ -120,6 +147,6 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
-    for module in (attrs, entities, batch, discovery):
+    for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts):
         app.include_router(module.router, prefix=NGSI_PREFIX)
     return app

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SHARED
-
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MODELS = SHARED / "smart-data-models"
 EXAMPLES = sorted(MODELS.glob("*/*/examples/example-normalized.jsonld")) if MODELS.exists() else []
 REL = "http://www.w3.org/ns/json-ld#context"

@@ -213,6 +213,42 @@ def contexts_list(database: DatabaseOpt = None) -> None:
     console.print(table)
 
 
+bench_app = typer.Typer(help="Benchmarks against a real server process.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("hub")
+def bench_hub(
+    database: Annotated[str | None, typer.Option("--database", help="PostgreSQL URL to "
+                        "benchmark on (a scratch database is created); default: a temporary SQLite file")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="single, batch, geo, temporal "
+                        "(repeat; default: all)")] = None,
+    seconds: Annotated[int, typer.Option(help="Duration of each wrk run")] = 10,
+    workers: Annotated[int, typer.Option(help="Server worker processes")] = 2,
+    connections: Annotated[int, typer.Option(help="Concurrent connections")] = 32,
+    geo_entities: Annotated[int, typer.Option(help="Entities for the geo query")] = 100_000,
+    batches: Annotated[int, typer.Option(help="1,000-entity batches to upsert")] = 50,
+) -> None:
+    """Measure the hub: single-entity ops, batch upsert vs the store, geo and temporal queries."""
+    from smartcity.bench import hub
+
+    scenarios = scenario or ["single", "batch", "geo", "temporal"]
+    with console.status("benchmarking...") as status:
+        try:
+            results = hub.run(
+                database, scenarios, seconds=seconds, workers=workers, connections=connections,
+                geo_entities=geo_entities, batches=batches,
+                progress=lambda s: status.update(f"benchmarking: {s}"),
+            )
+        except RuntimeError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    table = Table("scenario", "figures")
+    for result in results:
+        table.add_row(result.name, ", ".join(f"{k}={v}" for k, v in result.figures.items()))
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -9,11 +9,14 @@ a context ahead of time so the hub works fully offline.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import re
 import socket
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from functools import cache
 from importlib import resources
@@ -43,6 +46,17 @@ CORE_ALIASES = frozenset(
     }
 )
 FAILURE_TTL = 30.0
+_HOSTED_PATH = re.compile(r"/ngsi-ld/v1/jsonldContexts/(urn:ngsi-ld:context:[0-9a-f-]{36})$")
+
+
+def _hosted_id(url: str) -> str | None:
+    match = _HOSTED_PATH.search(url)
+    return match.group(1) if match else None
+
+
+def context_key(url: str) -> str:
+    """The id under which a cached (not hosted) context is listed in /jsonldContexts."""
+    return hashlib.sha256(url.encode()).hexdigest()[:32]
 
 
 @cache
@@ -98,6 +112,14 @@ class ContextStore:
     def load(self, url: str) -> Any:
         if url in CORE_ALIASES:
             return core_document()
+        hosted = _hosted_id(url)
+        if hosted is not None:
+            # A context this hub hosts (POST /jsonldContexts): served from the store, whatever
+            # host name the client used to reach us, and never fetched over HTTP.
+            doc = self._documents.get(hosted) or self._load_stored(hosted)
+            if doc is not None:
+                self._documents[hosted] = doc
+                return doc
         doc = self._documents.get(url)
         if doc is not None:
             return doc
@@ -143,6 +165,41 @@ class ContextStore:
         process_context(ActiveContext(), document["@context"], self.load)  # validate
         self._store(url, document, kind)
         self._documents[url] = document
+        self._active.clear()
+
+    # -- the /jsonldContexts API (clause 5.13) ------------------------------------------------
+    def host(self, document: Any) -> str:
+        """Store a context the hub serves itself; returns its id."""
+        context_id = f"urn:ngsi-ld:context:{uuid.uuid4()}"
+        self.add(context_id, document, kind="hosted")
+        return context_id
+
+    def entries(self) -> list[dict[str, Any]]:
+        if self.db is None:
+            return []
+        table = schema.jsonld_contexts
+        with self.db.read() as conn:
+            rows = conn.execute(select(table).order_by(table.c.created_at)).all()
+        return [
+            {
+                "id": row.url if row.kind == "hosted" else context_key(row.url),
+                "url": None if row.kind == "hosted" else row.url,
+                "kind": "Hosted" if row.kind == "hosted" else "Cached",
+                "createdAt": row.created_at,
+                "body": row.body,
+                "stored": row.url,
+            }
+            for row in rows
+        ]
+
+    def remove(self, stored_url: str) -> None:
+        if self.db is None:
+            return
+        table = schema.jsonld_contexts
+        with self.db.write() as conn:
+            conn.execute(table.delete().where(table.c.url == stored_url))
+        self._documents.pop(stored_url, None)
+        self._failures.pop(stored_url, None)
         self._active.clear()
 
     def _fetch(self, url: str) -> Any:

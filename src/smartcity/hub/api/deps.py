@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -12,6 +12,9 @@ from smartcity.hub.contexts import ContextStore
 from smartcity.hub.errors import BadRequestData, Forbidden, Unauthorized
 from smartcity.hub.service import EntityService
 from smartcity.security.keys import KeyStore
+
+if TYPE_CHECKING:
+    from smartcity.hub.subscriptions.service import SubscriptionService
 
 
 @dataclass
@@ -23,6 +26,8 @@ class Hub:
     contexts: ContextStore
     keys: KeyStore
     extras: dict[str, Any]
+    # Subscriptions and notifications (None in a Hub built without them).
+    subscriptions: SubscriptionService | None = None
 
 
 def hub(request: Request) -> Hub:

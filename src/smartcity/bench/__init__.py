@@ -1,0 +1,1 @@
+"""Benchmarks (`smartcity bench ...`): real server processes, load from this machine."""

@@ -1,0 +1,171 @@
+"""Subscription endpoints: /subscriptions and /subscriptions/{id} (clause 5.8, 6.10-6.11).
+
+Every subscription endpoint, reads included, needs a write-scoped key (when authentication is
+on): a subscription makes the hub send data to an address of the client's choosing, and its
+receiverInfo often carries the receiver's credentials, so listing them is not a public read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from smartcity.hub.api.deps import Hub, bool_param, hub, int_param, parse_options, require
+from smartcity.hub.api.negotiation import (
+    choose_accept,
+    decode,
+    ngsi_response,
+    request_context,
+    tenant_of,
+)
+from smartcity.hub.entity import check_uri
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.subscriptions.model import (
+    apply_fragment,
+    check_target,
+    parse_subscription,
+    render_subscription,
+)
+from smartcity.hub.subscriptions.service import StoredSubscription, SubscriptionService
+from smartcity.hub.timeutil import now_us
+
+router = APIRouter(tags=["Context Information Subscription"])
+BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/ld+json": {"schema": {"type": "object"}},
+        },
+        "required": True,
+    }
+}
+PREFIX = "/ngsi-ld/v1/subscriptions/"
+
+
+def _service(h: Hub) -> SubscriptionService:
+    if h.subscriptions is None:  # a Hub built by hand, without subscriptions
+        raise BadRequestData("subscriptions are not enabled on this server")
+    return h.subscriptions
+
+
+def _prepare(h: Hub, doc: dict[str, Any]) -> None:
+    """Checks that need the network (run off the event loop): the SSRF guard, and resolving
+    the notification @context now, so a bad one is a 4xx/503 here rather than a failed
+    notification later (resolved documents are also cached for the notifier)."""
+    check_target(doc["notification"]["endpoint"]["uri"], h.settings.forbid_private_targets)
+    context = doc.get("jsonldContext") or doc.get("context")
+    h.contexts.active(context)
+
+
+@router.post("/subscriptions", status_code=201, openapi_extra=BODY, summary="Create subscription")
+async def create_subscription(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _service(h)
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    doc = parse_subscription(
+        decoded.body,
+        decoded.active,
+        context=decoded.context,
+        limits=h.settings.limits,
+        now_us=now_us(),
+    )
+    await run_in_threadpool(_prepare, h, doc)
+    await run_in_threadpool(service.create, tenant, doc)
+    return Response(status_code=201, headers={"Location": PREFIX + doc["id"]})
+
+
+def _render(stored: StoredSubscription, ctx: Any, sys_attrs: bool) -> dict[str, Any]:
+    return render_subscription(stored.doc, stored.stats, ctx, sys_attrs=sys_attrs, now_us=now_us())
+
+
+@router.get("/subscriptions", summary="Query subscriptions")
+async def query_subscriptions(
+    request: Request,
+    limit: str | None = None,
+    offset: str | None = None,
+    count: str | None = None,
+    options: str | None = None,
+    local: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _service(h)
+    limits = h.settings.limits
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
+    skip = int_param(offset, "offset", 0, low=0, high=2**62)
+    want_count = bool_param(count, "count")
+    if page == 0 and not want_count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    found, total = await run_in_threadpool(
+        service.query, tenant, limit=page, offset=skip, count=want_count
+    )
+    body = [_render(s, ctx, sys_attrs) for s in found]
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    return ngsi_response(body, accept=accept, context=context, headers=headers)
+
+
+@router.get("/subscriptions/{subscriptionId:path}", summary="Retrieve subscription")
+async def retrieve_subscription(
+    request: Request, subscriptionId: str, options: str | None = None, local: str | None = None
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _service(h)
+    check_uri(subscriptionId, "subscription id")
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    stored = await run_in_threadpool(service.get, tenant, subscriptionId)
+    return ngsi_response(_render(stored, ctx, sys_attrs), accept=accept, context=context)
+
+
+@router.patch(
+    "/subscriptions/{subscriptionId:path}",
+    status_code=204,
+    openapi_extra=BODY,
+    summary="Update subscription",
+)
+async def update_subscription(request: Request, subscriptionId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _service(h)
+    check_uri(subscriptionId, "subscription id")
+    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    stored = await run_in_threadpool(service.get, tenant, subscriptionId)
+    doc = apply_fragment(
+        stored.doc,
+        decoded.body,
+        decoded.active,
+        context=decoded.context,
+        limits=h.settings.limits,
+        now_us=now_us(),
+    )
+    await run_in_threadpool(_prepare, h, doc)
+    await run_in_threadpool(
+        lambda: service.update(tenant, doc, expected_modified=stored.stats["modified_at"])
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/subscriptions/{subscriptionId:path}", status_code=204, summary="Delete subscription"
+)
+async def delete_subscription(request: Request, subscriptionId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _service(h)
+    check_uri(subscriptionId, "subscription id")
+    await run_in_threadpool(service.delete, tenant, subscriptionId)
+    return Response(status_code=204)
