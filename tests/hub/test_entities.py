@@ -409,3 +409,50 @@ def test_geojson_representation(client: TestClient) -> None:
     feature = fc["features"][0]
     assert feature["geometry"] == {"type": "Point", "coordinates": [114.16, 22.28]}
     assert feature["properties"]["availableSpotNumber"]["value"] == 120
+
+
+def test_q_queries_over_http(client: TestClient) -> None:
+    for n, spots in [(1, 5), (2, 50), (3, 150)]:
+        client.post("/ngsi-ld/v1/entities", json=parking(n, spots=spots), headers=JSON)
+
+    def ids(q: str) -> list[int]:
+        r = client.get("/ngsi-ld/v1/entities", params={"type": "OffStreetParking", "q": q})
+        assert r.status_code == 200, r.text
+        return sorted(int(e["id"].rsplit(":", 1)[1]) for e in r.json())
+
+    assert ids("availableSpotNumber>10") == [2, 3]
+    assert ids("availableSpotNumber==1..60") == [1, 2]
+    assert ids("availableSpotNumber==5,150") == [1, 3]
+    assert ids("availableSpotNumber<10|availableSpotNumber>100") == [1, 3]
+    assert ids("(availableSpotNumber>10;availableSpotNumber<100)|availableSpotNumber==5") == [1, 2]
+    assert ids("availableSpotNumber.reliability>0.5") == [1, 2, 3]
+    assert ids("availableSpotNumber.observedAt>=2026-11-26T07:00:00Z") == [1, 2, 3]
+    assert ids("refOperator==urn:ngsi-ld:Organization:TD") == [1, 2, 3]
+    assert ids('name~="(?i)star"') == [1, 2, 3]
+    assert ids("!totalSpotNumber") == [1, 2, 3]
+    r = client.get("/ngsi-ld/v1/entities", params={"q": "availableSpotNumber>>1"})
+    assert r.status_code == 400 and "position" in r.json()["detail"]
+    r = client.get("/ngsi-ld/v1/entities", params={"q": "a" * 5000})
+    assert r.status_code == 400
+
+
+def test_scope_queries(client: TestClient) -> None:
+    client.post(
+        "/ngsi-ld/v1/entities",
+        json={"id": "urn:x:1", "type": "T", "scope": "/HK/Kowloon/MongKok"},
+        headers=JSON,
+    )
+    client.post(
+        "/ngsi-ld/v1/entities",
+        json={"id": "urn:x:2", "type": "T", "scope": ["/HK/Islands"]},
+        headers=JSON,
+    )
+    got = lambda s: sorted(
+        e["id"] for e in client.get("/ngsi-ld/v1/entities", params={"scopeQ": s}).json()
+    )  # noqa: E731
+    assert got("/HK/#") == ["urn:x:1", "urn:x:2"]
+    assert got("/HK/+/MongKok") == ["urn:x:1"]
+    assert got("/HK/Islands") == ["urn:x:2"]
+    assert client.get("/ngsi-ld/v1/entities/urn:x:1").json()["scope"] == "/HK/Kowloon/MongKok"
+    bad = {"id": "urn:x:3", "type": "T", "scope": "HK//x"}
+    assert client.post("/ngsi-ld/v1/entities", json=bad, headers=JSON).status_code == 400

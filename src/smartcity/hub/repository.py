@@ -3,7 +3,6 @@ the transaction boundaries. Nothing here knows about @contexts or HTTP."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,7 +225,9 @@ def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[b
         clauses.append(E.c.entity_id.in_(list(flt.ids)))
     if flt.id_pattern:
         if dialect == "postgresql":
-            clauses.append(E.c.entity_id.op("~")(flt.id_pattern))
+            from smartcity.hub.query.qregex import to_postgres
+
+            clauses.append(E.c.entity_id.op("~")(to_postgres(flt.id_pattern)))
         else:
             clauses.append(func.regexp(flt.id_pattern, E.c.entity_id) == 1)
     if flt.attrs:
@@ -362,14 +363,14 @@ def docs_of_type(
 
 
 def check_regex(pattern: str) -> None:
+    """idPattern uses the same portable regular expressions as q (see query.qregex)."""
     from smartcity.hub.errors import BadRequestData
+    from smartcity.hub.query.qregex import check_pattern
 
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise BadRequestData(
-            f"idPattern {pattern!r} is not a valid regular expression: {exc}"
-        ) from None
+        check_pattern(pattern)
+    except BadRequestData as exc:
+        raise BadRequestData("idPattern" + exc.detail.removeprefix("q")) from None
 
 
 def iter_docs(

@@ -48,6 +48,9 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
             kwargs["pool_pre_ping"] = True
+            # PostgreSQL estimates 100 rows for every jsonb_array_elements(), so q-queries look
+            # expensive and JIT compilation (~0.5 s) would dwarf queries that take 0.1 ms.
+            kwargs["connect_args"] = {"options": "-c jit=off"}
         self.engine: Engine = create_engine(self.url, **kwargs)
         # SQLite allows one writer at a time; serialising writers in-process avoids the
         # busy-wait/retry storms SQLite's own locking produces under a thread pool.
@@ -100,8 +103,12 @@ class Database:
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    from smartcity.hub.query.qsql import register_sqlite_functions
+
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
     dbapi_conn.isolation_level = None
+    # regexp() and q_datetime_key(), which the q language and idPattern compile to.
+    register_sqlite_functions(dbapi_conn)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL is durable across application crashes in WAL mode; only an OS crash or power loss

@@ -1,0 +1,35 @@
+"""Schemathesis fuzzes every operation of the app's own OpenAPI document: never a 5xx, and every
+error is a ProblemDetails a client can read."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api_schema(client: TestClient) -> schemathesis.schemas.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", client.app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.filter_too_much],
+)
+def test_no_server_errors(case: schemathesis.Case) -> None:
+    response = case.call()
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+    if response.status_code >= 400 and response.status_code != 405:
+        problem = response.json()
+        assert problem["type"].startswith("https://uri.etsi.org/ngsi-ld/errors/"), problem
+        assert problem["detail"], problem
