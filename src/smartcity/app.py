@@ -15,7 +15,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smartcity import __version__
 from smartcity.config import Settings
-from smartcity.hub.api import attrs, batch, discovery, entities, jsonld_contexts, subscriptions
+from smartcity.hub.api import (
+    attrs,
+    batch,
+    discovery,
+    entities,
+    jsonld_contexts,
+    subscriptions,
+    temporal,
+)
 from smartcity.hub.api.deps import Hub
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.errors import ERROR_BASE, NgsiError
@@ -24,6 +32,7 @@ from smartcity.hub.subscriptions.matcher import Matcher
 from smartcity.hub.subscriptions.notifier import Notifier
 from smartcity.hub.subscriptions.senders import Senders
 from smartcity.hub.subscriptions.service import SubscriptionService
+from smartcity.hub.temporal.service import TemporalService
 from smartcity.security.keys import KeyStore
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
@@ -66,7 +75,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         entities=entities_service,
         contexts=contexts,
         keys=KeyStore(db),
-        extras={"notifier": notifier},
+        extras={"temporal": TemporalService(db, entities_service), "notifier": notifier},
         subscriptions=subscriptions_service,
     )
 
@@ -147,6 +156,6 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
-    for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts):
+    for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts, temporal):
         app.include_router(module.router, prefix=NGSI_PREFIX)
     return app

@@ -18,7 +18,9 @@ ENTITY = {"id": "urn:ngsi-ld:Lamppost:1", "type": "Lamppost", "status": "on"}
 
 @pytest.fixture
 def secured(db: Database) -> Iterator[tuple[TestClient, KeyStore]]:
-    settings = Settings(database_url=db.url, auth_required=True, private_read_tenants=frozenset({"police"}))
+    settings = Settings(
+        database_url=db.url, auth_required=True, private_read_tenants=frozenset({"police"})
+    )
     with TestClient(create_app(settings)) as client:
         yield client, KeyStore(db)
 
@@ -27,7 +29,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_write_without_key_is_401_and_says_how_to_get_one(secured: tuple[TestClient, KeyStore]) -> None:
+def test_write_without_key_is_401_and_says_how_to_get_one(
+    secured: tuple[TestClient, KeyStore],
+) -> None:
     client, _ = secured
     r = client.post("/ngsi-ld/v1/entities", json=ENTITY, headers=JSON)
     assert r.status_code == 401
@@ -42,22 +46,34 @@ def test_write_key_works_and_revocation_stops_it(secured: tuple[TestClient, KeyS
     key, token = keys.create("lamppost gateway", scope="write")
     r = client.post("/ngsi-ld/v1/entities", json=ENTITY, headers={**JSON, **bearer(token)})
     assert r.status_code == 201
-    assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Lamppost:1").status_code == 200  # public read
+    assert (
+        client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Lamppost:1").status_code == 200
+    )  # public read
     assert keys.revoke(key.key_id)
     client.app.state.hub.keys._cache.clear()  # type: ignore[attr-defined]  # other process: <= 5 s
     r = client.delete("/ngsi-ld/v1/entities/urn:ngsi-ld:Lamppost:1", headers=bearer(token))
     assert r.status_code == 401
 
 
-def test_read_key_cannot_write_and_tenant_scope_is_enforced(secured: tuple[TestClient, KeyStore]) -> None:
+def test_read_key_cannot_write_and_tenant_scope_is_enforced(
+    secured: tuple[TestClient, KeyStore],
+) -> None:
     client, keys = secured
     _, reader = keys.create("dashboard", scope="read")
     r = client.post("/ngsi-ld/v1/entities", json=ENTITY, headers={**JSON, **bearer(reader)})
     assert r.status_code == 403
     _, kowloon = keys.create("kowloon", scope="write", tenants=["kowloon"])
-    ok = client.post("/ngsi-ld/v1/entities", json=ENTITY, headers={**JSON, **bearer(kowloon), "NGSILD-Tenant": "kowloon"})
+    ok = client.post(
+        "/ngsi-ld/v1/entities",
+        json=ENTITY,
+        headers={**JSON, **bearer(kowloon), "NGSILD-Tenant": "kowloon"},
+    )
     assert ok.status_code == 201
-    other = client.post("/ngsi-ld/v1/entities", json=ENTITY, headers={**JSON, **bearer(kowloon), "NGSILD-Tenant": "islands"})
+    other = client.post(
+        "/ngsi-ld/v1/entities",
+        json=ENTITY,
+        headers={**JSON, **bearer(kowloon), "NGSILD-Tenant": "islands"},
+    )
     assert other.status_code == 403 and "islands" in other.json()["detail"]
 
 

@@ -70,7 +70,9 @@ def test_batch_update_and_delete(client: TestClient) -> None:
     assert r.status_code == 204
     got = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Sensor:2?options=keyValues").json()
     assert got["a"] == 2 and got["b"] == 1
-    r = client.post(f"{OPS}/delete", json=["urn:ngsi-ld:Sensor:1", "urn:ngsi-ld:Sensor:8"], headers=JSON)
+    r = client.post(
+        f"{OPS}/delete", json=["urn:ngsi-ld:Sensor:1", "urn:ngsi-ld:Sensor:8"], headers=JSON
+    )
     assert r.status_code == 207 and r.json()["success"] == ["urn:ngsi-ld:Sensor:1"]
     r = client.post(f"{OPS}/delete", json=["urn:ngsi-ld:Sensor:2"], headers=JSON)
     assert r.status_code == 204

@@ -447,9 +447,12 @@ def test_scope_queries(client: TestClient) -> None:
         json={"id": "urn:x:2", "type": "T", "scope": ["/HK/Islands"]},
         headers=JSON,
     )
-    got = lambda s: sorted(
-        e["id"] for e in client.get("/ngsi-ld/v1/entities", params={"scopeQ": s}).json()
-    )  # noqa: E731
+
+    def got(s):
+        return sorted(
+            e["id"] for e in client.get("/ngsi-ld/v1/entities", params={"scopeQ": s}).json()
+        )
+
     assert got("/HK/#") == ["urn:x:1", "urn:x:2"]
     assert got("/HK/+/MongKok") == ["urn:x:1"]
     assert got("/HK/Islands") == ["urn:x:2"]

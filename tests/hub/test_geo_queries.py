@@ -23,7 +23,10 @@ def load(client: TestClient) -> None:
         {
             "id": f"urn:ngsi-ld:CarPark:{name}",
             "type": "CarPark",
-            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": list(xy)}},
+            "location": {
+                "type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": list(xy)},
+            },
         }
         for name, xy in PLACES.items()
     ]
@@ -33,11 +36,17 @@ def load(client: TestClient) -> None:
             "type": "Road",
             "location": {
                 "type": "GeoProperty",
-                "value": {"type": "LineString", "coordinates": [[114.1722, 22.2975], [114.1694, 22.3193]]},
+                "value": {
+                    "type": "LineString",
+                    "coordinates": [[114.1722, 22.2975], [114.1694, 22.3193]],
+                },
             },
         }
     )
-    assert client.post("/ngsi-ld/v1/entityOperations/create", json=batch, headers=JSON).status_code == 201
+    assert (
+        client.post("/ngsi-ld/v1/entityOperations/create", json=batch, headers=JSON).status_code
+        == 201
+    )
 
 
 def ids(client: TestClient, **params: str) -> list[str]:
@@ -51,20 +60,48 @@ def test_near_max_distance(client: TestClient) -> None:
     load(client)
     central = json.dumps(list(PLACES["central"]))
     # Tsim Sha Tsui is about 2.2 km from Central across the harbour.
-    assert ids(client, type="CarPark", georel="near;maxDistance==1000", geometry="Point", coordinates=central) == ["central"]
-    assert ids(client, type="CarPark", georel="near;maxDistance==2500", geometry="Point", coordinates=central) == ["central", "tsim-sha-tsui"]
-    far = ids(client, type="CarPark", georel="near;minDistance==10000", geometry="Point", coordinates=central)
+    assert ids(
+        client,
+        type="CarPark",
+        georel="near;maxDistance==1000",
+        geometry="Point",
+        coordinates=central,
+    ) == ["central"]
+    assert ids(
+        client,
+        type="CarPark",
+        georel="near;maxDistance==2500",
+        geometry="Point",
+        coordinates=central,
+    ) == ["central", "tsim-sha-tsui"]
+    far = ids(
+        client,
+        type="CarPark",
+        georel="near;minDistance==10000",
+        geometry="Point",
+        coordinates=central,
+    )
     assert far == ["sha-tin", "tung-chung"]
 
 
 def test_within_polygon_and_intersects(client: TestClient) -> None:
     load(client)
-    kowloon = [[[114.15, 22.29], [114.20, 22.29], [114.20, 22.34], [114.15, 22.34], [114.15, 22.29]]]
+    kowloon = [
+        [[114.15, 22.29], [114.20, 22.29], [114.20, 22.34], [114.15, 22.34], [114.15, 22.29]]
+    ]
     within = ids(client, georel="within", geometry="Polygon", coordinates=json.dumps(kowloon))
     assert within == ["mong-kok", "nathan", "tsim-sha-tsui"]
     crossing = [[114.16, 22.31], [114.18, 22.31]]
-    assert ids(client, georel="intersects", geometry="LineString", coordinates=json.dumps(crossing)) == ["nathan"]
-    disjoint = ids(client, type="CarPark", georel="disjoint", geometry="Polygon", coordinates=json.dumps(kowloon))
+    assert ids(
+        client, georel="intersects", geometry="LineString", coordinates=json.dumps(crossing)
+    ) == ["nathan"]
+    disjoint = ids(
+        client,
+        type="CarPark",
+        georel="disjoint",
+        geometry="Polygon",
+        coordinates=json.dumps(kowloon),
+    )
     assert disjoint == ["central", "sha-tin", "tung-chung"]
 
 
@@ -96,7 +133,10 @@ def test_geoproperty_other_than_location(client: TestClient) -> None:
         "id": "urn:ngsi-ld:Zone:1",
         "type": "Zone",
         "location": {"type": "Point", "coordinates": [0.0, 0.0]},
-        "serviceArea": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": list(PLACES["central"])}},
+        "serviceArea": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": list(PLACES["central"])},
+        },
     }
     client.post("/ngsi-ld/v1/entities", json=body, headers=JSON)
     central = json.dumps(list(PLACES["central"]))

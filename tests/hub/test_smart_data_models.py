@@ -32,7 +32,9 @@ def test_example_round_trips_unchanged(client: TestClient, path: Path) -> None:
     client.app.state.hub.contexts.add(url, context_doc)  # type: ignore[attr-defined]
     example = json.loads(path.read_text(encoding="utf-8"))
 
-    r = client.post("/ngsi-ld/v1/entities", json=example, headers={"Content-Type": "application/ld+json"})
+    r = client.post(
+        "/ngsi-ld/v1/entities", json=example, headers={"Content-Type": "application/ld+json"}
+    )
     assert r.status_code == 201, r.text
 
     link = {"Link": f'<{url}>; rel="{REL}"; type="application/ld+json"'}

@@ -219,10 +219,17 @@ app.add_typer(bench_app, name="bench")
 
 @bench_app.command("hub")
 def bench_hub(
-    database: Annotated[str | None, typer.Option("--database", help="PostgreSQL URL to "
-                        "benchmark on (a scratch database is created); default: a temporary SQLite file")] = None,
-    scenario: Annotated[list[str] | None, typer.Option(help="single, batch, geo, temporal "
-                        "(repeat; default: all)")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="PostgreSQL URL to "
+            "benchmark on (a scratch database is created); default: a temporary SQLite file",
+        ),
+    ] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="single, batch, geo, temporal (repeat; default: all)")
+    ] = None,
     seconds: Annotated[int, typer.Option(help="Duration of each wrk run")] = 10,
     workers: Annotated[int, typer.Option(help="Server worker processes")] = 2,
     connections: Annotated[int, typer.Option(help="Concurrent connections")] = 32,
@@ -236,8 +243,13 @@ def bench_hub(
     with console.status("benchmarking...") as status:
         try:
             results = hub.run(
-                database, scenarios, seconds=seconds, workers=workers, connections=connections,
-                geo_entities=geo_entities, batches=batches,
+                database,
+                scenarios,
+                seconds=seconds,
+                workers=workers,
+                connections=connections,
+                geo_entities=geo_entities,
+                batches=batches,
                 progress=lambda s: status.update(f"benchmarking: {s}"),
             )
         except RuntimeError as exc:

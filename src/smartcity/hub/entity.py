@@ -198,10 +198,8 @@ def _infer_type(name: str, raw: Any) -> tuple[str, Any]:
     """Concise representation: infer the attribute type from its members (clause 4.5.x)."""
     if not isinstance(raw, dict):
         return "Property", {"value": raw}
-    if (
-        (raw.get("type") in GEO_TYPES
-        and "coordinates" in raw)
-        or raw.get("type") == ("GeometryCollection")
+    if (raw.get("type") in GEO_TYPES and "coordinates" in raw) or raw.get("type") == (
+        "GeometryCollection"
     ):
         return "GeoProperty", {"value": raw}
     for key, attr_type in KEY_TYPE.items():

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from smartcity.hub.entity import VALUE_KEY, Instance
+from smartcity.hub.temporal.repository import add_to_rollup
 from smartcity.hub.timeutil import parse_datetime_us
 from smartcity.storage import schema
 
@@ -113,3 +114,5 @@ def record(conn: Connection, changes: Sequence[Change], now: int) -> None:
                 )
     if rows:
         conn.execute(insert(AH), rows)
+        # The Temporal API's hourly rollup must match attr_history in every transaction.
+        add_to_rollup(conn, rows)

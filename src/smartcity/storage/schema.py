@@ -117,6 +117,31 @@ attr_history = Table(
     Index("ix_attr_history_instance", "instance_id"),
 )
 
+# Hourly rollup of attr_history by observedAt (migration 0002), for the Temporal API: an
+# aggregation reads one row per series and hour instead of every instance (30 days of
+# 1-minute data is 720 rows per series, not 43,200). Kept exact in the writing transaction
+# (history.record and the temporal writes); min/max cannot be "un-added", so corrections and
+# deletions of instances recompute the hours they touch. WITHOUT ROWID on SQLite: the rows of
+# one series are stored together, in key order.
+attr_history_hourly = Table(
+    "attr_history_hourly",
+    metadata,
+    Column("hid", Id, ForeignKey("history_entities.hid", ondelete="CASCADE"), primary_key=True),
+    Column("attr", String(1024), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),  # start of the hour, microseconds
+    Column("dataset_id", String(1024), primary_key=True),
+    Column("n", BigInteger, nullable=False),  # instances
+    Column("n_num", BigInteger, nullable=False),  # instances with a numeric value
+    Column("total", Float, nullable=False),  # sum of the numeric values
+    Column("sumsq", Float, nullable=False),
+    Column("vmin", Float, nullable=True),
+    Column("vmax", Float, nullable=True),
+    Column("first_at", BigInteger, nullable=False),  # earliest observed_at in the hour
+    Column("last_at", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # attribute type, e.g. Property
+    sqlite_with_rowid=False,
+)
+
 subscriptions = Table(
     "subscriptions",
     metadata,

@@ -1,0 +1,557 @@
+"""Temporal API endpoints: /temporal/entities (clauses 5.6.11-5.6.16, 5.7.3, 5.7.4, 6.18-6.22).
+
+Reads take the same selectors as GET /entities plus the temporal query (timerel, timeAt,
+endTimeAt, timeproperty, lastN) and the representation (normalized, temporalValues or
+aggregatedValues). Writes change the history only; see ``smartcity.hub.temporal.service``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
+from smartcity.hub.api.entities import BODY
+from smartcity.hub.api.negotiation import (
+    choose_accept,
+    decode,
+    ngsi_response,
+    request_context,
+    tenant_of,
+)
+from smartcity.hub.api.params import Selection, parse_entity_query, parse_selection, split_list
+from smartcity.hub.entity import (
+    ENTITY_MEMBERS,
+    KEY_TYPE,
+    VALUE_KEY,
+    Doc,
+    Instance,
+    check_name,
+    check_uri,
+    parse_instance,
+    parse_scope,
+    parse_types,
+)
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.temporal.render import (
+    AGGREGATED_VALUES,
+    NORMALIZED,
+    TEMPORAL_VALUES,
+    render_temporal,
+)
+from smartcity.hub.temporal.service import (
+    TemporalQuery,
+    TemporalResult,
+    TemporalService,
+    parse_duration,
+)
+from smartcity.hub.timeutil import iso_from_us, parse_datetime_us
+
+router = APIRouter(tags=["Temporal Context Information"])
+TEMPORAL_OPTIONS = {TEMPORAL_VALUES, AGGREGATED_VALUES, "sysAttrs"}
+# Refuse aggregations that would produce more periods than this (e.g. PT1S over a year).
+MAX_PERIODS = 100_000
+# Simplified temporal input (clause 4.5.9): the member holding [value, time] pairs, by type.
+_PAIRS_MEMBER = {
+    "values": "Property",
+    "objects": "Relationship",
+    "languageMaps": "LanguageProperty",
+    "vocabs": "VocabProperty",
+    "jsons": "JsonProperty",
+    "valueLists": "ListProperty",
+    "objectLists": "ListRelationship",
+}
+
+
+def _service(request: Request) -> TemporalService:
+    service: TemporalService = hub(request).extras["temporal"]
+    return service
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _representation(options: set[str], fmt: str | None) -> str:
+    """format wins over the (deprecated) options keywords, as clause 6.3.12 says."""
+    if fmt is not None:
+        if fmt not in (NORMALIZED, TEMPORAL_VALUES, AGGREGATED_VALUES):
+            raise BadRequestData(
+                f"format must be normalized, temporalValues or aggregatedValues, got {fmt!r}"
+            )
+        return fmt
+    if TEMPORAL_VALUES in options and AGGREGATED_VALUES in options:
+        raise BadRequestData("options may hold temporalValues or aggregatedValues, not both")
+    if TEMPORAL_VALUES in options:
+        return TEMPORAL_VALUES
+    if AGGREGATED_VALUES in options:
+        return AGGREGATED_VALUES
+    return NORMALIZED
+
+
+def _temporal_query(
+    *,
+    timerel: str | None,
+    timeAt: str | None,
+    endTimeAt: str | None,
+    timeproperty: str | None,
+    lastN: str | None,
+    datasetId: str | None,
+    aggrMethods: str | None,
+    aggrPeriodDuration: str | None,
+    options: set[str],
+    fmt: str | None,
+) -> tuple[TemporalQuery, str]:
+    representation = _representation(options, fmt)
+    if aggrMethods is not None and representation == NORMALIZED and fmt is None:
+        representation = AGGREGATED_VALUES  # aggrMethods alone asks for aggregates
+    methods = None
+    if representation == AGGREGATED_VALUES:
+        if not aggrMethods:
+            raise BadRequestData(
+                "the aggregated representation needs aggrMethods, e.g. aggrMethods=avg,max"
+            )
+        methods = list(dict.fromkeys(split_list(aggrMethods)))
+    elif aggrMethods is not None:
+        raise BadRequestData(f"aggrMethods cannot be used with the {representation} format")
+    if aggrPeriodDuration is not None and methods is None:
+        raise BadRequestData("aggrPeriodDuration only applies to aggregations (aggrMethods)")
+    datasets = None
+    if datasetId is not None:
+        names = split_list(datasetId)
+        if not names:
+            raise BadRequestData("datasetId must list at least one datasetId (or @none)")
+        datasets = ["" if d == "@none" else check_uri(d, "datasetId") for d in names]
+    tq = TemporalQuery(
+        timerel=timerel,
+        time_at=None if timeAt is None else parse_datetime_us(timeAt, field="timeAt"),
+        end_time_at=None if endTimeAt is None else parse_datetime_us(endTimeAt, field="endTimeAt"),
+        time_property=timeproperty or "observedAt",
+        last_n=None if lastN is None else int_param(lastN, "lastN", 1, low=1, high=2**31),
+        datasets=datasets,
+        aggr_methods=methods,
+        aggr_period=0 if aggrPeriodDuration is None else parse_duration(aggrPeriodDuration),
+    )
+    lo, hi = tq.bounds()
+    if tq.aggr_period and lo is not None and hi is not None:
+        periods = -(-(hi - lo) // tq.aggr_period)
+        if periods > MAX_PERIODS:
+            raise BadRequestData(
+                f"aggrPeriodDuration {aggrPeriodDuration} splits the interval into {periods} "
+                f"periods; at most {MAX_PERIODS} are allowed, use a longer period"
+            )
+    return tq, representation
+
+
+def _projection(selection: Selection) -> tuple[list[str] | None, set[str] | None]:
+    """The attributes to return (attrs and pick) and to leave out (omit)."""
+    wanted = selection.attrs
+    if selection.pick is not None:
+        picked = [a for a in selection.pick if a not in ("id", "type", "scope")]
+        wanted = [a for a in wanted if a in picked] if wanted else picked
+    omitted = None
+    if selection.omit is not None:
+        omitted = {a for a in selection.omit if a not in ("id", "type", "scope")}
+    return wanted, omitted
+
+
+def _respond(
+    request: Request,
+    result: TemporalResult,
+    rendered: Any,
+    context: Any,
+    tq: TemporalQuery,
+    headers: dict[str, str],
+) -> Response:
+    accept = choose_accept(request)
+    status = 200
+    if result.partial is not None:
+        # Clause 6.3.10: fewer instances than asked for; the range says which were returned.
+        start, end = result.partial
+        size = str(tq.last_n) if tq.last_n else "*"
+        headers["Content-Range"] = f"date-time {_exact_iso(start)}-{_exact_iso(end)}/{size}"
+        status = 206
+    return ngsi_response(rendered, accept=accept, context=context, status=status, headers=headers)
+
+
+def _exact_iso(us: int) -> str:
+    """Milliseconds as usual, microseconds when needed: a page boundary must be exact."""
+    text = iso_from_us(us)
+    return text if us % 1000 == 0 else f"{text[:-1]}{us % 1000:03d}Z"
+
+
+@router.get("/temporal/entities", summary="Query temporal evolution of entities")
+async def query_temporal(
+    request: Request,
+    id: str | None = None,
+    type: str | None = None,
+    idPattern: str | None = None,
+    attrs: str | None = None,
+    pick: str | None = None,
+    omit: str | None = None,
+    q: str | None = None,
+    scopeQ: str | None = None,
+    georel: str | None = None,
+    geometry: str | None = None,
+    coordinates: str | None = None,
+    geoproperty: str | None = None,
+    timeproperty: str | None = None,
+    timerel: str | None = None,
+    timeAt: str | None = None,
+    endTimeAt: str | None = None,
+    lastN: str | None = None,
+    lang: str | None = None,
+    aggrMethods: str | None = None,
+    aggrPeriodDuration: str | None = None,
+    datasetId: str | None = None,
+    options: str | None = None,
+    format: str | None = None,
+    limit: str | None = None,
+    offset: str | None = None,
+    count: str | None = None,
+    local: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "read")
+    h = hub(request)
+    limits = h.settings.limits
+    context, ctx = request_context(request, h.contexts)
+    choose_accept(request)  # 406 before any work
+    opts = parse_options(options, TEMPORAL_OPTIONS)
+    tq, representation = _temporal_query(
+        timerel=timerel,
+        timeAt=timeAt,
+        endTimeAt=endTimeAt,
+        timeproperty=timeproperty,
+        lastN=lastN,
+        datasetId=datasetId,
+        aggrMethods=aggrMethods,
+        aggrPeriodDuration=aggrPeriodDuration,
+        options=opts,
+        fmt=format,
+    )
+    selection = parse_selection(ctx, attrs, pick, omit)
+    query = parse_entity_query(
+        ctx,
+        limits,
+        id=id,
+        type=type,
+        idPattern=idPattern,
+        attrs=selection.attrs,
+        q=q,
+        scopeQ=scopeQ,
+        georel=georel,
+        geometry=geometry,
+        coordinates=coordinates,
+        geoproperty=geoproperty,
+    )
+    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
+    skip = int_param(offset, "offset", 0, low=0, high=2**62)
+    want_count = bool_param(count, "count")
+    if page == 0 and not want_count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    wanted, omitted = _projection(selection)
+    result = await run_in_threadpool(
+        lambda: _service(request).query(
+            tenant,
+            query,
+            tq,
+            attrs=wanted,
+            omit=omitted,
+            limit=page,
+            offset=skip,
+            count=want_count,
+        )
+    )
+    rendered = [
+        render_temporal(
+            e,
+            ctx,
+            fmt=representation,
+            sys_attrs="sysAttrs" in opts,
+            time_property=tq.time_property,
+            aggr_methods=tq.aggr_methods or (),
+            lang=lang,
+            pick=selection.pick,
+            omit=selection.omit,
+        )
+        for e in result.entities
+    ]
+    headers = {"NGSILD-Results-Count": str(result.total)} if result.total is not None else {}
+    return _respond(request, result, rendered, context, tq, headers)
+
+
+@router.get("/temporal/entities/{entityId:path}", summary="Retrieve temporal evolution of entity")
+async def retrieve_temporal(
+    request: Request,
+    entityId: str,
+    attrs: str | None = None,
+    pick: str | None = None,
+    omit: str | None = None,
+    timeproperty: str | None = None,
+    timerel: str | None = None,
+    timeAt: str | None = None,
+    endTimeAt: str | None = None,
+    lastN: str | None = None,
+    lang: str | None = None,
+    aggrMethods: str | None = None,
+    aggrPeriodDuration: str | None = None,
+    datasetId: str | None = None,
+    options: str | None = None,
+    format: str | None = None,
+    local: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "read")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    context, ctx = request_context(request, h.contexts)
+    choose_accept(request)
+    opts = parse_options(options, TEMPORAL_OPTIONS)
+    tq, representation = _temporal_query(
+        timerel=timerel,
+        timeAt=timeAt,
+        endTimeAt=endTimeAt,
+        timeproperty=timeproperty,
+        lastN=lastN,
+        datasetId=datasetId,
+        aggrMethods=aggrMethods,
+        aggrPeriodDuration=aggrPeriodDuration,
+        options=opts,
+        fmt=format,
+    )
+    selection = parse_selection(ctx, attrs, pick, omit)
+    wanted, omitted = _projection(selection)
+    result = await run_in_threadpool(
+        lambda: _service(request).retrieve(
+            tenant, entityId, tq, attrs=wanted, omit=omitted, required=selection.attrs
+        )
+    )
+    rendered = render_temporal(
+        result.entities[0],
+        ctx,
+        fmt=representation,
+        sys_attrs="sysAttrs" in opts,
+        time_property=tq.time_property,
+        aggr_methods=tq.aggr_methods or (),
+        lang=lang,
+        pick=selection.pick,
+        omit=selection.omit,
+    )
+    return _respond(request, result, rendered, context, tq, {})
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def parse_temporal_attrs(fragment: dict[str, Any], ctx: ActiveContext) -> dict[str, list[Instance]]:
+    """Attribute name -> instances: an array of instances (normalized or concise), one
+    instance, or the simplified form ``{"type": ..., "values": [[value, time], ...]}``.
+
+    Unlike an entity, an attribute here may have many instances with the same datasetId:
+    they are its values at different times."""
+    out: dict[str, list[Instance]] = {}
+    for name, raw in fragment.items():
+        if name in ENTITY_MEMBERS:
+            continue
+        iri = ctx.expand(check_name(name))
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise BadRequestData(f"attribute {name!r} has no instances")
+        instances = out.setdefault(iri, [])
+        for item in items:
+            if isinstance(item, dict) and _is_simplified(item):
+                instances.extend(_from_simplified(name, item, ctx))
+            else:
+                instances.append(parse_instance(name, item, ctx))
+    return out
+
+
+def _is_simplified(item: dict[str, Any]) -> bool:
+    return any(k in item for k in _PAIRS_MEMBER) and not any(k in item for k in KEY_TYPE)
+
+
+def _from_simplified(name: str, item: dict[str, Any], ctx: ActiveContext) -> list[Instance]:
+    member = next(k for k in _PAIRS_MEMBER if k in item)
+    kind = item.get("type", _PAIRS_MEMBER[member])
+    if kind not in VALUE_KEY:
+        raise BadRequestData(f"attribute {name!r} has type {kind!r}")
+    pairs = item[member]
+    if not isinstance(pairs, list) or not pairs:
+        raise BadRequestData(f"{name}.{member} must be a non-empty array of [value, time] pairs")
+    instances = []
+    for pair in pairs:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise BadRequestData(f"{name}.{member} items must be [value, time] pairs")
+        inst: dict[str, Any] = {"type": kind, VALUE_KEY[kind]: pair[0], "observedAt": pair[1]}
+        if "datasetId" in item:
+            inst["datasetId"] = item["datasetId"]
+        instances.append(parse_instance(name, inst, ctx))
+    return instances
+
+
+def parse_temporal_entity(body: Any, ctx: ActiveContext) -> Doc:
+    if not isinstance(body, dict):
+        raise BadRequestData("a temporal entity must be a JSON object")
+    doc: Doc = {"id": check_uri(body.get("id"), "entity id")}
+    if "type" in body:
+        doc["type"] = parse_types(body["type"], ctx)
+    if "scope" in body:
+        doc["scope"] = parse_scope(body["scope"])
+    doc["attrs"] = parse_temporal_attrs(body, ctx)
+    return doc
+
+
+@router.post(
+    "/temporal/entities",
+    status_code=201,
+    openapi_extra=BODY,
+    summary="Create or update temporal evolution of entity",
+)
+async def upsert_temporal(request: Request, local: str | None = None) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    doc = parse_temporal_entity(decoded.body, decoded.active)
+    created = await run_in_threadpool(_service(request).upsert, tenant, doc)
+    if created:
+        location = f"/ngsi-ld/v1/temporal/entities/{doc['id']}"
+        return Response(status_code=201, headers={"Location": location})
+    return Response(status_code=204)
+
+
+@router.post(
+    "/temporal/entities/{entityId:path}/attrs",
+    status_code=204,
+    openapi_extra=BODY,
+    summary="Add attribute instances to temporal evolution",
+)
+async def append_temporal_attrs(
+    request: Request, entityId: str, local: str | None = None
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    body = decoded.body
+    if not isinstance(body, dict):
+        raise BadRequestData("the attributes must be a JSON object")
+    if "id" in body and body["id"] != entityId:
+        raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's {entityId}")
+    attrs = parse_temporal_attrs(body, decoded.active)
+    if not attrs:
+        raise BadRequestData("the body names no attribute")
+    await run_in_threadpool(_service(request).append, tenant, entityId, attrs)
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/temporal/entities/{entityId:path}/attrs/{attrId}/{instanceId}",
+    status_code=204,
+    openapi_extra=BODY,
+    summary="Modify an attribute instance",
+)
+async def patch_temporal_instance(
+    request: Request, entityId: str, attrId: str, instanceId: str, local: str | None = None
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    check_uri(instanceId, "instanceId")
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    iri = decoded.active.expand(check_name(attrId))
+    patch = _instance_patch(attrId, iri, decoded.body, decoded.active)
+    await run_in_threadpool(
+        _service(request).patch_instance, tenant, entityId, iri, instanceId, patch, attrId
+    )
+    return Response(status_code=204)
+
+
+def _instance_patch(name: str, iri: str, body: Any, ctx: ActiveContext) -> Instance:
+    """The body is ``{"<attr>": [instance]}`` (an EntityTemporal fragment, clause 5.6.14) or,
+    leniently, the instance itself."""
+    if not isinstance(body, dict) or not body:
+        raise BadRequestData("the body must be a JSON object holding the attribute instance")
+    body = {k: v for k, v in body.items() if k != "@context"}
+    named = [k for k in body if k not in ENTITY_MEMBERS and ctx.expand(k) == iri]
+    if named:
+        raw = body[named[0]]
+        if isinstance(raw, list):
+            if len(raw) != 1:
+                raise BadRequestData(f"{name} must hold exactly one instance to modify")
+            raw = raw[0]
+    elif "type" in body or any(k in body for k in KEY_TYPE):
+        raw = body
+    else:
+        raise BadRequestData(f"the body must hold attribute {name!r} with the new instance")
+    return parse_instance(name, raw, ctx)
+
+
+@router.delete(
+    "/temporal/entities/{entityId:path}/attrs/{attrId}/{instanceId}",
+    status_code=204,
+    summary="Delete an attribute instance",
+)
+async def delete_temporal_instance(
+    request: Request, entityId: str, attrId: str, instanceId: str, local: str | None = None
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    check_uri(instanceId, "instanceId")
+    _, ctx = request_context(request, h.contexts)
+    iri = ctx.expand(check_name(attrId))
+    await run_in_threadpool(
+        _service(request).delete_instance, tenant, entityId, iri, instanceId, attrId
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/temporal/entities/{entityId:path}/attrs/{attrId}",
+    status_code=204,
+    summary="Delete an attribute from temporal evolution",
+)
+async def delete_temporal_attr(
+    request: Request,
+    entityId: str,
+    attrId: str,
+    datasetId: str | None = None,
+    deleteAll: str | None = None,
+    local: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    check_uri(entityId, "entity id")
+    _, ctx = request_context(request, h.contexts)
+    iri = ctx.expand(check_name(attrId))
+    if datasetId is not None:
+        check_uri(datasetId, "datasetId")
+    delete_all = bool_param(deleteAll, "deleteAll")
+    await run_in_threadpool(
+        lambda: _service(request).delete_attr(
+            tenant, entityId, iri, attrId, dataset_id=datasetId, delete_all=delete_all
+        )
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/temporal/entities/{entityId:path}",
+    status_code=204,
+    summary="Delete temporal evolution of entity",
+)
+async def delete_temporal(request: Request, entityId: str, local: str | None = None) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    check_uri(entityId, "entity id")
+    await run_in_threadpool(_service(request).delete_entity, tenant, entityId)
+    return Response(status_code=204)
