@@ -88,6 +88,21 @@ def existing_ids(conn: Connection, tenant: str, ids: Iterable[str]) -> dict[str,
     return found
 
 
+def load_many(
+    conn: Connection, tenant: str, ids: Sequence[str]
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    """eid and document of each existing entity among ``ids``, locked for update."""
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(E.c.entity_id, E.c.eid, E.c.doc).where(
+            E.c.tenant == tenant, E.c.entity_id.in_(ids[start : start + 500])
+        )
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        found.update({row.entity_id: (row.eid, row.doc) for row in conn.execute(stmt)})
+    return found
+
+
 def insert_entities(
     conn: Connection, tenant: str, docs: Sequence[dict[str, Any]], now: int
 ) -> list[int]:
@@ -159,6 +174,20 @@ def _geo_part(doc: dict[str, Any]) -> list[Any]:
     ]
 
 
+def update_entities(
+    conn: Connection,
+    tenant: str,
+    items: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
+    now: int,
+) -> None:
+    """Write many (eid, old, new) documents: one batched UPDATE, index rows where they moved."""
+    if not items:
+        return
+    conn.execute(_UPDATE_DOC, [{"b_eid": eid, "b_doc": new, "b_now": now} for eid, _, new in items])
+    for eid, old, new in items:
+        _update_indexes(conn, tenant, eid, old, new)
+
+
 def update_entity(
     conn: Connection,
     tenant: str,
@@ -168,6 +197,12 @@ def update_entity(
     now: int,
 ) -> None:
     conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
+    _update_indexes(conn, tenant, eid, old, new)
+
+
+def _update_indexes(
+    conn: Connection, tenant: str, eid: int, old: dict[str, Any], new: dict[str, Any]
+) -> None:
     old_types, new_types = set(old["type"]), set(new["type"])
     if old_types != new_types:
         if old_types - new_types:
@@ -202,7 +237,13 @@ def delete_entities(conn: Connection, eids: Sequence[int]) -> None:
 
 
 def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [E.c.tenant == tenant]
+    clauses: list[ColumnElement[bool]] = []
+    # The most selective index goes first: SQLite drives the query from the first usable
+    # rowid IN-list. Every index table is filtered by tenant itself, so the entities.tenant
+    # condition is only needed when no index table is used (otherwise SQLite would scan the
+    # whole tenant through its (tenant, entity_id) index instead of looking rows up by id).
+    if flt.geo_box is not None:
+        clauses.append(E.c.eid.in_(_geo_candidates(tenant, flt.geo_box, dialect)))
     if flt.types:
         alternatives = []
         for required in flt.types:
@@ -214,7 +255,9 @@ def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[b
                     )
                 )
             )
-        if all(len(alt) == 1 for alt in flt.types):
+        # With a geo prefilter driving the query, check the type per candidate (an index probe)
+        # rather than materialising every entity of the type as an IN-list.
+        if all(len(alt) == 1 for alt in flt.types) and flt.geo_box is None:
             wanted = sorted({next(iter(alt)) for alt in flt.types})
             clauses.append(
                 E.c.eid.in_(select(T.c.eid).where(T.c.tenant == tenant, T.c.etype.in_(wanted)))
@@ -238,8 +281,8 @@ def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[b
         clauses.append(flt.q)
     if flt.scope is not None:
         clauses.append(flt.scope)
-    if flt.geo_box is not None:
-        clauses.append(E.c.eid.in_(_geo_candidates(tenant, flt.geo_box, dialect)))
+    if not clauses or flt.ids or not (flt.types or flt.attrs or flt.geo_box):
+        clauses.insert(0, E.c.tenant == tenant)
     clauses.extend(flt.extra)
     return clauses
 

@@ -7,10 +7,11 @@ history and any notifications owed, so an accepted write is never half-applied.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -23,6 +24,12 @@ from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage.engine import Database
 
 NULL_URI = "urn:ngsi-ld:null"
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data; an orjson round trip is ~5x faster than copy.deepcopy."""
+    return orjson.loads(orjson.dumps(value))
+
 
 # Called inside the write transaction (e.g. to queue notifications in the outbox).
 ChangeHook = Callable[[Connection, Sequence[Change]], None]
@@ -184,11 +191,13 @@ class EntityService:
                 prior["attrs"].update(doc["attrs"])
                 prior["type"] = list(dict.fromkeys(prior["type"] + doc.get("type", [])))
             else:
-                merged_docs[doc["id"]] = copy.deepcopy(doc)
+                merged_docs[doc["id"]] = clone(doc)
         with self.db.write() as conn:
-            existing = repository.existing_ids(conn, tenant, merged_docs)
+            loaded = repository.load_many(conn, tenant, list(merged_docs))
+            existing = {entity_id: eid for entity_id, (eid, _) in loaded.items()}
             fresh: list[Doc] = []
             changes: list[Change] = []
+            updates: list[tuple[int, Doc, Doc]] = []
             for entity_id, doc in merged_docs.items():
                 if entity_id not in existing:
                     if not doc.get("type"):
@@ -198,10 +207,11 @@ class EntityService:
                         continue
                     fresh.append(_new_doc(doc, now_iso))
                     continue
-                eid, old = self._load(conn, tenant, entity_id)
+                eid, old = loaded[entity_id]
                 new = _replace_doc(old, doc, now_iso) if replace else _update_doc(old, doc, now_iso)
-                repository.update_entity(conn, tenant, eid, old, new, now)
+                updates.append((eid, old, new))
                 changes.append(Change(tenant, entity_id, old, new, written=doc["attrs"]))
+            repository.update_entities(conn, tenant, updates, now)
             repository.insert_entities(conn, tenant, fresh, now)
             changes.extend(Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh)
             self._commit(conn, changes, now)
@@ -270,7 +280,7 @@ class EntityService:
         """Merge-patch an entity (PATCH /entities/{id}); urn:ngsi-ld:null deletes."""
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
-            new = copy.deepcopy(old)
+            new = clone(old)
             written: dict[str, list[Instance]] = {}
             if doc.get("type"):
                 new["type"] = list(dict.fromkeys(old["type"] + doc["type"]))
@@ -332,7 +342,7 @@ class EntityService:
         result = UpdateResult()
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
-            new = copy.deepcopy(old)
+            new = clone(old)
             if types:
                 new["type"] = list(dict.fromkeys(old["type"] + types))
             written: dict[str, list[Instance]] = {}
@@ -348,7 +358,7 @@ class EntityService:
                         result.not_updated.append((iri, "attribute exists and noOverwrite is set"))
                         continue
                     instances = keep
-                instances = copy.deepcopy(instances)
+                instances = clone(instances)
                 _stamp(instances, iso, current)
                 new["attrs"].setdefault(iri, [])
                 _put_instances(new["attrs"][iri], instances)
@@ -367,7 +377,7 @@ class EntityService:
         result = UpdateResult()
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
-            new = copy.deepcopy(old)
+            new = clone(old)
             written: dict[str, list[Instance]] = {}
             for iri, instances in attrs.items():
                 current = new["attrs"].get(iri)
@@ -382,7 +392,7 @@ class EntityService:
                 if missing:
                     result.not_updated.append((iri, "no instance with that datasetId"))
                     continue
-                instances = copy.deepcopy(instances)
+                instances = clone(instances)
                 _stamp(instances, iso, current)
                 _put_instances(current, instances)
                 written[iri] = instances
@@ -405,7 +415,7 @@ class EntityService:
             if target is None:
                 where = f" with datasetId {ds}" if ds else ""
                 raise ResourceNotFound(f"entity {entity_id} has no attribute {name}{where}")
-            new = copy.deepcopy(old)
+            new = clone(old)
             merged = _merge_instance(target, patch)
             _stamp([merged], iso, [target])
             _put_instances(new["attrs"][iri], [merged])
@@ -423,8 +433,8 @@ class EntityService:
             current = old["attrs"].get(iri)
             if current is None:
                 raise ResourceNotFound(f"entity {entity_id} has no attribute {name}")
-            new = copy.deepcopy(old)
-            fresh = copy.deepcopy(instances)
+            new = clone(old)
+            fresh = clone(instances)
             _stamp(fresh, iso, current)
             new["attrs"][iri] = fresh
             new["modifiedAt"] = iso
@@ -446,7 +456,7 @@ class EntityService:
             current = old["attrs"].get(iri)
             if current is None:
                 raise ResourceNotFound(f"entity {entity_id} has no attribute {name}")
-            new = copy.deepcopy(old)
+            new = clone(old)
             if delete_all:
                 del new["attrs"][iri]
             else:
@@ -496,7 +506,7 @@ def _tenant_note(tenant: str) -> str:
 
 
 def _new_doc(doc: Doc, now_iso: str) -> Doc:
-    doc = copy.deepcopy(doc)
+    doc = clone(doc)
     doc["createdAt"] = now_iso
     doc["modifiedAt"] = now_iso
     for instances in doc["attrs"].values():
@@ -505,7 +515,7 @@ def _new_doc(doc: Doc, now_iso: str) -> Doc:
 
 
 def _replace_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
-    new = copy.deepcopy(doc)
+    new = clone(doc)
     new["type"] = doc.get("type") or old["type"]
     new["createdAt"] = old["createdAt"]
     new["modifiedAt"] = now_iso
@@ -515,13 +525,13 @@ def _replace_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
 
 
 def _update_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
-    new = copy.deepcopy(old)
+    new = clone(old)
     if doc.get("type"):
         new["type"] = list(dict.fromkeys(old["type"] + doc["type"]))
     if "scope" in doc:
         new["scope"] = doc["scope"]
     for iri, instances in doc["attrs"].items():
-        instances = copy.deepcopy(instances)
+        instances = clone(instances)
         _stamp(instances, now_iso, old["attrs"].get(iri))
         new["attrs"].setdefault(iri, [])
         _put_instances(new["attrs"][iri], instances)

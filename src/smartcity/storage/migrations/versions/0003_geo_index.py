@@ -47,7 +47,6 @@ def upgrade() -> None:
             "CREATE INDEX ix_entity_geo_box ON entity_geo USING gist "
             "(box(point(minx, miny), point(maxx, maxy)))"
         )
-        op.create_index("ix_entity_geo_tenant_attr", "entity_geo", ["tenant", "attr"])
 
 
 def downgrade() -> None:
