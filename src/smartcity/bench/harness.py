@@ -114,11 +114,11 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def _ms(text: str) -> float:
-    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
     if not match:
         return float("nan")
     return float(match.group(1)) * _UNITS[match.group(2)]
@@ -139,13 +139,15 @@ def wrk(
                 f"-c{connections}",
                 f"-d{seconds}s",
                 "--latency",
+                "--timeout",
+                "60s",
                 "-s",
                 path,
                 url,
             ],
             capture_output=True,
             text=True,
-            timeout=seconds + 60,
+            timeout=seconds + 120,
             check=True,
         ).stdout
     finally:
@@ -154,6 +156,9 @@ def wrk(
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
+    if timeouts and int(timeouts.group(1)):
+        raise RuntimeError(f"{timeouts.group(1)} requests timed out; wrk said:\n{out}")
     return {
         "rps": rps,
         "p50_ms": p50,
