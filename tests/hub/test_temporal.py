@@ -452,6 +452,115 @@ def test_rollup_and_instances_agree(client: TestClient) -> None:
                 assert [p[0] for p in a[method]] == pytest.approx([p[0] for p in b[method]])
 
 
+def stamp(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> str:
+    """Any time as the hub writes it (and clients may send it)."""
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:00.000Z"
+
+
+# Around month ends: the last minute of January, the first instant of February, ...
+MONTHLY = [
+    (stamp(2025, 12, 31, 23, 30), 100),
+    (stamp(2026, 1, 15, 12), 1),
+    (stamp(2026, 1, 31, 23, 59), 3),
+    (stamp(2026, 2, 1), 10),
+    (stamp(2026, 2, 14, 6, 30), 20),
+    (stamp(2026, 3, 31, 23), 7),
+    (stamp(2026, 4, 1), 40),
+    (stamp(2026, 7, 4, 10), 50),
+]
+
+
+@pytest.mark.parametrize("extra", ["", ",distinctCount"], ids=["rollup", "instances"])
+def test_calendar_month_and_year_periods(client: TestClient, extra: str) -> None:
+    """Months and years on the UTC calendar, cut to the interval; the same from the hourly
+    rollup and from the instances (distinctCount forces the latter)."""
+    create(client, temperature=readings(MONTHLY))
+
+    def agg(methods: str, **params: Any) -> dict[str, Any]:
+        return aggregate(client, methods + extra, **params)
+
+    # P1M from 2026-01-10T00:30 (inside an hour) to 2026-04-01: January is cut at the start.
+    got = agg(
+        "avg,totalCount,max",
+        aggrPeriodDuration="P1M",
+        timerel="between",
+        timeAt=stamp(2026, 1, 10, 0, 30),
+        endTimeAt=stamp(2026, 4, 1),
+    )
+    assert got["avg"] == [
+        [2, stamp(2026, 1, 10, 0, 30), stamp(2026, 2, 1)],  # (1 + 3) / 2
+        [15, stamp(2026, 2, 1), stamp(2026, 3, 1)],  # (10 + 20) / 2
+        [7, stamp(2026, 3, 1), stamp(2026, 4, 1)],
+    ]
+    assert [p[0] for p in got["totalCount"]] == [2, 2, 1]
+    assert [p[0] for p in got["max"]] == [3, 20, 7]
+
+    # P3M without a time range: calendar quarters, not cut.
+    got = agg("sum", aggrPeriodDuration="P3M")
+    assert got["sum"] == [
+        [100, stamp(2025, 10, 1), stamp(2026, 1, 1)],
+        [41, stamp(2026, 1, 1), stamp(2026, 4, 1)],  # 1 + 3 + 10 + 20 + 7
+        [40, stamp(2026, 4, 1), stamp(2026, 7, 1)],
+        [50, stamp(2026, 7, 1), stamp(2026, 10, 1)],
+    ]
+
+    # P1Y after 2025-12-31T23:45: the 23:30 reading is out, so 2025 has no period left.
+    got = agg(
+        "sum,totalCount",
+        aggrPeriodDuration="P1Y",
+        timerel="after",
+        timeAt=stamp(2025, 12, 31, 23, 45),
+    )
+    assert got["sum"] == [[131, stamp(2026, 1, 1), stamp(2027, 1, 1)]]  # 1+3+10+20+7+40+50
+    assert got["totalCount"] == [[7, stamp(2026, 1, 1), stamp(2027, 1, 1)]]
+    got = agg("sum", aggrPeriodDuration="P1Y", timerel="before", timeAt=stamp(2026, 1, 1))
+    assert got["sum"] == [[100, stamp(2025, 1, 1), stamp(2026, 1, 1)]]
+
+    # P1Y6M: 18-month periods counted from January of year 0, so 2025-01 and 2026-07 start
+    # one (2025 * 12 = 18 * 1350); the range cuts the second one at 2027-03-01.
+    got = agg(
+        "sum",
+        aggrPeriodDuration="P1Y6M",
+        timerel="between",
+        timeAt=stamp(2025, 6, 1),
+        endTimeAt=stamp(2027, 3, 1),
+    )
+    assert got["sum"] == [
+        [181, stamp(2025, 6, 1), stamp(2026, 7, 1)],  # 100 + 41 + 40
+        [50, stamp(2026, 7, 1), stamp(2027, 3, 1)],
+    ]
+
+    # lastN keeps the last periods; empty months (May, June) are left out.
+    got = agg(
+        "max",
+        aggrPeriodDuration="P1M",
+        lastN=2,
+        timerel="between",
+        timeAt=stamp(2026, 1, 1),
+        endTimeAt=stamp(2026, 8, 1),
+    )
+    assert got["max"] == [
+        [40, stamp(2026, 4, 1), stamp(2026, 5, 1)],
+        [50, stamp(2026, 7, 1), stamp(2026, 8, 1)],
+    ]
+
+
+def test_month_periods_follow_instance_corrections(client: TestClient) -> None:
+    """The rollup's hours move between months when an instance is moved."""
+    create(client, temperature=readings(MONTHLY[1:4]))  # 1 (Jan 15), 3 (Jan 31), 10 (Feb 1)
+    three = get(client, f"{T}/{S1}")["temperature"][1]
+    assert three["value"] == 3
+    url = f"{T}/{S1}/attrs/temperature/{three['instanceId']}"
+    r = client.patch(url, json={"value": 3, "observedAt": stamp(2026, 2, 1, 0, 1)}, headers=JSON)
+    assert r.status_code == 204, r.text
+    got = aggregate(client, "sum,totalCount", aggrPeriodDuration="P1M")
+    assert got["sum"] == [
+        [1, stamp(2026, 1, 1), stamp(2026, 2, 1)],
+        [13, stamp(2026, 2, 1), stamp(2026, 3, 1)],
+    ]
+    assert [p[0] for p in got["totalCount"]] == [1, 2]
+
+
 # -- temporal writes -------------------------------------------------------------------------
 
 
@@ -606,7 +715,8 @@ def test_too_many_instances_gives_206_with_the_range(
         ({"lastN": "many"}, "lastN"),
         ({"aggrMethods": "median"}, "median"),
         ({"aggrMethods": "avg", "aggrPeriodDuration": "1 hour"}, "aggrPeriodDuration"),
-        ({"aggrMethods": "avg", "aggrPeriodDuration": "P1M"}, "months"),
+        ({"aggrMethods": "avg", "aggrPeriodDuration": "P1M15D"}, "combined"),
+        ({"aggrMethods": "avg", "aggrPeriodDuration": "P1YT1H"}, "combined"),
         ({"aggrPeriodDuration": "PT1H"}, "aggrMethods"),
         ({"options": "aggregatedValues"}, "aggrMethods"),
         ({"options": "temporalValues,aggregatedValues"}, "not both"),
@@ -621,6 +731,16 @@ def test_too_many_instances_gives_206_with_the_range(
                 "timerel": "between",
                 "timeAt": "2026-01-01T00:00:00Z",
                 "endTimeAt": "2027-01-01T00:00:00Z",
+            },
+            "periods",
+        ),
+        (
+            {
+                "aggrMethods": "avg",
+                "aggrPeriodDuration": "P1M",
+                "timerel": "between",
+                "timeAt": "0001-01-01T00:00:00Z",
+                "endTimeAt": "9999-01-01T00:00:00Z",
             },
             "periods",
         ),
@@ -694,3 +814,171 @@ def test_scope_q_selects_on_the_latest_state(client: TestClient) -> None:
     got = get(client, T, type="Sensor", scopeQ="/Central")
     assert [e["id"] for e in got] == ["urn:ngsi-ld:Sensor:2"]
     assert got[0]["scope"] == "/Central"
+
+
+# -- POST /temporal/entityOperations/query ---------------------------------------------------
+
+Q = "/ngsi-ld/v1/temporal/entityOperations/query"
+S2 = "urn:ngsi-ld:Sensor:2"
+M1 = "urn:ngsi-ld:Meter:1"
+
+
+def post_query(client: TestClient, body: Any, status: int = 200, **params: Any) -> Any:
+    r = client.post(Q, json=body, params=params, headers=JSON)
+    assert r.status_code == status, r.text
+    return r
+
+
+def three_entities(client: TestClient) -> None:
+    create(client, S1, temperature=readings([(at(8), 1), (at(9), 2), (at(10), 3)]))
+    create(
+        client,
+        S2,
+        temperature=readings([(at(8), 10), (at(9), 20)]),
+        humidity=readings([(at(8), 60)]),
+    )
+    create(client, M1, "Meter", power=readings([(at(8), 7)]))
+
+
+def test_post_query_answers_as_the_equivalent_get(client: TestClient) -> None:
+    three_entities(client)
+    between = {"timerel": "between", "timeAt": at(8), "endTimeAt": at(9, 30)}
+    cases: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = [
+        # (Query body, query parameters of the POST, parameters of the equivalent GET)
+        ({"entities": [{"type": "Sensor"}]}, {}, {"type": "Sensor"}),
+        ({"entities": [{"type": "Sensor"}, {"type": "Meter"}]}, {}, {"type": "Sensor,Meter"}),
+        ({}, {"options": "temporalValues"}, {"options": "temporalValues"}),
+        (
+            {"entities": [{"id": S2, "type": "Sensor"}], "attrs": ["temperature"]},
+            {"format": "temporalValues"},
+            {"id": S2, "type": "Sensor", "attrs": "temperature", "format": "temporalValues"},
+        ),
+        (
+            {"entities": [{"id": S1, "type": "Sensor"}, {"id": M1, "type": "Sensor"}]},
+            {},
+            {"id": f"{S1},{M1}", "type": "Sensor"},
+        ),
+        (
+            {"entities": [{"idPattern": "^urn:ngsi-ld:Sensor:"}], "temporalQ": {"lastN": 1}},
+            {},
+            {"idPattern": "^urn:ngsi-ld:Sensor:", "lastN": 1},
+        ),
+        (
+            {"entities": [{"type": "Sensor"}], "temporalQ": between, "pick": ["id", "humidity"]},
+            {"options": "sysAttrs"},
+            {"type": "Sensor", "pick": "id,humidity", "options": "sysAttrs", **between},
+        ),
+        (
+            {"entities": [{"type": "Sensor"}], "temporalQ": {"timerel": "after", "timeAt": at(8)}},
+            {"aggrMethods": "avg,totalCount", "aggrPeriodDuration": "PT1H"},
+            {
+                "type": "Sensor",
+                "timerel": "after",
+                "timeAt": at(8),
+                "aggrMethods": "avg,totalCount",
+                "aggrPeriodDuration": "PT1H",
+            },
+        ),
+        (
+            {"temporalQ": {"timerel": "before", "timeAt": at(9)}},
+            {"limit": 1, "offset": 1, "count": "true"},
+            {"timerel": "before", "timeAt": at(9), "limit": 1, "offset": 1, "count": "true"},
+        ),
+    ]
+    for body, post_params, get_params in cases:
+        posted = post_query(client, {"type": "Query", **body}, **post_params)
+        got = client.get(T, params=get_params)
+        assert got.status_code == 200, got.text
+        assert posted.json() == got.json(), (body, post_params)
+        assert posted.headers.get("NGSILD-Results-Count") == got.headers.get("NGSILD-Results-Count")
+
+    # And by hand, in case GET itself went wrong.
+    body = {
+        "type": "Query",
+        "entities": [{"id": S2, "type": "Sensor"}],
+        "attrs": ["temperature"],
+        "temporalQ": between,
+    }
+    assert post_query(client, body, options="temporalValues").json() == [
+        {
+            "id": S2,
+            "type": "Sensor",
+            "temperature": {"type": "Property", "values": [[10, iso(8)], [20, iso(9)]]},
+        }
+    ]
+    body = {"type": "Query", "entities": [{"type": "Sensor"}], "temporalQ": between}
+    got = post_query(client, body, aggrMethods="sum", aggrPeriodDuration="P1M").json()
+    assert [(e["id"], e["temperature"]["sum"]) for e in got] == [
+        (S1, [[3, iso(8), iso(9, 30)]]),  # 1 + 2, January cut to the interval
+        (S2, [[30, iso(8), iso(9, 30)]]),
+    ]
+    assert got[1]["humidity"]["sum"] == [[60, iso(8), iso(9, 30)]]
+    r = post_query(client, {"type": "Query"}, limit=0, count="true")
+    assert r.json() == [] and r.headers["NGSILD-Results-Count"] == "3"
+    # lastN may be a query parameter too.
+    assert post_query(client, {"type": "Query", "entities": [{"id": S1}]}, lastN=1).json() == [
+        {"id": S1, "type": "Sensor", "temperature": [ANY]}
+    ]
+
+
+def test_post_query_selects_on_the_latest_state_and_takes_a_body_context(
+    client: TestClient,
+) -> None:
+    latest_and_history_only(client)
+    body = {"type": "Query", "entities": [{"type": "Sensor"}], "q": 'status=="ok"'}
+    assert [e["id"] for e in post_query(client, body).json()] == ["urn:ngsi-ld:Sensor:1"]
+    # JSON-LD: the body's @context expands the names, the response is compacted with it.
+    ctx = {"Thermometer": "https://uri.etsi.org/ngsi-ld/default-context/Sensor"}
+    body = {
+        "type": "Query",
+        "entities": [{"type": "Thermometer"}],
+        "attrs": ["temperature"],
+        "@context": ctx,
+    }
+    r = client.post(Q, json=body, headers={"Content-Type": "application/ld+json"})
+    assert r.status_code == 200, r.text
+    assert [e["type"] for e in r.json()] == ["Thermometer", "Thermometer"]
+
+
+@pytest.mark.parametrize(
+    ("body", "params", "word"),
+    [
+        ([{"type": "Query"}], {}, "Query"),
+        ({"type": "Subscription"}, {}, "Query"),
+        ({"entities": [{"type": "Sensor"}]}, {}, "Query"),
+        ({"type": "Query", "entities": []}, {}, "entities"),
+        ({"type": "Query", "entities": "Sensor"}, {}, "entities"),
+        ({"type": "Query", "entities": [{"type": "Sensor", "name": "x"}]}, {}, "name"),
+        ({"type": "Query", "entities": [{"type": 5}]}, {}, "type"),
+        ({"type": "Query", "entities": [{"idPattern": "a"}, {"type": "Sensor"}]}, {}, "idPattern"),
+        (
+            {"type": "Query", "entities": [{"id": S1, "type": "Sensor"}, {"id": S2, "type": "X"}]},
+            {},
+            "same type",
+        ),
+        ({"type": "Query", "entities": [{"id": S1}, {"type": "Sensor"}]}, {}, "all"),
+        ({"type": "Query", "entities": [{"id": "not a uri"}]}, {}, "id"),
+        ({"type": "Query", "temporalQuery": {}}, {}, "temporalQuery"),
+        ({"type": "Query", "temporalQ": "after"}, {}, "temporalQ"),
+        ({"type": "Query", "temporalQ": {"timerel": "after"}}, {}, "timeAt"),
+        ({"type": "Query", "temporalQ": {"timerel": "during", "timeAt": at(8)}}, {}, "timerel"),
+        ({"type": "Query", "temporalQ": {"lastN": "2"}}, {}, "lastN"),
+        ({"type": "Query", "temporalQ": {"lastN": 0}}, {}, "lastN"),
+        ({"type": "Query", "temporalQ": {"timezone": "UTC"}}, {}, "timezone"),
+        ({"type": "Query", "temporalQ": {"lastN": 1}}, {"lastN": "2"}, "lastN"),
+        ({"type": "Query", "attrs": "temperature"}, {}, "attrs"),
+        ({"type": "Query", "q": 5}, {}, "q"),
+        ({"type": "Query", "q": "temperature>>1"}, {}, "q"),
+        ({"type": "Query", "geoQ": {"georel": "near"}}, {}, "geo"),
+        ({"type": "Query"}, {"aggrMethods": "avg", "aggrPeriodDuration": "P1M15D"}, "combined"),
+        ({"type": "Query"}, {"options": "keyValues"}, "keyValues"),
+        ({"type": "Query"}, {"limit": "0"}, "count"),
+    ],
+)
+def test_post_query_bad_bodies_are_400_saying_why(
+    client: TestClient, body: Any, params: dict[str, str], word: str
+) -> None:
+    hourly(client, 1)
+    r = post_query(client, body, 400, **params)
+    assert r.json()["type"] == ERR + "BadRequestData"
+    assert word in r.json()["detail"], (word, r.json())

@@ -135,7 +135,7 @@ class EntityService:
     ) -> tuple[list[Doc], int | None]:
         """Entities matching ``query`` in insertion order, and the total if ``count``."""
         flt = to_filter(query, self.db.engine.dialect.name)
-        with self.db.read() as conn:
+        with self.db.snapshot() if count or query.geo is not None else self.db.read() as conn:
             if query.geo is None:
                 return repository.query(conn, tenant, flt, limit=limit, offset=offset, count=count)
             # Geo: the bounding-box prefilter runs in SQL, the exact test here.

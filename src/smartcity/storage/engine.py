@@ -47,11 +47,21 @@ class Database:
         else:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
-            kwargs["pool_pre_ping"] = True
+            # No pre-ping: it costs a round trip per request; a connection the server dropped
+            # fails once, is invalidated by SQLAlchemy, and the pool reconnects.
+            kwargs["pool_recycle"] = 3600
             # PostgreSQL estimates 100 rows for every jsonb_array_elements(), so q-queries look
             # expensive and JIT compilation (~0.5 s) would dwarf queries that take 0.1 ms.
             kwargs["connect_args"] = {"options": "-c jit=off"}
         self.engine: Engine = create_engine(self.url, **kwargs)
+        # Reads run in autocommit on PostgreSQL: a single SELECT needs no BEGIN/ROLLBACK
+        # round trips (psycopg switches autocommit client-side). Each statement still sees a
+        # consistent snapshot.
+        self._read_engine: Engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.is_postgres
+            else self.engine
+        )
         # SQLite allows one writer at a time; serialising writers in-process avoids the
         # busy-wait/retry storms SQLite's own locking produces under a thread pool.
         self._write_lock = threading.Lock() if self.is_sqlite else None
@@ -62,6 +72,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        with self._read_engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction: several statements see one snapshot (a page and its
+        count), and server-side cursors work on PostgreSQL."""
         with self.engine.connect() as conn:
             yield conn
 

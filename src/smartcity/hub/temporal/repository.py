@@ -30,6 +30,7 @@ from sqlalchemy import (
     cast,
     delete,
     exists,
+    extract,
     func,
     insert,
     literal,
@@ -256,6 +257,32 @@ def _bucket(time_col: Any, origin: int, period: int) -> Any:
     )
 
 
+# An hour boundary before any stored time: (t - _HOUR_ORIGIN) is never negative, so SQL's
+# truncating division floors.
+_HOUR_ORIGIN = -(62_135_596_800_000_000 // HOUR + 1) * HOUR
+
+
+def month_number(time_col: Any, dialect: str) -> Any:
+    """The UTC calendar month of a time in microseconds, counted from January of year 0
+    (year * 12 + month - 1), in SQL. Months start on an hour, so the month of the hour's start
+    is the month of the time: whole seconds, exact, for the date functions."""
+    hours = (time_col - literal_column(f"({_HOUR_ORIGIN})", BigInteger)) // literal_column(
+        str(HOUR), BigInteger
+    )
+    seconds = hours * literal_column("3600", BigInteger) + literal_column(
+        f"({_HOUR_ORIGIN // 1_000_000})", BigInteger
+    )
+    if dialect == "postgresql":
+        stamp = func.timezone(literal_column("'UTC'"), func.to_timestamp(seconds))
+        year = cast(extract("year", stamp), BigInteger)
+        month = cast(extract("month", stamp), BigInteger)
+    else:
+        unixepoch: Any = literal_column("'unixepoch'")
+        year = cast(func.strftime(literal_column("'%Y'"), seconds, unixepoch), BigInteger)
+        month = cast(func.strftime(literal_column("'%m'"), seconds, unixepoch), BigInteger)
+    return year * literal_column("12", BigInteger) + month - literal_column("1", BigInteger)
+
+
 def aggregate(
     conn: Connection,
     s: Series,
@@ -263,25 +290,35 @@ def aggregate(
     methods: Sequence[str],
     origin: int,
     period: int,
+    months: int = 0,
     hours: tuple[int | None, int | None] | None = None,
 ) -> dict[tuple[int, str, str], Columns]:
     """One statement computing the aggregation ``methods`` per (entity, attribute, datasetId,
     period). Returns, per (hid, attr, dataset_id), the attribute type (None when read from
     the instances: see ``series_kinds``) and columns, the periods in no particular order:
-    period index, then (with ``period`` 0 only) the earliest and latest time, then one value
-    per method (None where it does not apply; stddev comes back as the variance, SQLite has
-    no sqrt).
+    period index (with ``months``: the period's first calendar month // months, see
+    ``month_number``), then (with ``period`` and ``months`` 0 only) the earliest and latest
+    time, then one value per method (None where it does not apply; stddev comes back as the
+    variance, SQLite has no sqrt).
 
     With ``hours`` = [lo, hi) (whole hours within the series' range, and periods made of
-    whole hours), the rollup answers for those hours and the instances only for the partial
-    hours at the ends of the range. Without, every instance is read (distinctCount, createdAt,
-    modifiedAt, or periods that are not whole hours)."""
+    whole hours or calendar months), the rollup answers for those hours and the instances
+    only for the partial hours at the ends of the range. Without, every instance is read
+    (distinctCount, createdAt, modifiedAt, or periods that are not whole hours)."""
     if not s.hids:
         return {}
+    dialect = conn.dialect.name
+    periodic = bool(period or months)
+
+    def bucket_of(t: Any) -> Any:
+        if months:
+            return month_number(t, dialect) // literal_column(str(int(months)), BigInteger)
+        return _bucket(t, origin, period)
+
     if hours is None:
         t = TIME_COLUMNS[s.time_property]
         num = AH.c.num
-        bucket = _bucket(t, origin, period)
+        bucket = bucket_of(t)
         parts = _Parts(
             n=func.count(),
             n_num=func.count(num),
@@ -296,15 +333,15 @@ def aggregate(
         )
         keys: list[Any] = [AH.c.hid, AH.c.attr, AH.c.dataset_id]
         stmt = select(*keys).where(*_series_where(AH, t, s))
-        groups: list[Any] | None = [*keys, *([bucket] if period else [])]
+        groups: list[Any] | None = [*keys, *([bucket] if periodic else [])]
     else:
         if "distinctCount" in methods:
             raise ValueError("distinctCount cannot be computed from the rollup")
         src = _hours_and_edges(s, hours, conn.dialect.name).subquery("src")
-        bucket = _bucket(src.c.t, origin, period)
+        bucket = bucket_of(src.c.t)
         keys = [src.c.hid, src.c.attr, src.c.dataset_id]
         stmt = select(*keys)
-        if period == HOUR:
+        if period == HOUR and not months:
             # One rollup row per period already: no GROUP BY (and its sort) at all.
             groups = None
             parts = _Parts(
@@ -319,7 +356,7 @@ def aggregate(
                 kind=src.c.kind,
             )
         else:
-            groups = [*keys, *([bucket] if period else [])]
+            groups = [*keys, *([bucket] if periodic else [])]
             parts = _Parts(
                 # CAST: PostgreSQL's SUM over BIGINT is NUMERIC (a Decimal in Python).
                 n=cast(func.sum(src.c.n), BigInteger),
@@ -341,7 +378,7 @@ def aggregate(
         *(k.label(n) for k, n in zip(keys, ("hid", "attr", "dataset_id"), strict=True)),
         bucket.label("b"),
         parts.kind.label("kind"),
-        *([] if period else [parts.first.label("first"), parts.last.label("last")]),
+        *([] if periodic else [parts.first.label("first"), parts.last.label("last")]),
         *(_method(m, parts).label(m) for m in methods),
     )
     if groups is not None:

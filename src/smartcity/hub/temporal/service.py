@@ -26,11 +26,14 @@ Aggregations
     whatever timeAt is; the first and last periods are cut to the requested interval
     (timeAt 08:30 with PT1H gives [08:30, 09:00), [09:00, 10:00), ...). Without
     aggrPeriodDuration (or with a zero one) there is one period: the whole interval. Periods
-    without instances are left out.
+    without instances are left out. Months and years (P1M, P3M, P1Y: whole months only, not
+    P1M15D) lie on the UTC calendar: periods of n months count from January of year 0, so a
+    month starts at 00:00Z on the 1st, P3M gives calendar quarters and P1Y starts on Jan 1.
 
-    Computed in SQL. With timeproperty=observedAt and periods of whole hours (or one period),
-    the hourly rollup answers for whole hours and the instances only for the partial hours at
-    the ends of the interval. distinctCount, createdAt/modifiedAt and periods that are not
+    Computed in SQL. With timeproperty=observedAt and periods of whole hours or calendar
+    months (or one period), the hourly rollup answers for whole hours and the instances only
+    for the partial hours at the ends of the interval (months group the rollup's hours by
+    calendar month in SQL). distinctCount, createdAt/modifiedAt and periods that are not
     whole hours aggregate the instances. The numeric methods (sum, avg, min, max, stddev,
     sumsq) consider numeric values only (not booleans); totalCount and distinctCount count
     every instance. stddev is the sample standard deviation (n - 1), 0 for a single value.
@@ -42,6 +45,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -70,6 +74,9 @@ _EARLIEST = 62_135_596_800_000_000
 _DAY = 86_400_000_000
 _WEEK = 7 * _DAY
 _MONDAY = 4 * _DAY  # 1970-01-05T00:00:00Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The last microsecond of year 9999.
+_LATEST = 253_402_300_800_000_000 - 1
 
 
 def grid_origin(period: int) -> int:
@@ -94,6 +101,8 @@ class TemporalQuery:
     datasets: list[str] | None = None  # "" selects the default instance
     aggr_methods: list[str] | None = None  # None: instances, not aggregates
     aggr_period: int = 0  # microseconds; 0 = one period for the whole interval
+    # Calendar months (P1M, P3M, P1Y = 12); when set, aggr_period is 0.
+    aggr_months: int = 0
 
     def __post_init__(self) -> None:
         if self.timerel is not None and self.timerel not in TIMERELS:
@@ -124,8 +133,13 @@ class TemporalQuery:
                     f"aggrMethods {', '.join(unknown) or '(empty)'} not understood; "
                     f"allowed: {', '.join(AGGR_METHODS)}"
                 )
-        if self.aggr_period < 0:
+        if self.aggr_period < 0 or self.aggr_months < 0:
             raise BadRequestData("aggrPeriodDuration must not be negative")
+        if self.aggr_period and self.aggr_months:
+            raise BadRequestData(
+                "aggrPeriodDuration: calendar months or years cannot be combined with weeks, "
+                "days or times"
+            )
 
     def bounds(self) -> tuple[int | None, int | None]:
         """The selected time range as a half-open interval [lo, hi); None is unbounded."""
@@ -146,26 +160,58 @@ _DURATION_US = {"W": 7 * 86_400_000_000, "D": 86_400_000_000, "H": HOUR, "Mi": 6
 
 
 def parse_duration(text: str) -> int:
-    """An ISO 8601 duration (PT1H, P1D, PT15M, P1W, PT0.5S; "0" too) in microseconds."""
+    """An ISO 8601 duration (PT1H, P1D, PT15M, P1W, PT0.5S; "0" too) in microseconds; months
+    and years are refused (see ``parse_period`` for aggregation periods)."""
+    months, us = parse_period(text)
+    if months:
+        raise BadRequestData(
+            f"{text!r}: years and months have no fixed length; use days or weeks, e.g. P30D"
+        )
+    return us
+
+
+def parse_period(text: str) -> tuple[int, int]:
+    """An aggrPeriodDuration: (calendar months, 0) for P1M, P3M, P1Y, P1Y6M, or (0,
+    microseconds) for fixed durations (PT1H, P1D, PT15M, P1W, PT0.5S; "0" too). Months
+    combined with a fixed part (P1M15D) are refused: such periods would not tile a grid."""
     raw = text.strip()
     if raw == "0":
-        return 0
+        return 0, 0
     match = _DURATION.fullmatch(raw)
     if not match or raw in ("P", "PT") or raw.endswith("T"):
         raise BadRequestData(
-            f"aggrPeriodDuration must be an ISO 8601 duration such as PT1H, PT15M or P1D, "
+            f"aggrPeriodDuration must be an ISO 8601 duration such as PT1H, PT15M, P1D or P1M, "
             f"got {text!r}"
         )
-    if match["Y"] or match["Mo"]:
-        # Months and years have no fixed length; periods are computed as fixed durations.
-        raise BadRequestData(
-            "aggrPeriodDuration: years and months are not supported as periods (they have no "
-            "fixed length); use days or weeks, e.g. P30D or P1W"
-        )
+    months = int(match["Y"] or 0) * 12 + int(match["Mo"] or 0)
     total = sum(int(match[unit]) * us for unit, us in _DURATION_US.items() if match[unit])
     if match["S"]:
         total += round(float(match["S"].replace(",", ".")) * 1_000_000)
-    return total
+    if months and total:
+        raise BadRequestData(
+            f"aggrPeriodDuration {text!r}: calendar months or years cannot be combined with "
+            "weeks, days or times; use months/years alone (P1M, P3M, P1Y) or a fixed "
+            "duration (P45D)"
+        )
+    return months, total
+
+
+def month_start(month: int) -> int:
+    """The start (microseconds, UTC) of a month counted from January of year 0 (the numbering
+    of ``repository.month_number``)."""
+    year, m = divmod(month, 12)
+    # Days since 1970-01-01 in the proleptic Gregorian calendar (any year, unlike datetime).
+    y = year - (m < 2)
+    era, yoe = divmod(y, 400)
+    doy = (153 * (m - 2 if m >= 2 else m + 10) + 2) // 5
+    days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+    return days * _DAY
+
+
+def month_of(t: int) -> int:
+    """The month number (from January of year 0) of a time in microseconds."""
+    d = _EPOCH + timedelta(microseconds=t)
+    return d.year * 12 + d.month - 1
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -381,9 +427,11 @@ class TemporalService:
     ) -> None:
         assert tq.aggr_methods is not None
         methods = tq.aggr_methods
-        period, lo, hi = tq.aggr_period, series.lo, series.hi
+        period, months, lo, hi = tq.aggr_period, tq.aggr_months, series.lo, series.hi
+        periodic = bool(period or months)
         origin = grid_origin(period)
-        # Whole hours inside [lo, hi): the rollup can answer for them if periods are hours.
+        # Whole hours inside [lo, hi): the rollup can answer for them if periods are made of
+        # whole hours (calendar months are too: they start at 00:00 UTC).
         h_lo = None if lo is None else -(-lo // HOUR) * HOUR
         h_hi = None if hi is None else hi // HOUR * HOUR
         hours: tuple[int | None, int | None] | None = (h_lo, h_hi)
@@ -395,7 +443,13 @@ class TemporalService:
         ):
             hours = None
         by_series = repo.aggregate(
-            conn, series, methods=methods, origin=origin, period=period, hours=hours
+            conn,
+            series,
+            methods=methods,
+            origin=origin,
+            period=period,
+            months=months,
+            hours=hours,
         )
         kinds: dict[tuple[int, str, str], str] = {}
         if hours is None:  # from the instances: the attribute types come from the rollup
@@ -410,16 +464,19 @@ class TemporalService:
                 order = sorted(range(len(index)), key=index.__getitem__)
                 columns = [[column[i] for i in order] for column in columns]
                 index = columns[0]
-            values = columns[1:] if period else columns[3:]
+            values = columns[1:] if periodic else columns[3:]
             kind = kind or kinds.get((hid, attr, dataset_id))
-            if period:
-                starts = [origin + i * period for i in index]
-                ends = [t + period for t in starts]
-                # Periods lie on a grid; the first and the last are cut to the interval.
-                if lo is not None:
-                    starts[0] = max(starts[0], lo)
-                if hi is not None:
-                    ends[-1] = min(ends[-1], hi)
+            if periodic:
+                if months:  # index: the period's first month // months
+                    starts = [month_start(i * months) for i in index]
+                    ends = [month_start((i + 1) * months) for i in index]
+                else:
+                    starts = [origin + i * period for i in index]
+                    ends = [t + period for t in starts]
+                # Periods lie on a grid; the first and the last are cut to the interval (and
+                # to years 1-9999, which is all a date-time can say).
+                starts[0] = max(starts[0], -_EARLIEST if lo is None else lo)
+                ends[-1] = min(ends[-1], _LATEST if hi is None else hi)
             else:  # one period, the whole interval: it ends at the instances if open
                 starts = [lo if lo is not None else columns[1][0]]
                 ends = [hi if hi is not None else columns[2][0]]
