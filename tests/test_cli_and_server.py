@@ -186,3 +186,55 @@ def test_accepted_writes_survive_a_killed_server(database_url: str) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_real_server_notifies_a_real_receiver(server: tuple[str, str]) -> None:
+    """Subscription over HTTP, change over HTTP, notification POSTed to a receiver process."""
+    import json
+    import queue
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: queue.Queue[dict[str, object]] = queue.Queue()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.put(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    base, token = server
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=base, timeout=10, headers=auth) as http:
+            subscription = {
+                "type": "Subscription",
+                "entities": [{"type": "Bin"}],
+                "watchedAttributes": ["fillingLevel"],
+                "q": "fillingLevel>0.8",
+                "notification": {
+                    "format": "keyValues",
+                    "endpoint": {"uri": f"http://127.0.0.1:{receiver.server_port}/notify"},
+                },
+            }
+            assert http.post("/ngsi-ld/v1/subscriptions", json=subscription).status_code == 201
+            bin_ = {"id": "urn:ngsi-ld:Bin:proc", "type": "Bin", "fillingLevel": 0.5}
+            assert http.post("/ngsi-ld/v1/entities", json=bin_).status_code == 201
+            r = http.patch(
+                "/ngsi-ld/v1/entities/urn:ngsi-ld:Bin:proc/attrs/fillingLevel", json={"value": 0.9}
+            )
+            assert r.status_code == 204
+            notification = received.get(timeout=15)
+            assert notification["type"] == "Notification"
+            assert notification["data"] == [
+                {"id": "urn:ngsi-ld:Bin:proc", "type": "Bin", "fillingLevel": 0.9}
+            ]
+            assert received.empty()  # the first write (0.5) did not match q
+    finally:
+        receiver.shutdown()

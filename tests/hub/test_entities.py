@@ -459,3 +459,48 @@ def test_scope_queries(client: TestClient) -> None:
     assert client.get("/ngsi-ld/v1/entities/urn:x:1").json()["scope"] == "/HK/Kowloon/MongKok"
     bad = {"id": "urn:x:3", "type": "T", "scope": "HK//x"}
     assert client.post("/ngsi-ld/v1/entities", json=bad, headers=JSON).status_code == 400
+
+
+def test_v18_attribute_kinds_round_trip(client: TestClient) -> None:
+    body = {
+        "id": "urn:ngsi-ld:Bin:kinds",
+        "type": "WasteContainer",
+        "wasteType": {"type": "VocabProperty", "vocab": "organic"},
+        "config": {"type": "JsonProperty", "json": {"thresholds": [0.5, 0.8], "@type": "x"}},
+        "readings": {"type": "ListProperty", "valueList": [0.1, 0.4, 0.7]},
+        "route": {"type": "ListRelationship", "objectList": [{"object": "urn:ngsi-ld:Stop:1"}]},
+        "servedBy": {
+            "type": "Relationship",
+            "object": ["urn:ngsi-ld:Truck:1", "urn:ngsi-ld:Truck:2"],
+        },
+    }
+    assert client.post("/ngsi-ld/v1/entities", json=body, headers=JSON).status_code == 201
+    got = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Bin:kinds").json()
+    assert got["wasteType"] == {"type": "VocabProperty", "vocab": "organic"}
+    assert got["config"] == body["config"]
+    assert got["readings"] == body["readings"]
+    assert got["route"] == body["route"]
+    assert got["servedBy"] == body["servedBy"]
+    kv = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Bin:kinds?options=keyValues").json()
+    assert kv["readings"] == [0.1, 0.4, 0.7] and kv["wasteType"] == "organic"
+    assert kv["route"] == ["urn:ngsi-ld:Stop:1"]
+    bad = {
+        **body,
+        "id": "urn:ngsi-ld:Bin:bad",
+        "readings": {"type": "ListProperty", "valueList": 3},
+    }
+    assert client.post("/ngsi-ld/v1/entities", json=bad, headers=JSON).status_code == 400
+
+
+def test_private_context_urls_can_be_refused(db: Any) -> None:
+    from smartcity.app import create_app
+    from smartcity.config import Settings
+
+    settings = Settings(database_url=db.url, auth_required=False, forbid_private_targets=True)
+    with TestClient(create_app(settings)) as guarded:
+        link = {"Link": f'<http://127.0.0.1:9/ctx.jsonld>; rel="{REL}"'}
+        r = guarded.post(
+            "/ngsi-ld/v1/entities", json={"id": "urn:x:1", "type": "T"}, headers={**JSON, **link}
+        )
+        assert r.status_code == 400
+        assert "SMARTCITY_FORBID_PRIVATE_TARGETS" in r.json()["detail"]

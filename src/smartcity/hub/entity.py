@@ -314,6 +314,8 @@ def render_instance(
     value = inst[key]
     if attr_type == "VocabProperty":
         value = [ctx.compact(v) for v in value] if isinstance(value, list) else ctx.compact(value)
+    if attr_type == "ListRelationship" and fmt != "keyValues":
+        value = [{"object": v} for v in value]  # stored as plain ids, shown as the spec's objects
     if attr_type == "LanguageProperty" and lang is not None and lang != "*":
         picked, text = _lang_pick(value, lang)
         if fmt == "keyValues":

@@ -4,7 +4,7 @@ the transaction boundaries. Nothing here knows about @contexts or HTTP."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -236,7 +236,15 @@ def delete_entities(conn: Connection, eids: Sequence[int]) -> None:
         conn.execute(delete(E).where(E.c.eid.in_(chunk)))
 
 
-def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[bool]]:
+def _single_type(flt: EntityFilter) -> str | None:
+    if flt.types and len(flt.types) == 1 and len(flt.types[0]) == 1 and flt.geo_box is None:
+        return next(iter(flt.types[0]))
+    return None
+
+
+def _where(
+    tenant: str, flt: EntityFilter, dialect: str, *, tenant_clause: bool = True
+) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     # The most selective index goes first: SQLite drives the query from the first usable
     # rowid IN-list. Every index table is filtered by tenant itself, so the entities.tenant
@@ -281,7 +289,7 @@ def _where(tenant: str, flt: EntityFilter, dialect: str) -> list[ColumnElement[b
         clauses.append(flt.q)
     if flt.scope is not None:
         clauses.append(flt.scope)
-    if not clauses or flt.ids or not (flt.types or flt.attrs or flt.geo_box):
+    if tenant_clause and (not clauses or flt.ids or not (flt.types or flt.attrs or flt.geo_box)):
         clauses.insert(0, E.c.tenant == tenant)
     clauses.extend(flt.extra)
     return clauses
@@ -321,7 +329,23 @@ def query(
     count: bool,
 ) -> tuple[list[dict[str, Any]], int | None]:
     where = _where(tenant, flt, conn.dialect.name)
-    stmt: Select[Any] = select(E.c.doc).where(*where).order_by(E.c.eid).limit(limit).offset(offset)
+    # Deferred join: page through ids first (an index walk), then read the documents of the
+    # page only. PostgreSQL would otherwise fetch and detoast every skipped document.
+    page: Select[Any] = select(E.c.eid).where(*where).order_by(E.c.eid).limit(limit).offset(offset)
+    single = _single_type(flt)
+    if single is not None:
+        # One type: walk the (tenant, etype, eid) index in order, so a page, even at a deep
+        # offset, needs no sort of every entity of the type.
+        rest = _where(tenant, replace(flt, types=None), conn.dialect.name, tenant_clause=False)
+        page = (
+            select(T.c.eid)
+            .select_from(T.join(E, E.c.eid == T.c.eid) if rest else T)
+            .where(T.c.tenant == tenant, T.c.etype == single, *rest)
+            .order_by(T.c.eid)
+            .limit(limit)
+            .offset(offset)
+        )
+    stmt = select(E.c.doc).where(E.c.eid.in_(page.scalar_subquery())).order_by(E.c.eid)
     docs = [row.doc for row in conn.execute(stmt)] if limit > 0 else []
     total = None
     if count:

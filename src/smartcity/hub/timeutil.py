@@ -14,7 +14,11 @@ def now_us() -> int:
 
 def iso_from_us(us: int) -> str:
     dt = datetime.fromtimestamp(us / 1_000_000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): glibc does not zero-pad years below 1000.
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+        f"{dt.second:02d}.{dt.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_datetime_us(value: object, *, field: str) -> int:

@@ -48,6 +48,7 @@ entities = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("modified_at", BigInteger, nullable=False),
     UniqueConstraint("tenant", "entity_id", name="uq_entities_tenant_id"),
+    Index("ix_entities_tenant_eid", "tenant", "eid"),
 )
 
 entity_types = Table(
