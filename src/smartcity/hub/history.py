@@ -98,6 +98,30 @@ def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[s
     return found
 
 
+def instance_rows(hid: int, attrs: dict[str, list[Instance]], now: int) -> list[dict[str, Any]]:
+    """attr_history rows for newly accepted instances (also used by temporal writes)."""
+    rows = []
+    for iri, instances in attrs.items():
+        for inst in instances:
+            observed = inst.get("observedAt")
+            rows.append(
+                {
+                    "hid": hid,
+                    "attr": iri,
+                    "dataset_id": inst.get("datasetId", ""),
+                    "instance_id": new_instance_id(),
+                    "observed_at": parse_datetime_us(observed, field="observedAt")
+                    if observed
+                    else now,
+                    "created_at": now,
+                    "modified_at": now,
+                    "num": numeric(inst),
+                    "value": inst,
+                }
+            )
+    return rows
+
+
 def record(conn: Connection, changes: Sequence[Change], now: int) -> None:
     rows: list[dict[str, Any]] = []
     relevant = [c for c in changes if c.written or c.after is None]
@@ -105,25 +129,7 @@ def record(conn: Connection, changes: Sequence[Change], now: int) -> None:
         return
     hids = _hids(conn, relevant, now)
     for change in relevant:
-        hid = hids[(change.tenant, change.entity_id)]
-        for iri, instances in change.written.items():
-            for inst in instances:
-                observed = inst.get("observedAt")
-                rows.append(
-                    {
-                        "hid": hid,
-                        "attr": iri,
-                        "dataset_id": inst.get("datasetId", ""),
-                        "instance_id": new_instance_id(),
-                        "observed_at": parse_datetime_us(observed, field="observedAt")
-                        if observed
-                        else now,
-                        "created_at": now,
-                        "modified_at": now,
-                        "num": numeric(inst),
-                        "value": inst,
-                    }
-                )
+        rows.extend(instance_rows(hids[(change.tenant, change.entity_id)], change.written, now))
     if rows:
         conn.execute(insert(AH), rows)
         # The Temporal API's hourly rollup must match attr_history in every transaction.

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import hub, int_param, parse_options, require
+from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
     JSON,
@@ -23,6 +22,7 @@ from smartcity.hub.api.negotiation import (
     tenant_of,
 )
 from smartcity.hub.api.params import parse_entity_query, parse_selection
+from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, NgsiError
@@ -202,63 +202,44 @@ async def batch_query(
     h = hub(request)
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits)
-    body = decoded.body
-    if not isinstance(body, dict) or body.get("type") != "Query":
-        raise BadRequestData('the body must be a Query object: {"type": "Query", ...}')
     ctx = decoded.active
     accept = choose_accept(request)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
-    entities = body.get("entities") or []
-    if not isinstance(entities, list):
-        raise BadRequestData("entities must be a list of {id?, idPattern?, type} selectors")
-    ids: list[str] = []
-    types: list[str] = []
-    pattern = None
-    for selector in entities:
-        if not isinstance(selector, dict):
-            raise BadRequestData("each entities item must be an object")
-        if "id" in selector:
-            ids.append(selector["id"])
-        if "idPattern" in selector:
-            pattern = selector["idPattern"]
-        if "type" in selector:
-            types.append(selector["type"])
-    attrs_list = body.get("attrs")
-    if attrs_list is not None and not (
-        isinstance(attrs_list, list) and all(isinstance(a, str) for a in attrs_list)
-    ):
-        raise BadRequestData("attrs must be a list of attribute names")
-    selection = parse_selection(ctx, ",".join(attrs_list) if attrs_list else None, None, None)
-    geo = body.get("geoQ") or {}
-    if not isinstance(geo, dict):
-        raise BadRequestData("geoQ must be an object")
-    coordinates = geo.get("coordinates")
+    # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
+    p = query_params_from_body(decoded.body)
+    selection = parse_selection(ctx, p.attrs, p.pick, p.omit)
     query = parse_entity_query(
         ctx,
         limits,
-        id=",".join(ids) or None,
-        type=",".join(types) or None,
-        idPattern=pattern,
+        id=p.id,
+        type=p.type,
+        idPattern=p.idPattern,
         attrs=selection.attrs,
-        q=body.get("q"),
-        scopeQ=body.get("scopeQ"),
-        georel=geo.get("georel"),
-        geometry=geo.get("geometry"),
-        coordinates=None
-        if coordinates is None
-        else (coordinates if isinstance(coordinates, str) else orjson.dumps(coordinates).decode()),
-        geoproperty=geo.get("geoproperty"),
+        q=p.q,
+        scopeQ=p.scopeQ,
+        georel=p.georel,
+        geometry=p.geometry,
+        coordinates=p.coordinates,
+        geoproperty=p.geoproperty,
     )
+    lang = lang if lang is not None else p.lang
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(offset, "offset", 0, low=0, high=2**62)
-    want_count = (count or "").lower() == "true"
+    want_count = bool_param(count, "count")
     docs, total = await run_in_threadpool(
         h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
     )
     rendered = [
         render_entity(
-            d, ctx, fmt=fmt, sys_attrs="sysAttrs" in opts, attrs=selection.attrs, lang=lang
+            d,
+            ctx,
+            fmt=fmt,
+            sys_attrs="sysAttrs" in opts,
+            attrs=selection.attrs,
+            lang=lang,
+            pick=selection.pick,
+            omit=selection.omit,
         )
         for d in docs
     ]

@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeAlias
 
+from smartcity.hub.entity import VALUE_KEY
 from smartcity.hub.errors import NgsiError
 from smartcity.hub.query.qlang import (
     INSTANCE_MEMBERS,
@@ -44,17 +45,6 @@ from smartcity.hub.query.qlang import (
     ValueList,
 )
 from smartcity.hub.query.qregex import compile_pattern
-
-VALUE_KEY = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "LanguageProperty": "languageMap",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
 
 # A strict ISO 8601 date-time with a zone: the only strings compared as instants. Shared with
 # the SQL compiler, which checks it with the database's regex engine before doing arithmetic.

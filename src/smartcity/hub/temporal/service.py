@@ -53,7 +53,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smartcity.hub.entity import VALUE_KEY, Doc, Instance
 from smartcity.hub.errors import BadRequestData, Conflict, ResourceNotFound, TooManyResults
-from smartcity.hub.history import new_instance_id, numeric
+from smartcity.hub.history import instance_rows, numeric
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.temporal import repository as repo
@@ -532,7 +532,7 @@ class TemporalService:
                 if "scope" in doc:
                     changes["scope"] = doc["scope"]
                 repo.touch_entity(conn, hid, now, **changes)
-            repo.insert_instances(conn, _rows(hid, doc["attrs"], now))
+            repo.insert_instances(conn, instance_rows(hid, doc["attrs"], now))
         return row is None
 
     def append(self, tenant: str, entity_id: str, attrs: dict[str, list[Instance]]) -> None:
@@ -540,7 +540,7 @@ class TemporalService:
         with self.db.write() as conn:
             hid = int(self._entity(conn, tenant, entity_id, lock=True).hid)
             repo.touch_entity(conn, hid, now)
-            repo.insert_instances(conn, _rows(hid, attrs, now))
+            repo.insert_instances(conn, instance_rows(hid, attrs, now))
 
     def patch_instance(
         self,
@@ -630,30 +630,6 @@ class TemporalService:
                 f"attribute {name} of entity {entity_id} has no instance {instance_id}"
             )
         return found
-
-
-def _rows(hid: int, attrs: dict[str, list[Instance]], now: int) -> list[dict[str, Any]]:
-    """attr_history rows for new instances, as history.record builds them."""
-    rows = []
-    for iri, instances in attrs.items():
-        for inst in instances:
-            observed = inst.get("observedAt")
-            rows.append(
-                {
-                    "hid": hid,
-                    "attr": iri,
-                    "dataset_id": inst.get("datasetId", ""),
-                    "instance_id": new_instance_id(),
-                    "observed_at": parse_datetime_us(observed, field="observedAt")
-                    if observed
-                    else now,
-                    "created_at": now,
-                    "modified_at": now,
-                    "num": numeric(inst),
-                    "value": inst,
-                }
-            )
-    return rows
 
 
 def _merge(existing: Instance, patch: Instance) -> Instance:
