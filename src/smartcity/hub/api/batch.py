@@ -16,6 +16,7 @@ from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, re
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
     JSON,
+    OBJECT_BODY,
     choose_accept,
     decode,
     ngsi_response,
@@ -178,15 +179,7 @@ async def batch_delete(request: Request) -> Response:
 @router.post(
     "/entityOperations/query",
     summary="Query entities (POST)",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "application/ld+json": {"schema": {"type": "object"}},
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=OBJECT_BODY,
 )
 async def batch_query(
     request: Request,

@@ -17,6 +17,7 @@ from smartcity.hub.api.deps import (
 )
 from smartcity.hub.api.negotiation import (
     GEOJSON,
+    OBJECT_BODY,
     choose_accept,
     decode,
     ngsi_response,
@@ -30,15 +31,7 @@ from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
 
 router = APIRouter(tags=["Context Information"])
-BODY = {
-    "requestBody": {
-        "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "application/ld+json": {"schema": {"type": "object"}},
-        },
-        "required": True,
-    }
-}
+BODY = OBJECT_BODY
 
 
 def _format(options: set[str], fmt: str | None) -> str:

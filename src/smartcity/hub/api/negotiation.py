@@ -221,3 +221,16 @@ def ngsi_response(
     return Response(
         orjson.dumps(content), status_code=status, media_type=accept, headers=out_headers
     )
+
+
+# OpenAPI request body of the endpoints that take one JSON(-LD) object (FastAPI cannot infer
+# it: the endpoints read the raw body to do NGSI-LD's own validation).
+OBJECT_BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/ld+json": {"schema": {"type": "object"}},
+        },
+        "required": True,
+    }
+}

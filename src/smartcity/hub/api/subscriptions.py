@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub.api.deps import Hub, bool_param, hub, int_param, parse_options, require
 from smartcity.hub.api.negotiation import (
+    OBJECT_BODY,
     choose_accept,
     decode,
     ngsi_response,
@@ -33,15 +34,7 @@ from smartcity.hub.subscriptions.service import StoredSubscription, Subscription
 from smartcity.hub.timeutil import now_us
 
 router = APIRouter(tags=["Context Information Subscription"])
-BODY = {
-    "requestBody": {
-        "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "application/ld+json": {"schema": {"type": "object"}},
-        },
-        "required": True,
-    }
-}
+BODY = OBJECT_BODY
 PREFIX = "/ngsi-ld/v1/subscriptions/"
 
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
 from smartcity.hub.api.entities import BODY
 from smartcity.hub.api.negotiation import (
+    OBJECT_BODY,
     choose_accept,
     decode,
     ngsi_response,
@@ -610,15 +611,7 @@ async def delete_temporal(request: Request, entityId: str, local: str | None = N
 @router.post(
     "/temporal/entityOperations/query",
     summary="Query temporal evolution of entities (POST)",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "application/ld+json": {"schema": {"type": "object"}},
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=OBJECT_BODY,
 )
 async def query_temporal_post(
     request: Request,
