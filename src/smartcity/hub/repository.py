@@ -353,13 +353,6 @@ def query(
     return docs, total
 
 
-def query_eids(conn: Connection, tenant: str, flt: EntityFilter) -> list[tuple[int, str]]:
-    where = _where(tenant, flt, conn.dialect.name)
-    return [
-        (r.eid, r.entity_id) for r in conn.execute(select(E.c.eid, E.c.entity_id).where(*where))
-    ]
-
-
 def list_types(conn: Connection, tenant: str) -> list[tuple[str, int]]:
     rows = conn.execute(
         select(T.c.etype, func.count())
