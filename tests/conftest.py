@@ -68,6 +68,28 @@ def database_url(
     _drop_pg_database(name)
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def bare_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """An empty database holding the current tables (created from the metadata, without
+    migrations), shared by a module: for tests of the SQL compilers."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path_factory.mktemp('bare') / 'bare.db'}")
+        schema.metadata.create_all(db.engine)
+        yield db
+        db.dispose()
+        return
+    name = f"smartcity_bare_{uuid.uuid4().hex[:10]}"
+    db = Database(_pg_database(name))
+    try:
+        schema.metadata.create_all(db.engine)
+        yield db
+    finally:
+        db.dispose()
+        _drop_pg_database(name)
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)

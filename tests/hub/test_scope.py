@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import select
 
 from smartcity.hub.errors import BadRequestData
-from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.query.scope import (
     ScopeAnd,
     ScopeNode,
@@ -25,10 +21,8 @@ from smartcity.hub.query.scope import (
     scope_to_sql,
     validate_scope,
 )
-from smartcity.storage.engine import Database, normalise_url
-from smartcity.storage.schema import entities, metadata
-
-PG_URL = os.environ.get("SMARTCITY_TEST_POSTGRES_URL")
+from smartcity.storage.engine import Database
+from smartcity.storage.schema import entities
 
 # -- validation -----------------------------------------------------------------------------------
 
@@ -141,40 +135,10 @@ def test_entities_without_scope_match_nothing() -> None:
 # -- SQL equals Python, on both backends -----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    db = Database(f"sqlite:///{tmp_path_factory.mktemp('scope') / 's.db'}")
-    event.listen(db.engine, "connect", lambda conn, _record: register_sqlite_functions(conn))
-    metadata.create_all(db.engine)
-    yield db
-    db.dispose()
-
-
-@pytest.fixture(scope="module")
-def postgres_db() -> Iterator[Database]:
-    if not PG_URL:
-        pytest.skip("SMARTCITY_TEST_POSTGRES_URL is not set")
-    name = f"qtest_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        # These nested JSON subqueries look expensive to the planner (100 rows guessed per
-        # jsonb_array_elements), so JIT would spend ~0.5 s compiling each 0.1 ms query.
-        conn.execute(text(f'ALTER DATABASE "{name}" SET jit = off'))
-    db = Database(PG_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        metadata.create_all(db.engine)
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest) -> Database:
-    return request.getfixturevalue(f"{request.param.replace('postgresql', 'postgres')}_db")  # type: ignore[no-any-return]
+@pytest.fixture
+def db(bare_db: Database) -> Database:
+    """Each test runs on SQLite and, when configured, PostgreSQL (tests/conftest.py)."""
+    return bare_db
 
 
 LEVELS = ["A", "B", "Año", "_1"]

@@ -22,7 +22,7 @@ from smartcity.hub.api.negotiation import (
     ngsi_response,
     tenant_of,
 )
-from smartcity.hub.api.params import parse_entity_query, parse_selection
+from smartcity.hub.api.params import query_from_params
 from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_uri, parse_entity, render_entity
@@ -201,21 +201,7 @@ async def batch_query(
     fmt = _format(opts, format)
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
     p = query_params_from_body(decoded.body)
-    selection = parse_selection(ctx, p.attrs, p.pick, p.omit)
-    query = parse_entity_query(
-        ctx,
-        limits,
-        id=p.id,
-        type=p.type,
-        idPattern=p.idPattern,
-        attrs=selection.attrs,
-        q=p.q,
-        scopeQ=p.scopeQ,
-        georel=p.georel,
-        geometry=p.geometry,
-        coordinates=p.coordinates,
-        geoproperty=p.geoproperty,
-    )
+    selection, query = query_from_params(ctx, limits, p)
     lang = lang if lang is not None else p.lang
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(offset, "offset", 0, low=0, high=2**62)

@@ -24,7 +24,8 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
-from smartcity.hub.api.params import parse_entity_query, parse_selection
+from smartcity.hub.api.params import parse_selection, query_from_params
+from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.geojson import to_feature, to_feature_collection
@@ -108,14 +109,13 @@ async def query_entities(
     accept = choose_accept(request, geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
-    selection = parse_selection(ctx, attrs, pick, omit)
-    query = parse_entity_query(
-        ctx,
-        limits,
+    params = QueryParams(
         id=id,
         type=type,
         idPattern=idPattern,
-        attrs=selection.attrs,
+        attrs=attrs,
+        pick=pick,
+        omit=omit,
         q=q,
         scopeQ=scopeQ,
         georel=georel,
@@ -123,6 +123,7 @@ async def query_entities(
         coordinates=coordinates,
         geoproperty=geoproperty,
     )
+    selection, query = query_from_params(ctx, limits, params)
     # The specification lets a broker refuse a query with no selector at all; we answer it
     # (paginated), as most clients expect to list everything in a tenant.
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)

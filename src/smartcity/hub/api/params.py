@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smartcity.config import Limits
+from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
@@ -93,3 +94,25 @@ def parse_entity_query(
         )
         query.geoproperty = ctx.expand(check_name(geoproperty or "location"))
     return query
+
+
+def query_from_params(
+    ctx: ActiveContext, limits: Limits, p: QueryParams
+) -> tuple[Selection, EntityQuery]:
+    """The selection and entity query of a request's parameters (GET) or Query body (POST)."""
+    selection = parse_selection(ctx, p.attrs, p.pick, p.omit)
+    query = parse_entity_query(
+        ctx,
+        limits,
+        id=p.id,
+        type=p.type,
+        idPattern=p.idPattern,
+        attrs=selection.attrs,
+        q=p.q,
+        scopeQ=p.scopeQ,
+        georel=p.georel,
+        geometry=p.geometry,
+        coordinates=p.coordinates,
+        geoproperty=p.geoproperty,
+    )
+    return selection, query

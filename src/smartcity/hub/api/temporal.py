@@ -26,7 +26,7 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
-from smartcity.hub.api.params import Selection, parse_entity_query, parse_selection, split_list
+from smartcity.hub.api.params import Selection, parse_selection, query_from_params, split_list
 from smartcity.hub.api.query_body import QueryParams as _QueryParams
 from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.entity import (
@@ -284,21 +284,7 @@ async def _query_temporal(
         options=opts,
         fmt=p.format,
     )
-    selection = parse_selection(ctx, p.attrs, p.pick, p.omit)
-    query = parse_entity_query(
-        ctx,
-        limits,
-        id=p.id,
-        type=p.type,
-        idPattern=p.idPattern,
-        attrs=selection.attrs,
-        q=p.q,
-        scopeQ=p.scopeQ,
-        georel=p.georel,
-        geometry=p.geometry,
-        coordinates=p.coordinates,
-        geoproperty=p.geoproperty,
-    )
+    selection, query = query_from_params(ctx, limits, p)
     page = int_param(p.limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(p.offset, "offset", 0, low=0, high=2**62)
     want_count = bool_param(p.count, "count")
