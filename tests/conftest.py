@@ -6,6 +6,8 @@ Every test that takes ``db`` (or ``client``) runs once on SQLite and, when
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,16 @@ from smartcity.storage.engine import Database, normalise_url
 PG_URL = os.environ.get("SMARTCITY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# Feature modules declare their tables on the shared metadata; import them so that the
+# per-test cleanup below empties their tables too.
+for _module in (
+    "smartcity.portal.tables",
+    "smartcity.portal.feedback.tables",
+    "smartcity.live.tables",
+):
+    with contextlib.suppress(ModuleNotFoundError):
+        importlib.import_module(_module)
 
 
 def _pg_database(name: str) -> str:
