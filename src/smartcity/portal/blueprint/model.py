@@ -57,8 +57,7 @@ class Target(BaseModel):
     relation: Literal["before", "by", "during", "from", "within"]
     year: int | None = Field(default=None, ge=2000, le=2100)
     part: (
-        Literal["early", "mid", "late", "first-half", "second-half", "q1", "q2", "q3", "q4"]
-        | None
+        Literal["early", "mid", "late", "first-half", "second-half", "q1", "q2", "q3", "q4"] | None
     ) = None
     within_years: int | None = Field(default=None, ge=1, le=50)
     date: dt.date | None = None
