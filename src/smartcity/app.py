@@ -25,6 +25,8 @@ from smartcity.hub.api import (
     temporal,
 )
 from smartcity.hub.api.deps import Hub
+from smartcity.hub.api.hot import HotRoutes
+from smartcity.hub.api.negotiation import error_response
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.errors import ERROR_BASE, NgsiError
 from smartcity.hub.service import EntityService
@@ -112,13 +114,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
 
     @app.exception_handler(NgsiError)
     async def ngsi_error(_request: Request, exc: NgsiError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return Response(
-            orjson.dumps(exc.problem()),
-            status_code=exc.status,
-            media_type="application/json",
-            headers=headers,
-        )
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
@@ -155,6 +151,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
             "database": "postgresql" if db.is_postgres else "sqlite",
         }
 
+    # The lean path for retrieve-by-id and partial attribute update (see hub/api/hot.py).
+    app.add_middleware(HotRoutes)
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
     for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts, temporal):
         app.include_router(module.router, prefix=NGSI_PREFIX)

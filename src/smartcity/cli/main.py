@@ -13,6 +13,7 @@ from rich.table import Table
 
 from smartcity import __version__
 from smartcity.config import resolve_database_url
+from smartcity.live.connect_cli import connect
 
 app = typer.Typer(
     help="smartcity: a smart city platform around an NGSI-LD city data hub.", no_args_is_help=True
@@ -23,6 +24,7 @@ contexts_app = typer.Typer(help="JSON-LD @contexts kept by the hub.", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(contexts_app, name="contexts")
+app.command("connect")(connect)
 console = Console()
 err = Console(stderr=True)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from smartcity.hub.entity import VALUE_KEY, Instance
 from smartcity.hub.temporal.repository import add_to_rollup
@@ -20,6 +20,13 @@ from smartcity.storage import schema
 
 H = schema.history_entities
 AH = schema.attr_history
+
+# Built once: for a single-entity write, building these statements cost more than running them.
+_HID_COLUMNS = (H.c.hid, H.c.entity_id, H.c.types, H.c.deleted_at)
+_HID_ONE = select(*_HID_COLUMNS).where(
+    H.c.tenant == bindparam("tenant"), H.c.entity_id == bindparam("entity_id")
+)
+_INSERT_INSTANCES = insert(AH)
 
 
 @dataclass
@@ -55,11 +62,13 @@ def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[s
         by_tenant.setdefault(tenant, []).append(entity_id)
     for tenant, ids in by_tenant.items():
         for start in range(0, len(ids), 500):
-            rows = conn.execute(
-                select(H.c.hid, H.c.entity_id, H.c.types, H.c.deleted_at).where(
-                    H.c.tenant == tenant, H.c.entity_id.in_(ids[start : start + 500])
+            chunk = ids[start : start + 500]
+            if len(chunk) == 1:
+                rows = conn.execute(_HID_ONE, {"tenant": tenant, "entity_id": chunk[0]})
+            else:
+                rows = conn.execute(
+                    select(*_HID_COLUMNS).where(H.c.tenant == tenant, H.c.entity_id.in_(chunk))
                 )
-            )
             for row in rows:
                 key = (tenant, row.entity_id)
                 found[key] = int(row.hid)
@@ -131,6 +140,6 @@ def record(conn: Connection, changes: Sequence[Change], now: int) -> None:
     for change in relevant:
         rows.extend(instance_rows(hids[(change.tenant, change.entity_id)], change.written, now))
     if rows:
-        conn.execute(insert(AH), rows)
+        conn.execute(_INSERT_INSTANCES, rows)
         # The Temporal API's hourly rollup must match attr_history in every transaction.
         add_to_rollup(conn, rows)

@@ -79,17 +79,22 @@ async def update_attrs(request: Request, entityId: str) -> Response:
     summary="Partial attribute update",
 )
 async def patch_attr(request: Request, entityId: str, attrId: str) -> Response:
+    return await patch_attribute(request, entityId, attrId)
+
+
+async def patch_attribute(request: Request, entity_id: str, attr_id: str) -> Response:
+    """Partial attribute update; shared by the route above and the lean path (api/hot.py)."""
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    check_uri(entityId, "entity id")
+    check_uri(entity_id, "entity id")
     decoded = await decode(request, h.contexts, h.settings.limits)
     body = decoded.body
     if not isinstance(body, dict) or not body:
         raise BadRequestData("the attribute fragment must be a non-empty JSON object")
-    iri = decoded.active.expand(check_name(attrId))
-    patch = _parse_fragment(attrId, body, decoded.active)
-    await run_in_threadpool(h.entities.patch_attr, tenant, entityId, iri, patch, attrId)
+    iri = decoded.active.expand(check_name(attr_id))
+    patch = _parse_fragment(attr_id, body, decoded.active)
+    await run_in_threadpool(h.entities.patch_attr, tenant, entity_id, iri, patch, attr_id)
     return Response(status_code=204)
 
 

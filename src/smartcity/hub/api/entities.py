@@ -14,6 +14,7 @@ from smartcity.hub.api.deps import (
     int_param,
     parse_options,
     require,
+    run_read,
 )
 from smartcity.hub.api.negotiation import (
     GEOJSON,
@@ -167,28 +168,35 @@ async def retrieve_entity(
     options: str | None = None,
     format: str | None = None,
 ) -> Response:
+    return await retrieve(request, entityId)
+
+
+async def retrieve(request: Request, entity_id: str) -> Response:
+    """Retrieve one entity; shared by the route above and the lean path (api/hot.py), which
+    is why it reads the query string itself rather than taking typed parameters."""
+    params = request.query_params
     tenant = tenant_of(request)
     require(request, tenant, "read")
     h = hub(request)
-    check_uri(entityId, "entity id")
+    check_uri(entity_id, "entity id")
     context, ctx = request_context(request, h.contexts)
     accept = choose_accept(request, geo=True)
-    opts = parse_options(options, VIEW_OPTIONS)
-    fmt = _format(opts, format)
-    selection = parse_selection(ctx, attrs, pick, omit)
-    doc = await run_in_threadpool(h.entities.get, tenant, entityId)
+    opts = parse_options(params.get("options"), VIEW_OPTIONS)
+    fmt = _format(opts, params.get("format"))
+    selection = parse_selection(ctx, params.get("attrs"), params.get("pick"), params.get("omit"))
+    doc = await run_read(h, h.entities.get, tenant, entity_id)
     rendered = render_entity(
         doc,
         ctx,
         fmt=fmt,
         sys_attrs="sysAttrs" in opts,
         attrs=selection.attrs,
-        lang=lang,
+        lang=params.get("lang"),
         pick=selection.pick,
         omit=selection.omit,
     )
     if accept == GEOJSON:
-        geo_name = ctx.expand(check_name(geometryProperty or "location"))
+        geo_name = ctx.expand(check_name(params.get("geometryProperty") or "location"))
         return ngsi_response(
             to_feature(doc, rendered, ctx, geo_name, fmt, context),
             accept=GEOJSON,

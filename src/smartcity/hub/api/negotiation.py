@@ -20,6 +20,7 @@ from smartcity.hub.contexts import CORE_CONTEXT_URL, ContextStore
 from smartcity.hub.errors import (
     BadRequestData,
     InvalidRequest,
+    NgsiError,
     NotAcceptable,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -234,3 +235,13 @@ OBJECT_BODY = {
         "required": True,
     }
 }
+
+
+def error_response(exc: NgsiError) -> Response:
+    """The ProblemDetails answer to an NgsiError (the app's handler and the lean path)."""
+    return Response(
+        orjson.dumps(exc.problem()),
+        status_code=exc.status,
+        media_type="application/json",
+        headers={"WWW-Authenticate": "Bearer"} if exc.status == 401 else None,
+    )
