@@ -35,9 +35,16 @@ from smartcity.hub.subscriptions.notifier import Notifier
 from smartcity.hub.subscriptions.senders import Senders
 from smartcity.hub.subscriptions.service import SubscriptionService
 from smartcity.hub.temporal.service import TemporalService
+from smartcity.portal.feedback import endpoints as feedback_api
+from smartcity.portal.feedback import moderation_api as feedback_moderation_api
+from smartcity.portal.feedback.service import FeedbackService
+from smartcity.portal.feedback.targets import catalogue_target_check
+from smartcity.portal.measures import endpoints as portal_api
+from smartcity.portal.site import routes as site_routes
 from smartcity.security.keys import KeyStore
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
+from smartcity.web import routing as web_routing
 
 log = logging.getLogger("smartcity")
 NGSI_PREFIX = "/ngsi-ld/v1"
@@ -111,6 +118,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.hub = hub
+    # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
+    app.state.feedback = FeedbackService(
+        db, settings.feedback, target_exists=catalogue_target_check(db)
+    )
 
     @app.exception_handler(NgsiError)
     async def ngsi_error(_request: Request, exc: NgsiError) -> Response:
@@ -123,6 +134,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if web_routing.is_site_path(_request.url.path):  # the public site: an HTML page
+            return web_routing.error_page(_request, exc.status_code)
         if exc.status_code == 404:
             return problem_response(404, "ResourceNotFound", "Not found", "no such endpoint")
         if exc.status_code == 405:
@@ -134,6 +147,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
+        if web_routing.is_site_path(_request.url.path):
+            return web_routing.error_page(_request, 500)
         return problem_response(
             500,
             "InternalError",
@@ -156,4 +171,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
     for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts, temporal):
         app.include_router(module.router, prefix=NGSI_PREFIX)
+    # The portal's JSON/CSV API: measures, areas, KPIs (portal/measures/endpoints.py).
+    app.include_router(portal_api.router, prefix="/api/v1")
+    app.include_router(feedback_api.router)  # /api/v1/comments, /api/v1/privacy
+    app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
+    # The public site: /static, the language redirects, then the portal's pages.
+    web_routing.install(app)
+    app.include_router(site_routes.router)
     return app

@@ -48,6 +48,69 @@ class Limits:
     context_fetch_timeout: float = 3.0
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw and raw.strip() else default
+
+
+def _env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A rate limit written ``EVENTS/SECONDS`` (e.g. ``5/600``: five in any ten minutes)."""
+    raw = os.environ.get(name)
+    if not raw or not raw.strip():
+        return default
+    events, _, seconds = raw.strip().partition("/")
+    return int(events), int(seconds)
+
+
+@dataclass
+class FeedbackSettings:
+    """Public feedback (smartcity.portal.feedback): moderation, anti-abuse limits, the secret.
+
+    Rates are (events, seconds) sliding windows, stored in the database so they hold across
+    processes. ``secret`` keys the hashes of voter tokens and IP addresses and signs CSRF tokens;
+    None means ``SMARTCITY_SECRET``, else ``$SMARTCITY_HOME/secret`` (created once, mode 0600).
+    """
+
+    reports_to_hide: int = 3
+    premoderation: bool = False
+    max_links: int = 2
+    max_text_chars: int = 5000
+    comment_rate_session: tuple[int, int] = (5, 600)
+    # Generous per address: many people share one address (mobile carriers' NAT, schools).
+    comment_rate_ip: tuple[int, int] = (30, 3600)
+    reaction_rate_session: tuple[int, int] = (60, 3600)
+    reaction_rate_ip: tuple[int, int] = (300, 3600)
+    privacy_rate_ip: tuple[int, int] = (10, 3600)
+    privacy_rate_email: tuple[int, int] = (3, 86400)
+    privacy_token_ttl: int = 24 * 3600
+    # Where the links in privacy e-mails point (the public site's address).
+    public_url: str = "http://127.0.0.1:8000"
+    secret: str | None = None
+
+    @classmethod
+    def from_env(cls) -> FeedbackSettings:
+        d = cls()
+        return cls(
+            reports_to_hide=_env_int("SMARTCITY_FEEDBACK_REPORTS_TO_HIDE", d.reports_to_hide),
+            premoderation=_env_bool("SMARTCITY_FEEDBACK_PREMODERATION", d.premoderation),
+            max_links=_env_int("SMARTCITY_FEEDBACK_MAX_LINKS", d.max_links),
+            comment_rate_session=_env_rate(
+                "SMARTCITY_FEEDBACK_RATE_COMMENT_SESSION", d.comment_rate_session
+            ),
+            comment_rate_ip=_env_rate("SMARTCITY_FEEDBACK_RATE_COMMENT_IP", d.comment_rate_ip),
+            reaction_rate_session=_env_rate(
+                "SMARTCITY_FEEDBACK_RATE_REACTION_SESSION", d.reaction_rate_session
+            ),
+            reaction_rate_ip=_env_rate("SMARTCITY_FEEDBACK_RATE_REACTION_IP", d.reaction_rate_ip),
+            privacy_rate_ip=_env_rate("SMARTCITY_FEEDBACK_RATE_PRIVACY_IP", d.privacy_rate_ip),
+            privacy_rate_email=_env_rate(
+                "SMARTCITY_FEEDBACK_RATE_PRIVACY_EMAIL", d.privacy_rate_email
+            ),
+            public_url=os.environ.get("SMARTCITY_PUBLIC_URL", d.public_url),
+            secret=os.environ.get("SMARTCITY_SECRET") or None,
+        )
+
+
 @dataclass
 class Settings:
     database_url: str
@@ -58,6 +121,7 @@ class Settings:
     # networks. Off by default because a city's receivers usually live on its own network.
     forbid_private_targets: bool = False
     limits: Limits = field(default_factory=Limits)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -67,4 +131,5 @@ class Settings:
             auth_required=auth_required,
             private_read_tenants=frozenset(t.strip() for t in private.split(",") if t.strip()),
             forbid_private_targets=_env_bool("SMARTCITY_FORBID_PRIVATE_TARGETS", False),
+            feedback=FeedbackSettings.from_env(),
         )

@@ -14,6 +14,7 @@ from rich.table import Table
 from smartcity import __version__
 from smartcity.config import resolve_database_url
 from smartcity.live.connect_cli import connect
+from smartcity.portal.cli import blueprint_app, users_app
 
 app = typer.Typer(
     help="smartcity: a smart city platform around an NGSI-LD city data hub.", no_args_is_help=True
@@ -24,6 +25,8 @@ contexts_app = typer.Typer(help="JSON-LD @contexts kept by the hub.", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(contexts_app, name="contexts")
+app.add_typer(blueprint_app, name="blueprint")
+app.add_typer(users_app, name="users")
 app.command("connect")(connect)
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,151 @@
+"""The public feedback API under /api/v1 (thin: parse, call the service, render).
+
+Public responses are built only from ``PublicComment.to_json()`` and small result objects, none
+of which carries an e-mail address. Writes need a voter token (header ``X-Voter-Token`` or
+cookie ``smartcity_voter``): the key of one-vote-per-browser and of the per-session rate limits.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from smartcity.portal.feedback.model import LANGUAGES, Client, CommentDraft, Target
+from smartcity.portal.feedback.notice import PRIVACY_NOTICE
+from smartcity.portal.feedback.schemas import (
+    CommentIn,
+    PrivacyConfirmIn,
+    PrivacyRequestIn,
+    ReportIn,
+    openapi_body,
+    parse_body,
+    read_json,
+)
+from smartcity.portal.feedback.service import FeedbackService
+
+router = APIRouter(prefix="/api/v1", tags=["Feedback"])
+VOTER_HEADER = "x-voter-token"
+VOTER_COOKIE = "smartcity_voter"
+CommentId = Annotated[int, Path(ge=1, le=2**53)]
+
+
+def feedback(request: Request) -> FeedbackService:
+    service: FeedbackService = request.app.state.feedback
+    return service
+
+
+def client_of(request: Request) -> Client:
+    token = request.headers.get(VOTER_HEADER) or request.cookies.get(VOTER_COOKIE)
+    return Client(ip=request.client.host if request.client else None, session=token)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+@router.get("/comments", summary="Comments on a measure or an area, threaded and paged")
+def list_comments(
+    request: Request,
+    target: Annotated[str, Query(max_length=100, examples=["measure:mobility-01"])],
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    sort: Literal["newest", "oldest", "votes"] = "newest",
+) -> Response:
+    page = feedback(request).comments(Target.parse(target), offset=offset, limit=limit, sort=sort)
+    return json_response(page.to_json())
+
+
+@router.get("/comments/{comment_id}", summary="One comment with its replies")
+def get_comment(request: Request, comment_id: CommentId) -> Response:
+    return json_response(feedback(request).comment(comment_id).to_json())
+
+
+@router.post(
+    "/comments",
+    summary="Post a comment or a reply (201 published, 202 held for moderation)",
+    status_code=201,
+    openapi_extra=openapi_body(CommentIn),
+)
+async def post_comment(request: Request) -> Response:
+    body = parse_body(CommentIn, await read_json(request))
+    draft = CommentDraft(
+        target=Target.parse(body.target),
+        text=body.text,
+        stance=body.stance,
+        language=body.language,
+        name=body.name,
+        email=body.email,
+        parent_id=body.parentId,
+        honeypot=body.website,
+    )
+    result = await run_in_threadpool(feedback(request).post_comment, draft, client_of(request))
+    if result.comment is None:
+        detail = "thank you: your comment will appear once a moderator has approved it"
+        return json_response({"status": "pending", "detail": detail}, 202)
+    location = f"/api/v1/comments/{result.comment.id}"
+    return json_response(result.comment.to_json(), 201, {"Location": location})
+
+
+@router.post("/comments/{comment_id}/votes", summary="Up-vote (once per browser)", status_code=201)
+def vote(request: Request, comment_id: CommentId) -> Response:
+    result = feedback(request).vote(comment_id, client_of(request))
+    return json_response(result.to_json(), 201 if result.recorded else 200)
+
+
+@router.post(
+    "/comments/{comment_id}/reports",
+    summary="Report a comment to the moderators",
+    status_code=201,
+    openapi_extra=openapi_body(ReportIn),
+)
+async def report(request: Request, comment_id: CommentId) -> Response:
+    body = parse_body(ReportIn, await read_json(request))
+    service = feedback(request)
+    result = await run_in_threadpool(
+        service.report, comment_id, body.reason, body.detail, client_of(request)
+    )
+    return json_response(result.to_json(), 201 if result.recorded else 200)
+
+
+@router.get("/privacy/notice", summary="What the portal stores about commenters, and why")
+def privacy_notice(lang: Literal["en", "zh-Hant", "zh-Hans"] | None = None) -> Response:
+    if lang is not None:
+        return json_response({"language": lang, "text": PRIVACY_NOTICE[lang]})
+    return json_response({lang_: PRIVACY_NOTICE[lang_] for lang_ in LANGUAGES})
+
+
+@router.post(
+    "/privacy/requests",
+    summary="Ask for an e-mailed link to export or delete one's comments",
+    status_code=202,
+    openapi_extra=openapi_body(PrivacyRequestIn),
+)
+async def privacy_request(request: Request) -> Response:
+    body = parse_body(PrivacyRequestIn, await read_json(request))
+    ip = request.client.host if request.client else None
+    await run_in_threadpool(
+        feedback(request).privacy.request_privacy_action,
+        body.email,
+        body.action,
+        language=body.language,
+        ip=ip,
+    )
+    detail = "if comments were left with this address, a link has been sent to it"
+    return json_response({"status": "accepted", "detail": detail}, 202)
+
+
+@router.post(
+    "/privacy/confirm",
+    summary="Carry out a privacy request with the token from the e-mail",
+    openapi_extra=openapi_body(PrivacyConfirmIn),
+)
+async def privacy_confirm(request: Request) -> Response:
+    body = parse_body(PrivacyConfirmIn, await read_json(request))
+    outcome = await run_in_threadpool(feedback(request).privacy.confirm_privacy_action, body.token)
+    return json_response(outcome.to_json(), headers={"Cache-Control": "no-store"})

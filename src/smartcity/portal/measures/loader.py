@@ -1,0 +1,236 @@
+"""``blueprint load``: put the shipped blueprint data into the database, idempotently.
+
+The data files are authoritative for what the blueprint *says* (texts, targets, owners, live
+links, KPIs): changed texts are updated, and each change to a measure is audited as "system".
+The database is authoritative for what editors *enter*: a measure's progress row is created
+with the initial status when the measure first appears and never touched again by a load.
+Measures that disappear from the data are kept (their history matters); the report lists them.
+Everything runs in one transaction: a failed load changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+
+from smartcity.portal import tables as t
+from smartcity.portal.blueprint.model import Blueprint, Measure
+from smartcity.portal.measures import repository as repo
+from smartcity.portal.measures.catalogue import INITIAL_STATUS, STATUSES
+from smartcity.portal.measures.csvio import MeasureRow
+from smartcity.storage.engine import Database
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class LoadReport:
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    not_in_data: list[str] = field(default_factory=list)  # measures in the db only
+
+    @property
+    def changed(self) -> bool:
+        return any(self.inserted.values()) or any(self.updated.values())
+
+
+def _dump(value: Any) -> Any:
+    return value.model_dump(mode="json", by_alias=True) if value is not None else None
+
+
+def upsert(
+    conn: Connection, table: Table, key: str, rows: Sequence[dict[str, Any]]
+) -> tuple[int, int]:
+    """Insert missing rows, update rows whose values differ; returns (inserted, updated)."""
+    col = table.c[key]
+    existing = {r._mapping[key]: dict(r._mapping) for r in conn.execute(select(table))}
+    inserted = updated = 0
+    for row in rows:
+        old = existing.get(row[key])
+        if old is None:
+            conn.execute(insert(table).values(**row))
+            inserted += 1
+        elif any(old[k] != v for k, v in row.items()):
+            conn.execute(update(table).where(col == row[key]).values(**row))
+            updated += 1
+    return inserted, updated
+
+
+def measure_values(measure: Measure | MeasureRow, order: int) -> dict[str, Any]:
+    """The ``portal_measures`` row for a measure from the data files or an import row."""
+    return {
+        "id": measure.id,
+        "area": measure.area,
+        "strategy": measure.strategy,
+        "ord": order,
+        "title": _dump(measure.title),
+        "text": _dump(measure.text),
+        "is_new": measure.is_new,
+        "target": _dump(measure.target),
+        "target_date": measure.target.date if measure.target else None,
+        "owners": list(measure.owners),
+        "search": repo.search_blob(measure.id, measure.title, measure.text),
+    }
+
+
+# Audited fields of a measure's data (the search column and order are derived, not audited).
+DATA_FIELDS = ("area", "strategy", "title", "text", "is_new", "target", "owners")
+
+
+def upsert_measure(
+    conn: Connection,
+    values: dict[str, Any],
+    old: dict[str, Any] | None,
+    *,
+    user_id: int | None = None,
+    actor: str = repo.SYSTEM,
+    note: str | None = None,
+) -> str:
+    """Insert or update one measure's data row (plus its progress row when new), auditing
+    each changed field. Returns "inserted", "updated" or "unchanged"."""
+    at = repo.now_us()
+    if old is None:
+        conn.execute(insert(t.measures).values(**values))
+        status = conn.execute(
+            select(t.statuses.c.default_progress).where(t.statuses.c.code == INITIAL_STATUS)
+        ).scalar()
+        conn.execute(
+            insert(t.progress).values(
+                measure_id=values["id"],
+                status=INITIAL_STATUS,
+                progress=status or 0.0,
+                weight=1.0,
+                updated_at=at,
+            )
+        )
+        repo.audit(
+            conn, values["id"], "created", None, values["id"],
+            user_id=user_id, actor=actor, note=note, at=at,
+        )  # fmt: skip
+        return "inserted"
+    changed = {k: v for k, v in values.items() if old.get(k) != v}
+    if not changed:
+        return "unchanged"
+    conn.execute(update(t.measures).where(t.measures.c.id == values["id"]).values(**changed))
+    for name in DATA_FIELDS:
+        if name in changed:
+            repo.audit(
+                conn, values["id"], name, old.get(name), changed[name],
+                user_id=user_id, actor=actor, note=note, at=at,
+            )  # fmt: skip
+    return "updated"
+
+
+def replace_live_links(
+    conn: Connection,
+    measure_id: str,
+    links: list[dict[str, Any]],
+    old: list[dict[str, Any]],
+    **who: Any,
+) -> bool:
+    if links == old:
+        return False
+    conn.execute(delete(t.live_links).where(t.live_links.c.measure_id == measure_id))
+    for i, link in enumerate(links, 1):
+        conn.execute(insert(t.live_links).values(measure_id=measure_id, ord=i, link=link))
+    repo.audit(conn, measure_id, "live", old, links, **who)
+    return True
+
+
+def current_live(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    rows = conn.execute(
+        select(t.live_links.c.measure_id, t.live_links.c.link).order_by(
+            t.live_links.c.measure_id, t.live_links.c.ord
+        )
+    )
+    for r in rows:
+        out.setdefault(r.measure_id, []).append(r.link)
+    return out
+
+
+def load(db: Database, blueprint: Blueprint, progress: Progress | None = None) -> LoadReport:
+    report = LoadReport()
+    tick = progress or (lambda _stage, _done, _total: None)
+    with db.write() as conn:
+        stages: list[tuple[str, Table, str, list[dict[str, Any]]]] = [
+            ("statuses", t.statuses, "code", STATUSES),
+            (
+                "organisations",
+                t.organisations,
+                "code",
+                [{"code": o.code, "name": _dump(o.name)} for o in blueprint.organisations],
+            ),
+            (
+                "areas",
+                t.areas,
+                "id",
+                [
+                    {
+                        "id": a.id,
+                        "name": _dump(a.name),
+                        "ord": a.order,
+                        "intro": _dump(a.intro),
+                        "next_steps": [_dump(x) for x in a.next_steps],
+                        "outlook": [_dump(x) for x in a.outlook],
+                    }
+                    for a in blueprint.areas
+                ],
+            ),
+            (
+                "strategies",
+                t.strategies,
+                "id",
+                [
+                    {"id": s.id, "area": a.id, "title": _dump(s.title), "ord": i}
+                    for a in blueprint.areas
+                    for i, s in enumerate(a.strategies, 1)
+                ],
+            ),
+        ]
+        for name, table, key, rows in stages:
+            tick(name, 0, len(rows))
+            report.inserted[name], report.updated[name] = upsert(conn, table, key, rows)
+            tick(name, len(rows), len(rows))
+
+        all_measures = [(m, i) for a in blueprint.areas for i, m in enumerate(a.measures, 1)]
+        existing = {r.id: dict(r._mapping) for r in conn.execute(select(t.measures))}
+        live = current_live(conn)
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0}
+        links_changed = 0
+        for done, (measure, order) in enumerate(all_measures, 1):
+            values = measure_values(measure, order)
+            counts[upsert_measure(conn, values, existing.get(measure.id))] += 1
+            links = [_dump(x) for x in measure.live]
+            links_changed += replace_live_links(conn, measure.id, links, live.get(measure.id, []))
+            tick("measures", done, len(all_measures))
+        report.inserted["measures"], report.updated["measures"] = (
+            counts["inserted"],
+            counts["updated"],
+        )
+        report.updated["live links"] = links_changed
+        data_ids = {m.id for m, _ in all_measures}
+        report.not_in_data = sorted(set(existing) - data_ids)
+
+        kpis = [
+            {
+                "id": k.id,
+                "area": a.id,
+                "ord": i,
+                "label": _dump(k.label),
+                "value": k.value,
+                "unit": _dump(k.unit),
+                "qualifier": k.qualifier,
+                "as_of": k.as_of,
+                "text": _dump(k.text),
+            }
+            for a in blueprint.areas
+            for i, k in enumerate(a.kpis, 1)
+        ]
+        tick("kpis", 0, len(kpis))
+        report.inserted["kpis"], report.updated["kpis"] = upsert(conn, t.kpis, "id", kpis)
+        tick("kpis", len(kpis), len(kpis))
+    return report

@@ -1,0 +1,1 @@
+"""The shared web framework: languages, templates, static files and HTML responses."""

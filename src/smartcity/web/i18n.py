@@ -1,0 +1,168 @@
+"""The site's three languages, language negotiation, message catalogues and locale formatting.
+
+UI strings live in ``locale/<catalogue>/LC_MESSAGES/messages.po`` (gettext). The ``.po`` files are
+compiled in memory the first time a language is used, so there is no build step and no ``.mo``
+file to forget. A feature may ship its own ``locale`` folder; its catalogue is merged over ours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_skeleton
+from babel.lists import format_list
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+HONG_KONG = dt.timezone(dt.timedelta(hours=8), "HKT")  # times are shown in the city's time
+
+
+@dataclass(frozen=True)
+class Lang:
+    """One language of the site."""
+
+    prefix: str  # URL prefix: "en", "tc", "sc"
+    html: str  # BCP 47 tag for <html lang> and hreflang
+    text: str  # key of blueprint Text objects: "en", "zh-Hant", "zh-Hans"
+    locale: str  # Babel locale for dates and numbers
+    catalogue: str  # folder under locale/
+    name: str  # the language's own name, for the language switch
+
+
+EN = Lang("en", "en", "en", "en_HK", "en", "English")
+TC = Lang("tc", "zh-Hant-HK", "zh-Hant", "zh_Hant_HK", "zh_Hant", "繁體中文")
+SC = Lang("sc", "zh-Hans", "zh-Hans", "zh_Hans_CN", "zh_Hans", "简体中文")
+LANGS: tuple[Lang, ...] = (EN, TC, SC)
+BY_PREFIX = {lang.prefix: lang for lang in LANGS}
+DEFAULT = EN
+
+
+def by_prefix(prefix: str) -> Lang | None:
+    return BY_PREFIX.get(prefix)
+
+
+def _parse_accept_language(header: str) -> list[tuple[str, float]]:
+    ranges: list[tuple[str, float]] = []
+    for part in header.split(","):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        if not tag:
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranges.append((tag, quality))
+    # Stable sort keeps the sender's order among equal qualities.
+    return sorted(ranges, key=lambda r: -r[1])
+
+
+def _lang_for_tag(tag: str) -> Lang | None:
+    parts = tag.replace("_", "-").split("-")
+    if parts[0] == "en":
+        return EN
+    if parts[0] != "zh":
+        return None
+    rest = set(parts[1:])
+    if rest & {"hant", "hk", "tw", "mo"}:
+        return TC
+    return SC  # zh, zh-CN, zh-SG, zh-Hans
+
+
+def negotiate(accept_language: str | None) -> Lang:
+    """The site language for an Accept-Language header: the first range we serve wins."""
+    for tag, _q in _parse_accept_language(accept_language or ""):
+        lang = _lang_for_tag(tag)
+        if lang is not None:
+            return lang
+    return DEFAULT
+
+
+def _compile(po_path: Path, locale: str) -> gettext.GNUTranslations:
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+@lru_cache(maxsize=32)
+def translations(lang: Lang, extra_dirs: tuple[Path, ...] = ()) -> gettext.NullTranslations:
+    """The compiled catalogue for ``lang``: features' catalogues first, then the framework's."""
+    result: gettext.NullTranslations | None = None
+    for folder in (*extra_dirs, LOCALE_DIR):
+        po = folder / lang.catalogue / "LC_MESSAGES" / f"{DOMAIN}.po"
+        if not po.is_file():
+            continue
+        compiled = _compile(po, lang.catalogue)
+        if result is None:
+            result = compiled
+        else:
+            result.add_fallback(compiled)
+    return result or gettext.NullTranslations()
+
+
+class Formatter:
+    """Locale-aware formatting of dates and numbers for templates."""
+
+    def __init__(self, lang: Lang) -> None:
+        self.lang = lang
+        self.locale = Locale.parse(lang.locale)
+
+    def date(self, value: dt.date | dt.datetime | str | None, fmt: str = "long") -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            return self.partial_date(value)
+        if isinstance(value, dt.datetime):
+            return format_date(value.date(), fmt, locale=self.locale)
+        return format_date(value, fmt, locale=self.locale)
+
+    def datetime(self, value: dt.datetime | None, fmt: str = "medium") -> str:
+        if value is None:
+            return ""
+        return format_datetime(value, fmt, locale=self.locale, tzinfo=HONG_KONG)
+
+    def partial_date(self, value: str) -> str:
+        """ "2020", "2020-06" or "2020-06-30" as the locale writes a year, month or day."""
+        parts = value.split("-")
+        try:
+            if len(parts) == 1:
+                return format_skeleton("y", dt.date(int(parts[0]), 1, 1), locale=self.locale)
+            if len(parts) == 2:
+                day = dt.date(int(parts[0]), int(parts[1]), 1)
+                return format_skeleton("yMMMM", day, locale=self.locale)
+            return format_date(dt.date.fromisoformat(value), "long", locale=self.locale)
+        except ValueError:
+            return value
+
+    def list(self, items: Sequence[str]) -> str:
+        """ "A, B and C" / "A、B和C" as the locale joins a list."""
+        return format_list(list(items), locale=self.locale) if items else ""
+
+    def number(self, value: float | int | None) -> str:
+        if value is None:
+            return ""
+        return format_decimal(value, locale=self.locale)
+
+    def percent(self, value: float | int | None) -> str:
+        """``value`` is 0-100."""
+        if value is None:
+            return ""
+        return format_percent(float(value) / 100, locale=self.locale)

@@ -1,0 +1,125 @@
+"""Browser fixtures: a real server process on a temporary SQLite database with the blueprint
+loaded, and Debian's Chromium driven by Playwright (no browser download: executable_path).
+
+Reuse in any browser test: ``server`` (base URL), ``browser``, and ``page`` (a fresh page in a
+fresh context, English locale, 1280x900). Tests skip, saying why, when /usr/bin/chromium or the
+playwright package is missing; CI installs both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = os.environ.get("SMARTCITY_CHROMIUM", "/usr/bin/chromium")
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium "
+        "fonts-noto-cjk; scripts/services does) to run the browser tests",
+        allow_module_level=True,
+    )
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _smartcity(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smartcity", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """``smartcity serve --no-auth`` on a free port, database migrated and blueprint loaded."""
+    # Its own temp folder: pytest's basetemp may be pruned by a concurrent pytest session.
+    home = Path(tempfile.mkdtemp(prefix="smartcity-browser-"))
+    url = f"sqlite:///{home / 'smartcity.db'}"
+    env = {**os.environ, "SMARTCITY_HOME": str(home), "SMARTCITY_DATABASE_URL": url}
+    upgrade = _smartcity("db", "upgrade", env=env)
+    assert upgrade.returncode == 0, upgrade.stderr
+    if "blueprint" in _smartcity("--help", env=env).stdout:
+        loaded = _smartcity("blueprint", "load", env=env)
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    port = _free_port()
+    log = (home / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smartcity",
+            "serve",
+            "--no-auth",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(home / 'server.log').read_text()}")
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as pw:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
