@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from smartcity import __version__
-from smartcity.config import resolve_database_url
+from smartcity.cli.options import DatabaseOpt, open_database
 from smartcity.live.connect_cli import connect
 from smartcity.portal.cli import blueprint_app, users_app
+
+if TYPE_CHECKING:
+    from smartcity.storage.engine import Database
 
 app = typer.Typer(
     help="smartcity: a smart city platform around an NGSI-LD city data hub.", no_args_is_help=True
@@ -31,25 +34,8 @@ app.command("connect")(connect)
 console = Console()
 err = Console(stderr=True)
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        help="Database URL (default: $SMARTCITY_DATABASE_URL, else a "
-        "SQLite file under $SMARTCITY_HOME)",
-        show_default=False,
-    ),
-]
-
-
-def _database(url: str | None):  # type: ignore[no-untyped-def]
-    from smartcity.storage.engine import Database
-
-    try:
-        return Database(resolve_database_url(url))
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+def _database(url: str | None) -> Database:
+    return open_database(url)
 
 
 @app.command()

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smartcity.config import resolve_database_url
+from smartcity.cli.options import DatabaseOpt, open_database
 
 if TYPE_CHECKING:
     from smartcity.portal.blueprint.model import Blueprint
@@ -24,28 +24,9 @@ users_app = typer.Typer(help="Portal accounts (admin, editor, moderator).", no_a
 console = Console()
 err = Console(stderr=True)
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        help="Database URL (default: $SMARTCITY_DATABASE_URL, else a SQLite file under "
-        "$SMARTCITY_HOME)",
-        show_default=False,
-    ),
-]
-
 
 def _db(url: str | None) -> Database:
-    from smartcity.storage import migrate
-    from smartcity.storage.engine import Database
-
-    try:
-        db = Database(resolve_database_url(url))
-        migrate.ensure_current(db)
-    except (ValueError, migrate.SchemaOutOfDate) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    return db
+    return open_database(url, current=True)
 
 
 def _read_source(source: Path) -> Blueprint:

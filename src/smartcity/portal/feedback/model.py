@@ -11,21 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from smartcity.hub.timeutil import iso_from_us
+from smartcity.portal.blueprint.model import AREAS, LANGS
 from smartcity.portal.feedback.errors import InvalidFeedback
 
 TARGET_KINDS = ("measure", "area")
-AREAS = (
-    "pandemic",
-    "mobility",
-    "living",
-    "environment",
-    "people",
-    "government",
-    "economy",
-    "village",
-)
+LANGUAGES = LANGS
 STANCES = ("support", "neutral", "oppose")
-LANGUAGES = ("en", "zh-Hant", "zh-Hans")
 REPORT_REASONS = ("spam", "offensive", "off-topic", "personal-data", "other")
 SORTS = ("newest", "oldest", "votes")
 # Thread depth: a first comment is depth 0; people can reply down to depth 3.
