@@ -34,6 +34,7 @@ app.command("connect")(connect)
 console = Console()
 err = Console(stderr=True)
 
+
 def _database(url: str | None) -> Database:
     return open_database(url)
 
