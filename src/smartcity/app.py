@@ -178,4 +178,5 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     # The public site: /static, the language redirects, then the portal's pages.
     web_routing.install(app)
     app.include_router(site_routes.router)
+    site_routes.auth.install(app)  # sessions (sign-in, CSRF, flash messages) on /en, /tc, /sc only
     return app

@@ -39,15 +39,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _smartcity(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _smartcity(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "smartcity", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+# Staff accounts the server starts with (portal flows: editing, moderation); one password.
+STAFF_PASSWORD = "browser-tests-password"
+STAFF = {
+    "moderator": ("mod", "--role", "moderator", "--display-name", "Mo Moderator"),
+    "editor": ("td-editor", "--role", "editor", "--department", "TD", "--display-name", "Tam"),
+}
+# Two reports hide a comment on the test server, so two browser contexts can hide one.
+REPORTS_TO_HIDE = 2
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +69,21 @@ def server() -> Iterator[str]:
     # Its own temp folder: pytest's basetemp may be pruned by a concurrent pytest session.
     home = Path(tempfile.mkdtemp(prefix="smartcity-browser-"))
     url = f"sqlite:///{home / 'smartcity.db'}"
-    env = {**os.environ, "SMARTCITY_HOME": str(home), "SMARTCITY_DATABASE_URL": url}
+    env = {
+        **os.environ,
+        "SMARTCITY_HOME": str(home),
+        "SMARTCITY_DATABASE_URL": url,
+        "SMARTCITY_FEEDBACK_REPORTS_TO_HIDE": str(REPORTS_TO_HIDE),
+    }
     upgrade = _smartcity("db", "upgrade", env=env)
     assert upgrade.returncode == 0, upgrade.stderr
-    if "blueprint" in _smartcity("--help", env=env).stdout:
-        loaded = _smartcity("blueprint", "load", env=env)
-        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    loaded = _smartcity("blueprint", "load", env=env)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    for account in STAFF.values():
+        made = _smartcity(
+            "users", "create", *account, "--password-stdin", env=env, stdin=STAFF_PASSWORD
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
     port = _free_port()
     log = (home / "server.log").open("w")
     proc = subprocess.Popen(

@@ -234,3 +234,11 @@ def about(request: Request, lang: LangDep, data: DataDep) -> Response:
             "breadcrumbs": [home_crumb(lang), Crumb(tr(lang, "About and privacy"))],
         },
     )
+
+
+# The interactive parts (sign-in, editing, public feedback, moderation) use this module's
+# pages and page functions, so they are imported last; each registers its sections on import.
+from smartcity.portal.site import auth, editor, feedback_pages, moderation  # noqa: E402
+
+for _forms in (auth, editor, feedback_pages, moderation):
+    router.include_router(_forms.router)

@@ -1,0 +1,462 @@
+"""Sign-in for staff, and what every form of the site shares: sessions, CSRF, flash messages,
+form parsing and the voter cookie.
+
+Sessions are Starlette's signed cookie sessions, installed for the site's paths only (the APIs
+never see a session cookie). A session holds a random ``sid`` (CSRF tokens are bound to it),
+the signed-in user's id with the times of sign-in and of the last request (idle and absolute
+time-outs), and flash messages shown once after a redirect. Signing in starts a new session
+(a new ``sid``), so a session planted before sign-in is worth nothing after it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, quote
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smartcity import __version__
+from smartcity.portal.feedback.secret import Keyed
+from smartcity.portal.feedback.service import FeedbackService
+from smartcity.portal.site.routes import pages, tr
+from smartcity.portal.users.model import User
+from smartcity.portal.users.service import LoginThrottled, UserService
+from smartcity.web.i18n import Lang
+from smartcity.web.pages import Crumb, lang_of_path
+from smartcity.web.routing import current_lang, page
+
+router = APIRouter()
+LangDep = Annotated[Lang, Depends(current_lang)]
+
+SESSION_COOKIE = "smartcity_session"
+SESSION_MAX_AGE = 7 * 24 * 3600  # an anonymous session only carries a CSRF key and flashes
+IDLE_SECONDS = 30 * 60  # signed-in users are signed out after 30 minutes without a request
+ABSOLUTE_SECONDS = 12 * 3600  # ... and 12 hours after signing in, whatever they do
+VOTER_COOKIE = "smartcity_voter"  # the same cookie the feedback API reads
+VOTER_MAX_AGE = 2 * 365 * 24 * 3600
+MAX_FORM_BYTES = 128 * 1024  # 5,000 CJK characters, percent-encoded, fit with room to spare
+ASSETS = Path(__file__).parent / "assets"
+ASSET_FILES = {"interactive.css": "text/css", "interactive.js": "text/javascript"}
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+class SiteSessions:
+    """Starlette's SessionMiddleware on the site's paths (/en, /tc, /sc) only, with the
+    ``Secure`` flag when the request came over https (behind a proxy: uvicorn's proxy headers).
+    The signing key is derived from the server secret on first use."""
+
+    def __init__(self, app: ASGIApp, secret: Callable[[], str]) -> None:
+        self.app = app
+        self.secret = secret
+        self._plain: SessionMiddleware | None = None
+        self._secure: SessionMiddleware | None = None
+
+    def _middleware(self, https: bool) -> SessionMiddleware:
+        if self._plain is None or self._secure is None:
+            key = self.secret()
+            options: dict[str, Any] = {
+                "secret_key": key,
+                "session_cookie": SESSION_COOKIE,
+                "max_age": SESSION_MAX_AGE,
+                "same_site": "lax",
+            }
+            self._plain = SessionMiddleware(self.app, https_only=False, **options)
+            self._secure = SessionMiddleware(self.app, https_only=True, **options)
+        return self._secure if https else self._plain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or lang_of_path(scope.get("path", "")) is None:
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+        await self._middleware(https)(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Add the site's sessions to ``app`` (called from ``smartcity.app.create_app``)."""
+
+    def secret() -> str:
+        feedback: FeedbackService = app.state.feedback
+        return feedback.keyed.digest("site-session", "v1")
+
+    app.add_middleware(SiteSessions, secret=secret)
+
+
+def feedback_service(request: Request) -> FeedbackService:
+    service: FeedbackService = request.app.state.feedback
+    return service
+
+
+def session_id(request: Request) -> str:
+    """The session's id, created on first use (a form needs it for its CSRF token)."""
+    sid = request.session.get("sid")
+    if not isinstance(sid, str) or len(sid) < 16:
+        sid = secrets.token_urlsafe(18)
+        request.session["sid"] = sid
+    return sid
+
+
+def csrf_token(request: Request) -> str:
+    return feedback_service(request).mint_csrf(session_id(request))
+
+
+def csrf_ok(request: Request, form: Mapping[str, str]) -> bool:
+    sid = request.session.get("sid")
+    return isinstance(sid, str) and feedback_service(request).verify_csrf(sid, form.get("csrf"))
+
+
+def flash(request: Request, slot: str, text: str, kind: str = "success", **extra: Any) -> None:
+    """A message for the next page that shows ``slot`` (feedback, editor, auth, moderation)."""
+    messages = list(request.session.get("flash", []))[-5:]
+    messages.append({"slot": slot, "kind": kind, "text": text, **extra})
+    request.session["flash"] = messages
+
+
+def take_flash(request: Request, slot: str) -> list[dict[str, Any]]:
+    messages = list(request.session.get("flash", []))
+    mine = [m for m in messages if m.get("slot") == slot]
+    if mine:
+        rest = [m for m in messages if m.get("slot") != slot]
+        if rest:
+            request.session["flash"] = rest
+        else:
+            request.session.pop("flash", None)
+    return mine
+
+
+# -- forms -------------------------------------------------------------------------------------
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form body as {name: first value}; 413/415/400 as HTML error pages."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413)
+    if ctype != "application/x-www-form-urlencoded" and (body or ctype):
+        raise HTTPException(415)  # an empty form may come without a content type
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400) from exc
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
+
+
+def see_other(url: str) -> RedirectResponse:
+    """POST → redirect → GET: 303 makes the browser fetch the next page with GET."""
+    return RedirectResponse(url, status_code=303)
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+# -- the voter cookie (one vote per browser) ---------------------------------------------------
+
+
+def _voter_keyed(request: Request) -> Keyed:
+    return feedback_service(request).keyed
+
+
+def voter_token(request: Request) -> str | None:
+    """The browser's voter token if its cookie carries our signature, else None."""
+    raw = request.cookies.get(VOTER_COOKIE) or ""
+    token, _, mac = raw.rpartition(".")
+    if not token or len(raw) > 200:
+        return None
+    return raw if secrets.compare_digest(_voter_mac(request, token), mac) else None
+
+
+def _voter_mac(request: Request, token: str) -> str:
+    return _voter_keyed(request).sign("voter\x00" + token)[:32]
+
+
+def new_voter_token(request: Request) -> str:
+    token = secrets.token_urlsafe(24)
+    return f"{token}.{_voter_mac(request, token)}"
+
+
+def set_voter_cookie(response: Response, request: Request, value: str) -> None:
+    response.set_cookie(
+        VOTER_COOKIE,
+        value,
+        max_age=VOTER_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+# -- users -------------------------------------------------------------------------------------
+
+
+def users(request: Request) -> UserService:
+    service: UserService | None = getattr(request.app.state, "site_users", None)
+    if service is None:
+        service = UserService(request.app.state.hub.entities.db)
+        request.app.state.site_users = service
+    return service
+
+
+def current_user(request: Request) -> User | None:
+    """The signed-in, still active user; ends sessions idle or too old."""
+    if hasattr(request.state, "user"):
+        cached: User | None = request.state.user
+        return cached
+    user: User | None = None
+    s = request.session
+    uid = s.get("uid")
+    if isinstance(uid, int):
+        now = int(time.time())
+        seen, since = int(s.get("seen", 0)), int(s.get("auth_at", 0))
+        if now - seen > IDLE_SECONDS or now - since > ABSOLUTE_SECONDS:
+            end_session(request)
+            flash(
+                request,
+                "auth",
+                tr(
+                    current_lang(request),
+                    "You were signed out after a period without activity. Please sign in again.",
+                ),
+                "info",
+            )
+        else:
+            found = users(request).get(uid)
+            if found is None or not found.active:
+                end_session(request)
+            else:
+                user = found
+                if now - seen > 60:  # refresh rarely: every write re-sends the cookie
+                    s["seen"] = now
+    request.state.user = user
+    return user
+
+
+def start_session(request: Request, user: User) -> None:
+    """Sign in: a fresh session (new id) so nothing from before carries over."""
+    keep = [m for m in request.session.get("flash", []) if m.get("slot") != "auth"]
+    request.session.clear()
+    now = int(time.time())
+    request.session.update(
+        {
+            "sid": secrets.token_urlsafe(18),
+            "uid": user.id,
+            "name": user.name,
+            "role": user.role,
+            "auth_at": now,
+            "seen": now,
+        }
+    )
+    if keep:
+        request.session["flash"] = keep
+    request.state.user = user
+
+
+def end_session(request: Request) -> None:
+    request.session.clear()
+    request.session["sid"] = secrets.token_urlsafe(18)
+    request.state.user = None
+
+
+def login_url(lang: Lang, next_url: str) -> str:
+    return f"/{lang.prefix}/login?next={quote(next_url, safe='/')}"
+
+
+def require_role(
+    request: Request, lang: Lang, roles: tuple[str, ...] | None = None
+) -> User | Response:
+    """The signed-in user, a redirect to the sign-in page, or a 403 page."""
+    user = current_user(request)
+    if user is None:
+        return see_other(login_url(lang, request.url.path))
+    if roles is not None and user.role not in roles:
+        return access_denied(request, lang)
+    return user
+
+
+def access_denied(request: Request, lang: Lang) -> Response:
+    return pages.render(
+        request,
+        "access_denied.html",
+        {
+            "title": tr(lang, "You cannot use this page"),
+            "account": account_context(request),
+            "breadcrumbs": [],
+        },
+        status_code=403,
+    )
+
+
+def form_expired(request: Request, lang: Lang) -> Response:
+    """A form whose CSRF token is missing, expired or from another session: nothing done."""
+    return pages.render(
+        request,
+        "form_expired.html",
+        {"title": tr(lang, "The form had expired"), "account": account_context(request)},
+        status_code=400,
+    )
+
+
+def safe_next(raw: str | None, lang: Lang) -> str:
+    """Only a path on this site's pages: never another host (open redirect)."""
+    default = f"/{lang.prefix}/account"
+    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+        return default
+    if lang_of_path(raw) is None or any(ord(c) < 32 for c in raw):
+        return default
+    return raw
+
+
+def account_context(request: Request) -> dict[str, Any]:
+    """What the account bar shows: the user (or None) and a CSRF token for signing out."""
+    user = current_user(request)
+    return {"user": user, "csrf": csrf_token(request) if user else ""}
+
+
+def assets_tags(request: Request) -> Markup:
+    """The site's form styles and script, once per page (sections add them inside <body>)."""
+    if getattr(request.state, "assets_included", False):
+        return Markup("")
+    request.state.assets_included = True
+    return Markup(
+        f'<link rel="stylesheet" href="/site-assets/interactive.css?v={__version__}">'
+        f'<script src="/site-assets/interactive.js?v={__version__}" defer></script>'
+    )
+
+
+@router.get("/site-assets/{name}", include_in_schema=False)
+def asset(name: str) -> Response:
+    if name not in ASSET_FILES:
+        raise HTTPException(404)
+    return FileResponse(
+        ASSETS / name,
+        media_type=ASSET_FILES[name],
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def render_login(
+    request: Request,
+    lang: Lang,
+    next_url: str,
+    *,
+    username: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return pages.render(
+        request,
+        "login.html",
+        {
+            "title": tr(lang, "Sign in"),
+            "next": next_url,
+            "username": username,
+            "error": error,
+            "csrf": csrf_token(request),
+            "messages": take_flash(request, "auth"),
+            "account": account_context(request),
+            "breadcrumbs": [
+                Crumb(tr(lang, "Home"), f"/{lang.prefix}/"),
+                Crumb(tr(lang, "Sign in")),
+            ],
+        },
+        status_code=status_code,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@page(router, "/login")
+def login_page(request: Request, lang: LangDep) -> Response:
+    next_url = safe_next(request.query_params.get("next"), lang)
+    if current_user(request) is not None and "next" in request.query_params:
+        return see_other(next_url)
+    return render_login(request, lang, next_url)
+
+
+def _login(request: Request, lang: Lang, form: dict[str, str]) -> Response:
+    next_url = safe_next(form.get("next"), lang)
+    username = form.get("username", "").strip()[:255]
+    password = form.get("password", "")
+    if not csrf_ok(request, form):
+        error = tr(lang, "The form had expired. Please sign in again.")
+        return render_login(
+            request, lang, next_url, username=username, error=error, status_code=400
+        )
+    if not username or not password:
+        error = tr(lang, "Enter your username and your password.")
+        return render_login(
+            request, lang, next_url, username=username, error=error, status_code=400
+        )
+    try:
+        user = users(request).authenticate(username, password)
+    except LoginThrottled as exc:
+        minutes = max(1, -(-exc.retry_after // 60))
+        error = tr(
+            lang,
+            "Too many failed sign-in attempts for this username. Please try again "
+            "in %(minutes)s minutes.",
+        ) % {"minutes": minutes}
+        return render_login(
+            request, lang, next_url, username=username, error=error, status_code=429
+        )
+    if user is None:
+        error = tr(lang, "The username or the password is not right.")
+        return render_login(
+            request, lang, next_url, username=username, error=error, status_code=400
+        )
+    start_session(request, user)
+    return see_other(next_url)
+
+
+def post_route(target: APIRouter, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Like ``smartcity.web.routing.page`` but for POST: one route per language prefix."""
+    from smartcity.web import i18n
+
+    def decorator(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        for lang in i18n.LANGS:
+            target.add_api_route(
+                f"/{lang.prefix}{path}",
+                endpoint,
+                methods=["POST"],
+                include_in_schema=False,
+                name=f"{endpoint.__name__}_post_{lang.prefix}",
+            )
+        return endpoint
+
+    return decorator
+
+
+@post_route(router, "/login")
+async def login_submit(request: Request, lang: LangDep) -> Response:
+    form = await read_form(request)
+    return await run_in_threadpool(_login, request, lang, form)
+
+
+@post_route(router, "/logout")
+async def logout_submit(request: Request, lang: LangDep) -> Response:
+    form = await read_form(request)
+    if not csrf_ok(request, form):
+        return form_expired(request, lang)
+    end_session(request)
+    flash(request, "auth", tr(lang, "You have signed out."), "success")
+    return see_other(f"/{lang.prefix}/login")

@@ -1,0 +1,183 @@
+"""The portal's interactive parts in a real browser (Debian's Chromium, a real server process):
+comment, report until hidden, restore as moderator; update progress as an editor and see the
+area roll-up change; axe-core (WCAG 2.1 A/AA) on the pages with forms; forms without JavaScript.
+
+The server (tests/browser/conftest.py) hides a comment after two reports and starts with a
+moderator and a Transport Department editor.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+MEASURE = "/measures/mobility-12"
+# As set up by conftest.py's server fixture (STAFF_PASSWORD, REPORTS_TO_HIDE there).
+STAFF_PASSWORD = "browser-tests-password"
+REPORTS_TO_HIDE = 2
+
+
+@pytest.fixture
+def new_context(browser: Any) -> Iterator[Any]:
+    """Fresh browser contexts (separate cookies: distinct people), closed afterwards."""
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        context = browser.new_context(
+            locale="en-GB", viewport={"width": 1280, "height": 900}, **options
+        )
+        context.set_default_timeout(15_000)
+        made.append(context)
+        return context.new_page()
+
+    yield make
+    for context in made:
+        context.close()
+
+
+def sign_in(page: Any, server: str, username: str, next_path: str) -> None:
+    page.goto(f"{server}/en/login?next=/en{next_path}")
+    page.fill("#login-username", username)
+    page.fill("#login-password", STAFF_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**/en{next_path}")
+
+
+def post_comment(page: Any, server: str, text: str, prefix: str = "en") -> int:
+    page.goto(f"{server}/{prefix}{MEASURE}")
+    page.fill("#feedback-form-text", text)
+    page.check("#feedback-form-stance")  # "Support"
+    page.locator("#feedback-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*#comment-\d+$"))
+    return int(page.url.rsplit("-", 1)[1])
+
+
+def axe_violations(page: Any) -> str:
+    # Closed <details> are not rendered; open them so axe checks every form.
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    results = axe_module.Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
+    return "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']} -> "
+        + "; ".join(str(n["target"]) for n in v["nodes"][:5])
+        for v in results.response["violations"]
+    )
+
+
+def test_comment_report_until_hidden_then_restore(server: str, new_context: Any) -> None:
+    text = f"Please publish more car park data {uuid.uuid4().hex[:6]}"
+    author = new_context()
+    cid = post_comment(author, server, text)
+    item = author.locator(f"#comment-{cid}")
+    assert text in item.inner_text()
+    assert "Thank you: your comment is published." in item.inner_text()
+    for n in range(REPORTS_TO_HIDE):
+        reporter = new_context()
+        reporter.goto(f"{server}/en{MEASURE}#comment-{cid}")
+        reporter.locator(f"#comment-{cid} .comment-report > summary").click()
+        reporter.select_option(f"#report-{cid}-reason", "off-topic")
+        reporter.locator(f"#report-{cid} button[type=submit]").click()
+        reporter.wait_for_url("**#feedback-message")
+        assert (
+            "A moderator will look at this comment." in reporter.locator("#feedback").inner_text()
+        )
+        body = reporter.locator("main").inner_text()
+        assert (text in body) == (n + 1 < REPORTS_TO_HIDE)
+    moderator = new_context()
+    moderator.goto(f"{server}/en/moderation")  # sent to sign in, then back
+    moderator.wait_for_url("**/en/login?next=/en/moderation")
+    moderator.fill("#login-username", "mod")
+    moderator.fill("#login-password", STAFF_PASSWORD)
+    moderator.get_by_role("button", name="Sign in").click()
+    moderator.wait_for_url("**/en/moderation")
+    assert "Signed in as Mo Moderator" in moderator.locator(".account-bar").inner_text()
+    card = moderator.locator("article.moderation-item", has_text=text)
+    assert "Hidden after reports" in card.inner_text()
+    card.get_by_role("button", name=re.compile(r"^Restore")).click()
+    moderator.wait_for_url("**#moderation-message")
+    assert f"Comment {cid} is published again." in moderator.locator("main").inner_text()
+    author.goto(f"{server}/en{MEASURE}")
+    assert text in author.locator(f"#comment-{cid}").inner_text()
+
+
+def _area_progress(page: Any, server: str) -> str:
+    page.goto(f"{server}/en/areas/mobility")
+    return str(page.locator("#area-progress + .progress .progress-value").inner_text())
+
+
+def test_editor_updates_progress_and_the_area_rollup_changes(server: str, new_context: Any) -> None:
+    editor = new_context()
+    sign_in(editor, server, "td-editor", "/account")
+    before = _area_progress(editor, server)
+    editor.goto(f"{server}/en/measures/mobility-02")
+    editor.locator("#editor summary", has_text="Update progress").click()
+    editor.select_option("#progress-status", "completed")
+    editor.fill("#progress-progress", "100")
+    editor.fill("#progress-note", "Done on every trunk road")
+    editor.get_by_role("button", name="Save progress").click()
+    editor.wait_for_url("**/en/measures/mobility-02#editor-message")
+    assert "The progress of this measure is updated." in editor.locator("#editor").inner_text()
+    assert "Done on every trunk road" in editor.locator("main").inner_text()  # the timeline
+    assert _area_progress(editor, server) != before
+
+
+@pytest.mark.parametrize("prefix", ["en", "tc"])
+def test_axe_on_the_measure_page_with_comments(server: str, new_context: Any, prefix: str) -> None:
+    page = new_context()
+    cid = post_comment(page, server, f"A comment to check {uuid.uuid4().hex[:6]}", prefix)
+    page.locator(f"#comment-{cid} .comment-reply > summary").click()
+    page.fill(f"#reply-{cid}-text", "And a reply to it")
+    page.locator(f"#reply-{cid} button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*#comment-\d+$"))
+    report = axe_violations(page)
+    assert not report, f"measure page [{prefix}]:\n{report}"
+    # The form sent back with mistakes: error summary, aria-invalid, hints.
+    page.goto(f"{server}/{prefix}{MEASURE}")
+    page.fill("#feedback-form-email", "not an address")
+    page.locator("#feedback-form button[type=submit]").click()
+    # interactive.js moves focus to the error summary once the page has loaded.
+    playwright_api.expect(page.locator("#feedback-form-errors")).to_be_focused()
+    report = axe_violations(page)
+    assert not report, f"measure page with errors [{prefix}]:\n{report}"
+
+
+def test_axe_on_login_moderation_and_editor_pages(server: str, new_context: Any) -> None:
+    page = new_context()
+    page.goto(f"{server}/tc/login")
+    report = axe_violations(page)
+    assert not report, f"login:\n{report}"
+    page.fill("#login-username", "mod")
+    page.fill("#login-password", "not the password")
+    page.get_by_role("button", name="登入").click()
+    report = axe_violations(page)
+    assert not report, f"login with an error:\n{report}"
+    sign_in(page, server, "mod", "/moderation")
+    report = axe_violations(page)
+    assert not report, f"moderation queue:\n{report}"
+    editor = new_context()
+    sign_in(editor, server, "td-editor", "/measures/mobility-01/edit")
+    report = axe_violations(editor)
+    assert not report, f"editor form:\n{report}"
+    editor.goto(f"{server}/en/measures/mobility-01")
+    report = axe_violations(editor)
+    assert not report, f"measure page with the editor panel:\n{report}"
+    editor.goto(f"{server}/en/account")
+    report = axe_violations(editor)
+    assert not report, f"account:\n{report}"
+
+
+def test_forms_work_without_javascript(server: str, new_context: Any) -> None:
+    page = new_context(java_script_enabled=False)
+    text = f"Posted without JavaScript {uuid.uuid4().hex[:6]}"
+    cid = post_comment(page, server, text, "sc")
+    assert text in page.locator(f"#comment-{cid}").inner_text()
+    page.locator(f"#comment-{cid} .vote-form button").click()
+    page.wait_for_url(f"**#comment-{cid}")
+    assert "1 个赞" in page.locator(f"#comment-{cid}").inner_text()

@@ -1,0 +1,154 @@
+"""Staff sign-in on the site, on every backend: sessions (cookie flags, a new session id at
+sign-in, idle time-out), sign-out, login throttling, safe ``next`` redirects."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from smartcity.app import create_app
+from smartcity.config import FeedbackSettings, Settings
+from smartcity.portal.blueprint.dataset import load_blueprint
+from smartcity.portal.measures import loader
+from smartcity.portal.site import auth
+from smartcity.portal.users.service import UserService
+from smartcity.storage.engine import Database
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(db: Database) -> FastAPI:
+    UserService(db).create("mod", PASSWORD, "moderator", display_name="Mo Moderator")
+    feedback = FeedbackSettings(secret="test-secret-" + "y" * 20)
+    return create_app(Settings(database_url=db.url, auth_required=False, feedback=feedback))
+
+
+@pytest.fixture
+def site(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def login(
+    client: TestClient, password: str = PASSWORD, prefix: str = "en", next_url: str = ""
+) -> httpx.Response:
+    token = csrf(client.get(f"/{prefix}/login").text)
+    data = {"csrf": token, "username": "mod", "password": password, "next": next_url}
+    return client.post(f"/{prefix}/login", data=data, follow_redirects=False)
+
+
+def session_cookie(response: httpx.Response) -> str:
+    return next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("smartcity_session=")
+    )
+
+
+def test_sign_in_and_out(site: TestClient) -> None:
+    page = site.get("/en/login")
+    assert page.status_code == 200
+    assert 'autocomplete="current-password"' in page.text and 'autocomplete="username"' in page.text
+    before = site.cookies["smartcity_session"]
+    r = login(site, next_url="/en/moderation")
+    assert r.status_code == 303 and r.headers["location"] == "/en/moderation"
+    cookie = session_cookie(r).lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+    after = site.cookies["smartcity_session"]
+    assert after != before
+    # A new session id: a token minted for the old session no longer works.
+    assert auth.SESSION_COOKIE == "smartcity_session"
+    account = site.get("/tc/account").text
+    assert "已登入：Mo Moderator" in account and "審核人員" in account
+    assert 'action="/tc/logout"' in account
+    # The header's sign-out form carries a token; signing out ends the session.
+    r = site.post("/tc/logout", data={"csrf": csrf(account)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/tc/login"
+    assert "您已登出。" in site.get("/tc/login").text
+    r = site.get("/en/account", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/en/login?next=/en/account"
+
+
+def test_the_old_session_is_worthless_after_sign_in(app: FastAPI, site: TestClient) -> None:
+    site.get("/en/login")
+    planted = site.cookies["smartcity_session"]  # e.g. fixed by an attacker before sign-in
+    assert login(site).status_code == 303
+    attacker = TestClient(app)
+    attacker.cookies.set("smartcity_session", planted)
+    r = attacker.get("/en/account", follow_redirects=False)
+    assert r.status_code == 303  # not signed in
+
+
+def test_wrong_password_and_throttling(site: TestClient) -> None:
+    r = login(site, password="wrong password 1")
+    assert r.status_code == 400 and "The username or the password is not right." in r.text
+    assert 'value="mod"' in r.text  # the username is kept, never the password
+    assert "wrong password" not in r.text
+    for n in range(4):
+        login(site, password=f"wrong password {n + 2}")
+    r = login(site)  # even the right password is refused while throttled
+    assert r.status_code == 429
+    found = re.search(r"Please try again in (\d+) minutes", r.text)
+    assert found and 1 <= int(found.group(1)) <= 15
+    r = login(site, prefix="sc")
+    assert r.status_code == 429 and "分钟后再试" in r.text
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example/", "/api/v1/x", "/en/\\evil", "relative"]
+)
+def test_next_stays_on_the_site(site: TestClient, target: str) -> None:
+    r = login(site, next_url=target)
+    assert r.status_code == 303 and r.headers["location"] == "/en/account"
+
+
+def test_idle_session_ends(site: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert login(site).status_code == 303
+    assert site.get("/en/account").status_code == 200
+    later = time.time() + auth.IDLE_SECONDS + 5
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    r = site.get("/en/account", follow_redirects=True)
+    assert "You were signed out after a period without activity." in r.text
+    assert "Signed in as" not in r.text
+
+
+def test_deactivated_user_is_signed_out(site: TestClient, db: Database) -> None:
+    assert login(site).status_code == 303
+    users = UserService(db)
+    user = users.get_by_username("mod")
+    assert user is not None
+    users.deactivate(user.id)
+    assert site.get("/en/account", follow_redirects=False).status_code == 303
+
+
+def test_cookies_are_secure_over_https(app: FastAPI, db: Database) -> None:
+    loader.load(db, load_blueprint())
+    with TestClient(app, base_url="https://testserver") as client:
+        r = login(client)
+        assert r.status_code == 303
+        assert "secure" in session_cookie(r).lower()
+        token = csrf(client.get("/en/measures/mobility-12").text)
+        r = client.post(
+            "/en/measures/mobility-12",
+            follow_redirects=False,
+            data={"csrf": token, "form": "comment", "text": "Over https", "stance": "neutral"},
+        )
+        voter = next(c for c in r.headers.get_list("set-cookie") if "smartcity_voter=" in c)
+        assert "secure" in voter.lower()
+
+
+def test_the_api_gets_no_session_cookie(site: TestClient) -> None:
+    r = site.get("/api/v1/measures")
+    assert "smartcity_session" not in r.headers.get("set-cookie", "")
+    assert "smartcity_session" in site.get("/en/login").headers.get("set-cookie", "")
