@@ -94,6 +94,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     if check_schema:
         migrate.ensure_current(db)
     hub = build_hub(settings, db)
+    # Device ingestion (live data): registry, batching writer, MQTT if SMARTCITY_MQTT_URL is set.
+    from smartcity.live.ingest.runtime import build_ingest
+
+    ingest = build_ingest(db, hub.entities, hub.contexts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,9 +109,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         notifier = hub.extras["notifier"]
         # Delivers whatever the outbox still holds from before the restart, then keeps going.
         notifier.start()
+        ingest.start()
         try:
             yield
         finally:
+            ingest.stop()  # commits (and acknowledges) what is queued
             notifier.stop()
             db.dispose()
 
@@ -118,6 +124,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.state.ingest = ingest
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
     app.state.feedback = FeedbackService(
         db, settings.feedback, target_exists=catalogue_target_check(db)
@@ -171,10 +178,19 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
     for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts, temporal):
         app.include_router(module.router, prefix=NGSI_PREFIX)
+    from smartcity.live.devices import api as devices_api
+    from smartcity.live.ingest import http as ingest_http
+
+    app.include_router(ingest_http.router)  # before /devices/{id}: its /readings path
+    app.include_router(devices_api.router)
     # The portal's JSON/CSV API: measures, areas, KPIs (portal/measures/endpoints.py).
     app.include_router(portal_api.router, prefix="/api/v1")
     app.include_router(feedback_api.router)  # /api/v1/comments, /api/v1/privacy
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
+    # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
+    from smartcity.live.dashboard import endpoints as dashboard
+
+    dashboard.install(app)
     # The public site: /static, the language redirects, then the portal's pages.
     web_routing.install(app)
     app.include_router(site_routes.router)

@@ -13,7 +13,10 @@ from rich.table import Table
 
 from smartcity import __version__
 from smartcity.cli.options import DatabaseOpt, open_database
+from smartcity.demo import demo
+from smartcity.live.cli import bench_ingest, devices_app, ingest_app
 from smartcity.live.connect_cli import connect
+from smartcity.live.sim_cli import simulate
 from smartcity.portal.cli import blueprint_app, users_app
 
 if TYPE_CHECKING:
@@ -31,6 +34,10 @@ app.add_typer(contexts_app, name="contexts")
 app.add_typer(blueprint_app, name="blueprint")
 app.add_typer(users_app, name="users")
 app.command("connect")(connect)
+app.command("simulate")(simulate)
+app.command("demo")(demo)
+app.add_typer(devices_app, name="devices")
+app.add_typer(ingest_app, name="ingest")
 console = Console()
 err = Console(stderr=True)
 
@@ -207,6 +214,7 @@ def contexts_list(database: DatabaseOpt = None) -> None:
 
 bench_app = typer.Typer(help="Benchmarks against a real server process.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+bench_app.command("ingest")(bench_ingest)
 
 
 @bench_app.command("hub")

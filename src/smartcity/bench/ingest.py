@@ -1,0 +1,384 @@
+"""``smartcity bench ingest``: sustained MQTT readings/s into the hub (with history) and the
+latency from publish to commit, against a real Mosquitto broker.
+
+Set-up: a fresh database; M devices registered; publisher processes (so they do not share
+the ingesting process's interpreter) publish N readings at QoS 1 round-robin over the
+devices, each carrying its publish time as ``t``; the subscriber runs in this process (or in
+a real ``smartcity serve`` process with ``--server``), and at the end the history is counted
+in the database: every reading must be there exactly once.
+
+Latency is measured by probes. ``CommitProbe`` (publish -> committed) is built in; a probe for
+"publish -> observer" (e.g. a dashboard receiving the update over SSE) subclasses ``Probe`` and
+is added to ``PROBES``: it is started before publishing and asked for its latencies after.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+from sqlalchemy import func, select
+
+from smartcity.bench.harness import Result, fresh_database, percentile
+from smartcity.live.ingest.readings import Reading
+from smartcity.storage import schema
+
+
+@dataclass
+class BenchContext:
+    """What a probe may need: where the hub and the broker are, and the in-process ingest."""
+
+    database_url: str
+    mqtt_url: str
+    base_url: str | None  # the server's URL (--server), else None
+    ingest: Any  # smartcity.live.ingest.runtime.Ingest when in-process, else None
+    entity_ids: list[str]
+
+
+class Probe:
+    """Latency of one stage, in milliseconds from the reading's publish time."""
+
+    name = "probe"
+
+    def start(self, ctx: BenchContext) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def stop(self) -> list[float]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class CommitProbe(Probe):
+    name = "publish->committed"
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+
+    def start(self, ctx: BenchContext) -> None:
+        if ctx.ingest is None:
+            return
+
+        def committed(readings: Sequence[Reading], at: int) -> None:
+            self.latencies.extend((at - r.t) / 1000 for r in readings)
+
+        ctx.ingest.writer.committed_listeners.append(committed)
+
+    def stop(self) -> list[float]:
+        return self.latencies
+
+
+# Extra probes (e.g. the dashboard's publish -> browser latency) register a factory here.
+PROBES: list[Callable[[], Probe]] = [CommitProbe]
+
+
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _wait_acked(room: Any, acked: list[int], target: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with room:
+        while acked[0] < target and time.monotonic() < deadline:
+            room.wait(0.5)
+
+
+def _publisher(
+    mqtt_url: str,
+    devices: list[tuple[str, str]],
+    count: int,
+    rate: float,
+    per_message: int,
+    ready: Any,
+    committed: Any = None,
+    backlog: int = 0,
+    share: int = 1,
+) -> None:
+    """One publisher process: ``count`` readings round-robin over ``devices`` at ``rate``/s,
+    ``per_message`` readings per MQTT message, QoS 1. With ``committed`` (a shared counter
+    of readings committed by the platform, all publishers together), it pauses while more than
+    ``backlog`` of its own readings are published but not committed: the broker drops
+    messages once a session's queue is full, so an open-loop publisher faster than the
+    platform would measure Mosquitto's drops, not the platform.
+
+    A load generator, not a client library: it speaks just enough MQTT 3.1.1 (CONNECT,
+    PUBLISH QoS 1, counting PUBACKs to keep at most WINDOW messages unacknowledged) that the
+    publishing side costs a few microseconds per message. A paho publisher tops out at ~2,000
+    messages/s on this machine and would measure itself instead of the platform.
+    """
+    import socket
+    import threading
+
+    window = 5_000
+    url = urlparse(mqtt_url)
+    sock = socket.create_connection((url.hostname or "127.0.0.1", url.port or 1883))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client_id = f"bench-pub-{uuid.uuid4().hex[:12]}".encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id
+    sock.sendall(b"\x10" + _remaining_length(len(body)) + body)  # keepalive 0: no pings
+    if sock.recv(4)[:1] != b"\x20":
+        raise RuntimeError("the broker refused the benchmark publisher")
+    acked = [0]
+    room = threading.Condition()
+
+    def read_acks() -> None:
+        pending = 0
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return
+            pending += len(data)  # only PUBACKs (4 bytes each) arrive
+            with room:
+                acked[0] += pending // 4
+                pending %= 4
+                room.notify_all()
+
+    threading.Thread(target=read_acks, daemon=True).start()
+    ready.wait()
+    last: dict[str, int] = {}
+    start = time.monotonic()
+    messages = (count + per_message - 1) // per_message
+    chunk: list[bytes] = []
+    sent = 0
+    for m in range(messages):
+        topic, secret = devices[m % len(devices)]
+        if rate:
+            ahead = start + m * per_message / rate - time.monotonic()
+            if ahead > 0:
+                if chunk:
+                    sock.sendall(b"".join(chunk))
+                    chunk.clear()
+                time.sleep(ahead)
+        items = []
+        for _ in range(per_message):
+            t_ms = time.time_ns() // 1_000_000
+            if last.get(topic, 0) >= t_ms:  # one reading per device and millisecond
+                t_ms = last[topic] + 1
+            last[topic] = t_ms
+            items.append({"t": t_ms / 1000, "value": t_ms % 1000})
+        payload = orjson.dumps(
+            {"key": secret, **items[0]} if per_message == 1 else {"key": secret, "readings": items}
+        )
+        t_bytes = topic.encode()
+        packet_id = m % 65535 + 1
+        variable = len(t_bytes).to_bytes(2, "big") + t_bytes + packet_id.to_bytes(2, "big")
+        chunk.append(b"\x32" + _remaining_length(len(variable) + len(payload)) + variable + payload)
+        sent += 1
+        if len(chunk) >= 64:
+            sock.sendall(b"".join(chunk))
+            chunk.clear()
+        if committed is not None:
+            mine = (m + 1) * per_message
+            while mine - committed.value // share > backlog:
+                time.sleep(0.002)
+        if sent - acked[0] >= window:
+            _wait_acked(room, acked, sent - window // 2)
+    if chunk:
+        sock.sendall(b"".join(chunk))
+    _wait_acked(room, acked, sent, timeout=120)
+    sock.sendall(b"\xe0\x00")  # DISCONNECT
+    sock.close()
+
+
+def run(
+    database: str | None,
+    *,
+    mqtt_url: str,
+    readings: int,
+    devices: int,
+    publishers: int,
+    rate: float,
+    server: bool,
+    per_message: int = 1,
+    progress: Callable[[str], None] = lambda _s: None,
+) -> list[Result]:
+    from smartcity.app import build_hub
+    from smartcity.config import Settings
+    from smartcity.live.devices.schemas import DeviceCreate
+    from smartcity.live.ingest.runtime import IngestConfig, build_ingest
+    from smartcity.storage.engine import Database
+
+    prefix = f"bench{os.getpid()}"
+    pattern = prefix + "/{tenant}/devices/{device_id}/readings"
+    with fresh_database(database) as db_url:
+        db = Database(db_url)
+        hub = build_hub(Settings(database_url=db_url), db)
+        config = IngestConfig(
+            mqtt_url=mqtt_url, topic_pattern=pattern, client_id=f"{prefix}-ingest"
+        )
+        ingest = build_ingest(db, hub.entities, hub.contexts, config)
+        progress(f"registering {devices} devices")
+        specs = [
+            DeviceCreate.model_validate(
+                {
+                    "id": f"sensor-{d:06d}",
+                    "entity_id": f"urn:ngsi-ld:WeatherObserved:bench-{d:06d}",
+                    "entity_type": "WeatherObserved",
+                    "attributes": {"value": {"name": "temperature", "unitCode": "CEL"}},
+                    "interval_s": 60,
+                }
+            )
+            for d in range(devices)
+        ]
+        registered = [(d.mqtt_topic, s) for d, s in ingest.registry.create_many(specs)]
+        server_ctx = _server(db_url, mqtt_url, pattern, prefix) if server else None
+        base_url = server_ctx.__enter__() if server_ctx is not None else None
+        try:
+            if not server:
+                ingest.start()
+                assert ingest.mqtt is not None
+                if not ingest.mqtt.wait_connected(10):
+                    raise RuntimeError(f"cannot subscribe at {mqtt_url}; is Mosquitto running?")
+            ctx = BenchContext(
+                db_url,
+                mqtt_url,
+                base_url,
+                None if server else ingest,
+                [f"urn:ngsi-ld:WeatherObserved:bench-{d:06d}" for d in range(devices)],
+            )
+            probes = [factory() for factory in PROBES]
+            for probe in probes:
+                probe.start(ctx)
+            progress(f"publishing {readings} readings from {publishers} processes")
+            figures = _publish_and_wait(
+                ingest if not server else None,
+                base_url,
+                registered,
+                mqtt_url,
+                readings,
+                publishers,
+                rate,
+                per_message,
+                db,
+            )
+            for probe in probes:
+                lat = probe.stop()
+                if lat:
+                    figures[f"{probe.name} p50_ms"] = round(percentile(lat, 50), 1)
+                    figures[f"{probe.name} p95_ms"] = round(percentile(lat, 95), 1)
+        finally:
+            if not server:
+                ingest.stop()
+            if server_ctx is not None:
+                server_ctx.__exit__(None, None, None)
+            db.dispose()
+    backend = "postgresql" if database else "sqlite"
+    return [Result(f"mqtt ingest ({backend}, {'server' if server else 'in-process'})", figures)]
+
+
+def _publish_and_wait(
+    ingest: Any,
+    base_url: str | None,
+    devices: list[tuple[str, str]],
+    mqtt_url: str,
+    readings: int,
+    publishers: int,
+    rate: float,
+    per_message: int,
+    db: Any,
+) -> dict[str, float]:
+    import httpx
+
+    spawn = mp.get_context("spawn")
+    ready = spawn.Event()
+    committed = spawn.Value("q", 0, lock=False)
+    backlog = 15_000 // publishers  # below the session's Receive Maximum + broker queue
+    per = readings // publishers
+    procs = [
+        spawn.Process(
+            target=_publisher,
+            args=(
+                mqtt_url,
+                devices[i::publishers],
+                per,
+                rate / publishers,
+                per_message,
+                ready,
+                committed,
+                backlog,
+                publishers,
+            ),
+        )
+        for i in range(publishers)
+    ]
+    for p in procs:
+        p.start()
+    with db.read() as conn:  # the device mirrors' own history, not readings
+        before = conn.execute(select(func.count()).select_from(schema.attr_history)).scalar_one()
+    time.sleep(1.0)  # let the publishers connect
+    total = -(-per // per_message) * per_message * publishers  # whole messages
+    started = time.monotonic()
+    cpu_start = time.process_time()  # this process only: the publishers are other processes
+    ready.set()
+
+    def written() -> int:
+        if ingest is not None:
+            return int(ingest.metrics.written + ingest.metrics.duplicates)
+        got = httpx.get(f"{base_url}/api/v1/ingest/metrics", timeout=5).json()
+        return int(got["written"] + got["duplicates"])
+
+    deadline = started + max(120.0, total / 2_000)
+    while (done := written()) < total and time.monotonic() < deadline:
+        committed.value = done
+        time.sleep(0.01)
+    done_at = time.monotonic()
+    cpu = time.process_time() - cpu_start
+    publish_s = 0.0
+    for p in procs:
+        p.join(60)
+        publish_s = max(publish_s, time.monotonic() - started)
+    with db.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(schema.attr_history)).scalar_one()
+    count = written()
+    figures: dict[str, float] = {
+        "readings": float(total),
+        "committed": float(count),
+        "history_rows": float(stored - before),
+        "elapsed_s": round(done_at - started, 2),
+        "readings_per_s": round(count / (done_at - started), 0),
+    }
+    if ingest is not None:
+        # CPU time of the ingesting process per reading: a figure that does not depend on
+        # what else the machine is doing (this 2-core machine is shared).
+        figures["cpu_us_per_reading"] = round(cpu / max(count, 1) * 1e6, 1)
+        figures["cpu_bound_readings_per_s"] = round(count / cpu) if cpu else 0.0
+    if ingest is not None:
+        figures["transactions"] = float(ingest.metrics.batches)
+        figures["duplicates"] = float(ingest.metrics.duplicates)
+    if count < total:
+        figures["MISSING"] = float(total - count)
+    return figures
+
+
+class _server:
+    """A real ``smartcity serve`` process subscribing to the broker."""
+
+    def __init__(self, db_url: str, mqtt_url: str, pattern: str, prefix: str) -> None:
+        from smartcity.bench.harness import server
+
+        os.environ["SMARTCITY_MQTT_URL"] = mqtt_url
+        os.environ["SMARTCITY_MQTT_TOPIC_PATTERN"] = pattern
+        os.environ["SMARTCITY_MQTT_CLIENT_ID"] = f"{prefix}-server"
+        self._cm = server(db_url, workers=1)
+
+    def __enter__(self) -> str:
+        return self._cm.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(None, None, None)
+        for name in (
+            "SMARTCITY_MQTT_URL",
+            "SMARTCITY_MQTT_TOPIC_PATTERN",
+            "SMARTCITY_MQTT_CLIENT_ID",
+        ):
+            os.environ.pop(name, None)

@@ -1,0 +1,254 @@
+"""The dashboard's in-memory view of the latest values: one small record per entity of every
+kind, read from the hub once and then kept current by the hub's commit listeners.
+
+Tiles, alerts and map layers are computed from it without touching the database, so a page
+load or an update tick costs microseconds per entity however fast readings arrive. Writes
+made by *other* server processes are not seen by the listeners: the view is re-read from the
+hub every ``resync_s`` seconds (see README.md, "Several processes").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smartcity.hub.history import Change
+from smartcity.hub.querying import EntityQuery
+from smartcity.hub.service import EntityService
+from smartcity.live.dashboard.kinds import BY_TYPE_NAME, KINDS, LOCATION, Kind, local_name
+
+log = logging.getLogger(__name__)
+PAGE = 1000
+MAX_PER_KIND = 100_000  # beyond this a kind is cut (and the cut logged): memory stays bounded
+
+_LOCAL: dict[str, str] = {}
+
+
+def _local(iri: str) -> str:
+    name = _LOCAL.get(iri)
+    if name is None:
+        name = local_name(iri)
+        if len(_LOCAL) < 10_000:
+            _LOCAL[iri] = name
+    return name
+
+
+@dataclass(slots=True)
+class Item:
+    """What the dashboard keeps of one entity."""
+
+    id: str
+    kind: str
+    value: float | None  # the kind's attribute, in display units (fractions → %)
+    colour_value: float | None  # the colour attribute when the kind has one
+    observed_at: str | None  # the reading's observedAt (or the entity's modifiedAt)
+    name: Any  # str, a language map, or None
+    geometry: dict[str, Any] | None  # GeoJSON
+    point: tuple[float, float] | None  # a representative lon/lat
+    status: str | None = None
+
+
+def _default_instance(instances: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    if not instances:
+        return None
+    for inst in instances:
+        if "datasetId" not in inst:
+            return inst
+    return instances[0]
+
+
+def _number(inst: dict[str, Any] | None) -> float | None:
+    if inst is None:
+        return None
+    value = inst.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def as_display(kind_percent: bool, value: float | None) -> float | None:
+    """Fractions (Smart Data Models 0..1) shown as %; values above 1 are taken as % already."""
+    if value is None or not kind_percent:
+        return value
+    return value * 100 if value <= 1 else value
+
+
+def representative_point(geometry: dict[str, Any] | None) -> tuple[float, float] | None:
+    """A point for a geometry: itself, or the mean of its positions (cheap, good enough for
+    placing a marker and for 'near Kai Tak')."""
+    if not geometry:
+        return None
+    coords = geometry.get("coordinates")
+    if geometry.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2:
+        return float(coords[0]), float(coords[1])
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(c: Any) -> None:
+        if isinstance(c, list) and c and isinstance(c[0], int | float):
+            xs.append(float(c[0]))
+            ys.append(float(c[1]))
+        elif isinstance(c, list):
+            for sub in c:
+                walk(sub)
+
+    walk(coords)
+    return (sum(xs) / len(xs), sum(ys) / len(ys)) if xs else None
+
+
+def kind_of(doc: dict[str, Any]) -> Kind | None:
+    for t in doc.get("type", ()):
+        kind = BY_TYPE_NAME.get(_local(t))
+        if kind is not None:
+            return kind
+    return None
+
+
+def item_from(doc: dict[str, Any], kind: Kind) -> Item:
+    attrs: dict[str, list[dict[str, Any]]] = doc.get("attrs", {})
+    value_inst = colour_inst = name_inst = status_inst = None
+    geometry = None
+    for iri, instances in attrs.items():
+        name = _local(iri)
+        if name == kind.attr:
+            value_inst = _default_instance(instances)
+        elif kind.colour_attr and name == kind.colour_attr:
+            colour_inst = _default_instance(instances)
+        elif name == "name":
+            name_inst = _default_instance(instances)
+        elif name == "status":
+            status_inst = _default_instance(instances)
+        elif iri == LOCATION:
+            loc = _default_instance(instances)
+            geometry = loc.get("value") if loc else None
+    label: Any = None
+    if name_inst is not None:
+        label = name_inst.get("languageMap") or name_inst.get("value")
+    status = status_inst.get("value") if status_inst else None
+    observed = (value_inst or {}).get("observedAt") or doc.get("modifiedAt")
+    return Item(
+        id=doc["id"],
+        kind=kind.key,
+        value=as_display(kind.percent, _number(value_inst)),
+        colour_value=as_display(True, _number(colour_inst)) if kind.colour_attr else None,
+        observed_at=observed if isinstance(observed, str) else None,
+        name=label,
+        geometry=geometry if isinstance(geometry, dict) else None,
+        point=representative_point(geometry if isinstance(geometry, dict) else None),
+        status=status if isinstance(status, str) else None,
+    )
+
+
+class LiveState:
+    """Latest values of the dashboard's kinds in one tenant (thread-safe)."""
+
+    def __init__(self, entities: EntityService, tenant: str, resync_s: float = 300.0) -> None:
+        self.entities = entities
+        self.tenant = tenant
+        self.resync_s = resync_s
+        self._lock = threading.Lock()
+        self._items: dict[str, dict[str, Item]] = {k.key: {} for k in KINDS}
+        self._loaded_at: float | None = None
+        self._loading = False
+        self._buffer: list[Change] = []  # changes seen while (re)loading, replayed after
+        self.version = 0  # bumps on every applied change
+
+    # -- loading -----------------------------------------------------------------------------
+    def ensure(self) -> None:
+        """Load on first use; re-read in the background when older than ``resync_s``."""
+        if self._loaded_at is None:
+            self.reload()
+        elif time.monotonic() - self._loaded_at > self.resync_s and not self._loading:
+            threading.Thread(target=self.reload, name="dashboard-resync", daemon=True).start()
+
+    def reload(self) -> None:
+        with self._lock:
+            if self._loading:
+                return
+            self._loading = True
+            self._buffer = []
+        try:
+            fresh: dict[str, dict[str, Item]] = {k.key: {} for k in KINDS}
+            for kind in KINDS:
+                query = EntityQuery(types=[frozenset({iri}) for iri in kind.type_iris])
+                offset = 0
+                while offset < MAX_PER_KIND:
+                    docs, _ = self.entities.find(self.tenant, query, limit=PAGE, offset=offset)
+                    for doc in docs:
+                        fresh[kind.key][doc["id"]] = item_from(doc, kind)
+                    if len(docs) < PAGE:
+                        break
+                    offset += PAGE
+                else:
+                    log.warning("dashboard: more than %d %s entities, the rest left out",
+                                MAX_PER_KIND, kind.type_name)  # fmt: skip
+        except Exception:
+            with self._lock:
+                self._loading = False
+            raise
+        with self._lock:
+            self._items = fresh
+            buffered, self._buffer = self._buffer, []
+            self._loading = False
+            self._loaded_at = time.monotonic()
+            self._apply_locked(buffered)
+            self.version += 1
+
+    # -- changes -----------------------------------------------------------------------------
+    def apply(self, changes: Sequence[Change]) -> list[tuple[str, str]]:
+        """Take committed changes in; returns the (kind, entity id) pairs that changed."""
+        with self._lock:
+            if self._loading:
+                self._buffer.extend(c for c in changes if c.tenant == self.tenant)
+            if self._loaded_at is None:
+                return []
+            touched = self._apply_locked(changes)
+            if touched:
+                self.version += 1
+            return touched
+
+    def _apply_locked(self, changes: Iterable[Change]) -> list[tuple[str, str]]:
+        touched: list[tuple[str, str]] = []
+        for change in changes:
+            if change.tenant != self.tenant:
+                continue
+            doc = change.after
+            if doc is None:  # deleted: drop it from whichever kind had it
+                for key, items in self._items.items():
+                    if items.pop(change.entity_id, None) is not None:
+                        touched.append((key, change.entity_id))
+                continue
+            kind = kind_of(doc)
+            if kind is None:
+                continue
+            items = self._items[kind.key]
+            if change.entity_id not in items and len(items) >= MAX_PER_KIND:
+                continue
+            items[change.entity_id] = item_from(doc, kind)
+            touched.append((kind.key, change.entity_id))
+        return touched
+
+    # -- reads -------------------------------------------------------------------------------
+    def items(self, kind: str) -> list[Item]:
+        self.ensure()
+        with self._lock:
+            return list(self._items[kind].values())
+
+    def get(self, kind: str, entity_id: str) -> Item | None:
+        with self._lock:
+            return self._items[kind].get(entity_id)
+
+    def find(self, entity_id: str) -> Item | None:
+        self.ensure()
+        with self._lock:
+            for items in self._items.values():
+                item = items.get(entity_id)
+                if item is not None:
+                    return item
+        return None

@@ -1,0 +1,106 @@
+"""Ingestion wired together: registry, metrics, writer, the optional MQTT subscriber and the
+silence monitor. Built once per process (by the app, or by ``smartcity ingest mqtt``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from smartcity.hub.contexts import ContextStore
+from smartcity.hub.service import EntityService
+from smartcity.live.devices.service import DEFAULT_TOPIC_PATTERN, REFRESH_SECONDS, DeviceRegistry
+from smartcity.live.ingest.metrics import Metrics
+from smartcity.live.ingest.writer import BatchWriter
+from smartcity.storage.engine import Database
+
+if TYPE_CHECKING:
+    from smartcity.live.ingest.mqtt import MqttSubscriber
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestConfig:
+    mqtt_url: str | None = None  # e.g. mqtt://user:pass@127.0.0.1:1883
+    topic_pattern: str = DEFAULT_TOPIC_PATTERN
+    client_id: str = "smartcity-ingest"
+    queue_capacity: int = 50_000  # readings waiting for the writer
+    max_batch: int = 5_000  # readings per transaction
+    silence_check_s: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> IngestConfig:
+        env = os.environ
+        return cls(
+            mqtt_url=env.get("SMARTCITY_MQTT_URL") or None,
+            topic_pattern=env.get("SMARTCITY_MQTT_TOPIC_PATTERN", DEFAULT_TOPIC_PATTERN),
+            client_id=env.get("SMARTCITY_MQTT_CLIENT_ID", "smartcity-ingest"),
+            queue_capacity=int(env.get("SMARTCITY_INGEST_QUEUE", "50000")),
+        )
+
+
+@dataclass
+class Ingest:
+    config: IngestConfig
+    registry: DeviceRegistry
+    metrics: Metrics
+    writer: BatchWriter
+    mqtt: MqttSubscriber | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _monitor: threading.Thread | None = None
+
+    def start(self, *, mqtt: bool = True) -> None:
+        self.writer.start()
+        if mqtt and self.config.mqtt_url:
+            from smartcity.live.ingest.mqtt import MqttSubscriber
+
+            self.mqtt = MqttSubscriber(self, self.config.mqtt_url)
+            self.mqtt.start()
+        self._stop.clear()
+        self._monitor = threading.Thread(target=self._watch, name="device-silence", daemon=True)
+        self._monitor.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.mqtt is not None:
+            self.mqtt.stop()  # no more input; what is queued is still written and acked
+        self.writer.stop()
+        if self.mqtt is not None:
+            self.mqtt.close()
+            self.mqtt = None
+
+    def _watch(self) -> None:
+        last_check = time.monotonic()
+        while not self._stop.wait(REFRESH_SECONDS):
+            try:
+                self.registry.refresh()
+            except Exception:
+                log.exception("device cache refresh failed")
+            if time.monotonic() - last_check < self.config.silence_check_s:
+                continue
+            last_check = time.monotonic()
+            try:
+                changed = self.registry.check_silence()
+                for device in changed:
+                    log.info("device %s is now %s", device.device_id, device.status)
+            except Exception:
+                log.exception("device silence check failed")
+
+
+def build_ingest(
+    db: Database,
+    entities: EntityService,
+    contexts: ContextStore,
+    config: IngestConfig | None = None,
+) -> Ingest:
+    config = config or IngestConfig.from_env()
+    metrics = Metrics()
+    registry = DeviceRegistry(db, entities, contexts, topic_pattern=config.topic_pattern)
+    writer = BatchWriter(
+        db, entities, metrics, capacity=config.queue_capacity, max_batch=config.max_batch
+    )
+    return Ingest(config, registry, metrics, writer)

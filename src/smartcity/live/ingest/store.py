@@ -1,0 +1,151 @@
+"""One transaction for a batch of readings: ledger, latest state, history, hooks.
+
+Why not ``EntityService.upsert_many``: it keeps one document per entity id, so two readings of
+one sensor in a batch would leave one history instance, and it would let an old reading
+overwrite a newer value. Here, per batch:
+
+1. the ledger (``live_readings``) takes every (device, t) with INSERT ... ON CONFLICT DO
+   NOTHING RETURNING: what comes back is new, the rest are redeliveries (duplicates);
+2. the entities fed are loaded in one statement (locked on PostgreSQL, in id order);
+3. every new reading becomes a history instance; the latest value of an attribute only moves
+   forward in time (an older reading goes to the history only: "stale");
+4. each entity is written once (one batched UPDATE / INSERT), the history with its rollup by
+   ``history.record``, and the hub's change hooks (subscriptions) see the latest-state changes.
+
+Everything commits together, so a reading is in both the ledger and the hub, or in neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from smartcity.hub import history, repository
+from smartcity.hub.history import Change
+from smartcity.hub.service import EntityService, clone
+from smartcity.hub.timeutil import iso_from_us, parse_datetime_us
+from smartcity.live.devices.service import DeviceRegistry
+from smartcity.live.ingest.readings import Reading
+from smartcity.live.tables import live_readings as L
+
+WRITTEN, STALE, DUPLICATE = "written", "stale", "duplicate"
+
+
+@cache
+def _ledger_insert(dialect: str) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(L)
+    return stmt.on_conflict_do_nothing().returning(L.c.did, L.c.t)
+
+
+def _instance_time(inst: dict[str, Any]) -> int:
+    """When the current value was observed (else when it was set): what a reading must beat."""
+    stamp = inst.get("observedAt") or inst.get("modifiedAt")
+    return parse_datetime_us(stamp, field="observedAt") if stamp else -1
+
+
+def write_readings(
+    conn: Connection, entities: EntityService, readings: Sequence[Reading], now: int
+) -> tuple[list[str], list[Change]]:
+    """Write a batch in the open transaction; returns each reading's status and the changes
+    of the latest state (for commit listeners)."""
+    statuses = [DUPLICATE] * len(readings)
+    keys: dict[tuple[int, int], int] = {}
+    for i, r in enumerate(readings):
+        keys.setdefault((r.device.did, r.t), i)  # the same reading twice in one batch
+    fresh: set[tuple[int, int]] = set()
+    if keys:
+        rows = conn.execute(
+            _ledger_insert(conn.dialect.name), [{"did": d, "t": t} for d, t in keys]
+        )
+        fresh = {(int(row[0]), int(row[1])) for row in rows}  # (Row.t is a method)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for key in fresh:
+        i = keys[key]
+        r = readings[i]
+        groups.setdefault((r.device.tenant, r.device.entity_id), []).append(i)
+    now_iso = iso_from_us(now)
+    latest_changes: list[Change] = []
+    history_changes: list[Change] = []
+    seen: dict[int, int] = {}
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, entity_id in groups:
+        by_tenant.setdefault(tenant, []).append(entity_id)
+    for tenant, ids in by_tenant.items():
+        ids.sort()  # lock rows in one order in every writer (no deadlocks on PostgreSQL)
+        loaded = repository.load_many(conn, tenant, ids)
+        inserts: list[dict[str, Any]] = []
+        updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        for entity_id in ids:
+            members = sorted(groups[(tenant, entity_id)], key=lambda i: readings[i].t)
+            found = loaded.get(entity_id)
+            old = found[1] if found else None
+            current = old["attrs"] if old else {}
+            # iri -> [time of the latest value, its createdAt, the instance that replaces it]
+            state: dict[str, list[Any]] = {}
+            written: dict[str, list[dict[str, Any]]] = {}
+            for i in members:
+                r = readings[i]
+                seen[r.device.did] = now
+                moved = False
+                for iri, inst in r.values.items():
+                    st = state.get(iri)
+                    if st is None:
+                        default = next(
+                            (x for x in current.get(iri, ()) if "datasetId" not in x), None
+                        )
+                        if default is None:
+                            st = state[iri] = [-1, now_iso, None]
+                        else:
+                            created = default.get("createdAt", now_iso)
+                            st = state[iri] = [_instance_time(default), created, None]
+                    stamped = {**inst, "createdAt": st[1], "modifiedAt": now_iso}
+                    written.setdefault(iri, []).append(stamped)
+                    if r.t >= st[0]:
+                        st[0], st[2] = r.t, stamped
+                        moved = True
+                statuses[i] = WRITTEN if moved else STALE
+            moves = {iri: st[2] for iri, st in state.items() if st[2] is not None}
+            if old is None:
+                doc = {
+                    "id": entity_id,
+                    "type": [readings[members[0]].device.type_iri],
+                    "createdAt": now_iso,
+                    "modifiedAt": now_iso,
+                    "attrs": {iri: [inst] for iri, inst in moves.items()},
+                }
+                inserts.append(doc)
+                change = Change(
+                    tenant, entity_id, None, doc, written={k: [v] for k, v in moves.items()}
+                )
+                latest_changes.append(change)
+                history_changes.append(Change(tenant, entity_id, None, doc, written=written))
+                continue
+            assert found is not None
+            new = old
+            if moves:
+                new = clone(old)
+                for iri, inst in moves.items():
+                    instances = new["attrs"].setdefault(iri, [])
+                    for n, x in enumerate(instances):
+                        if "datasetId" not in x:
+                            instances[n] = inst
+                            break
+                    else:
+                        instances.insert(0, inst)
+                new["modifiedAt"] = now_iso
+                updates.append((found[0], old, new))
+                latest_changes.append(
+                    Change(tenant, entity_id, old, new, written={k: [v] for k, v in moves.items()})
+                )
+            history_changes.append(Change(tenant, entity_id, old, new, written=written))
+        repository.insert_entities(conn, tenant, inserts, now)
+        repository.update_entities(conn, tenant, updates, now)
+    history.record(conn, history_changes, now)
+    for hook in entities.change_hooks:
+        hook(conn, latest_changes)
+    DeviceRegistry.mark_seen(conn, seen)
+    return statuses, latest_changes
