@@ -8,7 +8,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import httpx
@@ -137,6 +137,24 @@ class _Service:
         return []
 
 
+def run_in_own_loop(scenario: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run in a thread of its own: a session-scoped Playwright (sync API) in the same
+    xdist worker keeps an event loop running in the main thread, where asyncio.run refuses."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(scenario)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 async def _next(gen: Any) -> bytes:
     return bytes(await asyncio.wait_for(gen.__anext__(), 2))
 
@@ -159,7 +177,7 @@ def test_a_slow_client_drops_old_events_and_is_told_to_resync() -> None:
         await gen.aclose()
         assert live.clients == 0
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario())
 
 
 def test_last_event_id_resumes_from_the_ring_or_asks_for_resync(monkeypatch: Any) -> None:
@@ -184,7 +202,7 @@ def test_last_event_id_resumes_from_the_ring_or_asks_for_resync(monkeypatch: Any
         assert b"event: resync" in await _next(old)
         await old.aclose()
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario())
 
 
 def test_heartbeat_when_nothing_happens() -> None:
@@ -196,4 +214,4 @@ def test_heartbeat_when_nothing_happens() -> None:
         assert b"event: heartbeat" in await _next(gen)
         await gen.aclose()
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario())

@@ -18,6 +18,15 @@ if datetime.now(UTC) < NOW:  # stay inside the current hour
     NOW -= timedelta(minutes=29)
 
 
+@pytest.fixture(autouse=True)
+def dashboard_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's "now" is NOW + 1 min however long the suite takes to get here: its
+    1 h / 24 h comparisons bucket by the hour, and a real clock could cross an hour boundary
+    between the module's import and the test."""
+    fixed = int((NOW + timedelta(minutes=1)).timestamp() * 1_000_000)
+    monkeypatch.setattr("smartcity.live.dashboard.service.now_us", lambda: fixed)
+
+
 def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 

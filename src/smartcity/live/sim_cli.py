@@ -206,7 +206,7 @@ def simulate(
         stop.set()
 
     previous = signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
+    previous_term = signal.signal(signal.SIGTERM, interrupt)
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             final = run(
@@ -220,6 +220,7 @@ def simulate(
             )
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         publisher.close()
     if not console.is_terminal:
         console.print()  # Live leaves its last line unterminated when not on a terminal
