@@ -35,6 +35,10 @@ from smartcity.hub.subscriptions.notifier import Notifier
 from smartcity.hub.subscriptions.senders import Senders
 from smartcity.hub.subscriptions.service import SubscriptionService
 from smartcity.hub.temporal.service import TemporalService
+from smartcity.live.dashboard import endpoints as dashboard
+from smartcity.live.devices import api as devices_api
+from smartcity.live.ingest import http as ingest_http
+from smartcity.live.ingest.runtime import build_ingest
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
 from smartcity.portal.feedback.service import FeedbackService
@@ -95,8 +99,6 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         migrate.ensure_current(db)
     hub = build_hub(settings, db)
     # Device ingestion (live data): registry, batching writer, MQTT if SMARTCITY_MQTT_URL is set.
-    from smartcity.live.ingest.runtime import build_ingest
-
     ingest = build_ingest(db, hub.entities, hub.contexts)
 
     @asynccontextmanager
@@ -178,9 +180,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
     for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts, temporal):
         app.include_router(module.router, prefix=NGSI_PREFIX)
-    from smartcity.live.devices import api as devices_api
-    from smartcity.live.ingest import http as ingest_http
-
+    # Devices and their readings (live/devices, live/ingest).
     app.include_router(ingest_http.router)  # before /devices/{id}: its /readings path
     app.include_router(devices_api.router)
     # The portal's JSON/CSV API: measures, areas, KPIs (portal/measures/endpoints.py).
@@ -188,8 +188,6 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.include_router(feedback_api.router)  # /api/v1/comments, /api/v1/privacy
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
-    from smartcity.live.dashboard import endpoints as dashboard
-
     dashboard.install(app)
     # The public site: /static, the language redirects, then the portal's pages.
     web_routing.install(app)
