@@ -152,3 +152,14 @@ def test_the_api_gets_no_session_cookie(site: TestClient) -> None:
     r = site.get("/api/v1/measures")
     assert "smartcity_session" not in r.headers.get("set-cookie", "")
     assert "smartcity_session" in site.get("/en/login").headers.get("set-cookie", "")
+
+
+def test_pages_of_a_session_are_never_stored_by_shared_caches(site: TestClient) -> None:
+    client = site
+    first = client.get("/en/measures/mobility-12")
+    assert first.status_code == 200
+    assert "smartcity_session" in first.headers.get("set-cookie", "")
+    assert first.headers["cache-control"] == "private"
+    again = client.get("/en/areas/mobility")  # the session cookie is sent back now
+    assert again.headers["cache-control"] == "private"
+    assert "cache-control" not in client.get("/api/v1/measures").headers  # the API: untouched

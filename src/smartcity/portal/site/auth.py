@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.portal.feedback.secret import Keyed
@@ -80,7 +80,27 @@ class SiteSessions:
             await self.app(scope, receive, send)
             return
         https = scope.get("scheme") == "https"
-        await self._middleware(https)(scope, receive, send)
+        has_session = any(
+            name == b"cookie" and SESSION_COOKIE.encode() in value
+            for name, value in scope.get("headers", [])
+        )
+        await self._middleware(https)(scope, receive, _private_when_personal(send, has_session))
+
+
+def _private_when_personal(send: Send, has_session: bool) -> Send:
+    """A page that belongs to a session (it carries a CSRF token or a flash message, or sets
+    the session cookie) must never be stored by a shared cache: mark it ``private``."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {name.lower() for name, _ in headers}
+            if b"cache-control" not in names and (has_session or b"set-cookie" in names):
+                headers.append((b"cache-control", b"private"))
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
 
 
 def install(app: FastAPI) -> None:
