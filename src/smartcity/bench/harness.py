@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from rich.table import Table
 
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
@@ -25,6 +26,14 @@ from smartcity.storage.engine import Database
 class Result:
     name: str
     figures: dict[str, float] = field(default_factory=dict)
+
+
+def results_table(results: list[Result]) -> Table:
+    """What every `smartcity bench ...` command prints: one row per scenario."""
+    table = Table("scenario", "figures")
+    for result in results:
+        table.add_row(result.name, ", ".join(f"{k}={v}" for k, v in result.figures.items()))
+    return table
 
 
 def free_port() -> int:

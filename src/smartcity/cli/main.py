@@ -238,6 +238,7 @@ def bench_hub(
 ) -> None:
     """Measure the hub: single-entity ops, batch upsert vs the store, geo and temporal queries."""
     from smartcity.bench import hub
+    from smartcity.bench.harness import results_table
 
     scenarios = scenario or ["single", "batch", "geo", "temporal"]
     with console.status("benchmarking...") as status:
@@ -255,10 +256,7 @@ def bench_hub(
         except RuntimeError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
-    table = Table("scenario", "figures")
-    for result in results:
-        table.add_row(result.name, ", ".join(f"{k}={v}" for k, v in result.figures.items()))
-    console.print(table)
+    console.print(results_table(results))
 
 
 def main() -> None:  # pragma: no cover

@@ -200,6 +200,7 @@ def bench_ingest(
 ) -> None:
     """Sustained MQTT readings/s into the hub with history, and publish -> commit latency."""
     from smartcity.bench import ingest
+    from smartcity.bench.harness import results_table
 
     with console.status("benchmarking...") as status:
         try:
@@ -217,7 +218,4 @@ def bench_ingest(
         except RuntimeError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
-    table = Table("scenario", "figures")
-    for result in results:
-        table.add_row(result.name, ", ".join(f"{k}={v}" for k, v in result.figures.items()))
-    console.print(table)
+    console.print(results_table(results))

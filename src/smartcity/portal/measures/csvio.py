@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from smartcity.portal.blueprint.model import AreaId, LiveLink, Target, Text
+from smartcity.portal.blueprint.model import LANGS, AreaId, LiveLink, Target, Text
 from smartcity.portal.measures.schemas import MeasureView
 
-LANG_KEYS = ("en", "zh-Hant", "zh-Hans")
+LANG_KEYS = LANGS
 COLUMNS = (
     "id",
     "area",

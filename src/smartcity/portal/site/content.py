@@ -9,7 +9,6 @@ service's read models, so templates never care where it came from.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -19,6 +18,7 @@ from sqlalchemy import func, select
 
 from smartcity.portal.blueprint.model import Area, Blueprint, Text
 from smartcity.portal.measures.catalogue import INITIAL_STATUS, STATUSES
+from smartcity.portal.measures.repository import normalise_search, search_blob
 from smartcity.portal.measures.schemas import (
     AreaSummary,
     AuditEntry,
@@ -47,10 +47,6 @@ class Overview:
     measure_count: int
     new_count: int
     by_status: dict[str, int]
-
-
-def normalise(value: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
 def _status_views() -> list[StatusView]:
@@ -97,18 +93,8 @@ class ShippedMeasures:
                         live=m.live,
                     )
                 )
-        self._search = {
-            m.id: normalise(
-                "\n".join(
-                    [
-                        m.id,
-                        *(m.title.get(x) for x in LANG_KEYS),
-                        *(m.text.get(x) for x in LANG_KEYS),
-                    ]
-                )
-            )
-            for m in self._measures
-        }
+        # The same normalised text the database search matches (measures/repository.py).
+        self._search = {m.id: search_blob(m.id, m.title, m.text) for m in self._measures}
 
     def list_measures(
         self,
@@ -118,7 +104,7 @@ class ShippedMeasures:
         is_new: bool | None = None,
         q: str | None = None,
     ) -> list[MeasureView]:
-        terms = normalise(q).split(" ") if q else []
+        terms = normalise_search(q).split(" ") if q else []
         return [
             m
             for m in self._measures
@@ -138,9 +124,6 @@ class ShippedMeasures:
             if area is None or a.id == area
             for k in a.kpis
         ]
-
-
-LANG_KEYS = ("en", "zh-Hant", "zh-Hans")
 
 
 class SiteData:
