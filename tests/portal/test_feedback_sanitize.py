@@ -187,7 +187,11 @@ def test_csrf_tokens() -> None:
     assert verify_csrf_token(keyed, "session-1", token, now=1100)
     assert not verify_csrf_token(keyed, "session-2", token, now=1100)
     assert not verify_csrf_token(keyed, "session-1", token, now=1000 + 3 * 3600)
-    assert not verify_csrf_token(keyed, "session-1", token[:-1] + "0", now=1100)
+    # Change the last character to a different one (the token is random, so
+    # a fixed replacement would sometimes equal the original).
+    tampered = token[:-1] + ("1" if token[-1] == "0" else "0")
+    assert tampered != token
+    assert not verify_csrf_token(keyed, "session-1", tampered, now=1100)
     assert not verify_csrf_token(Keyed("another-secret-of-some-length"), "session-1", token)
     assert not verify_csrf_token(keyed, "session-1", None)
     assert not verify_csrf_token(keyed, "session-1", "1.2")
