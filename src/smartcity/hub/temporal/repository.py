@@ -26,6 +26,7 @@ from sqlalchemy import (
     Row,
     String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -45,7 +46,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from smartcity.hub.types_expr import TypeSelection
-from smartcity.storage import schema
+from smartcity.storage import bulk, schema
 
 H = schema.history_entities
 AH = schema.attr_history
@@ -595,20 +596,41 @@ def touch_entity(conn: Connection, hid: int, now: int, **values: Any) -> None:
     conn.execute(update(H).where(H.c.hid == hid).values(modified_at=now, **values))
 
 
-def insert_instances(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows as history.record builds them (hid, attr, dataset_id, instance_id, observed_at,
-    created_at, modified_at, num, value), with the rollup kept current."""
+# attr_history rows as ``history.instance_rows`` builds them: tuples in this column order, with
+# ``value`` the instance itself (a dict); ``insert_instances`` turns it into JSON text.
+INSTANCE_COLUMNS = (
+    "hid",
+    "attr",
+    "dataset_id",
+    "instance_id",
+    "observed_at",
+    "created_at",
+    "modified_at",
+    "num",
+    "value",
+)
+InstanceRow = tuple[int, str, str, str, int, int, int, float | None, dict[str, Any]]
+_INSERT_INSTANCES = insert(AH).values({c: bindparam(c) for c in INSTANCE_COLUMNS})
+
+
+def insert_instances(conn: Connection, rows: Sequence[InstanceRow]) -> None:
+    """New attribute instances, with the rollup kept current (the hub's hottest write: it goes
+    to the driver's executemany, see ``storage.bulk``)."""
     if rows:
-        conn.execute(insert(AH), list(rows))
+        bulk.execute_many(
+            conn,
+            _INSERT_INSTANCES,
+            INSTANCE_COLUMNS,
+            [(*row[:8], bulk.json_text(row[8])) for row in rows],
+        )
         add_to_rollup(conn, rows)
 
 
-def add_to_rollup(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+def add_to_rollup(conn: Connection, rows: Iterable[InstanceRow]) -> None:
     """Fold newly inserted attr_history rows into the hourly rollup (same transaction)."""
     acc: dict[tuple[int, str, int, str], list[Any]] = {}
-    for row in rows:
-        t, num = row["observed_at"], row["num"]
-        key = (row["hid"], row["attr"], hour_of(t), row["dataset_id"])
+    for hid, attr, dataset_id, _iid, t, _created, _modified, num, value in rows:
+        key = (hid, attr, hour_of(t), dataset_id)
         a = acc.get(key)
         if a is None:
             a = acc[key] = [0, 0, 0.0, 0.0, None, None, t, t, ""]
@@ -621,37 +643,42 @@ def add_to_rollup(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
             a[5] = num if a[5] is None else max(a[5], num)
         a[6] = min(a[6], t)
         a[7] = max(a[7], t)
-        a[8] = max(a[8], row["value"]["type"])
+        a[8] = max(a[8], value["type"])
     if not acc:
         return
     # One row per key: PostgreSQL refuses to update the same row twice in one statement.
     # Sorted, so concurrent writers lock rollup rows in the same order (no deadlocks).
-    values = [
-        {
-            "hid": k[0],
-            "attr": k[1],
-            "hour": k[2],
-            "dataset_id": k[3],
-            "n": a[0],
-            "n_num": a[1],
-            "total": a[2],
-            "sumsq": a[3],
-            "vmin": a[4],
-            "vmax": a[5],
-            "first_at": a[6],
-            "last_at": a[7],
-            "kind": a[8],
-        }
-        for k, a in sorted(acc.items())
-    ]
-    conn.execute(_rollup_upsert(conn.dialect.name), values)
+    bulk.execute_many(
+        conn,
+        _rollup_upsert(conn.dialect.name),
+        ROLLUP_COLUMNS,
+        [(*k, *a) for k, a in sorted(acc.items())],
+    )
+
+
+ROLLUP_COLUMNS = (
+    "hid",
+    "attr",
+    "hour",
+    "dataset_id",
+    "n",
+    "n_num",
+    "total",
+    "sumsq",
+    "vmin",
+    "vmax",
+    "first_at",
+    "last_at",
+    "kind",
+)
 
 
 @cache
 def _rollup_upsert(dialect: str) -> Any:
     """The rollup's INSERT ... ON CONFLICT DO UPDATE, built once: building it costs more than
     running it, and it runs in every write transaction."""
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(HR)
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_(HR).values({c: bindparam(c) for c in ROLLUP_COLUMNS})
     new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=[HR.c.hid, HR.c.attr, HR.c.hour, HR.c.dataset_id],

@@ -17,12 +17,11 @@ Everything commits together, so a reading is in both the ledger and the hub, or 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Collection, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
 from smartcity.hub import history, repository
 from smartcity.hub.history import Change
@@ -30,15 +29,32 @@ from smartcity.hub.service import EntityService, clone
 from smartcity.hub.timeutil import iso_from_us, parse_datetime_us
 from smartcity.live.devices.service import DeviceRegistry
 from smartcity.live.ingest.readings import Reading
-from smartcity.live.tables import live_readings as L
 
 WRITTEN, STALE, DUPLICATE = "written", "stale", "duplicate"
 
 
-@cache
-def _ledger_insert(dialect: str) -> Any:
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(L)
-    return stmt.on_conflict_do_nothing().returning(L.c.did, L.c.t)
+# The ledger insert takes the whole batch as one parameter and returns the pairs that were new:
+# one statement per batch, and no per-row parameter processing in Python (SQLAlchemy's
+# multi-row INSERT ... RETURNING built and processed two parameters per reading: 10 % of the
+# writer's time).
+_LEDGER_SQLITE = (
+    "INSERT INTO live_readings (did, t) SELECT value ->> 0, value ->> 1 FROM json_each(?) "
+    "WHERE true ON CONFLICT DO NOTHING RETURNING did, t"  # WHERE: SQLite's upsert syntax
+)
+_LEDGER_POSTGRES = (
+    "INSERT INTO live_readings (did, t) SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
+    "ON CONFLICT DO NOTHING RETURNING did, t"
+)
+
+
+def _new_in_ledger(conn: Connection, keys: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Add (device, time) pairs to the ledger; returns those that were not there yet."""
+    if conn.dialect.name == "postgresql":
+        dids, times = [d for d, _ in keys], [t for _, t in keys]
+        rows = conn.exec_driver_sql(_LEDGER_POSTGRES, (dids, times))
+    else:
+        rows = conn.exec_driver_sql(_LEDGER_SQLITE, (orjson.dumps(list(keys)).decode(),))
+    return {(int(row[0]), int(row[1])) for row in rows}  # (Row.t is a method)
 
 
 def _instance_time(inst: dict[str, Any]) -> int:
@@ -56,12 +72,7 @@ def write_readings(
     keys: dict[tuple[int, int], int] = {}
     for i, r in enumerate(readings):
         keys.setdefault((r.device.did, r.t), i)  # the same reading twice in one batch
-    fresh: set[tuple[int, int]] = set()
-    if keys:
-        rows = conn.execute(
-            _ledger_insert(conn.dialect.name), [{"did": d, "t": t} for d, t in keys]
-        )
-        fresh = {(int(row[0]), int(row[1])) for row in rows}  # (Row.t is a method)
+    fresh = _new_in_ledger(conn, keys) if keys else set()
     groups: dict[tuple[str, str], list[int]] = {}
     for key in fresh:
         i = keys[key]
