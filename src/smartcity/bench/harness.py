@@ -77,7 +77,9 @@ def fresh_database(url: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def server(database_url: str, workers: int) -> Iterator[str]:
+def server(database_url: str, workers: int, pids: list[int] | None = None) -> Iterator[str]:
+    """A real ``smartcity serve`` process on a free port; yields its URL (its process id is
+    appended to ``pids``)."""
     port = free_port()
     env = {**os.environ, "SMARTCITY_DATABASE_URL": database_url}
     proc = subprocess.Popen(
@@ -99,6 +101,8 @@ def server(database_url: str, workers: int) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         deadline = time.monotonic() + 60
         while True:

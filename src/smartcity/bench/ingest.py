@@ -7,9 +7,8 @@ devices, each carrying its publish time as ``t``; the subscriber runs in this pr
 a real ``smartcity serve`` process with ``--server``), and at the end the history is counted
 in the database: every reading must be there exactly once.
 
-Latency is measured by probes. ``CommitProbe`` (publish -> committed) is built in; a probe for
-"publish -> observer" (e.g. a dashboard receiving the update over SSE) subclasses ``Probe`` and
-is added to ``PROBES``: it is started before publishing and asked for its latencies after.
+Latency is measured by the probes of ``smartcity.bench.probes``: publish -> committed
+(in-process) and publish -> browser, the dashboard's event stream (``--server``).
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ import multiprocessing as mp
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,54 +26,8 @@ import orjson
 from sqlalchemy import func, select
 
 from smartcity.bench.harness import Result, fresh_database, percentile
-from smartcity.live.ingest.readings import Reading
+from smartcity.bench.probes import PROBES, BenchContext
 from smartcity.storage import schema
-
-
-@dataclass
-class BenchContext:
-    """What a probe may need: where the hub and the broker are, and the in-process ingest."""
-
-    database_url: str
-    mqtt_url: str
-    base_url: str | None  # the server's URL (--server), else None
-    ingest: Any  # smartcity.live.ingest.runtime.Ingest when in-process, else None
-    entity_ids: list[str]
-
-
-class Probe:
-    """Latency of one stage, in milliseconds from the reading's publish time."""
-
-    name = "probe"
-
-    def start(self, ctx: BenchContext) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def stop(self) -> list[float]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class CommitProbe(Probe):
-    name = "publish->committed"
-
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-
-    def start(self, ctx: BenchContext) -> None:
-        if ctx.ingest is None:
-            return
-
-        def committed(readings: Sequence[Reading], at: int) -> None:
-            self.latencies.extend((at - r.t) / 1000 for r in readings)
-
-        ctx.ingest.writer.committed_listeners.append(committed)
-
-    def stop(self) -> list[float]:
-        return self.latencies
-
-
-# Extra probes (e.g. the dashboard's publish -> browser latency) register a factory here.
-PROBES: list[Callable[[], Probe]] = [CommitProbe]
 
 
 def _remaining_length(n: int) -> bytes:
@@ -103,13 +56,15 @@ def _publisher(
     committed: Any = None,
     backlog: int = 0,
     share: int = 1,
+    record: str | None = None,
 ) -> None:
     """One publisher process: ``count`` readings round-robin over ``devices`` at ``rate``/s,
     ``per_message`` readings per MQTT message, QoS 1. With ``committed`` (a shared counter
     of readings committed by the platform, all publishers together), it pauses while more than
     ``backlog`` of its own readings are published but not committed: the broker drops
     messages once a session's queue is full, so an open-loop publisher faster than the
-    platform would measure Mosquitto's drops, not the platform.
+    platform would measure Mosquitto's drops, not the platform. With ``record`` (a file path),
+    it writes there the publish times of every device's readings, for the latency probes.
 
     A load generator, not a client library: it speaks just enough MQTT 3.1.1 (CONNECT,
     PUBLISH QoS 1, counting PUBACKs to keep at most WINDOW messages unacknowledged) that the
@@ -146,6 +101,7 @@ def _publisher(
     threading.Thread(target=read_acks, daemon=True).start()
     ready.wait()
     last: dict[str, int] = {}
+    published: dict[str, list[int]] = {}
     start = time.monotonic()
     messages = (count + per_message - 1) // per_message
     chunk: list[bytes] = []
@@ -160,11 +116,15 @@ def _publisher(
                     chunk.clear()
                 time.sleep(ahead)
         items = []
-        for _ in range(per_message):
-            t_ms = time.time_ns() // 1_000_000
-            if last.get(topic, 0) >= t_ms:  # one reading per device and millisecond
-                t_ms = last[topic] + 1
+        now_ms = time.time_ns() // 1_000_000
+        for k in range(per_message):
+            # A device sending several readings at once measured them before: the readings of
+            # a message take the milliseconds up to now (never later: latencies are counted
+            # from t), one reading per device and millisecond.
+            t_ms = max(now_ms - (per_message - 1 - k), last.get(topic, 0) + 1)
             last[topic] = t_ms
+            if record:
+                published.setdefault(topic, []).append(t_ms)
             items.append({"t": t_ms / 1000, "value": t_ms % 1000})
         payload = orjson.dumps(
             {"key": secret, **items[0]} if per_message == 1 else {"key": secret, "readings": items}
@@ -188,6 +148,8 @@ def _publisher(
     _wait_acked(room, acked, sent, timeout=120)
     sock.sendall(b"\xe0\x00")  # DISCONNECT
     sock.close()
+    if record:
+        Path(record).write_bytes(orjson.dumps(published))
 
 
 def run(
@@ -250,7 +212,7 @@ def run(
             for probe in probes:
                 probe.start(ctx)
             progress(f"publishing {readings} readings from {publishers} processes")
-            figures = _publish_and_wait(
+            figures, published = _publish_and_wait(
                 ingest if not server else None,
                 base_url,
                 registered,
@@ -260,12 +222,16 @@ def run(
                 rate,
                 per_message,
                 db,
+                server_pid=server_ctx.pid if server_ctx is not None else None,
             )
+            entity_of = {topic: ctx.entity_ids[d] for d, (topic, _) in enumerate(registered)}
+            ctx.published = {entity_of[topic]: times for topic, times in published.items()}
             for probe in probes:
                 lat = probe.stop()
                 if lat:
                     figures[f"{probe.name} p50_ms"] = round(percentile(lat, 50), 1)
                     figures[f"{probe.name} p95_ms"] = round(percentile(lat, 95), 1)
+                figures.update(probe.figures())
         finally:
             if not server:
                 ingest.stop()
@@ -286,7 +252,12 @@ def _publish_and_wait(
     rate: float,
     per_message: int,
     db: Any,
-) -> dict[str, float]:
+    server_pid: int | None = None,
+) -> tuple[dict[str, float], dict[str, list[int]]]:
+    """Publish, wait until everything is committed; the figures, and the publish times (ms)
+    of each topic's readings."""
+    import tempfile
+
     import httpx
 
     spawn = mp.get_context("spawn")
@@ -294,6 +265,7 @@ def _publish_and_wait(
     committed = spawn.Value("q", 0, lock=False)
     backlog = 15_000 // publishers  # below the session's Receive Maximum + broker queue
     per = readings // publishers
+    records = Path(tempfile.mkdtemp(prefix="smartcity-bench-"))
     procs = [
         spawn.Process(
             target=_publisher,
@@ -307,6 +279,7 @@ def _publish_and_wait(
                 committed,
                 backlog,
                 publishers,
+                str(records / f"published-{i}.json"),
             ),
         )
         for i in range(publishers)
@@ -319,6 +292,7 @@ def _publish_and_wait(
     total = -(-per // per_message) * per_message * publishers  # whole messages
     started = time.monotonic()
     cpu_start = time.process_time()  # this process only: the publishers are other processes
+    server_cpu_start = _process_cpu(server_pid)
     ready.set()
 
     def written() -> int:
@@ -328,15 +302,23 @@ def _publish_and_wait(
         return int(got["written"] + got["duplicates"])
 
     deadline = started + max(120.0, total / 2_000)
+    # Over HTTP, a slower poll: each request costs the server under test some CPU.
+    poll = 0.01 if ingest is not None else 0.05
     while (done := written()) < total and time.monotonic() < deadline:
         committed.value = done
-        time.sleep(0.01)
+        time.sleep(poll)
     done_at = time.monotonic()
     cpu = time.process_time() - cpu_start
+    server_cpu = _process_cpu(server_pid) - server_cpu_start
     publish_s = 0.0
     for p in procs:
         p.join(60)
         publish_s = max(publish_s, time.monotonic() - started)
+    published: dict[str, list[int]] = {}
+    for path in sorted(records.glob("published-*.json")):
+        published.update(orjson.loads(path.read_bytes()))
+        path.unlink()
+    records.rmdir()
     with db.read() as conn:
         stored = conn.execute(select(func.count()).select_from(schema.attr_history)).scalar_one()
     count = written()
@@ -347,17 +329,29 @@ def _publish_and_wait(
         "elapsed_s": round(done_at - started, 2),
         "readings_per_s": round(count / (done_at - started), 0),
     }
-    if ingest is not None:
-        # CPU time of the ingesting process per reading: a figure that does not depend on
-        # what else the machine is doing (this 2-core machine is shared).
-        figures["cpu_us_per_reading"] = round(cpu / max(count, 1) * 1e6, 1)
-        figures["cpu_bound_readings_per_s"] = round(count / cpu) if cpu else 0.0
+    # CPU time of the ingesting process per reading: a figure that does not depend on what
+    # else the machine is doing.
+    ingest_cpu = cpu if ingest is not None else server_cpu
+    if ingest_cpu > 0:
+        figures["cpu_us_per_reading"] = round(ingest_cpu / max(count, 1) * 1e6, 1)
+        figures["cpu_bound_readings_per_s"] = round(count / ingest_cpu)
     if ingest is not None:
         figures["transactions"] = float(ingest.metrics.batches)
         figures["duplicates"] = float(ingest.metrics.duplicates)
     if count < total:
         figures["MISSING"] = float(total - count)
-    return figures
+    return figures, published
+
+
+def _process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by another process; 0 where /proc is absent."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _server:
@@ -369,7 +363,12 @@ class _server:
         os.environ["SMARTCITY_MQTT_URL"] = mqtt_url
         os.environ["SMARTCITY_MQTT_TOPIC_PATTERN"] = pattern
         os.environ["SMARTCITY_MQTT_CLIENT_ID"] = f"{prefix}-server"
-        self._cm = server(db_url, workers=1)
+        self._pids: list[int] = []
+        self._cm = server(db_url, workers=1, pids=self._pids)
+
+    @property
+    def pid(self) -> int | None:
+        return self._pids[0] if self._pids else None
 
     def __enter__(self) -> str:
         return self._cm.__enter__()
