@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
@@ -16,15 +17,20 @@ from smartcity.storage.engine import Database
 H, AH, HR = schema.history_entities, schema.attr_history, schema.attr_history_hourly
 
 
-def test_instance_ids_are_unique_version_4_uuid_urns() -> None:
+def test_instance_ids_are_unique_time_ordered_uuid_urns() -> None:
+    before = time.time_ns() // 1_000_000
     ids = new_instance_ids(2000)
-    assert len(set(ids)) == 2000
-    for iid in ids[:200]:
+    later = new_instance_ids(1)
+    assert len(set(ids + later)) == 2001
+    # Ordered as generated (they append at the right edge of the instance_id index).
+    assert ids == sorted(ids)
+    for iid in ids[:200] + later:
         prefix, _, text = iid.rpartition(":")
         assert prefix == "urn:ngsi-ld:attribute:instance"
         parsed = uuid.UUID(text)
         assert str(parsed) == text
-        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert before <= parsed.int >> 80 <= time.time_ns() // 1_000_000  # Unix milliseconds
 
 
 def test_compiled_refuses_a_column_order_that_does_not_match(bare_db: Database) -> None:

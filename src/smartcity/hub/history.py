@@ -7,6 +7,7 @@ latest state. Each history entity is looked up once per transaction and its key 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,17 +41,26 @@ class Change:
     removed: list[str] = field(default_factory=list)  # iris of deleted attributes
 
 
+_RAND_BITS = 74  # UUID version 7: 48 bits of milliseconds, 4 of version, 2 of variant, 74 more
+
+
 def new_instance_ids(n: int) -> list[str]:
-    """``n`` instance ids: random (version 4) UUID URNs. One ``urandom`` call for all of them:
-    ``uuid.uuid4()`` per instance was 5 % of the ingestion writer's time."""
-    hexes = os.urandom(16 * n).hex()
+    """``n`` instance ids: time-ordered UUID URNs (version 7, RFC 9562), the Unix milliseconds
+    followed by a random start that counts up by one per id.
+
+    Why not random (version 4) ids: the index on ``instance_id`` then takes every insert on a
+    random leaf page, so a 5,000-row history batch dirtied thousands of index pages that the
+    commit had to write; time-ordered ids append at the index's right edge (storage's own
+    figure: see docs/performance.md)."""
+    ms = time.time_ns() // 1_000_000
+    start = int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
+    high = (ms << 80) | (0x7 << 76)
     ids = []
-    for start in range(0, 32 * n, 32):
-        h = hexes[start : start + 32]
-        variant = "89ab"[int(h[16], 16) & 3]
+    for k in range(n):
+        r = (start + k) & ((1 << _RAND_BITS) - 1)
+        h = f"{high | ((r >> 62) << 64) | (0b10 << 62) | (r & ((1 << 62) - 1)):032x}"
         ids.append(
-            f"urn:ngsi-ld:attribute:instance:"
-            f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+            f"urn:ngsi-ld:attribute:instance:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         )
     return ids
 

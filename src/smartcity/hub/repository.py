@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 
 from smartcity.hub.types_expr import TypeSelection
-from smartcity.storage import schema
+from smartcity.storage import bulk, schema
 
 E = schema.entities
 T = schema.entity_types
@@ -183,7 +183,12 @@ def update_entities(
     """Write many (eid, old, new) documents: one batched UPDATE, index rows where they moved."""
     if not items:
         return
-    conn.execute(_UPDATE_DOC, [{"b_eid": eid, "b_doc": new, "b_now": now} for eid, _, new in items])
+    if len(items) == 1:
+        eid, _, new = items[0]
+        conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
+    else:  # many: the driver's executemany (see storage.bulk)
+        rows = [(bulk.json_text(new), now, eid) for eid, _, new in items]
+        bulk.execute_many(conn, _UPDATE_DOC, ("b_doc", "b_now", "b_eid"), rows)
     for eid, old, new in items:
         _update_indexes(conn, tenant, eid, old, new)
 

@@ -11,6 +11,8 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
+from smartcity.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -65,9 +67,13 @@ class Database:
         # SQLite allows one writer at a time; serialising writers in-process avoids the
         # busy-wait/retry storms SQLite's own locking produces under a thread pool.
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+            path = self.engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self._checkpointer = WalCheckpointer(path)
         self._has_postgis: bool | None = None
 
     @contextmanager
@@ -95,6 +101,8 @@ class Database:
                         yield conn
                 finally:
                     conn.info.pop("sqlite_immediate", None)
+            if self._checkpointer is not None:
+                self._checkpointer.notify()
         else:
             with self.engine.begin() as conn:
                 yield conn
@@ -116,6 +124,8 @@ class Database:
         return self._has_postgis
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
 
 
@@ -135,6 +145,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-65536")
     cur.execute("PRAGMA temp_store=MEMORY")
+    # Checkpoints run on their own thread (storage.checkpoint); a commit checkpoints by
+    # itself only once the log is this large.
+    cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cur.close()
 
 

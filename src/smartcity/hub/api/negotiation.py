@@ -33,7 +33,10 @@ GEOJSON = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 _LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
-_TENANT_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
+# A tenant name (NGSILD-Tenant); "" is the default tenant. Other APIs that take a tenant
+# validate it with TENANT_PATTERN too.
+TENANT_PATTERN = r"^[A-Za-z0-9_\-.:]{0,64}$"
+_TENANT_RE = re.compile(TENANT_PATTERN)
 
 
 def tenant_of(request: Request) -> str:

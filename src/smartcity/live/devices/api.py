@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from smartcity.hub.api.deps import require
+from smartcity.hub.api.negotiation import TENANT_PATTERN
 from smartcity.hub.errors import ResourceNotFound
 from smartcity.live.devices.schemas import DeviceCreate, DeviceOut
 from smartcity.live.devices.service import Device, DeviceRegistry
@@ -38,7 +39,7 @@ def create_device(spec: DeviceCreate, request: Request, response: Response) -> D
 @router.get("", summary="List devices of a tenant (silent=true: silent for > 2x interval)")
 def list_devices(
     request: Request,
-    tenant: Annotated[str, Query(max_length=255)] = "",
+    tenant: Annotated[str, Query(pattern=TENANT_PATTERN)] = "",
     status: Literal["new", "ok", "silent", "revoked"] | None = None,
     silent: bool = False,
 ) -> list[DeviceOut]:

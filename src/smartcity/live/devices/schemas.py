@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from smartcity.hub.api.negotiation import TENANT_PATTERN
+
 # Device ids appear in URLs, MQTT topics and entity ids: no '/', '+', '#' or spaces.
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # Payload keys and attribute names: short, and free of the q language's characters.
@@ -39,7 +41,7 @@ class DeviceCreate(BaseModel):
 
     id: str = Field(description="Device id, e.g. aq-tai-po-01 (letters, digits, _ . : -)")
     name: str | None = Field(default=None, max_length=255)
-    tenant: str = Field(default="", max_length=255)
+    tenant: str = Field(default="", pattern=TENANT_PATTERN)
     entity_id: str = Field(description="Entity the device feeds, e.g. urn:ngsi-ld:Foo:1")
     entity_type: str = Field(description="Its type, e.g. AirQualityObserved")
     context: str | None = Field(
