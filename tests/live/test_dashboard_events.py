@@ -5,6 +5,7 @@ bounded), Last-Event-ID resume, and the publish → stream latency helper."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -23,9 +24,9 @@ from smartcity.live.dashboard.events import CLIENT_QUEUE, LiveEvents
 from smartcity.live.dashboard.latency import LatencyProbe, measure_http
 
 
-@pytest.fixture
-def server(settings: Settings) -> Iterator[tuple[str, Any]]:
-    app = create_app(settings)
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` on a real uvicorn server (a thread) on a free loopback port; yields its URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -38,10 +39,17 @@ def server(settings: Settings) -> Iterator[tuple[str, Any]]:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", app
+        yield f"http://127.0.0.1:{port}"
     finally:
         uv.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[tuple[str, Any]]:
+    app = create_app(settings)
+    with serving(app) as base:
+        yield base, app
 
 
 _LINES: dict[int, Iterator[str]] = {}
@@ -87,6 +95,46 @@ def test_a_committed_write_reaches_the_stream_within_a_second(server: tuple[str,
     assert air["value"] == 8
     raised = update["alerts"]["raised"]
     assert [(a["rule"], a["id"]) for a in raised] == [("aqhi", "urn:ngsi-ld:AirQualityObserved:tp")]
+
+
+def test_writes_through_another_server_process_reach_the_stream(
+    server: tuple[str, Any], settings: Settings
+) -> None:
+    """Two app instances on one database, like `serve --workers 2` (or `smartcity ingest
+    mqtt` beside `serve`): the stream of one carries the writes made through the other,
+    which it learns of only from the hub (no commit listener of its own sees them)."""
+    base, app = server
+    other = create_app(settings)
+    aqhi = "urn:ngsi-ld:AirQualityObserved:other"
+    with (
+        serving(other) as other_base,
+        httpx.Client(base_url=base, timeout=10) as http,
+        httpx.Client(base_url=other_base, timeout=10) as writer,
+    ):
+        assert http.get("/api/v1/dashboard/tiles").status_code == 200  # the view is loaded
+        with http.stream("GET", "/api/v1/dashboard/events") as stream:
+            read_events(stream, "hello", 5)
+            started = time.monotonic()
+            created = writer.post("/ngsi-ld/v1/entities", json={
+                "id": aqhi, "type": "AirQualityObserved", "aqhi": 4,
+                "location": {"type": "Point", "coordinates": [114.17, 22.3]}})  # fmt: skip
+            assert created.status_code == 201
+            values: list[Any] = []
+            while 4 not in values:
+                _, update = read_events(stream, "update", 5)[-1]
+                values += [e["value"] for e in update["entities"] if e["id"] == aqhi]
+            created_s = time.monotonic() - started
+            started = time.monotonic()
+            writer.patch(f"/ngsi-ld/v1/entities/{aqhi}/attrs",
+                         json={"aqhi": {"type": "Property", "value": 9}})  # fmt: skip
+            while 9 not in values:
+                _, update = read_events(stream, "update", 5)[-1]
+                values += [e["value"] for e in update["entities"] if e["id"] == aqhi]
+            updated_s = time.monotonic() - started
+    # Within a poll interval (0.5 s) and a flush (0.25 s), and each write applied once.
+    assert created_s < 1.0 and updated_s < 1.0
+    assert values == [4, 9]
+    assert app.state.dashboard.service.state.find(aqhi).value == 9
 
 
 def test_a_burst_of_writes_is_coalesced_per_entity(server: tuple[str, Any]) -> None:

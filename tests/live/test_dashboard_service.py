@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from smartcity.app import create_app
+from smartcity.config import Settings
 from smartcity.live.dashboard.kinds import DashboardConfig, parse_thresholds
 from smartcity.live.dashboard.service import DashboardService
 
@@ -199,3 +201,35 @@ def test_bad_parameters_are_problem_details(client: TestClient, url: str) -> Non
     assert r.status_code == 400
     body = r.json()
     assert set(body) >= {"type", "title", "status", "detail"} and body["detail"]
+
+
+def test_poll_takes_in_other_processes_writes_once_page_by_page(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes made through another app on the same database (another worker process) reach
+    this dashboard's view by polling the hub, in pages, each applied once."""
+    monkeypatch.setattr("smartcity.live.dashboard.state.POLL_LIMIT", 2)
+    state = service(client).state
+    state.poll_s = 0  # polled by hand below
+    assert client.get("/api/v1/dashboard/tiles").status_code == 200  # loads the view
+    with TestClient(create_app(settings)) as other:
+        # One batch: one transaction, so all five carry the same modification time.
+        created = other.post(
+            "/ngsi-ld/v1/entityOperations/create",
+            json=[carpark(n, 10 + n, NOW) for n in range(5)],
+        )
+        assert created.status_code == 201, created.text
+        touched: list[tuple[str, str]] = []
+        for _ in range(3):  # pages of 2, 2 and 1
+            touched += state.poll()
+        assert sorted(touched) == [
+            ("carparks", f"urn:ngsi-ld:OffStreetParking:HK-{n}") for n in range(5)
+        ]
+        assert state.poll() == []  # nothing new
+        reading(other, "urn:ngsi-ld:OffStreetParking:HK-3", PARKING + "availableSpotNumber", 1, NOW)
+        assert state.poll() == [("carparks", "urn:ngsi-ld:OffStreetParking:HK-3")]
+    # Writes made through this app are applied by its commit listener, not again by a poll.
+    reading(client, "urn:ngsi-ld:OffStreetParking:HK-4", PARKING + "availableSpotNumber", 2, NOW)
+    assert state.poll() == []
+    values = {i.id[-4:]: i.value for i in state.items("carparks")}
+    assert values == {"HK-0": 10, "HK-1": 11, "HK-2": 12, "HK-3": 1, "HK-4": 2}

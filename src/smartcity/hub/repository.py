@@ -103,6 +103,24 @@ def load_many(
     return found
 
 
+def changed_since(
+    conn: Connection, tenant: str, since: int, after_eid: int, limit: int
+) -> list[tuple[int, int, dict[str, Any]]]:
+    """(modified_at, eid, document) of the entities modified after (``since``, ``after_eid``)
+    in (modified_at, eid) order: pages that never stall on entities stamped with the same
+    time (a batch's entities share their transaction's)."""
+    stmt = (
+        select(E.c.modified_at, E.c.eid, E.c.doc)
+        .where(
+            E.c.tenant == tenant,
+            or_(E.c.modified_at > since, and_(E.c.modified_at == since, E.c.eid > after_eid)),
+        )
+        .order_by(E.c.modified_at, E.c.eid)
+        .limit(limit)
+    )
+    return [(int(row.modified_at), int(row.eid), row.doc) for row in conn.execute(stmt)]
+
+
 def insert_entities(
     conn: Connection, tenant: str, docs: Sequence[dict[str, Any]], now: int
 ) -> list[int]:

@@ -130,6 +130,15 @@ class EntityService:
         doc: Doc = row.doc
         return doc
 
+    def changed_since(
+        self, tenant: str, since: int, after_eid: int = -1, *, limit: int = 2000
+    ) -> list[tuple[int, int, Doc]]:
+        """(modified_at µs, eid, document) of the entities modified after (``since``,
+        ``after_eid``), in that order: how a reader in another process (a live view) learns
+        of writes it did not make."""
+        with self.db.read() as conn:
+            return repository.changed_since(conn, tenant, since, after_eid, limit)
+
     def find(
         self, tenant: str, query: EntityQuery, *, limit: int, offset: int = 0, count: bool = False
     ) -> tuple[list[Doc], int | None]:

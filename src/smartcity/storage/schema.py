@@ -49,6 +49,7 @@ entities = Table(
     Column("modified_at", BigInteger, nullable=False),
     UniqueConstraint("tenant", "entity_id", name="uq_entities_tenant_id"),
     Index("ix_entities_tenant_eid", "tenant", "eid"),
+    Index("ix_entities_tenant_modified", "tenant", "modified_at", "eid"),  # changes since T
 )
 
 entity_types = Table(

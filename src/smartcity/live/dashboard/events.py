@@ -102,7 +102,9 @@ class LiveEvents:
 
     # -- from the writers' threads ------------------------------------------------------------
     def on_commit(self, changes: Sequence[Change]) -> None:
-        touched = self.service.state.apply(changes)
+        self._mark(self.service.state.apply(changes))
+
+    def _mark(self, touched: list[tuple[str, str]]) -> None:
         if not touched:
             return
         with self._dirty_lock:
@@ -126,10 +128,17 @@ class LiveEvents:
     async def _run(self) -> None:
         assert self._wake is not None
         last = 0.0
+        state = self.service.state
         while self._clients:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=5.0)
-            except TimeoutError:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=state.poll_s or 5.0)
+            # Other processes' writes (server workers, `smartcity ingest mqtt`) from the hub.
+            if state.poll_s and time.monotonic() - state.polled_at >= state.poll_s:
+                try:
+                    self._mark(await asyncio.to_thread(state.poll))
+                except Exception:
+                    log.exception("dashboard: polling the hub for changes failed")
+            if not self._wake.is_set():
                 continue
             # Coalesce: at most one event per flush_s, sent as soon as that allows.
             pause = last + self.flush_s - time.monotonic()

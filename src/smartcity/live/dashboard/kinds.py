@@ -171,6 +171,7 @@ class DashboardConfig:
     tile_attribution: str = ""
     resync_s: float = 300.0  # re-read the hub this often (other processes' writes)
     flush_s: float = 0.25  # at most this often an update event per client
+    poll_s: float = 0.5  # ask the hub this often for other processes' writes (0: never)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DashboardConfig:
@@ -181,6 +182,7 @@ class DashboardConfig:
             tile_url=env.get("SMARTCITY_DASHBOARD_TILE_URL") or None,
             tile_attribution=env.get("SMARTCITY_DASHBOARD_TILE_ATTRIBUTION", ""),
             resync_s=float(env.get("SMARTCITY_DASHBOARD_RESYNC_S", "300")),
+            poll_s=float(env.get("SMARTCITY_DASHBOARD_POLL_S", "0.5")),
         )
 
 

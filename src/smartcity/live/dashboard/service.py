@@ -176,7 +176,7 @@ class DashboardService:
         self.entities = entities
         self.temporal: TemporalService = temporal or TemporalService(entities.db, entities)
         self.config = config
-        self.state = LiveState(entities, config.tenant, config.resync_s)
+        self.state = LiveState(entities, config.tenant, config.resync_s, config.poll_s)
         self._series_cache: dict[tuple[str, str], tuple[float, Series]] = {}
         self._cache_lock = threading.Lock()
 

@@ -3,12 +3,15 @@ kind, read from the hub once and then kept current by the hub's commit listeners
 
 Tiles, alerts and map layers are computed from it without touching the database, so a page
 load or an update tick costs microseconds per entity however fast readings arrive. Writes
-made by *other* server processes are not seen by the listeners: the view is re-read from the
-hub every ``resync_s`` seconds (see README.md, "Several processes").
+made by *other* processes (server workers, ``smartcity ingest mqtt``, connectors) are not
+seen by the listeners: ``poll`` asks the hub every ``poll_s`` for the entities modified since
+the last time (one indexed query), and the whole view is re-read every ``resync_s`` (which is
+also when other processes' deletions disappear; see README.md, "Several processes").
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -17,14 +20,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smartcity.hub.errors import BadRequestData
 from smartcity.hub.history import Change
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
+from smartcity.hub.timeutil import now_us, parse_datetime_us
 from smartcity.live.dashboard.kinds import BY_TYPE_NAME, KINDS, LOCATION, Kind, local_name
 
 log = logging.getLogger(__name__)
 PAGE = 1000
 MAX_PER_KIND = 100_000  # beyond this a kind is cut (and the cut logged): memory stays bounded
+POLL_LIMIT = 2000  # entities per poll for other processes' writes
+POLL_LAG_US = 5_000_000  # how long a write transaction may take between its stamp and commit
 
 _LOCAL: dict[str, str] = {}
 
@@ -148,10 +155,20 @@ def item_from(doc: dict[str, Any], kind: Kind) -> Item:
 class LiveState:
     """Latest values of the dashboard's kinds in one tenant (thread-safe)."""
 
-    def __init__(self, entities: EntityService, tenant: str, resync_s: float = 300.0) -> None:
+    def __init__(
+        self, entities: EntityService, tenant: str, resync_s: float = 300.0, poll_s: float = 0.5
+    ) -> None:
         self.entities = entities
         self.tenant = tenant
         self.resync_s = resync_s
+        self.poll_s = poll_s
+        # Other processes' writes: entities modified at or after _since are asked for; _seen
+        # holds each entity's last applied modification (ms) so nothing is applied twice.
+        self._since: int | None = None
+        self._after_eid = -1
+        self._seen: dict[str, int] = {}
+        self._polling = threading.Lock()
+        self.polled_at = 0.0
         self._lock = threading.Lock()
         self._items: dict[str, dict[str, Item]] = {k.key: {} for k in KINDS}
         self._loaded_at: float | None = None
@@ -161,11 +178,14 @@ class LiveState:
 
     # -- loading -----------------------------------------------------------------------------
     def ensure(self) -> None:
-        """Load on first use; re-read in the background when older than ``resync_s``."""
+        """Load on first use; re-read in the background when older than ``resync_s``; take in
+        other processes' writes when the last poll is older than ``poll_s``."""
         if self._loaded_at is None:
             self.reload()
         elif time.monotonic() - self._loaded_at > self.resync_s and not self._loading:
             threading.Thread(target=self.reload, name="dashboard-resync", daemon=True).start()
+        elif self.poll_s and time.monotonic() - self.polled_at >= self.poll_s:
+            self.poll()
 
     def reload(self) -> None:
         with self._lock:
@@ -173,6 +193,7 @@ class LiveState:
                 return
             self._loading = True
             self._buffer = []
+        since = now_us() - POLL_LAG_US  # what the read below may miss, the polls take in
         try:
             fresh: dict[str, dict[str, Item]] = {k.key: {} for k in KINDS}
             for kind in KINDS:
@@ -199,6 +220,40 @@ class LiveState:
             self._loaded_at = time.monotonic()
             self._apply_locked(buffered)
             self.version += 1
+            if self._since is None or since > self._since:
+                self._since, self._after_eid = since, -1
+                self._seen.clear()
+
+    def poll(self) -> list[tuple[str, str]]:
+        """Apply the writes other processes committed since the last poll; returns the
+        (kind, entity id) pairs that changed. A transaction stamps its entities with the time
+        it began, and may commit up to ``POLL_LAG_US`` later: each poll asks again from that
+        far back, and ``_seen`` skips what was already applied."""
+        if self._since is None or not self._polling.acquire(blocking=False):
+            return []
+        try:
+            started = now_us()
+            rows = self.entities.changed_since(
+                self.tenant, self._since, self._after_eid, limit=POLL_LIMIT
+            )
+            changes = []
+            for modified, _eid, doc in rows:
+                ms = modified // 1000
+                if self._seen.get(doc["id"], -1) >= ms:
+                    continue
+                self._seen[doc["id"]] = ms
+                changes.append(Change(self.tenant, doc["id"], None, doc))
+            if len(rows) == POLL_LIMIT:  # more than a page changed: on from the last one
+                self._since, self._after_eid = rows[-1][0], rows[-1][1]
+            elif started - POLL_LAG_US > self._since:  # caught up: slide the window
+                self._since, self._after_eid = started - POLL_LAG_US, -1
+            if len(self._seen) > 4 * POLL_LIMIT:  # forget what the window has passed
+                floor = self._since // 1000
+                self._seen = {k: v for k, v in self._seen.items() if v >= floor}
+            self.polled_at = time.monotonic()
+        finally:
+            self._polling.release()
+        return self.apply(changes) if changes else []
 
     # -- changes -----------------------------------------------------------------------------
     def apply(self, changes: Sequence[Change]) -> list[tuple[str, str]]:
@@ -219,6 +274,12 @@ class LiveState:
             if change.tenant != self.tenant:
                 continue
             doc = change.after
+            modified = doc.get("modifiedAt") if doc is not None else None
+            if isinstance(modified, str):  # a poll need not apply this write again
+                with contextlib.suppress(BadRequestData):
+                    ms = parse_datetime_us(modified, field="modifiedAt") // 1000
+                    if ms > self._seen.get(change.entity_id, -1):
+                        self._seen[change.entity_id] = ms
             if doc is None:  # deleted: drop it from whichever kind had it
                 for key, items in self._items.items():
                     if items.pop(change.entity_id, None) is not None:
