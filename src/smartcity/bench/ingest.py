@@ -328,6 +328,7 @@ def _publish_and_wait(
         "history_rows": float(stored - before),
         "elapsed_s": round(done_at - started, 2),
         "readings_per_s": round(count / (done_at - started), 0),
+        "messages_per_s": round(count / per_message / (done_at - started), 0),
     }
     # CPU time of the ingesting process per reading: a figure that does not depend on what
     # else the machine is doing.

@@ -50,8 +50,8 @@ def new_instance_ids(n: int) -> list[str]:
 
     Why not random (version 4) ids: the index on ``instance_id`` then takes every insert on a
     random leaf page, so a 5,000-row history batch dirtied thousands of index pages that the
-    commit had to write; time-ordered ids append at the index's right edge (storage's own
-    figure: see docs/performance.md)."""
+    commit had to write; time-ordered ids append at the index's right edge (see
+    docs/performance.md, "Device ingestion")."""
     ms = time.time_ns() // 1_000_000
     start = int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
     high = (ms << 80) | (0x7 << 76)
@@ -63,10 +63,6 @@ def new_instance_ids(n: int) -> list[str]:
             f"urn:ngsi-ld:attribute:instance:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         )
     return ids
-
-
-def new_instance_id() -> str:
-    return new_instance_ids(1)[0]
 
 
 def numeric(inst: Instance) -> float | None:
