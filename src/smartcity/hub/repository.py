@@ -105,12 +105,13 @@ def load_many(
 
 def changed_since(
     conn: Connection, tenant: str, since: int, after_eid: int, limit: int
-) -> list[tuple[int, int, dict[str, Any]]]:
-    """(modified_at, eid, document) of the entities modified after (``since``, ``after_eid``)
-    in (modified_at, eid) order: pages that never stall on entities stamped with the same
-    time (a batch's entities share their transaction's)."""
+) -> list[tuple[int, int, str]]:
+    """(modified_at, eid, entity id) of the entities modified after (``since``,
+    ``after_eid``) in (modified_at, eid) order: pages that never stall on entities stamped
+    with the same time (a batch's entities share their transaction's). Read from the index
+    alone; the documents are fetched by ``docs_by_eid`` for those the caller lacks."""
     stmt = (
-        select(E.c.modified_at, E.c.eid, E.c.doc)
+        select(E.c.modified_at, E.c.eid, E.c.entity_id)
         .where(
             E.c.tenant == tenant,
             or_(E.c.modified_at > since, and_(E.c.modified_at == since, E.c.eid > after_eid)),
@@ -118,7 +119,15 @@ def changed_since(
         .order_by(E.c.modified_at, E.c.eid)
         .limit(limit)
     )
-    return [(int(row.modified_at), int(row.eid), row.doc) for row in conn.execute(stmt)]
+    return [(int(row.modified_at), int(row.eid), row.entity_id) for row in conn.execute(stmt)]
+
+
+def docs_by_eid(conn: Connection, eids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(eids), 500):
+        stmt = select(E.c.eid, E.c.doc).where(E.c.eid.in_(eids[start : start + 500]))
+        found.update({int(row.eid): row.doc for row in conn.execute(stmt)})
+    return found
 
 
 def insert_entities(

@@ -132,12 +132,16 @@ class EntityService:
 
     def changed_since(
         self, tenant: str, since: int, after_eid: int = -1, *, limit: int = 2000
-    ) -> list[tuple[int, int, Doc]]:
-        """(modified_at µs, eid, document) of the entities modified after (``since``,
+    ) -> list[tuple[int, int, str]]:
+        """(modified_at µs, eid, entity id) of the entities modified after (``since``,
         ``after_eid``), in that order: how a reader in another process (a live view) learns
-        of writes it did not make."""
+        of writes it did not make. ``docs_by_eid`` then reads the ones it needs."""
         with self.db.read() as conn:
             return repository.changed_since(conn, tenant, since, after_eid, limit)
+
+    def docs_by_eid(self, eids: Sequence[int]) -> dict[int, Doc]:
+        with self.db.read() as conn:
+            return repository.docs_by_eid(conn, eids)
 
     def find(
         self, tenant: str, query: EntityQuery, *, limit: int, offset: int = 0, count: bool = False

@@ -236,13 +236,18 @@ class LiveState:
             rows = self.entities.changed_since(
                 self.tenant, self._since, self._after_eid, limit=POLL_LIMIT
             )
+            # Only the documents this view has not applied yet (its own writes it has).
+            wanted = {
+                eid: (entity_id, modified // 1000)
+                for modified, eid, entity_id in rows
+                if self._seen.get(entity_id, -1) < modified // 1000
+            }
             changes = []
-            for modified, _eid, doc in rows:
-                ms = modified // 1000
-                if self._seen.get(doc["id"], -1) >= ms:
-                    continue
-                self._seen[doc["id"]] = ms
-                changes.append(Change(self.tenant, doc["id"], None, doc))
+            if wanted:
+                for eid, doc in self.entities.docs_by_eid(list(wanted)).items():
+                    entity_id, ms = wanted[eid]
+                    self._seen[entity_id] = ms
+                    changes.append(Change(self.tenant, entity_id, None, doc))
             if len(rows) == POLL_LIMIT:  # more than a page changed: on from the last one
                 self._since, self._after_eid = rows[-1][0], rows[-1][1]
             elif started - POLL_LAG_US > self._since:  # caught up: slide the window
