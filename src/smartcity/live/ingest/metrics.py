@@ -30,6 +30,11 @@ class Metrics:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
 
+    def add_received(self, n: int) -> None:
+        """Once per message: the generic ``add`` (getattr/setattr) was 1.6 % of the process."""
+        with self._lock:
+            self.received += n
+
     def add_written(self, written: int, duplicates: int, stale: int) -> None:
         """The writer thread's counts for one batch (only that thread calls this)."""
         self.written += written
