@@ -301,3 +301,34 @@ def test_the_reading_parser_never_fails_unexpectedly(raw: Any) -> None:
         assert inst["observedAt"] == reading.observed_at
     if "https://example.org/v" in reading.values:
         assert reading.values["https://example.org/v"]["value"] == raw["v"] * 2.0 + 1.0
+
+
+def test_the_ledger_forgets_readings_older_than_its_window(client: TestClient) -> None:
+    """Pruning removes only ledger rows of readings older than ``ledger_days``: a redelivery
+    of a recent reading is still recognised, the history keeps everything."""
+    from sqlalchemy import func, select
+
+    from smartcity.live.tables import live_readings
+
+    auth = device(client)
+    now_s = now_us() / 1e6
+    old = [now_s - 40 * 86_400 + k for k in range(3)]  # 40 days ago
+    recent = [now_s - 3_600 + k for k in range(2)]  # an hour ago
+    r = post(client, auth, [{"t": t, "pm25": k} for k, t in enumerate(old + recent)])
+    assert r.status_code == 200, r.text
+    ingest = client.app.state.ingest  # type: ignore[attr-defined]
+    db = ingest.writer.db
+
+    def ledger() -> int:
+        with db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(live_readings)).scalar_one())
+
+    assert ledger() == 5
+    ingest.config.ledger_days = 30
+    assert ingest.prune_ledger() == 3
+    assert ledger() == 2
+    again = post(client, auth, {"t": recent[0], "pm25": 3})  # redelivered: still a duplicate
+    assert again.json()["status"] == "duplicate", again.text
+    assert sorted(history(client)) == [0, 1, 2, 3, 4]
+    ingest.config.ledger_days = 0  # never prune
+    assert ingest.prune_ledger() == 0 and ledger() == 2

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.service import EntityService
+from smartcity.hub.timeutil import now_us
 from smartcity.live.devices.service import DEFAULT_TOPIC_PATTERN, REFRESH_SECONDS, DeviceRegistry
 from smartcity.live.ingest.metrics import Metrics
+from smartcity.live.ingest.store import prune_ledger
 from smartcity.live.ingest.writer import BatchWriter
 from smartcity.storage.engine import Database
 
@@ -31,6 +33,8 @@ class IngestConfig:
     queue_capacity: int = 50_000  # readings waiting for the writer
     max_batch: int = 5_000  # readings per transaction
     silence_check_s: float = 30.0
+    ledger_days: float = 30.0  # how long (by reading time) redeliveries are recognised; 0: ever
+    prune_every_s: float = 3600.0
 
     @classmethod
     def from_env(cls) -> IngestConfig:
@@ -40,6 +44,7 @@ class IngestConfig:
             topic_pattern=env.get("SMARTCITY_MQTT_TOPIC_PATTERN", DEFAULT_TOPIC_PATTERN),
             client_id=env.get("SMARTCITY_MQTT_CLIENT_ID", "smartcity-ingest"),
             queue_capacity=int(env.get("SMARTCITY_INGEST_QUEUE", "50000")),
+            ledger_days=float(env.get("SMARTCITY_INGEST_LEDGER_DAYS", "30")),
         )
 
 
@@ -73,13 +78,31 @@ class Ingest:
             self.mqtt.close()
             self.mqtt = None
 
+    def prune_ledger(self) -> int:
+        """Forget the ledger rows of readings older than ``ledger_days`` (see store.py)."""
+        if not self.config.ledger_days:
+            return 0
+        before = now_us() - int(self.config.ledger_days * 86_400 * 1_000_000)
+        removed = prune_ledger(self.writer.db, before)
+        if removed:
+            log.info("ingestion ledger: forgot %d readings older than %s days",
+                     removed, self.config.ledger_days)  # fmt: skip
+        return removed
+
     def _watch(self) -> None:
         last_check = time.monotonic()
+        last_prune = time.monotonic() - self.config.prune_every_s + 60  # a minute after start
         while not self._stop.wait(REFRESH_SECONDS):
             try:
                 self.registry.refresh()
             except Exception:
                 log.exception("device cache refresh failed")
+            if time.monotonic() - last_prune >= self.config.prune_every_s:
+                last_prune = time.monotonic()
+                try:
+                    self.prune_ledger()
+                except Exception:
+                    log.exception("ingestion ledger pruning failed")
             if time.monotonic() - last_check < self.config.silence_check_s:
                 continue
             last_check = time.monotonic()
