@@ -11,16 +11,8 @@ from hypothesis import strategies as st
 from paho.mqtt import _packet
 from paho.mqtt.enums import CallbackAPIVersion
 
+from smartcity.bench.ingest import _remaining_length  # MQTT's variable byte integer
 from smartcity.live.ingest.mqtt import _Client
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def _client(protocol: int) -> tuple[_Client, list[Any]]:
@@ -74,7 +66,7 @@ def test_lean_decoder_agrees_with_paho(
     t = topic.encode()
     packet = len(t).to_bytes(2, "big") + t + (mid.to_bytes(2, "big") if qos else b"")
     if v5:
-        packet += _varint(len(props)) + props
+        packet += _remaining_length(len(props)) + props
     packet += payload
     command = 0x30 | (qos << 1) | int(retain)
     reference = _packet.decode_publish(command, packet, protocol)

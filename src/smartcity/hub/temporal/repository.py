@@ -737,21 +737,7 @@ def refresh_hours(conn: Connection, keys: Iterable[tuple[int, str, int, str]]) -
         )
         conn.execute(
             insert(HR).from_select(
-                [
-                    "hid",
-                    "attr",
-                    "hour",
-                    "dataset_id",
-                    "n",
-                    "n_num",
-                    "total",
-                    "sumsq",
-                    "vmin",
-                    "vmax",
-                    "first_at",
-                    "last_at",
-                    "kind",
-                ],
+                list(ROLLUP_COLUMNS),
                 rollup.group_by(AH.c.hid, AH.c.attr, AH.c.dataset_id),
             )
         )
