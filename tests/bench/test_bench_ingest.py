@@ -64,3 +64,10 @@ def test_server_run_measures_publish_to_browser() -> None:
     # Coalesced per entity at most every 0.25 s: the median reading waits for a flush.
     assert 0 < f["publish->browser p50_ms"] <= f["publish->browser p95_ms"]
     assert f["cpu_us_per_reading"] > 0
+
+
+def test_writer_only_run_writes_every_reading_into_the_history() -> None:
+    [result] = ingest.run_writer(None, readings=2000, devices=50, batch=500)
+    f = result.figures
+    assert f["readings"] == f["history_rows"] == 2000
+    assert f["readings_per_s"] > 0 and f["cpu_us_per_reading"] > 0

@@ -166,7 +166,6 @@ def run(
 ) -> list[Result]:
     from smartcity.app import build_hub
     from smartcity.config import Settings
-    from smartcity.live.devices.schemas import DeviceCreate
     from smartcity.live.ingest.runtime import IngestConfig, build_ingest
     from smartcity.storage.engine import Database
 
@@ -180,19 +179,7 @@ def run(
         )
         ingest = build_ingest(db, hub.entities, hub.contexts, config)
         progress(f"registering {devices} devices")
-        specs = [
-            DeviceCreate.model_validate(
-                {
-                    "id": f"sensor-{d:06d}",
-                    "entity_id": f"urn:ngsi-ld:WeatherObserved:bench-{d:06d}",
-                    "entity_type": "WeatherObserved",
-                    "attributes": {"value": {"name": "temperature", "unitCode": "CEL"}},
-                    "interval_s": 60,
-                }
-            )
-            for d in range(devices)
-        ]
-        registered = [(d.mqtt_topic, s) for d, s in ingest.registry.create_many(specs)]
+        registered = [(d.mqtt_topic, s) for d, s in _register(ingest, devices)]
         server_ctx = _server(db_url, mqtt_url, pattern, prefix) if server else None
         base_url = server_ctx.__enter__() if server_ctx is not None else None
         try:
@@ -242,6 +229,97 @@ def run(
     return [Result(f"mqtt ingest ({backend}, {'server' if server else 'in-process'})", figures)]
 
 
+def _register(ingest: Any, devices: int) -> list[tuple[Any, str]]:
+    """``devices`` sensors, each feeding the temperature of its own WeatherObserved entity."""
+    from smartcity.live.devices.schemas import DeviceCreate
+
+    specs = [
+        DeviceCreate.model_validate(
+            {
+                "id": f"sensor-{d:06d}",
+                "entity_id": f"urn:ngsi-ld:WeatherObserved:bench-{d:06d}",
+                "entity_type": "WeatherObserved",
+                "attributes": {"value": {"name": "temperature", "unitCode": "CEL"}},
+                "interval_s": 60,
+            }
+        )
+        for d in range(devices)
+    ]
+    return list(ingest.registry.create_many(specs))
+
+
+def run_writer(
+    database: str | None,
+    *,
+    readings: int,
+    devices: int,
+    batch: int = 5_000,
+    progress: Callable[[str], None] = lambda _s: None,
+) -> list[Result]:
+    """The write path alone, as the writer thread runs it at saturation: batches of
+    ``batch`` readings (ledger, latest state, history, rollup) in one transaction each, no
+    MQTT and no HTTP. What the subscriber's side costs is the difference from ``run``."""
+    import gc
+
+    from smartcity.app import build_hub
+    from smartcity.config import Settings
+    from smartcity.hub.timeutil import now_us
+    from smartcity.live.ingest.readings import parse_reading
+    from smartcity.live.ingest.runtime import IngestConfig, build_ingest
+    from smartcity.storage.engine import Database
+
+    with fresh_database(database) as db_url:
+        db = Database(db_url)
+        hub = build_hub(Settings(database_url=db_url), db)
+        ingest = build_ingest(db, hub.entities, hub.contexts, IngestConfig())
+        progress(f"registering {devices} devices")
+        sensors = [d for d, _ in _register(ingest, devices)]
+        progress(f"preparing {readings} readings")
+        start_ms = now_us() // 1000 - 86_400_000  # a day ago, one ms apart per device
+        batches = [
+            [
+                parse_reading(
+                    sensors[i % devices],
+                    {"t": (start_ms + i // devices) / 1000, "value": i % 100},
+                    now_us(),
+                )
+                for i in range(first, min(first + batch, readings + batch))
+            ]
+            for first in range(0, readings + batch, batch)
+        ]
+        writer = ingest.writer
+        writer._commit(batches[0])  # creates the entities: not part of the figure
+        before = _history_rows(db)
+        progress(f"writing {readings} readings")
+        paused = gc.isenabled()
+        gc.disable()  # as the writer thread does while it writes a batch
+        try:
+            wall, cpu = time.perf_counter(), time.process_time()
+            for readings_batch in batches[1:]:
+                writer._commit(readings_batch)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        finally:
+            if paused:
+                gc.enable()
+        written = sum(len(b) for b in batches[1:])
+        after = _history_rows(db)
+        db.dispose()
+    backend = "postgresql" if database else "sqlite"
+    figures = {
+        "readings": float(written),
+        "history_rows": float(after - before),
+        "readings_per_s": round(written / wall),
+        # Includes the background checkpoint thread's CPU (storage/checkpoint.py).
+        "cpu_us_per_reading": round(cpu / written * 1e6, 1),
+    }
+    return [Result(f"ingest writer only ({backend}, {batch:,}/transaction)", figures)]
+
+
+def _history_rows(db: Any) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(schema.attr_history)).scalar_one())
+
+
 def _publish_and_wait(
     ingest: Any,
     base_url: str | None,
@@ -286,8 +364,7 @@ def _publish_and_wait(
     ]
     for p in procs:
         p.start()
-    with db.read() as conn:  # the device mirrors' own history, not readings
-        before = conn.execute(select(func.count()).select_from(schema.attr_history)).scalar_one()
+    before = _history_rows(db)  # the device mirrors' own history, not readings
     time.sleep(1.0)  # let the publishers connect
     total = -(-per // per_message) * per_message * publishers  # whole messages
     started = time.monotonic()
@@ -319,8 +396,7 @@ def _publish_and_wait(
         published.update(orjson.loads(path.read_bytes()))
         path.unlink()
     records.rmdir()
-    with db.read() as conn:
-        stored = conn.execute(select(func.count()).select_from(schema.attr_history)).scalar_one()
+    stored = _history_rows(db)
     count = written()
     figures: dict[str, float] = {
         "readings": float(total),

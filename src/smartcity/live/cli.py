@@ -197,12 +197,26 @@ def bench_ingest(
     server: Annotated[
         bool, typer.Option("--server", help="Subscribe in a real `smartcity serve` process")
     ] = False,
+    writer_only: Annotated[
+        bool,
+        typer.Option("--writer-only", help="Only the write path: no MQTT (see performance.md)"),
+    ] = False,
 ) -> None:
-    """Sustained MQTT readings/s into the hub with history, and publish -> commit latency."""
+    """Sustained MQTT readings/s into the hub with history, and publish -> commit latency
+    (publish -> browser with --server)."""
     from smartcity.bench import ingest
     from smartcity.bench.harness import results_table
 
     with console.status("benchmarking...") as status:
+        if writer_only:
+            results = ingest.run_writer(
+                database,
+                readings=readings,
+                devices=devices,
+                progress=lambda s: status.update(f"benchmarking: {s}"),
+            )
+            console.print(results_table(results))
+            return
         try:
             results = ingest.run(
                 database,
