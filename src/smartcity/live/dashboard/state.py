@@ -254,7 +254,8 @@ class LiveState:
                 self._since, self._after_eid = started - POLL_LAG_US, -1
             if len(self._seen) > 4 * POLL_LIMIT:  # forget what the window has passed
                 floor = self._since // 1000
-                self._seen = {k: v for k, v in self._seen.items() if v >= floor}
+                with self._lock:  # the writers' threads add to it under this lock
+                    self._seen = {k: v for k, v in self._seen.items() if v >= floor}
             self.polled_at = time.monotonic()
         finally:
             self._polling.release()
