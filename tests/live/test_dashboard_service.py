@@ -233,3 +233,18 @@ def test_poll_takes_in_other_processes_writes_once_page_by_page(
     assert state.poll() == []
     values = {i.id[-4:]: i.value for i in state.items("carparks")}
     assert values == {"HK-0": 10, "HK-1": 11, "HK-2": 12, "HK-3": 1, "HK-4": 2}
+
+
+def test_a_failing_poll_never_breaks_a_page(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = service(client).state
+    assert client.get("/api/v1/dashboard/tiles").status_code == 200  # loads the view
+
+    def unavailable(*_a: Any, **_k: Any) -> Any:
+        raise OSError("database unavailable")
+
+    monkeypatch.setattr(state.entities, "changed_since", unavailable)
+    state.polled_at = 0.0
+    assert client.get("/api/v1/dashboard/tiles").status_code == 200
+    assert state.polled_at > 0  # retried at the next interval, not on every request

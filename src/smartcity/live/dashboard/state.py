@@ -185,7 +185,10 @@ class LiveState:
         elif time.monotonic() - self._loaded_at > self.resync_s and not self._loading:
             threading.Thread(target=self.reload, name="dashboard-resync", daemon=True).start()
         elif self.poll_s and time.monotonic() - self.polled_at >= self.poll_s:
-            self.poll()
+            try:
+                self.poll()
+            except Exception:  # a page still renders from the view it has
+                log.exception("dashboard: polling the hub for changes failed")
 
     def reload(self) -> None:
         with self._lock:
@@ -256,8 +259,8 @@ class LiveState:
                 floor = self._since // 1000
                 with self._lock:  # the writers' threads add to it under this lock
                     self._seen = {k: v for k, v in self._seen.items() if v >= floor}
-            self.polled_at = time.monotonic()
         finally:
+            self.polled_at = time.monotonic()  # also after a failure: retried next interval
             self._polling.release()
         return self.apply(changes) if changes else []
 
