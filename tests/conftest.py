@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from smartcity.app import create_app
 from smartcity.config import Settings
+from smartcity.live.ingest.runtime import IngestConfig
 from smartcity.storage import migrate, schema
 from smartcity.storage.engine import Database, normalise_url
 
@@ -123,3 +124,19 @@ def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def mqtt_config() -> IngestConfig:
+    """Ingestion settings for the test broker (SMARTCITY_TEST_MQTT_URL), on a topic prefix
+    and a client id of their own, so that tests running side by side never share messages."""
+    url = os.environ.get("SMARTCITY_TEST_MQTT_URL")
+    if not url:
+        pytest.skip("SMARTCITY_TEST_MQTT_URL not set (e.g. mqtt://127.0.0.1:1883)")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    return IngestConfig(
+        mqtt_url=url,
+        topic_pattern=prefix + "/{tenant}/devices/{device_id}/readings",
+        client_id=f"smartcity-test-{prefix}",
+        silence_check_s=3600,
+    )

@@ -8,6 +8,7 @@ playwright package is missing; CI installs both.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,26 +85,26 @@ def server() -> Iterator[str]:
             "users", "create", *account, "--password-stdin", env=env, stdin=STAFF_PASSWORD
         )
         assert made.returncode == 0, made.stdout + made.stderr
+    try:
+        with serve(env, home) as base:
+            yield base
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], home: Path) -> Iterator[str]:
+    """``smartcity serve --no-auth`` with ``env`` on a free loopback port, its log in
+    ``home/server.log``; yields its base URL once /healthz answers."""
     port = _free_port()
     log = (home / "server.log").open("w")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "smartcity",
-            "serve",
-            "--no-auth",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "smartcity", "serve", "--no-auth", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-    )
+    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -126,7 +127,18 @@ def server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smartcity_server() -> Callable[[dict[str, str], Path], contextlib.AbstractContextManager[str]]:
+    """``serve`` for tests that need a server with their own environment (e.g. MQTT)."""
+    return serve
+
+
+@pytest.fixture(scope="session")
+def smartcity_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``_smartcity``: run a CLI command with an environment."""
+    return _smartcity
 
 
 @pytest.fixture(scope="session")

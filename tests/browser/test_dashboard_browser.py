@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -31,14 +28,8 @@ STATION = "urn:ngsi-ld:AirQualityObserved:kai-tak"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def live_server() -> Iterator[tuple[str, str]]:
+def live_server(smartcity_server: Any, smartcity_cli: Any) -> Iterator[tuple[str, str]]:
     """``smartcity serve --no-auth`` with MQTT ingestion on its own topic prefix."""
     if not MQTT_URL:
         pytest.skip("SMARTCITY_TEST_MQTT_URL not set (e.g. mqtt://127.0.0.1:1883)")
@@ -52,48 +43,12 @@ def live_server() -> Iterator[tuple[str, str]]:
         "SMARTCITY_MQTT_TOPIC_PATTERN": prefix + "/{tenant}/devices/{device_id}/readings",
         "SMARTCITY_MQTT_CLIENT_ID": f"smartcity-{prefix}",
     }
-    run = [sys.executable, "-m", "smartcity"]
-    upgrade = subprocess.run([*run, "db", "upgrade"], env=env, capture_output=True, text=True,
-                             timeout=300, check=False)  # fmt: skip
+    upgrade = smartcity_cli("db", "upgrade", env=env)
     assert upgrade.returncode == 0, upgrade.stderr
-    port = _free_port()
-    log = (home / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            *run,
-            "serve",
-            "--no-auth",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (home / "server.log").read_text()
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not start within 60 s"
-            time.sleep(0.2)
-        yield base, prefix
+        with smartcity_server(env, home) as base:
+            yield base, prefix
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         shutil.rmtree(home, ignore_errors=True)
 
 

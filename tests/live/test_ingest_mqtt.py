@@ -30,17 +30,9 @@ T0 = 1_795_000_000  # epoch seconds, 2026-11-18
 
 
 @pytest.fixture
-def live(db: Database) -> Iterator[tuple[Ingest, Hub]]:
-    assert MQTT_URL
+def live(db: Database, mqtt_config: IngestConfig) -> Iterator[tuple[Ingest, Hub]]:
     hub = build_hub(Settings(database_url=db.url, auth_required=False), db)
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    config = IngestConfig(
-        mqtt_url=MQTT_URL,
-        topic_pattern=prefix + "/{tenant}/devices/{device_id}/readings",
-        client_id=f"smartcity-test-{prefix}",
-        silence_check_s=3600,
-    )
-    ingest = build_ingest(db, hub.entities, hub.contexts, config)
+    ingest = build_ingest(db, hub.entities, hub.contexts, mqtt_config)
     ingest.start()
     assert ingest.mqtt is not None and ingest.mqtt.wait_connected(10)
     try:
@@ -176,19 +168,12 @@ def test_broker_policy_trusts_the_topic(live: tuple[Ingest, Hub], publisher: pah
 
 
 def test_unacknowledged_readings_are_redelivered_after_a_crash(
-    db: Database, publisher: paho.Client
+    db: Database, publisher: paho.Client, mqtt_config: IngestConfig
 ) -> None:
     """A subscriber that dies before committing leaves its messages unacknowledged: the
     broker hands them to the next session with the same client id, and nothing is lost."""
-    assert MQTT_URL
     hub = build_hub(Settings(database_url=db.url, auth_required=False), db)
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    config = IngestConfig(
-        mqtt_url=MQTT_URL,
-        topic_pattern=prefix + "/{tenant}/devices/{device_id}/readings",
-        client_id=f"smartcity-test-{prefix}",
-        silence_check_s=3600,
-    )
+    config = mqtt_config
     first = build_ingest(db, hub.entities, hub.contexts, config)
     topic, secret = register(first)
     # The writer never runs: messages are received and queued, never committed nor acked.

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -50,16 +49,11 @@ def _history_rows(db: Database, entity_id: str) -> int:
 
 
 @pytest.mark.skipif(not MQTT_URL, reason="SMARTCITY_TEST_MQTT_URL not set (mqtt://127.0.0.1:1883)")
-def test_mqtt_path_end_to_end(db: Database, tmp_path: Path) -> None:
+def test_mqtt_path_end_to_end(db: Database, tmp_path: Path, mqtt_config: IngestConfig) -> None:
     assert MQTT_URL
     hub = build_hub(Settings(database_url=db.url), db)
-    prefix = f"simtest{uuid.uuid4().hex[:8]}"
-    config = IngestConfig(
-        mqtt_url=MQTT_URL,
-        topic_pattern=prefix + "/{tenant}/devices/{device_id}/readings",
-        client_id=f"smartcity-test-{prefix}",
-        silence_check_s=3600,
-    )
+    config = mqtt_config
+    prefix = config.topic_pattern.split("/")[0]
     ingest = build_ingest(db, hub.entities, hub.contexts, config)
     ingest.start()
     try:
