@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -41,6 +41,10 @@ def page(router: APIRouter, path: str) -> Callable[[Endpoint], Endpoint]:
 def current_lang(request: Request) -> Lang:
     """FastAPI dependency: the language of the page being served."""
     return lang_of_path(request.url.path) or i18n.DEFAULT
+
+
+# A page handler's parameter: ``lang: LangDep``.
+LangDep = Annotated[Lang, Depends(current_lang)]
 
 
 def is_site_path(path: str) -> bool:

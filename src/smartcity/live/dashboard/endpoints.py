@@ -27,7 +27,7 @@ from smartcity.web import i18n
 from smartcity.web.i18n import Lang
 from smartcity.web.nav import N_, NavItem, register
 from smartcity.web.pages import DEFAULT_CSP, Crumb, Pages
-from smartcity.web.routing import current_lang, page
+from smartcity.web.routing import LangDep, page
 
 HERE = Path(__file__).parent
 GEO = {
@@ -72,7 +72,6 @@ def get_dashboard(request: Request) -> Dashboard:
 
 
 DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
-LangDep = Annotated[Lang, Depends(current_lang)]
 
 
 def api_lang(lang: Annotated[str, Query(description="en, tc or sc")] = "en") -> Lang:

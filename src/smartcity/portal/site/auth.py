@@ -14,10 +14,10 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -32,10 +32,9 @@ from smartcity.portal.users.model import User
 from smartcity.portal.users.service import LoginThrottled, UserService
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb, lang_of_path
-from smartcity.web.routing import current_lang, page
+from smartcity.web.routing import LangDep, current_lang, page
 
 router = APIRouter()
-LangDep = Annotated[Lang, Depends(current_lang)]
 
 SESSION_COOKIE = "smartcity_session"
 SESSION_MAX_AGE = 7 * 24 * 3600  # an anonymous session only carries a CSRF key and flashes

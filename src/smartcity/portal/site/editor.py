@@ -9,9 +9,9 @@ measure's audit trail and shows in its timeline and in the roll-ups.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -40,10 +40,9 @@ from smartcity.portal.site.routes import pages, tr
 from smartcity.portal.users.model import User
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
-from smartcity.web.routing import current_lang, page
+from smartcity.web.routing import LangDep, page
 
 router = APIRouter()
-LangDep = Annotated[Lang, Depends(current_lang)]
 TEXT_LANGS = (("en", "English"), ("zh-Hant", "繁體中文"), ("zh-Hans", "简体中文"))
 MAX_TITLE = 300
 

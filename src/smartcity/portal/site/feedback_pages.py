@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -60,10 +60,9 @@ from smartcity.web.i18n import Lang
 from smartcity.web.nav import N_
 from smartcity.web.pages import Crumb
 from smartcity.web.paging import Pager, page_number
-from smartcity.web.routing import current_lang, page
+from smartcity.web.routing import LangDep, page
 
 router = APIRouter()
-LangDep = Annotated[Lang, Depends(current_lang)]
 PER_PAGE = 20
 NAME_CHARS = 100
 DETAIL_CHARS = 1000

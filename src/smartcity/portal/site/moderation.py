@@ -8,9 +8,9 @@ Only moderators and admins: others get a 403 page, and anonymous visitors are se
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -39,10 +39,9 @@ from smartcity.web.i18n import Lang
 from smartcity.web.nav import N_
 from smartcity.web.pages import Crumb
 from smartcity.web.paging import Pager, page_number
-from smartcity.web.routing import current_lang, page
+from smartcity.web.routing import LangDep, page
 
 router = APIRouter()
-LangDep = Annotated[Lang, Depends(current_lang)]
 ROLES = ("moderator", "admin")
 PER_PAGE = 25
 STATUS_LABELS = {

@@ -18,14 +18,12 @@ from smartcity.storage.engine import Database
 from smartcity.web.i18n import Formatter, Lang
 from smartcity.web.pages import Crumb, Pages
 from smartcity.web.paging import Pager, page_number
-from smartcity.web.routing import current_lang, page
+from smartcity.web.routing import LangDep, page
 
 router = APIRouter()
 pages = Pages(Path(__file__).parent / "templates", locale_dirs=[Path(__file__).parent / "locale"])
 PER_PAGE = 20
 MAX_QUERY = 200  # characters of a search; longer ones are cut, not refused
-
-LangDep = Annotated[Lang, Depends(current_lang)]
 
 
 def site_data(request: Request) -> SiteData:
