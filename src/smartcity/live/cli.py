@@ -208,27 +208,27 @@ def bench_ingest(
     from smartcity.bench.harness import results_table
 
     with console.status("benchmarking...") as status:
-        if writer_only:
-            results = ingest.run_writer(
-                database,
-                readings=readings,
-                devices=devices,
-                progress=lambda s: status.update(f"benchmarking: {s}"),
-            )
-            console.print(results_table(results))
-            return
+
+        def progress(step: str) -> None:
+            status.update(f"benchmarking: {step}")
+
         try:
-            results = ingest.run(
-                database,
-                mqtt_url=mqtt_url,
-                readings=readings,
-                devices=devices,
-                publishers=publishers,
-                rate=rate,
-                server=server,
-                per_message=per_message,
-                progress=lambda s: status.update(f"benchmarking: {s}"),
-            )
+            if writer_only:
+                results = ingest.run_writer(
+                    database, readings=readings, devices=devices, progress=progress
+                )
+            else:
+                results = ingest.run(
+                    database,
+                    mqtt_url=mqtt_url,
+                    readings=readings,
+                    devices=devices,
+                    publishers=publishers,
+                    rate=rate,
+                    server=server,
+                    per_message=per_message,
+                    progress=progress,
+                )
         except RuntimeError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
