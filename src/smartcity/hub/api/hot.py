@@ -47,12 +47,37 @@ def route(method: str, path: str) -> Handler | None:
     return None
 
 
+PREFIX = "/ngsi-ld/v1/"
+
+
+def without_trailing_slash(scope: Scope) -> Scope:
+    """The specification writes its resources with a trailing slash (`POST /entities/`,
+    `PATCH /entities/{id}/attrs/`) and so do the ETSI suite and FIWARE clients; the routes here
+    are declared without. Both spellings name the same resource, for every method, so the slash
+    is dropped before routing (no redirect: clients would have to resend their bodies)."""
+    path: str = scope["path"]
+    if len(path) > len(PREFIX) and path.endswith("/") and path.startswith(PREFIX):
+        scope = dict(scope)
+        scope["path"] = path[:-1]
+        raw = scope.get("raw_path")
+        if isinstance(raw, bytes) and raw.endswith(b"/"):
+            scope["raw_path"] = raw[:-1]
+    return scope
+
+
 class HotRoutes:
+    """In front of the router: trailing slashes under /ngsi-ld/v1/ dropped, then the lean
+    handlers for the two hottest routes."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = route(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope = without_trailing_slash(scope)
+        handler = route(scope["method"], scope["path"])
         if handler is None:
             await self.app(scope, receive, send)
             return
