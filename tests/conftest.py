@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from smartcity.app import create_app
 from smartcity.config import Settings
+from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.live.ingest.runtime import IngestConfig
 from smartcity.storage import migrate, schema
 from smartcity.storage.engine import Database, normalise_url
@@ -89,6 +90,7 @@ def bare_db(
     migrations), shared by a module: for tests of the SQL compilers."""
     if request.param == "sqlite":
         db = Database(f"sqlite:///{tmp_path_factory.mktemp('bare') / 'bare.db'}")
+        db.prepare_connection(register_sqlite_functions)  # as EntityService does
         schema.metadata.create_all(db.engine)
         yield db
         db.dispose()

@@ -24,17 +24,10 @@ from smartcity.hub.api import (
     subscriptions,
     temporal,
 )
-from smartcity.hub.api.deps import Hub
 from smartcity.hub.api.hot import HotRoutes
 from smartcity.hub.api.negotiation import error_response
-from smartcity.hub.contexts import ContextStore
 from smartcity.hub.errors import ERROR_BASE, NgsiError
-from smartcity.hub.service import EntityService
-from smartcity.hub.subscriptions.matcher import Matcher
-from smartcity.hub.subscriptions.notifier import Notifier
-from smartcity.hub.subscriptions.senders import Senders
-from smartcity.hub.subscriptions.service import SubscriptionService
-from smartcity.hub.temporal.service import TemporalService
+from smartcity.hub.runtime import build_hub
 from smartcity.live.dashboard import endpoints as dashboard
 from smartcity.live.devices import api as devices_api
 from smartcity.live.ingest import http as ingest_http
@@ -45,7 +38,7 @@ from smartcity.portal.feedback.service import FeedbackService
 from smartcity.portal.feedback.targets import catalogue_target_check
 from smartcity.portal.measures import endpoints as portal_api
 from smartcity.portal.site import routes as site_routes
-from smartcity.security.keys import KeyStore
+from smartcity.portal.site.sessions import include_site
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
 from smartcity.web import routing as web_routing
@@ -59,47 +52,13 @@ def problem_response(status: int, type_name: str, title: str, detail: str) -> Re
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def build_hub(settings: Settings, db: Database | None = None) -> Hub:
-    db = db or Database(settings.database_url)
-    contexts = ContextStore(
-        db,
-        timeout=settings.limits.context_fetch_timeout,
-        max_bytes=settings.limits.max_context_bytes,
-        forbid_private=settings.forbid_private_targets,
-    )
-    entities_service = EntityService(db)
-    # Subscriptions: the matcher queues notifications inside each write transaction; the
-    # notifier (started in the app's lifespan) delivers them and is woken on commit.
-    subscriptions_service = SubscriptionService(db)
-    matcher = Matcher(subscriptions_service)
-    entities_service.change_hooks.append(matcher.on_change)
-    entities_service.commit_listeners.append(matcher.after_commit)
-    notifier = Notifier(
-        db,
-        subscriptions_service,
-        entities_service,
-        contexts,
-        senders=Senders(forbid_private=settings.forbid_private_targets),
-    )
-    matcher.on_queued.append(notifier.wake)
-    subscriptions_service.change_listeners.append(lambda _tenant, _sub_id: notifier.wake())
-    return Hub(
-        settings=settings,
-        entities=entities_service,
-        contexts=contexts,
-        keys=KeyStore(db),
-        extras={"temporal": TemporalService(db, entities_service), "notifier": notifier},
-        subscriptions=subscriptions_service,
-    )
-
-
 def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     db = Database(settings.database_url)
     if check_schema:
         migrate.ensure_current(db)
     hub = build_hub(settings, db)
     # Device ingestion (live data): registry, batching writer, MQTT if SMARTCITY_MQTT_URL is set.
-    ingest = build_ingest(db, hub.entities, hub.contexts)
+    ingest = build_ingest(hub)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,16 +67,15 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
                 "AUTHENTICATION IS OFF (--no-auth): anyone who can reach this server can write. "
                 "Use it for local testing only."
             )
-        notifier = hub.extras["notifier"]
         # Delivers whatever the outbox still holds from before the restart, then keeps going.
-        notifier.start()
+        hub.start()
         ingest.start()
         try:
             yield
         finally:
             ingest.stop()  # commits (and acknowledges) what is queued
-            notifier.stop()
-            db.dispose()
+            live_view.close()
+            hub.close()
 
     app = FastAPI(
         title="smartcity",
@@ -188,9 +146,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.include_router(feedback_api.router)  # /api/v1/comments, /api/v1/privacy
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
-    dashboard.install(app)
-    # The public site: /static, the language redirects, then the portal's pages.
+    live_view = dashboard.install(app, hub)
+    # The public site: /static, the language redirects, then the portal's pages behind its
+    # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).
     web_routing.install(app)
-    app.include_router(site_routes.router)
-    site_routes.auth.install(app)  # sessions (sign-in, CSRF, flash messages) on /en, /tc, /sc only
+    include_site(app, site_routes.router)
     return app

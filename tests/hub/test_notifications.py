@@ -129,7 +129,7 @@ def make_app(settings: Settings, retry: RetryPolicy = FAST) -> FastAPI:
 
 
 def notifier(app: Any) -> Notifier:
-    found: Notifier = app.state.hub.extras["notifier"]
+    found: Notifier = app.state.hub.notifier
     return found
 
 

@@ -14,9 +14,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartcity.app import build_hub
 from smartcity.config import Settings
 from smartcity.hub.api.deps import Hub
+from smartcity.hub.runtime import build_hub
 from smartcity.live.devices.schemas import DeviceCreate
 from smartcity.live.ingest.runtime import Ingest, IngestConfig, build_ingest
 from smartcity.storage.engine import Database
@@ -32,7 +32,7 @@ T0 = 1_795_000_000  # epoch seconds, 2026-11-18
 @pytest.fixture
 def live(db: Database, mqtt_config: IngestConfig) -> Iterator[tuple[Ingest, Hub]]:
     hub = build_hub(Settings(database_url=db.url, auth_required=False), db)
-    ingest = build_ingest(db, hub.entities, hub.contexts, mqtt_config)
+    ingest = build_ingest(hub, mqtt_config)
     ingest.start()
     assert ingest.mqtt is not None and ingest.mqtt.wait_connected(10)
     try:
@@ -174,7 +174,7 @@ def test_unacknowledged_readings_are_redelivered_after_a_crash(
     broker hands them to the next session with the same client id, and nothing is lost."""
     hub = build_hub(Settings(database_url=db.url, auth_required=False), db)
     config = mqtt_config
-    first = build_ingest(db, hub.entities, hub.contexts, config)
+    first = build_ingest(hub, config)
     topic, secret = register(first)
     # The writer never runs: messages are received and queued, never committed nor acked.
     from smartcity.live.ingest.mqtt import MqttSubscriber
@@ -188,7 +188,7 @@ def test_unacknowledged_readings_are_redelivered_after_a_crash(
     crashed.client.loop_stop()  # the process "dies": no acks, the socket is dropped
     crashed.client.socket().close()  # type: ignore[union-attr]
     time.sleep(0.5)
-    second = build_ingest(db, hub.entities, hub.contexts, config)
+    second = build_ingest(hub, config)
     second.start()
     try:
         wait_until(lambda: second.metrics.written >= 5, timeout=20)

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from smartcity.app import build_hub
 from smartcity.config import Settings
 from smartcity.hub.querying import EntityQuery
+from smartcity.hub.runtime import build_hub
 from smartcity.live.ingest.runtime import IngestConfig, build_ingest
 from smartcity.live.simulator.models import CityModel
 from smartcity.live.simulator.places import build_fleet
@@ -54,7 +54,7 @@ def test_mqtt_path_end_to_end(db: Database, tmp_path: Path, mqtt_config: IngestC
     hub = build_hub(Settings(database_url=db.url), db)
     config = mqtt_config
     prefix = config.topic_pattern.split("/")[0]
-    ingest = build_ingest(db, hub.entities, hub.contexts, config)
+    ingest = build_ingest(hub, config)
     ingest.start()
     try:
         assert ingest.mqtt is not None and ingest.mqtt.wait_connected(10)

@@ -16,7 +16,7 @@ from smartcity.app import create_app
 from smartcity.config import FeedbackSettings, Settings
 from smartcity.portal.blueprint.dataset import load_blueprint
 from smartcity.portal.measures import loader
-from smartcity.portal.site import auth
+from smartcity.portal.site import auth, sessions
 from smartcity.portal.users.service import UserService
 from smartcity.storage.engine import Database
 
@@ -68,7 +68,7 @@ def test_sign_in_and_out(site: TestClient) -> None:
     after = site.cookies["smartcity_session"]
     assert after != before
     # A new session id: a token minted for the old session no longer works.
-    assert auth.SESSION_COOKIE == "smartcity_session"
+    assert sessions.SESSION_COOKIE == "smartcity_session"
     account = site.get("/tc/account").text
     assert "已登入：Mo Moderator" in account and "審核人員" in account
     assert 'action="/tc/logout"' in account

@@ -19,7 +19,7 @@ import orjson
 
 from smartcity.bench.harness import Result, fresh_database, have_wrk, server, wrk
 from smartcity.hub import history, repository
-from smartcity.hub.history import Change
+from smartcity.hub.changes import Change
 from smartcity.hub.service import EntityService
 from smartcity.hub.timeutil import now_us
 from smartcity.storage.engine import Database

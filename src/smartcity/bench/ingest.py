@@ -164,8 +164,8 @@ def run(
     per_message: int = 1,
     progress: Callable[[str], None] = lambda _s: None,
 ) -> list[Result]:
-    from smartcity.app import build_hub
     from smartcity.config import Settings
+    from smartcity.hub.runtime import build_hub
     from smartcity.live.ingest.runtime import IngestConfig, build_ingest
     from smartcity.storage.engine import Database
 
@@ -177,7 +177,7 @@ def run(
         config = IngestConfig(
             mqtt_url=mqtt_url, topic_pattern=pattern, client_id=f"{prefix}-ingest"
         )
-        ingest = build_ingest(db, hub.entities, hub.contexts, config)
+        ingest = build_ingest(hub, config)
         progress(f"registering {devices} devices")
         registered = [(d.mqtt_topic, s) for d, s in _register(ingest, devices)]
         server_ctx = _server(db_url, mqtt_url, pattern, prefix) if server else None
@@ -261,8 +261,8 @@ def run_writer(
     MQTT and no HTTP. What the subscriber's side costs is the difference from ``run``."""
     import gc
 
-    from smartcity.app import build_hub
     from smartcity.config import Settings
+    from smartcity.hub.runtime import build_hub
     from smartcity.hub.timeutil import now_us
     from smartcity.live.ingest.readings import parse_reading
     from smartcity.live.ingest.runtime import IngestConfig, build_ingest
@@ -271,7 +271,7 @@ def run_writer(
     with fresh_database(database) as db_url:
         db = Database(db_url)
         hub = build_hub(Settings(database_url=db_url), db)
-        ingest = build_ingest(db, hub.entities, hub.contexts, IngestConfig())
+        ingest = build_ingest(hub, IngestConfig())
         progress(f"registering {devices} devices")
         sensors = [d for d, _ in _register(ingest, devices)]
         progress(f"preparing {readings} readings")

@@ -74,7 +74,7 @@ class CommitProbe(Probe):
             done = now_us()
             self.latencies.extend((done - r.t) / 1000 for r in readings)
 
-        ctx.ingest.writer.committed_listeners.append(committed)
+        ctx.ingest.writer.committed.add(committed)
 
     def stop(self) -> list[float]:
         return self.latencies

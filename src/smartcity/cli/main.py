@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from smartcity import __version__
-from smartcity.cli.options import DatabaseOpt, open_database
+from smartcity.bench.cli import bench_app
+from smartcity.commandline import DatabaseOpt, open_database
 from smartcity.demo import demo
-from smartcity.live.cli import bench_ingest, devices_app, ingest_app
+from smartcity.live.cli import devices_app, ingest_app
 from smartcity.live.connect_cli import connect
 from smartcity.live.sim_cli import simulate
 from smartcity.portal.cli import blueprint_app, users_app
@@ -38,6 +39,7 @@ app.command("simulate")(simulate)
 app.command("demo")(demo)
 app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(bench_app, name="bench")
 console = Console()
 err = Console(stderr=True)
 
@@ -210,53 +212,6 @@ def contexts_list(database: DatabaseOpt = None) -> None:
         ):
             table.add_row(row.url, row.kind, str(len(row.body)))
     console.print(table)
-
-
-bench_app = typer.Typer(help="Benchmarks against a real server process.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
-bench_app.command("ingest")(bench_ingest)
-
-
-@bench_app.command("hub")
-def bench_hub(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="PostgreSQL URL to "
-            "benchmark on (a scratch database is created); default: a temporary SQLite file",
-        ),
-    ] = None,
-    scenario: Annotated[
-        list[str] | None, typer.Option(help="single, batch, geo, temporal (repeat; default: all)")
-    ] = None,
-    seconds: Annotated[int, typer.Option(help="Duration of each wrk run")] = 10,
-    workers: Annotated[int, typer.Option(help="Server worker processes")] = 2,
-    connections: Annotated[int, typer.Option(help="Concurrent connections")] = 32,
-    geo_entities: Annotated[int, typer.Option(help="Entities for the geo query")] = 100_000,
-    batches: Annotated[int, typer.Option(help="1,000-entity batches to upsert")] = 50,
-) -> None:
-    """Measure the hub: single-entity ops, batch upsert vs the store, geo and temporal queries."""
-    from smartcity.bench import hub
-    from smartcity.bench.harness import results_table
-
-    scenarios = scenario or ["single", "batch", "geo", "temporal"]
-    with console.status("benchmarking...") as status:
-        try:
-            results = hub.run(
-                database,
-                scenarios,
-                seconds=seconds,
-                workers=workers,
-                connections=connections,
-                geo_entities=geo_entities,
-                batches=batches,
-                progress=lambda s: status.update(f"benchmarking: {s}"),
-            )
-        except RuntimeError as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from None
-    console.print(results_table(results))
 
 
 def main() -> None:  # pragma: no cover

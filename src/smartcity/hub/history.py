@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from smartcity.hub.changes import Change
 from smartcity.hub.entity import VALUE_KEY, Instance
 from smartcity.hub.temporal.repository import InstanceRow, insert_instances
 from smartcity.hub.timeutil import parse_datetime_us
@@ -27,18 +27,6 @@ _HID_COLUMNS = (H.c.hid, H.c.entity_id, H.c.types, H.c.deleted_at)
 _HID_ONE = select(*_HID_COLUMNS).where(
     H.c.tenant == bindparam("tenant"), H.c.entity_id == bindparam("entity_id")
 )
-
-
-@dataclass
-class Change:
-    """One entity changed by one operation (for history, subscriptions and live listeners)."""
-
-    tenant: str
-    entity_id: str
-    before: dict[str, Any] | None  # None: the entity was created
-    after: dict[str, Any] | None  # None: the entity was deleted
-    written: dict[str, list[Instance]] = field(default_factory=dict)  # iri -> new instances
-    removed: list[str] = field(default_factory=list)  # iris of deleted attributes
 
 
 _RAND_BITS = 74  # UUID version 7: 48 bits of milliseconds, 4 of version, 2 of variant, 74 more

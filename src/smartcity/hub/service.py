@@ -7,7 +7,8 @@ history and any notifications owed, so an accepted write is never half-applied.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +17,10 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from smartcity.hub import history, repository
+from smartcity.hub.changes import Change, ChangeFeed
 from smartcity.hub.entity import Doc, Instance
 from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
-from smartcity.hub.history import Change
+from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage.engine import Database
@@ -31,10 +33,27 @@ def clone(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
-# Called inside the write transaction (e.g. to queue notifications in the outbox).
-ChangeHook = Callable[[Connection, Sequence[Change]], None]
-# Called after commit (e.g. to wake the notifier, push to live dashboards).
-CommitListener = Callable[[Sequence[Change]], None]
+class Transaction:
+    """A write in progress (``EntityService.transaction``)."""
+
+    __slots__ = ("changes", "conn", "history", "now")
+
+    def __init__(self, now: int) -> None:
+        self.now = now  # µs since the epoch: every timestamp this write sets
+        self.conn: Connection
+        self.changes: list[Change] = []  # of the latest state: for the feed
+        self.history: list[Change] = []  # the instances the temporal evolution keeps
+
+    @property
+    def now_iso(self) -> str:
+        return iso_from_us(self.now)
+
+    def record(self, changes: Sequence[Change], *, history: Sequence[Change] | None = None) -> None:
+        """Changes of the latest state; ``history`` when the temporal evolution keeps more
+        than the latest state shows (ingestion: every reading of a batch, not just the
+        newest)."""
+        self.changes.extend(changes)
+        self.history.extend(changes if history is None else history)
 
 
 @dataclass
@@ -93,27 +112,29 @@ def _merge_instance(existing: Instance, patch: Instance) -> Instance:
 
 
 class EntityService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, feed: ChangeFeed | None = None) -> None:
         self.db = db
-        self.change_hooks: list[ChangeHook] = []
-        self.commit_listeners: list[CommitListener] = []
+        self.feed = feed or ChangeFeed()
+        if db.is_sqlite:  # regexp() and q_datetime_key(), which q and idPattern compile to
+            db.prepare_connection(register_sqlite_functions)
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _commit(self, conn: Connection, changes: Sequence[Change], now: int) -> None:
-        history.record(conn, changes, now)
-        for hook in self.change_hooks:
-            hook(conn, changes)
-
-    def _after(self, changes: Sequence[Change]) -> None:
-        if not changes:
-            return
-        for listener in self.commit_listeners:
-            try:
-                listener(changes)
-            except Exception:  # a listener must never undo an accepted write
-                import logging
-
-                logging.getLogger(__name__).exception("commit listener failed")
+    @contextmanager
+    def transaction(self, now: int | None = None) -> Iterator[Transaction]:
+        """One write: the caller changes the latest state through ``tx.conn`` and records its
+        changes with ``tx.record``; then, in this order, the history is written, the feed's
+        in-transaction hooks run (subscriptions queue their notifications), the transaction
+        commits, and the feed's commit listeners are told. Every write of the hub goes through
+        here, the batches of device ingestion included. If the body or a hook raises, nothing
+        is written and nobody is told."""
+        tx = Transaction(now if now is not None else now_us())
+        with self.db.write() as conn:
+            tx.conn = conn
+            yield tx
+            if tx.history:
+                history.record(conn, tx.history, tx.now)
+            self.feed.in_transaction(conn, tx.changes)
+        self.feed.committed(tx.changes)
 
     def _load(self, conn: Connection, tenant: str, entity_id: str) -> tuple[int, Doc]:
         row = repository.get(conn, tenant, entity_id, for_update=True)
@@ -171,7 +192,8 @@ class EntityService:
         now_iso = iso_from_us(now)
         seen: set[str] = set()
         fresh: list[Doc] = []
-        with self.db.write() as conn:
+        with self.transaction(now) as tx:
+            conn = tx.conn
             existing = repository.existing_ids(conn, tenant, (d["id"] for d in docs))
             for doc in docs:
                 if doc["id"] in existing or doc["id"] in seen:
@@ -186,10 +208,8 @@ class EntityService:
                 repository.insert_entities(conn, tenant, fresh, now)
             except IntegrityError:  # a concurrent create won the race
                 raise AlreadyExists("an entity in this request was created concurrently") from None
-            changes = [Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh]
-            self._commit(conn, changes, now)
+            tx.record([Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh])
         result.success = [d["id"] for d in fresh]
-        self._after(changes)
         return result
 
     def upsert_many(self, tenant: str, docs: Sequence[Doc], *, replace: bool) -> BatchResult:
@@ -205,7 +225,8 @@ class EntityService:
                 prior["type"] = list(dict.fromkeys(prior["type"] + doc.get("type", [])))
             else:
                 merged_docs[doc["id"]] = clone(doc)
-        with self.db.write() as conn:
+        with self.transaction(now) as tx:
+            conn = tx.conn
             loaded = repository.load_many(conn, tenant, list(merged_docs))
             existing = {entity_id: eid for entity_id, (eid, _) in loaded.items()}
             fresh: list[Doc] = []
@@ -227,10 +248,9 @@ class EntityService:
             repository.update_entities(conn, tenant, updates, now)
             repository.insert_entities(conn, tenant, fresh, now)
             changes.extend(Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh)
-            self._commit(conn, changes, now)
+            tx.record(changes)
         result.success = [c.entity_id for c in changes]
         result.created = [d["id"] for d in fresh]
-        self._after(changes)
         return result
 
     def update_many(self, tenant: str, docs: Sequence[Doc], *, no_overwrite: bool) -> BatchResult:
@@ -238,7 +258,8 @@ class EntityService:
         result = BatchResult()
         now = now_us()
         now_iso = iso_from_us(now)
-        with self.db.write() as conn:
+        with self.transaction(now) as tx:
+            conn = tx.conn
             existing = repository.existing_ids(conn, tenant, (d["id"] for d in docs))
             changes: list[Change] = []
             for doc in docs:
@@ -254,15 +275,15 @@ class EntityService:
                 new = _update_doc(old, {**doc, "attrs": attrs}, now_iso)
                 repository.update_entity(conn, tenant, eid, old, new, now)
                 changes.append(Change(tenant, doc["id"], old, new, written=attrs))
-            self._commit(conn, changes, now)
+            tx.record(changes)
         result.success = [c.entity_id for c in changes]
-        self._after(changes)
         return result
 
     def delete_many(self, tenant: str, ids: Sequence[str]) -> BatchResult:
         result = BatchResult()
         now = now_us()
-        with self.db.write() as conn:
+        with self.transaction(now) as tx:
+            conn = tx.conn
             existing = repository.existing_ids(conn, tenant, ids)
             changes: list[Change] = []
             for entity_id in dict.fromkeys(ids):
@@ -274,9 +295,8 @@ class EntityService:
                 _, old = self._load(conn, tenant, entity_id)
                 changes.append(Change(tenant, entity_id, old, None))
             repository.delete_entities(conn, [existing[c.entity_id] for c in changes])
-            self._commit(conn, changes, now)
+            tx.record(changes)
         result.success = [c.entity_id for c in changes]
-        self._after(changes)
         return result
 
     def delete(self, tenant: str, entity_id: str) -> None:
@@ -330,17 +350,13 @@ class EntityService:
         entity_id: str,
         apply: Callable[[Doc, str], tuple[Doc, dict[str, list[Instance]]]],
     ) -> None:
-        now = now_us()
-        with self.db.write() as conn:
-            eid, old = self._load(conn, tenant, entity_id)
-            new, written = apply(old, iso_from_us(now))
+        with self.transaction() as tx:
+            eid, old = self._load(tx.conn, tenant, entity_id)
+            new, written = apply(old, tx.now_iso)
             if new is not old:
-                repository.update_entity(conn, tenant, eid, old, new, now)
+                repository.update_entity(tx.conn, tenant, eid, old, new, tx.now)
                 removed = [k for k in old["attrs"] if k not in new["attrs"]]
-                change = Change(tenant, entity_id, old, new, written=written, removed=removed)
-                self._commit(conn, [change], now)
-        if new is not old:
-            self._after([change])
+                tx.record([Change(tenant, entity_id, old, new, written=written, removed=removed)])
 
     # -- attributes --------------------------------------------------------------------------
     def append_attrs(

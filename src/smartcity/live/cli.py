@@ -1,5 +1,5 @@
 """``smartcity devices ...`` (the registry) and ``smartcity ingest mqtt`` (a standalone
-MQTT subscriber), plus ``smartcity bench ingest``."""
+MQTT subscriber)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smartcity.cli.options import DatabaseOpt, open_database
+from smartcity.commandline import DatabaseOpt, open_database
 
 if TYPE_CHECKING:
     from smartcity.live.ingest.runtime import Ingest
@@ -28,13 +28,13 @@ err = Console(stderr=True)
 
 
 def _ingest(database: str | None) -> Ingest:
-    from smartcity.app import build_hub
     from smartcity.config import Settings
+    from smartcity.hub.runtime import build_hub
     from smartcity.live.ingest.runtime import build_ingest
 
     db = open_database(database, current=True)
     hub = build_hub(Settings(database_url=db.url), db)
-    return build_ingest(db, hub.entities, hub.contexts)
+    return build_ingest(hub)
 
 
 def _parse_map(items: list[str]) -> dict[str, dict[str, object]]:
@@ -176,60 +176,3 @@ def ingest_mqtt(
         logging.getLogger("smartcity.ingest").info("metrics %s", ingest.metrics.snapshot())
     ingest.stop()
     console.print(f"stopped; {ingest.metrics.snapshot()}")
-
-
-def bench_ingest(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
-        ),
-    ] = None,
-    mqtt_url: Annotated[str, typer.Option("--mqtt", help="Broker")] = "mqtt://127.0.0.1:1883",
-    readings: Annotated[int, typer.Option(help="Readings to publish")] = 200_000,
-    per_message: Annotated[
-        int, typer.Option(help="Readings per MQTT message (1: one reading per message)")
-    ] = 1,
-    devices: Annotated[int, typer.Option(help="Simulated devices")] = 1_000,
-    publishers: Annotated[int, typer.Option(help="Publisher processes")] = 1,
-    rate: Annotated[float, typer.Option(help="Readings/s to publish (0: as fast as possible)")] = 0,
-    server: Annotated[
-        bool, typer.Option("--server", help="Subscribe in a real `smartcity serve` process")
-    ] = False,
-    writer_only: Annotated[
-        bool,
-        typer.Option("--writer-only", help="Only the write path: no MQTT (see performance.md)"),
-    ] = False,
-) -> None:
-    """Sustained MQTT readings/s into the hub with history, and publish -> commit latency
-    (publish -> browser with --server)."""
-    from smartcity.bench import ingest
-    from smartcity.bench.harness import results_table
-
-    with console.status("benchmarking...") as status:
-
-        def progress(step: str) -> None:
-            status.update(f"benchmarking: {step}")
-
-        try:
-            if writer_only:
-                results = ingest.run_writer(
-                    database, readings=readings, devices=devices, progress=progress
-                )
-            else:
-                results = ingest.run(
-                    database,
-                    mqtt_url=mqtt_url,
-                    readings=readings,
-                    devices=devices,
-                    publishers=publishers,
-                    rate=rate,
-                    server=server,
-                    per_message=per_message,
-                    progress=progress,
-                )
-        except RuntimeError as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from None
-    console.print(results_table(results))

@@ -104,8 +104,8 @@ def report(name: str, result: ConnectorResult, summary: WriteSummary, seconds: f
 
 
 def _local_sink(database: str | None, tenant: str) -> Sink:
-    from smartcity.app import build_hub
     from smartcity.config import Settings
+    from smartcity.hub.runtime import build_hub
     from smartcity.storage import migrate
     from smartcity.storage.engine import Database
 

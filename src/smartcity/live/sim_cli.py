@@ -75,8 +75,8 @@ def status_line(p: Progress, publisher: Publisher, devices: int) -> Text:
 
 
 def _local_registrar(database: str | None) -> Registrar:
-    from smartcity.app import build_hub
     from smartcity.config import Settings, resolve_database_url
+    from smartcity.hub.runtime import build_hub
     from smartcity.live.devices.service import DEFAULT_TOPIC_PATTERN, DeviceRegistry
     from smartcity.storage import migrate
     from smartcity.storage.engine import Database

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smartcity.cli.options import DatabaseOpt, open_database
+from smartcity.commandline import DatabaseOpt, open_database
 
 if TYPE_CHECKING:
     from smartcity.portal.blueprint.model import Blueprint

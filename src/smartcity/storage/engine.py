@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,6 +75,18 @@ class Database:
             if path and path != ":memory:" and not path.startswith("file:"):
                 self._checkpointer = WalCheckpointer(path)
         self._has_postgis: bool | None = None
+        self._setups: list[Callable[[Any], None]] = []
+
+    def prepare_connection(self, setup: Callable[[Any], None]) -> None:
+        """Run ``setup(dbapi_connection)`` on every connection of this database (Datasette's
+        ``prepare_connection`` hook): how the layers above add what their SQL needs (the hub's
+        SQLite functions for the q language) without storage importing them. Connections
+        already pooled were opened without it, so the pool is emptied once."""
+        if setup in self._setups:
+            return
+        self._setups.append(setup)
+        event.listen(self.engine, "connect", lambda dbapi_conn, _record: setup(dbapi_conn))
+        self.engine.dispose()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -130,12 +142,8 @@ class Database:
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
-    from smartcity.hub.query.qsql import register_sqlite_functions
-
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
     dbapi_conn.isolation_level = None
-    # regexp() and q_datetime_key(), which the q language and idPattern compile to.
-    register_sqlite_functions(dbapi_conn)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL is durable across application crashes in WAL mode; only an OS crash or power loss

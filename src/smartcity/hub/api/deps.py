@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.config import Settings
-from smartcity.hub.contexts import ContextStore
 from smartcity.hub.errors import BadRequestData, Forbidden, Unauthorized
-from smartcity.hub.service import EntityService
-from smartcity.security.keys import KeyStore
-
-if TYPE_CHECKING:
-    from smartcity.hub.subscriptions.service import SubscriptionService
+from smartcity.hub.runtime import Hub
 
 T = TypeVar("T")
 
 
-@dataclass
-class Hub:
-    """Everything the NGSI-LD endpoints need, built once by the app factory."""
-
-    settings: Settings
-    entities: EntityService
-    contexts: ContextStore
-    keys: KeyStore
-    extras: dict[str, Any]
-    # Subscriptions and notifications (None in a Hub built without them).
-    subscriptions: SubscriptionService | None = None
-
-
 def hub(request: Request) -> Hub:
-    return request.app.state.hub
+    """The app's hub (``smartcity.hub.runtime.build_hub``), for endpoints of every feature."""
+    found: Hub = request.app.state.hub
+    return found
 
 
 async def run_read(h: Hub, fn: Callable[..., T], *args: Any) -> T:

@@ -75,7 +75,7 @@ _PAIRS_MEMBER = {
 
 
 def _service(request: Request) -> TemporalService:
-    service: TemporalService = hub(request).extras["temporal"]
+    service: TemporalService = hub(request).temporal
     return service
 
 

@@ -30,14 +30,14 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert
 
+from smartcity.hub.changes import Change, Listeners
 from smartcity.hub.entity import VALUE_KEY
-from smartcity.hub.history import Change
 from smartcity.hub.subscriptions.model import NULL_URI, Doc, triggers_of
 from smartcity.hub.timeutil import iso_from_us, now_us, parse_datetime_us
 from smartcity.storage import schema
@@ -302,12 +302,12 @@ def outbox_row(sub: Compiled, payload: Doc, now: int) -> Doc:
 
 
 class Matcher:
-    """Plugs into ``EntityService``: ``on_change`` as a change hook, ``after_commit`` as a
-    commit listener (which then calls ``on_queued``, e.g. to wake the notifier)."""
+    """Plugs into the change feed (hub/changes.py): ``on_change`` as an in-transaction hook,
+    ``after_commit`` as a commit listener, which then tells ``queued`` (the notifier wakes)."""
 
     def __init__(self, subscriptions: SubscriptionService) -> None:
         self.subscriptions = subscriptions
-        self.on_queued: list[Callable[[], None]] = []
+        self.queued: Listeners[[]] = Listeners("notification queued")
         # Throttling is enforced per process: the last time each subscription was queued.
         self._last_queued: dict[tuple[str, str], int] = {}
         self._guard = threading.Lock()
@@ -369,5 +369,4 @@ class Matcher:
         with self._guard:
             for key in pending:
                 self._last_queued[key] = now
-        for wake in self.on_queued:
-            wake()
+        self.queued.notify()

@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from smartcity.hub.changes import Listeners
 from smartcity.hub.errors import AlreadyExists, Conflict, ResourceNotFound
 from smartcity.hub.subscriptions.matcher import Compiled, compile_subscription
 from smartcity.hub.subscriptions.model import Doc
@@ -70,8 +70,8 @@ class SubscriptionService:
         # Bumped by every invalidation, so that a load that raced with a change is not kept.
         self._generation: dict[str, int] = {}
         self._periodic: tuple[float, list[Compiled]] | None = None
-        # Called with (tenant, subscription id) after any change (the notifier listens).
-        self.change_listeners: list[Callable[[str, str], None]] = []
+        # Told (tenant, subscription id) after any change (the notifier listens).
+        self.changed: Listeners[[str, str]] = Listeners("subscription changed")
 
     # -- CRUD ----------------------------------------------------------------------------------
     def create(self, tenant: str, doc: Doc) -> None:
@@ -163,11 +163,7 @@ class SubscriptionService:
     # -- the cache -----------------------------------------------------------------------------
     def _changed(self, tenant: str, sub_id: str) -> None:
         self.invalidate(tenant)
-        for listener in self.change_listeners:
-            try:
-                listener(tenant, sub_id)
-            except Exception:
-                log.exception("subscription change listener failed")
+        self.changed.notify(tenant, sub_id)
 
     def invalidate(self, tenant: str | None = None) -> None:
         with self._lock:

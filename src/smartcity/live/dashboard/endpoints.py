@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
+from smartcity.hub.runtime import Hub
 from smartcity.live.dashboard.events import LiveEvents
 from smartcity.live.dashboard.kinds import BY_KEY, KINDS, RULES, DashboardConfig
 from smartcity.live.dashboard.service import WINDOWS, DashboardService
@@ -45,18 +46,17 @@ register(NavItem("dashboard", "/dashboard", N_("City dashboard"), 50))
 class Dashboard:
     """What one app holds: the service (state, figures) and the live event stream."""
 
-    def __init__(self, app: FastAPI, config: DashboardConfig | None = None) -> None:
-        hub = app.state.hub
+    def __init__(self, hub: Hub, config: DashboardConfig | None = None) -> None:
         self.config = config or DashboardConfig.from_env()
         self.private = bool({"*", self.config.tenant} & set(hub.settings.private_read_tenants))
-        self.service = DashboardService(hub.entities, self.config, hub.extras.get("temporal"))
+        self.service = DashboardService(hub.entities, self.config, hub.temporal)
         self.events = LiveEvents(self.service)
-        hub.entities.commit_listeners.append(self.events.on_commit)
+        self.close = hub.feed.on_commit(self.events.on_commit)  # unplugs the live view
 
 
-def install(app: FastAPI, config: DashboardConfig | None = None) -> Dashboard:
+def install(app: FastAPI, hub: Hub, config: DashboardConfig | None = None) -> Dashboard:
     """Create the app's dashboard, include its routes and mount its assets."""
-    dashboard = Dashboard(app, config)
+    dashboard = Dashboard(hub, config)
     app.state.dashboard = dashboard
     app.include_router(router)
     app.mount(ASSETS, StaticFiles(directory=HERE / "static"), name="dashboard-assets")

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from smartcity.hub.history import Change
+from smartcity.hub.changes import Change
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.live.dashboard.kinds import BY_KEY, RULES
 from smartcity.live.dashboard.service import Alert, DashboardService, Tile

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smartcity.hub.changes import Change
 from smartcity.hub.errors import BadRequestData
-from smartcity.hub.history import Change
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.timeutil import now_us, parse_datetime_us

@@ -194,7 +194,7 @@ class MqttSubscriber:
         self._stopping = False
         self._last_log: dict[str, float] = {}
         self._acks: list[int] = []  # committed, to acknowledge after the batch
-        ingest.writer.after_batch.append(self.flush_acks)
+        self._unplug = ingest.writer.after_batch.add(self.flush_acks)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -214,8 +214,7 @@ class MqttSubscriber:
         self._stopping = True
 
     def close(self) -> None:
-        if self.flush_acks in self.ingest.writer.after_batch:
-            self.ingest.writer.after_batch.remove(self.flush_acks)
+        self._unplug()
         self.client.disconnect()
         self.client.loop_stop()
 

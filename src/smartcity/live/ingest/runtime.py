@@ -10,14 +10,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from smartcity.hub.contexts import ContextStore
-from smartcity.hub.service import EntityService
+from smartcity.hub.runtime import Hub
 from smartcity.hub.timeutil import now_us
 from smartcity.live.devices.service import DEFAULT_TOPIC_PATTERN, REFRESH_SECONDS, DeviceRegistry
 from smartcity.live.ingest.metrics import Metrics
 from smartcity.live.ingest.store import prune_ledger
 from smartcity.live.ingest.writer import BatchWriter
-from smartcity.storage.engine import Database
 
 if TYPE_CHECKING:
     from smartcity.live.ingest.mqtt import MqttSubscriber
@@ -114,16 +112,15 @@ class Ingest:
                 log.exception("device silence check failed")
 
 
-def build_ingest(
-    db: Database,
-    entities: EntityService,
-    contexts: ContextStore,
-    config: IngestConfig | None = None,
-) -> Ingest:
+def build_ingest(hub: Hub, config: IngestConfig | None = None) -> Ingest:
+    """Ingestion on ``hub`` (``smartcity.hub.runtime.build_hub``): its writes go through the
+    hub's transaction, so subscriptions and live views see them like any other write."""
     config = config or IngestConfig.from_env()
     metrics = Metrics()
-    registry = DeviceRegistry(db, entities, contexts, topic_pattern=config.topic_pattern)
+    registry = DeviceRegistry(
+        hub.db, hub.entities, hub.contexts, topic_pattern=config.topic_pattern
+    )
     writer = BatchWriter(
-        db, entities, metrics, capacity=config.queue_capacity, max_batch=config.max_batch
+        hub.db, hub.entities, metrics, capacity=config.queue_capacity, max_batch=config.max_batch
     )
     return Ingest(config, registry, metrics, writer)

@@ -9,8 +9,9 @@ overwrite a newer value. Here, per batch:
 2. the entities fed are loaded in one statement (locked on PostgreSQL, in id order);
 3. every new reading becomes a history instance; the latest value of an attribute only moves
    forward in time (an older reading goes to the history only: "stale");
-4. each entity is written once (one batched UPDATE / INSERT), the history with its rollup by
-   ``history.record``, and the hub's change hooks (subscriptions) see the latest-state changes.
+4. each entity is written once (one batched UPDATE / INSERT); the hub's transaction
+   (``EntityService.transaction``) then writes the history with its rollup, runs the change
+   feed's hooks (subscriptions) on the latest-state changes, commits, and tells its listeners.
 
 Everything commits together, so a reading is in both the ledger and the hub, or in neither.
 """
@@ -23,9 +24,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, select
 
-from smartcity.hub import history, repository
-from smartcity.hub.history import Change
-from smartcity.hub.service import EntityService
+from smartcity.hub import repository
+from smartcity.hub.changes import Change
+from smartcity.hub.service import Transaction
 from smartcity.hub.timeutil import iso_from_us, parse_datetime_us
 from smartcity.live.devices.service import DeviceRegistry
 from smartcity.live.ingest.readings import Reading
@@ -84,11 +85,11 @@ def _instance_time(inst: dict[str, Any]) -> int:
     return parse_datetime_us(stamp, field="observedAt") if stamp else -1
 
 
-def write_readings(
-    conn: Connection, entities: EntityService, readings: Sequence[Reading], now: int
-) -> tuple[list[str], list[Change]]:
-    """Write a batch in the open transaction; returns each reading's status and the changes
-    of the latest state (for commit listeners)."""
+def write_readings(tx: Transaction, readings: Sequence[Reading]) -> list[str]:
+    """Write a batch in the hub's open transaction (``EntityService.transaction``); returns
+    each reading's status. The changes go to ``tx``: the latest state's for the change feed,
+    every new reading's for the history."""
+    conn, now = tx.conn, tx.now
     statuses = [DUPLICATE] * len(readings)
     keys: dict[tuple[int, int], int] = {}
     for i, r in enumerate(readings):
@@ -179,8 +180,6 @@ def write_readings(
             history_changes.append(Change(tenant, entity_id, old, new, written=written))
         repository.insert_entities(conn, tenant, inserts, now)
         repository.update_entities(conn, tenant, updates, now)
-    history.record(conn, history_changes, now)
-    for hook in entities.change_hooks:
-        hook(conn, latest_changes)
+    tx.record(latest_changes, history=history_changes)
     DeviceRegistry.mark_seen(conn, seen)
-    return statuses, latest_changes
+    return statuses

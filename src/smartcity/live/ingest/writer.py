@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from smartcity.hub.history import Change
+from smartcity.hub.changes import Listeners
 from smartcity.hub.service import EntityService
-from smartcity.hub.timeutil import now_us
 from smartcity.live.ingest.metrics import Metrics
 from smartcity.live.ingest.readings import Reading
 from smartcity.live.ingest.store import DUPLICATE, STALE, write_readings
@@ -51,10 +50,6 @@ class Submission:
     done: Callable[[Outcome], None] = field(default=lambda _o: None)
 
 
-# Told after every commit with the readings written (for latency probes and live views).
-CommittedListener = Callable[[Sequence[Reading], int], None]
-
-
 class BatchWriter:
     def __init__(
         self,
@@ -70,10 +65,11 @@ class BatchWriter:
         self.metrics = metrics
         self.capacity = capacity
         self.max_batch = max_batch
-        self.committed_listeners: list[CommittedListener] = []
+        # Told the readings each batch wrote, once committed (benchmarks' probes).
+        self.committed: Listeners[[Sequence[Reading], int]] = Listeners("ingestion committed")
         # Called in the writer's thread after each batch's submissions were told their outcome
         # (the MQTT subscriber sends its acknowledgements then, in one write).
-        self.after_batch: list[Callable[[], None]] = []
+        self.after_batch: Listeners[[]] = Listeners("after batch")
         self._queue: deque[Submission] = deque()
         self._pending = 0  # readings queued
         self._busy = False  # a batch is being written
@@ -169,28 +165,25 @@ class BatchWriter:
             finally:
                 if paused:
                     gc.enable()
-                for hook in self.after_batch:
-                    try:
-                        hook()
-                    except Exception:
-                        log.exception("after-batch hook failed")
+                self.after_batch.notify()
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
 
     # -- writing -------------------------------------------------------------------------------
-    def _commit(self, readings: list[Reading]) -> tuple[list[str], list[Change], int]:
-        now = now_us()
-        with self.db.write() as conn:
-            statuses, changes = write_readings(conn, self.entities, readings, now)
-        return statuses, changes, now
+    def _commit(self, readings: list[Reading]) -> tuple[list[str], int]:
+        """One transaction through the hub's write pipeline: the hub's commit listeners
+        (notifier, live views) are told as it commits, before the submissions are."""
+        with self.entities.transaction() as tx:
+            statuses = write_readings(tx, readings)
+        return statuses, tx.now
 
     def _write(self, batch: list[Submission]) -> None:
         readings = [r for sub in batch for r in sub.readings]
         delay = 0.05
         for attempt in range(TRANSIENT_RETRIES + 1):
             try:
-                statuses, changes, now = self._commit(readings)
+                statuses, now = self._commit(readings)
                 break
             except (OperationalError, DBAPIError) as exc:
                 transient = isinstance(exc, OperationalError) or exc.connection_invalidated
@@ -206,7 +199,7 @@ class BatchWriter:
             except Exception as exc:
                 self.metrics.write_errors += 1
                 return self._isolate(batch, exc)
-        self._finish(batch, readings, statuses, changes, now)
+        self._finish(batch, readings, statuses, now)
 
     def _isolate(self, batch: list[Submission], exc: Exception) -> None:
         if len(batch) == 1:
@@ -226,7 +219,6 @@ class BatchWriter:
         batch: list[Submission],
         readings: list[Reading],
         statuses: list[str],
-        changes: list[Change],
         now: int,
     ) -> None:
         duplicates = statuses.count(DUPLICATE)
@@ -236,19 +228,8 @@ class BatchWriter:
             end = start + len(sub.readings)
             _tell(sub, Outcome(statuses[start:end]))
             start = end
-        # Commit listeners of the hub (notifier wake-up, live views), then ours.
-        if changes:
-            for listener in self.entities.commit_listeners:
-                try:
-                    listener(changes)
-                except Exception:
-                    log.exception("commit listener failed")
         written = [r for r, s in zip(readings, statuses, strict=True) if s != DUPLICATE]
-        for committed in self.committed_listeners:
-            try:
-                committed(written, now)
-            except Exception:
-                log.exception("ingestion listener failed")
+        self.committed.notify(written, now)
 
 
 def _tell(sub: Submission, outcome: Outcome) -> None:

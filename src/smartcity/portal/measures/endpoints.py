@@ -16,12 +16,12 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from smartcity.hub.api.deps import hub
 from smartcity.portal.blueprint.model import AREAS
 from smartcity.portal.measures import csvio
 from smartcity.portal.measures.errors import PortalError
 from smartcity.portal.measures.schemas import KpiView
 from smartcity.portal.measures.service import MeasureService
-from smartcity.storage.engine import Database
 
 router = APIRouter(tags=["Portal"])
 DEFAULT_LIMIT = 200
@@ -51,8 +51,7 @@ def _json(value: Any, headers: dict[str, str] | None = None) -> Response:
 
 
 def _service(request: Request) -> MeasureService:
-    db: Database = request.app.state.hub.entities.db
-    return MeasureService(db)
+    return MeasureService(hub(request).db)
 
 
 def _params(request: Request, allowed: set[str]) -> dict[str, str]:

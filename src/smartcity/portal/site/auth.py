@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smartcity import __version__
+from smartcity.hub.api.deps import hub
 from smartcity.portal.feedback.secret import Keyed
 from smartcity.portal.feedback.service import FeedbackService
 from smartcity.portal.site.routes import pages, tr
@@ -36,8 +35,6 @@ from smartcity.web.routing import LangDep, current_lang, page
 
 router = APIRouter()
 
-SESSION_COOKIE = "smartcity_session"
-SESSION_MAX_AGE = 7 * 24 * 3600  # an anonymous session only carries a CSRF key and flashes
 IDLE_SECONDS = 30 * 60  # signed-in users are signed out after 30 minutes without a request
 ABSOLUTE_SECONDS = 12 * 3600  # ... and 12 hours after signing in, whatever they do
 VOTER_COOKIE = "smartcity_voter"  # the same cookie the feedback API reads
@@ -45,71 +42,6 @@ VOTER_MAX_AGE = 2 * 365 * 24 * 3600
 MAX_FORM_BYTES = 128 * 1024  # 5,000 CJK characters, percent-encoded, fit with room to spare
 ASSETS = Path(__file__).parent / "assets"
 ASSET_FILES = {"interactive.css": "text/css", "interactive.js": "text/javascript"}
-
-
-# -- sessions ----------------------------------------------------------------------------------
-
-
-class SiteSessions:
-    """Starlette's SessionMiddleware on the site's paths (/en, /tc, /sc) only, with the
-    ``Secure`` flag when the request came over https (behind a proxy: uvicorn's proxy headers).
-    The signing key is derived from the server secret on first use."""
-
-    def __init__(self, app: ASGIApp, secret: Callable[[], str]) -> None:
-        self.app = app
-        self.secret = secret
-        self._plain: SessionMiddleware | None = None
-        self._secure: SessionMiddleware | None = None
-
-    def _middleware(self, https: bool) -> SessionMiddleware:
-        if self._plain is None or self._secure is None:
-            key = self.secret()
-            options: dict[str, Any] = {
-                "secret_key": key,
-                "session_cookie": SESSION_COOKIE,
-                "max_age": SESSION_MAX_AGE,
-                "same_site": "lax",
-            }
-            self._plain = SessionMiddleware(self.app, https_only=False, **options)
-            self._secure = SessionMiddleware(self.app, https_only=True, **options)
-        return self._secure if https else self._plain
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or lang_of_path(scope.get("path", "")) is None:
-            await self.app(scope, receive, send)
-            return
-        https = scope.get("scheme") == "https"
-        has_session = any(
-            name == b"cookie" and SESSION_COOKIE.encode() in value
-            for name, value in scope.get("headers", [])
-        )
-        await self._middleware(https)(scope, receive, _private_when_personal(send, has_session))
-
-
-def _private_when_personal(send: Send, has_session: bool) -> Send:
-    """A page that belongs to a session (it carries a CSRF token or a flash message, or sets
-    the session cookie) must never be stored by a shared cache: mark it ``private``."""
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            names = {name.lower() for name, _ in headers}
-            if b"cache-control" not in names and (has_session or b"set-cookie" in names):
-                headers.append((b"cache-control", b"private"))
-                message = {**message, "headers": headers}
-        await send(message)
-
-    return wrapped
-
-
-def install(app: FastAPI) -> None:
-    """Add the site's sessions to ``app`` (called from ``smartcity.app.create_app``)."""
-
-    def secret() -> str:
-        feedback: FeedbackService = app.state.feedback
-        return feedback.keyed.digest("site-session", "v1")
-
-    app.add_middleware(SiteSessions, secret=secret)
 
 
 def feedback_service(request: Request) -> FeedbackService:
@@ -229,7 +161,7 @@ def set_voter_cookie(response: Response, request: Request, value: str) -> None:
 def users(request: Request) -> UserService:
     service: UserService | None = getattr(request.app.state, "site_users", None)
     if service is None:
-        service = UserService(request.app.state.hub.entities.db)
+        service = UserService(hub(request).db)
         request.app.state.site_users = service
     return service
 

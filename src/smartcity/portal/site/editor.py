@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from smartcity.hub.api.deps import hub
 from smartcity.portal.blueprint.model import Text
 from smartcity.portal.measures.errors import Forbidden, NotFound, PortalError
 from smartcity.portal.measures.schemas import MeasureView
@@ -48,7 +49,7 @@ MAX_TITLE = 300
 
 
 def measures_service(request: Request) -> MeasureService:
-    return MeasureService(request.app.state.hub.entities.db)
+    return MeasureService(hub(request).db)
 
 
 def _editable(request: Request, user: User | None, measure_id: str) -> MeasureView | None:

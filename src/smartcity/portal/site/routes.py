@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from smartcity.hub.api.deps import hub
 from smartcity.portal.site import live, sections, timeline
 from smartcity.portal.site.content import SiteData
 from smartcity.storage.engine import Database
@@ -28,7 +29,7 @@ MAX_QUERY = 200  # characters of a search; longer ones are cut, not refused
 
 def site_data(request: Request) -> SiteData:
     db: Database | None = getattr(request.app.state, "db", None)
-    return SiteData(db or request.app.state.hub.entities.db)
+    return SiteData(db or hub(request).db)
 
 
 DataDep = Annotated[SiteData, Depends(site_data)]

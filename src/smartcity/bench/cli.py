@@ -1,0 +1,114 @@
+"""``smartcity bench hub`` and ``smartcity bench ingest``: benchmarks against real server
+processes (docs/performance.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+err = Console(stderr=True)
+
+bench_app = typer.Typer(help="Benchmarks against a real server process.", no_args_is_help=True)
+
+
+@bench_app.command("hub")
+def bench_hub(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="PostgreSQL URL to "
+            "benchmark on (a scratch database is created); default: a temporary SQLite file",
+        ),
+    ] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="single, batch, geo, temporal (repeat; default: all)")
+    ] = None,
+    seconds: Annotated[int, typer.Option(help="Duration of each wrk run")] = 10,
+    workers: Annotated[int, typer.Option(help="Server worker processes")] = 2,
+    connections: Annotated[int, typer.Option(help="Concurrent connections")] = 32,
+    geo_entities: Annotated[int, typer.Option(help="Entities for the geo query")] = 100_000,
+    batches: Annotated[int, typer.Option(help="1,000-entity batches to upsert")] = 50,
+) -> None:
+    """Measure the hub: single-entity ops, batch upsert vs the store, geo and temporal queries."""
+    from smartcity.bench import hub
+    from smartcity.bench.harness import results_table
+
+    scenarios = scenario or ["single", "batch", "geo", "temporal"]
+    with console.status("benchmarking...") as status:
+        try:
+            results = hub.run(
+                database,
+                scenarios,
+                seconds=seconds,
+                workers=workers,
+                connections=connections,
+                geo_entities=geo_entities,
+                batches=batches,
+                progress=lambda s: status.update(f"benchmarking: {s}"),
+            )
+        except RuntimeError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print(results_table(results))
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
+        ),
+    ] = None,
+    mqtt_url: Annotated[str, typer.Option("--mqtt", help="Broker")] = "mqtt://127.0.0.1:1883",
+    readings: Annotated[int, typer.Option(help="Readings to publish")] = 200_000,
+    per_message: Annotated[
+        int, typer.Option(help="Readings per MQTT message (1: one reading per message)")
+    ] = 1,
+    devices: Annotated[int, typer.Option(help="Simulated devices")] = 1_000,
+    publishers: Annotated[int, typer.Option(help="Publisher processes")] = 1,
+    rate: Annotated[float, typer.Option(help="Readings/s to publish (0: as fast as possible)")] = 0,
+    server: Annotated[
+        bool, typer.Option("--server", help="Subscribe in a real `smartcity serve` process")
+    ] = False,
+    writer_only: Annotated[
+        bool,
+        typer.Option("--writer-only", help="Only the write path: no MQTT (see performance.md)"),
+    ] = False,
+) -> None:
+    """Sustained MQTT readings/s into the hub with history, and publish -> commit latency
+    (publish -> browser with --server)."""
+    from smartcity.bench import ingest
+    from smartcity.bench.harness import results_table
+
+    with console.status("benchmarking...") as status:
+
+        def progress(step: str) -> None:
+            status.update(f"benchmarking: {step}")
+
+        try:
+            if writer_only:
+                results = ingest.run_writer(
+                    database, readings=readings, devices=devices, progress=progress
+                )
+            else:
+                results = ingest.run(
+                    database,
+                    mqtt_url=mqtt_url,
+                    readings=readings,
+                    devices=devices,
+                    publishers=publishers,
+                    rate=rate,
+                    server=server,
+                    per_message=per_message,
+                    progress=progress,
+                )
+        except RuntimeError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print(results_table(results))

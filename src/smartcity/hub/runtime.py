@@ -1,0 +1,114 @@
+"""The hub's front door: ``build_hub`` makes the one typed ``Hub`` that every caller uses — the
+server, the CLIs, device ingestion, the portal, the benchmarks and the tests.
+
+What it wires, once:
+
+- one ``ChangeFeed`` (hub/changes.py) shared by every writer: ``EntityService`` writes through
+  it, and so does ingestion (``EntityService.transaction``);
+- subscriptions: the matcher is an in-transaction hook (notifications are owed durably, in the
+  outbox, with the write that owes them) and a commit listener that wakes the notifier;
+- the temporal service and the @context store.
+
+``Hub.start`` / ``Hub.stop`` run the notifier's delivery thread (the server's lifespan; a CLI
+that only writes needs neither: what it queues is delivered by the server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from smartcity.config import Settings
+from smartcity.hub.changes import ChangeFeed, Unsubscribe
+from smartcity.hub.contexts import ContextStore
+from smartcity.hub.service import EntityService
+from smartcity.hub.subscriptions.matcher import Matcher
+from smartcity.hub.subscriptions.notifier import Notifier
+from smartcity.hub.subscriptions.senders import Senders
+from smartcity.hub.subscriptions.service import SubscriptionService
+from smartcity.hub.temporal.service import TemporalService
+from smartcity.security.keys import KeyStore
+from smartcity.storage.engine import Database
+
+
+@dataclass
+class Hub:
+    """Everything that reads and writes city data, built once per process by ``build_hub``."""
+
+    settings: Settings
+    db: Database
+    feed: ChangeFeed
+    entities: EntityService
+    contexts: ContextStore
+    keys: KeyStore
+    subscriptions: SubscriptionService
+    notifier: Notifier
+    temporal: TemporalService
+    _wiring: list[Unsubscribe] = field(default_factory=list, repr=False)
+
+    def start(self) -> None:
+        """Deliver notifications: what the outbox still holds from before, then as owed."""
+        self.notifier.start()
+
+    def stop(self) -> None:
+        self.notifier.stop()
+
+    def close(self) -> None:
+        """Stop, unplug the subscription matcher from the feed, release the database."""
+        self.stop()
+        for unsubscribe in self._wiring:
+            unsubscribe()
+        self._wiring.clear()
+        self.db.dispose()
+
+
+def build_hub(settings: Settings, db: Database | None = None) -> Hub:
+    """The hub for ``settings`` (on ``db`` when the caller already opened the database)."""
+    db = db or Database(settings.database_url)
+    feed = ChangeFeed()
+    contexts = ContextStore(
+        db,
+        timeout=settings.limits.context_fetch_timeout,
+        max_bytes=settings.limits.max_context_bytes,
+        forbid_private=settings.forbid_private_targets,
+    )
+    entities = EntityService(db, feed)
+    subscriptions = SubscriptionService(db)
+    matcher = Matcher(subscriptions)
+    notifier = Notifier(
+        db,
+        subscriptions,
+        entities,
+        contexts,
+        senders=Senders(forbid_private=settings.forbid_private_targets),
+    )
+    wiring = [
+        feed.on_change(matcher.on_change),
+        feed.on_commit(matcher.after_commit),
+        matcher.queued.add(notifier.wake),
+        subscriptions.changed.add(lambda _tenant, _sub_id: notifier.wake()),
+    ]
+    return Hub(
+        settings=settings,
+        db=db,
+        feed=feed,
+        entities=entities,
+        contexts=contexts,
+        keys=KeyStore(db),
+        subscriptions=subscriptions,
+        notifier=notifier,
+        temporal=TemporalService(db, entities),
+        _wiring=wiring,
+    )
+
+
+@contextmanager
+def open_hub(settings: Settings, db: Database | None = None) -> Iterator[Hub]:
+    """A hub for a command that runs and ends (``smartcity connect``, ``simulate``, bench):
+    closed, and its database released, on the way out."""
+    hub = build_hub(settings, db)
+    try:
+        yield hub
+    finally:
+        hub.close()
