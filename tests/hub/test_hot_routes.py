@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from smartcity.app import create_app
 from smartcity.config import Settings
-from smartcity.hub.api.hot import HotRoutes, route
+from smartcity.hub.api.hot import route
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def _clients(settings: Settings, auth: bool) -> Iterator[tuple[TestClient, TestC
     settings.auth_required = auth
     lean = create_app(settings)
     plain = create_app(settings)
-    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not HotRoutes]
+    plain.lean_path = False
     with TestClient(lean) as a, TestClient(plain) as b:
         yield a, b
 

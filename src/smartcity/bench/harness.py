@@ -82,20 +82,27 @@ def server(database_url: str, workers: int, pids: list[int] | None = None) -> It
     appended to ``pids``)."""
     port = free_port()
     env = {**os.environ, "SMARTCITY_DATABASE_URL": database_url}
+    command = ["-m", "smartcity", "serve", "--no-auth", "--workers", str(workers)]
+    with _process(command, port, env, pids, ready="/healthz") as base:
+        yield base
+
+
+@contextmanager
+def bare_server(workers: int) -> Iterator[str]:
+    """The bare ASGI app of ``bench/bare.py`` under the same uvicorn settings as ``serve``."""
+    port = free_port()
+    command = ["-m", "uvicorn", "smartcity.bench.bare:app", "--no-access-log"]
+    command += ["--workers", str(workers)]
+    with _process(command, port, dict(os.environ), None, ready="/") as base:
+        yield base
+
+
+@contextmanager
+def _process(
+    command: list[str], port: int, env: dict[str, str], pids: list[int] | None, ready: str
+) -> Iterator[str]:
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "smartcity",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-auth",
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, *command, "--port", str(port), "--log-level", "warning"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -107,12 +114,14 @@ def server(database_url: str, workers: int, pids: list[int] | None = None) -> It
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(base + ready, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start; run `smartcity serve` to see why")
+                raise RuntimeError(
+                    f"the server did not start; run `{' '.join(command)}` to see why"
+                )
             time.sleep(0.2)
         yield base
     finally:

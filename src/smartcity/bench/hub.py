@@ -17,7 +17,14 @@ from typing import Any
 import httpx
 import orjson
 
-from smartcity.bench.harness import Result, fresh_database, have_wrk, server, wrk
+from smartcity.bench.harness import (
+    Result,
+    bare_server,
+    fresh_database,
+    have_wrk,
+    server,
+    wrk,
+)
 from smartcity.hub import history, repository
 from smartcity.hub.changes import Change
 from smartcity.hub.service import EntityService
@@ -110,6 +117,8 @@ def _load_service(db_url: str, count: int, seed: int) -> None:
 
 
 def single_entity(db_url: str, seconds: int, workers: int, connections: int) -> list[Result]:
+    """The single-entity requests, then the same retrieval and partial update against the
+    bare ASGI app (bench/bare.py) with the same workers: the hub's figures as ratios to it."""
     n = 1000
     _load_service(db_url, n, seed=1)
     results = []
@@ -122,6 +131,16 @@ def single_entity(db_url: str, seconds: int, workers: int, connections: int) -> 
         ]:
             figures = wrk(base, script, seconds=seconds, connections=connections)
             results.append(Result(name, figures))
+    hub_rates = {r.name: r.figures["rps"] for r in results}
+    with bare_server(workers) as base:
+        for name, script in [
+            ("retrieve by id", LUA_GET % {"n": n}),
+            ("partial update", LUA_PATCH % {"n": n}),
+        ]:
+            figures = wrk(base, script, seconds=seconds, connections=connections)
+            results.append(Result(f"bare ASGI app, {name}", figures))
+            ratio = round(hub_rates[name] / figures["rps"], 3)
+            results.append(Result(f"{name} ÷ bare ASGI app", {"ratio": ratio}))
     return results
 
 

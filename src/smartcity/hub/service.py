@@ -14,12 +14,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from smartcity.hub import history, repository
 from smartcity.hub.changes import Change, ChangeFeed
 from smartcity.hub.entity import Doc, Instance
 from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
+from smartcity.hub.group_commit import GroupCommit
 from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.timeutil import iso_from_us, now_us
@@ -54,6 +55,15 @@ class Transaction:
         newest)."""
         self.changes.extend(changes)
         self.history.extend(changes if history is None else history)
+
+
+@dataclass
+class _Modification:
+    """One single-entity write waiting for its group commit."""
+
+    tenant: str
+    entity_id: str
+    apply: Callable[[Doc, str], tuple[Doc, dict[str, list[Instance]]]]
 
 
 @dataclass
@@ -115,6 +125,7 @@ class EntityService:
     def __init__(self, db: Database, feed: ChangeFeed | None = None) -> None:
         self.db = db
         self.feed = feed or ChangeFeed()
+        self._group: GroupCommit[_Modification] = GroupCommit(self._modify_batch)
         if db.is_sqlite:  # regexp() and q_datetime_key(), which q and idPattern compile to
             db.prepare_connection(register_sqlite_functions)
 
@@ -144,11 +155,9 @@ class EntityService:
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, tenant: str, entity_id: str) -> Doc:
-        with self.db.read() as conn:
-            row = repository.get(conn, tenant, entity_id)
-        if row is None:
+        doc = repository.get_doc(self.db, tenant, entity_id)
+        if doc is None:
             raise ResourceNotFound(f"entity {entity_id} does not exist" + _tenant_note(tenant))
-        doc: Doc = row.doc
         return doc
 
     def changed_since(
@@ -350,13 +359,52 @@ class EntityService:
         entity_id: str,
         apply: Callable[[Doc, str], tuple[Doc, dict[str, list[Instance]]]],
     ) -> None:
+        """Change one entity: ``apply(old, now_iso)`` returns the new document and the
+        instances it wrote (``old`` itself when nothing changes). Writes arriving together
+        share one transaction (hub/group_commit.py)."""
+        self._group.submit(_Modification(tenant, entity_id, apply))
+
+    def _modify_batch(self, mods: Sequence[_Modification]) -> list[BaseException | None]:
+        try:
+            return self._modify_together(mods)
+        except (OperationalError, DBAPIError) as exc:
+            if len(mods) == 1:
+                return [exc]
+            # One write broke the transaction (or two processes' batches deadlocked on
+            # PostgreSQL): each write again on its own, so only the culprit fails.
+            return [self._modify_batch([m])[0] for m in mods]
+
+    def _modify_together(self, mods: Sequence[_Modification]) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = [None] * len(mods)
         with self.transaction() as tx:
-            eid, old = self._load(tx.conn, tenant, entity_id)
-            new, written = apply(old, tx.now_iso)
-            if new is not old:
-                repository.update_entity(tx.conn, tenant, eid, old, new, tx.now)
+            # (tenant, id) -> [eid, document as loaded, document now]: an entity changed twice
+            # in one batch is loaded once, changed in turn, and written once.
+            docs: dict[tuple[str, str], list[Any]] = {}
+            for i, mod in enumerate(mods):
+                key = (mod.tenant, mod.entity_id)
+                try:
+                    if key not in docs:
+                        eid, loaded = self._load(tx.conn, mod.tenant, mod.entity_id)
+                        docs[key] = [eid, loaded, loaded]
+                    old = docs[key][2]
+                    new, written = mod.apply(old, tx.now_iso)
+                except Exception as exc:  # this write alone: refused, or a bug in it
+                    outcomes[i] = exc
+                    continue
+                if new is old:
+                    continue
+                docs[key][2] = new
                 removed = [k for k in old["attrs"] if k not in new["attrs"]]
-                tx.record([Change(tenant, entity_id, old, new, written=written, removed=removed)])
+                tx.record(
+                    [Change(mod.tenant, mod.entity_id, old, new, written=written, removed=removed)]
+                )
+            by_tenant: dict[str, list[tuple[int, Doc, Doc]]] = {}
+            for (tenant, _), (eid, loaded, now_doc) in docs.items():
+                if now_doc is not loaded:
+                    by_tenant.setdefault(tenant, []).append((eid, loaded, now_doc))
+            for tenant, updates in by_tenant.items():
+                repository.update_entities(tx.conn, tenant, updates, tx.now)
+        return outcomes
 
     # -- attributes --------------------------------------------------------------------------
     def append_attrs(
@@ -371,6 +419,8 @@ class EntityService:
         result = UpdateResult()
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            result.updated.clear()  # (applied again if its group commit is retried)
+            result.not_updated.clear()
             new = clone(old)
             if types:
                 new["type"] = list(dict.fromkeys(old["type"] + types))
@@ -406,6 +456,8 @@ class EntityService:
         result = UpdateResult()
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            result.updated.clear()  # (applied again if its group commit is retried)
+            result.not_updated.clear()
             new = clone(old)
             written: dict[str, list[Instance]] = {}
             for iri, instances in attrs.items():

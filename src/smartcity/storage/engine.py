@@ -76,6 +76,7 @@ class Database:
                 self._checkpointer = WalCheckpointer(path)
         self._has_postgis: bool | None = None
         self._setups: list[Callable[[Any], None]] = []
+        self._pg_sql: dict[str, str] = {}
 
     def prepare_connection(self, setup: Callable[[Any], None]) -> None:
         """Run ``setup(dbapi_connection)`` on every connection of this database (Datasette's
@@ -87,6 +88,30 @@ class Database:
         self._setups.append(setup)
         event.listen(self.engine, "connect", lambda dbapi_conn, _record: setup(dbapi_conn))
         self.engine.dispose()
+
+    def fetch_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One row of a read, straight through the driver (``?`` placeholders).
+
+        For the hottest reads (retrieve an entity by id): a SQLAlchemy ``Connection`` costs
+        about ten times the SELECT itself (events, transaction bookkeeping, result processing:
+        ~390 µs against ~40 µs per retrieval, profiled with the pool's raw connection), so
+        these take a pooled driver connection and run the statement in autocommit."""
+        if self.is_postgres:
+            sql = self._pg_sql.get(sql) or self._pg_sql.setdefault(sql, sql.replace("?", "%s"))
+        raw = self.engine.raw_connection()
+        try:
+            driver: Any = raw.driver_connection
+            if self.is_postgres:
+                driver.autocommit = True  # one statement: no BEGIN/ROLLBACK round trips
+                try:
+                    row = driver.execute(sql, params).fetchone()
+                finally:
+                    driver.autocommit = False
+            else:
+                row = driver.execute(sql, params).fetchone()
+        finally:
+            raw.close()  # back to the pool
+        return tuple(row) if row is not None else None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -2,25 +2,28 @@
 
 On these routes FastAPI's routing and parameter machinery cost about as much as the work
 itself (py-spy on `GET /entities/{id}`: ~45 % of the request in routing, dependency solving
-and middleware layers). This ASGI middleware answers them directly with the same functions the
-FastAPI endpoints call (`entities.retrieve`, `attrs.patch_attribute`) and passes every other
-request on untouched. The FastAPI routes stay registered: they document the API in OpenAPI and
+and middleware layers). The app (``smartcity.app.CityApp``) hands every request to ``answer``
+first, before its middleware stack; ``answer`` serves these two with the same functions the
+FastAPI endpoints call (`entities.retrieve`, `attrs.patch_attribute`) and declines the rest.
+The FastAPI routes stay registered: they document the API in OpenAPI and
 answer whatever this path does not recognise, with the same result.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from smartcity.hub.api.attrs import patch_attribute
 from smartcity.hub.api.entities import retrieve
 from smartcity.hub.api.negotiation import error_response
 from smartcity.hub.errors import NgsiError
 
+log = logging.getLogger("smartcity")
 ENTITIES = "/ngsi-ld/v1/entities/"
 ATTRS = "/attrs/"
 
@@ -65,24 +68,21 @@ def without_trailing_slash(scope: Scope) -> Scope:
     return scope
 
 
-class HotRoutes:
-    """In front of the router: trailing slashes under /ngsi-ld/v1/ dropped, then the lean
-    handlers for the two hottest routes."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scope = without_trailing_slash(scope)
-        handler = route(scope["method"], scope["path"])
-        if handler is None:
-            await self.app(scope, receive, send)
-            return
-        try:
-            response = await handler(Request(scope, receive))
-        except NgsiError as exc:
-            response = error_response(exc)
-        await response(scope, receive, send)
+async def answer(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer ``scope`` if it is one of the lean path's requests (True), else leave it to the
+    app (False). Called by the app itself (``smartcity.app.CityApp``) before its middleware
+    stack, which costs as much as a retrieval on these routes; ``scope["app"]`` is the app."""
+    handler = route(scope["method"], scope["path"])
+    if handler is None:
+        return False
+    try:
+        response = await handler(Request(scope, receive))
+    except NgsiError as exc:
+        response = error_response(exc)
+    except Exception:  # as the app's own handler of unexpected errors does
+        log.exception("unhandled error")
+        response = error_response(
+            NgsiError("the server failed unexpectedly; the error has been logged")
+        )
+    await response(scope, receive, send)
+    return True
