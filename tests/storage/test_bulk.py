@@ -39,8 +39,32 @@ def test_compiled_refuses_a_column_order_that_does_not_match(bare_db: Database) 
     with pytest.raises(ValueError, match="expected"):
         bulk.compiled(stmt, bare_db.engine.dialect, reordered)
     sql = bulk.compiled(stmt, bare_db.engine.dialect, INSTANCE_COLUMNS)
-    marker = "?" if bare_db.engine.dialect.name == "sqlite" else "%s"
-    assert sql.count(marker) == len(INSTANCE_COLUMNS)
+    if bare_db.engine.dialect.name == "sqlite":
+        assert sql.count("?") == len(INSTANCE_COLUMNS)  # one row per execution
+    else:  # every row in one statement, as one JSON document
+        assert sql.count("%s") == 1 and "json_to_recordset" in sql
+
+
+def test_insert_returning_and_among_find_every_row(bare_db: Database) -> None:
+    """Many rows in one statement come back with their keys, JSON and NULL columns intact,
+    and a batch lookup finds exactly the keys asked for (on both backends)."""
+    columns = ("tenant", "entity_id", "types", "scope", "created_at", "modified_at", "deleted_at")
+    rows = [
+        ("t", f"urn:ngsi-ld:X:{n}", bulk.json_text(["X", "Y"]), bulk.json_text(None), n, n, None)
+        for n in range(1200)
+    ]
+    with bare_db.write() as conn:
+        returned = bulk.insert_returning(conn, H, columns, rows, ("hid", "entity_id"))
+        assert sorted(e for _, e in returned) == sorted(r[1] for r in rows)
+        assert len({hid for hid, _ in returned}) == 1200
+        wanted = [f"urn:ngsi-ld:X:{n}" for n in range(0, 1200, 3)] + ["urn:ngsi-ld:X:nope"]
+        found = conn.execute(
+            select(H.c.entity_id, H.c.types, H.c.deleted_at).where(
+                bulk.among(H.c.entity_id, wanted, conn.dialect)
+            )
+        ).all()
+    assert sorted(r.entity_id for r in found) == sorted(wanted[:-1])
+    assert all(r.types == ["X", "Y"] and r.deleted_at is None for r in found)
 
 
 def test_insert_instances_stores_values_and_keeps_the_rollup(bare_db: Database) -> None:

@@ -11,13 +11,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from smartcity.hub.changes import Change
 from smartcity.hub.entity import VALUE_KEY, Instance
 from smartcity.hub.temporal.repository import InstanceRow, insert_instances
 from smartcity.hub.timeutil import parse_datetime_us
-from smartcity.storage import schema
+from smartcity.storage import bulk, schema
 
 H = schema.history_entities
 AH = schema.attr_history
@@ -60,6 +60,18 @@ def numeric(inst: Instance) -> float | None:
     return float(value)
 
 
+_NEW_HID_COLUMNS = (
+    "tenant",
+    "entity_id",
+    "types",
+    "scope",
+    "created_at",
+    "modified_at",
+    "deleted_at",
+)
+_NEW_HID_RETURNING = ("hid", "tenant", "entity_id")
+
+
 def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[str, str], int]:
     """The history key of every changed entity, created where missing: a few set-wise
     statements per batch rather than two statements per entity."""
@@ -75,7 +87,9 @@ def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[s
                 rows = conn.execute(_HID_ONE, {"tenant": tenant, "entity_id": chunk[0]})
             else:
                 rows = conn.execute(
-                    select(*_HID_COLUMNS).where(H.c.tenant == tenant, H.c.entity_id.in_(chunk))
+                    select(*_HID_COLUMNS).where(
+                        H.c.tenant == tenant, bulk.among(H.c.entity_id, chunk, conn.dialect)
+                    )
                 )
             for row in rows:
                 key = (tenant, row.entity_id)
@@ -94,24 +108,15 @@ def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[s
                     values["modified_at"] = now
                     conn.execute(update(H).where(H.c.hid == row.hid).values(**values))
     missing = [change for key, change in wanted.items() if key not in found]
-    if missing:
-        inserted = conn.execute(
-            insert(H).returning(H.c.hid, sort_by_parameter_order=True),
-            [
-                {
-                    "tenant": c.tenant,
-                    "entity_id": c.entity_id,
-                    "types": (c.after or c.before or {}).get("type", []),
-                    "scope": (c.after or c.before or {}).get("scope"),
-                    "created_at": now,
-                    "modified_at": now,
-                    "deleted_at": now if c.after is None else None,
-                }
-                for c in missing
-            ],
-        ).all()
-        for change, row in zip(missing, inserted, strict=True):
-            found[(change.tenant, change.entity_id)] = int(row.hid)
+    new_rows = []
+    for c in missing:
+        doc = c.after or c.before or {}
+        deleted = now if c.after is None else None
+        types, scope = bulk.json_text(doc.get("type", [])), bulk.json_text(doc.get("scope"))
+        new_rows.append((c.tenant, c.entity_id, types, scope, now, now, deleted))
+    returned = bulk.insert_returning(conn, H, _NEW_HID_COLUMNS, new_rows, _NEW_HID_RETURNING)
+    for hid, tenant, entity_id in returned:
+        found[(tenant, entity_id)] = int(hid)
     return found
 
 
