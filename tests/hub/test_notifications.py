@@ -409,11 +409,12 @@ def test_deletions_need_their_triggers(hub_client: TestClient, receiver: Receive
     write(hub_client, "DELETE", f"{ENTITIES}/urn:ngsi-ld:Sensor:10")
     attr_deleted, entity_deleted = receiver.wait(2)
     extra = attr_deleted.body["data"][0]["extra"]
-    assert extra["type"] == "Property" and extra["value"] == "urn:ngsi-ld:null"
-    assert extra["deletedAt"].endswith("Z")
+    assert extra == {"type": "Property", "value": "urn:ngsi-ld:null"}
     gone = entity_deleted.body["data"][0]
     assert gone["id"] == "urn:ngsi-ld:Sensor:10" and gone["type"] == "Sensor"
-    assert gone["deletedAt"].endswith("Z") and "temperature" not in gone
+    # attributeDeleted: each attribute of the deleted entity is reported as the NGSI-LD Null.
+    assert gone["deletedAt"].endswith("Z")
+    assert gone["temperature"] == {"type": "Property", "value": "urn:ngsi-ld:null"}
 
 
 def test_default_triggers_ignore_deletion_and_entity_created_alone(
