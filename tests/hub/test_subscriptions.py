@@ -150,6 +150,9 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"watchedAtributes": ["a"]}, "unknown Subscription member 'watchedAtributes'"),
     ({"csf": "x"}, "csf"),
     ({"jsonldContext": "urn:x:1"}, "http(s)"),
+    ({"datasetId": "urn:ngsi-ld:Dataset:fr"}, "datasetId must be a non-empty list"),
+    ({"datasetId": []}, "datasetId"),
+    ({"datasetId": ["not a uri"]}, "datasetId entry"),
 ]
 
 

@@ -98,10 +98,23 @@ def _add_previous(rendered: Any, previous: dict[str, list[Any]], inst_type: str,
     return {**rendered, key: value}
 
 
+def select_datasets(doc: Doc, wanted: list[str]) -> Doc:
+    """The entity with only the attribute instances whose datasetId is ``wanted`` ("@none":
+    the default instance); attributes left without instances are dropped (clause 4.5.5)."""
+    attrs = {}
+    for iri, instances in doc["attrs"].items():
+        kept = [i for i in instances if i.get("datasetId", "@none") in wanted]
+        if kept:
+            attrs[iri] = kept
+    return {**doc, "attrs": attrs}
+
+
 def render_item(item: Doc, ctx: ActiveContext, sub: Doc) -> Doc:
     params = sub["notification"]
     fmt = params.get("format", "normalized")
     doc = item["doc"]
+    if "datasetId" in sub:
+        doc = select_datasets(doc, sub["datasetId"])
     rendered = render_entity(
         doc,
         ctx,
