@@ -150,6 +150,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"watchedAtributes": ["a"]}, "unknown Subscription member 'watchedAtributes'"),
     ({"csf": "x"}, "csf"),
     ({"jsonldContext": "urn:x:1"}, "http(s)"),
+    ({"notification": {**_endpoint(), "pick": ["a"], "attributes": ["a"]}}, "pick cannot"),
+    ({"notification": {**_endpoint(), "omit": ["b"], "attributes": ["a"]}}, "omit cannot"),
     ({"datasetId": "urn:ngsi-ld:Dataset:fr"}, "datasetId must be a non-empty list"),
     ({"datasetId": []}, "datasetId"),
     ({"datasetId": ["not a uri"]}, "datasetId entry"),

@@ -298,6 +298,14 @@ class _Parser:
             raise BadRequestData("notification needs an endpoint with a uri")
         if "pick" in out and "omit" in out:
             raise BadRequestData("notification.pick and notification.omit cannot be used together")
+        for projection in ("pick", "omit"):
+            # attributes is the deprecated form of pick (clause 5.2.14): the two cannot both
+            # say which attributes are shown.
+            if projection in out and "attributes" in out:
+                raise BadRequestData(
+                    f"notification.{projection} cannot be used together with "
+                    "notification.attributes (deprecated); use pick alone"
+                )
         return out
 
     def members(self, value: Any, what: str) -> list[str]:
