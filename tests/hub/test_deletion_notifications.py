@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.hub.test_notifications import (  # noqa: F401 (fixtures)
     ENTITIES,
+    SUBS,
     Receiver,
     hub_client,
     receiver,
@@ -163,3 +164,44 @@ def test_entity_deleted_alone_carries_id_type_and_deleted_at(
     write(hub_client, "DELETE", f"{ENTITIES}/{BUILDING}")
     gone = receiver.wait(1)[0].body["data"][0]
     assert set(gone) == {"id", "type", "deletedAt"} and gone["id"] == BUILDING
+
+
+def test_show_changes_gives_the_deleted_values(hub_client: TestClient, receiver: Receiver) -> None:
+    location = {"type": "Point", "coordinates": [2.2945, 48.8584]}
+    write(
+        hub_client, "POST", ENTITIES, building(location={"type": "GeoProperty", "value": location})
+    )
+    on_attribute = subscribe(
+        hub_client,
+        receiver.url,
+        entities=[{"type": "Building"}],
+        notificationTrigger=["attributeDeleted"],
+        notification={"showChanges": True},
+    )
+    write(hub_client, "DELETE", f"{ENTITIES}/{BUILDING}/attrs/street")
+    (got,) = receiver.wait(1)
+    assert got.body["data"][0]["street"] == {
+        "type": "LanguageProperty",
+        "languageMap": {"@none": NULL},
+        "previousLanguageMap": {"fr": "Av. Anatole France"},
+    }
+    r = hub_client.patch(f"{SUBS}/{on_attribute}", json={"isActive": False})
+    assert r.status_code == 204
+    # entityDeleted with showChanges: every attribute as the NGSI-LD Null with its last value.
+    subscribe(
+        hub_client,
+        receiver.url,
+        entities=[{"type": "Building"}],
+        notificationTrigger=["entityDeleted"],
+        notification={"showChanges": True},
+    )
+    write(hub_client, "DELETE", f"{ENTITIES}/{BUILDING}")
+    gone = receiver.wait(2)[1].body["data"][0]
+    assert gone["location"] == {"type": "GeoProperty", "value": NULL, "previousValue": location}
+    assert gone["locatedAt"] == {
+        "type": "Relationship",
+        "object": NULL,
+        "previousObject": "urn:ngsi-ld:City:Paris",
+    }
+    assert gone["floors"] == {"type": "Property", "value": NULL, "previousValue": 7}
+    assert set(gone) == {"id", "type", "deletedAt", "name", "floors", "locatedAt", "location"}

@@ -17,8 +17,9 @@ Trigger semantics (clause 5.2.12; where the text is open, the choice is written 
 * ``entityUpdated`` = any attribute created, updated or deleted (or, without
   watchedAttributes, a change of type or scope).
 * Deleting an entity is ``entityDeleted`` *and* ``attributeDeleted`` for each of its
-  attributes. Its data holds ``id``, ``type`` and ``deletedAt``; with ``attributeDeleted`` also
-  the deleted (watched) attributes as the NGSI-LD Null.
+  attributes. Its data holds ``id``, ``type`` and ``deletedAt``; with ``attributeDeleted`` or
+  ``showChanges`` also the deleted (watched) attributes as the NGSI-LD Null (with their previous
+  values under showChanges).
 * ``watchedAttributes`` restricts every trigger to changes of those attributes.
 * q, geoQ and scopeQ are evaluated on the entity after the change (before it, for a
   deletion).
@@ -283,12 +284,17 @@ def notification_item(sub: Compiled, change: Change, delta: Delta, now_iso: str)
         keep = ("id", "type", "scope", "createdAt", "modifiedAt")
         doc: Doc = {k: before[k] for k in keep if k in before}
         doc.update({"deletedAt": now_iso, "attrs": {}})
-        if "attributeDeleted" in sub.triggers:
-            # The deleted attributes (the watched ones) are reported as NGSI-LD Null.
+        show_changes = bool(sub.doc["notification"].get("showChanges"))
+        if "attributeDeleted" in sub.triggers or show_changes:
+            # The deleted attributes (the watched ones) are reported as NGSI-LD Null; with
+            # showChanges they carry their last values (below), even for entityDeleted.
             for iri, instances in delta.gone.items():
                 if sub.watched is None or iri in sub.watched:
                     doc["attrs"][iri] = [_deleted_instance(i, now_iso) for i in instances]
-        return {"doc": doc}
+        item: Doc = {"doc": doc}
+        if show_changes:
+            item["previous"] = _previous(before, set(doc["attrs"]))
+        return item
     doc = change.after
     if delta.deleted and wants_deletions and change.before is not None:
         doc = {**doc, "attrs": dict(doc["attrs"])}
@@ -298,17 +304,23 @@ def notification_item(sub: Compiled, change: Change, delta: Delta, now_iso: str)
                 *doc["attrs"].get(iri, []),
                 *(_deleted_instance(i, now_iso) for i in delta.gone[iri]),
             ]
-    item: Doc = {"doc": doc}
+    item = {"doc": doc}
     if sub.doc["notification"].get("showChanges") and change.before is not None:
-        previous: dict[str, dict[str, list[Any]]] = {}
-        for iri in delta.updated | delta.deleted:
-            for inst in change.before["attrs"].get(iri, []):
-                key = VALUE_KEY[inst["type"]]
-                dataset = inst.get("datasetId", "@none")
-                previous.setdefault(iri, {})[dataset] = [PREVIOUS_KEY[key], inst[key]]
+        previous = _previous(change.before, delta.updated | delta.deleted)
         if previous:
             item["previous"] = previous
     return item
+
+
+def _previous(before: Doc, iris: set[str]) -> dict[str, dict[str, list[Any]]]:
+    """showChanges: iri -> datasetId ("@none" for the default) -> [previous member, value]."""
+    previous: dict[str, dict[str, list[Any]]] = {}
+    for iri in iris:
+        for inst in before["attrs"].get(iri, []):
+            key = VALUE_KEY[inst["type"]]
+            dataset = inst.get("datasetId", "@none")
+            previous.setdefault(iri, {})[dataset] = [PREVIOUS_KEY[key], inst[key]]
+    return previous
 
 
 def new_payload(items: list[Doc], now: int) -> Doc:
