@@ -12,6 +12,7 @@ has ngsildclient.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -40,18 +41,23 @@ def _client_python() -> Path:
     home = Path(tempfile.gettempdir()) / f"smartcity-ngsildclient-{VERSION}"
     python = home / "bin" / "python"
     ready = home / ".installed"
-    if ready.exists():
-        return python
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True, timeout=120)
-    pip = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", f"ngsildclient=={VERSION}"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if pip.returncode != 0:
-        pytest.skip(f"cannot install ngsildclient {VERSION} from PyPI: {pip.stderr[-500:]}")
-    ready.touch()
+    # pytest-xdist workers may get here together: one builds, the others wait for it.
+    with open(f"{home}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready.exists():
+            return python
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(home)], check=True, timeout=120
+        )
+        pip = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"ngsildclient=={VERSION}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if pip.returncode != 0:
+            pytest.skip(f"cannot install ngsildclient {VERSION} from PyPI: {pip.stderr[-500:]}")
+        ready.touch()
     return python
 
 
