@@ -205,3 +205,18 @@ def test_show_changes_gives_the_deleted_values(hub_client: TestClient, receiver:
     }
     assert gone["floors"] == {"type": "Property", "value": NULL, "previousValue": 7}
     assert set(gone) == {"id", "type", "deletedAt", "name", "floors", "locatedAt", "location"}
+
+
+def test_deleting_every_instance_notifies_one_null(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    names = [
+        {"type": "Property", "value": "Eiffel Tower"},
+        {"type": "Property", "value": "Tour Eiffel", "datasetId": "urn:ngsi-ld:Dataset:fr"},
+    ]
+    write(hub_client, "POST", ENTITIES, building(name=names))
+    watch_deletions(hub_client, receiver.url, "name")
+    write(hub_client, "DELETE", f"{ENTITIES}/{BUILDING}/attrs/name?deleteAll=true")
+    (got,) = receiver.wait(1)
+    # The attribute is gone as a whole: one Null stands for it (suite 046_22_08).
+    assert got.body["data"][0]["name"] == {"type": "Property", "value": NULL}

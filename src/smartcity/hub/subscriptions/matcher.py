@@ -274,6 +274,15 @@ def _deleted_instance(inst: Doc, now_iso: str) -> Doc:
     return marker
 
 
+def _deleted_attribute(instances: list[Doc], now_iso: str) -> list[Doc]:
+    """A wholly deleted attribute is one NGSI-LD Null, whatever its instances were: the default
+    instance's (or the first one's) timestamps, and no datasetId."""
+    default = next((i for i in instances if "datasetId" not in i), instances[0])
+    marker = _deleted_instance(default, now_iso)
+    marker.pop("datasetId", None)
+    return [marker]
+
+
 def notification_item(sub: Compiled, change: Change, delta: Delta, now_iso: str) -> Doc:
     """One entity of a notification, still in the stored layout: it is compacted with the
     subscription's @context by the notifier, outside the write transaction."""
@@ -290,7 +299,7 @@ def notification_item(sub: Compiled, change: Change, delta: Delta, now_iso: str)
             # showChanges they carry their last values (below), even for entityDeleted.
             for iri, instances in delta.gone.items():
                 if sub.watched is None or iri in sub.watched:
-                    doc["attrs"][iri] = [_deleted_instance(i, now_iso) for i in instances]
+                    doc["attrs"][iri] = _deleted_attribute(instances, now_iso)
         item: Doc = {"doc": doc}
         if show_changes:
             item["previous"] = _previous(before, set(doc["attrs"]))
@@ -299,9 +308,12 @@ def notification_item(sub: Compiled, change: Change, delta: Delta, now_iso: str)
     if delta.deleted and wants_deletions and change.before is not None:
         doc = {**doc, "attrs": dict(doc["attrs"])}
         for iri in delta.deleted:
-            # The instances left, then the deleted ones as NGSI-LD Null.
+            if iri not in doc["attrs"]:
+                doc["attrs"][iri] = _deleted_attribute(delta.gone[iri], now_iso)
+                continue
+            # Some instances deleted: the ones left, then the deleted ones as NGSI-LD Null.
             doc["attrs"][iri] = [
-                *doc["attrs"].get(iri, []),
+                *doc["attrs"][iri],
                 *(_deleted_instance(i, now_iso) for i in delta.gone[iri]),
             ]
     item = {"doc": doc}
