@@ -80,8 +80,9 @@ class BatchResult:
 
 
 def is_null(inst: Instance) -> bool:
-    """Is this instance the NGSI-LD Null (clause 4.5.x), i.e. a request to delete the instance
-    with its datasetId? The Null takes the shape of the attribute's value member."""
+    """Is this instance the NGSI-LD Null (``urn:ngsi-ld:null``), i.e. a request to delete the
+    instance with its datasetId? The Null takes the shape of the attribute's value member:
+    a string, ``{"@none": ...}`` for a LanguageProperty, a one-item list for the list kinds."""
     value = inst.get(VALUE_KEY.get(inst.get("type", ""), "value"))
     return value == NULL_URI or value == {"@none": NULL_URI} or value == [NULL_URI]
 
