@@ -28,6 +28,8 @@ import pytest
 from tests.hub.test_notifications import Receiver, free_port, wait_for
 from tests.test_cli_and_server import wait_ready
 
+from smartcity.storage.engine import Database
+
 VERSION = "0.5.2"
 SESSION = Path(__file__).parent / "interop" / "ngsildclient_session.py"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
@@ -67,8 +69,10 @@ def client_python() -> Path:
 
 
 @pytest.fixture
-def hub_url(database_url: str) -> Iterator[str]:
-    """A real `smartcity serve` process without authentication on a free port."""
+def hub_url(db: Database) -> Iterator[str]:
+    """A real `smartcity serve` process without authentication on a free port, on the test
+    database (``db`` empties it afterwards: no subscription to a closed receiver is left)."""
+    database_url = db.url
     port = free_port()
     proc = subprocess.Popen(
         [
