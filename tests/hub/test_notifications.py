@@ -249,10 +249,64 @@ def test_tenant_header_and_ld_json_with_the_subscription_context(
     assert got.headers["ngsild-tenant"] == "kowloon"
     assert "link" not in got.headers
     assert got.body["@context"] == ctx
-    # Compacted with the subscription's @context, not the core one.
+    # Compacted with the subscription's @context, not the core one; each entity carries it.
     assert got.body["data"] == [
-        {"id": "urn:ngsi-ld:Sensor:ld", "type": "Sensor", "temp": {"type": "Property", "value": 30}}
+        {
+            "id": "urn:ngsi-ld:Sensor:ld",
+            "type": "Sensor",
+            "temp": {"type": "Property", "value": 30},
+            "@context": ctx,
+        }
     ]
+
+
+def test_jsonld_context_member_compacts_ld_json_notifications(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    # The suite's 046_20: jsonldContext (here the core context) replaces the subscription's
+    # own @context for notifications, so the user's names arrive expanded.
+    ctx = [{"Sensor": "https://example.org/Sensor", "t": "https://example.org/t"}, CORE]
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": "Sensor"}],
+        "jsonldContext": CORE,
+        "notification": {"endpoint": {"uri": receiver.url, "accept": "application/ld+json"}},
+        "@context": ctx,
+    }
+    assert hub_client.post(SUBS, json=body, headers=LD).status_code == 201
+    entity = {"id": "urn:ngsi-ld:Sensor:j", "type": "Sensor", "t": 1, "@context": ctx}
+    write(hub_client, "POST", ENTITIES, entity, **LD)
+    write(
+        hub_client,
+        "POST",
+        f"{ENTITIES}/urn:ngsi-ld:Sensor:j/attrs",
+        {"t": 2, "@context": ctx},
+        **LD,
+    )
+    created, appended = receiver.wait(2)
+    assert created.body["data"][0]["https://example.org/t"]["value"] == 1
+    assert appended.body["@context"] == CORE
+    assert appended.body["data"] == [
+        {
+            "id": "urn:ngsi-ld:Sensor:j",
+            "type": "https://example.org/Sensor",
+            "https://example.org/t": {"type": "Property", "value": 2},
+            "@context": CORE,
+        }
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["normalized", "concise", "keyValues"])
+def test_sys_attrs_adds_the_timestamps_in_every_format(
+    hub_client: TestClient, receiver: Receiver, fmt: str
+) -> None:
+    subscribe(hub_client, receiver.url, notification={"format": fmt, "sysAttrs": True})
+    write(hub_client, "POST", ENTITIES, sensor(15))
+    entity = receiver.wait(1)[0].body["data"][0]
+    assert entity["createdAt"] == entity["modifiedAt"]
+    assert entity["createdAt"].endswith("Z")
+    if fmt != "keyValues":  # attribute values are bare in keyValues
+        assert entity["temperature"]["createdAt"] == entity["createdAt"]
 
 
 def test_json_link_header_carries_a_url_context(hub_client: TestClient, receiver: Receiver) -> None:
@@ -409,11 +463,12 @@ def test_deletions_need_their_triggers(hub_client: TestClient, receiver: Receive
     write(hub_client, "DELETE", f"{ENTITIES}/urn:ngsi-ld:Sensor:10")
     attr_deleted, entity_deleted = receiver.wait(2)
     extra = attr_deleted.body["data"][0]["extra"]
-    assert extra["type"] == "Property" and extra["value"] == "urn:ngsi-ld:null"
-    assert extra["deletedAt"].endswith("Z")
+    assert extra == {"type": "Property", "value": "urn:ngsi-ld:null"}
     gone = entity_deleted.body["data"][0]
     assert gone["id"] == "urn:ngsi-ld:Sensor:10" and gone["type"] == "Sensor"
-    assert gone["deletedAt"].endswith("Z") and "temperature" not in gone
+    # attributeDeleted: each attribute of the deleted entity is reported as the NGSI-LD Null.
+    assert gone["deletedAt"].endswith("Z")
+    assert gone["temperature"] == {"type": "Property", "value": "urn:ngsi-ld:null"}
 
 
 def test_default_triggers_ignore_deletion_and_entity_created_alone(

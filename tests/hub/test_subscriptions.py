@@ -5,14 +5,18 @@ Delivery is tested in test_notifications.py; here no entity is written, so nothi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smartcity.app import create_app
 from smartcity.config import Settings
+from smartcity.hub.api.subscriptions import page_links
 from smartcity.security.keys import KeyStore
 from smartcity.storage.engine import Database
 
@@ -74,6 +78,24 @@ def test_create_then_retrieve(client: TestClient) -> None:
     assert sys_attrs["createdAt"].endswith("Z") and sys_attrs["modifiedAt"].endswith("Z")
 
 
+def test_defaults_are_spelled_out_in_the_representation(client: TestClient) -> None:
+    # Clause 5.2.12/5.2.14: isActive defaults to true and format to normalized; both are shown,
+    # as are status and the default triggers, so a client never has to know the defaults.
+    minimal = {
+        "type": "Subscription",
+        "entities": [{"type": "OffStreetParking"}],
+        "notification": {"endpoint": {"uri": RECEIVER}},
+    }
+    body = client.get(f"{SUBS}/{create(client, minimal)}").json()
+    assert body["isActive"] is True and body["status"] == "active"
+    assert body["notification"] == {
+        "format": "normalized",
+        "endpoint": {"uri": RECEIVER, "accept": "application/json"},
+    }
+    paused = client.get(f"{SUBS}/{create(client, {**minimal, 'isActive': False})}").json()
+    assert paused["isActive"] is False and paused["status"] == "paused"
+
+
 def test_given_id_and_duplicate_is_409(client: TestClient) -> None:
     body = subscription(id="urn:ngsi-ld:Subscription:parking")
     assert create(client, body) == "urn:ngsi-ld:Subscription:parking"
@@ -128,6 +150,11 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"watchedAtributes": ["a"]}, "unknown Subscription member 'watchedAtributes'"),
     ({"csf": "x"}, "csf"),
     ({"jsonldContext": "urn:x:1"}, "http(s)"),
+    ({"notification": {**_endpoint(), "pick": ["a"], "attributes": ["a"]}}, "pick cannot"),
+    ({"notification": {**_endpoint(), "omit": ["b"], "attributes": ["a"]}}, "omit cannot"),
+    ({"datasetId": "urn:ngsi-ld:Dataset:fr"}, "datasetId must be a non-empty list"),
+    ({"datasetId": []}, "datasetId"),
+    ({"datasetId": ["not a uri"]}, "datasetId entry"),
 ]
 
 
@@ -197,6 +224,72 @@ def test_query_with_paging_and_count(client: TestClient) -> None:
     assert client.get(f"{SUBS}?limit=5000").status_code == 403  # TooManyResults
     ld = client.get(SUBS, headers={"Accept": "application/ld+json"}).json()
     assert all(s["@context"] == CORE for s in ld)
+
+
+def _links(response: Any) -> dict[str, str]:
+    """rel -> URL of the paging links in a Link header (the @context link has no rel name)."""
+    found = {}
+    for part in response.headers.get("link", "").split(","):
+        match = re.search(r'<([^>]*)>;\s*rel="(prev|next)";\s*type="([^"]*)"', part)
+        if match:
+            found[match[2]] = match[1]
+            assert match[3] == response.headers["content-type"]
+    return found
+
+
+def test_query_pages_with_prev_and_next_links(client: TestClient) -> None:
+    ids = [create(client, subscription(subscriptionName=f"s{n}")) for n in range(3)]
+    ld = {"Accept": "application/ld+json"}
+    middle = client.get(f"{SUBS}?limit=1&offset=1", headers=ld)
+    assert [s["id"] for s in middle.json()] == ids[1:2]
+    # With application/ld+json the Link header carries the paging links only.
+    assert middle.headers["link"].replace(" ", "").split(",") == [
+        f'<{SUBS}?limit=1&offset=0>;rel="prev";type="application/ld+json"',
+        f'<{SUBS}?limit=1&offset=2>;rel="next";type="application/ld+json"',
+    ]
+    last = client.get(f"{SUBS}?limit=1&offset=2", headers=ld)
+    assert _links(last) == {"prev": f"{SUBS}?limit=1&offset=1"}
+    assert "link" not in client.get(f"{SUBS}?limit=15", headers=ld).headers
+    # application/json: the @context link and the paging links share one header; other
+    # parameters are kept in the links.
+    first = client.get(f"{SUBS}?count=true&limit=2")
+    assert CORE in first.headers["link"]
+    assert _links(first) == {"next": f"{SUBS}?count=true&limit=2&offset=2"}
+    assert first.headers["ngsild-results-count"] == "3"
+    assert "ngsild-results-count" not in middle.headers
+    # Following the links visits every subscription once.
+    seen, url = [], f"{SUBS}?limit=2"
+    while url:
+        page = client.get(url)
+        seen += [s["id"] for s in page.json()]
+        url = _links(page).get("next", "")
+    assert seen == ids
+
+
+@given(total=st.integers(0, 60), limit=st.integers(1, 25), start=st.integers(0, 70))
+def test_page_links_walk_every_item_once(total: int, limit: int, start: int) -> None:
+    def offsets(links: list[str]) -> dict[str, int]:
+        return {
+            re.search(r'rel="(\w+)"', link)[1]: int(re.search(r"offset=(\d+)", link)[1])  # type: ignore[index]
+            for link in links
+        }
+
+    def links(offset: int) -> dict[str, int]:
+        return offsets(
+            page_links(SUBS, [], limit=limit, offset=offset, total=total, media="application/json")
+        )
+
+    visited: list[int] = []
+    offset: int | None = 0
+    while offset is not None:
+        visited += range(offset, min(offset + limit, total))
+        offset = links(offset).get("next")
+    assert visited == list(range(total))
+    here = links(start)
+    if "next" in here:
+        assert here["next"] == start + limit < total
+        assert links(here["next"])["prev"] == start
+    assert ("prev" in here) == (start > 0)
 
 
 def test_tenants_are_separate(client: TestClient) -> None:

@@ -332,7 +332,7 @@ def render_instance(
         if member in ("type", stored_key):
             continue
         if member in INSTANCE_MEMBERS:
-            if member in ("createdAt", "modifiedAt") and not sys_attrs:
+            if member in ("createdAt", "modifiedAt", "deletedAt") and not sys_attrs:
                 continue
             if member == "objectType":
                 member_value = ctx.compact(member_value)

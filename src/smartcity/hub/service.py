@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from smartcity.hub import history, repository
 from smartcity.hub.changes import Change, ChangeFeed
-from smartcity.hub.entity import Doc, Instance
+from smartcity.hub.entity import VALUE_KEY, Doc, Instance
 from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
 from smartcity.hub.group_commit import GroupCommit
 from smartcity.hub.query.qsql import register_sqlite_functions
@@ -77,6 +77,23 @@ class BatchResult:
     success: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     errors: list[tuple[str, NgsiError]] = field(default_factory=list)
+
+
+def is_null(inst: Instance) -> bool:
+    """Is this instance the NGSI-LD Null (``urn:ngsi-ld:null``), i.e. a request to delete the
+    instance with its datasetId? The Null takes the shape of the attribute's value member:
+    a string, ``{"@none": ...}`` for a LanguageProperty, a one-item list for the list kinds."""
+    value = inst.get(VALUE_KEY.get(inst.get("type", ""), "value"))
+    return value == NULL_URI or value == {"@none": NULL_URI} or value == [NULL_URI]
+
+
+def _drop_instance(attrs: dict[str, list[Instance]], iri: str, dataset_id: str | None) -> None:
+    """Delete the instance with ``dataset_id``; an attribute left without instances goes."""
+    kept = [i for i in attrs.get(iri, []) if i.get("datasetId") != dataset_id]
+    if kept:
+        attrs[iri] = kept
+    else:
+        attrs.pop(iri, None)
 
 
 def _stamp(instances: list[Instance], now_iso: str, previous: list[Instance] | None) -> None:
@@ -331,13 +348,9 @@ class EntityService:
             for iri, instances in doc["attrs"].items():
                 target = new["attrs"].get(iri)
                 for inst in instances:
-                    if inst.get("value") == NULL_URI or inst.get("object") == NULL_URI:
+                    if is_null(inst):
                         if target is not None:
-                            new["attrs"][iri] = [
-                                i for i in target if i.get("datasetId") != inst.get("datasetId")
-                            ]
-                            if not new["attrs"][iri]:
-                                del new["attrs"][iri]
+                            _drop_instance(new["attrs"], iri, inst.get("datasetId"))
                         continue
                     current = next(
                         (i for i in target or [] if i.get("datasetId") == inst.get("datasetId")),
@@ -452,7 +465,8 @@ class EntityService:
     def update_attrs(
         self, tenant: str, entity_id: str, attrs: dict[str, list[Instance]]
     ) -> UpdateResult:
-        """PATCH /entities/{id}/attrs: replace existing attributes; others are not updated."""
+        """PATCH /entities/{id}/attrs: replace existing attributes; others are not updated.
+        An instance given as the NGSI-LD Null is deleted."""
         result = UpdateResult()
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
@@ -460,6 +474,7 @@ class EntityService:
             result.not_updated.clear()
             new = clone(old)
             written: dict[str, list[Instance]] = {}
+            deleted = False
             for iri, instances in attrs.items():
                 current = new["attrs"].get(iri)
                 if current is None:
@@ -473,12 +488,16 @@ class EntityService:
                 if missing:
                     result.not_updated.append((iri, "no instance with that datasetId"))
                     continue
-                instances = clone(instances)
-                _stamp(instances, iso, current)
-                _put_instances(current, instances)
-                written[iri] = instances
+                for null in [i for i in instances if is_null(i)]:
+                    _drop_instance(new["attrs"], iri, null.get("datasetId"))
+                    deleted = True
+                instances = clone([i for i in instances if not is_null(i)])
+                if instances:
+                    _stamp(instances, iso, current)
+                    _put_instances(new["attrs"].setdefault(iri, []), instances)
+                    written[iri] = instances
                 result.updated.append(iri)
-            if not written:
+            if not written and not deleted:
                 return old, {}
             new["modifiedAt"] = iso
             return new, written
@@ -497,6 +516,10 @@ class EntityService:
                 where = f" with datasetId {ds}" if ds else ""
                 raise ResourceNotFound(f"entity {entity_id} has no attribute {name}{where}")
             new = clone(old)
+            if is_null(patch):  # the NGSI-LD Null deletes the instance
+                _drop_instance(new["attrs"], iri, ds)
+                new["modifiedAt"] = iso
+                return new, {}
             merged = _merge_instance(target, patch)
             _stamp([merged], iso, [target])
             _put_instances(new["attrs"][iri], [merged])

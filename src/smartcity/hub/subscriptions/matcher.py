@@ -12,11 +12,14 @@ Trigger semantics (clause 5.2.12; where the text is open, the choice is written 
   its attributes, so a subscription with the default triggers (attributeCreated,
   attributeUpdated) is notified of new entities, as peer brokers do.
 * An attribute written again counts as ``attributeUpdated`` even if its value is unchanged
-  (its modifiedAt changed); removing some datasetId instances also updates it.
+  (its modifiedAt changed). Deleting some of its datasetId instances is ``attributeDeleted``:
+  the notification shows the instances left and the deleted ones as the NGSI-LD Null.
 * ``entityUpdated`` = any attribute created, updated or deleted (or, without
   watchedAttributes, a change of type or scope).
-* Deleting an entity is ``entityDeleted`` only; its data holds ``id``, ``type`` and
-  ``deletedAt``.
+* Deleting an entity is ``entityDeleted`` *and* ``attributeDeleted`` for each of its
+  attributes. Its data holds ``id``, ``type`` and ``deletedAt``; with ``attributeDeleted`` or
+  ``showChanges`` also the deleted (watched) attributes as the NGSI-LD Null (with their previous
+  values under showChanges).
 * ``watchedAttributes`` restricts every trigger to changes of those attributes.
 * q, geoQ and scopeQ are evaluated on the entity after the change (before it, for a
   deletion).
@@ -185,8 +188,15 @@ class Delta:
     kind: str  # created | updated | deleted
     created: set[str]
     updated: set[str]
-    deleted: set[str]
+    deleted: set[str]  # attributes that lost instances (all of them, or some datasetIds)
     meta_changed: bool = False  # type or scope changed
+    # iri -> the instances that were deleted (matched by datasetId)
+    gone: dict[str, list[Doc]] = field(default_factory=dict)
+
+
+def _dataset(inst: Doc) -> str | None:
+    dataset: str | None = inst.get("datasetId")
+    return dataset
 
 
 def analyse(change: Change) -> Delta:
@@ -195,15 +205,24 @@ def analyse(change: Change) -> Delta:
     if change.before is None:
         return Delta("created", set(after), set(), set())
     if change.after is None:
-        return Delta("deleted", set(), set(), set(before))
+        return Delta("deleted", set(), set(), set(before), gone=dict(before))
+    gone: dict[str, list[Doc]] = {}
+    for iri, instances in before.items():
+        kept = {_dataset(i) for i in after.get(iri, [])}
+        removed = [i for i in instances if _dataset(i) not in kept]
+        if removed:
+            gone[iri] = removed
     both = set(before) & set(after)
     updated = {a for a in change.written if a in both}
-    updated |= {a for a in both if before[a] != after[a]}
+    for iri in both - updated:
+        # An instance written or added counts; instances only removed make a deletion.
+        previous = {_dataset(i): i for i in before[iri]}
+        if any(previous.get(_dataset(i)) != i for i in after[iri]):
+            updated.add(iri)
     meta = change.before.get("type") != change.after.get("type") or change.before.get(
         "scope"
     ) != change.after.get("scope")
-    deleted = (set(before) - set(after)) | (set(change.removed) & set(before))
-    return Delta("updated", set(after) - set(before), updated, deleted, meta)
+    return Delta("updated", set(after) - set(before), updated, set(gone), meta, gone)
 
 
 def fires(sub: Compiled, delta: Delta) -> bool:
@@ -218,7 +237,10 @@ def fires(sub: Compiled, delta: Delta) -> bool:
             "attributeCreated" in trig and hit(delta.created)
         )
     if delta.kind == "deleted":
-        return "entityDeleted" in trig and (watched is None or hit(delta.deleted))
+        # Deleting an entity deletes each of its attributes too (as creating creates them).
+        return ("entityDeleted" in trig and (watched is None or hit(delta.deleted))) or (
+            "attributeDeleted" in trig and hit(delta.deleted)
+        )
     if "attributeCreated" in trig and hit(delta.created):
         return True
     if "attributeUpdated" in trig and hit(delta.updated):
@@ -235,46 +257,82 @@ def fires(sub: Compiled, delta: Delta) -> bool:
 
 
 def _deleted_instance(inst: Doc, now_iso: str) -> Doc:
-    """Clause 5.2.1: a deleted attribute is notified with the NGSI-LD Null as its value."""
+    """Clause 5.2.1: a deleted attribute (instance) is notified with the NGSI-LD Null in its
+    value member. createdAt/modifiedAt/deletedAt are kept for sysAttrs; the notifier drops
+    them otherwise."""
     key = VALUE_KEY[inst["type"]]
-    marker: Doc = {
-        "type": inst["type"],
-        key: {"@none": NULL_URI} if key == "languageMap" else NULL_URI,
-        "deletedAt": now_iso,
-    }
-    if "datasetId" in inst:
-        marker["datasetId"] = inst["datasetId"]
+    null: Any = NULL_URI
+    if key == "languageMap":
+        null = {"@none": NULL_URI}
+    elif key in ("valueList", "objectList"):
+        null = [NULL_URI]
+    marker: Doc = {"type": inst["type"], key: null}
+    for member in ("datasetId", "createdAt", "modifiedAt"):
+        if member in inst:
+            marker[member] = inst[member]
+    marker["deletedAt"] = now_iso
     return marker
+
+
+def _deleted_attribute(instances: list[Doc], now_iso: str) -> list[Doc]:
+    """A wholly deleted attribute is one NGSI-LD Null, whatever its instances were: the default
+    instance's (or the first one's) timestamps, and no datasetId."""
+    default = next((i for i in instances if "datasetId" not in i), instances[0])
+    marker = _deleted_instance(default, now_iso)
+    marker.pop("datasetId", None)
+    return [marker]
 
 
 def notification_item(sub: Compiled, change: Change, delta: Delta, now_iso: str) -> Doc:
     """One entity of a notification, still in the stored layout: it is compacted with the
     subscription's @context by the notifier, outside the write transaction."""
+    wants_deletions = bool({"attributeDeleted", "entityUpdated"} & sub.triggers)
     if change.after is None:
         assert change.before is not None
         before = change.before
-        doc: Doc = {k: before[k] for k in ("id", "type", "scope", "createdAt") if k in before}
-        doc.update({"modifiedAt": now_iso, "deletedAt": now_iso, "attrs": {}})
-        return {"doc": doc}
+        keep = ("id", "type", "scope", "createdAt", "modifiedAt")
+        doc: Doc = {k: before[k] for k in keep if k in before}
+        doc.update({"deletedAt": now_iso, "attrs": {}})
+        show_changes = bool(sub.doc["notification"].get("showChanges"))
+        if "attributeDeleted" in sub.triggers or show_changes:
+            # The deleted attributes (the watched ones) are reported as NGSI-LD Null; with
+            # showChanges they carry their last values (below), even for entityDeleted.
+            for iri, instances in delta.gone.items():
+                if sub.watched is None or iri in sub.watched:
+                    doc["attrs"][iri] = _deleted_attribute(instances, now_iso)
+        item: Doc = {"doc": doc}
+        if show_changes:
+            item["previous"] = _previous(before, set(doc["attrs"]))
+        return item
     doc = change.after
-    wants_deletions = bool({"attributeDeleted", "entityUpdated"} & sub.triggers)
     if delta.deleted and wants_deletions and change.before is not None:
         doc = {**doc, "attrs": dict(doc["attrs"])}
         for iri in delta.deleted:
+            if iri not in doc["attrs"]:
+                doc["attrs"][iri] = _deleted_attribute(delta.gone[iri], now_iso)
+                continue
+            # Some instances deleted: the ones left, then the deleted ones as NGSI-LD Null.
             doc["attrs"][iri] = [
-                _deleted_instance(i, now_iso) for i in change.before["attrs"].get(iri, [])
+                *doc["attrs"][iri],
+                *(_deleted_instance(i, now_iso) for i in delta.gone[iri]),
             ]
-    item: Doc = {"doc": doc}
+    item = {"doc": doc}
     if sub.doc["notification"].get("showChanges") and change.before is not None:
-        previous: dict[str, dict[str, list[Any]]] = {}
-        for iri in delta.updated | delta.deleted:
-            for inst in change.before["attrs"].get(iri, []):
-                key = VALUE_KEY[inst["type"]]
-                dataset = inst.get("datasetId", "@none")
-                previous.setdefault(iri, {})[dataset] = [PREVIOUS_KEY[key], inst[key]]
+        previous = _previous(change.before, delta.updated | delta.deleted)
         if previous:
             item["previous"] = previous
     return item
+
+
+def _previous(before: Doc, iris: set[str]) -> dict[str, dict[str, list[Any]]]:
+    """showChanges: iri -> datasetId ("@none" for the default) -> [previous member, value]."""
+    previous: dict[str, dict[str, list[Any]]] = {}
+    for iri in iris:
+        for inst in before["attrs"].get(iri, []):
+            key = VALUE_KEY[inst["type"]]
+            dataset = inst.get("datasetId", "@none")
+            previous.setdefault(iri, {})[dataset] = [PREVIOUS_KEY[key], inst[key]]
+    return previous
 
 
 def new_payload(items: list[Doc], now: int) -> Doc:

@@ -71,7 +71,6 @@ UNSUPPORTED = {
     "csf": "csf (context source filter) applies to distributed operation, which this hub "
     "does not do",
     "temporalQ": "temporalQ applies to context source registration subscriptions only",
-    "datasetId": "datasetId selection in subscriptions is not supported",
 }
 # Optional top-level members a PATCH may remove by setting them to urn:ngsi-ld:null.
 REMOVABLE = frozenset(
@@ -89,6 +88,7 @@ REMOVABLE = frozenset(
         "timeInterval",
         "lang",
         "jsonldContext",
+        "datasetId",
     }
 )
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
@@ -246,6 +246,17 @@ class _Parser:
             raise BadRequestData("lang must not be empty")
         return text
 
+    def dataset_ids(self, value: Any) -> list[str]:
+        """Which attribute instances notifications show (clause 4.5.5): datasetId URIs, and
+        "@none" for the default instances."""
+        if not isinstance(value, list) or not value:
+            raise BadRequestData(
+                f'datasetId must be a non-empty list of datasetId URIs (or "@none"), got {value!r}'
+            )
+        return list(
+            dict.fromkeys(v if v == "@none" else check_uri(v, "datasetId entry") for v in value)
+        )
+
     def jsonld_context(self, value: Any) -> str:
         url = check_uri(value, "jsonldContext")
         if not re.match(r"^https?://", url):
@@ -287,6 +298,14 @@ class _Parser:
             raise BadRequestData("notification needs an endpoint with a uri")
         if "pick" in out and "omit" in out:
             raise BadRequestData("notification.pick and notification.omit cannot be used together")
+        for projection in ("pick", "omit"):
+            # attributes is the deprecated form of pick (clause 5.2.14): the two cannot both
+            # say which attributes are shown.
+            if projection in out and "attributes" in out:
+                raise BadRequestData(
+                    f"notification.{projection} cannot be used together with "
+                    "notification.attributes (deprecated); use pick alone"
+                )
         return out
 
     def members(self, value: Any, what: str) -> list[str]:
@@ -420,6 +439,7 @@ _MEMBERS: dict[str, Callable[[_Parser, Any], Any]] = {
     "timeInterval": lambda p, v: p.seconds(v, "timeInterval", minimum=1),
     "lang": lambda p, v: p.lang(v),
     "jsonldContext": lambda p, v: p.jsonld_context(v),
+    "datasetId": lambda p, v: p.dataset_ids(v),
     "localOnly": lambda p, v: p.boolean(v, "localOnly"),
 }
 
@@ -612,6 +632,8 @@ def render_subscription(
         out["localOnly"] = doc["localOnly"]
     if "jsonldContext" in doc:
         out["jsonldContext"] = doc["jsonldContext"]
+    if "datasetId" in doc:
+        out["datasetId"] = list(doc["datasetId"])
     out["notification"] = _render_notification_params(doc["notification"], stats, ctx)
     out["status"] = status_of(doc, now_us)
     if sys_attrs:

@@ -98,10 +98,23 @@ def _add_previous(rendered: Any, previous: dict[str, list[Any]], inst_type: str,
     return {**rendered, key: value}
 
 
+def select_datasets(doc: Doc, wanted: list[str]) -> Doc:
+    """The entity with only the attribute instances whose datasetId is ``wanted`` ("@none":
+    the default instance); attributes left without instances are dropped (clause 4.5.5)."""
+    attrs = {}
+    for iri, instances in doc["attrs"].items():
+        kept = [i for i in instances if i.get("datasetId", "@none") in wanted]
+        if kept:
+            attrs[iri] = kept
+    return {**doc, "attrs": attrs}
+
+
 def render_item(item: Doc, ctx: ActiveContext, sub: Doc) -> Doc:
     params = sub["notification"]
     fmt = params.get("format", "normalized")
     doc = item["doc"]
+    if "datasetId" in sub:
+        doc = select_datasets(doc, sub["datasetId"])
     rendered = render_entity(
         doc,
         ctx,
@@ -112,6 +125,10 @@ def render_item(item: Doc, ctx: ActiveContext, sub: Doc) -> Doc:
         pick=set(params["pick"]) if "pick" in params else None,
         omit=set(params["omit"]) if "omit" in params else None,
     )
+    if fmt == "keyValues" and params.get("sysAttrs"):
+        # NotificationParams.sysAttrs has no exception for keyValues: the entity's own
+        # timestamps are shown (attribute values are bare there, so theirs cannot be).
+        rendered.update({k: doc[k] for k in ("createdAt", "modifiedAt") if k in doc})
     if "deletedAt" in doc:
         rendered["deletedAt"] = doc["deletedAt"]
     previous: dict[str, dict[str, list[Any]]] = item.get("previous", {})
@@ -169,7 +186,11 @@ def build_message(tenant: str, sub: Doc, payload: Doc, contexts: ContextStore) -
         "data": [render_item(item, ctx, sub) for item in payload["entities"]],
     }
     if accept == JSONLD:
-        notification["@context"] = context if context is not None else CORE_CONTEXT_URL
+        # Each entity of data is a JSON-LD document of its own (as in an application/ld+json
+        # query result, clause 6.3.6), and so is the notification.
+        ld_context = context if context is not None else CORE_CONTEXT_URL
+        notification["data"] = [{**e, "@context": ld_context} for e in notification["data"]]
+        notification["@context"] = ld_context
     if tenant:
         headers["NGSILD-Tenant"] = tenant
     for pair in endpoint.get("receiverInfo", []):
