@@ -183,8 +183,8 @@ def wrk(
         raise RuntimeError(f"{timeouts.group(1)} requests timed out; wrk said:\n{out}")
     return {
         "rps": rps,
-        "p50_ms": p50,
-        "p99_ms": p99,
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
         "non_2xx": float(errors.group(1)) if errors else 0.0,
     }
 

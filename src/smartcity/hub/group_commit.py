@@ -5,17 +5,25 @@ that waits for the disk), the history's per-transaction lookups, waking the thre
 cost more than the change itself when a request changes one attribute. Under load, writes
 therefore wait for the one in progress anyway; this lets the next transaction take all of them.
 
-It is *flat combining*: every writer queues its item and takes the combiner lock; whoever gets
-it runs everything queued so far in one batch, and the writers whose items that batch carried
-find them done when they get the lock in turn. A write that arrives alone runs alone, at once
+Two doors lead in. Threads (``GroupCommit.submit``) use *flat combining*: every writer queues
+its item and takes the combiner lock; whoever gets it runs everything queued so far in one
+batch, and the writers whose items that batch carried find them done when they get the lock
+in turn. A write that arrives alone runs alone, at once
 (no timer, no added latency); batches grow only as far as writes queue up behind one another.
+The server's requests (``AsyncGroupCommit.submit``, on the event loop) queue on the loop and
+go to the thread pool a batch at a time: one thread hop per batch rather than per request
+(the hop and the lock hand-offs were most of a partial update's cost, profiled with py-spy).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
 
@@ -57,3 +65,54 @@ class GroupCommit(Generic[T]):
                     s.outcome = outcome
         if isinstance(slot.outcome, BaseException):
             raise slot.outcome
+
+
+class _LoopQueue(Generic[T]):
+    __slots__ = ("pending", "running", "task")
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[T, asyncio.Future[None]]] = []
+        self.running = False
+        self.task: asyncio.Task[None] | None = None  # held: the loop keeps only weak ones
+
+
+class AsyncGroupCommit(Generic[T]):
+    """``await submit(item)`` from the event loop: items queued while a batch is being
+    written go together in the next one, which runs ``run`` in the thread pool."""
+
+    def __init__(self, run: Callable[[Sequence[T]], Sequence[BaseException | None]]) -> None:
+        self._run = run
+        # One queue per event loop (a server has one per worker; tests start several).
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue[T]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def submit(self, item: T) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _LoopQueue()
+        done: asyncio.Future[None] = loop.create_future()
+        queue.pending.append((item, done))
+        if not queue.running:
+            queue.running = True
+            queue.task = loop.create_task(self._drain(queue))
+        await done
+
+    async def _drain(self, queue: _LoopQueue[T]) -> None:
+        try:
+            while queue.pending:
+                batch, queue.pending = queue.pending, []
+                try:
+                    outcomes = await run_in_threadpool(self._run, [item for item, _ in batch])
+                except BaseException as exc:
+                    outcomes = [exc] * len(batch)
+                for (_, done), outcome in zip(batch, outcomes, strict=True):
+                    if done.done():  # the request went away
+                        continue
+                    if outcome is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(outcome)
+        finally:
+            queue.running = False

@@ -20,7 +20,7 @@ from smartcity.hub import history, repository
 from smartcity.hub.changes import Change, ChangeFeed
 from smartcity.hub.entity import VALUE_KEY, Doc, Instance
 from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
-from smartcity.hub.group_commit import GroupCommit
+from smartcity.hub.group_commit import AsyncGroupCommit, GroupCommit
 from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.timeutil import iso_from_us, now_us
@@ -143,6 +143,7 @@ class EntityService:
         self.db = db
         self.feed = feed or ChangeFeed()
         self._group: GroupCommit[_Modification] = GroupCommit(self._modify_batch)
+        self._agroup: AsyncGroupCommit[_Modification] = AsyncGroupCommit(self._modify_batch)
         if db.is_sqlite:  # regexp() and q_datetime_key(), which q and idPattern compile to
             db.prepare_connection(register_sqlite_functions)
 
@@ -507,26 +508,16 @@ class EntityService:
 
     def patch_attr(self, tenant: str, entity_id: str, iri: str, patch: Instance, name: str) -> None:
         """PATCH /entities/{id}/attrs/{attr}: merge the fragment into the existing instance."""
+        self._modify(tenant, entity_id, _patching(entity_id, iri, patch, name))
 
-        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
-            current = old["attrs"].get(iri)
-            ds = patch.get("datasetId")
-            target = next((i for i in current or [] if i.get("datasetId") == ds), None)
-            if target is None:
-                where = f" with datasetId {ds}" if ds else ""
-                raise ResourceNotFound(f"entity {entity_id} has no attribute {name}{where}")
-            new = clone(old)
-            if is_null(patch):  # the NGSI-LD Null deletes the instance
-                _drop_instance(new["attrs"], iri, ds)
-                new["modifiedAt"] = iso
-                return new, {}
-            merged = _merge_instance(target, patch)
-            _stamp([merged], iso, [target])
-            _put_instances(new["attrs"][iri], [merged])
-            new["modifiedAt"] = iso
-            return new, {iri: [merged]}
-
-        self._modify(tenant, entity_id, apply)
+    async def patch_attr_async(
+        self, tenant: str, entity_id: str, iri: str, patch: Instance, name: str
+    ) -> None:
+        """``patch_attr`` from the event loop: partial updates arriving together are written
+        in one transaction, handed to the thread pool once (hub/group_commit.py)."""
+        await self._agroup.submit(
+            _Modification(tenant, entity_id, _patching(entity_id, iri, patch, name))
+        )
 
     def replace_attr(
         self, tenant: str, entity_id: str, iri: str, instances: list[Instance], name: str
@@ -603,6 +594,33 @@ class EntityService:
                 repository.types_with_attr(conn, tenant, attr),
                 repository.docs_with_attr(conn, tenant, attr, limit=200),
             )
+
+
+Apply = Callable[[Doc, str], tuple[Doc, dict[str, list[Instance]]]]
+
+
+def _patching(entity_id: str, iri: str, patch: Instance, name: str) -> Apply:
+    """The change of a partial attribute update: merge the fragment into the instance."""
+
+    def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+        current = old["attrs"].get(iri)
+        ds = patch.get("datasetId")
+        target = next((i for i in current or [] if i.get("datasetId") == ds), None)
+        if target is None:
+            where = f" with datasetId {ds}" if ds else ""
+            raise ResourceNotFound(f"entity {entity_id} has no attribute {name}{where}")
+        new = clone(old)
+        if is_null(patch):  # the NGSI-LD Null deletes the instance
+            _drop_instance(new["attrs"], iri, ds)
+            new["modifiedAt"] = iso
+            return new, {}
+        merged = _merge_instance(target, patch)
+        _stamp([merged], iso, [target])
+        _put_instances(new["attrs"][iri], [merged])
+        new["modifiedAt"] = iso
+        return new, {iri: [merged]}
+
+    return apply
 
 
 def _tenant_note(tenant: str) -> str:

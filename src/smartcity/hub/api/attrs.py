@@ -94,7 +94,7 @@ async def patch_attribute(request: Request, entity_id: str, attr_id: str) -> Res
         raise BadRequestData("the attribute fragment must be a non-empty JSON object")
     iri = decoded.active.expand(check_name(attr_id))
     patch = _parse_fragment(attr_id, body, decoded.active)
-    await run_in_threadpool(h.entities.patch_attr, tenant, entity_id, iri, patch, attr_id)
+    await h.entities.patch_attr_async(tenant, entity_id, iri, patch, attr_id)
     return Response(status_code=204)
 
 
