@@ -673,30 +673,6 @@ class _Any:
 ANY = _Any()
 
 
-# -- temporal pagination ---------------------------------------------------------------------
-
-
-def test_too_many_instances_gives_206_with_the_range(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("smartcity.hub.temporal.service.MAX_INSTANCES", 3)
-    hourly(client)  # 1..5 at 08:00..12:00
-    r = client.get(f"{T}/{S1}", params={"options": "temporalValues"})
-    assert r.status_code == 206
-    assert r.json()["temperature"]["values"] == [[1, iso(8)], [2, iso(9)], [3, iso(10)]]
-    assert r.headers["content-range"] == f"date-time {iso(8)}-{iso(11)}/*"
-    # The next page starts where the range ended.
-    assert values(client, timerel="after", timeAt=at(11)) == [[4, iso(11)], [5, iso(12)]]
-    # Newest first when asking for the last ones.
-    r = client.get(f"{T}/{S1}", params={"options": "temporalValues", "lastN": 5})
-    assert r.status_code == 206
-    assert [v for v, _ in r.json()["temperature"]["values"]] == [3, 4, 5]
-    assert r.headers["content-range"] == f"date-time {iso(10)}-{iso(12)}/5"
-    # The next page is before the range.
-    got = values(client, lastN=5, timerel="before", timeAt=at(10))
-    assert got == [[1, iso(8)], [2, iso(9)]]
-
-
 # -- bad requests ----------------------------------------------------------------------------
 
 

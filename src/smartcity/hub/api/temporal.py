@@ -56,7 +56,7 @@ from smartcity.hub.temporal.service import (
     month_of,
     parse_period,
 )
-from smartcity.hub.timeutil import iso_from_us, parse_datetime_us
+from smartcity.hub.timeutil import compact_iso_from_us, parse_datetime_us
 
 router = APIRouter(tags=["Temporal Context Information"])
 TEMPORAL_OPTIONS = {TEMPORAL_VALUES, AGGREGATED_VALUES, "sysAttrs"}
@@ -181,18 +181,15 @@ def _respond(
     accept = choose_accept(request)
     status = 200
     if result.partial is not None:
-        # Clause 6.3.10: fewer instances than asked for; the range says which were returned.
+        # Clause 6.3.10: the server's limit left instances out; the range says which were
+        # returned, the size is lastN (or * without it).
         start, end = result.partial
         size = str(tq.last_n) if tq.last_n else "*"
-        headers["Content-Range"] = f"date-time {_exact_iso(start)}-{_exact_iso(end)}/{size}"
+        headers["Content-Range"] = (
+            f"date-time {compact_iso_from_us(start)}-{compact_iso_from_us(end)}/{size}"
+        )
         status = 206
     return ngsi_response(rendered, accept=accept, context=context, status=status, headers=headers)
-
-
-def _exact_iso(us: int) -> str:
-    """Milliseconds as usual, microseconds when needed: a page boundary must be exact."""
-    text = iso_from_us(us)
-    return text if us % 1000 == 0 else f"{text[:-1]}{us % 1000:03d}Z"
 
 
 @router.get("/temporal/entities", summary="Query temporal evolution of entities")

@@ -1,0 +1,134 @@
+"""The Temporal API's conformance to NGSI-LD v1.8 (ETSI GS CIM 009) where the ETSI suite
+checks details: temporal pagination (clause 6.3.10), deletedAt, values and times as given,
+the simplified representation of every attribute type, and parameter checking.
+
+Each test names the suite's test cases it mirrors; times are set explicitly (observedAt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smartcity.app import create_app
+from smartcity.config import Limits, Settings
+
+JSON = {"Content-Type": "application/json"}
+T = "/ngsi-ld/v1/temporal/entities"
+E = "/ngsi-ld/v1/entities"
+ERR = "https://uri.etsi.org/ngsi-ld/errors/"
+V1 = "urn:ngsi-ld:Vehicle:1"
+V2 = "urn:ngsi-ld:Vehicle:2"
+
+
+def at(minute: int, day: int = 1) -> str:
+    return f"2020-01-{day:02d}T01:{minute:02d}:00Z"
+
+
+def readings(minutes: range, day: int = 1) -> list[dict[str, Any]]:
+    return [{"type": "Property", "value": m, "observedAt": at(m, day)} for m in minutes]
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[TestClient]:
+    """A hub answering at most 3 instances per attribute: the suite's pagination tests
+    assume a server limit below the 20 instances their entities have."""
+    limited_settings = Settings(
+        database_url=settings.database_url,
+        auth_required=False,
+        limits=Limits(max_temporal_instances=3),
+    )
+    with TestClient(create_app(limited_settings)) as c:
+        yield c
+
+
+def create(client: TestClient, entity_id: str = V1, **attrs: Any) -> None:
+    r = client.post(T, json={"id": entity_id, "type": "Vehicle", **attrs}, headers=JSON)
+    assert r.status_code == 201, r.text
+
+
+# -- temporal pagination (clause 6.3.10; suite 020_13, 020_14, 021_14, 021_16) -----------------
+
+
+def content_range(r: Any) -> tuple[str, str, str]:
+    unit, _, rest = r.headers["content-range"].partition(" ")
+    assert unit == "date-time"
+    span, _, size = rest.rpartition("/")
+    # Both ends are date-times with '-' inside: split after the first "Z-".
+    start, _, end = span.partition("Z-")
+    return f"{start}Z", end, size
+
+
+def test_server_limit_gives_206_oldest_first_with_the_range(limited: TestClient) -> None:
+    create(limited, speed=readings(range(1, 6)), fuelLevel=readings(range(3, 8)))
+    r = limited.get(f"{T}/{V1}")
+    assert r.status_code == 206, r.text
+    body = r.json()
+    # Every attribute cut at the same time: speed 1..3 ends at 01:03, so fuelLevel stops too.
+    assert [i["value"] for i in body["speed"]] == [1, 2, 3]
+    assert [i["value"] for i in body["fuelLevel"]] == [3]
+    assert content_range(r) == (at(1), at(3), "*")
+    # timerel=after and between: the range starts at timeAt.
+    r = limited.get(f"{T}/{V1}", params={"timerel": "after", "timeAt": "2019-01-01T01:01:00Z"})
+    assert r.status_code == 206
+    assert content_range(r) == ("2019-01-01T01:01:00Z", at(3), "*")
+    # The next page starts where the range ended.
+    r = limited.get(f"{T}/{V1}", params={"timerel": "after", "timeAt": at(3)})
+    assert r.status_code == 206
+    assert [i["value"] for i in r.json()["speed"]] == [3, 4, 5]
+    assert content_range(r) == (at(3), at(5), "*")
+    # Nothing left out: 200 and no Content-Range.
+    r = limited.get(f"{T}/{V1}", params={"timerel": "after", "timeAt": at(6)})
+    assert r.status_code == 200 and "content-range" not in r.headers
+    assert [i["value"] for i in r.json()["fuelLevel"]] == [6, 7]
+
+
+def test_last_n_above_the_server_limit_gives_206_newest_first(limited: TestClient) -> None:
+    create(limited, speed=readings(range(1, 6)), fuelLevel=readings(range(3, 8)))
+    r = limited.get(f"{T}/{V1}", params={"lastN": 5, "options": "temporalValues"})
+    assert r.status_code == 206
+    body = r.json()
+    assert [v for v, _ in body["fuelLevel"]["values"]] == [5, 6, 7]
+    assert [v for v, _ in body["speed"]["values"]] == [5]
+    # Reversed: from the newest to the oldest returned, and the size is lastN.
+    assert content_range(r) == (at(7), at(5), "5")
+    before = {"timerel": "before", "timeAt": "2021-01-01T01:01:00Z", "lastN": 20}
+    assert content_range(limited.get(f"{T}/{V1}", params=before)) == (
+        "2021-01-01T01:01:00Z",
+        at(5),
+        "20",
+    )
+    between = {**before, "timerel": "between", "timeAt": "2019-01-01T00:00:00Z"}
+    between["endTimeAt"] = "2021-01-01T01:01:00Z"
+    assert content_range(limited.get(f"{T}/{V1}", params=between))[0] == "2021-01-01T01:01:00Z"
+    # lastN within the limit is what the client asked for: complete, 200.
+    r = limited.get(f"{T}/{V1}", params={"lastN": 2})
+    assert r.status_code == 200 and "content-range" not in r.headers
+    assert [i["value"] for i in r.json()["speed"]] == [4, 5]
+
+
+def test_an_attribute_cut_away_entirely_is_named_empty(limited: TestClient) -> None:
+    # Suite 020_14: unsynchronised attributes, the second one starts after the range ends.
+    create(limited, speed=readings(range(1, 11)), fuelLevel=readings(range(1, 11), day=2))
+    r = limited.get(f"{T}/{V1}", params={"timerel": "after", "timeAt": "2019-01-01T00:00:00Z"})
+    assert r.status_code == 206
+    assert r.json()["fuelLevel"] == [] and len(r.json()["speed"]) == 3
+    r = limited.get(f"{T}/{V1}", params={"lastN": 100})
+    assert r.status_code == 206
+    assert r.json()["speed"] == [] and len(r.json()["fuelLevel"]) == 3
+
+
+def test_query_is_cut_across_entities_and_by_post(limited: TestClient) -> None:
+    create(limited, V1, speed=readings(range(1, 6)))
+    create(limited, V2, speed=readings(range(2, 4)))
+    r = limited.get(T, params={"type": "Vehicle"})
+    assert r.status_code == 206
+    by_id = {e["id"]: [i["value"] for i in e["speed"]] for e in r.json()}
+    assert by_id == {V1: [1, 2, 3], V2: [2, 3]}
+    assert content_range(r) == (at(1), at(3), "*")
+    query = {"type": "Query", "entities": [{"type": "Vehicle"}]}
+    r = limited.post("/ngsi-ld/v1/temporal/entityOperations/query", json=query, headers=JSON)
+    assert r.status_code == 206 and content_range(r) == (at(1), at(3), "*")
