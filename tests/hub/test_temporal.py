@@ -686,7 +686,7 @@ ANY = _Any()
         ({"timerel": "between", "timeAt": at(9), "endTimeAt": at(8)}, "later"),
         ({"timerel": "after", "timeAt": at(8), "endTimeAt": at(9)}, "endTimeAt"),
         ({"timerel": "before", "timeAt": "yesterday"}, "timeAt"),
-        ({"timeproperty": "deletedAt"}, "timeproperty"),
+        ({"timeproperty": "expiresAt"}, "timeproperty"),
         ({"lastN": "0"}, "lastN"),
         ({"lastN": "many"}, "lastN"),
         ({"aggrMethods": "median"}, "median"),

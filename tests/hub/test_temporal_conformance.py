@@ -132,3 +132,67 @@ def test_query_is_cut_across_entities_and_by_post(limited: TestClient) -> None:
     query = {"type": "Query", "entities": [{"type": "Vehicle"}]}
     r = limited.post("/ngsi-ld/v1/temporal/entityOperations/query", json=query, headers=JSON)
     assert r.status_code == 206 and content_range(r) == (at(1), at(3), "*")
+
+
+# -- deletions in the temporal evolution (timeproperty=deletedAt; suite 020_15, 020_17-020_20) --
+
+
+def vehicle() -> dict[str, Any]:
+    return {
+        "id": V1,
+        "type": "Vehicle",
+        "speed": {"type": "Property", "value": 120, "observedAt": at(1)},
+        "fuelLevel": [
+            {"type": "Property", "value": 67, "observedAt": at(1)},
+            {"type": "Property", "value": 60, "observedAt": at(1), "datasetId": "urn:ds:b"},
+        ],
+        "isParkedIn": {"type": "Relationship", "object": "urn:ngsi-ld:Parking:1"},
+        "name": {"type": "LanguageProperty", "languageMap": {"en": "car", "fr": "voiture"}},
+    }
+
+
+def test_deleting_an_attribute_keeps_a_record_of_the_deletion(client: TestClient) -> None:
+    assert client.post(E, json=vehicle(), headers=JSON).status_code == 201
+    assert client.delete(f"{E}/{V1}/attrs/speed").status_code == 204
+    assert client.delete(f"{E}/{V1}/attrs/isParkedIn").status_code == 204
+    assert client.delete(f"{E}/{V1}/attrs/name").status_code == 204
+    r = client.get(f"{T}/{V1}", params={"timeproperty": "deletedAt"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"id", "type", "speed", "isParkedIn", "name"}  # fuelLevel still lives
+    (speed,) = body["speed"]
+    assert speed["type"] == "Property" and speed["value"] == "urn:ngsi-ld:null"
+    assert speed["deletedAt"].endswith("Z") and speed["instanceId"].startswith("urn:")
+    assert body["isParkedIn"][0]["object"] == "urn:ngsi-ld:null"
+    assert body["name"][0]["languageMap"] == {"@none": "urn:ngsi-ld:null"}
+    simplified = client.get(
+        f"{T}/{V1}", params={"timeproperty": "deletedAt", "options": "temporalValues"}
+    ).json()
+    assert simplified["speed"]["values"] == [["urn:ngsi-ld:null", speed["deletedAt"]]]
+    # The deletion is within a timerel on deletedAt, and not an instance at any observedAt.
+    window = {"timeproperty": "deletedAt", "timerel": "after", "timeAt": "2020-01-01T00:00:00Z"}
+    assert len(client.get(f"{T}/{V1}", params=window).json()["speed"]) == 1
+    window["timerel"] = "before"
+    assert "speed" not in client.get(f"{T}/{V1}", params=window).json()
+    observed = client.get(f"{T}/{V1}").json()
+    assert [i["value"] for i in observed["speed"]] == [120]
+    count = {"aggrMethods": "totalCount", "attrs": "speed"}
+    assert client.get(f"{T}/{V1}", params=count).json()["speed"]["totalCount"][0][0] == 1
+
+
+def test_deleting_a_dataset_or_the_entity_records_each_instance(client: TestClient) -> None:
+    assert client.post(E, json=vehicle(), headers=JSON).status_code == 201
+    r = client.delete(f"{E}/{V1}/attrs/fuelLevel", params={"datasetId": "urn:ds:b"})
+    assert r.status_code == 204
+    got = client.get(f"{T}/{V1}", params={"timeproperty": "deletedAt"}).json()
+    assert [(i["value"], i["datasetId"]) for i in got["fuelLevel"]] == [
+        ("urn:ngsi-ld:null", "urn:ds:b")
+    ]
+    assert client.delete(f"{E}/{V1}").status_code == 204
+    got = client.get(f"{T}/{V1}", params={"timeproperty": "deletedAt"}).json()
+    assert {a: len(got[a]) for a in ("speed", "fuelLevel", "isParkedIn", "name")} == {
+        "speed": 1,
+        "fuelLevel": 2,  # datasetId b before, the default instance with the entity
+        "isParkedIn": 1,
+        "name": 1,
+    }

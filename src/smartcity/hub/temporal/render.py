@@ -113,6 +113,8 @@ def _normalized(
         out["createdAt"] = iso_from_us(inst.created_at)
     if sys_attrs or time_property == "modifiedAt":
         out["modifiedAt"] = iso_from_us(inst.modified_at)
+    if inst.deleted_at is not None:
+        out["deletedAt"] = iso_from_us(inst.deleted_at)
     return out
 
 

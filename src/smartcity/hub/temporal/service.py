@@ -15,6 +15,11 @@ Temporal writes go to the history only
     created through the Temporal API therefore has no latest state (GET /entities/{id} is 404)
     until it is created through /entities.
 
+Deletions
+    Deleting attributes or entities through /entities writes a record of each deleted
+    instance (``history.deletion_rows``): valued urn:ngsi-ld:null, with ``deleted_at`` set.
+    They answer timeproperty=deletedAt and nothing else.
+
 Time ranges
     before = [-inf, timeAt), after = [timeAt, +inf), between = [timeAt, endTimeAt): half-open
     intervals, so consecutive queries (and temporal pages) neither overlap nor leave gaps.
@@ -62,7 +67,7 @@ from smartcity.hub.timeutil import now_us, parse_datetime_us
 from smartcity.storage.engine import Database
 
 TIMERELS = ("before", "after", "between")
-TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt")
+TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
 AGGR_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 # By default, at most this many instances per attribute (and datasetId) in one response; more
 # are left to the next temporal page (206 Partial Content with a Content-Range, clause 6.3.10).
@@ -123,7 +128,7 @@ class TemporalQuery:
         if self.time_property not in TIME_PROPERTIES:
             raise BadRequestData(
                 f"timeproperty must be one of {', '.join(TIME_PROPERTIES)}, got "
-                f"{self.time_property!r} (this hub does not keep deleted instances)"
+                f"{self.time_property!r}"
             )
         if self.last_n is not None and self.last_n < 1:
             raise BadRequestData(f"lastN must be at least 1, got {self.last_n}")
@@ -227,6 +232,7 @@ class InstanceOut:
     created_at: int
     modified_at: int
     value: Instance  # stored layout
+    deleted_at: int | None = None  # set on the record of a deletion
 
 
 @dataclass(slots=True)
@@ -428,6 +434,7 @@ class TemporalService:
                     created_at=r.created_at,
                     modified_at=r.modified_at,
                     value=r.value,
+                    deleted_at=r.deleted_at,
                 )
                 for r in kept
             )
