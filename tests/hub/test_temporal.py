@@ -27,8 +27,9 @@ def at(hour: int, minute: int = 0) -> str:
 
 
 def iso(hour: int, minute: int = 0) -> str:
-    """The same time as the hub writes it."""
-    return f"2026-01-01T{hour:02d}:{minute:02d}:00.000Z"
+    """The same time as the hub writes it: an observedAt as it was given, a period's start or
+    end without fraction (the hub's own createdAt and modifiedAt have milliseconds)."""
+    return at(hour, minute)
 
 
 def readings(pairs: list[tuple[str, Any]], **extra: Any) -> list[dict[str, Any]]:
@@ -454,7 +455,7 @@ def test_rollup_and_instances_agree(client: TestClient) -> None:
 
 def stamp(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> str:
     """Any time as the hub writes it (and clients may send it)."""
-    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:00.000Z"
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:00Z"
 
 
 # Around month ends: the last minute of January, the first instant of February, ...

@@ -196,3 +196,38 @@ def test_deleting_a_dataset_or_the_entity_records_each_instance(client: TestClie
         "isParkedIn": 1,
         "name": 1,
     }
+
+
+# -- values and times as they were given (suite 020_01, 020_02, 020_11) ------------------------
+
+
+def test_values_and_times_come_back_as_given(client: TestClient) -> None:
+    speed = [
+        {"type": "Property", "value": 120, "observedAt": "2020-08-01T12:03:00Z"},
+        {"type": "Property", "value": 80.5, "observedAt": "2020-08-01T12:05:00.25Z"},
+        {"type": "Property", "value": 100, "observedAt": "2020-08-01T14:07:00+02:00"},
+    ]
+    create(client, speed=speed)
+    normalized = client.get(f"{T}/{V1}").json()["speed"]
+    assert [(i["value"], i["observedAt"]) for i in normalized] == [
+        (120, "2020-08-01T12:03:00Z"),
+        (80.5, "2020-08-01T12:05:00.25Z"),
+        (100, "2020-08-01T14:07:00+02:00"),  # 12:07Z
+    ]
+    pairs = client.get(f"{T}/{V1}", params={"format": "temporalValues"}).json()["speed"]["values"]
+    assert pairs == [
+        [120, "2020-08-01T12:03:00Z"],
+        [80.5, "2020-08-01T12:05:00.25Z"],
+        [100, "2020-08-01T14:07:00+02:00"],
+    ]
+    assert isinstance(pairs[0][0], int)
+    # Period boundaries are computed: whole seconds have no fraction.
+    aggregated = client.get(
+        f"{T}/{V1}", params={"aggrMethods": "totalCount", "aggrPeriodDuration": "PT1H"}
+    ).json()["speed"]["totalCount"]
+    assert aggregated == [[3, "2020-08-01T12:00:00Z", "2020-08-01T13:00:00Z"]]
+    # Times the hub keeps itself keep its own form (milliseconds).
+    created = client.get(
+        f"{T}/{V1}", params={"format": "temporalValues", "timeproperty": "createdAt"}
+    ).json()["speed"]["values"]
+    assert all(t.endswith("Z") and t[19] == "." for _, t in created)
