@@ -139,7 +139,10 @@ def test_simplified_representation_for_each_attribute_type(client: TestClient) -
     body = get(client, f"{T}/{S1}", options="temporalValues")
     assert body["temperature"] == {"type": "Property", "values": [[1.5, iso(8)], [2.5, iso(9)]]}
     assert body["owner"] == {"type": "Relationship", "objects": [["urn:ngsi-ld:Person:1", iso(8)]]}
-    assert body["label"] == {"type": "LanguageProperty", "languageMaps": [[{"en": "hot"}, iso(8)]]}
+    assert body["label"] == {
+        "type": "LanguageProperty",
+        "languageMaps": [[{"languageMap": {"en": "hot"}}, iso(8)]],
+    }
     assert get(client, f"{T}/{S1}", format="temporalValues") == body
     # format wins over options.
     assert get(client, f"{T}/{S1}", format="normalized", options="temporalValues") == get(

@@ -231,3 +231,42 @@ def test_values_and_times_come_back_as_given(client: TestClient) -> None:
         f"{T}/{V1}", params={"format": "temporalValues", "timeproperty": "createdAt"}
     ).json()["speed"]["values"]
     assert all(t.endswith("Z") and t[19] == "." for _, t in created)
+
+
+# -- the simplified representation of every type (suite 020_12, 020_21, 020_22) ---------------
+
+
+def test_simplified_values_of_vocab_language_and_json_properties(client: TestClient) -> None:
+    t1, t2 = "2020-08-01T12:03:00Z", "2020-08-01T12:05:00Z"
+    create(
+        client,
+        category=[
+            {"type": "VocabProperty", "vocab": "monument", "observedAt": t1},
+            {"type": "VocabProperty", "vocab": ["monument", "sightseeing"], "observedAt": t2},
+        ],
+        street=[
+            {"type": "LanguageProperty", "languageMap": {"fr": "Grand Place"}, "observedAt": t1}
+        ],
+        reading=[{"type": "JsonProperty", "json": {"value": 120}, "observedAt": t1}],
+    )
+    body = client.get(f"{T}/{V1}", params={"format": "temporalValues"}).json()
+    assert body["category"] == {
+        "type": "VocabProperty",
+        "vocabs": [[{"vocab": "monument"}, t1], [{"vocab": ["monument", "sightseeing"]}, t2]],
+    }
+    assert body["street"] == {
+        "type": "LanguageProperty",
+        "languageMaps": [[{"languageMap": {"fr": "Grand Place"}}, t1]],
+    }
+    assert body["reading"] == {"type": "JsonProperty", "jsons": [[{"json": {"value": 120}}, t1]]}
+    # One language picked: plain strings, a Property.
+    picked = client.get(f"{T}/{V1}", params={"format": "temporalValues", "lang": "fr"}).json()
+    assert picked["street"] == {"type": "Property", "values": [["Grand Place", t1]]}
+    # The simplified output is accepted as input.
+    other = {k: v for k, v in body.items() if k not in ("id", "type")}
+    r = client.post(T, json={"id": V2, "type": "Vehicle", **other}, headers=JSON)
+    assert r.status_code == 201, r.text
+    again = client.get(f"{T}/{V2}", params={"format": "temporalValues"}).json()
+    assert {k: v for k, v in again.items() if k != "id"} == {
+        k: v for k, v in body.items() if k != "id"
+    }

@@ -74,6 +74,10 @@ _PAIRS_MEMBER = {
 }
 
 
+# Their simplified pairs hold {"<value member>": value} (clause 4.5.9); accepted bare too.
+_WRAPPED = ("VocabProperty", "LanguageProperty", "JsonProperty")
+
+
 def _service(request: Request) -> TemporalService:
     service: TemporalService = hub(request).temporal
     return service
@@ -417,10 +421,14 @@ def _from_simplified(name: str, item: dict[str, Any], ctx: ActiveContext) -> lis
     if not isinstance(pairs, list) or not pairs:
         raise BadRequestData(f"{name}.{member} must be a non-empty array of [value, time] pairs")
     instances = []
+    key = VALUE_KEY[kind]
     for pair in pairs:
         if not isinstance(pair, list) or len(pair) != 2:
             raise BadRequestData(f"{name}.{member} items must be [value, time] pairs")
-        inst: dict[str, Any] = {"type": kind, VALUE_KEY[kind]: pair[0], "observedAt": pair[1]}
+        value = pair[0]
+        if kind in _WRAPPED and isinstance(value, dict) and set(value) == {key}:
+            value = value[key]  # [{"vocab": ...}, time], as the simplified output writes it
+        inst: dict[str, Any] = {"type": kind, key: value, "observedAt": pair[1]}
         if "datasetId" in item:
             inst["datasetId"] = item["datasetId"]
         instances.append(parse_instance(name, inst, ctx))

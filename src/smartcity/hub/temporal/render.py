@@ -1,7 +1,9 @@
 """Temporal representations of entities (clauses 4.5.7-4.5.9 and 4.5.19).
 
 * normalized: each attribute is an array of its instances, each with its ``instanceId``;
-* simplified (``temporalValues``): ``{"type": "Property", "values": [[value, time], ...]}``;
+* simplified (``temporalValues``): ``{"type": "Property", "values": [[value, time], ...]}``
+  (a VocabProperty's pairs are ``[{"vocab": ...}, time]``, likewise ``languageMap`` and
+  ``json``);
 * aggregated (``aggregatedValues``): ``{"type": "Property", "avg": [[value, start, end], ...]}``.
 
 Instances and periods are in ascending time; instances of several datasetIds come grouped by
@@ -35,6 +37,10 @@ _VALUES_MEMBER = {
     "ListProperty": "valueLists",
     "ListRelationship": "objectLists",
 }
+
+
+# Types whose simplified values are wrapped in an object named by their value member.
+_WRAPPED = ("VocabProperty", "LanguageProperty", "JsonProperty")
 
 
 def render_temporal(
@@ -139,8 +145,11 @@ def _simplified(
             value = (
                 [ctx.compact(v) for v in value] if isinstance(value, list) else ctx.compact(value)
             )
-        elif inst.value["type"] == "LanguageProperty" and lang is not None and lang != "*":
+        if inst.value["type"] == "LanguageProperty" and lang is not None and lang != "*":
             value = render_instance(inst.value, ctx, "keyValues", False, lang)
+        elif inst.value["type"] in _WRAPPED:
+            # Clause 4.5.9: [{"vocab": ...}, t], [{"languageMap": ...}, t], [{"json": ...}, t]
+            value = {VALUE_KEY[inst.value["type"]]: value}
         # The observedAt as it was given (2020-08-01T12:05:00Z stays so); the times the hub
         # keeps itself (createdAt, modifiedAt, deletedAt, or acceptance without observedAt)
         # as everywhere else.
