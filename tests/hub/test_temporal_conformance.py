@@ -270,3 +270,21 @@ def test_simplified_values_of_vocab_language_and_json_properties(client: TestCli
     assert {k: v for k, v in again.items() if k != "id"} == {
         k: v for k, v in body.items() if k != "id"
     }
+
+
+# -- format over options (suite 021_19) --------------------------------------------------------
+
+
+def test_format_takes_precedence_over_options_and_their_aggregation(client: TestClient) -> None:
+    create(client, speed=readings(range(1, 3)))
+    simplified = client.get(f"{T}/{V1}", params={"format": "temporalValues"}).json()
+    for params in (
+        {"format": "temporalValues", "options": "aggregatedValues", "aggrMethods": "sum"},
+        {"format": "temporalValues", "options": "aggregatedValues,temporalValues"},
+    ):
+        for url in (f"{T}/{V1}", T):
+            r = client.get(url, params={**params, "type": "Vehicle"} if url == T else params)
+            assert r.status_code == 200, (params, r.text)
+            assert (r.json()[0] if url == T else r.json()) == simplified
+    r = client.get(f"{T}/{V1}", params={"format": "normalized", "options": "temporalValues"})
+    assert r.json() == client.get(f"{T}/{V1}").json()

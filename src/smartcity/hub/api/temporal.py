@@ -119,6 +119,10 @@ def _temporal_query(
     representation = _representation(options, fmt)
     if aggrMethods is not None and representation == NORMALIZED and fmt is None:
         representation = AGGREGATED_VALUES  # aggrMethods alone asks for aggregates
+    if fmt is not None and fmt != AGGREGATED_VALUES:
+        # format wins over options (clause 6.3.12): an options=aggregatedValues it overrides
+        # takes its aggregation parameters with it.
+        aggrMethods = aggrPeriodDuration = None
     methods = None
     if representation == AGGREGATED_VALUES:
         if not aggrMethods:
