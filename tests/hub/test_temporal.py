@@ -181,9 +181,15 @@ def test_query_selectors_projection_and_pagination(client: TestClient) -> None:
     def ids(**params: Any) -> list[str]:
         return [e["id"] for e in get(client, T, **params)]
 
-    assert ids() == ["urn:ngsi-ld:Sensor:1", "urn:ngsi-ld:Sensor:2", "urn:ngsi-ld:Meter:1"]
+    # Every entity is asked for explicitly (local=true); no selector at all is a 400.
+    assert ids(local="true") == [
+        "urn:ngsi-ld:Sensor:1",
+        "urn:ngsi-ld:Sensor:2",
+        "urn:ngsi-ld:Meter:1",
+    ]
+    assert get(client, T, 400)["type"] == ERR + "BadRequestData"
     assert ids(type="Sensor") == ["urn:ngsi-ld:Sensor:1", "urn:ngsi-ld:Sensor:2"]
-    assert ids(type="Sensor,Meter") == ids()
+    assert ids(type="Sensor,Meter") == ids(local="true")
     assert ids(id="urn:ngsi-ld:Meter:1") == ["urn:ngsi-ld:Meter:1"]
     assert ids(attrs="humidity") == ["urn:ngsi-ld:Sensor:2"]
     assert ids(idPattern="^urn:ngsi-ld:Sensor:[0-9]$") == ids(type="Sensor")
@@ -192,7 +198,7 @@ def test_query_selectors_projection_and_pagination(client: TestClient) -> None:
     r = client.get(T, params={"type": "Sensor", "limit": 1, "offset": 1, "count": "true"})
     assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Sensor:2"]
     assert r.headers["NGSILD-Results-Count"] == "2"
-    r = client.get(T, params={"limit": 0, "count": "true"})
+    r = client.get(T, params={"limit": 0, "count": "true", "local": "true"})
     assert r.json() == [] and r.headers["NGSILD-Results-Count"] == "3"
 
     # attrs also chooses what is returned; pick and omit only project.
@@ -827,7 +833,11 @@ def test_post_query_answers_as_the_equivalent_get(client: TestClient) -> None:
         # (Query body, query parameters of the POST, parameters of the equivalent GET)
         ({"entities": [{"type": "Sensor"}]}, {}, {"type": "Sensor"}),
         ({"entities": [{"type": "Sensor"}, {"type": "Meter"}]}, {}, {"type": "Sensor,Meter"}),
-        ({}, {"options": "temporalValues"}, {"options": "temporalValues"}),
+        (
+            {},
+            {"options": "temporalValues", "local": "true"},
+            {"options": "temporalValues", "local": "true"},
+        ),
         (
             {"entities": [{"id": S2, "type": "Sensor"}], "attrs": ["temperature"]},
             {"format": "temporalValues"},
@@ -861,8 +871,15 @@ def test_post_query_answers_as_the_equivalent_get(client: TestClient) -> None:
         ),
         (
             {"temporalQ": {"timerel": "before", "timeAt": at(9)}},
-            {"limit": 1, "offset": 1, "count": "true"},
-            {"timerel": "before", "timeAt": at(9), "limit": 1, "offset": 1, "count": "true"},
+            {"limit": 1, "offset": 1, "count": "true", "local": "true"},
+            {
+                "timerel": "before",
+                "timeAt": at(9),
+                "limit": 1,
+                "offset": 1,
+                "count": "true",
+                "local": "true",
+            },
         ),
     ]
     for body, post_params, get_params in cases:
@@ -893,7 +910,7 @@ def test_post_query_answers_as_the_equivalent_get(client: TestClient) -> None:
         (S2, [[30, iso(8), iso(9, 30)]]),
     ]
     assert got[1]["humidity"]["sum"] == [[60, iso(8), iso(9, 30)]]
-    r = post_query(client, {"type": "Query"}, limit=0, count="true")
+    r = post_query(client, {"type": "Query"}, limit=0, count="true", local="true")
     assert r.json() == [] and r.headers["NGSILD-Results-Count"] == "3"
     # lastN may be a query parameter too.
     assert post_query(client, {"type": "Query", "entities": [{"id": S1}]}, lastN=1).json() == [

@@ -288,3 +288,58 @@ def test_format_takes_precedence_over_options_and_their_aggregation(client: Test
             assert (r.json()[0] if url == T else r.json()) == simplified
     r = client.get(f"{T}/{V1}", params={"format": "normalized", "options": "temporalValues"})
     assert r.json() == client.get(f"{T}/{V1}").json()
+
+
+# -- bad or empty selections (suite 020_23, 021_12, 021_22, 021_25) ----------------------------
+
+
+def test_pick_and_omit_that_leave_nothing_are_404(client: TestClient) -> None:
+    create(client, speed=readings(range(1, 3)), fuelLevel=readings(range(1, 3)))
+    for params in ({"pick": "unknown"}, {"omit": "id,type,fuelLevel,speed"}):
+        r = client.get(f"{T}/{V1}", params=params)
+        assert r.status_code == 404, (params, r.text)
+        assert r.json()["type"] == ERR + "ResourceNotFound" and r.json()["title"]
+    assert client.get(f"{T}/{V1}", params={"pick": "id"}).json() == {"id": V1}
+    assert set(client.get(f"{T}/{V1}", params={"omit": "speed"}).json()) == {
+        "id",
+        "type",
+        "fuelLevel",
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "word"),
+    [
+        ({"pick": "speed", "attrs": "fuelLevel"}, "attrs"),
+        ({"omit": "speed", "attrs": "fuelLevel"}, "attrs"),
+        ({"pick": "speed", "omit": "speed"}, "omit"),
+        ({"q": "speed>>90"}, "q"),
+        ({"q": "(speed==1"}, "q"),
+    ],
+)
+def test_bad_selections_are_400_bad_request_data(
+    client: TestClient, params: dict[str, str], word: str
+) -> None:
+    create(client, speed=readings(range(1, 3)))
+    urls = [T, f"{T}/{V1}"] if "q" not in params else [T]
+    for url in urls:
+        r = client.get(url, params={"type": "Vehicle", **params} if url == T else params)
+        assert r.status_code == 400, (url, params, r.text)
+        assert r.json()["type"] == ERR + "BadRequestData" and word in r.json()["detail"]
+    if "q" in params:
+        body = {"type": "Query", "entities": [{"type": "Vehicle"}], "q": params["q"]}
+        r = client.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body, headers=JSON)
+        assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData"
+
+
+def test_a_query_names_what_it_is_about_or_asks_for_everything(client: TestClient) -> None:
+    create(client, speed=readings(range(1, 3)))
+    r = client.get(T, params={"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"})
+    assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData"
+    assert "type" in r.json()["detail"] and "local=true" in r.json()["detail"]
+    r = client.post(
+        "/ngsi-ld/v1/temporal/entityOperations/query", json={"type": "Query"}, headers=JSON
+    )
+    assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData"
+    everything = {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z", "local": "true"}
+    assert [e["id"] for e in client.get(T, params=everything).json()] == [V1]

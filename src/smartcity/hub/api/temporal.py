@@ -41,7 +41,7 @@ from smartcity.hub.entity import (
     parse_scope,
     parse_types,
 )
-from smartcity.hub.errors import BadRequestData
+from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.render import (
     AGGREGATED_VALUES,
@@ -166,6 +166,13 @@ def _temporal_query(
     return tq, representation
 
 
+def _check_projection(attrs: str | None, pick: str | None, omit: str | None) -> None:
+    """pick and omit replace attrs (clause 4.21): combining them is ambiguous."""
+    for name, value in (("pick", pick), ("omit", omit)):
+        if value is not None and attrs is not None:
+            raise BadRequestData(f"{name} cannot be used together with attrs; use {name} alone")
+
+
 def _projection(selection: Selection) -> tuple[list[str] | None, set[str] | None]:
     """The attributes to return (attrs and pick) and to leave out (omit)."""
     wanted = selection.attrs
@@ -240,6 +247,7 @@ async def query_temporal(
         tenant,
         context,
         ctx,
+        local,
         _QueryParams(
             id=id,
             type=type,
@@ -272,7 +280,12 @@ async def query_temporal(
 
 
 async def _query_temporal(
-    request: Request, tenant: str, context: Any, ctx: ActiveContext, p: _QueryParams
+    request: Request,
+    tenant: str,
+    context: Any,
+    ctx: ActiveContext,
+    local: str | None,
+    p: _QueryParams,
 ) -> Response:
     """Query Temporal Evolution of Entities (clause 5.7.4), for GET and POST alike."""
     limits = hub(request).settings.limits
@@ -289,12 +302,21 @@ async def _query_temporal(
         options=opts,
         fmt=p.format,
     )
+    _check_projection(p.attrs, p.pick, p.omit)
     selection, query = query_from_params(ctx, limits, p)
     page = int_param(p.limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(p.offset, "offset", 0, low=0, high=2**62)
     want_count = bool_param(p.count, "count")
     if page == 0 and not want_count:
         raise BadRequestData("limit=0 is only allowed together with count=true")
+    selectors = (p.id, p.type, p.idPattern, p.attrs, p.q, p.scopeQ, p.georel, p.geometry)
+    if all(s is None for s in selectors) and not bool_param(local, "local"):
+        # Clause 5.7.4 (as 5.7.2): a query names what it is about; the temporal evolution of
+        # every entity of a tenant is asked for explicitly with local=true.
+        raise BadRequestData(
+            "a temporal query needs at least one of id, type, idPattern, attrs, q, scopeQ or "
+            "a geo-query (or local=true for every entity)"
+        )
     wanted, omitted = _projection(selection)
     result = await run_in_threadpool(
         lambda: _service(request).query(
@@ -365,6 +387,7 @@ async def retrieve_temporal(
         options=opts,
         fmt=format,
     )
+    _check_projection(attrs, pick, omit)
     selection = parse_selection(ctx, attrs, pick, omit)
     wanted, omitted = _projection(selection)
     result = await run_in_threadpool(
@@ -383,6 +406,11 @@ async def retrieve_temporal(
         pick=selection.pick,
         omit=selection.omit,
     )
+    if not rendered and (selection.pick is not None or selection.omit is not None):
+        # Clause 4.21: nothing of the entity is left to return.
+        raise ResourceNotFound(
+            f"pick/omit leave no member of entity {entityId} (neither id, type nor an attribute)"
+        )
     return _respond(request, result, rendered, context, tq, {})
 
 
@@ -642,4 +670,4 @@ async def query_temporal_post(
     params.limit, params.offset, params.count = limit, offset, count
     params.options, params.format, params.datasetId = options, format, datasetId
     params.aggrMethods, params.aggrPeriodDuration = aggrMethods, aggrPeriodDuration
-    return await _query_temporal(request, tenant, decoded.context, decoded.active, params)
+    return await _query_temporal(request, tenant, decoded.context, decoded.active, local, params)
