@@ -190,9 +190,9 @@ def test_query_selectors_projection_and_pagination(client: TestClient) -> None:
     assert get(client, T, 400)["type"] == ERR + "BadRequestData"
     assert ids(type="Sensor") == ["urn:ngsi-ld:Sensor:1", "urn:ngsi-ld:Sensor:2"]
     assert ids(type="Sensor,Meter") == ids(local="true")
-    assert ids(id="urn:ngsi-ld:Meter:1") == ["urn:ngsi-ld:Meter:1"]
+    assert ids(id="urn:ngsi-ld:Meter:1", local="true") == ["urn:ngsi-ld:Meter:1"]
     assert ids(attrs="humidity") == ["urn:ngsi-ld:Sensor:2"]
-    assert ids(idPattern="^urn:ngsi-ld:Sensor:[0-9]$") == ids(type="Sensor")
+    assert ids(idPattern="^urn:ngsi-ld:Sensor:[0-9]$", local="true") == ids(type="Sensor")
     assert ids(type="Nothing") == []
 
     r = client.get(T, params={"type": "Sensor", "limit": 1, "offset": 1, "count": "true"})
@@ -204,9 +204,9 @@ def test_query_selectors_projection_and_pagination(client: TestClient) -> None:
     # attrs also chooses what is returned; pick and omit only project.
     got = get(client, T, id="urn:ngsi-ld:Sensor:2", attrs="humidity")[0]
     assert set(got) == {"id", "type", "humidity"}
-    got = get(client, T, id="urn:ngsi-ld:Sensor:2", pick="id,temperature")[0]
+    got = get(client, T, id=S2, type="Sensor", pick="id,temperature")[0]
     assert set(got) == {"id", "temperature"}
-    got = get(client, T, id="urn:ngsi-ld:Sensor:2", omit="temperature,type")[0]
+    got = get(client, T, id=S2, type="Sensor", omit="temperature,type")[0]
     assert set(got) == {"id", "humidity"}
     # Retrieving with attrs the entity never had is a 404.
     r = client.get(f"{T}/urn:ngsi-ld:Sensor:1", params={"attrs": "humidity"})
@@ -850,8 +850,8 @@ def test_post_query_answers_as_the_equivalent_get(client: TestClient) -> None:
         ),
         (
             {"entities": [{"idPattern": "^urn:ngsi-ld:Sensor:"}], "temporalQ": {"lastN": 1}},
-            {},
-            {"idPattern": "^urn:ngsi-ld:Sensor:", "lastN": 1},
+            {"local": "true"},
+            {"idPattern": "^urn:ngsi-ld:Sensor:", "lastN": 1, "local": "true"},
         ),
         (
             {"entities": [{"type": "Sensor"}], "temporalQ": between, "pick": ["id", "humidity"]},
@@ -913,7 +913,8 @@ def test_post_query_answers_as_the_equivalent_get(client: TestClient) -> None:
     r = post_query(client, {"type": "Query"}, limit=0, count="true", local="true")
     assert r.json() == [] and r.headers["NGSILD-Results-Count"] == "3"
     # lastN may be a query parameter too.
-    assert post_query(client, {"type": "Query", "entities": [{"id": S1}]}, lastN=1).json() == [
+    one = {"type": "Query", "entities": [{"id": S1, "type": "Sensor"}]}
+    assert post_query(client, one, lastN=1).json() == [
         {"id": S1, "type": "Sensor", "temperature": [ANY]}
     ]
 

@@ -337,6 +337,10 @@ def test_a_query_names_what_it_is_about_or_asks_for_everything(client: TestClien
     r = client.get(T, params={"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"})
     assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData"
     assert "type" in r.json()["detail"] and "local=true" in r.json()["detail"]
+    # Entity ids alone are not enough (suite 021_24).
+    r = client.get(T, params={"id": V1, "timerel": "after", "timeAt": "2020-01-01T00:00:00Z"})
+    assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData"
+    assert client.get(T, params={"id": V1, "type": "Vehicle"}).status_code == 200
     r = client.post(
         "/ngsi-ld/v1/temporal/entityOperations/query", json={"type": "Query"}, headers=JSON
     )

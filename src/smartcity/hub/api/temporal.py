@@ -309,13 +309,13 @@ async def _query_temporal(
     want_count = bool_param(p.count, "count")
     if page == 0 and not want_count:
         raise BadRequestData("limit=0 is only allowed together with count=true")
-    selectors = (p.id, p.type, p.idPattern, p.attrs, p.q, p.scopeQ, p.georel, p.geometry)
+    selectors = (p.type, p.attrs, p.q, p.scopeQ, p.georel, p.geometry)
     if all(s is None for s in selectors) and not bool_param(local, "local"):
-        # Clause 5.7.4 (as 5.7.2): a query names what it is about; the temporal evolution of
-        # every entity of a tenant is asked for explicitly with local=true.
+        # Clause 5.7.4 (as 5.7.2): a query needs a type, attrs, q or a geo-query (entity ids
+        # or an idPattern alone are not enough); local=true asks for every entity.
         raise BadRequestData(
-            "a temporal query needs at least one of id, type, idPattern, attrs, q, scopeQ or "
-            "a geo-query (or local=true for every entity)"
+            "a temporal query needs at least one of type, attrs, q, scopeQ or a geo-query "
+            "(id and idPattern only narrow them down), or local=true for every entity"
         )
     wanted, omitted = _projection(selection)
     result = await run_in_threadpool(
