@@ -119,6 +119,8 @@ def test_an_attribute_cut_away_entirely_is_named_empty(limited: TestClient) -> N
     r = limited.get(f"{T}/{V1}", params={"lastN": 100})
     assert r.status_code == 206
     assert r.json()["speed"] == [] and len(r.json()["fuelLevel"]) == 3
+    r = limited.get(f"{T}/{V1}", params={"lastN": 100, "format": "temporalValues"})
+    assert r.json()["speed"] == {"type": "Property", "values": []}
 
 
 def test_query_is_cut_across_entities_and_by_post(limited: TestClient) -> None:

@@ -97,6 +97,9 @@ def render_temporal(
             simplified = [
                 _simplified(group, ctx, lang, time_property) for group in _by_dataset(instances)
             ]
+            if not simplified and iri in entity.cut_away:  # no pairs in this page's range
+                kind = entity.cut_away[iri]
+                simplified = [{"type": kind, _VALUES_MEMBER[kind]: []}]
             out[ctx.compact(iri)] = simplified[0] if len(simplified) == 1 else simplified
         else:
             out[ctx.compact(iri)] = [

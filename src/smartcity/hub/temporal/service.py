@@ -262,6 +262,9 @@ class TemporalEntity:
     modified_at: int
     deleted_at: int | None
     instances: dict[str, list[InstanceOut]] = field(default_factory=dict)
+    # The type of each attribute whose instances the page's range cut away entirely (it is
+    # still named, with no instances).
+    cut_away: dict[str, str] = field(default_factory=dict)
     aggregates: dict[str, dict[str, Aggregated]] = field(default_factory=dict)  # attr -> ds ->
 
 
@@ -425,6 +428,8 @@ class TemporalService:
             returned.extend(r.at for r in kept)
             # An attribute cut away entirely is still named, with no instances: its instances
             # lie beyond the range and come with the next page.
+            if not kept:
+                found[hid].cut_away.setdefault(attr, group[0].value["type"])
             found[hid].instances.setdefault(attr, []).extend(
                 InstanceOut(
                     attr=attr,
