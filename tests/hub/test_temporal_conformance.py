@@ -349,3 +349,21 @@ def test_a_query_names_what_it_is_about_or_asks_for_everything(client: TestClien
     assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData"
     everything = {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z", "local": "true"}
     assert [e["id"] for e in client.get(T, params=everything).json()] == [V1]
+
+
+# -- entity order ------------------------------------------------------------------------------
+
+
+def test_entities_come_in_a_stable_order_across_pages(client: TestClient) -> None:
+    # v1.8.1 leaves the order of a query's entities open; the hub's is the order in which
+    # the temporal evolutions began, so pages neither overlap nor skip, even while entities
+    # get new instances between two page requests.
+    ids = [f"urn:ngsi-ld:Vehicle:{n}" for n in (5, 3, 9, 1)]
+    for entity_id in ids:
+        create(client, entity_id, speed=readings(range(1, 2)))
+    page = {"type": "Vehicle", "limit": 2}
+    first = [e["id"] for e in client.get(T, params=page).json()]
+    late = {"speed": readings(range(30, 31))}
+    assert client.post(f"{T}/{ids[0]}/attrs", json=late, headers=JSON).status_code == 204
+    second = [e["id"] for e in client.get(T, params={**page, "offset": 2}).json()]
+    assert first + second == ids
