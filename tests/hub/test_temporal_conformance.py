@@ -367,3 +367,10 @@ def test_entities_come_in_a_stable_order_across_pages(client: TestClient) -> Non
     assert client.post(f"{T}/{ids[0]}/attrs", json=late, headers=JSON).status_code == 204
     second = [e["id"] for e in client.get(T, params={**page, "offset": 2}).json()]
     assert first + second == ids
+
+
+def test_the_instance_limit_is_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTCITY_TEMPORAL_INSTANCE_LIMIT", "7")
+    assert Settings.from_env("sqlite://").limits.max_temporal_instances == 7
+    monkeypatch.delenv("SMARTCITY_TEMPORAL_INSTANCE_LIMIT")
+    assert Settings.from_env("sqlite://").limits.max_temporal_instances == 10_000
