@@ -50,7 +50,7 @@ def create(client: TestClient, entity_id: str = V1, **attrs: Any) -> None:
     assert r.status_code == 201, r.text
 
 
-# -- temporal pagination (clause 6.3.10; suite 020_13, 020_14, 021_14, 021_16) -----------------
+# -- temporal pagination (clause 6.3.10; suite 020_13, 020_14, 021_15, 021_16) -----------------
 
 
 def content_range(r: Any) -> tuple[str, str, str]:
