@@ -275,9 +275,10 @@ class TemporalResult:
     # Set when the server's instance limit left instances out: the Content-Range of clause
     # 6.3.10, (range-start, range-end). Oldest first, range-start is timeAt (or the first
     # time returned) and range-end the last time returned: the next page is timerel=after
-    # range-end. With lastN (newest first) the range is reversed: range-start is endTimeAt,
-    # timeAt (before) or the newest time returned, range-end the oldest time returned, and
-    # the next page is timerel=before range-end.
+    # range-end (which repeats the instances at range-end). With lastN (newest first) the
+    # range is reversed: range-start is endTimeAt, timeAt (before) or the newest time
+    # returned, range-end the oldest time returned; the next page is timerel=before
+    # range-end.
     partial: tuple[int, int] | None = None
 
 
@@ -401,8 +402,9 @@ class TemporalService:
         lastN alone is not partial content: the client asked for n instances and gets them.
         Only when the server's own limit (``max_instances``) is lower than what was asked for
         are instances left out, and then every series is cut at the same time, so that the
-        page is one complete time range and the next request (after/before the range's end)
-        returns exactly what was left out."""
+        page is one complete time range: the next request (after/before the range's end)
+        returns what was left out, after the instances at the range's end once more (the
+        range names the last time returned, as clause 6.3.10 says, and after is inclusive)."""
         newest_first = tq.last_n is not None
         limit = self.max_instances
         capped = tq.last_n is None or tq.last_n > limit
