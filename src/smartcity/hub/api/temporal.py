@@ -47,6 +47,7 @@ from smartcity.hub.temporal.render import (
     AGGREGATED_VALUES,
     NORMALIZED,
     TEMPORAL_VALUES,
+    WRAPPED_TYPES,
     render_temporal,
 )
 from smartcity.hub.temporal.service import (
@@ -72,10 +73,6 @@ _PAIRS_MEMBER = {
     "valueLists": "ListProperty",
     "objectLists": "ListRelationship",
 }
-
-
-# Their simplified pairs hold {"<value member>": value} (clause 4.5.9); accepted bare too.
-_WRAPPED = ("VocabProperty", "LanguageProperty", "JsonProperty")
 
 
 def _service(request: Request) -> TemporalService:
@@ -458,8 +455,10 @@ def _from_simplified(name: str, item: dict[str, Any], ctx: ActiveContext) -> lis
         if not isinstance(pair, list) or len(pair) != 2:
             raise BadRequestData(f"{name}.{member} items must be [value, time] pairs")
         value = pair[0]
-        if kind in _WRAPPED and isinstance(value, dict) and set(value) == {key}:
-            value = value[key]  # [{"vocab": ...}, time], as the simplified output writes it
+        if kind in WRAPPED_TYPES and isinstance(value, dict) and set(value) == {key}:
+            # [{"vocab": ...}, time] as the simplified output writes it (clause 4.5.9); a bare
+            # value is accepted too.
+            value = value[key]
         inst: dict[str, Any] = {"type": kind, key: value, "observedAt": pair[1]}
         if "datasetId" in item:
             inst["datasetId"] = item["datasetId"]

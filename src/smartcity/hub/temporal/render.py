@@ -40,7 +40,7 @@ _VALUES_MEMBER = {
 
 
 # Types whose simplified values are wrapped in an object named by their value member.
-_WRAPPED = ("VocabProperty", "LanguageProperty", "JsonProperty")
+WRAPPED_TYPES = ("VocabProperty", "LanguageProperty", "JsonProperty")
 
 
 def render_temporal(
@@ -150,7 +150,7 @@ def _simplified(
             )
         if inst.value["type"] == "LanguageProperty" and lang is not None and lang != "*":
             value = render_instance(inst.value, ctx, "keyValues", False, lang)
-        elif inst.value["type"] in _WRAPPED:
+        elif inst.value["type"] in WRAPPED_TYPES:
             # Clause 4.5.9: [{"vocab": ...}, t], [{"languageMap": ...}, t], [{"json": ...}, t]
             value = {VALUE_KEY[inst.value["type"]]: value}
         # The observedAt as it was given (2020-08-01T12:05:00Z stays so); the times the hub
