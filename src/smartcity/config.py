@@ -46,6 +46,10 @@ class Limits:
     max_batch_entities: int = 5_000
     max_context_bytes: int = 512 * 1024
     context_fetch_timeout: float = 3.0
+    # Temporal API: at most this many instances per attribute (and datasetId) in one response;
+    # beyond it the answer is 206 Partial Content with a Content-Range (clause 6.3.10).
+    # SMARTCITY_TEMPORAL_INSTANCE_LIMIT overrides it.
+    max_temporal_instances: int = 10_000
 
 
 def _env_int(name: str, default: int) -> int:
@@ -131,5 +135,10 @@ class Settings:
             auth_required=auth_required,
             private_read_tenants=frozenset(t.strip() for t in private.split(",") if t.strip()),
             forbid_private_targets=_env_bool("SMARTCITY_FORBID_PRIVATE_TARGETS", False),
+            limits=Limits(
+                max_temporal_instances=_env_int(
+                    "SMARTCITY_TEMPORAL_INSTANCE_LIMIT", Limits.max_temporal_instances
+                )
+            ),
             feedback=FeedbackSettings.from_env(),
         )

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smartcity.hub.errors import BadRequestData
-from smartcity.hub.timeutil import _parse, iso_from_us, parse_datetime_us
+from smartcity.hub.timeutil import _parse, compact_iso_from_us, iso_from_us, parse_datetime_us
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 whole_ms = st.datetimes(
@@ -24,6 +24,22 @@ def test_canonical_form_round_trips_exactly(us: int) -> None:
     assert parse_datetime_us(text, field="t") == us  # fills the cache of seconds
     assert parse_datetime_us(text, field="t") == us  # from the cache
     assert _parse(text, "t") == us
+
+
+any_us = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+).map(lambda dt: (dt - EPOCH) // timedelta(microseconds=1))
+
+
+@given(any_us)
+def test_compact_form_is_exact_and_as_short_as_it_can_be(us: int) -> None:
+    # Computed times (aggregation periods, Content-Range) are written as clients write them.
+    text = compact_iso_from_us(us)
+    assert parse_datetime_us(text, field="t") == us
+    fraction = text[20:-1] if text[19] == "." else ""
+    assert len(fraction) in (0, 3, 6)
+    assert (us % 1_000_000 == 0) == (fraction == "")
+    assert (len(fraction) == 6) == (us % 1000 != 0)
 
 
 @given(whole_ms, st.integers(0, 999))

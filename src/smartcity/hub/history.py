@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from smartcity.hub.changes import Change
 from smartcity.hub.entity import VALUE_KEY, Instance
-from smartcity.hub.temporal.repository import InstanceRow, insert_instances
+from smartcity.hub.temporal.repository import InstanceRow, insert_deletions, insert_instances
 from smartcity.hub.timeutil import parse_datetime_us
 from smartcity.storage import bulk, schema
 
@@ -134,14 +134,66 @@ def instance_rows(hid: int, attrs: dict[str, list[Instance]], now: int) -> list[
     return rows
 
 
+NULL_URI = "urn:ngsi-ld:null"
+# What a deleted attribute instance holds, by type (clause 4.5.7: the value is
+# urn:ngsi-ld:null in the member that carries the type's value).
+_DELETED_VALUE: dict[str, Any] = {
+    "LanguageProperty": {"@none": NULL_URI},
+    "ListProperty": [NULL_URI],
+    "ListRelationship": [NULL_URI],
+}
+
+
+def deleted_instances(change: Change) -> dict[str, list[Instance]]:
+    """The attribute instances (iri -> instances, one per datasetId) the change deleted:
+    every one of a deleted entity, the attributes and datasetIds gone from the entity."""
+    before = change.before["attrs"] if change.before else {}
+    if not before:
+        return {}
+    after = change.after["attrs"] if change.after else {}
+    gone: dict[str, list[Instance]] = {}
+    for iri, instances in before.items():
+        kept = after.get(iri)
+        if kept is None:
+            gone[iri] = instances
+        elif len(instances) > 1 or len(kept) != len(instances):  # one datasetId deleted?
+            left = {i.get("datasetId") for i in kept}
+            lost = [i for i in instances if i.get("datasetId") not in left]
+            if lost:
+                gone[iri] = lost
+    return gone
+
+
+def deletion_rows(hid: int, gone: dict[str, list[Instance]], now: int) -> list[InstanceRow]:
+    """attr_history rows recording deletions: per deleted instance, one valued
+    urn:ngsi-ld:null of the same type and datasetId, at the time of the deletion."""
+    count = sum(len(instances) for instances in gone.values())
+    ids = iter(new_instance_ids(count))
+    rows: list[InstanceRow] = []
+    for iri, instances in gone.items():
+        for old in instances:
+            kind = old["type"]
+            inst: Instance = {"type": kind, VALUE_KEY[kind]: _DELETED_VALUE.get(kind, NULL_URI)}
+            dataset_id = old.get("datasetId", "")
+            if dataset_id:
+                inst["datasetId"] = dataset_id
+            rows.append((hid, iri, dataset_id, next(ids), now, now, now, None, inst))
+    return rows
+
+
 def record(conn: Connection, changes: Sequence[Change], now: int) -> None:
     rows: list[InstanceRow] = []
-    relevant = [c for c in changes if c.written or c.after is None]
+    deletions: list[InstanceRow] = []
+    gone = {id(c): deleted_instances(c) for c in changes if c.before is not None}
+    relevant = [c for c in changes if c.written or c.after is None or gone.get(id(c))]
     if not relevant:
         return
     hids = _hids(conn, relevant, now)
     for change in relevant:
-        rows.extend(instance_rows(hids[(change.tenant, change.entity_id)], change.written, now))
+        hid = hids[(change.tenant, change.entity_id)]
+        rows.extend(instance_rows(hid, change.written, now))
+        deletions.extend(deletion_rows(hid, gone.get(id(change)) or {}, now))
     # The Temporal API's hourly rollup must match attr_history in every transaction:
     # insert_instances keeps both.
     insert_instances(conn, rows)
+    insert_deletions(conn, deletions)

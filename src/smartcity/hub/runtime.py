@@ -98,7 +98,9 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         keys=KeyStore(db),
         subscriptions=subscriptions,
         notifier=notifier,
-        temporal=TemporalService(db, entities),
+        temporal=TemporalService(
+            db, entities, max_instances=settings.limits.max_temporal_instances
+        ),
         _wiring=wiring,
     )
 

@@ -26,6 +26,18 @@ def iso_from_us(us: int) -> str:
     )
 
 
+def compact_iso_from_us(us: int) -> str:
+    """A time the hub computed (an aggregation period, a Content-Range) as clients write
+    them: no fraction for whole seconds (2020-08-01T12:00:00Z), else milliseconds, else
+    microseconds, so that the text is exact."""
+    text = iso_from_us(us)
+    if us % 1_000_000 == 0:
+        return f"{text[:19]}Z"
+    if us % 1000:
+        return f"{text[:-1]}{us % 1000:03d}Z"
+    return text
+
+
 # Seconds of canonical timestamps already parsed ("2026-11-26T08:00:00" -> microseconds).
 # Instances written together share their seconds: parsing each observedAt in full was 4 % of
 # the ingestion writer (py-spy).

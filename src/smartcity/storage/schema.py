@@ -115,6 +115,9 @@ attr_history = Table(
     Column("modified_at", BigInteger, nullable=False),
     Column("num", Float, nullable=True),
     Column("value", Json, nullable=False),
+    # Set on the record of a deletion (migration 0009): the attribute instance was deleted
+    # then; its value is urn:ngsi-ld:null. NULL on every other instance.
+    Column("deleted_at", BigInteger, nullable=True),
     Index("ix_attr_history_series", "hid", "attr", "observed_at"),
     Index("ix_attr_history_instance", "instance_id"),
 )

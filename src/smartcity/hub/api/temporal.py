@@ -41,12 +41,13 @@ from smartcity.hub.entity import (
     parse_scope,
     parse_types,
 )
-from smartcity.hub.errors import BadRequestData
+from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.render import (
     AGGREGATED_VALUES,
     NORMALIZED,
     TEMPORAL_VALUES,
+    WRAPPED_TYPES,
     render_temporal,
 )
 from smartcity.hub.temporal.service import (
@@ -56,7 +57,7 @@ from smartcity.hub.temporal.service import (
     month_of,
     parse_period,
 )
-from smartcity.hub.timeutil import iso_from_us, parse_datetime_us
+from smartcity.hub.timeutil import compact_iso_from_us, parse_datetime_us
 
 router = APIRouter(tags=["Temporal Context Information"])
 TEMPORAL_OPTIONS = {TEMPORAL_VALUES, AGGREGATED_VALUES, "sysAttrs"}
@@ -115,6 +116,10 @@ def _temporal_query(
     representation = _representation(options, fmt)
     if aggrMethods is not None and representation == NORMALIZED and fmt is None:
         representation = AGGREGATED_VALUES  # aggrMethods alone asks for aggregates
+    if fmt is not None and fmt != AGGREGATED_VALUES:
+        # format wins over options (clause 6.3.12): an options=aggregatedValues it overrides
+        # takes its aggregation parameters with it.
+        aggrMethods = aggrPeriodDuration = None
     methods = None
     if representation == AGGREGATED_VALUES:
         if not aggrMethods:
@@ -158,6 +163,13 @@ def _temporal_query(
     return tq, representation
 
 
+def _check_projection(attrs: str | None, pick: str | None, omit: str | None) -> None:
+    """pick and omit replace attrs (clause 4.21): combining them is ambiguous."""
+    for name, value in (("pick", pick), ("omit", omit)):
+        if value is not None and attrs is not None:
+            raise BadRequestData(f"{name} cannot be used together with attrs; use {name} alone")
+
+
 def _projection(selection: Selection) -> tuple[list[str] | None, set[str] | None]:
     """The attributes to return (attrs and pick) and to leave out (omit)."""
     wanted = selection.attrs
@@ -181,18 +193,15 @@ def _respond(
     accept = choose_accept(request)
     status = 200
     if result.partial is not None:
-        # Clause 6.3.10: fewer instances than asked for; the range says which were returned.
+        # Clause 6.3.10: the server's limit left instances out; the range says which were
+        # returned, the size is lastN (or * without it).
         start, end = result.partial
         size = str(tq.last_n) if tq.last_n else "*"
-        headers["Content-Range"] = f"date-time {_exact_iso(start)}-{_exact_iso(end)}/{size}"
+        headers["Content-Range"] = (
+            f"date-time {compact_iso_from_us(start)}-{compact_iso_from_us(end)}/{size}"
+        )
         status = 206
     return ngsi_response(rendered, accept=accept, context=context, status=status, headers=headers)
-
-
-def _exact_iso(us: int) -> str:
-    """Milliseconds as usual, microseconds when needed: a page boundary must be exact."""
-    text = iso_from_us(us)
-    return text if us % 1000 == 0 else f"{text[:-1]}{us % 1000:03d}Z"
 
 
 @router.get("/temporal/entities", summary="Query temporal evolution of entities")
@@ -235,6 +244,7 @@ async def query_temporal(
         tenant,
         context,
         ctx,
+        local,
         _QueryParams(
             id=id,
             type=type,
@@ -267,7 +277,12 @@ async def query_temporal(
 
 
 async def _query_temporal(
-    request: Request, tenant: str, context: Any, ctx: ActiveContext, p: _QueryParams
+    request: Request,
+    tenant: str,
+    context: Any,
+    ctx: ActiveContext,
+    local: str | None,
+    p: _QueryParams,
 ) -> Response:
     """Query Temporal Evolution of Entities (clause 5.7.4), for GET and POST alike."""
     limits = hub(request).settings.limits
@@ -284,12 +299,21 @@ async def _query_temporal(
         options=opts,
         fmt=p.format,
     )
+    _check_projection(p.attrs, p.pick, p.omit)
     selection, query = query_from_params(ctx, limits, p)
     page = int_param(p.limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(p.offset, "offset", 0, low=0, high=2**62)
     want_count = bool_param(p.count, "count")
     if page == 0 and not want_count:
         raise BadRequestData("limit=0 is only allowed together with count=true")
+    selectors = (p.type, p.attrs, p.q, p.scopeQ, p.georel, p.geometry)
+    if all(s is None for s in selectors) and not bool_param(local, "local"):
+        # Clause 5.7.4 (as 5.7.2): a query needs a type, attrs, q or a geo-query (entity ids
+        # or an idPattern alone are not enough); local=true asks for every entity.
+        raise BadRequestData(
+            "a temporal query needs at least one of type, attrs, q, scopeQ or a geo-query "
+            "(id and idPattern only narrow them down), or local=true for every entity"
+        )
     wanted, omitted = _projection(selection)
     result = await run_in_threadpool(
         lambda: _service(request).query(
@@ -360,6 +384,7 @@ async def retrieve_temporal(
         options=opts,
         fmt=format,
     )
+    _check_projection(attrs, pick, omit)
     selection = parse_selection(ctx, attrs, pick, omit)
     wanted, omitted = _projection(selection)
     result = await run_in_threadpool(
@@ -378,6 +403,11 @@ async def retrieve_temporal(
         pick=selection.pick,
         omit=selection.omit,
     )
+    if not rendered and (selection.pick is not None or selection.omit is not None):
+        # Clause 4.21: nothing of the entity is left to return.
+        raise ResourceNotFound(
+            f"pick/omit leave no member of entity {entityId} (neither id, type nor an attribute)"
+        )
     return _respond(request, result, rendered, context, tq, {})
 
 
@@ -420,10 +450,16 @@ def _from_simplified(name: str, item: dict[str, Any], ctx: ActiveContext) -> lis
     if not isinstance(pairs, list) or not pairs:
         raise BadRequestData(f"{name}.{member} must be a non-empty array of [value, time] pairs")
     instances = []
+    key = VALUE_KEY[kind]
     for pair in pairs:
         if not isinstance(pair, list) or len(pair) != 2:
             raise BadRequestData(f"{name}.{member} items must be [value, time] pairs")
-        inst: dict[str, Any] = {"type": kind, VALUE_KEY[kind]: pair[0], "observedAt": pair[1]}
+        value = pair[0]
+        if kind in WRAPPED_TYPES and isinstance(value, dict) and set(value) == {key}:
+            # [{"vocab": ...}, time] as the simplified output writes it (clause 4.5.9); a bare
+            # value is accepted too.
+            value = value[key]
+        inst: dict[str, Any] = {"type": kind, key: value, "observedAt": pair[1]}
         if "datasetId" in item:
             inst["datasetId"] = item["datasetId"]
         instances.append(parse_instance(name, inst, ctx))
@@ -633,4 +669,4 @@ async def query_temporal_post(
     params.limit, params.offset, params.count = limit, offset, count
     params.options, params.format, params.datasetId = options, format, datasetId
     params.aggrMethods, params.aggrPeriodDuration = aggrMethods, aggrPeriodDuration
-    return await _query_temporal(request, tenant, decoded.context, decoded.active, params)
+    return await _query_temporal(request, tenant, decoded.context, decoded.active, local, params)

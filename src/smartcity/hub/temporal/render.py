@@ -1,7 +1,9 @@
 """Temporal representations of entities (clauses 4.5.7-4.5.9 and 4.5.19).
 
 * normalized: each attribute is an array of its instances, each with its ``instanceId``;
-* simplified (``temporalValues``): ``{"type": "Property", "values": [[value, time], ...]}``;
+* simplified (``temporalValues``): ``{"type": "Property", "values": [[value, time], ...]}``
+  (a VocabProperty's pairs are ``[{"vocab": ...}, time]``, likewise ``languageMap`` and
+  ``json``);
 * aggregated (``aggregatedValues``): ``{"type": "Property", "avg": [[value, start, end], ...]}``.
 
 Instances and periods are in ascending time; instances of several datasetIds come grouped by
@@ -18,7 +20,7 @@ from typing import Any
 from smartcity.hub.entity import VALUE_KEY, render_instance
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.service import InstanceOut, TemporalEntity
-from smartcity.hub.timeutil import iso_from_us
+from smartcity.hub.timeutil import compact_iso_from_us, iso_from_us
 
 NORMALIZED = "normalized"
 TEMPORAL_VALUES = "temporalValues"
@@ -35,6 +37,10 @@ _VALUES_MEMBER = {
     "ListProperty": "valueLists",
     "ListRelationship": "objectLists",
 }
+
+
+# Types whose simplified values are wrapped in an object named by their value member.
+WRAPPED_TYPES = ("VocabProperty", "LanguageProperty", "JsonProperty")
 
 
 def render_temporal(
@@ -74,8 +80,8 @@ def render_temporal(
                 obj: dict[str, Any] = {"type": agg.kind}
                 if dataset_id:
                     obj["datasetId"] = dataset_id
-                starts = [_iso(t) for t in agg.starts]
-                ends = [_iso(t) for t in agg.ends]
+                starts = [_period_iso(t) for t in agg.starts]
+                ends = [_period_iso(t) for t in agg.ends]
                 for method in aggr_methods:
                     values = agg.values[method]
                     # Tuples (serialised as arrays) made by zip: the fast path for big answers.
@@ -88,7 +94,12 @@ def render_temporal(
         return out
     for iri, instances in entity.instances.items():
         if fmt == TEMPORAL_VALUES:
-            simplified = [_simplified(group, ctx, lang) for group in _by_dataset(instances)]
+            simplified = [
+                _simplified(group, ctx, lang, time_property) for group in _by_dataset(instances)
+            ]
+            if not simplified and iri in entity.cut_away:  # no pairs in this page's range
+                kind = entity.cut_away[iri]
+                simplified = [{"type": kind, _VALUES_MEMBER[kind]: []}]
             out[ctx.compact(iri)] = simplified[0] if len(simplified) == 1 else simplified
         else:
             out[ctx.compact(iri)] = [
@@ -98,8 +109,9 @@ def render_temporal(
 
 
 # Period boundaries repeat across entities (a month of hours is 720 strings for any number of
-# entities), and formatting a datetime costs more than everything else per period.
-_iso = lru_cache(maxsize=65_536)(iso_from_us)
+# entities), and formatting a datetime costs more than everything else per period. They are
+# computed, so written as clients write times: 2020-08-01T12:00:00Z, no fraction.
+_period_iso = lru_cache(maxsize=65_536)(compact_iso_from_us)
 
 
 def _normalized(
@@ -113,6 +125,8 @@ def _normalized(
         out["createdAt"] = iso_from_us(inst.created_at)
     if sys_attrs or time_property == "modifiedAt":
         out["modifiedAt"] = iso_from_us(inst.modified_at)
+    if inst.deleted_at is not None:
+        out["deletedAt"] = iso_from_us(inst.deleted_at)
     return out
 
 
@@ -123,7 +137,9 @@ def _by_dataset(instances: list[InstanceOut]) -> list[list[InstanceOut]]:
     return list(groups.values())
 
 
-def _simplified(group: list[InstanceOut], ctx: ActiveContext, lang: str | None) -> dict[str, Any]:
+def _simplified(
+    group: list[InstanceOut], ctx: ActiveContext, lang: str | None, time_property: str
+) -> dict[str, Any]:
     kind = group[0].value["type"]
     pairs = []
     for inst in group:
@@ -132,9 +148,16 @@ def _simplified(group: list[InstanceOut], ctx: ActiveContext, lang: str | None) 
             value = (
                 [ctx.compact(v) for v in value] if isinstance(value, list) else ctx.compact(value)
             )
-        elif inst.value["type"] == "LanguageProperty" and lang is not None and lang != "*":
+        if inst.value["type"] == "LanguageProperty" and lang is not None and lang != "*":
             value = render_instance(inst.value, ctx, "keyValues", False, lang)
-        pairs.append([value, _iso(inst.t)])
+        elif inst.value["type"] in WRAPPED_TYPES:
+            # Clause 4.5.9: [{"vocab": ...}, t], [{"languageMap": ...}, t], [{"json": ...}, t]
+            value = {VALUE_KEY[inst.value["type"]]: value}
+        # The observedAt as it was given (2020-08-01T12:05:00Z stays so); the times the hub
+        # keeps itself (createdAt, modifiedAt, deletedAt, or acceptance without observedAt)
+        # as everywhere else.
+        given = inst.value.get("observedAt") if time_property == "observedAt" else None
+        pairs.append([value, given if given is not None else iso_from_us(inst.t)])
     if kind == "LanguageProperty" and lang is not None and lang != "*":
         kind = "Property"  # one language picked: plain strings
     out: dict[str, Any] = {"type": kind, _VALUES_MEMBER[kind]: pairs}

@@ -57,6 +57,8 @@ TIME_COLUMNS = {
     "observedAt": AH.c.observed_at,
     "createdAt": AH.c.created_at,
     "modifiedAt": AH.c.modified_at,
+    # Only the records of deletions have one (see ``insert_deletions``).
+    "deletedAt": AH.c.deleted_at,
 }
 ENTITY_COLUMNS = (
     H.c.hid,
@@ -177,6 +179,11 @@ class Series:
 
 def _series_where(table: Any, time_col: Any, s: Series) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = [table.c.hid.in_(list(s.hids))]
+    if table is AH:
+        # The records of deletions answer timeproperty=deletedAt, and only it: they have no
+        # value to show or aggregate at an observedAt, createdAt or modifiedAt.
+        deleted = s.time_property == "deletedAt"
+        clauses.append(AH.c.deleted_at.is_not(None) if deleted else AH.c.deleted_at.is_(None))
     if s.attrs is not None:
         clauses.append(table.c.attr.in_(list(s.attrs)))
     if s.omit:
@@ -214,6 +221,7 @@ def fetch_instances(
         t.label("at"),  # not "t": Row.t is the row as a tuple
         AH.c.created_at,
         AH.c.modified_at,
+        AH.c.deleted_at,
         AH.c.value,
     )
     keys = series_keys(conn, s)
@@ -235,6 +243,10 @@ def series_keys(conn: Connection, s: Series) -> list[tuple[int, str, str]]:
     series and hour). With observedAt only those with an hour overlapping [s.lo, s.hi)."""
     if not s.hids:
         return []
+    if s.time_property == "deletedAt":  # deletions are not rolled up: few, read them
+        key = (AH.c.hid, AH.c.attr, AH.c.dataset_id)
+        stmt = select(*key).distinct().where(*_series_where(AH, AH.c.deleted_at, s))
+        return sorted((hid, attr, ds) for hid, attr, ds in conn.execute(stmt.order_by(*key)))
     if s.time_property == "observedAt":
         s = replace(s, lo=None if s.lo is None else hour_of(s.lo))
     else:
@@ -626,6 +638,19 @@ def insert_instances(conn: Connection, rows: Sequence[InstanceRow]) -> None:
         add_to_rollup(conn, rows)
 
 
+def insert_deletions(conn: Connection, rows: Sequence[InstanceRow]) -> None:
+    """Records of deleted attribute instances (``history.deletion_rows``): their time is
+    ``deleted_at`` (the rows' ``observed_at``), and they stay out of the hourly rollup."""
+    if rows:
+        conn.execute(
+            insert(AH),
+            [
+                {**dict(zip(INSTANCE_COLUMNS, row, strict=True)), "deleted_at": row[4]}
+                for row in rows
+            ],
+        )
+
+
 def add_to_rollup(conn: Connection, rows: Iterable[InstanceRow]) -> None:
     """Fold newly inserted attr_history rows into the hourly rollup (same transaction)."""
     acc: dict[tuple[int, str, int, str], list[Any]] = {}
@@ -734,6 +759,7 @@ def refresh_hours(conn: Connection, keys: Iterable[tuple[int, str, int, str]]) -
             AH.c.dataset_id == dataset_id,
             t >= hour,
             t < hour + HOUR,
+            AH.c.deleted_at.is_(None),
         )
         conn.execute(
             insert(HR).from_select(

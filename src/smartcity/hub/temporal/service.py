@@ -15,6 +15,11 @@ Temporal writes go to the history only
     created through the Temporal API therefore has no latest state (GET /entities/{id} is 404)
     until it is created through /entities.
 
+Deletions
+    Deleting attributes or entities through /entities writes a record of each deleted
+    instance (``history.deletion_rows``): valued urn:ngsi-ld:null, with ``deleted_at`` set.
+    They answer timeproperty=deletedAt and nothing else.
+
 Time ranges
     before = [-inf, timeAt), after = [timeAt, +inf), between = [timeAt, endTimeAt): half-open
     intervals, so consecutive queries (and temporal pages) neither overlap nor leave gaps.
@@ -62,10 +67,11 @@ from smartcity.hub.timeutil import now_us, parse_datetime_us
 from smartcity.storage.engine import Database
 
 TIMERELS = ("before", "after", "between")
-TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt")
+TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
 AGGR_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
-# At most this many instances per attribute (and datasetId) in one response; more are left to
-# the next temporal page (206 Partial Content with a Content-Range, clause 6.3.10).
+# By default, at most this many instances per attribute (and datasetId) in one response; more
+# are left to the next temporal page (206 Partial Content with a Content-Range, clause 6.3.10).
+# Settings.limits.max_temporal_instances overrides it.
 MAX_INSTANCES = 10_000
 # q/scopeQ/geo select entities in the latest state first; beyond this many, refuse.
 MAX_LATEST_MATCHES = 100_000
@@ -122,7 +128,7 @@ class TemporalQuery:
         if self.time_property not in TIME_PROPERTIES:
             raise BadRequestData(
                 f"timeproperty must be one of {', '.join(TIME_PROPERTIES)}, got "
-                f"{self.time_property!r} (this hub does not keep deleted instances)"
+                f"{self.time_property!r}"
             )
         if self.last_n is not None and self.last_n < 1:
             raise BadRequestData(f"lastN must be at least 1, got {self.last_n}")
@@ -226,6 +232,7 @@ class InstanceOut:
     created_at: int
     modified_at: int
     value: Instance  # stored layout
+    deleted_at: int | None = None  # set on the record of a deletion
 
 
 @dataclass(slots=True)
@@ -255,6 +262,9 @@ class TemporalEntity:
     modified_at: int
     deleted_at: int | None
     instances: dict[str, list[InstanceOut]] = field(default_factory=dict)
+    # The type of each attribute whose instances the page's range cut away entirely (it is
+    # still named, with no instances).
+    cut_away: dict[str, str] = field(default_factory=dict)
     aggregates: dict[str, dict[str, Aggregated]] = field(default_factory=dict)  # attr -> ds ->
 
 
@@ -262,8 +272,13 @@ class TemporalEntity:
 class TemporalResult:
     entities: list[TemporalEntity]
     total: int | None = None
-    # Set when instances were left out (MAX_INSTANCES): the time range returned. The next
-    # page is before ``start`` (lastN, timerel=before: newest first) or from ``end`` on.
+    # Set when the server's instance limit left instances out: the Content-Range of clause
+    # 6.3.10, (range-start, range-end). Oldest first, range-start is timeAt (or the first
+    # time returned) and range-end the last time returned: the next page is timerel=after
+    # range-end (which repeats the instances at range-end). With lastN (newest first) the
+    # range is reversed: range-start is endTimeAt, timeAt (before) or the newest time
+    # returned, range-end the oldest time returned; the next page is timerel=before
+    # range-end.
     partial: tuple[int, int] | None = None
 
 
@@ -271,9 +286,12 @@ class TemporalResult:
 
 
 class TemporalService:
-    def __init__(self, db: Database, entities: EntityService) -> None:
+    def __init__(
+        self, db: Database, entities: EntityService, *, max_instances: int = MAX_INSTANCES
+    ) -> None:
         self.db = db
         self.entities = entities
+        self.max_instances = max_instances
 
     # -- reads -------------------------------------------------------------------------------
     def query(
@@ -379,35 +397,41 @@ class TemporalService:
     def _instances(
         self, conn: Connection, series: Series, tq: TemporalQuery, found: dict[int, TemporalEntity]
     ) -> tuple[int, int] | None:
-        """Attach the instances; returns the time range returned if some were left out."""
-        newest_first = tq.last_n is not None or tq.timerel == "before"
-        keep = min(tq.last_n or MAX_INSTANCES, MAX_INSTANCES)
-        capped = keep == MAX_INSTANCES  # one more per series tells whether some were left out
+        """Attach the instances; returns the Content-Range if the server's limit left some out.
+
+        lastN alone is not partial content: the client asked for n instances and gets them.
+        Only when the server's own limit (``max_instances``) is lower than what was asked for
+        are instances left out, and then every series is cut at the same time, so that the
+        page is one complete time range: the next request (after/before the range's end)
+        returns what was left out, after the instances at the range's end once more (the
+        range names the last time returned, as clause 6.3.10 says, and after is inclusive)."""
+        newest_first = tq.last_n is not None
+        limit = self.max_instances
+        capped = tq.last_n is None or tq.last_n > limit
+        keep = limit if capped else tq.last_n
+        assert keep is not None
+        # One more per series tells whether the server's limit left some out.
         rows = repo.fetch_instances(
             conn, series, per_series=keep + 1 if capped else keep, newest_first=newest_first
         )
         groups: dict[tuple[int, str, str], list[Row[Any]]] = {}
         for row in rows:
             groups.setdefault((row.hid, row.attr, row.dataset_id), []).append(row)
-        partial = None
         cut_lo, cut_hi = -math.inf, math.inf
         truncated = [g for g in groups.values() if len(g) > keep]
-        if truncated and rows:
-            # Cut every series at the same time, so the page is one complete time range and
-            # the next request (before/after the cut) returns exactly what was left out.
+        if truncated:
             if newest_first:
-                # g[0] is the extra (oldest) row, g[1] the oldest one kept.
-                cut_lo = max(g[1].at for g in truncated)
-                end = series.hi if series.hi is not None else max(r.at for r in rows)
-                partial = (int(cut_lo), end)
+                cut_lo = max(g[1].at for g in truncated)  # g[0]: the extra, oldest row
             else:
                 cut_hi = min(g[-1].at for g in truncated)  # g[-1]: the extra, newest row
-                start = series.lo if series.lo is not None else min(r.at for r in rows)
-                partial = (start, int(cut_hi))
+        returned: list[int] = []
         for (hid, attr, _), group in groups.items():
             kept = [r for r in group if cut_lo <= r.at < cut_hi]
+            returned.extend(r.at for r in kept)
+            # An attribute cut away entirely is still named, with no instances: its instances
+            # lie beyond the range and come with the next page.
             if not kept:
-                continue
+                found[hid].cut_away.setdefault(attr, group[0].value["type"])
             found[hid].instances.setdefault(attr, []).extend(
                 InstanceOut(
                     attr=attr,
@@ -417,10 +441,22 @@ class TemporalService:
                     created_at=r.created_at,
                     modified_at=r.modified_at,
                     value=r.value,
+                    deleted_at=r.deleted_at,
                 )
                 for r in kept
             )
-        return partial
+        if not truncated or not returned:
+            return None
+        oldest, newest = min(returned), max(returned)
+        if not newest_first:
+            return (series.lo if series.lo is not None else oldest, newest)
+        if tq.timerel == "between":
+            assert tq.end_time_at is not None
+            return (tq.end_time_at, oldest)
+        if tq.timerel == "before":
+            assert tq.time_at is not None
+            return (tq.time_at, oldest)
+        return (newest, oldest)
 
     def _aggregate(
         self, conn: Connection, series: Series, tq: TemporalQuery, found: dict[int, TemporalEntity]
