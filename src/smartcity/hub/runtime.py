@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from smartcity.config import Settings
 from smartcity.hub.changes import ChangeFeed, Unsubscribe
 from smartcity.hub.contexts import ContextStore
+from smartcity.hub.federation import Federation, build_federation
 from smartcity.hub.service import EntityService
 from smartcity.hub.subscriptions.matcher import Matcher
 from smartcity.hub.subscriptions.notifier import Notifier
@@ -45,6 +46,8 @@ class Hub:
     subscriptions: SubscriptionService
     notifier: Notifier
     temporal: TemporalService
+    # Context source registrations and the distributed reads (department brokers).
+    federation: Federation
     _wiring: list[Unsubscribe] = field(default_factory=list, repr=False)
 
     def start(self) -> None:
@@ -99,6 +102,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         subscriptions=subscriptions,
         notifier=notifier,
         temporal=TemporalService(db, entities),
+        federation=build_federation(db, settings),
         _wiring=wiring,
     )
 
