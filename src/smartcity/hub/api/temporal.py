@@ -41,7 +41,9 @@ from smartcity.hub.entity import (
     parse_scope,
     parse_types,
 )
-from smartcity.hub.errors import BadRequestData
+from smartcity.hub.errors import BadRequestData, ResourceNotFound
+from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation.forwarding import entity_path, not_found, with_warnings
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.render import (
     AGGREGATED_VALUES,
@@ -291,6 +293,11 @@ async def _query_temporal(
     if page == 0 and not want_count:
         raise BadRequestData("limit=0 is only allowed together with count=true")
     wanted, omitted = _projection(selection)
+    # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
+    h = hub(request)
+    dist = await federation.plan(request, h, tenant, "queryTemporal", query, attrs=selection.attrs)
+    window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
+    remote = dist.start("/temporal/entities", **window.remote) if dist else None
     result = await run_in_threadpool(
         lambda: _service(request).query(
             tenant,
@@ -298,8 +305,8 @@ async def _query_temporal(
             tq,
             attrs=wanted,
             omit=omitted,
-            limit=page,
-            offset=skip,
+            limit=window.limit,
+            offset=window.offset,
             count=want_count,
         )
     )
@@ -317,8 +324,14 @@ async def _query_temporal(
         )
         for e in result.entities
     ]
-    headers = {"NGSILD-Results-Count": str(result.total)} if result.total is not None else {}
-    return _respond(request, result, rendered, context, tq, headers)
+    total = result.total
+    warnings: list[str] = []
+    if dist is not None and remote is not None:
+        rendered, total, warnings = await federation.merge_page(
+            dist, remote, rendered, total, window
+        )
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    return with_warnings(_respond(request, result, rendered, context, tq, headers), warnings)
 
 
 @router.get("/temporal/entities/{entityId:path}", summary="Retrieve temporal evolution of entity")
@@ -362,23 +375,43 @@ async def retrieve_temporal(
     )
     selection = parse_selection(ctx, attrs, pick, omit)
     wanted, omitted = _projection(selection)
-    result = await run_in_threadpool(
-        lambda: _service(request).retrieve(
-            tenant, entityId, tq, attrs=wanted, omit=omitted, required=selection.attrs
+    dist = await federation.plan(
+        request, h, tenant, "retrieveTemporal", attrs=selection.attrs, entity_id=entityId
+    )
+    remote = dist.start(entity_path("/temporal/entities", entityId)) if dist else None
+
+    def render(entity: Any) -> Any:
+        return render_temporal(
+            entity,
+            ctx,
+            fmt=representation,
+            sys_attrs="sysAttrs" in opts,
+            time_property=tq.time_property,
+            aggr_methods=tq.aggr_methods or (),
+            lang=lang,
+            pick=selection.pick,
+            omit=selection.omit,
         )
-    )
-    rendered = render_temporal(
-        result.entities[0],
-        ctx,
-        fmt=representation,
-        sys_attrs="sysAttrs" in opts,
-        time_property=tq.time_property,
-        aggr_methods=tq.aggr_methods or (),
-        lang=lang,
-        pick=selection.pick,
-        omit=selection.omit,
-    )
-    return _respond(request, result, rendered, context, tq, {})
+
+    try:
+        result = await run_in_threadpool(
+            lambda: _service(request).retrieve(
+                tenant, entityId, tq, attrs=wanted, omit=omitted, required=selection.attrs
+            )
+        )
+    except ResourceNotFound as exc:
+        if dist is None or remote is None:
+            raise
+        merged, warnings = await federation.merge_one(dist, remote, None)
+        if merged is None:
+            return not_found(exc, warnings)
+        accept = choose_accept(request)
+        return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
+    rendered = render(result.entities[0])
+    warnings = []
+    if dist is not None and remote is not None:
+        rendered, warnings = await federation.merge_one(dist, remote, rendered)
+    return with_warnings(_respond(request, result, rendered, context, tq, {}), warnings)
 
 
 # -- writing -----------------------------------------------------------------------------------

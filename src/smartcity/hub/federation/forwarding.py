@@ -229,7 +229,7 @@ class Distributed:
             answer = _decode(target, response)
         except TimeoutError:
             answer = Answer(target, error=f"no answer within {timeout:g} s")
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # one broken source never fails the hub's answer
             answer = Answer(target, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
         if answer.error is None:
             health.last_success = now_us()
