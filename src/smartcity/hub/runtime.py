@@ -53,9 +53,11 @@ class Hub:
     def start(self) -> None:
         """Deliver notifications: what the outbox still holds from before, then as owed."""
         self.notifier.start()
+        self.federation.start()  # registration subscriptions' notifications
 
     def stop(self) -> None:
         self.notifier.stop()
+        self.federation.stop()
 
     def close(self) -> None:
         """Stop, unplug the subscription matcher from the feed, release the database."""
@@ -102,7 +104,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         subscriptions=subscriptions,
         notifier=notifier,
         temporal=TemporalService(db, entities),
-        federation=build_federation(db, settings),
+        federation=build_federation(db, settings, contexts),
         _wiring=wiring,
     )
 

@@ -1,4 +1,5 @@
-"""Context source registration endpoints: /csourceRegistrations (clauses 5.9, 5.10, 6.8, 6.9).
+"""Context source registration endpoints: /csourceRegistrations (clauses 5.9, 5.10, 6.8, 6.9)
+and /csourceSubscriptions (clauses 5.11, 6.10, 6.11).
 
 Like subscriptions, every endpoint here needs a write-scoped key when authentication is on:
 a registration makes the hub send requests where it says, and its contextSourceInfo usually
@@ -27,10 +28,12 @@ from smartcity.hub.api.params import split_list
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.federation import Federation
+from smartcity.hub.federation.csubs import CsourceSubscriptionService, parse_csub, patch_csub
 from smartcity.hub.federation.matching import Wanted
 from smartcity.hub.federation.model import apply_fragment, parse_registration, render_registration
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.repository import check_regex
+from smartcity.hub.subscriptions.model import check_target, render_subscription
 from smartcity.hub.timeutil import now_us
 from smartcity.hub.types_expr import parse_type_selection
 
@@ -221,4 +224,134 @@ async def delete_registration(request: Request, registrationId: str) -> Response
     fed = federation(h)
     check_uri(registrationId, "registration id")
     await run_in_threadpool(fed.registrations.delete, tenant, registrationId)
+    return Response(status_code=204)
+
+
+# -- registration subscriptions (clause 5.11) ----------------------------------------------------
+SUBS_PREFIX = "/ngsi-ld/v1/csourceSubscriptions"
+
+
+def _csubs(h: Hub) -> CsourceSubscriptionService:
+    service = federation(h).subscriptions
+    if service is None:
+        raise BadRequestData("registration subscriptions are not enabled on this server")
+    return service
+
+
+def _render_csub(doc: dict[str, Any], stats: dict[str, Any], ctx: ActiveContext,
+                 sys_attrs: bool) -> dict[str, Any]:  # fmt: skip
+    out = render_subscription(doc, stats, ctx, sys_attrs=sys_attrs, now_us=now_us())
+    out.pop("notificationTrigger", None)  # entity triggers; see csubs.UNSUPPORTED
+    return out
+
+
+def _check_receiver(h: Hub, doc: dict[str, Any]) -> None:
+    """The SSRF guard and the notification @context, before storing (off the event loop)."""
+    check_target(doc["notification"]["endpoint"]["uri"], h.settings.forbid_private_targets)
+    h.contexts.active(doc.get("jsonldContext") or doc.get("context"))
+
+
+@router.post(
+    "/csourceSubscriptions",
+    status_code=201,
+    openapi_extra=OBJECT_BODY,
+    summary="Subscribe to registrations",
+)
+async def create_csub(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    doc = parse_csub(
+        decoded.body, decoded.active, context=decoded.context, limits=h.settings.limits
+    )
+    await run_in_threadpool(_check_receiver, h, doc)
+    await run_in_threadpool(service.create, tenant, doc)
+    notifier = federation(h).notifier
+    if notifier is not None:
+        notifier.wake()  # the first notification: the registrations matching now
+    return Response(status_code=201, headers={"Location": f"{SUBS_PREFIX}/{doc['id']}"})
+
+
+@router.get("/csourceSubscriptions", summary="Query registration subscriptions")
+async def query_csubs(
+    request: Request,
+    limit: str | None = None,
+    offset: str | None = None,
+    count: str | None = None,
+    options: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    limits = h.settings.limits
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
+    skip = int_param(offset, "offset", 0, low=0, high=2**62)
+    want_count = bool_param(count, "count")
+    if page == 0 and not want_count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    found, total = await run_in_threadpool(lambda: service.query(tenant, limit=page, offset=skip))
+    body = [_render_csub(doc, stats, ctx, sys_attrs) for doc, stats in found]
+    headers = {"NGSILD-Results-Count": str(total)} if want_count else {}
+    return ngsi_response(body, accept=accept, context=context, headers=headers)
+
+
+@router.get(
+    "/csourceSubscriptions/{subscriptionId:path}", summary="Retrieve registration subscription"
+)
+async def retrieve_csub(
+    request: Request, subscriptionId: str, options: str | None = None
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    check_uri(subscriptionId, "subscription id")
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    doc, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
+    return ngsi_response(_render_csub(doc, stats, ctx, sys_attrs), accept=accept, context=context)
+
+
+@router.patch(
+    "/csourceSubscriptions/{subscriptionId:path}",
+    status_code=204,
+    openapi_extra=OBJECT_BODY,
+    summary="Update registration subscription",
+)
+async def update_csub(request: Request, subscriptionId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    check_uri(subscriptionId, "subscription id")
+    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    old, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
+    doc = patch_csub(old, decoded.body, decoded.active, context=decoded.context,
+                     limits=h.settings.limits)  # fmt: skip
+    await run_in_threadpool(_check_receiver, h, doc)
+    await run_in_threadpool(
+        lambda: service.update(tenant, doc, expected_modified=stats["modified_at"])
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/csourceSubscriptions/{subscriptionId:path}",
+    status_code=204,
+    summary="Delete registration subscription",
+)
+async def delete_csub(request: Request, subscriptionId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    check_uri(subscriptionId, "subscription id")
+    await run_in_threadpool(service.delete, tenant, subscriptionId)
     return Response(status_code=204)
