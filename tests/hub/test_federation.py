@@ -85,8 +85,8 @@ def hub_process(database_url: str, home: Path, alias: str) -> Iterator[str]:
 
 
 class StubBroker:
-    """A department broker that answers every GET with ``body`` after ``delay`` seconds and
-    records what it was sent."""
+    """A department broker that answers a query with ``body`` (a list of entities), a
+    retrieval with its first entity, after ``delay`` seconds; it records what it was sent."""
 
     def __init__(self, delay: float, body: Any) -> None:
         self.delay = delay
@@ -98,7 +98,9 @@ class StubBroker:
             def do_GET(self) -> None:
                 stub.requests.append((self.path, dict(self.headers)))
                 time.sleep(stub.delay)
-                payload = httpx.Response(200, json=stub.body).content
+                retrieval = self.path.split("?")[0].startswith("/ngsi-ld/v1/entities/")
+                answer = stub.body[0] if retrieval and stub.body else stub.body
+                payload = httpx.Response(200, json=answer).content
                 try:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
@@ -255,14 +257,16 @@ def test_a_dead_and_a_slow_department_never_hold_up_the_city(
     mine = "urn:ngsi-ld:TrafficFlowObserved:city"
     post(city, ENTITIES, flow(mine, laneCount=3), tenant)
     dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
-    with StubBroker(5.0, []) as slow:
+    with StubBroker(10.0, []) as slow:
         dead_id = register(city, tenant, dead)
         slow_id = register(city, tenant, slow.url, management={"timeout": 500})
         started = time.monotonic()
         found = get(city, ENTITIES, tenant, type=FLOW)
         elapsed = time.monotonic() - started
         assert found.status_code == 200, found.text
-        assert elapsed < 2.5, f"the city's query took {elapsed:.1f} s"
+        # 0.5 s for the slow source plus the city's own work, far from the slow one's 10 s
+        # (the bound leaves room for a loaded test machine).
+        assert elapsed < 4, f"the city's query took {elapsed:.1f} s"
         assert [e["id"] for e in found.json()] == [mine]
         warning = found.headers["NGSILD-Warning"]
         assert warning.count("199 city-hub") == 2
@@ -271,7 +275,7 @@ def test_a_dead_and_a_slow_department_never_hold_up_the_city(
 
         started = time.monotonic()
         one = get(city, f"{ENTITIES}/{mine}", tenant)
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 4
         assert one.status_code == 200 and one.json()["laneCount"]["value"] == 3
         assert slow_id in one.headers["NGSILD-Warning"]
         missing = get(city, f"{ENTITIES}/urn:ngsi-ld:TrafficFlowObserved:none", tenant)
@@ -298,3 +302,45 @@ def test_temporal_queries_are_forwarded(hubs: tuple[str, str], tenant: str) -> N
     one = get(city, f"{TEMPORAL}/urn:ngsi-ld:TrafficFlowObserved:t1", tenant, **params)
     assert one.status_code == 200 and one.json()["intensity"][0]["value"] == 80
     assert get(city, TEMPORAL, tenant, local="true", **params).json() == []
+
+
+def test_modes_decide_whose_attribute_values_win(hubs: tuple[str, str], tenant: str) -> None:
+    """Exclusive sources win over the hub's own values, which win over inclusive ones."""
+    city, _ = hubs
+    road = "urn:ngsi-ld:TrafficFlowObserved:road"
+    post(city, ENTITIES, flow(road, intensity=1, laneCount=2), tenant)
+    exclusive = [{"entities": [{"id": road, "type": FLOW}], "propertyNames": ["intensity"]}]
+    owned = {"id": road, "type": FLOW, "intensity": 99}
+    offered = {"id": road, "type": FLOW, "intensity": 50, "laneCount": 7, "colour": "red"}
+    with StubBroker(0, [owned]) as owner, StubBroker(0, [offered]) as other:
+        register(city, tenant, other.url)
+        register(city, tenant, owner.url, mode="exclusive", information=exclusive)
+        found = get(city, f"{ENTITIES}/{road}", tenant, options="keyValues").json()
+    assert found == {"id": road, "type": FLOW, "intensity": 99, "laneCount": 2, "colour": "red"}
+
+
+def test_what_is_not_forwarded(hubs: tuple[str, str], tenant: str) -> None:
+    """Operations the registration does not offer, requests that already passed through this
+    hub (Via), and sources cooling down after a failure are not asked."""
+    city, _ = hubs
+    with StubBroker(0, []) as stub:
+        register(city, tenant, stub.url, operations=["retrieveOps"])
+        params = {"type": FLOW, "timerel": "after", "timeAt": "2026-11-01T00:00:00Z"}
+        assert get(city, TEMPORAL, tenant, **params).status_code == 200
+        assert stub.requests == []  # queryTemporal is not among retrieveOps
+        looped = httpx.get(
+            city + ENTITIES,
+            params={"type": FLOW},
+            headers={"NGSILD-Tenant": tenant, "Via": "1.1 td-hub, 1.1 city-hub"},
+        )
+        assert looped.status_code == 200 and stub.requests == []
+        assert get(city, ENTITIES, tenant, type=FLOW).status_code == 200
+        assert len(stub.requests) == 1
+
+    dead = f"http://127.0.0.1:{_free_port()}"
+    other = tenant + "-b"
+    register(city, other, dead, management={"cooldown": 60_000})
+    first = get(city, ENTITIES, other, type=FLOW).headers["NGSILD-Warning"]
+    assert "ConnectError" in first
+    second = get(city, ENTITIES, other, type=FLOW).headers["NGSILD-Warning"]
+    assert "cooling down" in second
