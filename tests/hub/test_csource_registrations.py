@@ -262,3 +262,24 @@ def test_malformed_payloads_only_raise_bad_request(
     payload = {**base, **mutation}
     with contextlib.suppress(BadRequestData):
         parse_registration(payload, core_context(), now_us=now_us())
+
+
+params = st.one_of(st.none(), st.text(max_size=30), names, st.sampled_from(["A,B", "(A;B)|C", ""]))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(params, params, params, params)
+def test_registration_query_parameters_parse_or_are_bad_request(
+    id: str | None, type: str | None, id_pattern: str | None, attrs: str | None
+) -> None:
+    """GET /csourceRegistrations selectors: any text either parses or is BadRequestData."""
+    from smartcity.hub.api.csources import wanted_of
+
+    try:
+        wanted = wanted_of(core_context(), id=id, type=type, idPattern=id_pattern, attrs=attrs)
+    except BadRequestData:
+        return
+    if type is not None:
+        assert wanted.types
+    if attrs and attrs.strip(", "):
+        assert wanted.attrs and all(a.startswith("https://") or ":" in a for a in wanted.attrs)

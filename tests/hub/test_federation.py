@@ -302,6 +302,19 @@ def test_temporal_queries_are_forwarded(hubs: tuple[str, str], tenant: str) -> N
     one = get(city, f"{TEMPORAL}/urn:ngsi-ld:TrafficFlowObserved:t1", tenant, **params)
     assert one.status_code == 200 and one.json()["intensity"][0]["value"] == 80
     assert get(city, TEMPORAL, tenant, local="true", **params).json() == []
+    # The POST form of the query is forwarded as the equivalent GET.
+    query = {
+        "type": "Query",
+        "entities": [{"type": FLOW}],
+        "temporalQ": {"timerel": "after", "timeAt": "2026-11-01T00:00:00Z"},
+    }
+    posted = httpx.post(
+        city + "/ngsi-ld/v1/temporal/entityOperations/query",
+        json=query,
+        headers={"NGSILD-Tenant": tenant},
+    )
+    assert posted.status_code == 200, posted.text
+    assert [e["id"] for e in posted.json()] == ["urn:ngsi-ld:TrafficFlowObserved:t1"]
 
 
 def test_modes_decide_whose_attribute_values_win(hubs: tuple[str, str], tenant: str) -> None:

@@ -295,7 +295,16 @@ async def _query_temporal(
     wanted, omitted = _projection(selection)
     # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
     h = hub(request)
-    dist = await federation.plan(request, h, tenant, "queryTemporal", query, attrs=selection.attrs)
+    dist = await federation.plan(
+        request,
+        h,
+        tenant,
+        "queryTemporal",
+        query,
+        attrs=selection.attrs,
+        body=p if request.method == "POST" else None,
+        context=context,
+    )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
     remote = dist.start("/temporal/entities", **window.remote) if dist else None
     result = await run_in_threadpool(

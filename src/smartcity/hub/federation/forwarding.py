@@ -119,11 +119,23 @@ class Forwarder:
         return self.health.setdefault((tenant, reg_id), Health())
 
     async def plan(
-        self, request: Request, tenant: str, operation: str, wanted: Wanted
+        self,
+        request: Request,
+        tenant: str,
+        operation: str,
+        wanted: Wanted,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        link: str | None = None,
     ) -> Distributed | None:
-        """The sources to forward this request to, or None when it stays local."""
-        params = request.query_params
-        if params.get("local", "").strip().lower() in ("true", "1"):
+        """The sources to forward this request to, or None when it stays local.
+
+        ``params`` and ``link`` are the query parameters and @context Link header to forward,
+        by default the request's own (a POST query passes its body's translation)."""
+        if params is None:
+            params = list(request.query_params.multi_items())
+            link = request.headers.get("link")
+        if any(k == "local" and v.strip().lower() in ("true", "1") for k, v in params):
             return None
         via = request.headers.get("via", "")
         alias = host_alias()
@@ -147,7 +159,7 @@ class Forwarder:
         ]
         if not targets:
             return None
-        return Distributed(self, request, tenant, targets, via, alias)
+        return Distributed(self, tenant, targets, params, link, via, alias)
 
 
 def _via_names(via: str) -> set[str]:
@@ -172,15 +184,17 @@ class Distributed:
     def __init__(
         self,
         forwarder: Forwarder,
-        request: Request,
         tenant: str,
         targets: list[Target],
+        params: list[tuple[str, str]],
+        link: str | None,
         via: str,
         alias: str,
     ) -> None:
         self.forwarder = forwarder
-        self.request = request
         self.tenant = tenant
+        self.params = [(k, v) for k, v in params if k not in _OWN_PARAMS]
+        self.link = link
         self.targets = targets
         self.via = f"{via}, 1.1 {alias}" if via.strip() else f"1.1 {alias}"
         self.alias = alias
@@ -205,17 +219,14 @@ class Distributed:
         if time.monotonic() < health.cooldown_until:
             return Answer(target, error="not asked: cooling down after a failure")
         timeout = min(MAX_TIMEOUT_S, management.get("timeout", DEFAULT_TIMEOUT_MS) / 1000)
-        query: list[tuple[str, str | int | float | bool | None]] = [
-            (k, v) for k, v in self.request.query_params.multi_items() if k not in _OWN_PARAMS
-        ]
+        query: list[tuple[str, str | int | float | bool | None]] = list(self.params)
         query.append(("local", "true"))
         if target.attrs is not None:
             query.append(("attrs", ",".join(target.attrs)))
         query.extend(extra.items())
         headers = {"Accept": "application/json", "Via": self.via}
-        link = self.request.headers.get("link")
-        if link:
-            headers["Link"] = link
+        if self.link:
+            headers["Link"] = self.link
         if reg.get("tenant"):
             headers["NGSILD-Tenant"] = reg["tenant"]
         for pair in reg.get("contextSourceInfo", []):
