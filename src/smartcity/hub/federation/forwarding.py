@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import httpx
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -141,12 +142,12 @@ class Forwarder:
         alias = host_alias()
         if alias in _via_names(via):
             return None
-        if self.registrations.db.is_postgres:
-            from starlette.concurrency import run_in_threadpool
-
-            docs = await run_in_threadpool(self.registrations.active, tenant)
-        else:
-            docs = self.registrations.active(tenant)
+        docs = self.registrations.cached(tenant)
+        if docs is None:  # a cache miss reads the database: off the loop on PostgreSQL
+            if self.registrations.db.is_postgres:
+                docs = await run_in_threadpool(self.registrations.active, tenant)
+            else:
+                docs = self.registrations.active(tenant)
         if not docs:
             return None
         seen = _via_names(via)

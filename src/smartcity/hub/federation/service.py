@@ -179,6 +179,16 @@ class RegistrationService:
             except Exception:
                 log.exception("registration commit listener failed")
 
+    def cached(self, tenant: str) -> list[Doc] | None:
+        """The tenant's unexpired registrations if the cache holds them (no database read:
+        safe on the event loop), else None."""
+        with self._lock:
+            hit = self._cache.get(tenant)
+        if hit is None or time.monotonic() - hit[0] >= self.cache_ttl:
+            return None
+        clock = now_us()
+        return [d for d in hit[1] if d["_expires"] is None or d["_expires"] > clock]
+
     def active(self, tenant: str) -> list[Doc]:
         """The tenant's unexpired registrations (cached; see the module docstring)."""
         now = time.monotonic()
