@@ -155,7 +155,16 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
-    modules = (attrs, entities, batch, discovery, subscriptions, csources, jsonld_contexts, temporal)
+    modules = (
+        attrs,
+        entities,
+        batch,
+        discovery,
+        subscriptions,
+        csources,
+        jsonld_contexts,
+        temporal,
+    )
     for module in modules:
         app.include_router(module.router, prefix=NGSI_PREFIX)
     # Devices and their readings (live/devices, live/ingest).

@@ -41,12 +41,6 @@ router = APIRouter(tags=["Context Source Registration"])
 PREFIX = "/ngsi-ld/v1/csourceRegistrations"
 
 
-def federation(h: Hub) -> Federation:
-    if h.federation is None:  # a Hub built by hand, without federation
-        raise BadRequestData("context source registrations are not enabled on this server")
-    return h.federation
-
-
 def _render(fed: Federation, tenant: str, doc: dict[str, Any], ctx: ActiveContext,
             sys_attrs: bool) -> dict[str, Any]:  # fmt: skip
     stats = fed.forwarder.health_of(tenant, doc["id"]).render()
@@ -63,7 +57,7 @@ async def create_registration(request: Request) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    fed = federation(h)
+    fed = h.federation
     decoded = await decode(request, h.contexts, h.settings.limits)
     doc = parse_registration(decoded.body, decoded.active, now_us=now_us())
     await run_in_threadpool(fed.registrations.create, tenant, doc)
@@ -134,7 +128,7 @@ async def query_registrations(
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    fed = federation(h)
+    fed = h.federation
     limits = h.settings.limits
     context, ctx = request_context(request, h.contexts)
     accept = choose_accept(request)
@@ -181,7 +175,7 @@ async def retrieve_registration(
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    fed = federation(h)
+    fed = h.federation
     check_uri(registrationId, "registration id")
     context, ctx = request_context(request, h.contexts)
     accept = choose_accept(request)
@@ -201,7 +195,7 @@ async def update_registration(request: Request, registrationId: str) -> Response
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    fed = federation(h)
+    fed = h.federation
     check_uri(registrationId, "registration id")
     decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
     stored = await run_in_threadpool(fed.registrations.get, tenant, registrationId)
@@ -221,7 +215,7 @@ async def delete_registration(request: Request, registrationId: str) -> Response
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    fed = federation(h)
+    fed = h.federation
     check_uri(registrationId, "registration id")
     await run_in_threadpool(fed.registrations.delete, tenant, registrationId)
     return Response(status_code=204)
@@ -232,7 +226,7 @@ SUBS_PREFIX = "/ngsi-ld/v1/csourceSubscriptions"
 
 
 def _csubs(h: Hub) -> CsourceSubscriptionService:
-    service = federation(h).subscriptions
+    service = h.federation.subscriptions
     if service is None:
         raise BadRequestData("registration subscriptions are not enabled on this server")
     return service
@@ -268,7 +262,7 @@ async def create_csub(request: Request) -> Response:
     )
     await run_in_threadpool(_check_receiver, h, doc)
     await run_in_threadpool(service.create, tenant, doc)
-    notifier = federation(h).notifier
+    notifier = h.federation.notifier
     if notifier is not None:
         notifier.wake()  # the first notification: the registrations matching now
     return Response(status_code=201, headers={"Location": f"{SUBS_PREFIX}/{doc['id']}"})

@@ -21,6 +21,7 @@ from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
     decode,
+    error_response,
     ngsi_response,
     request_context,
     tenant_of,
@@ -30,7 +31,7 @@ from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
-from smartcity.hub.federation.forwarding import entity_path, not_found, with_warnings
+from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
 
@@ -138,7 +139,7 @@ async def query_entities(
     dist = None
     if accept != GEOJSON:
         dist = await federation.plan(
-            request, h, tenant, "queryEntity", query, attrs=selection.attrs
+            request, h.federation, tenant, "queryEntity", query, attrs=selection.attrs
         )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
     remote = dist.start("/entities", **window.remote) if dist else None
@@ -216,7 +217,12 @@ async def retrieve(request: Request, entity_id: str) -> Response:
     dist = None
     if accept != GEOJSON:
         dist = await federation.plan(
-            request, h, tenant, "retrieveEntity", attrs=selection.attrs, entity_id=entity_id
+            request,
+            h.federation,
+            tenant,
+            "retrieveEntity",
+            attrs=selection.attrs,
+            entity_id=entity_id,
         )
     if dist is not None:  # the entity may be (partly) held by registered brokers
         remote = dist.start(entity_path("/entities", entity_id))
@@ -226,7 +232,8 @@ async def retrieve(request: Request, entity_id: str) -> Response:
             local = None
         merged, warnings = await federation.merge_one(dist, remote, local)
         if merged is None:
-            return not_found(ResourceNotFound(f"entity {entity_id} does not exist"), warnings)
+            missing = ResourceNotFound(f"entity {entity_id} does not exist")
+            return with_warnings(error_response(missing), warnings)
         return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
     doc = await run_read(h, h.entities.get, tenant, entity_id)
     rendered = render(doc)

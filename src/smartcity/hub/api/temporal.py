@@ -22,6 +22,7 @@ from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
     decode,
+    error_response,
     ngsi_response,
     request_context,
     tenant_of,
@@ -43,7 +44,7 @@ from smartcity.hub.entity import (
 )
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
-from smartcity.hub.federation.forwarding import entity_path, not_found, with_warnings
+from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.render import (
     AGGREGATED_VALUES,
@@ -297,12 +298,12 @@ async def _query_temporal(
     h = hub(request)
     dist = await federation.plan(
         request,
-        h,
+        h.federation,
         tenant,
         "queryTemporal",
         query,
         attrs=selection.attrs,
-        body=p if request.method == "POST" else None,
+        body=vars(p) if request.method == "POST" else None,
         context=context,
     )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
@@ -385,7 +386,7 @@ async def retrieve_temporal(
     selection = parse_selection(ctx, attrs, pick, omit)
     wanted, omitted = _projection(selection)
     dist = await federation.plan(
-        request, h, tenant, "retrieveTemporal", attrs=selection.attrs, entity_id=entityId
+        request, h.federation, tenant, "retrieveTemporal", attrs=selection.attrs, entity_id=entityId
     )
     remote = dist.start(entity_path("/temporal/entities", entityId)) if dist else None
 
@@ -413,7 +414,7 @@ async def retrieve_temporal(
             raise
         merged, warnings = await federation.merge_one(dist, remote, None)
         if merged is None:
-            return not_found(exc, warnings)
+            return with_warnings(error_response(exc), warnings)
         accept = choose_accept(request)
         return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
     rendered = render(result.entities[0])

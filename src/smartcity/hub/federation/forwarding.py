@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smartcity.hub.errors import NgsiError, ResourceNotFound
+from smartcity.hub.errors import ResourceNotFound
 from smartcity.hub.federation.matching import Wanted, attrs_to_ask, registration_matches
 from smartcity.hub.federation.model import DEFAULT_OPERATIONS, Doc, expand_operations
 from smartcity.hub.federation.service import RegistrationService
@@ -339,12 +339,6 @@ async def local_or_none(read: Callable[[], Awaitable[Doc]]) -> Doc | None:
         return await read()
     except ResourceNotFound:
         return None
-
-
-def not_found(exc: NgsiError, warnings: list[str]) -> Response:
-    from smartcity.hub.api.negotiation import error_response
-
-    return with_warnings(error_response(exc), warnings)
 
 
 def entity_path(kind: str, entity_id: str) -> str:

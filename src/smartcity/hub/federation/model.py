@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from smartcity.hub.api.negotiation import TENANT_PATTERN
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
@@ -132,7 +131,8 @@ REMOVABLE = frozenset(
 )
 NULL_URI = "urn:ngsi-ld:null"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
-_TENANT_RE = re.compile(TENANT_PATTERN)
+# The tenant names NGSILD-Tenant accepts (hub.api.negotiation.TENANT_PATTERN).
+_TENANT_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
 _DURATION = re.compile(
     r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
 )
@@ -266,7 +266,7 @@ class _Parser:
         if not isinstance(value, list) or not value:
             raise BadRequestData("operations must be a non-empty list of operation names")
         for op in value:
-            if op not in OPERATIONS and op not in OPERATION_GROUPS:
+            if not isinstance(op, str) or (op not in OPERATIONS and op not in OPERATION_GROUPS):
                 raise BadRequestData(
                     f"unknown operation {op!r}; use operation names of clause 4.20 or the "
                     f"groups {', '.join(OPERATION_GROUPS)}"

@@ -12,52 +12,52 @@ source at the same offset and merged as they come (a page may then hold more tha
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from smartcity.hub.api.negotiation import CONTEXT_REL
 from smartcity.hub.federation.forwarding import Answer, Distributed, Merged
 from smartcity.hub.federation.matching import Wanted
 
 if TYPE_CHECKING:
-    from smartcity.hub.api.deps import Hub
-    from smartcity.hub.api.query_body import QueryParams
+    from smartcity.hub.federation import Federation
     from smartcity.hub.querying import EntityQuery
 
 Doc = dict[str, Any]
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 
 
 async def plan(
     request: Request,
-    h: Hub,
+    federation: Federation | None,
     tenant: str,
     operation: str,
     query: EntityQuery | None = None,
     *,
     attrs: list[str] | None = None,
     entity_id: str | None = None,
-    body: QueryParams | None = None,
+    body: Mapping[str, str | None] | None = None,
     context: Any = None,
 ) -> Distributed | None:
     """The forwarding of this read, or None when it stays local (no federation on this hub,
-    no matching registration, or local=true). A POST query passes its ``body`` (translated
-    into GET parameters) and its @context, which is forwarded when one URL can convey it."""
-    if h.federation is None:
+    no matching registration, or local=true). A POST query passes its ``body`` translated into
+    GET parameters, and its @context, which is forwarded when one URL can convey it."""
+    if federation is None:
         return None
     params, link = None, None
     if body is not None:
         if context is not None and not isinstance(context, str):
             return None  # an inline @context: the sources could not read the names
-        params = [(k, v) for k, v in asdict(body).items() if v is not None]
+        params = [(k, v) for k, v in body.items() if v is not None]
         params.extend((k, v) for k, v in request.query_params.multi_items() if k == "local")
         link = f'<{context}>; rel="{CONTEXT_REL}"; type="application/ld+json"' if context else None
     if query is not None:
         wanted = Wanted(query.types, query.ids, query.id_pattern, attrs)
     else:
         wanted = Wanted(ids=[entity_id] if entity_id else None, attrs=attrs)
-    return await h.federation.forwarder.plan(
+    return await federation.forwarder.plan(
         request, tenant, operation, wanted, params=params, link=link
     )
 
