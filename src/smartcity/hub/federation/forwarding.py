@@ -133,6 +133,16 @@ class Forwarder:
 
         ``params`` and ``link`` are the query parameters and @context Link header to forward,
         by default the request's own (a POST query passes its body's translation)."""
+        # The common case first, and cheaply: a tenant without registrations (the lean
+        # retrieve-by-id path runs this on every request).
+        docs = self.registrations.cached(tenant)
+        if docs is None:  # a cache miss reads the database: off the loop on PostgreSQL
+            if self.registrations.db.is_postgres:
+                docs = await run_in_threadpool(self.registrations.active, tenant)
+            else:
+                docs = self.registrations.active(tenant)
+        if not docs:
+            return None
         if params is None:
             params = list(request.query_params.multi_items())
             link = request.headers.get("link")
@@ -141,14 +151,6 @@ class Forwarder:
         via = request.headers.get("via", "")
         alias = host_alias()
         if alias in _via_names(via):
-            return None
-        docs = self.registrations.cached(tenant)
-        if docs is None:  # a cache miss reads the database: off the loop on PostgreSQL
-            if self.registrations.db.is_postgres:
-                docs = await run_in_threadpool(self.registrations.active, tenant)
-            else:
-                docs = self.registrations.active(tenant)
-        if not docs:
             return None
         seen = _via_names(via)
         targets = [

@@ -44,7 +44,7 @@ async def plan(
     """The forwarding of this read, or None when it stays local (no federation on this hub,
     no matching registration, or local=true). A POST query passes its ``body`` translated into
     GET parameters, and its @context, which is forwarded when one URL can convey it."""
-    if federation is None:
+    if federation is None or federation.registrations.surely_none(tenant):
         return None
     params, link = None, None
     if body is not None:

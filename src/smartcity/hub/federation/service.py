@@ -179,6 +179,12 @@ class RegistrationService:
             except Exception:
                 log.exception("registration commit listener failed")
 
+    def surely_none(self, tenant: str) -> bool:
+        """True when the cache says the tenant has no registration at all: the one check a
+        read of a tenant without federation pays (no lock: a dict read is atomic)."""
+        hit = self._cache.get(tenant)
+        return hit is not None and not hit[1] and time.monotonic() - hit[0] < self.cache_ttl
+
     def cached(self, tenant: str) -> list[Doc] | None:
         """The tenant's unexpired registrations if the cache holds them (no database read:
         safe on the event loop), else None."""
