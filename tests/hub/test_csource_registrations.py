@@ -137,7 +137,11 @@ def test_query_by_type_id_and_attrs_with_paging(client: TestClient) -> None:
     assert len(by_attr) == 3
     assert client.get(BASE, params={"type": "Bridge"}).json() == []
     assert client.get(BASE).status_code == 400  # neither type nor attrs (clause 5.10.2.4)
-    assert client.get(BASE, params={"type": "Road", "id": "not a uri"}).status_code == 400
+    for bad in ({"id": "invalidUri"}, {"q": "(invalidQuery"}, {"georel": "within"},
+                {"timerel": "before"}, {"type": "Road", "id": "not a uri"}):  # fmt: skip
+        response = client.get(BASE, params=bad)
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["type"].endswith("BadRequestData")
 
 
 def test_patch_and_delete(client: TestClient) -> None:
