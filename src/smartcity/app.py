@@ -19,6 +19,7 @@ from smartcity.config import Settings
 from smartcity.hub.api import (
     attrs,
     batch,
+    csources,
     discovery,
     entities,
     hot,
@@ -154,7 +155,17 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
-    for module in (attrs, entities, batch, discovery, subscriptions, jsonld_contexts, temporal):
+    modules = (
+        attrs,
+        entities,
+        batch,
+        discovery,
+        subscriptions,
+        csources,
+        jsonld_contexts,
+        temporal,
+    )
+    for module in modules:
         app.include_router(module.router, prefix=NGSI_PREFIX)
     # Devices and their readings (live/devices, live/ingest).
     app.include_router(ingest_http.router)  # before /devices/{id}: its /readings path

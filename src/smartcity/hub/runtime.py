@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from smartcity.config import Settings
 from smartcity.hub.changes import ChangeFeed, Unsubscribe
 from smartcity.hub.contexts import ContextStore
+from smartcity.hub.federation import Federation, build_federation
 from smartcity.hub.service import EntityService
 from smartcity.hub.subscriptions.matcher import Matcher
 from smartcity.hub.subscriptions.notifier import Notifier
@@ -45,14 +46,18 @@ class Hub:
     subscriptions: SubscriptionService
     notifier: Notifier
     temporal: TemporalService
+    # Context source registrations and the distributed reads (department brokers).
+    federation: Federation
     _wiring: list[Unsubscribe] = field(default_factory=list, repr=False)
 
     def start(self) -> None:
         """Deliver notifications: what the outbox still holds from before, then as owed."""
         self.notifier.start()
+        self.federation.start()  # registration subscriptions' notifications
 
     def stop(self) -> None:
         self.notifier.stop()
+        self.federation.stop()
 
     def close(self) -> None:
         """Stop, unplug the subscription matcher from the feed, release the database."""
@@ -101,6 +106,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         temporal=TemporalService(
             db, entities, max_instances=settings.limits.max_temporal_instances
         ),
+        federation=build_federation(db, settings, contexts),
         _wiring=wiring,
     )
 

@@ -198,3 +198,47 @@ jsonld_contexts = Table(
     Column("kind", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# Context source registrations (federation: department brokers registered with the hub,
+# migration 0010). The document keeps the payload with names expanded; expires_at (micro-
+# seconds, NULL = never) lets the forwarding path skip expired ones without parsing dates.
+csource_registrations = Table(
+    "csource_registrations",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("reg_id", String(1024), primary_key=True),
+    Column("doc", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+)
+
+# Subscriptions to context source registrations (clause 5.11), and the notifications owed
+# to them (written in the registration's transaction, deleted once delivered).
+csource_subscriptions = Table(
+    "csource_subscriptions",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("sub_id", String(1024), primary_key=True),
+    Column("doc", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("times_sent", Integer, nullable=False, default=0),
+    Column("times_failed", Integer, nullable=False, default=0),
+    Column("last_success", BigInteger, nullable=True),
+    Column("last_failure", BigInteger, nullable=True),
+)
+
+csource_outbox = Table(
+    "csource_outbox",
+    metadata,
+    Column("oid", Id, primary_key=True, autoincrement=True),
+    Column("tenant", String(255), nullable=False),
+    Column("sub_id", String(1024), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Index("ix_csource_outbox_due", "next_attempt_at"),
+)

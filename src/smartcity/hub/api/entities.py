@@ -21,6 +21,7 @@ from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
     decode,
+    error_response,
     ngsi_response,
     request_context,
     tenant_of,
@@ -28,7 +29,9 @@ from smartcity.hub.api.negotiation import (
 from smartcity.hub.api.params import parse_selection, query_from_params
 from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
-from smartcity.hub.errors import BadRequestData
+from smartcity.hub.errors import BadRequestData, ResourceNotFound
+from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
 
@@ -132,8 +135,16 @@ async def query_entities(
     want_count = bool_param(count, "count")
     if page == 0 and not want_count:
         raise BadRequestData("limit=0 is only allowed together with count=true")
+    # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
+    dist = None
+    if accept != GEOJSON:
+        dist = await federation.plan(
+            request, h.federation, tenant, "queryEntity", query, attrs=selection.attrs
+        )
+    window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
+    remote = dist.start("/entities", **window.remote) if dist else None
     docs, total = await run_in_threadpool(
-        h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
+        h.entities.find, tenant, query, limit=window.limit, offset=window.offset, count=want_count
     )
     rendered = [
         render_entity(
@@ -148,12 +159,18 @@ async def query_entities(
         )
         for d in docs
     ]
+    warnings: list[str] = []
+    if dist is not None and remote is not None:
+        rendered, total, warnings = await federation.merge_page(
+            dist, remote, rendered, total, window
+        )
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, context)
         return ngsi_response(body, accept=GEOJSON, context=context, headers=headers)
-    return ngsi_response(rendered, accept=accept, context=context, headers=headers)
+    response = ngsi_response(rendered, accept=accept, context=context, headers=headers)
+    return with_warnings(response, warnings)
 
 
 @router.get("/entities/{entityId:path}", summary="Retrieve entity")
@@ -184,17 +201,42 @@ async def retrieve(request: Request, entity_id: str) -> Response:
     opts = parse_options(params.get("options"), VIEW_OPTIONS)
     fmt = _format(opts, params.get("format"))
     selection = parse_selection(ctx, params.get("attrs"), params.get("pick"), params.get("omit"))
+
+    def render(doc: dict[str, Any]) -> dict[str, Any]:
+        return render_entity(
+            doc,
+            ctx,
+            fmt=fmt,
+            sys_attrs="sysAttrs" in opts,
+            attrs=selection.attrs,
+            lang=params.get("lang"),
+            pick=selection.pick,
+            omit=selection.omit,
+        )
+
+    dist = None
+    if accept != GEOJSON:
+        dist = await federation.plan(
+            request,
+            h.federation,
+            tenant,
+            "retrieveEntity",
+            attrs=selection.attrs,
+            entity_id=entity_id,
+        )
+    if dist is not None:  # the entity may be (partly) held by registered brokers
+        remote = dist.start(entity_path("/entities", entity_id))
+        try:
+            local = render(await run_read(h, h.entities.get, tenant, entity_id))
+        except ResourceNotFound:
+            local = None
+        merged, warnings = await federation.merge_one(dist, remote, local)
+        if merged is None:
+            missing = ResourceNotFound(f"entity {entity_id} does not exist")
+            return with_warnings(error_response(missing), warnings)
+        return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
     doc = await run_read(h, h.entities.get, tenant, entity_id)
-    rendered = render_entity(
-        doc,
-        ctx,
-        fmt=fmt,
-        sys_attrs="sysAttrs" in opts,
-        attrs=selection.attrs,
-        lang=params.get("lang"),
-        pick=selection.pick,
-        omit=selection.omit,
-    )
+    rendered = render(doc)
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(params.get("geometryProperty") or "location"))
         return ngsi_response(

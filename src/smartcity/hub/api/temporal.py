@@ -22,6 +22,7 @@ from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
     decode,
+    error_response,
     ngsi_response,
     request_context,
     tenant_of,
@@ -42,6 +43,8 @@ from smartcity.hub.entity import (
     parse_types,
 )
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
+from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.render import (
     AGGREGATED_VALUES,
@@ -315,6 +318,20 @@ async def _query_temporal(
             "(id and idPattern only narrow them down), or local=true for every entity"
         )
     wanted, omitted = _projection(selection)
+    # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
+    h = hub(request)
+    dist = await federation.plan(
+        request,
+        h.federation,
+        tenant,
+        "queryTemporal",
+        query,
+        attrs=selection.attrs,
+        body=vars(p) if request.method == "POST" else None,
+        context=context,
+    )
+    window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
+    remote = dist.start("/temporal/entities", **window.remote) if dist else None
     result = await run_in_threadpool(
         lambda: _service(request).query(
             tenant,
@@ -322,8 +339,8 @@ async def _query_temporal(
             tq,
             attrs=wanted,
             omit=omitted,
-            limit=page,
-            offset=skip,
+            limit=window.limit,
+            offset=window.offset,
             count=want_count,
         )
     )
@@ -341,8 +358,14 @@ async def _query_temporal(
         )
         for e in result.entities
     ]
-    headers = {"NGSILD-Results-Count": str(result.total)} if result.total is not None else {}
-    return _respond(request, result, rendered, context, tq, headers)
+    total = result.total
+    warnings: list[str] = []
+    if dist is not None and remote is not None:
+        rendered, total, warnings = await federation.merge_page(
+            dist, remote, rendered, total, window
+        )
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    return with_warnings(_respond(request, result, rendered, context, tq, headers), warnings)
 
 
 @router.get("/temporal/entities/{entityId:path}", summary="Retrieve temporal evolution of entity")
@@ -387,28 +410,48 @@ async def retrieve_temporal(
     _check_projection(attrs, pick, omit)
     selection = parse_selection(ctx, attrs, pick, omit)
     wanted, omitted = _projection(selection)
-    result = await run_in_threadpool(
-        lambda: _service(request).retrieve(
-            tenant, entityId, tq, attrs=wanted, omit=omitted, required=selection.attrs
+    dist = await federation.plan(
+        request, h.federation, tenant, "retrieveTemporal", attrs=selection.attrs, entity_id=entityId
+    )
+    remote = dist.start(entity_path("/temporal/entities", entityId)) if dist else None
+
+    def render(entity: Any) -> Any:
+        return render_temporal(
+            entity,
+            ctx,
+            fmt=representation,
+            sys_attrs="sysAttrs" in opts,
+            time_property=tq.time_property,
+            aggr_methods=tq.aggr_methods or (),
+            lang=lang,
+            pick=selection.pick,
+            omit=selection.omit,
         )
-    )
-    rendered = render_temporal(
-        result.entities[0],
-        ctx,
-        fmt=representation,
-        sys_attrs="sysAttrs" in opts,
-        time_property=tq.time_property,
-        aggr_methods=tq.aggr_methods or (),
-        lang=lang,
-        pick=selection.pick,
-        omit=selection.omit,
-    )
+
+    try:
+        result = await run_in_threadpool(
+            lambda: _service(request).retrieve(
+                tenant, entityId, tq, attrs=wanted, omit=omitted, required=selection.attrs
+            )
+        )
+    except ResourceNotFound as exc:
+        if dist is None or remote is None:
+            raise
+        merged, warnings = await federation.merge_one(dist, remote, None)
+        if merged is None:
+            return with_warnings(error_response(exc), warnings)
+        accept = choose_accept(request)
+        return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
+    rendered = render(result.entities[0])
     if not rendered and (selection.pick is not None or selection.omit is not None):
         # Clause 4.21: nothing of the entity is left to return.
         raise ResourceNotFound(
             f"pick/omit leave no member of entity {entityId} (neither id, type nor an attribute)"
         )
-    return _respond(request, result, rendered, context, tq, {})
+    warnings = []
+    if dist is not None and remote is not None:
+        rendered, warnings = await federation.merge_one(dist, remote, rendered)
+    return with_warnings(_respond(request, result, rendered, context, tq, {}), warnings)
 
 
 # -- writing -----------------------------------------------------------------------------------

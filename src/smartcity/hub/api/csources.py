@@ -1,0 +1,351 @@
+"""Context source registration endpoints: /csourceRegistrations (clauses 5.9, 5.10, 6.8, 6.9)
+and /csourceSubscriptions (clauses 5.11, 6.10, 6.11).
+
+Like subscriptions, every endpoint here needs a write-scoped key when authentication is on:
+a registration makes the hub send requests where it says, and its contextSourceInfo usually
+carries the department broker's credentials, so even listing registrations is not a public read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from smartcity.hub.api.deps import Hub, bool_param, hub, int_param, parse_options, require
+from smartcity.hub.api.negotiation import (
+    OBJECT_BODY,
+    choose_accept,
+    decode,
+    ngsi_response,
+    request_context,
+    tenant_of,
+)
+from smartcity.hub.api.params import split_list
+from smartcity.hub.entity import check_name, check_uri
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.federation import Federation
+from smartcity.hub.federation.csubs import CsourceSubscriptionService, parse_csub, patch_csub
+from smartcity.hub.federation.matching import Wanted
+from smartcity.hub.federation.model import apply_fragment, parse_registration, render_registration
+from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.repository import check_regex
+from smartcity.hub.subscriptions.model import check_target, render_subscription
+from smartcity.hub.timeutil import now_us
+from smartcity.hub.types_expr import parse_type_selection
+
+router = APIRouter(tags=["Context Source Registration"])
+PREFIX = "/ngsi-ld/v1/csourceRegistrations"
+
+
+def _render(fed: Federation, tenant: str, doc: dict[str, Any], ctx: ActiveContext,
+            sys_attrs: bool) -> dict[str, Any]:  # fmt: skip
+    stats = fed.forwarder.health_of(tenant, doc["id"]).render()
+    return render_registration(doc, ctx, stats=stats, sys_attrs=sys_attrs)
+
+
+@router.post(
+    "/csourceRegistrations",
+    status_code=201,
+    openapi_extra=OBJECT_BODY,
+    summary="Register context source",
+)
+async def create_registration(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    fed = h.federation
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    doc = parse_registration(decoded.body, decoded.active, now_us=now_us())
+    await run_in_threadpool(fed.registrations.create, tenant, doc)
+    return Response(status_code=201, headers={"Location": f"{PREFIX}/{doc['id']}"})
+
+
+def wanted_of(
+    ctx: ActiveContext,
+    *,
+    id: str | None,
+    type: str | None,
+    idPattern: str | None,
+    attrs: str | None,
+) -> Wanted:
+    """The selectors of a registration query (clause 5.10.2), names expanded."""
+    types = None
+    if type is not None:
+        if not type.strip():
+            raise BadRequestData("type must not be empty")
+        types = parse_type_selection(type, ctx.expand)
+    ids = None
+    if id is not None:
+        ids = [check_uri(i, "id") for i in split_list(id)]
+        if not ids:
+            raise BadRequestData("id must list at least one entity id")
+    if idPattern is not None:
+        check_regex(idPattern)
+    names = [ctx.expand(check_name(a)) for a in split_list(attrs)] or None
+    return Wanted(types=types, ids=ids, id_pattern=idPattern, attrs=names)
+
+
+def _page_links(request: Request, offset: int, limit: int, total: int) -> str | None:
+    """RFC 8288 next/prev links for a page (clause 6.3.10)."""
+    base = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+    links = []
+    if limit and offset + limit < total:
+        query = urlencode([*base, ("limit", str(limit)), ("offset", str(offset + limit))])
+        links.append(f'<{PREFIX}?{query}>; rel="next"; type="application/ld+json"')
+    if offset > 0:
+        query = urlencode([*base, ("limit", str(limit)), ("offset", str(max(0, offset - limit)))])
+        links.append(f'<{PREFIX}?{query}>; rel="prev"; type="application/ld+json"')
+    return ", ".join(links) or None
+
+
+@router.get("/csourceRegistrations", summary="Query context source registrations")
+async def query_registrations(
+    request: Request,
+    id: str | None = None,
+    type: str | None = None,
+    idPattern: str | None = None,
+    attrs: str | None = None,
+    q: str | None = None,
+    csf: str | None = None,
+    georel: str | None = None,
+    geometry: str | None = None,
+    coordinates: str | None = None,
+    geoproperty: str | None = None,
+    timeproperty: str | None = None,
+    timerel: str | None = None,
+    timeAt: str | None = None,
+    endTimeAt: str | None = None,
+    limit: str | None = None,
+    offset: str | None = None,
+    count: str | None = None,
+    options: str | None = None,
+    local: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    fed = h.federation
+    limits = h.settings.limits
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    if q is not None:
+        from smartcity.hub.query.qlang import parse_q
+
+        parse_q(q, max_length=limits.max_q_length)  # a malformed q is a 400 of its own
+        raise BadRequestData("q on context source registrations is not supported by this hub")
+    if georel is not None or geometry is not None or coordinates is not None:
+        from smartcity.hub.query.geo import parse_geo_query
+
+        parse_geo_query(georel, geometry, coordinates, geoproperty, max_points=10_000)
+        raise BadRequestData("geo-queries on registrations are not supported by this hub")
+    if timerel is not None or timeAt is not None or csf is not None:
+        raise BadRequestData(
+            "temporal queries (timerel) and csf on registrations are not supported by this hub"
+        )
+    wanted = wanted_of(ctx, id=id, type=type, idPattern=idPattern, attrs=attrs)
+    if not wanted.types and not wanted.attrs:
+        # Clause 5.10.2.4: a registration query names entity types or attributes.
+        raise BadRequestData("query registrations by type or attrs (or both), e.g. ?type=Road")
+    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
+    skip = int_param(offset, "offset", 0, low=0, high=2**62)
+    want_count = bool_param(count, "count")
+    if page == 0 and not want_count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    found, total = await run_in_threadpool(
+        lambda: fed.registrations.query(tenant, wanted, limit=page, offset=skip)
+    )
+    body = [_render(fed, tenant, d, ctx, sys_attrs) for d in found]
+    headers = {"NGSILD-Results-Count": str(total)} if want_count else {}
+    response = ngsi_response(body, accept=accept, context=context, headers=headers)
+    links = _page_links(request, skip, page, total)
+    if links:  # next to the @context Link, as a second header field value
+        response.headers.append("Link", links)
+    return response
+
+
+@router.get("/csourceRegistrations/{registrationId:path}", summary="Retrieve registration")
+async def retrieve_registration(
+    request: Request, registrationId: str, options: str | None = None, local: str | None = None
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    fed = h.federation
+    check_uri(registrationId, "registration id")
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    stored = await run_in_threadpool(fed.registrations.get, tenant, registrationId)
+    body = _render(fed, tenant, stored.doc, ctx, sys_attrs)
+    return ngsi_response(body, accept=accept, context=context)
+
+
+@router.patch(
+    "/csourceRegistrations/{registrationId:path}",
+    status_code=204,
+    openapi_extra=OBJECT_BODY,
+    summary="Update registration",
+)
+async def update_registration(request: Request, registrationId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    fed = h.federation
+    check_uri(registrationId, "registration id")
+    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    stored = await run_in_threadpool(fed.registrations.get, tenant, registrationId)
+    doc = apply_fragment(stored.doc, decoded.body, decoded.active, now_us=now_us())
+    await run_in_threadpool(
+        lambda: fed.registrations.update(tenant, doc, expected_modified=stored.modified_at)
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/csourceRegistrations/{registrationId:path}",
+    status_code=204,
+    summary="Delete registration",
+)
+async def delete_registration(request: Request, registrationId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    fed = h.federation
+    check_uri(registrationId, "registration id")
+    await run_in_threadpool(fed.registrations.delete, tenant, registrationId)
+    return Response(status_code=204)
+
+
+# -- registration subscriptions (clause 5.11) ----------------------------------------------------
+SUBS_PREFIX = "/ngsi-ld/v1/csourceSubscriptions"
+
+
+def _csubs(h: Hub) -> CsourceSubscriptionService:
+    service = h.federation.subscriptions
+    if service is None:
+        raise BadRequestData("registration subscriptions are not enabled on this server")
+    return service
+
+
+def _render_csub(doc: dict[str, Any], stats: dict[str, Any], ctx: ActiveContext,
+                 sys_attrs: bool) -> dict[str, Any]:  # fmt: skip
+    out = render_subscription(doc, stats, ctx, sys_attrs=sys_attrs, now_us=now_us())
+    out.pop("notificationTrigger", None)  # entity triggers; see csubs.UNSUPPORTED
+    return out
+
+
+def _check_receiver(h: Hub, doc: dict[str, Any]) -> None:
+    """The SSRF guard and the notification @context, before storing (off the event loop)."""
+    check_target(doc["notification"]["endpoint"]["uri"], h.settings.forbid_private_targets)
+    h.contexts.active(doc.get("jsonldContext") or doc.get("context"))
+
+
+@router.post(
+    "/csourceSubscriptions",
+    status_code=201,
+    openapi_extra=OBJECT_BODY,
+    summary="Subscribe to registrations",
+)
+async def create_csub(request: Request) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    decoded = await decode(request, h.contexts, h.settings.limits)
+    doc = parse_csub(
+        decoded.body, decoded.active, context=decoded.context, limits=h.settings.limits
+    )
+    await run_in_threadpool(_check_receiver, h, doc)
+    await run_in_threadpool(service.create, tenant, doc)
+    notifier = h.federation.notifier
+    if notifier is not None:
+        notifier.wake()  # the first notification: the registrations matching now
+    return Response(status_code=201, headers={"Location": f"{SUBS_PREFIX}/{doc['id']}"})
+
+
+@router.get("/csourceSubscriptions", summary="Query registration subscriptions")
+async def query_csubs(
+    request: Request,
+    limit: str | None = None,
+    offset: str | None = None,
+    count: str | None = None,
+    options: str | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    limits = h.settings.limits
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
+    skip = int_param(offset, "offset", 0, low=0, high=2**62)
+    want_count = bool_param(count, "count")
+    if page == 0 and not want_count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    found, total = await run_in_threadpool(lambda: service.query(tenant, limit=page, offset=skip))
+    body = [_render_csub(doc, stats, ctx, sys_attrs) for doc, stats in found]
+    headers = {"NGSILD-Results-Count": str(total)} if want_count else {}
+    return ngsi_response(body, accept=accept, context=context, headers=headers)
+
+
+@router.get(
+    "/csourceSubscriptions/{subscriptionId:path}", summary="Retrieve registration subscription"
+)
+async def retrieve_csub(
+    request: Request, subscriptionId: str, options: str | None = None
+) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    check_uri(subscriptionId, "subscription id")
+    context, ctx = request_context(request, h.contexts)
+    accept = choose_accept(request)
+    sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
+    doc, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
+    return ngsi_response(_render_csub(doc, stats, ctx, sys_attrs), accept=accept, context=context)
+
+
+@router.patch(
+    "/csourceSubscriptions/{subscriptionId:path}",
+    status_code=204,
+    openapi_extra=OBJECT_BODY,
+    summary="Update registration subscription",
+)
+async def update_csub(request: Request, subscriptionId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    check_uri(subscriptionId, "subscription id")
+    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    old, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
+    doc = patch_csub(old, decoded.body, decoded.active, context=decoded.context,
+                     limits=h.settings.limits)  # fmt: skip
+    await run_in_threadpool(_check_receiver, h, doc)
+    await run_in_threadpool(
+        lambda: service.update(tenant, doc, expected_modified=stats["modified_at"])
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/csourceSubscriptions/{subscriptionId:path}",
+    status_code=204,
+    summary="Delete registration subscription",
+)
+async def delete_csub(request: Request, subscriptionId: str) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    service = _csubs(h)
+    check_uri(subscriptionId, "subscription id")
+    await run_in_threadpool(service.delete, tenant, subscriptionId)
+    return Response(status_code=204)

@@ -1,0 +1,223 @@
+"""Subscriptions to context source registrations (clauses 5.11, 5.3.2): who wants to hear of
+department brokers being registered, changed or removed.
+
+The payload is a Subscription like those on entities (same parser, same stored layout; see
+``hub.subscriptions.model``) minus the members that only make sense for entities. A
+registration subscription matches a registration when one of its entity selectors could
+overlap the registration's information (``matching``) and, with watchedAttributes, when the
+registration names one of them or names none (it then offers every attribute).
+
+Durable like entity notifications: the change hook runs inside the registration's write
+transaction and writes one ``csource_outbox`` row per matching subscription; the notifier
+(``csub_notifier``) delivers and deletes them, retrying failures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from smartcity.config import Limits
+from smartcity.hub.errors import AlreadyExists, BadRequestData, Conflict, ResourceNotFound
+from smartcity.hub.federation.matching import Wanted, registration_matches
+from smartcity.hub.federation.model import Doc
+from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.subscriptions.model import apply_fragment, parse_subscription, status_of
+from smartcity.hub.timeutil import iso_from_us, now_us
+from smartcity.storage import schema
+from smartcity.storage.engine import Database
+
+S = schema.csource_subscriptions
+O = schema.csource_outbox  # noqa: E741
+R = schema.csource_registrations
+
+STAT_COLUMNS = ("times_sent", "times_failed", "last_success", "last_failure")
+# Members of entity subscriptions that this hub does not offer on registration subscriptions.
+UNSUPPORTED = {
+    "q": "q on registration subscriptions is not supported by this hub",
+    "geoQ": "geoQ on registration subscriptions is not supported by this hub",
+    "scopeQ": "scopeQ on registration subscriptions is not supported by this hub",
+    "csf": "csf on registration subscriptions is not supported by this hub",
+    "temporalQ": "temporalQ on registration subscriptions is not supported by this hub",
+    "timeInterval": "periodic (timeInterval) registration subscriptions are not supported",
+    "throttling": "throttling on registration subscriptions is not supported",
+    "notificationTrigger": "registration subscriptions notify newlyMatching, updated and "
+    "noLongerMatching registrations; notificationTrigger does not apply",
+    "localOnly": "localOnly does not apply to registration subscriptions",
+}
+
+
+def _check_members(payload: Any) -> None:
+    if isinstance(payload, dict):
+        for key in payload:
+            if key in UNSUPPORTED and payload[key] != "urn:ngsi-ld:null":
+                raise BadRequestData(UNSUPPORTED[key])
+
+
+def parse_csub(payload: Any, ctx: ActiveContext, *, context: Any, limits: Limits) -> Doc:
+    """Validate a Create Context Source Registration Subscription payload (clause 5.11.2)."""
+    _check_members(payload)
+    return parse_subscription(payload, ctx, context=context, limits=limits, now_us=now_us())
+
+
+def patch_csub(old: Doc, fragment: Any, ctx: ActiveContext, *, context: Any,
+               limits: Limits) -> Doc:  # fmt: skip
+    _check_members(fragment)
+    return apply_fragment(old, fragment, ctx, context=context, limits=limits, now_us=now_us())
+
+
+def csub_matches(sub: Doc, registration: Doc) -> bool:
+    """Whether a registration is one the subscription is about (see the module docstring)."""
+    watched = sub.get("watchedAttributes")
+    selectors = sub.get("entities")
+    if not selectors:
+        return registration_matches(registration, Wanted(attrs=watched))
+    for selector in selectors:
+        wanted = Wanted(
+            types=[frozenset(alt) for alt in selector["type"]],
+            ids=[selector["id"]] if "id" in selector else None,
+            id_pattern=selector.get("idPattern") if "id" not in selector else None,
+            attrs=watched,
+        )
+        if registration_matches(registration, wanted):
+            return True
+    return False
+
+
+def trigger_reason(sub: Doc, old: Doc | None, new: Doc | None) -> str | None:
+    """Clause 5.3.2's triggerReason for a registration change, or None (not notified)."""
+    was = old is not None and csub_matches(sub, old)
+    now = new is not None and csub_matches(sub, new)
+    if now:
+        return "updated" if was else "newlyMatching"
+    return "noLongerMatching" if was else None
+
+
+def _payload(reason: str, registrations: list[Doc]) -> Doc:
+    return {
+        "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+        "notifiedAt": iso_from_us(now_us()),
+        "triggerReason": reason,
+        "registrations": registrations,
+    }
+
+
+def _not_found(sub_id: str, tenant: str) -> ResourceNotFound:
+    where = f" in tenant {tenant!r}" if tenant else ""
+    return ResourceNotFound(f"registration subscription {sub_id} does not exist{where}")
+
+
+class CsourceSubscriptionService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- the registration change hook (inside the registration's transaction) -------------------
+    def on_registration_change(
+        self, conn: Connection, tenant: str, _change: str, old: Doc | None, new: Doc | None
+    ) -> None:
+        now = now_us()
+        rows = conn.execute(select(S.c.sub_id, S.c.doc).where(S.c.tenant == tenant)).all()
+        for row in rows:
+            if status_of(row.doc, now) != "active":
+                continue
+            reason = trigger_reason(row.doc, old, new)
+            if reason is None:
+                continue
+            registration = new if new is not None else old
+            assert registration is not None
+            self._queue(conn, tenant, row.sub_id, _payload(reason, [registration]), now)
+
+    def _queue(self, conn: Connection, tenant: str, sub_id: str, payload: Doc, now: int) -> None:
+        conn.execute(
+            insert(O).values(
+                tenant=tenant,
+                sub_id=sub_id,
+                payload=payload,
+                created_at=now,
+                next_attempt_at=now,
+                attempts=0,
+            )
+        )
+
+    # -- CRUD ----------------------------------------------------------------------------------
+    def create(self, tenant: str, doc: Doc) -> None:
+        now = now_us()
+        try:
+            with self.db.write() as conn:
+                exists = conn.execute(
+                    select(S.c.sub_id).where(S.c.tenant == tenant, S.c.sub_id == doc["id"])
+                ).first()
+                if exists is not None:
+                    raise AlreadyExists(f"subscription {doc['id']} already exists")
+                conn.execute(
+                    insert(S).values(tenant=tenant, sub_id=doc["id"], doc=doc, created_at=now,
+                                     modified_at=now, times_sent=0, times_failed=0)
+                )  # fmt: skip
+                # Clause 5.11.2: the first notification lists the registrations matching now.
+                if doc.get("isActive", True):
+                    rows = conn.execute(
+                        select(R.c.doc, R.c.expires_at)
+                        .where(R.c.tenant == tenant)
+                        .order_by(R.c.created_at, R.c.reg_id)
+                    ).all()
+                    matching = [
+                        r.doc
+                        for r in rows
+                        if (r.expires_at is None or r.expires_at > now) and csub_matches(doc, r.doc)
+                    ]
+                    if matching:
+                        self._queue(
+                            conn, tenant, doc["id"], _payload("newlyMatching", matching), now
+                        )
+        except IntegrityError:
+            raise AlreadyExists(f"subscription {doc['id']} already exists") from None
+
+    def get(self, tenant: str, sub_id: str) -> tuple[Doc, dict[str, Any]]:
+        with self.db.read() as conn:
+            row = conn.execute(select(S).where(S.c.tenant == tenant, S.c.sub_id == sub_id)).first()
+        if row is None:
+            raise _not_found(sub_id, tenant)
+        return row.doc, {c: getattr(row, c) for c in (*STAT_COLUMNS, "modified_at")}
+
+    def query(
+        self, tenant: str, *, limit: int, offset: int
+    ) -> tuple[list[tuple[Doc, dict[str, Any]]], int]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(S)
+                .where(S.c.tenant == tenant)
+                .order_by(S.c.created_at, S.c.sub_id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            total = conn.execute(
+                select(func.count()).select_from(S).where(S.c.tenant == tenant)
+            ).scalar_one()
+        return [(r.doc, {c: getattr(r, c) for c in STAT_COLUMNS}) for r in rows], int(total)
+
+    def update(self, tenant: str, doc: Doc, *, expected_modified: int) -> None:
+        with self.db.write() as conn:
+            row = conn.execute(
+                select(S.c.modified_at).where(S.c.tenant == tenant, S.c.sub_id == doc["id"])
+            ).first()
+            if row is None:
+                raise _not_found(doc["id"], tenant)
+            if row.modified_at != expected_modified:
+                raise Conflict(f"subscription {doc['id']} was changed concurrently; retry")
+            conn.execute(
+                update(S)
+                .where(S.c.tenant == tenant, S.c.sub_id == doc["id"])
+                .values(doc=doc, modified_at=max(now_us(), row.modified_at + 1))
+            )
+
+    def delete(self, tenant: str, sub_id: str) -> None:
+        with self.db.write() as conn:
+            deleted = conn.execute(
+                delete(S).where(S.c.tenant == tenant, S.c.sub_id == sub_id)
+            ).rowcount
+            if not deleted:
+                raise _not_found(sub_id, tenant)
+            conn.execute(delete(O).where(O.c.tenant == tenant, O.c.sub_id == sub_id))

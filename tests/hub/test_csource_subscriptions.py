@@ -1,0 +1,189 @@
+"""Registration subscriptions: /csourceSubscriptions CRUD, and notifications on registration
+create/update/delete with their triggerReason (clauses 5.11, 5.3.2)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smartcity.app import create_app
+from smartcity.config import Settings
+from smartcity.hub.subscriptions.notifier import RetryPolicy
+
+CSR = "/ngsi-ld/v1/csourceRegistrations"
+CSUBS = "/ngsi-ld/v1/csourceSubscriptions"
+
+
+class Receiver:
+    """Takes notifications on 127.0.0.1; ``answers`` are the statuses of the next ones."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        self.headers: list[dict[str, str]] = []
+        self.answers: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                status = receiver.answers.pop(0) if receiver.answers else 204
+                if status < 300:
+                    receiver.bodies.append(body)
+                    receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int, timeout: float = 15.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while len(self.bodies) < count:
+            assert time.monotonic() < deadline, f"got {len(self.bodies)} of {count} notifications"
+            time.sleep(0.02)
+        return self.bodies
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+@pytest.fixture
+def hub_client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    notifier = app.state.hub.federation.notifier
+    notifier.retry = RetryPolicy(max_attempts=5, base_delay=0.05, max_delay=0.2)
+    notifier.idle = 0.1
+    with TestClient(app) as client:
+        yield client
+
+
+def registration(reg_id: str, entity_type: str = "TrafficFlowObserved", **extra: Any) -> dict:
+    return {
+        "id": f"urn:ngsi-ld:ContextSourceRegistration:{reg_id}",
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": entity_type}], "propertyNames": ["intensity"]}],
+        "endpoint": "http://td-broker.example:8000",
+        **extra,
+    }
+
+
+def subscription(receiver: Receiver, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "urn:ngsi-ld:Subscription:td-sources",
+        "type": "Subscription",
+        "entities": [{"type": "TrafficFlowObserved"}],
+        "notification": {"endpoint": {"uri": receiver.url}},
+        **extra,
+    }
+
+
+def test_notified_of_matching_registrations_created_updated_and_deleted(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    client = hub_client
+    assert client.post(CSUBS, json=subscription(receiver)).status_code == 201
+    assert client.post(CSR, json=registration("td")).status_code == 201
+    assert client.post(CSR, json=registration("epd", "AirQualityObserved")).status_code == 201
+    first = receiver.wait(1)[0]
+    assert first["type"] == "CsourceNotification"
+    assert first["subscriptionId"] == "urn:ngsi-ld:Subscription:td-sources"
+    assert first["triggerReason"] == "newlyMatching"
+    assert [r["id"] for r in first["data"]] == ["urn:ngsi-ld:ContextSourceRegistration:td"]
+    assert first["data"][0]["information"][0]["entities"] == [{"type": "TrafficFlowObserved"}]
+
+    location = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:td"
+    assert client.patch(location, json={"management": {"timeout": 900}}).status_code == 204
+    updated = receiver.wait(2)[1]
+    assert updated["triggerReason"] == "updated"
+    assert updated["data"][0]["management"] == {"timeout": 900}
+
+    moved = {"information": [{"entities": [{"type": "Road"}]}]}
+    assert client.patch(location, json=moved).status_code == 204
+    assert receiver.wait(3)[2]["triggerReason"] == "noLongerMatching"
+    assert (
+        client.patch(location, json={"information": registration("x")["information"]}).status_code
+        == 204
+    )
+    assert receiver.wait(4)[3]["triggerReason"] == "newlyMatching"
+    assert client.delete(location).status_code == 204
+    gone = receiver.wait(5)[4]
+    assert gone["triggerReason"] == "noLongerMatching"
+    assert gone["data"][0]["id"] == "urn:ngsi-ld:ContextSourceRegistration:td"
+    time.sleep(0.3)
+    assert len(receiver.bodies) == 5  # the AirQualityObserved source was never notified
+
+    status = client.get(f"{CSUBS}/urn:ngsi-ld:Subscription:td-sources").json()
+    assert status["notification"]["timesSent"] == 5
+    assert status["notification"]["status"] == "ok"
+
+
+def test_first_notification_lists_the_registrations_matching_now(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    client = hub_client
+    for reg_id in ("a", "b"):
+        assert client.post(CSR, json=registration(reg_id)).status_code == 201
+    body = subscription(receiver, watchedAttributes=["intensity"])
+    assert client.post(CSUBS, json=body, headers={"NGSILD-Tenant": ""}).status_code == 201
+    first = receiver.wait(1)[0]
+    assert first["triggerReason"] == "newlyMatching"
+    assert sorted(r["id"][-1] for r in first["data"]) == ["a", "b"]
+    assert receiver.headers[0]["link"].startswith("<https://uri.etsi.org/ngsi-ld/")
+
+
+def test_a_failed_notification_is_retried(hub_client: TestClient, receiver: Receiver) -> None:
+    receiver.answers = [500, 503]
+    assert hub_client.post(CSUBS, json=subscription(receiver)).status_code == 201
+    assert hub_client.post(CSR, json=registration("td")).status_code == 201
+    assert receiver.wait(1)[0]["triggerReason"] == "newlyMatching"
+    status = hub_client.get(f"{CSUBS}/urn:ngsi-ld:Subscription:td-sources").json()
+    assert status["notification"]["timesFailed"] == 2
+
+
+def test_crud_and_validation(hub_client: TestClient, receiver: Receiver) -> None:
+    client = hub_client
+    made = client.post(CSUBS, json=subscription(receiver, subscriptionName="TD sources"))
+    assert made.status_code == 201
+    location = made.headers["Location"]
+    assert location == f"{CSUBS}/urn:ngsi-ld:Subscription:td-sources"
+    assert client.post(CSUBS, json=subscription(receiver)).status_code == 409
+    got = client.get(location).json()
+    assert got["subscriptionName"] == "TD sources"
+    assert got["entities"] == [{"type": "TrafficFlowObserved"}]
+    assert got["status"] == "active" and "notificationTrigger" not in got
+    listed = client.get(CSUBS, params={"count": "true"})
+    assert [s["id"] for s in listed.json()] == [got["id"]]
+    assert listed.headers["NGSILD-Results-Count"] == "1"
+    assert client.patch(location, json={"isActive": False}).status_code == 204
+    assert client.get(location).json()["status"] == "paused"
+    assert client.delete(location).status_code == 204
+    assert client.get(location).status_code == 404
+
+    for bad, needle in [
+        ({"q": "intensity>5"}, "q on registration subscriptions"),
+        ({"timeInterval": 10}, "periodic"),
+        ({"type": "Registration"}, "type 'Subscription'"),
+        ({"notification": {"endpoint": {"uri": "gopher://x"}}}, "http"),
+        ({"entities": [{"id": "urn:a:b"}]}, "needs a type"),
+    ]:
+        response = client.post(CSUBS, json={**subscription(receiver), **bad})
+        assert response.status_code == 400, (bad, response.text)
+        assert needle in response.json()["detail"], (bad, response.json())
