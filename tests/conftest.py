@@ -105,14 +105,20 @@ def bare_db(
         _drop_pg_database(name)
 
 
+def _empty(database: Database) -> None:
+    with database.write() as conn:
+        for table in reversed(schema.metadata.sorted_tables):  # children first
+            conn.execute(table.delete())
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
+    # Empty before as well as after: tests that run servers on ``database_url`` itself (module
+    # fixtures with real processes) leave their data behind, and a test must start clean.
+    _empty(database)
     yield database
-    # Empty every table (children first) so the next test starts clean.
-    with database.write() as conn:
-        for table in reversed(schema.metadata.sorted_tables):
-            conn.execute(table.delete())
+    _empty(database)
     database.dispose()
 
 

@@ -10,7 +10,7 @@ its item and takes the combiner lock; whoever gets it runs everything queued so 
 batch, and the writers whose items that batch carried find them done when they get the lock
 in turn. A write that arrives alone runs alone, at once
 (no timer, no added latency); batches grow only as far as writes queue up behind one another.
-The server's requests (``AsyncGroupCommit.submit``, on the event loop) queue on the loop and
+The server's requests (``AsyncBatcher.submit``, on the event loop) queue on the loop and
 go to the thread pool a batch at a time: one thread hop per batch rather than per request
 (the hop and the lock hand-offs were most of a partial update's cost, profiled with py-spy).
 """
@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _PENDING = object()
 
@@ -67,42 +68,44 @@ class GroupCommit(Generic[T]):
             raise slot.outcome
 
 
-class _LoopQueue(Generic[T]):
+class _LoopQueue(Generic[T, R]):
     __slots__ = ("pending", "running", "task")
 
     def __init__(self) -> None:
-        self.pending: list[tuple[T, asyncio.Future[None]]] = []
+        self.pending: list[tuple[T, asyncio.Future[R]]] = []
         self.running = False
         self.task: asyncio.Task[None] | None = None  # held: the loop keeps only weak ones
 
 
-class AsyncGroupCommit(Generic[T]):
-    """``await submit(item)`` from the event loop: items queued while a batch is being
-    written go together in the next one, which runs ``run`` in the thread pool."""
+class AsyncBatcher(Generic[T, R]):
+    """``await submit(item)`` from the event loop: items queued while a batch is in the thread
+    pool go together in the next one. ``run(items)`` returns one result per item, in order, or
+    the exception for that item alone. Serves group commit (results None) and batched reads."""
 
-    def __init__(self, run: Callable[[Sequence[T]], Sequence[BaseException | None]]) -> None:
+    def __init__(self, run: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> None:
         self._run = run
         # One queue per event loop (a server has one per worker; tests start several).
-        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue[T]] = (
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue[T, R]] = (
             weakref.WeakKeyDictionary()
         )
 
-    async def submit(self, item: T) -> None:
+    async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _LoopQueue()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[R] = loop.create_future()
         queue.pending.append((item, done))
         if not queue.running:
             queue.running = True
             queue.task = loop.create_task(self._drain(queue))
-        await done
+        return await done
 
-    async def _drain(self, queue: _LoopQueue[T]) -> None:
+    async def _drain(self, queue: _LoopQueue[T, R]) -> None:
         try:
             while queue.pending:
                 batch, queue.pending = queue.pending, []
+                outcomes: Sequence[R | BaseException]
                 try:
                     outcomes = await run_in_threadpool(self._run, [item for item, _ in batch])
                 except BaseException as exc:
@@ -110,9 +113,9 @@ class AsyncGroupCommit(Generic[T]):
                 for (_, done), outcome in zip(batch, outcomes, strict=True):
                     if done.done():  # the request went away
                         continue
-                    if outcome is None:
-                        done.set_result(None)
-                    else:
+                    if isinstance(outcome, BaseException):
                         done.set_exception(outcome)
+                    else:
+                        done.set_result(outcome)
         finally:
             queue.running = False

@@ -89,6 +89,22 @@ def get_doc(db: Database, tenant: str, entity_id: str) -> dict[str, Any] | None:
     return doc
 
 
+_GET_DOCS_POSTGRES = (
+    "SELECT tenant, entity_id, doc::text FROM entities WHERE tenant = ANY(?) AND entity_id = ANY(?)"
+)
+
+
+def get_docs(
+    db: Database, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The documents of many (tenant, entity id) pairs in one statement (PostgreSQL)."""
+    tenants = sorted({t for t, _ in keys})
+    ids = sorted({e for _, e in keys})
+    wanted = set(keys)
+    rows = db.fetch_all(_GET_DOCS_POSTGRES, (tenants, ids))
+    return {(t, e): orjson.loads(doc) for t, e, doc in rows if (t, e) in wanted}
+
+
 def get(conn: Connection, tenant: str, entity_id: str, *, for_update: bool = False) -> Any:
     stmt = _GET_FOR_UPDATE if for_update and conn.dialect.name == "postgresql" else _GET
     return conn.execute(stmt, {"tenant": tenant, "entity_id": entity_id}).first()

@@ -96,6 +96,13 @@ class Database:
         about ten times the SELECT itself (events, transaction bookkeeping, result processing:
         ~390 µs against ~40 µs per retrieval, profiled with the pool's raw connection), so
         these take a pooled driver connection and run the statement in autocommit."""
+        rows = self.fetch_all(sql, params, one=True)
+        return rows[0] if rows else None
+
+    def fetch_all(
+        self, sql: str, params: tuple[Any, ...], *, one: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The rows of a read, straight through the driver (see ``fetch_one``)."""
         if self.is_postgres:
             sql = self._pg_sql.get(sql) or self._pg_sql.setdefault(sql, sql.replace("?", "%s"))
         raw = self.engine.raw_connection()
@@ -104,14 +111,16 @@ class Database:
             if self.is_postgres:
                 driver.autocommit = True  # one statement: no BEGIN/ROLLBACK round trips
                 try:
-                    row = driver.execute(sql, params).fetchone()
+                    cursor = driver.execute(sql, params)
+                    rows = [cursor.fetchone()] if one else cursor.fetchall()
                 finally:
                     driver.autocommit = False
             else:
-                row = driver.execute(sql, params).fetchone()
+                cursor = driver.execute(sql, params)
+                rows = [cursor.fetchone()] if one else cursor.fetchall()
         finally:
             raw.close()  # back to the pool
-        return tuple(row) if row is not None else None
+        return [tuple(row) for row in rows if row is not None]
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

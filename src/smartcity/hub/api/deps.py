@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub.errors import BadRequestData, Forbidden, Unauthorized
 from smartcity.hub.runtime import Hub
@@ -18,15 +16,6 @@ def hub(request: Request) -> Hub:
     """The app's hub (``smartcity.hub.runtime.build_hub``), for endpoints of every feature."""
     found: Hub = request.app.state.hub
     return found
-
-
-async def run_read(h: Hub, fn: Callable[..., T], *args: Any) -> T:
-    """Run a read of the hub's store. SQLite reads (a local file, WAL: never blocked by a
-    writer) take tens of microseconds, less than the hop to the thread pool, so they run on
-    the event loop; PostgreSQL reads wait on the network and go to the thread pool."""
-    if h.entities.db.is_postgres:
-        return await run_in_threadpool(fn, *args)
-    return fn(*args)
 
 
 def require(request: Request, tenant: str, scope: str) -> None:

@@ -14,7 +14,6 @@ from smartcity.hub.api.deps import (
     int_param,
     parse_options,
     require,
-    run_read,
 )
 from smartcity.hub.api.negotiation import (
     GEOJSON,
@@ -227,7 +226,7 @@ async def retrieve(request: Request, entity_id: str) -> Response:
     if dist is not None:  # the entity may be (partly) held by registered brokers
         remote = dist.start(entity_path("/entities", entity_id))
         try:
-            local = render(await run_read(h, h.entities.get, tenant, entity_id))
+            local = render(await h.entities.get_async(tenant, entity_id))
         except ResourceNotFound:
             local = None
         merged, warnings = await federation.merge_one(dist, remote, local)
@@ -235,7 +234,7 @@ async def retrieve(request: Request, entity_id: str) -> Response:
             missing = ResourceNotFound(f"entity {entity_id} does not exist")
             return with_warnings(error_response(missing), warnings)
         return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
-    doc = await run_read(h, h.entities.get, tenant, entity_id)
+    doc = await h.entities.get_async(tenant, entity_id)
     rendered = render(doc)
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(params.get("geometryProperty") or "location"))
