@@ -282,7 +282,7 @@ def resolve(
 
 def _links_of(node: _Node, view: View) -> Iterable[_Link]:
     ctx = view.ctx
-    for iri, instances in node.doc["attrs"].items():
+    for iri, instances in node.doc.get("attrs", {}).items():
         if node.attrs is not None and iri not in node.attrs:
             continue
         if (node.pick is not None and iri not in node.pick) or (node.omit and iri in node.omit):

@@ -285,13 +285,8 @@ class _Parser:
                 out[key] = self.boolean(member, f"notification.{key}")
             elif key == "endpoint":
                 out["endpoint"] = self.endpoint(member)
-            elif key == "join":
-                if member != "@none":
-                    raise BadRequestData(
-                        "notification.join (linked entity retrieval) is not supported"
-                    )
-            elif key == "joinLevel":
-                continue  # meaningless without join
+            elif key in ("join", "joinLevel"):
+                out[key] = _join_member(key, member)
             else:
                 raise BadRequestData(f"unknown notification member {key!r}")
         if "endpoint" not in out:
@@ -442,6 +437,22 @@ _MEMBERS: dict[str, Callable[[_Parser, Any], Any]] = {
     "datasetId": lambda p, v: p.dataset_ids(v),
     "localOnly": lambda p, v: p.boolean(v, "localOnly"),
 }
+
+
+def _join_member(key: str, value: Any) -> Any:
+    """notification.join / joinLevel: linked entities in notifications (clause 4.5.23)."""
+    from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
+
+    if key == "join":
+        if value not in (*JOIN_MODES, "@none"):
+            raise BadRequestData(f"notification.join must be inline, flat or @none, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_JOIN_LEVEL:
+        raise BadRequestData(
+            f"notification.joinLevel must be a whole number from 1 to {MAX_JOIN_LEVEL}, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _check_whole(doc: Doc) -> None:
@@ -650,7 +661,7 @@ def _render_notification_params(params: Doc, stats: Mapping[str, Any], ctx: Acti
         if key in params:
             out[key] = [m if m in ("id", "type", "scope") else ctx.compact(m) for m in params[key]]
     out["format"] = params.get("format", "normalized")
-    for key in ("sysAttrs", "showChanges"):
+    for key in ("sysAttrs", "showChanges", "join", "joinLevel"):
         if key in params:
             out[key] = params[key]
     out["endpoint"] = copy.deepcopy(params["endpoint"])
