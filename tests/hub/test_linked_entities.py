@@ -222,3 +222,51 @@ def test_bad_join_and_projection_are_400(graph: TestClient, params: dict[str, st
 def test_join_level_without_join_is_ignored(graph: TestClient) -> None:
     assert get(graph, f"{E}/{BUILDING}", joinLevel="2") == building()
     assert get(graph, f"{E}/{BUILDING}", join="@none", joinLevel="2") == building()
+
+
+def test_targets_are_loaded_with_one_query_per_level(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        create(
+            client,
+            {"id": f"urn:ngsi-ld:Building:{n}", "type": "Building", "locatedAt": rel(f"{CITY}{n}")},
+            {"id": f"{CITY}{n}", "type": "City", "isInCountry": rel(COUNTRY)},
+        )
+    create(client, country())
+    service = client.app.state.hub.entities  # type: ignore[attr-defined]
+    calls: list[Any] = []
+    find = service.find
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(service, "find", counting)
+    got = get(client, E, type="Building", join="flat", joinLevel="3")
+    assert len(got) == 3 + 3 + 1
+    # The query itself, then the three cities at once, then the country; level 3 finds no
+    # link left to follow and costs nothing.
+    assert [list(q.ids or []) for q in calls[1:]] == [[f"{CITY}{n}" for n in range(3)], [COUNTRY]]
+
+
+def test_geojson_flat_query_has_a_feature_per_entity(graph: TestClient) -> None:
+    r = graph.get(
+        E,
+        params={"type": "Building", "join": "flat", "joinLevel": "2"},
+        headers={"Accept": "application/geo+json"},
+    )
+    assert r.status_code == 200, r.text
+    assert [f["id"] for f in r.json()["features"]] == [BUILDING, CITY, COUNTRY]
+
+
+def test_temporal_query_refuses_join(graph: TestClient) -> None:
+    body = {
+        "type": "Query",
+        "entities": [{"type": "Building"}],
+        "temporalQ": {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"},
+        "join": "inline",
+    }
+    r = graph.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body, headers=JSON)
+    assert r.status_code == 400
+    assert "join" in r.json()["detail"]

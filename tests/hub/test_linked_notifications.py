@@ -103,3 +103,16 @@ def test_without_join_nothing_is_added(
 ) -> None:
     params = {"join": join} if join else {}
     assert notified(hub_client, receiver, **params) == [sensor()]
+
+
+def test_braces_in_notification_pick_are_refused(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": "Sensor"}],
+        "notification": {"endpoint": {"uri": receiver.url}, "pick": ["id", "locatedAt{name}"]},
+    }
+    r = hub_client.post(SUBS, json=body, headers=JSON)
+    assert r.status_code == 400
+    assert "braces" in r.json()["detail"]

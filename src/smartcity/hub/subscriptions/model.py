@@ -306,6 +306,11 @@ class _Parser:
     def members(self, value: Any, what: str) -> list[str]:
         if not isinstance(value, list) or not value:
             raise BadRequestData(f"{what} must be a non-empty list of entity member names")
+        if any(isinstance(v, str) and ("{" in v or "}" in v) for v in value):
+            raise BadRequestData(
+                f"{what}: projections of linked entities (braces) are not supported in "
+                "notifications; linked entities are notified whole"
+            )
         return [
             v if v in ("id", "type", "scope") else self.ctx.expand(check_name(v, f"{what} entry"))
             for v in value
