@@ -102,6 +102,8 @@ def test_linked_entities_share_the_parent_options(graph: TestClient) -> None:
     assert "createdAt" in got["locatedAt"]["entity"]
     flat = get(graph, f"{E}/{BUILDING}", join="flat", options="sysAttrs")
     assert all("createdAt" in e for e in flat)
+    concise = get(graph, f"{E}/{BUILDING}", join="inline", format="concise")
+    assert concise["locatedAt"]["entity"]["name"] == "Paris"
 
 
 def test_missing_target_is_left_as_a_reference(client: TestClient) -> None:

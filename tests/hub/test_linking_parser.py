@@ -84,6 +84,12 @@ def test_join_parameters_parse_or_are_a_bad_request(join: str | None, level: str
         assert 1 <= parsed.level <= MAX_JOIN_LEVEL
 
 
+def test_a_member_named_twice_counts_once_but_cannot_take_two_projections() -> None:
+    assert parse_projection("id,name,id", "pick") == Projection(("id", "name"))
+    with pytest.raises(BadRequestData):
+        parse_projection("a{b},a{c}", "pick")
+
+
 def test_join_level_defaults_to_one() -> None:
     assert parse_join("inline", None) == Join("inline", 1)
     with pytest.raises(BadRequestData):

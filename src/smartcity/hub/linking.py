@@ -77,12 +77,13 @@ def _parse_list(text: str, pos: int, what: str, depth: int) -> tuple[Projection,
                 "(write names separated by single commas, e.g. id,locatedAt{name})"
             )
         check_name(name, f"{what} member")
-        if name in names:
-            raise BadRequestData(f"{what} names {name!r} twice")
-        names.append(name)
+        if name not in names:
+            names.append(name)
         if pos < len(text) and text[pos] == "{":
             if name in CORE_MEMBERS:
                 raise BadRequestData(f"{what}: {name} links to no entity, it cannot take braces")
+            if name in nested:
+                raise BadRequestData(f"{what} gives {name!r} two projections")
             nested[name], pos = _parse_list(text, pos + 1, what, depth + 1)
             if pos >= len(text) or text[pos] != "}":
                 raise BadRequestData(f"{what}: the brace after {name!r} is not closed")
