@@ -75,9 +75,9 @@ def test_join_parameters_parse_or_are_a_bad_request(join: str | None, level: str
     try:
         parsed = parse_join(join, level)
     except BadRequestData:
-        assert join not in (None, "@none", "inline", "flat") or level is not None
+        assert join not in (None, "", "@none", "inline", "flat") or level
         return
-    if join in (None, "@none"):
+    if join in (None, "", "@none"):
         assert parsed is None
     else:
         assert parsed is not None and parsed.mode == join
@@ -92,5 +92,7 @@ def test_a_member_named_twice_counts_once_but_cannot_take_two_projections() -> N
 
 def test_join_level_defaults_to_one() -> None:
     assert parse_join("inline", None) == Join("inline", 1)
+    assert parse_join("inline", "") == Join("inline", 1)  # empty = absent
+    assert parse_join("", "2") is None
     with pytest.raises(BadRequestData):
         parse_join("inline", "0")

@@ -105,9 +105,10 @@ def parse_join(join: str | None, join_level: str | None) -> Join | None:
     """``join`` and ``joinLevel`` as given in a query string; None when no join is asked for.
 
     joinLevel is "only applicable if join is present": without join (or with join=@none) a
-    well-formed joinLevel is ignored, a malformed one is still refused."""
+    well-formed joinLevel is ignored, a malformed one is still refused. An empty value is an
+    absent one, as for the hub's other parameters (``limit=``)."""
     level = 1
-    if join_level is not None:
+    if join_level:
         text = join_level.strip()
         if not text.isdigit() or not text.isascii():
             raise BadRequestData(f"joinLevel must be a positive whole number, got {join_level!r}")
@@ -116,7 +117,7 @@ def parse_join(join: str | None, join_level: str | None) -> Join | None:
             raise BadRequestData(
                 f"joinLevel must be between 1 and {MAX_JOIN_LEVEL}, got {join_level!r}"
             )
-    if join is None or join == "@none":
+    if not join or join == "@none":
         return None
     if join not in JOIN_MODES:
         raise BadRequestData(f"join must be inline, flat or @none, got {join!r}")
