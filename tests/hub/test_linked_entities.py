@@ -272,3 +272,13 @@ def test_temporal_query_refuses_join(graph: TestClient) -> None:
     r = graph.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body, headers=JSON)
     assert r.status_code == 400
     assert "join" in r.json()["detail"]
+
+
+def test_flat_lists_a_target_named_twice_once(client: TestClient) -> None:
+    create(
+        client,
+        {"id": CITY, "type": "City"},
+        {"id": BUILDING, "type": "Building", "locatedAt": rel([CITY, CITY]), "near": rel(CITY)},
+    )
+    got = get(client, f"{E}/{BUILDING}", join="flat")
+    assert [e["id"] for e in got] == [BUILDING, CITY]

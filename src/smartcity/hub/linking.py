@@ -269,13 +269,12 @@ def resolve(
                         "lower joinLevel or narrow the query"
                     )
                 budget -= 1
+                seen.add(target_id)
                 found.append(_render_target(target, link, view, request.picking))
             if join.mode == "inline":
                 _embed(link, found, view.fmt)
             else:
-                for node in found:
-                    seen.add(node.doc["id"])
-                    flat.append((node.doc, node.out))
+                flat.extend((node.doc, node.out) for node in found)
             frontier.extend(found)
         if not frontier:
             break
