@@ -35,6 +35,7 @@ from smartcity.hub.contexts import is_private_host
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
 from smartcity.hub.types_expr import parse_type_selection
 
@@ -446,8 +447,6 @@ _MEMBERS: dict[str, Callable[[_Parser, Any], Any]] = {
 
 def _join_member(key: str, value: Any) -> Any:
     """notification.join / joinLevel: linked entities in notifications (clause 4.5.23)."""
-    from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
-
     if key == "join":
         if value not in (*JOIN_MODES, "@none"):
             raise BadRequestData(f"notification.join must be inline, flat or @none, got {value!r}")
