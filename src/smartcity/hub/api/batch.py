@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from smartcity.hub import linking
 from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
@@ -189,6 +190,8 @@ async def batch_query(
     options: str | None = None,
     format: str | None = None,
     lang: str | None = None,
+    join: str | None = None,
+    joinLevel: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -201,6 +204,8 @@ async def batch_query(
     fmt = _format(opts, format)
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
     p = query_params_from_body(decoded.body)
+    links = linking.parse_request(join or p.join, joinLevel or p.joinLevel, p.pick, p.omit)
+    p.pick, p.omit = links.pick, links.omit
     selection, query = query_from_params(ctx, limits, p)
     lang = lang if lang is not None else p.lang
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
@@ -222,5 +227,8 @@ async def batch_query(
         )
         for d in docs
     ]
+    view = linking.View(ctx, fmt, "sysAttrs" in opts, lang)
+    linked = await linking.follow(h.entities, tenant, docs, rendered, view, links, selection)
+    rendered += [r for _, r in linked]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
     return ngsi_response(rendered, accept=accept, context=decoded.context, headers=headers)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from smartcity.hub import linking
 from smartcity.hub.api.deps import (
     bool_param,
     hub,
@@ -103,6 +104,8 @@ async def query_entities(
     offset: str | None = None,
     count: str | None = None,
     local: str | None = None,
+    join: str | None = None,
+    joinLevel: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -112,13 +115,14 @@ async def query_entities(
     accept = choose_accept(request, geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
+    links = linking.parse_request(join, joinLevel, pick, omit)
     params = QueryParams(
         id=id,
         type=type,
         idPattern=idPattern,
         attrs=attrs,
-        pick=pick,
-        omit=omit,
+        pick=links.pick,
+        omit=links.omit,
         q=q,
         scopeQ=scopeQ,
         georel=georel,
@@ -158,11 +162,15 @@ async def query_entities(
         )
         for d in docs
     ]
+    # Linked entities are the hub's own: followed from the local entities, before merging.
+    view = linking.View(ctx, fmt, "sysAttrs" in opts, lang)
+    linked = await linking.follow(h.entities, tenant, docs, rendered, view, links, selection)
     warnings: list[str] = []
     if dist is not None and remote is not None:
         rendered, total, warnings = await federation.merge_page(
             dist, remote, rendered, total, window
         )
+    docs, rendered = docs + [d for d, _ in linked], rendered + [r for _, r in linked]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
@@ -183,6 +191,8 @@ async def retrieve_entity(
     lang: str | None = None,
     options: str | None = None,
     format: str | None = None,
+    join: str | None = None,
+    joinLevel: str | None = None,
 ) -> Response:
     return await retrieve(request, entityId)
 
@@ -199,7 +209,10 @@ async def retrieve(request: Request, entity_id: str) -> Response:
     accept = choose_accept(request, geo=True)
     opts = parse_options(params.get("options"), VIEW_OPTIONS)
     fmt = _format(opts, params.get("format"))
-    selection = parse_selection(ctx, params.get("attrs"), params.get("pick"), params.get("omit"))
+    links = linking.parse_request(
+        params.get("join"), params.get("joinLevel"), params.get("pick"), params.get("omit")
+    )
+    selection = parse_selection(ctx, params.get("attrs"), links.pick, links.omit)
 
     def render(doc: dict[str, Any]) -> dict[str, Any]:
         return render_entity(
@@ -236,6 +249,16 @@ async def retrieve(request: Request, entity_id: str) -> Response:
         return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
     doc = await h.entities.get_async(tenant, entity_id)
     rendered = render(doc)
+    if links.join is not None:
+        view = linking.View(ctx, fmt, "sysAttrs" in opts, params.get("lang"))
+        linked = await linking.follow(h.entities, tenant, [doc], [rendered], view, links, selection)
+        if linked:  # join=flat found linked entities: the answer is an array of them
+            docs, out = [doc] + [d for d, _ in linked], [rendered] + [r for _, r in linked]
+            if accept == GEOJSON:
+                geo_name = ctx.expand(check_name(params.get("geometryProperty") or "location"))
+                body = to_feature_collection(docs, out, ctx, geo_name, fmt, context)
+                return ngsi_response(body, accept=GEOJSON, context=context)
+            return ngsi_response(out, accept=accept, context=context)
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(params.get("geometryProperty") or "location"))
         return ngsi_response(

@@ -42,6 +42,8 @@ class QueryParams:
     limit: str | None = None
     offset: str | None = None
     count: str | None = None
+    join: str | None = None
+    joinLevel: str | None = None
 
 
 # Members of a Query body (clause 5.2.23) the hub understands.
@@ -56,6 +58,8 @@ _QUERY_MEMBERS = {
     "scopeQ",
     "temporalQ",
     "lang",
+    "join",
+    "joinLevel",
     "@context",
 }
 _TEMPORAL_Q_MEMBERS = {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN"}
@@ -82,6 +86,13 @@ def query_params_from_body(body: Any) -> QueryParams:
     p.q = _text(body, "q", "Query")
     p.scopeQ = _text(body, "scopeQ", "Query")
     p.lang = _text(body, "lang", "Query")
+    p.join = _text(body, "join", "Query")
+    join_level = body.get("joinLevel")
+    if join_level is not None:
+        # Linked entity retrieval (clause 4.5.23); linking.parse_join checks the range.
+        if isinstance(join_level, bool) or not isinstance(join_level, int):
+            raise BadRequestData(f"joinLevel must be a whole number, got {join_level!r}")
+        p.joinLevel = str(join_level)
     geo = _object(body, "geoQ", _GEO_Q_MEMBERS)
     if geo:
         p.georel = _text(geo, "georel", "geoQ")

@@ -700,6 +700,8 @@ async def query_temporal_post(
     decoded = await decode(request, h.contexts, h.settings.limits)
     choose_accept(request)
     params = query_params_from_body(decoded.body)
+    if params.join not in (None, "@none"):
+        raise BadRequestData("join (linked entity retrieval) applies to entity queries only")
     for name, value in (("lastN", lastN), ("lang", lang)):
         in_body = getattr(params, name)
         if value is not None and in_body is not None and value != in_body:

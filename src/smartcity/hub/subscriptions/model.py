@@ -35,6 +35,7 @@ from smartcity.hub.contexts import is_private_host
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
 from smartcity.hub.types_expr import parse_type_selection
 
@@ -285,13 +286,8 @@ class _Parser:
                 out[key] = self.boolean(member, f"notification.{key}")
             elif key == "endpoint":
                 out["endpoint"] = self.endpoint(member)
-            elif key == "join":
-                if member != "@none":
-                    raise BadRequestData(
-                        "notification.join (linked entity retrieval) is not supported"
-                    )
-            elif key == "joinLevel":
-                continue  # meaningless without join
+            elif key in ("join", "joinLevel"):
+                out[key] = _join_member(key, member)
             else:
                 raise BadRequestData(f"unknown notification member {key!r}")
         if "endpoint" not in out:
@@ -311,6 +307,11 @@ class _Parser:
     def members(self, value: Any, what: str) -> list[str]:
         if not isinstance(value, list) or not value:
             raise BadRequestData(f"{what} must be a non-empty list of entity member names")
+        if any(isinstance(v, str) and ("{" in v or "}" in v) for v in value):
+            raise BadRequestData(
+                f"{what}: projections of linked entities (braces) are not supported in "
+                "notifications; linked entities are notified whole"
+            )
         return [
             v if v in ("id", "type", "scope") else self.ctx.expand(check_name(v, f"{what} entry"))
             for v in value
@@ -442,6 +443,20 @@ _MEMBERS: dict[str, Callable[[_Parser, Any], Any]] = {
     "datasetId": lambda p, v: p.dataset_ids(v),
     "localOnly": lambda p, v: p.boolean(v, "localOnly"),
 }
+
+
+def _join_member(key: str, value: Any) -> Any:
+    """notification.join / joinLevel: linked entities in notifications (clause 4.5.23)."""
+    if key == "join":
+        if value not in (*JOIN_MODES, "@none"):
+            raise BadRequestData(f"notification.join must be inline, flat or @none, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_JOIN_LEVEL:
+        raise BadRequestData(
+            f"notification.joinLevel must be a whole number from 1 to {MAX_JOIN_LEVEL}, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _check_whole(doc: Doc) -> None:
@@ -650,7 +665,7 @@ def _render_notification_params(params: Doc, stats: Mapping[str, Any], ctx: Acti
         if key in params:
             out[key] = [m if m in ("id", "type", "scope") else ctx.compact(m) for m in params[key]]
     out["format"] = params.get("format", "normalized")
-    for key in ("sysAttrs", "showChanges"):
+    for key in ("sysAttrs", "showChanges", "join", "joinLevel"):
         if key in params:
             out[key] = params[key]
     out["endpoint"] = copy.deepcopy(params["endpoint"])

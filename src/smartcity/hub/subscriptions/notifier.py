@@ -43,6 +43,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from smartcity.hub import linking
 from smartcity.hub.contexts import CORE_ALIASES, CORE_CONTEXT_URL, ContextStore
 from smartcity.hub.entity import render_entity
 from smartcity.hub.jsonld import ActiveContext
@@ -155,6 +156,39 @@ def render_item(item: Doc, ctx: ActiveContext, sub: Doc) -> Doc:
     return rendered
 
 
+def linked_entities(
+    entities: EntityService,
+    tenant: str,
+    sub: Doc,
+    payload: Doc,
+    ctx: ActiveContext,
+    notification: Doc,
+) -> list[Doc]:
+    """Follow notification.join from the notified entities (rendered in notification["data"]):
+    inline targets go into them, the flat ones are returned."""
+    params = sub["notification"]
+    join = linking.parse_join(params.get("join"), str(params.get("joinLevel", 1)))
+    if join is None:
+        return []
+    docs = [item["doc"] for item in payload["entities"]]
+    if "datasetId" in sub:
+        docs = [select_datasets(d, sub["datasetId"]) for d in docs]
+    fmt = params.get("format", "normalized")
+    view = linking.View(ctx, fmt, bool(params.get("sysAttrs")), sub.get("lang"))
+    flat = linking.resolve(
+        entities,
+        tenant,
+        docs,
+        notification["data"],
+        view,
+        linking.LinkRequest(join, None, None, {}, False),
+        attrs=params.get("attributes"),
+        pick=set(params["pick"]) if "pick" in params else None,
+        omit=set(params["omit"]) if "omit" in params else None,
+    )
+    return [rendered for _, rendered in flat]
+
+
 def link_url(context: Any) -> str:
     """The one URL a Link header can carry for ``context``: the user's context URL (the core
     context is implied), or the core context if the user's cannot be conveyed by one URL."""
@@ -166,8 +200,15 @@ def link_url(context: Any) -> str:
     return CORE_CONTEXT_URL
 
 
-def build_message(tenant: str, sub: Doc, payload: Doc, contexts: ContextStore) -> Message:
-    """The notification (clause 5.3.1) as the receiver will get it."""
+def build_message(
+    tenant: str,
+    sub: Doc,
+    payload: Doc,
+    contexts: ContextStore,
+    entities: EntityService | None = None,
+) -> Message:
+    """The notification (clause 5.3.1) as the receiver will get it; with ``entities``, the
+    linked entities notification.join asks for (loaded now, at delivery)."""
     endpoint = sub["notification"]["endpoint"]
     accept = endpoint.get("accept", "application/json")
     context = notification_context(sub)
@@ -185,6 +226,8 @@ def build_message(tenant: str, sub: Doc, payload: Doc, contexts: ContextStore) -
         "notifiedAt": payload["notifiedAt"],
         "data": [render_item(item, ctx, sub) for item in payload["entities"]],
     }
+    if entities is not None:
+        notification["data"] += linked_entities(entities, tenant, sub, payload, ctx, notification)
     if accept == JSONLD:
         # Each entity of data is a JSON-LD document of its own (as in an application/ld+json
         # query result, clause 6.3.6), and so is the notification.
@@ -383,7 +426,9 @@ class Notifier:
                 self._release(rows[index:])
                 return
             try:
-                message = build_message(tenant, stored.doc, row.payload, self.contexts)
+                message = build_message(
+                    tenant, stored.doc, row.payload, self.contexts, self.entities
+                )
                 self.senders.send(message)
             except Exception as exc:
                 self._failed(stored, row, rows[index + 1 :], exc)
