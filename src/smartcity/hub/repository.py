@@ -336,7 +336,7 @@ def _where(
         else:
             clauses.append(or_(*alternatives))
     if flt.ids:
-        clauses.append(E.c.entity_id.in_(list(flt.ids)))
+        clauses.append(bulk.among(E.c.entity_id, list(flt.ids), dialect))
     if flt.id_pattern:
         if dialect == "postgresql":
             from smartcity.hub.query.qregex import to_postgres

@@ -150,14 +150,14 @@ def insert_returning(
 
 
 def among(
-    column: ColumnElement[Any], values: Sequence[Any], dialect: Dialect
+    column: ColumnElement[Any], values: Sequence[Any], dialect: Dialect | str
 ) -> ColumnElement[bool]:
     """``column IN values`` for a batch's keys. On PostgreSQL as ``IN (SELECT unnest(array))``
     with the keys in one parameter, which the planner joins (hash or index lookups): an IN
     list of hundreds of parameters, or ``= ANY(array)`` in a prepared statement's generic plan,
     is checked row by row against the whole list (a growing table under batch load: 186 ms for
     500 keys against ~2 ms)."""
-    if dialect.name == "postgresql":
+    if (dialect if isinstance(dialect, str) else dialect.name) == "postgresql":
         keys = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
         return column.in_(select(func.unnest(keys)).scalar_subquery())
     return column.in_(list(values))
