@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from smartcity.app import create_app
 from smartcity.config import Settings
-from smartcity.hub.api.subscriptions import page_links
+from smartcity.hub.api.paging import page_links
 from smartcity.security.keys import KeyStore
 from smartcity.storage.engine import Database
 

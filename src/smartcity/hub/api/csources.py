@@ -9,13 +9,12 @@ carries the department broker's credentials, so even listing registrations is no
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import Hub, bool_param, hub, int_param, parse_options, require
+from smartcity.hub.api.deps import Hub, hub, parse_options, require
 from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
@@ -24,6 +23,7 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
+from smartcity.hub.api.paging import add_page_links, count_header, page_of
 from smartcity.hub.api.params import split_list
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
@@ -89,19 +89,6 @@ def wanted_of(
     return Wanted(types=types, ids=ids, id_pattern=idPattern, attrs=names)
 
 
-def _page_links(request: Request, offset: int, limit: int, total: int) -> str | None:
-    """RFC 8288 next/prev links for a page (clause 6.3.10)."""
-    base = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
-    links = []
-    if limit and offset + limit < total:
-        query = urlencode([*base, ("limit", str(limit)), ("offset", str(offset + limit))])
-        links.append(f'<{PREFIX}?{query}>; rel="next"; type="application/ld+json"')
-    if offset > 0:
-        query = urlencode([*base, ("limit", str(limit)), ("offset", str(max(0, offset - limit)))])
-        links.append(f'<{PREFIX}?{query}>; rel="prev"; type="application/ld+json"')
-    return ", ".join(links) or None
-
-
 @router.get("/csourceRegistrations", summary="Query context source registrations")
 async def query_registrations(
     request: Request,
@@ -151,21 +138,15 @@ async def query_registrations(
     if not wanted.types and not wanted.attrs:
         # Clause 5.10.2.4: a registration query names entity types or attributes.
         raise BadRequestData("query registrations by type or attrs (or both), e.g. ?type=Road")
-    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
-    skip = int_param(offset, "offset", 0, low=0, high=2**62)
-    want_count = bool_param(count, "count")
-    if page == 0 and not want_count:
-        raise BadRequestData("limit=0 is only allowed together with count=true")
+    page = page_of(limits, limit, offset, count)
     found, total = await run_in_threadpool(
-        lambda: fed.registrations.query(tenant, wanted, limit=page, offset=skip)
+        lambda: fed.registrations.query(tenant, wanted, limit=page.limit, offset=page.offset)
     )
     body = [_render(fed, tenant, d, ctx, sys_attrs) for d in found]
-    headers = {"NGSILD-Results-Count": str(total)} if want_count else {}
-    response = ngsi_response(body, accept=accept, context=context, headers=headers)
-    links = _page_links(request, skip, page, total)
-    if links:  # next to the @context Link, as a second header field value
-        response.headers.append("Link", links)
-    return response
+    response = ngsi_response(
+        body, accept=accept, context=context, headers=count_header(page, total)
+    )
+    return add_page_links(response, request, page, total, accept)
 
 
 @router.get("/csourceRegistrations/{registrationId:path}", summary="Retrieve registration")
@@ -280,19 +261,18 @@ async def query_csubs(
     require(request, tenant, "write")
     h = hub(request)
     service = _csubs(h)
-    limits = h.settings.limits
     context, ctx = request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
-    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
-    skip = int_param(offset, "offset", 0, low=0, high=2**62)
-    want_count = bool_param(count, "count")
-    if page == 0 and not want_count:
-        raise BadRequestData("limit=0 is only allowed together with count=true")
-    found, total = await run_in_threadpool(lambda: service.query(tenant, limit=page, offset=skip))
+    page = page_of(h.settings.limits, limit, offset, count)
+    found, total = await run_in_threadpool(
+        lambda: service.query(tenant, limit=page.limit, offset=page.offset)
+    )
     body = [_render_csub(doc, stats, ctx, sys_attrs) for doc, stats in found]
-    headers = {"NGSILD-Results-Count": str(total)} if want_count else {}
-    return ngsi_response(body, accept=accept, context=context, headers=headers)
+    response = ngsi_response(
+        body, accept=accept, context=context, headers=count_header(page, total)
+    )
+    return add_page_links(response, request, page, total, accept)
 
 
 @router.get(

@@ -8,13 +8,12 @@ receiverInfo often carries the receiver's credentials, so listing them is not a 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import Hub, bool_param, hub, int_param, parse_options, require
+from smartcity.hub.api.deps import Hub, hub, parse_options, require
 from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
@@ -23,6 +22,7 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
+from smartcity.hub.api.paging import add_page_links, count_header, page_of
 from smartcity.hub.entity import check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.subscriptions.model import (
@@ -77,28 +77,6 @@ def _render(stored: StoredSubscription, ctx: Any, sys_attrs: bool) -> dict[str, 
     return render_subscription(stored.doc, stored.stats, ctx, sys_attrs=sys_attrs, now_us=now_us())
 
 
-def page_links(
-    path: str, params: list[tuple[str, str]], *, limit: int, offset: int, total: int, media: str
-) -> list[str]:
-    """The Link header values of one page of a query (clause 5.5.9): rel="prev" when earlier
-    items exist, rel="next" when later ones do. ``params`` are the request's other query
-    parameters, kept in their order; limit and offset come last."""
-    if limit <= 0:
-        return []
-    kept = [(k, v) for k, v in params if k not in ("limit", "offset")]
-
-    def link(start: int, rel: str) -> str:
-        query = urlencode([*kept, ("limit", str(limit)), ("offset", str(start))])
-        return f'<{path}?{query}>; rel="{rel}"; type="{media}"'
-
-    links = []
-    if offset > 0:
-        links.append(link(max(0, offset - limit), "prev"))
-    if offset + limit < total:
-        links.append(link(offset + limit, "next"))
-    return links
-
-
 @router.get("/subscriptions", summary="Query subscriptions")
 async def query_subscriptions(
     request: Request,
@@ -112,36 +90,20 @@ async def query_subscriptions(
     require(request, tenant, "write")
     h = hub(request)
     service = _service(h)
-    limits = h.settings.limits
     context, ctx = request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
-    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
-    skip = int_param(offset, "offset", 0, low=0, high=2**62)
-    want_count = bool_param(count, "count")
-    if page == 0 and not want_count:
-        raise BadRequestData("limit=0 is only allowed together with count=true")
+    page = page_of(h.settings.limits, limit, offset, count)
     # The total is always counted: the prev/next links need it, and it is one cheap query.
     found, total = await run_in_threadpool(
-        service.query, tenant, limit=page, offset=skip, count=True
+        service.query, tenant, limit=page.limit, offset=page.offset, count=True
     )
     assert total is not None
     body = [_render(s, ctx, sys_attrs) for s in found]
-    headers = {"NGSILD-Results-Count": str(total)} if want_count else {}
-    response = ngsi_response(body, accept=accept, context=context, headers=headers)
-    links = page_links(
-        request.url.path,
-        request.query_params.multi_items(),
-        limit=page,
-        offset=skip,
-        total=total,
-        media=accept,
+    response = ngsi_response(
+        body, accept=accept, context=context, headers=count_header(page, total)
     )
-    if links:
-        # With application/json the @context link is already there: one Link, comma-joined.
-        present = response.headers.get("Link")
-        response.headers["Link"] = ", ".join([present, *links] if present else links)
-    return response
+    return add_page_links(response, request, page, total, accept)
 
 
 @router.get("/subscriptions/{subscriptionId:path}", summary="Retrieve subscription")
