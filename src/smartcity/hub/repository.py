@@ -135,7 +135,9 @@ def load_many(
             bulk.among(E.c.entity_id, ids[start : start + 500], conn.dialect),
         )
         if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+            # Locked in id order (LockRows sits above the sort): concurrent batches of other
+            # processes take the same rows in the same order instead of deadlocking.
+            stmt = stmt.order_by(E.c.entity_id).with_for_update()
         found.update({row.entity_id: (row.eid, row.doc) for row in conn.execute(stmt)})
     return found
 

@@ -409,15 +409,25 @@ class EntityService:
     def _modify_together(self, mods: Sequence[_Modification]) -> list[BaseException | None]:
         outcomes: list[BaseException | None] = [None] * len(mods)
         with self.transaction() as tx:
-            # (tenant, id) -> [eid, document as loaded, document now]: an entity changed twice
-            # in one batch is loaded once, changed in turn, and written once.
+            # (tenant, id) -> [eid, document as loaded, document now]: the batch's entities
+            # are loaded (and locked, in id order) with one statement per tenant; an entity
+            # changed twice in one batch is changed in turn and written once.
             docs: dict[tuple[str, str], list[Any]] = {}
+            by_tenant_ids: dict[str, set[str]] = {}
+            for mod in mods:
+                by_tenant_ids.setdefault(mod.tenant, set()).add(mod.entity_id)
+            for tenant, ids in by_tenant_ids.items():
+                for entity_id, (eid, loaded) in repository.load_many(
+                    tx.conn, tenant, sorted(ids)
+                ).items():
+                    docs[(tenant, entity_id)] = [eid, loaded, loaded]
             for i, mod in enumerate(mods):
                 key = (mod.tenant, mod.entity_id)
                 try:
                     if key not in docs:
-                        eid, loaded = self._load(tx.conn, mod.tenant, mod.entity_id)
-                        docs[key] = [eid, loaded, loaded]
+                        raise ResourceNotFound(
+                            f"entity {mod.entity_id} does not exist" + _tenant_note(mod.tenant)
+                        )
                     old = docs[key][2]
                     new, written = mod.apply(old, tx.now_iso)
                 except Exception as exc:  # this write alone: refused, or a bug in it

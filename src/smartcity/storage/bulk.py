@@ -160,4 +160,8 @@ def among(
     if (dialect if isinstance(dialect, str) else dialect.name) == "postgresql":
         keys = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
         return column.in_(select(func.unnest(keys)).scalar_subquery())
-    return column.in_(list(values))
+    # SQLite: the keys as one JSON array (json_each), so that the statement is the same for
+    # every batch and SQLAlchemy compiles it once (an expanding IN list is rendered anew for
+    # each call: 8 % of a group commit's time).
+    keys_json = func.json_each(bindparam(None, json_text(list(values)))).table_valued("value")
+    return column.in_(select(keys_json.c.value).scalar_subquery())
