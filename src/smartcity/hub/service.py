@@ -18,15 +18,22 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from smartcity.hub import history, repository
 from smartcity.hub.changes import Change, ChangeFeed
-from smartcity.hub.entity import VALUE_KEY, Doc, Instance
+from smartcity.hub.entity import (
+    INSTANCE_MEMBERS,
+    KEY_TYPE,
+    NULL_URI,
+    VALUE_KEY,
+    Doc,
+    Instance,
+    is_null,
+    without_nulls,
+)
 from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
 from smartcity.hub.group_commit import AsyncGroupCommit, GroupCommit
 from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage.engine import Database
-
-NULL_URI = "urn:ngsi-ld:null"
 
 
 def clone(value: Any) -> Any:
@@ -79,14 +86,6 @@ class BatchResult:
     errors: list[tuple[str, NgsiError]] = field(default_factory=list)
 
 
-def is_null(inst: Instance) -> bool:
-    """Is this instance the NGSI-LD Null (``urn:ngsi-ld:null``), i.e. a request to delete the
-    instance with its datasetId? The Null takes the shape of the attribute's value member:
-    a string, ``{"@none": ...}`` for a LanguageProperty, a one-item list for the list kinds."""
-    value = inst.get(VALUE_KEY.get(inst.get("type", ""), "value"))
-    return value == NULL_URI or value == {"@none": NULL_URI} or value == [NULL_URI]
-
-
 def _drop_instance(attrs: dict[str, list[Instance]], iri: str, dataset_id: str | None) -> None:
     """Delete the instance with ``dataset_id``; an attribute left without instances goes."""
     kept = [i for i in attrs.get(iri, []) if i.get("datasetId") != dataset_id]
@@ -105,9 +104,13 @@ def _stamp(instances: list[Instance], now_iso: str, previous: list[Instance] | N
 
 
 def _put_instances(target: list[Instance], new: list[Instance]) -> None:
-    """Replace instances with the same datasetId, add the others (default instance first)."""
+    """Replace instances with the same datasetId, add the others (default instance first).
+    An NGSI-LD Null instance removes the instance with its datasetId instead."""
     for inst in new:
         ds = inst.get("datasetId")
+        if is_null(inst):
+            target[:] = [i for i in target if i.get("datasetId") != ds]
+            continue
         for i, existing in enumerate(target):
             if existing.get("datasetId") == ds:
                 target[i] = inst
@@ -119,23 +122,40 @@ def _put_instances(target: list[Instance], new: list[Instance]) -> None:
                 target.append(inst)
 
 
-def _merge_instance(existing: Instance, patch: Instance) -> Instance:
-    """Partial attribute update: members in the patch replace, sub-attributes merge."""
+def _merge_instance(existing: Instance, patch: Instance, name: str = "attribute") -> Instance:
+    """Partial attribute update: members in the patch replace, sub-attributes merge, NGSI-LD
+    Null sub-attributes go. The result must read back: a change of type needs a value."""
     merged = dict(existing)
-    if patch.get("type") and patch["type"] != existing["type"]:
+    if patch.get("type") and patch["type"] != existing.get("type"):
         # A changed kind replaces the whole value, e.g. Property -> Relationship.
-        for key in ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList"):
+        for key in KEY_TYPE:
             merged.pop(key, None)
     for key, value in patch.items():
         if key in ("createdAt", "modifiedAt"):
             continue
-        if isinstance(value, dict) and "type" in value and isinstance(merged.get(key), dict):
-            merged[key] = _merge_instance(merged[key], value)
-        elif value == NULL_URI:
-            merged.pop(key, None)
+        if key not in INSTANCE_MEMBERS and isinstance(value, dict):  # a sub-attribute
+            current = merged.get(key)
+            if is_null(value):
+                merged.pop(key, None)
+            elif isinstance(current, dict) and "type" in current:
+                merged[key] = _merge_instance(current, value, key)
+            else:
+                merged[key] = without_nulls(value)
+        elif value == NULL_URI and key not in KEY_TYPE:
+            merged.pop(key, None)  # e.g. "unitCode": "urn:ngsi-ld:null"
         else:
             merged[key] = value
+    value_key = VALUE_KEY.get(merged.get("type", ""), "value")
+    if value_key not in merged:
+        raise BadRequestData(
+            f"{name}: changing the type to {merged.get('type')} needs its '{value_key}' member"
+        )
     return merged
+
+
+def _fresh(instances: list[Instance]) -> list[Instance]:
+    """The instances of a create or replace: NGSI-LD Nulls have nothing to delete there."""
+    return [without_nulls(i) for i in instances if not is_null(i)]
 
 
 class EntityService:
@@ -271,7 +291,7 @@ class EntityService:
                 eid, old = loaded[entity_id]
                 new = _replace_doc(old, doc, now_iso) if replace else _update_doc(old, doc, now_iso)
                 updates.append((eid, old, new))
-                changes.append(Change(tenant, entity_id, old, new, written=doc["attrs"]))
+                changes.append(Change(tenant, entity_id, old, new, written=_written(doc["attrs"])))
             repository.update_entities(conn, tenant, updates, now)
             repository.insert_entities(conn, tenant, fresh, now)
             changes.extend(Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh)
@@ -301,7 +321,7 @@ class EntityService:
                     attrs = {k: v for k, v in attrs.items() if k not in old["attrs"]}
                 new = _update_doc(old, {**doc, "attrs": attrs}, now_iso)
                 repository.update_entity(conn, tenant, eid, old, new, now)
-                changes.append(Change(tenant, doc["id"], old, new, written=attrs))
+                changes.append(Change(tenant, doc["id"], old, new, written=_written(attrs)))
             tx.record(changes)
         result.success = [c.entity_id for c in changes]
         return result
@@ -347,17 +367,14 @@ class EntityService:
             if "scope" in doc:
                 new["scope"] = doc["scope"]
             for iri, instances in doc["attrs"].items():
-                target = new["attrs"].get(iri)
                 for inst in instances:
+                    target = new["attrs"].get(iri, [])
+                    ds = inst.get("datasetId")
                     if is_null(inst):
-                        if target is not None:
-                            _drop_instance(new["attrs"], iri, inst.get("datasetId"))
+                        _drop_instance(new["attrs"], iri, ds)
                         continue
-                    current = next(
-                        (i for i in target or [] if i.get("datasetId") == inst.get("datasetId")),
-                        None,
-                    )
-                    merged = _merge_instance(current, inst) if current else inst
+                    current = next((i for i in target if i.get("datasetId") == ds), None)
+                    merged = _merge_instance(current, inst, iri) if current else without_nulls(inst)
                     _stamp([merged], iso, [current] if current else None)
                     new["attrs"].setdefault(iri, [])
                     _put_instances(new["attrs"][iri], [merged])
@@ -451,11 +468,15 @@ class EntityService:
                         result.not_updated.append((iri, "attribute exists and noOverwrite is set"))
                         continue
                     instances = keep
-                instances = clone(instances)
-                _stamp(instances, iso, current)
+                instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+                kept = [i for i in instances if not is_null(i)]
+                _stamp(kept, iso, current)
                 new["attrs"].setdefault(iri, [])
                 _put_instances(new["attrs"][iri], instances)
-                written[iri] = instances
+                if not new["attrs"][iri]:
+                    del new["attrs"][iri]
+                if kept:
+                    written[iri] = kept
                 result.updated.append(iri)
             new["modifiedAt"] = iso
             return new, written
@@ -475,7 +496,6 @@ class EntityService:
             result.not_updated.clear()
             new = clone(old)
             written: dict[str, list[Instance]] = {}
-            deleted = False
             for iri, instances in attrs.items():
                 current = new["attrs"].get(iri)
                 if current is None:
@@ -489,16 +509,16 @@ class EntityService:
                 if missing:
                     result.not_updated.append((iri, "no instance with that datasetId"))
                     continue
-                for null in [i for i in instances if is_null(i)]:
-                    _drop_instance(new["attrs"], iri, null.get("datasetId"))
-                    deleted = True
-                instances = clone([i for i in instances if not is_null(i)])
-                if instances:
-                    _stamp(instances, iso, current)
-                    _put_instances(new["attrs"].setdefault(iri, []), instances)
-                    written[iri] = instances
+                instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+                kept = [i for i in instances if not is_null(i)]
+                _stamp(kept, iso, current)
+                _put_instances(current, instances)
+                if not current:
+                    del new["attrs"][iri]
+                if kept:
+                    written[iri] = kept
                 result.updated.append(iri)
-            if not written and not deleted:
+            if not result.updated:
                 return old, {}
             new["modifiedAt"] = iso
             return new, written
@@ -522,18 +542,27 @@ class EntityService:
     def replace_attr(
         self, tenant: str, entity_id: str, iri: str, instances: list[Instance], name: str
     ) -> None:
-        """PUT /entities/{id}/attrs/{attr}: the attribute must exist; it is replaced whole."""
+        """PUT /entities/{id}/attrs/{attr}: each instance given replaces the existing instance
+        with its datasetId (the default one without); the other instances stay."""
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
             current = old["attrs"].get(iri)
             if current is None:
                 raise ResourceNotFound(f"entity {entity_id} has no attribute {name}")
+            for inst in instances:
+                ds = inst.get("datasetId")
+                if all(i.get("datasetId") != ds for i in current):
+                    where = f"with datasetId {ds}" if ds else "default instance (no datasetId)"
+                    raise ResourceNotFound(f"attribute {name} of {entity_id} has no {where}")
             new = clone(old)
-            fresh = clone(instances)
-            _stamp(fresh, iso, current)
-            new["attrs"][iri] = fresh
+            fresh = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+            kept = [i for i in fresh if not is_null(i)]
+            _stamp(kept, iso, current)
+            _put_instances(new["attrs"][iri], fresh)
+            if not new["attrs"][iri]:
+                del new["attrs"][iri]
             new["modifiedAt"] = iso
-            return new, {iri: fresh}
+            return new, ({iri: kept} if kept else {})
 
         self._modify(tenant, entity_id, apply)
 
@@ -614,7 +643,7 @@ def _patching(entity_id: str, iri: str, patch: Instance, name: str) -> Apply:
             _drop_instance(new["attrs"], iri, ds)
             new["modifiedAt"] = iso
             return new, {}
-        merged = _merge_instance(target, patch)
+        merged = _merge_instance(target, patch, name)
         _stamp([merged], iso, [target])
         _put_instances(new["attrs"][iri], [merged])
         new["modifiedAt"] = iso
@@ -627,8 +656,20 @@ def _tenant_note(tenant: str) -> str:
     return f" in tenant {tenant!r}" if tenant else ""
 
 
+def _written(attrs: dict[str, list[Instance]]) -> dict[str, list[Instance]]:
+    """The instances a write stored (for history and notifications): not its deletions."""
+    kept = {iri: [i for i in instances if not is_null(i)] for iri, instances in attrs.items()}
+    return {iri: instances for iri, instances in kept.items() if instances}
+
+
+def _fresh_attrs(attrs: dict[str, list[Instance]]) -> dict[str, list[Instance]]:
+    cleaned = {iri: _fresh(instances) for iri, instances in attrs.items()}
+    return {iri: instances for iri, instances in cleaned.items() if instances}
+
+
 def _new_doc(doc: Doc, now_iso: str) -> Doc:
     doc = clone(doc)
+    doc["attrs"] = _fresh_attrs(doc["attrs"])
     doc["createdAt"] = now_iso
     doc["modifiedAt"] = now_iso
     for instances in doc["attrs"].values():
@@ -638,6 +679,7 @@ def _new_doc(doc: Doc, now_iso: str) -> Doc:
 
 def _replace_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
     new = clone(doc)
+    new["attrs"] = _fresh_attrs(new["attrs"])
     new["type"] = doc.get("type") or old["type"]
     new["createdAt"] = old["createdAt"]
     new["modifiedAt"] = now_iso
@@ -653,9 +695,11 @@ def _update_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
     if "scope" in doc:
         new["scope"] = doc["scope"]
     for iri, instances in doc["attrs"].items():
-        instances = clone(instances)
-        _stamp(instances, now_iso, old["attrs"].get(iri))
+        instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+        _stamp([i for i in instances if not is_null(i)], now_iso, old["attrs"].get(iri))
         new["attrs"].setdefault(iri, [])
         _put_instances(new["attrs"][iri], instances)
+        if not new["attrs"][iri]:
+            del new["attrs"][iri]
     new["modifiedAt"] = now_iso
     return new

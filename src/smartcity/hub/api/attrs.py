@@ -110,11 +110,17 @@ def _parse_fragment(name: str, body: dict[str, Any], ctx: ActiveContext) -> dict
         except BadRequestData:
             if has_value:
                 raise
+    if declared is not None and declared not in VALUE_KEY:
+        raise BadRequestData(
+            f"attribute {name!r} has type {declared!r}; expected one of {', '.join(VALUE_KEY)}"
+        )
     # Only metadata or sub-attributes: validate them as an instance with a placeholder value.
     probe = parse_instance(name, {**body, "type": "Property", "value": 0}, ctx)
     probe.pop("value")
     if declared is None:
         probe.pop("type")
+    else:
+        probe["type"] = declared  # the merge refuses a new type that comes without its value
     return probe
 
 
