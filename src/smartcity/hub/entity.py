@@ -79,6 +79,7 @@ GEO_ATTRS = frozenset({"location", "observationSpace", "operationSpace"})
 # this marker is deleted rather than stored.
 NULL_URI = "urn:ngsi-ld:null"
 _FORBIDDEN_NAME_CHARS = frozenset("<>\"'=;()&?/#\\ \t\r\n")
+_FORBIDDEN_IRI_CHARS = frozenset("{}|^`,")
 
 
 def check_uri(value: Any, what: str) -> str:
@@ -100,15 +101,27 @@ def check_uri(value: Any, what: str) -> str:
 
 
 def check_name(name: Any, what: str = "attribute name") -> str:
+    """An attribute or type name: a short term (letters, digits, '_', '-', '.'; starting with a
+    letter or '_') or a (compact) IRI without the characters the query languages reserve."""
     if not isinstance(name, str) or not name:
         raise BadRequestData(f"{what} must be a non-empty string")
     if len(name) > 512:
         raise BadRequestData(f"{what} {name[:40]!r}... is longer than 512 characters")
-    # A full IRI may contain '/' and '#'; a short name may not contain query-language characters.
-    forbidden = _FORBIDDEN_NAME_CHARS - ({"/", "#"} if ":" in name else set())
-    bad = sorted({c for c in name if c in forbidden or ord(c) < 32})
+    if ":" in name:
+        forbidden = _FORBIDDEN_NAME_CHARS - {"/", "#"} | _FORBIDDEN_IRI_CHARS
+        bad = sorted({c for c in name if c in forbidden or ord(c) < 32})
+        if bad or name.startswith(":"):
+            chars = "".join(bad) or ":"
+            raise BadRequestData(f"{what} {name!r} contains forbidden characters {chars!r}")
+        return name
+    bad = sorted({c for c in name if not (c.isalnum() or c in "_-.")})
     if bad:
-        raise BadRequestData(f"{what} {name!r} contains forbidden characters {''.join(bad)!r}")
+        raise BadRequestData(
+            f"{what} {name!r} contains forbidden characters {''.join(bad)!r}: a name is "
+            "letters, digits, '_', '-' and '.', or an IRI"
+        )
+    if not (name[0].isalpha() or name[0] == "_"):
+        raise BadRequestData(f"{what} {name!r} must start with a letter or '_'")
     return name
 
 

@@ -135,6 +135,10 @@ async def replace_attr(request: Request, entityId: str, attrId: str) -> Response
     require(request, tenant, "write")
     h = hub(request)
     check_uri(entityId, "entity id")
+    if attrId in ENTITY_MEMBERS:
+        raise BadRequestData(
+            f"{attrId} is an entity member, not an attribute; PUT cannot replace it"
+        )
     decoded = await decode(request, h.contexts, h.settings.limits)
     iri = decoded.active.expand(check_name(attrId))
     instances = parse_attribute(attrId, _strip_context(decoded.body), decoded.active)

@@ -22,7 +22,7 @@ from smartcity.hub.api.negotiation import (
     ngsi_response,
     tenant_of,
 )
-from smartcity.hub.api.params import query_from_params
+from smartcity.hub.api.params import query_from_params, require_selector
 from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_uri, parse_entity, render_entity
@@ -202,6 +202,7 @@ async def batch_query(
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
     p = query_params_from_body(decoded.body)
     selection, query = query_from_params(ctx, limits, p)
+    require_selector(query)
     lang = lang if lang is not None else p.lang
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(offset, "offset", 0, low=0, high=2**62)

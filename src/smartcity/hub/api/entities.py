@@ -26,7 +26,7 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
-from smartcity.hub.api.params import parse_selection, query_from_params
+from smartcity.hub.api.params import parse_selection, query_from_params, require_selector
 from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
@@ -128,8 +128,7 @@ async def query_entities(
         geoproperty=geoproperty,
     )
     selection, query = query_from_params(ctx, limits, params)
-    # The specification lets a broker refuse a query with no selector at all; we answer it
-    # (paginated), as most clients expect to list everything in a tenant.
+    require_selector(query)
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(offset, "offset", 0, low=0, high=2**62)
     want_count = bool_param(count, "count")

@@ -100,7 +100,9 @@ async def read_json(request: Request, limits: Limits) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        raise InvalidRequest("the request has no body; send a JSON document")
+        # An empty body is well-formed HTTP with no data in it (BadRequestData); a body that is
+        # not JSON is a malformed request (InvalidRequest, clause 6.3.4).
+        raise BadRequestData("the request has no body; send a JSON document")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -41,6 +41,9 @@ def parse_selection(
 ) -> Selection:
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
+    if attrs is not None and (pick is not None or omit is not None):
+        # pick/omit supersede attrs (clause 4.21); both at once is ambiguous.
+        raise BadRequestData("attrs cannot be combined with pick or omit; use pick alone")
     attr_list = [ctx.expand(check_name(a)) for a in split_list(attrs)] or None
     return Selection(
         attrs=attr_list,
@@ -94,6 +97,16 @@ def parse_entity_query(
         )
         query.geoproperty = ctx.expand(check_name(geoproperty or "location"))
     return query
+
+
+def require_selector(query: EntityQuery) -> None:
+    """Clause 5.7.2.4: a query must select by id, idPattern, type, attrs, q, geo-query or
+    scopeQ; one without any is too wide (BadRequestData), not "everything"."""
+    if query.is_empty():
+        raise BadRequestData(
+            "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a "
+            "geo-query (georel, geometry, coordinates); e.g. ?type=Building"
+        )
 
 
 def query_from_params(
