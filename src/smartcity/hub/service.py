@@ -446,7 +446,10 @@ class EntityService:
         *,
         no_overwrite: bool,
         types: list[str] | None = None,
+        scope: list[str] | None = None,
     ) -> UpdateResult:
+        """POST /entities/{id}/attrs. A ``scope`` replaces the entity's scopes, or with
+        ``no_overwrite`` is added to them."""
         result = UpdateResult()
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
@@ -455,6 +458,9 @@ class EntityService:
             new = clone(old)
             if types:
                 new["type"] = list(dict.fromkeys(old["type"] + types))
+            if scope is not None:
+                kept = old.get("scope", []) if no_overwrite else []
+                new["scope"] = list(dict.fromkeys(kept + scope))
             written: dict[str, list[Instance]] = {}
             for iri, instances in attrs.items():
                 current = new["attrs"].get(iri)
@@ -592,6 +598,19 @@ class EntityService:
                     new["attrs"][iri] = kept
                 else:
                     del new["attrs"][iri]
+            new["modifiedAt"] = iso
+            return new, {}
+
+        self._modify(tenant, entity_id, apply)
+
+    def delete_scope(self, tenant: str, entity_id: str) -> None:
+        """DELETE /entities/{id}/attrs/scope: the entity keeps no scope."""
+
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            if "scope" not in old:
+                raise ResourceNotFound(f"entity {entity_id} has no scope")
+            new = clone(old)
+            del new["scope"]
             new["modifiedAt"] = iso
             return new, {}
 
