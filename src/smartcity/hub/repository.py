@@ -485,6 +485,16 @@ def check_regex(pattern: str) -> None:
         raise BadRequestData("idPattern" + exc.detail.removeprefix("q")) from None
 
 
+def matching_for_update(
+    conn: Connection, tenant: str, flt: EntityFilter
+) -> list[tuple[int, dict[str, Any]]]:
+    """(eid, document) of every matching entity, locked for update (a purge)."""
+    stmt = select(E.c.eid, E.c.doc).where(*_where(tenant, flt, conn.dialect.name))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=E)
+    return [(int(row.eid), row.doc) for row in conn.execute(stmt.order_by(E.c.eid))]
+
+
 def iter_docs(
     conn: Connection, tenant: str, flt: EntityFilter, *, geo: Any = None
 ) -> Iterable[Any]:

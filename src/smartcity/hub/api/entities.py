@@ -26,7 +26,12 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
-from smartcity.hub.api.params import parse_selection, query_from_params, require_selector
+from smartcity.hub.api.params import (
+    member_names,
+    parse_selection,
+    query_from_params,
+    require_selector,
+)
 from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
@@ -282,6 +287,41 @@ async def merge_entity(request: Request, entityId: str, options: str | None = No
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
     await run_in_threadpool(h.entities.merge, tenant, doc)
+    return Response(status_code=204)
+
+
+@router.delete("/entities", status_code=204, summary="Purge entities")
+async def purge_entities(
+    request: Request,
+    type: str | None = None,
+    id: str | None = None,
+    idPattern: str | None = None,
+    q: str | None = None,
+    scopeQ: str | None = None,
+    keep: str | None = None,
+    drop: str | None = None,
+    local: str | None = None,
+) -> Response:
+    """Delete the entities a query selects, or (keep/drop) some of their attributes."""
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    _, ctx = request_context(request, h.contexts)
+    if keep is not None and drop is not None:
+        raise BadRequestData("keep and drop exclude each other: give one attribute list")
+    params = QueryParams(id=id, type=type, idPattern=idPattern, q=q, scopeQ=scopeQ)
+    _, query = query_from_params(ctx, h.settings.limits, params)
+    require_selector(query)
+    keep_names = member_names(keep, ctx, "keep")
+    drop_names = member_names(drop, ctx, "drop")
+    await run_in_threadpool(
+        lambda: h.entities.purge(
+            tenant,
+            query,
+            keep=sorted(keep_names) if keep_names is not None else None,
+            drop=sorted(drop_names) if drop_names is not None else None,
+        )
+    )
     return Response(status_code=204)
 
 

@@ -27,7 +27,7 @@ def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
-def _member_names(value: str | None, ctx: ActiveContext, what: str) -> set[str] | None:
+def member_names(value: str | None, ctx: ActiveContext, what: str) -> set[str] | None:
     if value is None:
         return None
     names = split_list(value)
@@ -47,8 +47,8 @@ def parse_selection(
     attr_list = [ctx.expand(check_name(a)) for a in split_list(attrs)] or None
     return Selection(
         attrs=attr_list,
-        pick=_member_names(pick, ctx, "pick"),
-        omit=_member_names(omit, ctx, "omit"),
+        pick=member_names(pick, ctx, "pick"),
+        omit=member_names(omit, ctx, "omit"),
     )
 
 
