@@ -214,17 +214,34 @@ class EntityService:
     def find(
         self, tenant: str, query: EntityQuery, *, limit: int, offset: int = 0, count: bool = False
     ) -> tuple[list[Doc], int | None]:
-        """Entities matching ``query`` in insertion order, and the total if ``count``."""
+        """Entities matching ``query`` in insertion order (or ``query.order_by``), and the
+        total if ``count``."""
+        from smartcity.hub.query.order import only_id, sort_docs
+
         flt = to_filter(query, self.db.engine.dialect.name)
-        with self.db.snapshot() if count or query.geo is not None else self.db.read() as conn:
-            if query.geo is None:
-                return repository.query(conn, tenant, flt, limit=limit, offset=offset, count=count)
-            # Geo: the bounding-box prefilter runs in SQL, the exact test here.
+        by_id = bool(query.order_by) and only_id(query.order_by or ())
+        in_python = query.geo is not None or (bool(query.order_by) and not by_id)
+        with self.db.snapshot() if count or in_python else self.db.read() as conn:
+            if not in_python:
+                descending = by_id and query.order_by[0].descending  # type: ignore[index]
+                return repository.query(
+                    conn,
+                    tenant,
+                    flt,
+                    limit=limit,
+                    offset=offset,
+                    count=count,
+                    order="id_desc" if descending else "id" if by_id else None,
+                )
+            # Geo: the bounding-box prefilter runs in SQL, the exact test here. An attribute
+            # orderBy sorts the matched set here (see query.order for why).
             matched = [
                 doc
                 for doc in repository.iter_docs(conn, tenant, flt, geo=query)
-                if matches_geo(doc, query)
+                if query.geo is None or matches_geo(doc, query)
             ]
+        if query.order_by:
+            matched = sort_docs(matched, query.order_by)
         return matched[offset : offset + limit], (len(matched) if count else None)
 
     # -- whole entities ----------------------------------------------------------------------

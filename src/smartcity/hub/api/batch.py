@@ -189,6 +189,7 @@ async def batch_query(
     options: str | None = None,
     format: str | None = None,
     lang: str | None = None,
+    orderBy: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -201,6 +202,8 @@ async def batch_query(
     fmt = _format(opts, format)
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
     p = query_params_from_body(decoded.body)
+    if orderBy is not None:
+        p.orderBy = orderBy
     selection, query = query_from_params(ctx, limits, p)
     require_selector(query)
     lang = lang if lang is not None else p.lang

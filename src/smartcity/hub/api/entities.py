@@ -109,6 +109,7 @@ async def query_entities(
     offset: str | None = None,
     count: str | None = None,
     local: str | None = None,
+    orderBy: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -131,6 +132,7 @@ async def query_entities(
         geometry=geometry,
         coordinates=coordinates,
         geoproperty=geoproperty,
+        orderBy=orderBy,
     )
     selection, query = query_from_params(ctx, limits, params)
     require_selector(query)

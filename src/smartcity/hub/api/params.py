@@ -128,4 +128,8 @@ def query_from_params(
         coordinates=p.coordinates,
         geoproperty=p.geoproperty,
     )
+    if p.orderBy is not None:
+        from smartcity.hub.query.order import expand_keys, parse_order_by
+
+        query.order_by = expand_keys(parse_order_by(p.orderBy), ctx.expand)
     return selection, query

@@ -42,6 +42,7 @@ class QueryParams:
     limit: str | None = None
     offset: str | None = None
     count: str | None = None
+    orderBy: str | None = None
 
 
 # Members of a Query body (clause 5.2.23) the hub understands.
@@ -56,6 +57,7 @@ _QUERY_MEMBERS = {
     "scopeQ",
     "temporalQ",
     "lang",
+    "orderBy",
     "@context",
 }
 _TEMPORAL_Q_MEMBERS = {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN"}
@@ -82,6 +84,7 @@ def query_params_from_body(body: Any) -> QueryParams:
     p.q = _text(body, "q", "Query")
     p.scopeQ = _text(body, "scopeQ", "Query")
     p.lang = _text(body, "lang", "Query")
+    p.orderBy = _text(body, "orderBy", "Query")
     geo = _object(body, "geoQ", _GEO_Q_MEMBERS)
     if geo:
         p.georel = _text(geo, "georel", "geoQ")
