@@ -425,9 +425,11 @@ def render_entity(
     lang: str | None = None,
     pick: set[str] | None = None,
     omit: set[str] | None = None,
+    datasets: set[str | None] | None = None,
 ) -> dict[str, Any]:
     """Compact a stored entity for a response. ``attrs`` are expanded IRIs; ``pick``/``omit``
-    are expanded member names (including ``id``/``type``)."""
+    are expanded member names (including ``id``/``type``); ``datasets`` keeps only the
+    instances with those datasetIds (None: the default instance)."""
     wanted = set(attrs) if attrs is not None else None
     out: dict[str, Any] = {}
     if (pick is None or "id" in pick) and not (omit and "id" in omit):
@@ -448,6 +450,10 @@ def render_entity(
             continue
         if omit is not None and iri in omit:
             continue
+        if datasets is not None:
+            instances = [i for i in instances if i.get("datasetId") in datasets]
+            if not instances:
+                continue
         rendered = [render_instance(i, ctx, fmt, sys_attrs, lang) for i in instances]
         if fmt == "keyValues" and len(rendered) > 1:
             # keyValues keeps the default instance (or the first one) only.

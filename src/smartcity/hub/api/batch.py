@@ -190,6 +190,7 @@ async def batch_query(
     format: str | None = None,
     lang: str | None = None,
     orderBy: str | None = None,
+    datasetId: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -204,6 +205,8 @@ async def batch_query(
     p = query_params_from_body(decoded.body)
     if orderBy is not None:
         p.orderBy = orderBy
+    if datasetId is not None:
+        p.datasetId = datasetId
     selection, query = query_from_params(ctx, limits, p)
     require_selector(query)
     lang = lang if lang is not None else p.lang
@@ -223,6 +226,7 @@ async def batch_query(
             lang=lang,
             pick=selection.pick,
             omit=selection.omit,
+            datasets=selection.datasets,
         )
         for d in docs
     ]

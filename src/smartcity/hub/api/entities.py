@@ -28,6 +28,7 @@ from smartcity.hub.api.negotiation import (
 )
 from smartcity.hub.api.params import (
     member_names,
+    parse_datasets,
     parse_selection,
     query_from_params,
     require_selector,
@@ -110,6 +111,7 @@ async def query_entities(
     count: str | None = None,
     local: str | None = None,
     orderBy: str | None = None,
+    datasetId: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -133,6 +135,7 @@ async def query_entities(
         coordinates=coordinates,
         geoproperty=geoproperty,
         orderBy=orderBy,
+        datasetId=datasetId,
     )
     selection, query = query_from_params(ctx, limits, params)
     require_selector(query)
@@ -162,6 +165,7 @@ async def query_entities(
             lang=lang,
             pick=selection.pick,
             omit=selection.omit,
+            datasets=selection.datasets,
         )
         for d in docs
     ]
@@ -190,6 +194,7 @@ async def retrieve_entity(
     lang: str | None = None,
     options: str | None = None,
     format: str | None = None,
+    datasetId: str | None = None,
 ) -> Response:
     return await retrieve(request, entityId)
 
@@ -207,6 +212,7 @@ async def retrieve(request: Request, entity_id: str) -> Response:
     opts = parse_options(params.get("options"), VIEW_OPTIONS)
     fmt = _format(opts, params.get("format"))
     selection = parse_selection(ctx, params.get("attrs"), params.get("pick"), params.get("omit"))
+    selection.datasets = parse_datasets(params.get("datasetId"))
 
     def render(doc: dict[str, Any]) -> dict[str, Any]:
         return render_entity(
@@ -218,6 +224,7 @@ async def retrieve(request: Request, entity_id: str) -> Response:
             lang=params.get("lang"),
             pick=selection.pick,
             omit=selection.omit,
+            datasets=selection.datasets,
         )
 
     dist = None

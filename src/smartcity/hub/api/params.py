@@ -21,6 +21,18 @@ class Selection:
     attrs: list[str] | None = None
     pick: set[str] | None = None
     omit: set[str] | None = None
+    # datasetIds of the attribute instances wanted (None stands for the default instance)
+    datasets: set[str | None] | None = None
+
+
+def parse_datasets(value: str | None) -> set[str | None] | None:
+    """The ``datasetId`` parameter: datasetIds (URIs), ``@none`` for the default instance."""
+    if value is None:
+        return None
+    names = split_list(value)
+    if not names:
+        raise BadRequestData("datasetId must list at least one datasetId (or @none)")
+    return {None if n == "@none" else check_uri(n, "datasetId") for n in names}
 
 
 def split_list(value: str | None) -> list[str]:
@@ -114,6 +126,7 @@ def query_from_params(
 ) -> tuple[Selection, EntityQuery]:
     """The selection and entity query of a request's parameters (GET) or Query body (POST)."""
     selection = parse_selection(ctx, p.attrs, p.pick, p.omit)
+    selection.datasets = parse_datasets(p.datasetId)
     query = parse_entity_query(
         ctx,
         limits,
