@@ -350,7 +350,14 @@ class EntityService:
             conn = tx.conn
             existing = repository.existing_ids(conn, tenant, ids)
             changes: list[Change] = []
-            for entity_id in dict.fromkeys(ids):
+            done: set[str] = set()
+            for entity_id in ids:
+                if entity_id in done:  # the same id twice: the second finds it deleted
+                    result.errors.append(
+                        (entity_id, ResourceNotFound(f"entity {entity_id} was already deleted"))
+                    )
+                    continue
+                done.add(entity_id)
                 if entity_id not in existing:
                     result.errors.append(
                         (entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))

@@ -16,17 +16,20 @@ from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, re
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
     JSON,
+    JSONLD,
     OBJECT_BODY,
     choose_accept,
     decode,
+    media_type,
     ngsi_response,
+    read_json,
     tenant_of,
 )
 from smartcity.hub.api.params import query_from_params, require_selector
 from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_uri, parse_entity, render_entity
-from smartcity.hub.errors import BadRequestData, NgsiError
+from smartcity.hub.errors import BadRequestData, NgsiError, UnsupportedMediaType
 from smartcity.hub.service import BatchResult
 
 router = APIRouter(tags=["Batch Operations"])
@@ -65,10 +68,18 @@ async def _parse_entities(
     docs: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     store: ContextStore = h.contexts
+    ld = media_type(request) == JSONLD
     for item in decoded.body:
         entity_id = item.get("id", "(no id)") if isinstance(item, dict) else "(not an object)"
         try:
             ctx = decoded.active
+            if isinstance(item, dict) and ld != ("@context" in item):
+                raise BadRequestData(
+                    "with Content-Type application/ld+json each entity needs an @context member"
+                    if ld
+                    else "with Content-Type application/json an entity must not contain "
+                    "@context; send it in a Link header or use application/ld+json"
+                )
             if isinstance(item, dict) and "@context" in item:
                 ctx = store.active(item["@context"])
             docs.append(parse_entity(item, ctx, require_type=require_type))
@@ -152,7 +163,8 @@ async def batch_merge(request: Request) -> Response:
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "string"}}}
+                "application/json": {"schema": {"type": "array", "items": {"type": "string"}}},
+                "application/ld+json": {"schema": {"type": "array", "items": {"type": "string"}}},
             },
             "required": True,
         }
@@ -162,12 +174,18 @@ async def batch_delete(request: Request) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    decoded = await decode(request, h.contexts, h.settings.limits, body_is_list=False)
-    if not isinstance(decoded.body, list) or not decoded.body:
+    # A JSON array of ids, under either media type: ids need no @context.
+    ctype = media_type(request)
+    if ctype not in (JSON, JSONLD):
+        raise UnsupportedMediaType(
+            f"Content-Type {ctype or '(none)'!r} is not supported here; use application/json"
+        )
+    body = await read_json(request, h.settings.limits)
+    if not isinstance(body, list) or not body:
         raise BadRequestData("batch delete takes a non-empty JSON array of entity ids")
     ids: list[str] = []
     errors: list[dict[str, Any]] = []
-    for item in decoded.body:
+    for item in body:
         try:
             ids.append(check_uri(item, "entity id"))
         except NgsiError as exc:
