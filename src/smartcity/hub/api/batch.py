@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
+    GEOJSON,
     JSON,
     JSONLD,
     OBJECT_BODY,
@@ -28,8 +29,9 @@ from smartcity.hub.api.negotiation import (
 from smartcity.hub.api.params import query_from_params, require_selector
 from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.contexts import ContextStore
-from smartcity.hub.entity import check_uri, parse_entity, render_entity
+from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, NgsiError, UnsupportedMediaType
+from smartcity.hub.geojson import to_feature_collection
 from smartcity.hub.service import BatchResult
 
 router = APIRouter(tags=["Batch Operations"])
@@ -209,6 +211,7 @@ async def batch_query(
     lang: str | None = None,
     orderBy: str | None = None,
     datasetId: str | None = None,
+    geometryProperty: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -216,7 +219,7 @@ async def batch_query(
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits)
     ctx = decoded.active
-    accept = choose_accept(request)
+    accept = choose_accept(request, geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
@@ -249,4 +252,8 @@ async def batch_query(
         for d in docs
     ]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    if accept == GEOJSON:
+        geo_name = ctx.expand(check_name(geometryProperty or "location"))
+        body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, decoded.context)
+        return ngsi_response(body, accept=GEOJSON, context=decoded.context, headers=headers)
     return ngsi_response(rendered, accept=accept, context=decoded.context, headers=headers)
