@@ -55,3 +55,23 @@ def test_post_query_as_a_feature_collection(stop: TestClient) -> None:
         headers={**JSON, **GEO},
     )
     assert r.json()["features"][0]["geometry"]["coordinates"] == [114.2, 22.3]
+
+
+def test_the_context_is_in_the_body_unless_prefer_body_json(stop: TestClient) -> None:
+    url = "/ngsi-ld/v1/entities/urn:ngsi-ld:BusStop:1"
+    r = stop.get(url, headers=GEO)
+    assert r.json()["@context"].startswith("https://uri.etsi.org/ngsi-ld/")
+    r = stop.get("/ngsi-ld/v1/entities", params={"type": "BusStop"}, headers=GEO)
+    assert "@context" in r.json()
+    assert all("@context" not in f for f in r.json()["features"])
+    r = stop.get(url, headers={**GEO, "Prefer": "body=json"})
+    assert "@context" not in r.json() and "rel=" in r.headers["link"]
+
+
+def test_a_missing_geometry_is_null(stop: TestClient) -> None:
+    r = stop.get(
+        "/ngsi-ld/v1/entities/urn:ngsi-ld:BusStop:1",
+        params={"geometryProperty": "name"},
+        headers=GEO,
+    )
+    assert r.status_code == 200 and r.json()["geometry"] is None

@@ -21,6 +21,7 @@ from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
     decode,
+    geojson_response,
     media_type,
     ngsi_response,
     read_json,
@@ -255,5 +256,5 @@ async def batch_query(
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, decoded.context)
-        return ngsi_response(body, accept=GEOJSON, context=decoded.context, headers=headers)
+        return geojson_response(body, request, context=decoded.context, headers=headers)
     return ngsi_response(rendered, accept=accept, context=decoded.context, headers=headers)

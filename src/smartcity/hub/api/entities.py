@@ -22,6 +22,7 @@ from smartcity.hub.api.negotiation import (
     choose_accept,
     decode,
     error_response,
+    geojson_response,
     ngsi_response,
     request_context,
     tenant_of,
@@ -178,7 +179,7 @@ async def query_entities(
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, context)
-        return ngsi_response(body, accept=GEOJSON, context=context, headers=headers)
+        return geojson_response(body, request, context=context, headers=headers)
     response = ngsi_response(rendered, accept=accept, context=context, headers=headers)
     return with_warnings(response, warnings)
 
@@ -252,11 +253,8 @@ async def retrieve(request: Request, entity_id: str) -> Response:
     rendered = render(doc)
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(params.get("geometryProperty") or "location"))
-        return ngsi_response(
-            to_feature(doc, rendered, ctx, geo_name, fmt, context),
-            accept=GEOJSON,
-            context=context,
-        )
+        feature = to_feature(doc, rendered, ctx, geo_name, fmt, context)
+        return geojson_response(feature, request, context=context)
     return ngsi_response(rendered, accept=accept, context=context)
 
 

@@ -224,6 +224,24 @@ def ngsi_response(
     )
 
 
+def geojson_response(
+    content: dict[str, Any],
+    request: Request,
+    *,
+    context: Any,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A GeoJSON Feature or FeatureCollection (clause 6.3.6): the @context goes in the body
+    (top level only), unless the client sent ``Prefer: body=json``, then in a Link header."""
+    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
+    if "body=json" in prefer.split(","):
+        return ngsi_response(content, accept=GEOJSON, context=context, headers=headers)
+    body = {**content, "@context": context if context is not None else CORE_CONTEXT_URL}
+    return Response(
+        orjson.dumps(body), status_code=200, media_type=GEOJSON, headers=dict(headers or {})
+    )
+
+
 # OpenAPI request body of the endpoints that take one JSON(-LD) object (FastAPI cannot infer
 # it: the endpoints read the raw body to do NGSI-LD's own validation).
 OBJECT_BODY = {
