@@ -75,7 +75,11 @@ GEO_TYPES = frozenset(
     }
 )
 GEO_ATTRS = frozenset({"location", "observationSpace", "operationSpace"})
+# NGSI-LD Null (clause 4.5.x): in an update, an attribute (or sub-attribute) whose value is
+# this marker is deleted rather than stored.
+NULL_URI = "urn:ngsi-ld:null"
 _FORBIDDEN_NAME_CHARS = frozenset("<>\"'=;()&?/#\\ \t\r\n")
+_FORBIDDEN_IRI_CHARS = frozenset("{}|^`,")
 
 
 def check_uri(value: Any, what: str) -> str:
@@ -97,15 +101,27 @@ def check_uri(value: Any, what: str) -> str:
 
 
 def check_name(name: Any, what: str = "attribute name") -> str:
+    """An attribute or type name: a short term (letters, digits, '_', '-', '.'; starting with a
+    letter or '_') or a (compact) IRI without the characters the query languages reserve."""
     if not isinstance(name, str) or not name:
         raise BadRequestData(f"{what} must be a non-empty string")
     if len(name) > 512:
         raise BadRequestData(f"{what} {name[:40]!r}... is longer than 512 characters")
-    # A full IRI may contain '/' and '#'; a short name may not contain query-language characters.
-    forbidden = _FORBIDDEN_NAME_CHARS - ({"/", "#"} if ":" in name else set())
-    bad = sorted({c for c in name if c in forbidden or ord(c) < 32})
+    if ":" in name:
+        forbidden = _FORBIDDEN_NAME_CHARS - {"/", "#"} | _FORBIDDEN_IRI_CHARS
+        bad = sorted({c for c in name if c in forbidden or ord(c) < 32})
+        if bad or name.startswith(":"):
+            chars = "".join(bad) or ":"
+            raise BadRequestData(f"{what} {name!r} contains forbidden characters {chars!r}")
+        return name
+    bad = sorted({c for c in name if not (c.isalnum() or c in "_-.")})
     if bad:
-        raise BadRequestData(f"{what} {name!r} contains forbidden characters {''.join(bad)!r}")
+        raise BadRequestData(
+            f"{what} {name!r} contains forbidden characters {''.join(bad)!r}: a name is "
+            "letters, digits, '_', '-' and '.', or an IRI"
+        )
+    if not (name[0].isalpha() or name[0] == "_"):
+        raise BadRequestData(f"{what} {name!r} must start with a letter or '_'")
     return name
 
 
@@ -233,6 +249,12 @@ def parse_instance(name: str, raw: Any, ctx: ActiveContext, *, depth: int = 0) -
     value = body[key]
     if value is None:
         raise BadRequestData(f"attribute {name!r} has a null {key}; use DELETE to remove it")
+    if _is_null_value(attr_type, value):
+        # A deletion: only the datasetId matters (which instance goes).
+        deletion: Instance = {"type": attr_type, key: NULL_URI}
+        if body.get("datasetId") is not None:
+            deletion["datasetId"] = check_uri(body["datasetId"], f"{name}.datasetId")
+        return deletion
     inst: Instance = {"type": attr_type, key: _check_value(name, attr_type, value, ctx)}
     for member, member_value in body.items():
         if member in ("type", key, "createdAt", "modifiedAt", "instanceId", "@context"):
@@ -254,6 +276,37 @@ def parse_instance(name: str, raw: Any, ctx: ActiveContext, *, depth: int = 0) -
             sub_iri = ctx.expand(check_name(member, "sub-attribute name"))
             inst[sub_iri] = parse_instance(member, member_value, ctx, depth=depth + 1)
     return inst
+
+
+def _is_null_value(attr_type: str, value: Any) -> bool:
+    """NGSI-LD Null as each attribute type spells it. A JsonProperty's json holding nulls is
+    data (only the bare marker deletes it)."""
+    if value == NULL_URI:
+        return True
+    if attr_type == "LanguageProperty":
+        return value == {"@none": NULL_URI}
+    if attr_type == "ListProperty":
+        return value == [NULL_URI]
+    if attr_type == "ListRelationship":
+        return value in ([NULL_URI], [{"object": NULL_URI}])
+    return False
+
+
+def is_null(inst: Any) -> bool:
+    """Whether a parsed instance is an NGSI-LD Null, i.e. asks for its deletion."""
+    if not isinstance(inst, dict):
+        return False
+    return inst.get(VALUE_KEY.get(inst.get("type", ""), "value")) == NULL_URI
+
+
+def without_nulls(inst: Instance) -> Instance:
+    """The instance with its NGSI-LD Null sub-attributes left out (nothing to delete in a
+    new instance), recursively."""
+    return {
+        k: (without_nulls(v) if k not in INSTANCE_MEMBERS and isinstance(v, dict) else v)
+        for k, v in inst.items()
+        if k in INSTANCE_MEMBERS or not is_null(v)
+    }
 
 
 def _check_value(name: str, attr_type: str, value: Any, ctx: ActiveContext) -> Any:
@@ -309,14 +362,21 @@ def _lang_pick(language_map: dict[str, Any], lang: str) -> tuple[str, Any]:
 def render_instance(
     inst: Instance, ctx: ActiveContext, fmt: str, sys_attrs: bool, lang: str | None
 ) -> Any:
-    attr_type = inst["type"]
-    key = stored_key = VALUE_KEY[attr_type]
-    value = inst[key]
-    if attr_type == "VocabProperty":
+    attr_type = inst.get("type", "Property")
+    # .get: an instance that somehow lacks its value still renders (as null), never a 500.
+    key = stored_key = VALUE_KEY.get(attr_type, "value")
+    value: Any = inst.get(key)
+    if attr_type == "VocabProperty" and value is not None:
         value = [ctx.compact(v) for v in value] if isinstance(value, list) else ctx.compact(value)
-    if attr_type == "ListRelationship" and fmt != "keyValues":
+    if attr_type == "ListRelationship" and fmt != "keyValues" and isinstance(value, list):
         value = [{"object": v} for v in value]  # stored as plain ids, shown as the spec's objects
-    if attr_type == "LanguageProperty" and lang is not None and lang != "*":
+    if (
+        attr_type == "LanguageProperty"
+        and lang is not None
+        and lang != "*"
+        and isinstance(value, dict)
+        and value
+    ):
         picked, text = _lang_pick(value, lang)
         if fmt == "keyValues":
             return text
@@ -332,12 +392,14 @@ def render_instance(
         if member in ("type", stored_key):
             continue
         if member in INSTANCE_MEMBERS:
+            if member in KEY_TYPE:
+                continue  # a stale value member of another type
             if member in ("createdAt", "modifiedAt", "deletedAt") and not sys_attrs:
                 continue
             if member == "objectType":
                 member_value = ctx.compact(member_value)
             out[member] = member_value
-        else:
+        elif isinstance(member_value, dict):
             out[ctx.compact(member)] = render_instance(member_value, ctx, fmt, sys_attrs, lang)
     if fmt == "concise":
         return _concise(out)
@@ -363,9 +425,11 @@ def render_entity(
     lang: str | None = None,
     pick: set[str] | None = None,
     omit: set[str] | None = None,
+    datasets: set[str | None] | None = None,
 ) -> dict[str, Any]:
     """Compact a stored entity for a response. ``attrs`` are expanded IRIs; ``pick``/``omit``
-    are expanded member names (including ``id``/``type``)."""
+    are expanded member names (including ``id``/``type``); ``datasets`` keeps only the
+    instances with those datasetIds (None: the default instance)."""
     wanted = set(attrs) if attrs is not None else None
     out: dict[str, Any] = {}
     if (pick is None or "id" in pick) and not (omit and "id" in omit):
@@ -386,6 +450,10 @@ def render_entity(
             continue
         if omit is not None and iri in omit:
             continue
+        if datasets is not None:
+            instances = [i for i in instances if i.get("datasetId") in datasets]
+            if not instances:
+                continue
         rendered = [render_instance(i, ctx, fmt, sys_attrs, lang) for i in instances]
         if fmt == "keyValues" and len(rendered) > 1:
             # keyValues keeps the default instance (or the first one) only.

@@ -27,6 +27,7 @@ class EntityQuery:
     geo: Any = None  # query.geo.GeoQuery
     geoproperty: str | None = None  # expanded IRI of the GeoProperty the geo-query is about
     expand: Callable[[str], str] | None = None  # for names inside q
+    order_by: Sequence[Any] | None = None  # query.order.SortKey, expanded; None: insertion order
 
     def is_empty(self) -> bool:
         return not (

@@ -392,8 +392,21 @@ def query(
     limit: int,
     offset: int,
     count: bool,
+    order: str | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of matching documents in insertion order, or with ``order`` "id"/"id_desc" by
+    entity id."""
     where = _where(tenant, flt, conn.dialect.name)
+    if order is not None:
+        # Code-point order, as Python sorts (SQLite's default BINARY collation is that too).
+        by_id = E.c.entity_id.collate("C") if conn.dialect.name == "postgresql" else E.c.entity_id
+        key = by_id.desc() if order == "id_desc" else by_id
+        stmt = select(E.c.doc).where(*where).order_by(key).limit(limit).offset(offset)
+        docs = [row.doc for row in conn.execute(stmt)] if limit > 0 else []
+        total = None
+        if count:
+            total = conn.execute(select(func.count()).select_from(E).where(*where)).scalar_one()
+        return docs, total
     # Deferred join: page through ids first (an index walk), then read the documents of the
     # page only. PostgreSQL would otherwise fetch and detoast every skipped document.
     page: Select[Any] = select(E.c.eid).where(*where).order_by(E.c.eid).limit(limit).offset(offset)
@@ -501,6 +514,16 @@ def check_regex(pattern: str) -> None:
         check_pattern(pattern)
     except BadRequestData as exc:
         raise BadRequestData("idPattern" + exc.detail.removeprefix("q")) from None
+
+
+def matching_for_update(
+    conn: Connection, tenant: str, flt: EntityFilter
+) -> list[tuple[int, dict[str, Any]]]:
+    """(eid, document) of every matching entity, locked for update (a purge)."""
+    stmt = select(E.c.eid, E.c.doc).where(*_where(tenant, flt, conn.dialect.name))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=E)
+    return [(int(row.eid), row.doc) for row in conn.execute(stmt.order_by(E.c.eid))]
 
 
 def iter_docs(

@@ -18,15 +18,22 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from smartcity.hub import history, repository
 from smartcity.hub.changes import Change, ChangeFeed
-from smartcity.hub.entity import VALUE_KEY, Doc, Instance
+from smartcity.hub.entity import (
+    INSTANCE_MEMBERS,
+    KEY_TYPE,
+    NULL_URI,
+    VALUE_KEY,
+    Doc,
+    Instance,
+    is_null,
+    without_nulls,
+)
 from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
 from smartcity.hub.group_commit import AsyncBatcher, GroupCommit
 from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage.engine import Database
-
-NULL_URI = "urn:ngsi-ld:null"
 
 
 def clone(value: Any) -> Any:
@@ -79,14 +86,6 @@ class BatchResult:
     errors: list[tuple[str, NgsiError]] = field(default_factory=list)
 
 
-def is_null(inst: Instance) -> bool:
-    """Is this instance the NGSI-LD Null (``urn:ngsi-ld:null``), i.e. a request to delete the
-    instance with its datasetId? The Null takes the shape of the attribute's value member:
-    a string, ``{"@none": ...}`` for a LanguageProperty, a one-item list for the list kinds."""
-    value = inst.get(VALUE_KEY.get(inst.get("type", ""), "value"))
-    return value == NULL_URI or value == {"@none": NULL_URI} or value == [NULL_URI]
-
-
 def _drop_instance(attrs: dict[str, list[Instance]], iri: str, dataset_id: str | None) -> None:
     """Delete the instance with ``dataset_id``; an attribute left without instances goes."""
     kept = [i for i in attrs.get(iri, []) if i.get("datasetId") != dataset_id]
@@ -105,9 +104,13 @@ def _stamp(instances: list[Instance], now_iso: str, previous: list[Instance] | N
 
 
 def _put_instances(target: list[Instance], new: list[Instance]) -> None:
-    """Replace instances with the same datasetId, add the others (default instance first)."""
+    """Replace instances with the same datasetId, add the others (default instance first).
+    An NGSI-LD Null instance removes the instance with its datasetId instead."""
     for inst in new:
         ds = inst.get("datasetId")
+        if is_null(inst):
+            target[:] = [i for i in target if i.get("datasetId") != ds]
+            continue
         for i, existing in enumerate(target):
             if existing.get("datasetId") == ds:
                 target[i] = inst
@@ -119,23 +122,40 @@ def _put_instances(target: list[Instance], new: list[Instance]) -> None:
                 target.append(inst)
 
 
-def _merge_instance(existing: Instance, patch: Instance) -> Instance:
-    """Partial attribute update: members in the patch replace, sub-attributes merge."""
+def _merge_instance(existing: Instance, patch: Instance, name: str = "attribute") -> Instance:
+    """Partial attribute update: members in the patch replace, sub-attributes merge, NGSI-LD
+    Null sub-attributes go. The result must read back: a change of type needs a value."""
     merged = dict(existing)
-    if patch.get("type") and patch["type"] != existing["type"]:
+    if patch.get("type") and patch["type"] != existing.get("type"):
         # A changed kind replaces the whole value, e.g. Property -> Relationship.
-        for key in ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList"):
+        for key in KEY_TYPE:
             merged.pop(key, None)
     for key, value in patch.items():
         if key in ("createdAt", "modifiedAt"):
             continue
-        if isinstance(value, dict) and "type" in value and isinstance(merged.get(key), dict):
-            merged[key] = _merge_instance(merged[key], value)
-        elif value == NULL_URI:
-            merged.pop(key, None)
+        if key not in INSTANCE_MEMBERS and isinstance(value, dict):  # a sub-attribute
+            current = merged.get(key)
+            if is_null(value):
+                merged.pop(key, None)
+            elif isinstance(current, dict) and "type" in current:
+                merged[key] = _merge_instance(current, value, key)
+            else:
+                merged[key] = without_nulls(value)
+        elif value == NULL_URI and key not in KEY_TYPE:
+            merged.pop(key, None)  # e.g. "unitCode": "urn:ngsi-ld:null"
         else:
             merged[key] = value
+    value_key = VALUE_KEY.get(merged.get("type", ""), "value")
+    if value_key not in merged:
+        raise BadRequestData(
+            f"{name}: changing the type to {merged.get('type')} needs its '{value_key}' member"
+        )
     return merged
+
+
+def _fresh(instances: list[Instance]) -> list[Instance]:
+    """The instances of a create or replace: NGSI-LD Nulls have nothing to delete there."""
+    return [without_nulls(i) for i in instances if not is_null(i)]
 
 
 class EntityService:
@@ -212,17 +232,34 @@ class EntityService:
     def find(
         self, tenant: str, query: EntityQuery, *, limit: int, offset: int = 0, count: bool = False
     ) -> tuple[list[Doc], int | None]:
-        """Entities matching ``query`` in insertion order, and the total if ``count``."""
+        """Entities matching ``query`` in insertion order (or ``query.order_by``), and the
+        total if ``count``."""
+        from smartcity.hub.query.order import only_id, sort_docs
+
         flt = to_filter(query, self.db.engine.dialect.name)
-        with self.db.snapshot() if count or query.geo is not None else self.db.read() as conn:
-            if query.geo is None:
-                return repository.query(conn, tenant, flt, limit=limit, offset=offset, count=count)
-            # Geo: the bounding-box prefilter runs in SQL, the exact test here.
+        by_id = bool(query.order_by) and only_id(query.order_by or ())
+        in_python = query.geo is not None or (bool(query.order_by) and not by_id)
+        with self.db.snapshot() if count or in_python else self.db.read() as conn:
+            if not in_python:
+                descending = by_id and query.order_by[0].descending  # type: ignore[index]
+                return repository.query(
+                    conn,
+                    tenant,
+                    flt,
+                    limit=limit,
+                    offset=offset,
+                    count=count,
+                    order="id_desc" if descending else "id" if by_id else None,
+                )
+            # Geo: the bounding-box prefilter runs in SQL, the exact test here. An attribute
+            # orderBy sorts the matched set here (see query.order for why).
             matched = [
                 doc
                 for doc in repository.iter_docs(conn, tenant, flt, geo=query)
-                if matches_geo(doc, query)
+                if query.geo is None or matches_geo(doc, query)
             ]
+        if query.order_by:
+            matched = sort_docs(matched, query.order_by)
         return matched[offset : offset + limit], (len(matched) if count else None)
 
     # -- whole entities ----------------------------------------------------------------------
@@ -289,7 +326,7 @@ class EntityService:
                 eid, old = loaded[entity_id]
                 new = _replace_doc(old, doc, now_iso) if replace else _update_doc(old, doc, now_iso)
                 updates.append((eid, old, new))
-                changes.append(Change(tenant, entity_id, old, new, written=doc["attrs"]))
+                changes.append(Change(tenant, entity_id, old, new, written=_written(doc["attrs"])))
             repository.update_entities(conn, tenant, updates, now)
             repository.insert_entities(conn, tenant, fresh, now)
             changes.extend(Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh)
@@ -319,7 +356,7 @@ class EntityService:
                     attrs = {k: v for k, v in attrs.items() if k not in old["attrs"]}
                 new = _update_doc(old, {**doc, "attrs": attrs}, now_iso)
                 repository.update_entity(conn, tenant, eid, old, new, now)
-                changes.append(Change(tenant, doc["id"], old, new, written=attrs))
+                changes.append(Change(tenant, doc["id"], old, new, written=_written(attrs)))
             tx.record(changes)
         result.success = [c.entity_id for c in changes]
         return result
@@ -331,7 +368,14 @@ class EntityService:
             conn = tx.conn
             existing = repository.existing_ids(conn, tenant, ids)
             changes: list[Change] = []
-            for entity_id in dict.fromkeys(ids):
+            done: set[str] = set()
+            for entity_id in ids:
+                if entity_id in done:  # the same id twice: the second finds it deleted
+                    result.errors.append(
+                        (entity_id, ResourceNotFound(f"entity {entity_id} was already deleted"))
+                    )
+                    continue
+                done.add(entity_id)
                 if entity_id not in existing:
                     result.errors.append(
                         (entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))
@@ -343,6 +387,44 @@ class EntityService:
             tx.record(changes)
         result.success = [c.entity_id for c in changes]
         return result
+
+    def purge(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        keep: Sequence[str] | None = None,
+        drop: Sequence[str] | None = None,
+    ) -> int:
+        """Purge entities (DELETE /entities): delete every entity ``query`` matches or, with
+        ``drop``, only those attributes of them, or with ``keep``, all other attributes. One
+        transaction; history and subscriptions see each change as for any delete. Returns the
+        number of entities changed."""
+        if keep is not None and drop is not None:
+            raise BadRequestData("keep and drop exclude each other")
+        if query.geo is not None:
+            raise BadRequestData("purge does not take a geo-query")
+        flt = to_filter(query, self.db.engine.dialect.name)
+        changes: list[Change] = []
+        with self.transaction() as tx:
+            conn, now, iso = tx.conn, tx.now, tx.now_iso
+            matched = repository.matching_for_update(conn, tenant, flt)
+            if keep is None and drop is None:
+                repository.delete_entities(conn, [eid for eid, _ in matched])
+                changes = [Change(tenant, doc["id"], doc, None) for _, doc in matched]
+            else:
+                updates: list[tuple[int, Doc, Doc]] = []
+                for eid, old in matched:
+                    new = _without_attrs(old, keep=keep, drop=drop)
+                    if new is None:
+                        continue
+                    new["modifiedAt"] = iso
+                    updates.append((eid, old, new))
+                    removed = [k for k in old["attrs"] if k not in new["attrs"]]
+                    changes.append(Change(tenant, old["id"], old, new, removed=removed))
+                repository.update_entities(conn, tenant, updates, now)
+            tx.record(changes)
+        return len(changes)
 
     def delete(self, tenant: str, entity_id: str) -> None:
         result = self.delete_many(tenant, [entity_id])
@@ -365,17 +447,14 @@ class EntityService:
             if "scope" in doc:
                 new["scope"] = doc["scope"]
             for iri, instances in doc["attrs"].items():
-                target = new["attrs"].get(iri)
                 for inst in instances:
+                    target = new["attrs"].get(iri, [])
+                    ds = inst.get("datasetId")
                     if is_null(inst):
-                        if target is not None:
-                            _drop_instance(new["attrs"], iri, inst.get("datasetId"))
+                        _drop_instance(new["attrs"], iri, ds)
                         continue
-                    current = next(
-                        (i for i in target or [] if i.get("datasetId") == inst.get("datasetId")),
-                        None,
-                    )
-                    merged = _merge_instance(current, inst) if current else inst
+                    current = next((i for i in target if i.get("datasetId") == ds), None)
+                    merged = _merge_instance(current, inst, iri) if current else without_nulls(inst)
                     _stamp([merged], iso, [current] if current else None)
                     new["attrs"].setdefault(iri, [])
                     _put_instances(new["attrs"][iri], [merged])
@@ -457,7 +536,10 @@ class EntityService:
         *,
         no_overwrite: bool,
         types: list[str] | None = None,
+        scope: list[str] | None = None,
     ) -> UpdateResult:
+        """POST /entities/{id}/attrs. A ``scope`` replaces the entity's scopes, or with
+        ``no_overwrite`` is added to them."""
         result = UpdateResult()
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
@@ -466,6 +548,9 @@ class EntityService:
             new = clone(old)
             if types:
                 new["type"] = list(dict.fromkeys(old["type"] + types))
+            if scope is not None:
+                kept = old.get("scope", []) if no_overwrite else []
+                new["scope"] = list(dict.fromkeys(kept + scope))
             written: dict[str, list[Instance]] = {}
             for iri, instances in attrs.items():
                 current = new["attrs"].get(iri)
@@ -479,11 +564,15 @@ class EntityService:
                         result.not_updated.append((iri, "attribute exists and noOverwrite is set"))
                         continue
                     instances = keep
-                instances = clone(instances)
-                _stamp(instances, iso, current)
+                instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+                kept = [i for i in instances if not is_null(i)]
+                _stamp(kept, iso, current)
                 new["attrs"].setdefault(iri, [])
                 _put_instances(new["attrs"][iri], instances)
-                written[iri] = instances
+                if not new["attrs"][iri]:
+                    del new["attrs"][iri]
+                if kept:
+                    written[iri] = kept
                 result.updated.append(iri)
             new["modifiedAt"] = iso
             return new, written
@@ -503,7 +592,6 @@ class EntityService:
             result.not_updated.clear()
             new = clone(old)
             written: dict[str, list[Instance]] = {}
-            deleted = False
             for iri, instances in attrs.items():
                 current = new["attrs"].get(iri)
                 if current is None:
@@ -517,16 +605,16 @@ class EntityService:
                 if missing:
                     result.not_updated.append((iri, "no instance with that datasetId"))
                     continue
-                for null in [i for i in instances if is_null(i)]:
-                    _drop_instance(new["attrs"], iri, null.get("datasetId"))
-                    deleted = True
-                instances = clone([i for i in instances if not is_null(i)])
-                if instances:
-                    _stamp(instances, iso, current)
-                    _put_instances(new["attrs"].setdefault(iri, []), instances)
-                    written[iri] = instances
+                instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+                kept = [i for i in instances if not is_null(i)]
+                _stamp(kept, iso, current)
+                _put_instances(current, instances)
+                if not current:
+                    del new["attrs"][iri]
+                if kept:
+                    written[iri] = kept
                 result.updated.append(iri)
-            if not written and not deleted:
+            if not result.updated:
                 return old, {}
             new["modifiedAt"] = iso
             return new, written
@@ -550,18 +638,27 @@ class EntityService:
     def replace_attr(
         self, tenant: str, entity_id: str, iri: str, instances: list[Instance], name: str
     ) -> None:
-        """PUT /entities/{id}/attrs/{attr}: the attribute must exist; it is replaced whole."""
+        """PUT /entities/{id}/attrs/{attr}: each instance given replaces the existing instance
+        with its datasetId (the default one without); the other instances stay."""
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
             current = old["attrs"].get(iri)
             if current is None:
                 raise ResourceNotFound(f"entity {entity_id} has no attribute {name}")
+            for inst in instances:
+                ds = inst.get("datasetId")
+                if all(i.get("datasetId") != ds for i in current):
+                    where = f"with datasetId {ds}" if ds else "default instance (no datasetId)"
+                    raise ResourceNotFound(f"attribute {name} of {entity_id} has no {where}")
             new = clone(old)
-            fresh = clone(instances)
-            _stamp(fresh, iso, current)
-            new["attrs"][iri] = fresh
+            fresh = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+            kept = [i for i in fresh if not is_null(i)]
+            _stamp(kept, iso, current)
+            _put_instances(new["attrs"][iri], fresh)
+            if not new["attrs"][iri]:
+                del new["attrs"][iri]
             new["modifiedAt"] = iso
-            return new, {iri: fresh}
+            return new, ({iri: kept} if kept else {})
 
         self._modify(tenant, entity_id, apply)
 
@@ -591,6 +688,19 @@ class EntityService:
                     new["attrs"][iri] = kept
                 else:
                     del new["attrs"][iri]
+            new["modifiedAt"] = iso
+            return new, {}
+
+        self._modify(tenant, entity_id, apply)
+
+    def delete_scope(self, tenant: str, entity_id: str) -> None:
+        """DELETE /entities/{id}/attrs/scope: the entity keeps no scope."""
+
+        def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
+            if "scope" not in old:
+                raise ResourceNotFound(f"entity {entity_id} has no scope")
+            new = clone(old)
+            del new["scope"]
             new["modifiedAt"] = iso
             return new, {}
 
@@ -642,7 +752,7 @@ def _patching(entity_id: str, iri: str, patch: Instance, name: str) -> Apply:
             _drop_instance(new["attrs"], iri, ds)
             new["modifiedAt"] = iso
             return new, {}
-        merged = _merge_instance(target, patch)
+        merged = _merge_instance(target, patch, name)
         _stamp([merged], iso, [target])
         _put_instances(new["attrs"][iri], [merged])
         new["modifiedAt"] = iso
@@ -655,8 +765,40 @@ def _tenant_note(tenant: str) -> str:
     return f" in tenant {tenant!r}" if tenant else ""
 
 
+def _without_attrs(
+    old: Doc, *, keep: Sequence[str] | None, drop: Sequence[str] | None
+) -> Doc | None:
+    """The entity less the attributes a purge removes (and its scope when named), or None when
+    nothing changes."""
+    new = clone(old)
+    if keep is not None:
+        new["attrs"] = {k: v for k, v in old["attrs"].items() if k in keep}
+        if "scope" not in keep:
+            new.pop("scope", None)
+    else:
+        assert drop is not None
+        new["attrs"] = {k: v for k, v in old["attrs"].items() if k not in drop}
+        if "scope" in drop:
+            new.pop("scope", None)
+    if new["attrs"] == old["attrs"] and new.get("scope") == old.get("scope"):
+        return None
+    return new
+
+
+def _written(attrs: dict[str, list[Instance]]) -> dict[str, list[Instance]]:
+    """The instances a write stored (for history and notifications): not its deletions."""
+    kept = {iri: [i for i in instances if not is_null(i)] for iri, instances in attrs.items()}
+    return {iri: instances for iri, instances in kept.items() if instances}
+
+
+def _fresh_attrs(attrs: dict[str, list[Instance]]) -> dict[str, list[Instance]]:
+    cleaned = {iri: _fresh(instances) for iri, instances in attrs.items()}
+    return {iri: instances for iri, instances in cleaned.items() if instances}
+
+
 def _new_doc(doc: Doc, now_iso: str) -> Doc:
     doc = clone(doc)
+    doc["attrs"] = _fresh_attrs(doc["attrs"])
     doc["createdAt"] = now_iso
     doc["modifiedAt"] = now_iso
     for instances in doc["attrs"].values():
@@ -666,6 +808,7 @@ def _new_doc(doc: Doc, now_iso: str) -> Doc:
 
 def _replace_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
     new = clone(doc)
+    new["attrs"] = _fresh_attrs(new["attrs"])
     new["type"] = doc.get("type") or old["type"]
     new["createdAt"] = old["createdAt"]
     new["modifiedAt"] = now_iso
@@ -681,9 +824,11 @@ def _update_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
     if "scope" in doc:
         new["scope"] = doc["scope"]
     for iri, instances in doc["attrs"].items():
-        instances = clone(instances)
-        _stamp(instances, now_iso, old["attrs"].get(iri))
+        instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+        _stamp([i for i in instances if not is_null(i)], now_iso, old["attrs"].get(iri))
         new["attrs"].setdefault(iri, [])
         _put_instances(new["attrs"][iri], instances)
+        if not new["attrs"][iri]:
+            del new["attrs"][iri]
     new["modifiedAt"] = now_iso
     return new

@@ -75,4 +75,6 @@ def _parse_atom(
         return pos + 1, inner
     if token in ",|;)":
         raise BadRequestData(f"type: expected a type name, found {token!r}")
-    return pos + 1, [frozenset({expand(token)})]
+    from smartcity.hub.entity import check_name
+
+    return pos + 1, [frozenset({expand(check_name(token, "type"))})]

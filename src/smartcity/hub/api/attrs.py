@@ -17,6 +17,7 @@ from smartcity.hub.entity import (
     check_uri,
     parse_attribute,
     parse_attributes,
+    parse_scope,
     parse_types,
 )
 from smartcity.hub.errors import BadRequestData
@@ -41,14 +42,19 @@ async def append_attrs(request: Request, entityId: str, options: str | None = No
     if "id" in body and body["id"] != entityId:
         raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's {entityId}")
     types = parse_types(body["type"], decoded.active) if "type" in body else None
+    scope = parse_scope(body["scope"]) if "scope" in body else None
     attrs = parse_attributes(body, decoded.active)
+    if not attrs and types is None and scope is None:
+        raise BadRequestData("the body names no attribute to append")
     result = await run_in_threadpool(
-        h.entities.append_attrs,
-        tenant,
-        entityId,
-        attrs,
-        no_overwrite="noOverwrite" in opts,
-        types=types,
+        lambda: h.entities.append_attrs(
+            tenant,
+            entityId,
+            attrs,
+            no_overwrite="noOverwrite" in opts,
+            types=types,
+            scope=scope,
+        )
     )
     return _update_response(result, decoded.active)
 
@@ -110,11 +116,17 @@ def _parse_fragment(name: str, body: dict[str, Any], ctx: ActiveContext) -> dict
         except BadRequestData:
             if has_value:
                 raise
+    if declared is not None and declared not in VALUE_KEY:
+        raise BadRequestData(
+            f"attribute {name!r} has type {declared!r}; expected one of {', '.join(VALUE_KEY)}"
+        )
     # Only metadata or sub-attributes: validate them as an instance with a placeholder value.
     probe = parse_instance(name, {**body, "type": "Property", "value": 0}, ctx)
     probe.pop("value")
     if declared is None:
         probe.pop("type")
+    else:
+        probe["type"] = declared  # the merge refuses a new type that comes without its value
     return probe
 
 
@@ -129,6 +141,10 @@ async def replace_attr(request: Request, entityId: str, attrId: str) -> Response
     require(request, tenant, "write")
     h = hub(request)
     check_uri(entityId, "entity id")
+    if attrId in ENTITY_MEMBERS:
+        raise BadRequestData(
+            f"{attrId} is an entity member, not an attribute; PUT cannot replace it"
+        )
     decoded = await decode(request, h.contexts, h.settings.limits)
     iri = decoded.active.expand(check_name(attrId))
     instances = parse_attribute(attrId, _strip_context(decoded.body), decoded.active)
@@ -156,6 +172,9 @@ async def delete_attr(
     require(request, tenant, "write")
     h = hub(request)
     check_uri(entityId, "entity id")
+    if attrId == "scope":  # scope is an entity member, but clients delete it like an attribute
+        await run_in_threadpool(h.entities.delete_scope, tenant, entityId)
+        return Response(status_code=204)
     _, ctx = request_context(request, h.contexts)
     iri = ctx.expand(check_name(attrId))
     if datasetId is not None:

@@ -16,18 +16,24 @@ from smartcity.hub import linking
 from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
+    GEOJSON,
     JSON,
+    JSONLD,
     OBJECT_BODY,
     choose_accept,
     decode,
+    geojson_response,
+    media_type,
     ngsi_response,
+    read_json,
     tenant_of,
 )
-from smartcity.hub.api.params import query_from_params
+from smartcity.hub.api.params import query_from_params, require_selector
 from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.contexts import ContextStore
-from smartcity.hub.entity import check_uri, parse_entity, render_entity
-from smartcity.hub.errors import BadRequestData, NgsiError
+from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
+from smartcity.hub.errors import BadRequestData, NgsiError, UnsupportedMediaType
+from smartcity.hub.geojson import to_feature_collection
 from smartcity.hub.service import BatchResult
 
 router = APIRouter(tags=["Batch Operations"])
@@ -66,10 +72,18 @@ async def _parse_entities(
     docs: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     store: ContextStore = h.contexts
+    ld = media_type(request) == JSONLD
     for item in decoded.body:
         entity_id = item.get("id", "(no id)") if isinstance(item, dict) else "(not an object)"
         try:
             ctx = decoded.active
+            if isinstance(item, dict) and ld != ("@context" in item):
+                raise BadRequestData(
+                    "with Content-Type application/ld+json each entity needs an @context member"
+                    if ld
+                    else "with Content-Type application/json an entity must not contain "
+                    "@context; send it in a Link header or use application/ld+json"
+                )
             if isinstance(item, dict) and "@context" in item:
                 ctx = store.active(item["@context"])
             docs.append(parse_entity(item, ctx, require_type=require_type))
@@ -153,7 +167,8 @@ async def batch_merge(request: Request) -> Response:
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "string"}}}
+                "application/json": {"schema": {"type": "array", "items": {"type": "string"}}},
+                "application/ld+json": {"schema": {"type": "array", "items": {"type": "string"}}},
             },
             "required": True,
         }
@@ -163,12 +178,18 @@ async def batch_delete(request: Request) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    decoded = await decode(request, h.contexts, h.settings.limits, body_is_list=False)
-    if not isinstance(decoded.body, list) or not decoded.body:
+    # A JSON array of ids, under either media type: ids need no @context.
+    ctype = media_type(request)
+    if ctype not in (JSON, JSONLD):
+        raise UnsupportedMediaType(
+            f"Content-Type {ctype or '(none)'!r} is not supported here; use application/json"
+        )
+    body = await read_json(request, h.settings.limits)
+    if not isinstance(body, list) or not body:
         raise BadRequestData("batch delete takes a non-empty JSON array of entity ids")
     ids: list[str] = []
     errors: list[dict[str, Any]] = []
-    for item in decoded.body:
+    for item in body:
         try:
             ids.append(check_uri(item, "entity id"))
         except NgsiError as exc:
@@ -192,6 +213,9 @@ async def batch_query(
     lang: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    orderBy: str | None = None,
+    datasetId: str | None = None,
+    geometryProperty: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -199,14 +223,19 @@ async def batch_query(
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits)
     ctx = decoded.active
-    accept = choose_accept(request)
+    accept = choose_accept(request, geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
     p = query_params_from_body(decoded.body)
     links = linking.parse_request(join or p.join, joinLevel or p.joinLevel, p.pick, p.omit)
     p.pick, p.omit = links.pick, links.omit
+    if orderBy is not None:
+        p.orderBy = orderBy
+    if datasetId is not None:
+        p.datasetId = datasetId
     selection, query = query_from_params(ctx, limits, p)
+    require_selector(query)
     lang = lang if lang is not None else p.lang
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(offset, "offset", 0, low=0, high=2**62)
@@ -224,6 +253,7 @@ async def batch_query(
             lang=lang,
             pick=selection.pick,
             omit=selection.omit,
+            datasets=selection.datasets,
         )
         for d in docs
     ]
@@ -231,4 +261,8 @@ async def batch_query(
     linked = await linking.follow(h.entities, tenant, docs, rendered, view, links, selection)
     rendered += [r for _, r in linked]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    if accept == GEOJSON:
+        geo_name = ctx.expand(check_name(geometryProperty or "location"))
+        body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, decoded.context)
+        return geojson_response(body, request, context=decoded.context, headers=headers)
     return ngsi_response(rendered, accept=accept, context=decoded.context, headers=headers)

@@ -22,11 +22,18 @@ from smartcity.hub.api.negotiation import (
     choose_accept,
     decode,
     error_response,
+    geojson_response,
     ngsi_response,
     request_context,
     tenant_of,
 )
-from smartcity.hub.api.params import parse_selection, query_from_params
+from smartcity.hub.api.params import (
+    member_names,
+    parse_datasets,
+    parse_selection,
+    query_from_params,
+    require_selector,
+)
 from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
@@ -106,6 +113,8 @@ async def query_entities(
     local: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    orderBy: str | None = None,
+    datasetId: str | None = None,
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
@@ -129,10 +138,11 @@ async def query_entities(
         geometry=geometry,
         coordinates=coordinates,
         geoproperty=geoproperty,
+        orderBy=orderBy,
+        datasetId=datasetId,
     )
     selection, query = query_from_params(ctx, limits, params)
-    # The specification lets a broker refuse a query with no selector at all; we answer it
-    # (paginated), as most clients expect to list everything in a tenant.
+    require_selector(query)
     page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
     skip = int_param(offset, "offset", 0, low=0, high=2**62)
     want_count = bool_param(count, "count")
@@ -159,6 +169,7 @@ async def query_entities(
             lang=lang,
             pick=selection.pick,
             omit=selection.omit,
+            datasets=selection.datasets,
         )
         for d in docs
     ]
@@ -175,7 +186,7 @@ async def query_entities(
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, context)
-        return ngsi_response(body, accept=GEOJSON, context=context, headers=headers)
+        return geojson_response(body, request, context=context, headers=headers)
     response = ngsi_response(rendered, accept=accept, context=context, headers=headers)
     return with_warnings(response, warnings)
 
@@ -193,6 +204,7 @@ async def retrieve_entity(
     format: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    datasetId: str | None = None,
 ) -> Response:
     return await retrieve(request, entityId)
 
@@ -213,6 +225,7 @@ async def retrieve(request: Request, entity_id: str) -> Response:
         params.get("join"), params.get("joinLevel"), params.get("pick"), params.get("omit")
     )
     selection = parse_selection(ctx, params.get("attrs"), links.pick, links.omit)
+    selection.datasets = parse_datasets(params.get("datasetId"))
 
     def render(doc: dict[str, Any]) -> dict[str, Any]:
         return render_entity(
@@ -224,6 +237,7 @@ async def retrieve(request: Request, entity_id: str) -> Response:
             lang=params.get("lang"),
             pick=selection.pick,
             omit=selection.omit,
+            datasets=selection.datasets,
         )
 
     dist = None
@@ -261,11 +275,8 @@ async def retrieve(request: Request, entity_id: str) -> Response:
             return ngsi_response(out, accept=accept, context=context)
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(params.get("geometryProperty") or "location"))
-        return ngsi_response(
-            to_feature(doc, rendered, ctx, geo_name, fmt, context),
-            accept=GEOJSON,
-            context=context,
-        )
+        feature = to_feature(doc, rendered, ctx, geo_name, fmt, context)
+        return geojson_response(feature, request, context=context)
     return ngsi_response(rendered, accept=accept, context=context)
 
 
@@ -305,6 +316,41 @@ async def merge_entity(request: Request, entityId: str, options: str | None = No
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
     await run_in_threadpool(h.entities.merge, tenant, doc)
+    return Response(status_code=204)
+
+
+@router.delete("/entities", status_code=204, summary="Purge entities")
+async def purge_entities(
+    request: Request,
+    type: str | None = None,
+    id: str | None = None,
+    idPattern: str | None = None,
+    q: str | None = None,
+    scopeQ: str | None = None,
+    keep: str | None = None,
+    drop: str | None = None,
+    local: str | None = None,
+) -> Response:
+    """Delete the entities a query selects, or (keep/drop) some of their attributes."""
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
+    h = hub(request)
+    _, ctx = request_context(request, h.contexts)
+    if keep is not None and drop is not None:
+        raise BadRequestData("keep and drop exclude each other: give one attribute list")
+    params = QueryParams(id=id, type=type, idPattern=idPattern, q=q, scopeQ=scopeQ)
+    _, query = query_from_params(ctx, h.settings.limits, params)
+    require_selector(query)
+    keep_names = member_names(keep, ctx, "keep")
+    drop_names = member_names(drop, ctx, "drop")
+    await run_in_threadpool(
+        lambda: h.entities.purge(
+            tenant,
+            query,
+            keep=sorted(keep_names) if keep_names is not None else None,
+            drop=sorted(drop_names) if drop_names is not None else None,
+        )
+    )
     return Response(status_code=204)
 
 

@@ -100,7 +100,9 @@ async def read_json(request: Request, limits: Limits) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        raise InvalidRequest("the request has no body; send a JSON document")
+        # An empty body is well-formed HTTP with no data in it (BadRequestData); a body that is
+        # not JSON is a malformed request (InvalidRequest, clause 6.3.4).
+        raise BadRequestData("the request has no body; send a JSON document")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -138,14 +140,10 @@ async def decode(
                 "not in a Link header"
             )
         if body_is_list:
+            # Each entity of a batch carries its own @context; a missing one is reported for
+            # that entity (207), never for the whole batch.
             if not isinstance(body, list):
                 raise BadRequestData("the body must be a JSON array")
-            for item in body:
-                if not isinstance(item, dict) or "@context" not in item:
-                    raise BadRequestData(
-                        "with application/ld+json every entity in the array needs an @context"
-                    )
-            context = body[0]["@context"] if body else None
         else:
             if not isinstance(body, dict) or "@context" not in body:
                 raise BadRequestData(
@@ -154,8 +152,7 @@ async def decode(
             context = body["@context"]
     else:
         context = link_context(request)
-        items = body if (body_is_list and isinstance(body, list)) else [body]
-        if any(isinstance(item, dict) and "@context" in item for item in items):
+        if not body_is_list and isinstance(body, dict) and "@context" in body:
             raise BadRequestData(
                 "with Content-Type application/json the body must not contain @context; "
                 "send it in a Link header or use application/ld+json"
@@ -224,6 +221,24 @@ def ngsi_response(
         )
     return Response(
         orjson.dumps(content), status_code=status, media_type=accept, headers=out_headers
+    )
+
+
+def geojson_response(
+    content: dict[str, Any],
+    request: Request,
+    *,
+    context: Any,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A GeoJSON Feature or FeatureCollection (clause 6.3.6): the @context goes in the body
+    (top level only), unless the client sent ``Prefer: body=json``, then in a Link header."""
+    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
+    if "body=json" in prefer.split(","):
+        return ngsi_response(content, accept=GEOJSON, context=context, headers=headers)
+    body = {**content, "@context": context if context is not None else CORE_CONTEXT_URL}
+    return Response(
+        orjson.dumps(body), status_code=200, media_type=GEOJSON, headers=dict(headers or {})
     )
 
 

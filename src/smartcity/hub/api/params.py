@@ -21,13 +21,25 @@ class Selection:
     attrs: list[str] | None = None
     pick: set[str] | None = None
     omit: set[str] | None = None
+    # datasetIds of the attribute instances wanted (None stands for the default instance)
+    datasets: set[str | None] | None = None
+
+
+def parse_datasets(value: str | None) -> set[str | None] | None:
+    """The ``datasetId`` parameter: datasetIds (URIs), ``@none`` for the default instance."""
+    if value is None:
+        return None
+    names = split_list(value)
+    if not names:
+        raise BadRequestData("datasetId must list at least one datasetId (or @none)")
+    return {None if n == "@none" else check_uri(n, "datasetId") for n in names}
 
 
 def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
-def _member_names(value: str | None, ctx: ActiveContext, what: str) -> set[str] | None:
+def member_names(value: str | None, ctx: ActiveContext, what: str) -> set[str] | None:
     if value is None:
         return None
     names = split_list(value)
@@ -41,11 +53,14 @@ def parse_selection(
 ) -> Selection:
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
+    if attrs is not None and (pick is not None or omit is not None):
+        # pick/omit supersede attrs (clause 4.21); both at once is ambiguous.
+        raise BadRequestData("attrs cannot be combined with pick or omit; use pick alone")
     attr_list = [ctx.expand(check_name(a)) for a in split_list(attrs)] or None
     return Selection(
         attrs=attr_list,
-        pick=_member_names(pick, ctx, "pick"),
-        omit=_member_names(omit, ctx, "omit"),
+        pick=member_names(pick, ctx, "pick"),
+        omit=member_names(omit, ctx, "omit"),
     )
 
 
@@ -96,11 +111,22 @@ def parse_entity_query(
     return query
 
 
+def require_selector(query: EntityQuery) -> None:
+    """Clause 5.7.2.4: a query must select by id, idPattern, type, attrs, q, geo-query or
+    scopeQ; one without any is too wide (BadRequestData), not "everything"."""
+    if query.is_empty():
+        raise BadRequestData(
+            "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a "
+            "geo-query (georel, geometry, coordinates); e.g. ?type=Building"
+        )
+
+
 def query_from_params(
     ctx: ActiveContext, limits: Limits, p: QueryParams
 ) -> tuple[Selection, EntityQuery]:
     """The selection and entity query of a request's parameters (GET) or Query body (POST)."""
     selection = parse_selection(ctx, p.attrs, p.pick, p.omit)
+    selection.datasets = parse_datasets(p.datasetId)
     query = parse_entity_query(
         ctx,
         limits,
@@ -115,4 +141,8 @@ def query_from_params(
         coordinates=p.coordinates,
         geoproperty=p.geoproperty,
     )
+    if p.orderBy is not None:
+        from smartcity.hub.query.order import expand_keys, parse_order_by
+
+        query.order_by = expand_keys(parse_order_by(p.orderBy), ctx.expand)
     return selection, query

@@ -44,6 +44,7 @@ class QueryParams:
     count: str | None = None
     join: str | None = None
     joinLevel: str | None = None
+    orderBy: str | None = None
 
 
 # Members of a Query body (clause 5.2.23) the hub understands.
@@ -60,6 +61,7 @@ _QUERY_MEMBERS = {
     "lang",
     "join",
     "joinLevel",
+    "orderBy",
     "@context",
 }
 _TEMPORAL_Q_MEMBERS = {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN"}
@@ -93,6 +95,7 @@ def query_params_from_body(body: Any) -> QueryParams:
         if isinstance(join_level, bool) or not isinstance(join_level, int):
             raise BadRequestData(f"joinLevel must be a whole number, got {join_level!r}")
         p.joinLevel = str(join_level)
+    p.orderBy = _text(body, "orderBy", "Query")
     geo = _object(body, "geoQ", _GEO_Q_MEMBERS)
     if geo:
         p.georel = _text(geo, "georel", "geoQ")

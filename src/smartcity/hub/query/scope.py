@@ -7,7 +7,7 @@ A scopeQ term matches an entity if ANY of its scopes matches the term:
 * ``/Madrid/#`` — ``/Madrid`` itself or anything below it; ``/#`` alone — any scope at all;
 * ``/Madrid/+/Gardens`` — ``+`` stands for exactly one level.
 
-Terms combine with ``;`` (and), ``|`` (or; ``;`` binds tighter) and parentheses.
+Terms combine with ``;`` (and), ``|`` or ``,`` (or; ``;`` binds tighter) and parentheses.
 
 Python matching and SQL both go through the same anchored regular expression, so the two
 cannot disagree; ``validate_scope`` keeps stored scopes to letters, digits and ``_`` levels.
@@ -139,7 +139,8 @@ class _ScopeParser:
 
     def query(self) -> ScopeNode:
         items = [self.conjunction()]
-        while self.peek("|"):
+        # ',' is accepted as OR too: clients write scope lists the way they write attrs lists.
+        while self.peek("|") or self.peek(","):
             self.pos += 1
             items.append(self.conjunction())
         return _combine(ScopeOr, items)
