@@ -16,7 +16,8 @@ from smartcity.hub.linking import (
     parse_request,
 )
 
-NAMES = st.text(alphabet="abcxyzAB_09", min_size=1, max_size=6)
+# Attribute names start with a letter or '_' (hub/entity.py check_name).
+NAMES = st.from_regex(r"[abcxyzAB_][abcxyzAB_09]{0,5}", fullmatch=True)
 
 
 def projections(depth: int = 3) -> st.SearchStrategy[Projection]:
