@@ -178,3 +178,7 @@ def test_the_site_session_layer_wraps_only_the_portal(client: TestClient) -> Non
     page = client.get("/en/login")
     assert page.status_code == 200
     assert "smartcity_session" in page.headers.get("set-cookie", "")
+    # The portal's own assets are its routes too (served without a session).
+    script = client.get("/site-assets/interactive.js")
+    assert script.status_code == 200 and "set-cookie" not in script.headers
+    assert client.get("/en/no-such-page").status_code == 404

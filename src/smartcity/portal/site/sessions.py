@@ -65,8 +65,10 @@ class SiteSessions:
 class SiteBranch(BaseRoute):
     """The portal's router as one route of the app, behind the session layer.
 
-    It matches a request when one of the router's routes does (a path under /en, /tc or /sc
-    that the portal serves); the router then dispatches it as usual, inside ``SiteSessions``.
+    It matches a request when one of the router's routes does (the portal's pages under /en,
+    /tc and /sc, and its assets); the router then dispatches it as usual, inside
+    ``SiteSessions``. It is the app's last route, so only requests no other route took get
+    here.
     Why not a route class whose handler is wrapped: FastAPI builds the handlers of included
     routers itself (``get_route_handler``), below the ASGI level where sessions live."""
 
@@ -75,7 +77,9 @@ class SiteBranch(BaseRoute):
         self.app = SiteSessions(router)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or lang_of_path(scope.get("path", "")) is None:
+        # Any route of the portal's router, not only the language paths: its assets
+        # (/site-assets/...) are served here too, without a session (SiteSessions skips them).
+        if scope["type"] != "http":
             return Match.NONE, {}
         found = Match.NONE
         for route in self.router.routes:
