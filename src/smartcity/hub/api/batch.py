@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
-from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
+from smartcity.hub.api.deps import hub, parse_options, require
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
     GEOJSON,
@@ -28,6 +28,7 @@ from smartcity.hub.api.negotiation import (
     read_json,
     tenant_of,
 )
+from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import query_from_params, require_selector
 from smartcity.hub.api.query_body import query_params_from_body
 from smartcity.hub.contexts import ContextStore
@@ -237,9 +238,8 @@ async def batch_query(
     selection, query = query_from_params(ctx, limits, p)
     require_selector(query)
     lang = lang if lang is not None else p.lang
-    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
-    skip = int_param(offset, "offset", 0, low=0, high=2**62)
-    want_count = bool_param(count, "count")
+    asked = page_of(limits, limit, offset, count)
+    page, skip, want_count = asked.limit, asked.offset, asked.count
     docs, total = await run_in_threadpool(
         h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
     )

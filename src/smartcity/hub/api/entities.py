@@ -10,9 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
 from smartcity.hub.api.deps import (
-    bool_param,
     hub,
-    int_param,
     parse_options,
     require,
 )
@@ -27,6 +25,7 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
+from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import (
     member_names,
     parse_datasets,
@@ -143,11 +142,8 @@ async def query_entities(
     )
     selection, query = query_from_params(ctx, limits, params)
     require_selector(query)
-    page = int_param(limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
-    skip = int_param(offset, "offset", 0, low=0, high=2**62)
-    want_count = bool_param(count, "count")
-    if page == 0 and not want_count:
-        raise BadRequestData("limit=0 is only allowed together with count=true")
+    asked = page_of(limits, limit, offset, count)
+    page, skip, want_count = asked.limit, asked.offset, asked.count
     # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
     dist = None
     if accept != GEOJSON:

@@ -27,6 +27,7 @@ from smartcity.hub.api.negotiation import (
     request_context,
     tenant_of,
 )
+from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import Selection, parse_selection, query_from_params, split_list
 from smartcity.hub.api.query_body import QueryParams as _QueryParams
 from smartcity.hub.api.query_body import query_params_from_body
@@ -304,11 +305,8 @@ async def _query_temporal(
     )
     _check_projection(p.attrs, p.pick, p.omit)
     selection, query = query_from_params(ctx, limits, p)
-    page = int_param(p.limit, "limit", limits.default_page_limit, low=0, high=limits.max_page_limit)
-    skip = int_param(p.offset, "offset", 0, low=0, high=2**62)
-    want_count = bool_param(p.count, "count")
-    if page == 0 and not want_count:
-        raise BadRequestData("limit=0 is only allowed together with count=true")
+    asked = page_of(limits, p.limit, p.offset, p.count)
+    page, skip, want_count = asked.limit, asked.offset, asked.count
     selectors = (p.type, p.attrs, p.q, p.scopeQ, p.georel, p.geometry)
     if all(s is None for s in selectors) and not bool_param(local, "local"):
         # Clause 5.7.4 (as 5.7.2): a query needs a type, attrs, q or a geo-query (entity ids
