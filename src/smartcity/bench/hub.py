@@ -177,15 +177,15 @@ def batch_upsert(db_url: str, batches: int, workers: int) -> list[Result]:
     # The ceiling: the same rows written by the repository in one transaction per 1,000
     # entities, with no HTTP, no JSON parsing and no validation.
     from smartcity.hub.contexts import core_context
+    from smartcity.hub.documents import new_doc
     from smartcity.hub.entity import parse_entity
-    from smartcity.hub.service import _new_doc
     from smartcity.hub.timeutil import iso_from_us
 
     db = Database(db_url)
     ctx = core_context()
     docs_batches = [
         [
-            _new_doc(parse_entity({**e, "id": e["id"] + ":ceiling"}, ctx), iso_from_us(now_us()))
+            new_doc(parse_entity({**e, "id": e["id"] + ":ceiling"}, ctx), iso_from_us(now_us()))
             for e in orjson.loads(p)
         ]
         for p in payloads

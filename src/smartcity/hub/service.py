@@ -12,17 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from smartcity.hub import history, repository
+from smartcity.hub import documents, history, repository
 from smartcity.hub.changes import Change, ChangeFeed
 from smartcity.hub.entity import (
-    INSTANCE_MEMBERS,
-    KEY_TYPE,
-    NULL_URI,
-    VALUE_KEY,
     Doc,
     Instance,
     is_null,
@@ -34,11 +29,6 @@ from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage.engine import Database
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of JSON data; an orjson round trip is ~5x faster than copy.deepcopy."""
-    return orjson.loads(orjson.dumps(value))
 
 
 class Transaction:
@@ -84,78 +74,6 @@ class BatchResult:
     success: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     errors: list[tuple[str, NgsiError]] = field(default_factory=list)
-
-
-def _drop_instance(attrs: dict[str, list[Instance]], iri: str, dataset_id: str | None) -> None:
-    """Delete the instance with ``dataset_id``; an attribute left without instances goes."""
-    kept = [i for i in attrs.get(iri, []) if i.get("datasetId") != dataset_id]
-    if kept:
-        attrs[iri] = kept
-    else:
-        attrs.pop(iri, None)
-
-
-def _stamp(instances: list[Instance], now_iso: str, previous: list[Instance] | None) -> None:
-    old = {i.get("datasetId"): i for i in previous or []}
-    for inst in instances:
-        before = old.get(inst.get("datasetId"))
-        inst["createdAt"] = before.get("createdAt", now_iso) if before else now_iso
-        inst["modifiedAt"] = now_iso
-
-
-def _put_instances(target: list[Instance], new: list[Instance]) -> None:
-    """Replace instances with the same datasetId, add the others (default instance first).
-    An NGSI-LD Null instance removes the instance with its datasetId instead."""
-    for inst in new:
-        ds = inst.get("datasetId")
-        if is_null(inst):
-            target[:] = [i for i in target if i.get("datasetId") != ds]
-            continue
-        for i, existing in enumerate(target):
-            if existing.get("datasetId") == ds:
-                target[i] = inst
-                break
-        else:
-            if ds is None:
-                target.insert(0, inst)
-            else:
-                target.append(inst)
-
-
-def _merge_instance(existing: Instance, patch: Instance, name: str = "attribute") -> Instance:
-    """Partial attribute update: members in the patch replace, sub-attributes merge, NGSI-LD
-    Null sub-attributes go. The result must read back: a change of type needs a value."""
-    merged = dict(existing)
-    if patch.get("type") and patch["type"] != existing.get("type"):
-        # A changed kind replaces the whole value, e.g. Property -> Relationship.
-        for key in KEY_TYPE:
-            merged.pop(key, None)
-    for key, value in patch.items():
-        if key in ("createdAt", "modifiedAt"):
-            continue
-        if key not in INSTANCE_MEMBERS and isinstance(value, dict):  # a sub-attribute
-            current = merged.get(key)
-            if is_null(value):
-                merged.pop(key, None)
-            elif isinstance(current, dict) and "type" in current:
-                merged[key] = _merge_instance(current, value, key)
-            else:
-                merged[key] = without_nulls(value)
-        elif value == NULL_URI and key not in KEY_TYPE:
-            merged.pop(key, None)  # e.g. "unitCode": "urn:ngsi-ld:null"
-        else:
-            merged[key] = value
-    value_key = VALUE_KEY.get(merged.get("type", ""), "value")
-    if value_key not in merged:
-        raise BadRequestData(
-            f"{name}: changing the type to {merged.get('type')} needs its '{value_key}' member"
-        )
-    return merged
-
-
-def _fresh(instances: list[Instance]) -> list[Instance]:
-    """The instances of a create or replace: NGSI-LD Nulls have nothing to delete there."""
-    return [without_nulls(i) for i in instances if not is_null(i)]
 
 
 class EntityService:
@@ -284,7 +202,7 @@ class EntityService:
                     )
                     continue
                 seen.add(doc["id"])
-                doc = _new_doc(doc, now_iso)
+                doc = documents.new_doc(doc, now_iso)
                 fresh.append(doc)
             try:
                 repository.insert_entities(conn, tenant, fresh, now)
@@ -306,7 +224,7 @@ class EntityService:
                 prior["attrs"].update(doc["attrs"])
                 prior["type"] = list(dict.fromkeys(prior["type"] + doc.get("type", [])))
             else:
-                merged_docs[doc["id"]] = clone(doc)
+                merged_docs[doc["id"]] = documents.clone(doc)
         with self.transaction(now) as tx:
             conn = tx.conn
             loaded = repository.load_many(conn, tenant, list(merged_docs))
@@ -321,12 +239,18 @@ class EntityService:
                             (entity_id, BadRequestData(f"entity {entity_id} has no type"))
                         )
                         continue
-                    fresh.append(_new_doc(doc, now_iso))
+                    fresh.append(documents.new_doc(doc, now_iso))
                     continue
                 eid, old = loaded[entity_id]
-                new = _replace_doc(old, doc, now_iso) if replace else _update_doc(old, doc, now_iso)
+                new = (
+                    documents.replace_doc(old, doc, now_iso)
+                    if replace
+                    else documents.update_doc(old, doc, now_iso)
+                )
                 updates.append((eid, old, new))
-                changes.append(Change(tenant, entity_id, old, new, written=_written(doc["attrs"])))
+                changes.append(
+                    Change(tenant, entity_id, old, new, written=documents.written_of(doc["attrs"]))
+                )
             repository.update_entities(conn, tenant, updates, now)
             repository.insert_entities(conn, tenant, fresh, now)
             changes.extend(Change(tenant, d["id"], None, d, written=d["attrs"]) for d in fresh)
@@ -354,9 +278,11 @@ class EntityService:
                 attrs = doc["attrs"]
                 if no_overwrite:
                     attrs = {k: v for k, v in attrs.items() if k not in old["attrs"]}
-                new = _update_doc(old, {**doc, "attrs": attrs}, now_iso)
+                new = documents.update_doc(old, {**doc, "attrs": attrs}, now_iso)
                 repository.update_entity(conn, tenant, eid, old, new, now)
-                changes.append(Change(tenant, doc["id"], old, new, written=_written(attrs)))
+                changes.append(
+                    Change(tenant, doc["id"], old, new, written=documents.written_of(attrs))
+                )
             tx.record(changes)
         result.success = [c.entity_id for c in changes]
         return result
@@ -415,7 +341,7 @@ class EntityService:
             else:
                 updates: list[tuple[int, Doc, Doc]] = []
                 for eid, old in matched:
-                    new = _without_attrs(old, keep=keep, drop=drop)
+                    new = documents.without_attrs(old, keep=keep, drop=drop)
                     if new is None:
                         continue
                     new["modifiedAt"] = iso
@@ -433,14 +359,14 @@ class EntityService:
 
     def replace(self, tenant: str, doc: Doc) -> None:
         self._modify(
-            tenant, doc["id"], lambda old, iso: (_replace_doc(old, doc, iso), doc["attrs"])
+            tenant, doc["id"], lambda old, iso: (documents.replace_doc(old, doc, iso), doc["attrs"])
         )
 
     def merge(self, tenant: str, doc: Doc) -> None:
         """Merge-patch an entity (PATCH /entities/{id}); urn:ngsi-ld:null deletes."""
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
-            new = clone(old)
+            new = documents.clone(old)
             written: dict[str, list[Instance]] = {}
             if doc.get("type"):
                 new["type"] = list(dict.fromkeys(old["type"] + doc["type"]))
@@ -451,13 +377,17 @@ class EntityService:
                     target = new["attrs"].get(iri, [])
                     ds = inst.get("datasetId")
                     if is_null(inst):
-                        _drop_instance(new["attrs"], iri, ds)
+                        documents.drop_instance(new["attrs"], iri, ds)
                         continue
                     current = next((i for i in target if i.get("datasetId") == ds), None)
-                    merged = _merge_instance(current, inst, iri) if current else without_nulls(inst)
-                    _stamp([merged], iso, [current] if current else None)
+                    merged = (
+                        documents.merge_instance(current, inst, iri)
+                        if current
+                        else without_nulls(inst)
+                    )
+                    documents.stamp([merged], iso, [current] if current else None)
                     new["attrs"].setdefault(iri, [])
-                    _put_instances(new["attrs"][iri], [merged])
+                    documents.put_instances(new["attrs"][iri], [merged])
                     written.setdefault(iri, []).append(merged)
             new["modifiedAt"] = iso
             return new, written
@@ -545,7 +475,7 @@ class EntityService:
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
             result.updated.clear()  # (applied again if its group commit is retried)
             result.not_updated.clear()
-            new = clone(old)
+            new = documents.clone(old)
             if types:
                 new["type"] = list(dict.fromkeys(old["type"] + types))
             if scope is not None:
@@ -564,11 +494,13 @@ class EntityService:
                         result.not_updated.append((iri, "attribute exists and noOverwrite is set"))
                         continue
                     instances = keep
-                instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+                instances = [
+                    i if is_null(i) else without_nulls(i) for i in documents.clone(instances)
+                ]
                 kept = [i for i in instances if not is_null(i)]
-                _stamp(kept, iso, current)
+                documents.stamp(kept, iso, current)
                 new["attrs"].setdefault(iri, [])
-                _put_instances(new["attrs"][iri], instances)
+                documents.put_instances(new["attrs"][iri], instances)
                 if not new["attrs"][iri]:
                     del new["attrs"][iri]
                 if kept:
@@ -590,7 +522,7 @@ class EntityService:
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
             result.updated.clear()  # (applied again if its group commit is retried)
             result.not_updated.clear()
-            new = clone(old)
+            new = documents.clone(old)
             written: dict[str, list[Instance]] = {}
             for iri, instances in attrs.items():
                 current = new["attrs"].get(iri)
@@ -605,10 +537,12 @@ class EntityService:
                 if missing:
                     result.not_updated.append((iri, "no instance with that datasetId"))
                     continue
-                instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+                instances = [
+                    i if is_null(i) else without_nulls(i) for i in documents.clone(instances)
+                ]
                 kept = [i for i in instances if not is_null(i)]
-                _stamp(kept, iso, current)
-                _put_instances(current, instances)
+                documents.stamp(kept, iso, current)
+                documents.put_instances(current, instances)
                 if not current:
                     del new["attrs"][iri]
                 if kept:
@@ -624,7 +558,7 @@ class EntityService:
 
     def patch_attr(self, tenant: str, entity_id: str, iri: str, patch: Instance, name: str) -> None:
         """PATCH /entities/{id}/attrs/{attr}: merge the fragment into the existing instance."""
-        self._modify(tenant, entity_id, _patching(entity_id, iri, patch, name))
+        self._modify(tenant, entity_id, documents.patching(entity_id, iri, patch, name))
 
     async def patch_attr_async(
         self, tenant: str, entity_id: str, iri: str, patch: Instance, name: str
@@ -632,7 +566,7 @@ class EntityService:
         """``patch_attr`` from the event loop: partial updates arriving together are written
         in one transaction, handed to the thread pool once (hub/group_commit.py)."""
         await self._agroup.submit(
-            _Modification(tenant, entity_id, _patching(entity_id, iri, patch, name))
+            _Modification(tenant, entity_id, documents.patching(entity_id, iri, patch, name))
         )
 
     def replace_attr(
@@ -650,11 +584,11 @@ class EntityService:
                 if all(i.get("datasetId") != ds for i in current):
                     where = f"with datasetId {ds}" if ds else "default instance (no datasetId)"
                     raise ResourceNotFound(f"attribute {name} of {entity_id} has no {where}")
-            new = clone(old)
-            fresh = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
+            new = documents.clone(old)
+            fresh = [i if is_null(i) else without_nulls(i) for i in documents.clone(instances)]
             kept = [i for i in fresh if not is_null(i)]
-            _stamp(kept, iso, current)
-            _put_instances(new["attrs"][iri], fresh)
+            documents.stamp(kept, iso, current)
+            documents.put_instances(new["attrs"][iri], fresh)
             if not new["attrs"][iri]:
                 del new["attrs"][iri]
             new["modifiedAt"] = iso
@@ -676,7 +610,7 @@ class EntityService:
             current = old["attrs"].get(iri)
             if current is None:
                 raise ResourceNotFound(f"entity {entity_id} has no attribute {name}")
-            new = clone(old)
+            new = documents.clone(old)
             if delete_all:
                 del new["attrs"][iri]
             else:
@@ -699,7 +633,7 @@ class EntityService:
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
             if "scope" not in old:
                 raise ResourceNotFound(f"entity {entity_id} has no scope")
-            new = clone(old)
+            new = documents.clone(old)
             del new["scope"]
             new["modifiedAt"] = iso
             return new, {}
@@ -734,101 +668,5 @@ class EntityService:
             )
 
 
-Apply = Callable[[Doc, str], tuple[Doc, dict[str, list[Instance]]]]
-
-
-def _patching(entity_id: str, iri: str, patch: Instance, name: str) -> Apply:
-    """The change of a partial attribute update: merge the fragment into the instance."""
-
-    def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
-        current = old["attrs"].get(iri)
-        ds = patch.get("datasetId")
-        target = next((i for i in current or [] if i.get("datasetId") == ds), None)
-        if target is None:
-            where = f" with datasetId {ds}" if ds else ""
-            raise ResourceNotFound(f"entity {entity_id} has no attribute {name}{where}")
-        new = clone(old)
-        if is_null(patch):  # the NGSI-LD Null deletes the instance
-            _drop_instance(new["attrs"], iri, ds)
-            new["modifiedAt"] = iso
-            return new, {}
-        merged = _merge_instance(target, patch, name)
-        _stamp([merged], iso, [target])
-        _put_instances(new["attrs"][iri], [merged])
-        new["modifiedAt"] = iso
-        return new, {iri: [merged]}
-
-    return apply
-
-
 def _tenant_note(tenant: str) -> str:
     return f" in tenant {tenant!r}" if tenant else ""
-
-
-def _without_attrs(
-    old: Doc, *, keep: Sequence[str] | None, drop: Sequence[str] | None
-) -> Doc | None:
-    """The entity less the attributes a purge removes (and its scope when named), or None when
-    nothing changes."""
-    new = clone(old)
-    if keep is not None:
-        new["attrs"] = {k: v for k, v in old["attrs"].items() if k in keep}
-        if "scope" not in keep:
-            new.pop("scope", None)
-    else:
-        assert drop is not None
-        new["attrs"] = {k: v for k, v in old["attrs"].items() if k not in drop}
-        if "scope" in drop:
-            new.pop("scope", None)
-    if new["attrs"] == old["attrs"] and new.get("scope") == old.get("scope"):
-        return None
-    return new
-
-
-def _written(attrs: dict[str, list[Instance]]) -> dict[str, list[Instance]]:
-    """The instances a write stored (for history and notifications): not its deletions."""
-    kept = {iri: [i for i in instances if not is_null(i)] for iri, instances in attrs.items()}
-    return {iri: instances for iri, instances in kept.items() if instances}
-
-
-def _fresh_attrs(attrs: dict[str, list[Instance]]) -> dict[str, list[Instance]]:
-    cleaned = {iri: _fresh(instances) for iri, instances in attrs.items()}
-    return {iri: instances for iri, instances in cleaned.items() if instances}
-
-
-def _new_doc(doc: Doc, now_iso: str) -> Doc:
-    doc = clone(doc)
-    doc["attrs"] = _fresh_attrs(doc["attrs"])
-    doc["createdAt"] = now_iso
-    doc["modifiedAt"] = now_iso
-    for instances in doc["attrs"].values():
-        _stamp(instances, now_iso, None)
-    return doc
-
-
-def _replace_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
-    new = clone(doc)
-    new["attrs"] = _fresh_attrs(new["attrs"])
-    new["type"] = doc.get("type") or old["type"]
-    new["createdAt"] = old["createdAt"]
-    new["modifiedAt"] = now_iso
-    for iri, instances in new["attrs"].items():
-        _stamp(instances, now_iso, old["attrs"].get(iri))
-    return new
-
-
-def _update_doc(old: Doc, doc: Doc, now_iso: str) -> Doc:
-    new = clone(old)
-    if doc.get("type"):
-        new["type"] = list(dict.fromkeys(old["type"] + doc["type"]))
-    if "scope" in doc:
-        new["scope"] = doc["scope"]
-    for iri, instances in doc["attrs"].items():
-        instances = [i if is_null(i) else without_nulls(i) for i in clone(instances)]
-        _stamp([i for i in instances if not is_null(i)], now_iso, old["attrs"].get(iri))
-        new["attrs"].setdefault(iri, [])
-        _put_instances(new["attrs"][iri], instances)
-        if not new["attrs"][iri]:
-            del new["attrs"][iri]
-    new["modifiedAt"] = now_iso
-    return new
