@@ -63,7 +63,7 @@ def compiled(stmt: Executable, dialect: Dialect, columns: tuple[str, ...]) -> st
             raise ValueError(f"statement parameters are {order}, expected {columns}")
         sql = str(comp.string)
         if dialect.name == "postgresql" and isinstance(stmt, Insert):
-            sql = _unnest(sql, stmt.table, columns, dialect)  # type: ignore[arg-type]
+            sql = _as_recordset_insert(sql, stmt.table, columns, dialect)  # type: ignore[arg-type]
         _compiled[key] = sql
     return sql
 
@@ -72,7 +72,7 @@ def compiled(stmt: Executable, dialect: Dialect, columns: tuple[str, ...]) -> st
 _VALUES = re.compile(r"VALUES \((?:%s(?:::[\w ]+(?:\(\d+\))?)?(?:, )?)+\)")
 
 
-def _unnest(sql: str, table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
+def _as_recordset_insert(sql: str, table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
     """``INSERT ... VALUES (%s, ...)`` as ``INSERT ... SELECT ... FROM json_to_recordset``."""
     names = ", ".join(f'"{c}"' for c in columns)
     types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
@@ -107,7 +107,7 @@ def execute_many(
     conn: Connection, stmt: Executable, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     """Run ``stmt`` for every row, in the open transaction, without per-row processing: an
-    INSERT on PostgreSQL once for all rows (unnest), anything else once per row."""
+    INSERT on PostgreSQL once for all rows (json_to_recordset), anything else once per row."""
     if not rows:
         return
     sql = compiled(stmt, conn.dialect, columns)
@@ -134,7 +134,7 @@ def insert_returning(
 ) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (tuples in ``columns`` order, in the driver's types) and return the
     ``returning`` columns of each inserted row, in no promised order: callers match them to
-    their rows by a key among ``returning``. PostgreSQL: one unnest statement; SQLite: the
+    their rows by a key among ``returning``. PostgreSQL: one recordset statement; SQLite: the
     driver's cursor row by row (its executemany returns nothing; a local call is cheap)."""
     if not rows:
         return []
