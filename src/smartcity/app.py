@@ -43,6 +43,7 @@ from smartcity.portal.site import routes as site_routes
 from smartcity.portal.site.sessions import include_site
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
+from smartcity.web import apidocs
 from smartcity.web import routing as web_routing
 
 log = logging.getLogger("smartcity")
@@ -103,6 +104,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         version=__version__,
         description="City data hub (NGSI-LD, ETSI GS CIM 009 v1.8) and city platform API.",
         lifespan=lifespan,
+        # Served by web/apidocs.py from vendored assets, not FastAPI's CDN defaults.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hub = hub
     app.state.ingest = ingest
@@ -179,5 +183,6 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # The public site: /static, the language redirects, then the portal's pages behind its
     # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).
     web_routing.install(app)
+    apidocs.install(app)  # /docs and /redoc, offline
     include_site(app, site_routes.router)
     return app
