@@ -46,6 +46,10 @@ class Limits:
     max_batch_entities: int = 5_000
     max_context_bytes: int = 512 * 1024
     context_fetch_timeout: float = 3.0
+    # Remote @context fetches under way at once (in all, and to one host); a request that
+    # finds no free slot within the timeout gets 503 LdContextNotAvailable.
+    context_fetch_concurrency: int = 8
+    context_fetches_per_host: int = 2
     # Temporal API: at most this many instances per attribute (and datasetId) in one response;
     # beyond it the answer is 206 Partial Content with a Content-Range (clause 6.3.10).
     # SMARTCITY_TEMPORAL_INSTANCE_LIMIT overrides it.

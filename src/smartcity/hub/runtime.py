@@ -77,6 +77,8 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         timeout=settings.limits.context_fetch_timeout,
         max_bytes=settings.limits.max_context_bytes,
         forbid_private=settings.forbid_private_targets,
+        concurrency=settings.limits.context_fetch_concurrency,
+        per_host=settings.limits.context_fetches_per_host,
     )
     entities = EntityService(db, feed)
     subscriptions = SubscriptionService(db)

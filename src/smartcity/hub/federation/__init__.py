@@ -10,6 +10,7 @@ from smartcity.config import Settings
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.federation.forwarding import Forwarder
 from smartcity.hub.federation.service import RegistrationService
+from smartcity.hub.outbound import TargetGuard
 from smartcity.storage.engine import Database
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def build_federation(db: Database, settings: Settings, contexts: ContextStore) -
     registrations.commit_listeners.append(notifier.wake)
     return Federation(
         registrations=registrations,
-        forwarder=Forwarder(registrations),
+        forwarder=Forwarder(registrations, TargetGuard(settings.forbid_private_targets)),
         subscriptions=subscriptions,
         notifier=notifier,
     )
