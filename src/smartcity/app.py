@@ -24,6 +24,7 @@ from smartcity.hub.api import (
     entities,
     hot,
     jsonld_contexts,
+    notifications,
     subscriptions,
     temporal,
 )
@@ -159,7 +160,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
+    # Failed notifications before the subscription routes: '/subscriptions/{id:path}' would
+    # otherwise swallow '/subscriptions/{id}/failedNotifications'.
     modules = (
+        notifications,
         attrs,
         entities,
         batch,
@@ -172,6 +176,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     for module in modules:
         app.include_router(module.router, prefix=NGSI_PREFIX)
     # Devices and their readings (live/devices, live/ingest).
+    app.include_router(notifications.metrics_router)  # /api/v1/notifications/metrics
     app.include_router(ingest_http.router)  # before /devices/{id}: its /readings path
     app.include_router(devices_api.router)
     # The portal's JSON/CSV API: measures, areas, KPIs (portal/measures/endpoints.py).

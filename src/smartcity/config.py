@@ -119,6 +119,45 @@ class FeedbackSettings:
         )
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw and raw.strip() else default
+
+
+@dataclass
+class NotificationSettings:
+    """How the hub delivers notifications (hub/subscriptions/outbox.py).
+
+    A failed notification is retried after ``retry_base`` seconds, doubling up to ``retry_cap``
+    (then every ``retry_cap`` seconds) while its subscription is active: the cap bounds how long
+    a receiver that came back waits for what it missed. A delivery worker holds the
+    notifications it is sending for ``lease`` seconds, renewed while it works: a process that
+    dies leaves them to the others within about that long.
+    """
+
+    retry_base: float = 1.0
+    retry_cap: float = 60.0
+    lease: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_base <= self.retry_cap:
+            raise ValueError(
+                "notification retries need 0 < SMARTCITY_NOTIFY_RETRY_BASE <= "
+                f"SMARTCITY_NOTIFY_RETRY_CAP (got {self.retry_base} and {self.retry_cap})"
+            )
+        if self.lease <= 0:
+            raise ValueError(f"SMARTCITY_NOTIFY_LEASE must be positive (got {self.lease})")
+
+    @classmethod
+    def from_env(cls) -> NotificationSettings:
+        d = cls()
+        return cls(
+            retry_base=_env_float("SMARTCITY_NOTIFY_RETRY_BASE", d.retry_base),
+            retry_cap=_env_float("SMARTCITY_NOTIFY_RETRY_CAP", d.retry_cap),
+            lease=_env_float("SMARTCITY_NOTIFY_LEASE", d.lease),
+        )
+
+
 @dataclass
 class Settings:
     database_url: str
@@ -130,6 +169,7 @@ class Settings:
     forbid_private_targets: bool = False
     limits: Limits = field(default_factory=Limits)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -145,4 +185,5 @@ class Settings:
                 )
             ),
             feedback=FeedbackSettings.from_env(),
+            notifications=NotificationSettings.from_env(),
         )

@@ -38,6 +38,7 @@ class Federation:
 def build_federation(db: Database, settings: Settings, contexts: ContextStore) -> Federation:
     from smartcity.hub.federation.csub_notifier import CsubNotifier
     from smartcity.hub.federation.csubs import CsourceSubscriptionService
+    from smartcity.hub.subscriptions.outbox import RetryPolicy
     from smartcity.hub.subscriptions.senders import Senders
 
     registrations = RegistrationService(db)
@@ -46,7 +47,14 @@ def build_federation(db: Database, settings: Settings, contexts: ContextStore) -
     # woken once they commit.
     registrations.change_hooks.append(subscriptions.on_registration_change)
     senders = Senders(forbid_private=settings.forbid_private_targets)
-    notifier = CsubNotifier(db, contexts, senders)
+    delivery = settings.notifications
+    notifier = CsubNotifier(
+        db,
+        contexts,
+        senders,
+        retry=RetryPolicy(base_delay=delivery.retry_base, max_delay=delivery.retry_cap),
+        lease=delivery.lease,
+    )
     registrations.commit_listeners.append(notifier.wake)
     return Federation(
         registrations=registrations,
