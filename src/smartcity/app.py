@@ -42,6 +42,7 @@ from smartcity.portal.feedback.targets import catalogue_target_check
 from smartcity.portal.measures import endpoints as portal_api
 from smartcity.portal.site import routes as site_routes
 from smartcity.portal.site.sessions import include_site
+from smartcity.portal.users.sessions import SessionStore
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
 from smartcity.web import apidocs
@@ -115,6 +116,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.state.feedback = FeedbackService(
         db, settings.feedback, target_exists=catalogue_target_check(db)
     )
+    # The site's signed-in sessions, kept in the database so they can be ended at once.
+    app.state.site_sessions = SessionStore(db, settings.sessions)
 
     @app.exception_handler(NgsiError)
     async def ngsi_error(_request: Request, exc: NgsiError) -> Response:

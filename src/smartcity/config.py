@@ -6,6 +6,7 @@ Every command resolves the database the same way: an explicit ``--database URL``
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,10 @@ class FeedbackSettings:
     privacy_rate_ip: tuple[int, int] = (10, 3600)
     privacy_rate_email: tuple[int, int] = (3, 86400)
     privacy_token_ttl: int = 24 * 3600
+    # Votes: a person proves an e-mail address by a link (one address, one vote per comment).
+    vote_token_ttl: int = 24 * 3600
+    vote_mail_rate_ip: tuple[int, int] = (20, 3600)
+    vote_mail_rate_email: tuple[int, int] = (10, 86400)
     # Where the links in privacy e-mails point (the public site's address).
     public_url: str = "http://127.0.0.1:8000"
     secret: str | None = None
@@ -113,6 +118,12 @@ class FeedbackSettings:
             privacy_rate_ip=_env_rate("SMARTCITY_FEEDBACK_RATE_PRIVACY_IP", d.privacy_rate_ip),
             privacy_rate_email=_env_rate(
                 "SMARTCITY_FEEDBACK_RATE_PRIVACY_EMAIL", d.privacy_rate_email
+            ),
+            vote_mail_rate_ip=_env_rate(
+                "SMARTCITY_FEEDBACK_RATE_VOTE_MAIL_IP", d.vote_mail_rate_ip
+            ),
+            vote_mail_rate_email=_env_rate(
+                "SMARTCITY_FEEDBACK_RATE_VOTE_MAIL_EMAIL", d.vote_mail_rate_email
             ),
             public_url=os.environ.get("SMARTCITY_PUBLIC_URL", d.public_url),
             secret=os.environ.get("SMARTCITY_SECRET") or None,
@@ -159,6 +170,56 @@ class NotificationSettings:
 
 
 @dataclass
+class SessionSettings:
+    """The site's sign-in sessions (server-side records, portal/users/sessions.py), in seconds.
+
+    ``lifetime``: a session ends this long after signing in, whatever the user does
+    (``SMARTCITY_SESSION_LIFETIME``); ``idle``: ... or after this long without a request
+    (``SMARTCITY_SESSION_IDLE``)."""
+
+    lifetime: int = 12 * 3600
+    idle: int = 30 * 60
+
+    def __post_init__(self) -> None:
+        if self.lifetime < 60 or self.idle < 60:
+            raise ValueError(
+                "SMARTCITY_SESSION_LIFETIME and SMARTCITY_SESSION_IDLE are seconds, at least 60"
+            )
+
+    @classmethod
+    def from_env(cls) -> SessionSettings:
+        try:
+            lifetime = _env_int("SMARTCITY_SESSION_LIFETIME", cls.lifetime)
+            idle = _env_int("SMARTCITY_SESSION_IDLE", cls.idle)
+        except ValueError:
+            raise ValueError(
+                "SMARTCITY_SESSION_LIFETIME and SMARTCITY_SESSION_IDLE are whole seconds"
+            ) from None
+        return cls(lifetime=lifetime, idle=idle)
+
+
+def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
+    """``SMARTCITY_TRUSTED_PROXIES`` (or ``serve --trusted-proxies``): the addresses or networks
+    of the reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed,
+    comma-separated (``10.0.0.5,10.1.0.0/16``; ``*`` trusts everyone). None by default, so a
+    client cannot choose the address that the per-IP limits count."""
+    found: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if part != "*":
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"SMARTCITY_TRUSTED_PROXIES / --trusted-proxies: {part!r} is not an IP "
+                    "address or network (e.g. 10.0.0.5, 10.1.0.0/16) or *"
+                ) from None
+        found.append(part)
+    return tuple(found)
+
+
+@dataclass
 class Settings:
     database_url: str
     auth_required: bool = True
@@ -170,6 +231,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -186,4 +248,5 @@ class Settings:
             ),
             feedback=FeedbackSettings.from_env(),
             notifications=NotificationSettings.from_env(),
+            sessions=SessionSettings.from_env(),
         )
