@@ -45,6 +45,13 @@ CORE_ALIASES = frozenset(
         "http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
     }
 )
+# The platform's own "city" context: the short names of the Smart Data Models types and
+# attributes the platform writes (and the few Hong Kong terms with no model), mapped to their
+# IRIs. Built in like the core context: any URL whose path is CITY_CONTEXT_PATH, on any host
+# name, resolves to it, so it works offline and is never fetched (docs/hub.md).
+CITY_CONTEXT_ID = "smartcity-context.jsonld"
+CITY_CONTEXT_PATH = "/ngsi-ld/v1/jsonldContexts/" + CITY_CONTEXT_ID
+CITY_CONTEXT_URL = "http://localhost" + CITY_CONTEXT_PATH  # how in-process writers name it
 FAILURE_TTL = 30.0
 _HOSTED_PATH = re.compile(r"/ngsi-ld/v1/jsonldContexts/(urn:ngsi-ld:context:[0-9a-f-]{36})$")
 
@@ -68,6 +75,23 @@ def core_document() -> dict[str, Any]:
 @cache
 def core_context() -> ActiveContext:
     return process_context(ActiveContext(), core_document()["@context"], _no_remote)
+
+
+@cache
+def city_document() -> dict[str, Any]:
+    raw = resources.files("smartcity.hub") / "contexts" / CITY_CONTEXT_ID
+    return json.loads(raw.read_text(encoding="utf-8"))
+
+
+@cache
+def city_context() -> ActiveContext:
+    """The city context as a request sending it in its Link header gets it (core applied last)."""
+    return ContextStore(None).active(CITY_CONTEXT_URL)
+
+
+def city_terms() -> dict[str, str]:
+    """Short name -> IRI of every term of the city context."""
+    return dict(city_document()["@context"])
 
 
 def _no_remote(url: str) -> Any:
@@ -112,6 +136,8 @@ class ContextStore:
     def load(self, url: str) -> Any:
         if url in CORE_ALIASES:
             return core_document()
+        if urlsplit(url).path == CITY_CONTEXT_PATH:
+            return city_document()
         hosted = _hosted_id(url)
         if hosted is not None:
             # A context this hub hosts (POST /jsonldContexts): served from the store, whatever
