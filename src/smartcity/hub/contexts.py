@@ -28,6 +28,7 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import orjson
@@ -53,6 +54,13 @@ CORE_ALIASES = frozenset(
         "http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
     }
 )
+# The platform's own "city" context: the short names of the Smart Data Models types and
+# attributes the platform writes (and the few Hong Kong terms with no model), mapped to their
+# IRIs. Built in like the core context: any URL whose path is CITY_CONTEXT_PATH, on any host
+# name, resolves to it, so it works offline and is never fetched (docs/hub.md).
+CITY_CONTEXT_ID = "smartcity-context.jsonld"
+CITY_CONTEXT_PATH = "/ngsi-ld/v1/jsonldContexts/" + CITY_CONTEXT_ID
+CITY_CONTEXT_URL = "http://localhost" + CITY_CONTEXT_PATH  # how in-process writers name it
 FAILURE_TTL = 30.0
 # How many remote documents one @context may bring in beyond those already cached.
 MAX_NEW_DOCUMENTS = 32
@@ -78,6 +86,34 @@ def core_document() -> dict[str, Any]:
 @cache
 def core_context() -> ActiveContext:
     return process_context(ActiveContext(), core_document()["@context"], _no_remote)
+
+
+@cache
+def city_document() -> dict[str, Any]:
+    raw = resources.files("smartcity.hub") / "contexts" / CITY_CONTEXT_ID
+    return json.loads(raw.read_text(encoding="utf-8"))
+
+
+@cache
+def city_context() -> ActiveContext:
+    """The city context as a request sending it in its Link header gets it (core applied last)."""
+    return ContextStore(None).active(CITY_CONTEXT_URL)
+
+
+def city_terms() -> dict[str, str]:
+    """Short name -> IRI of every term of the city context."""
+    return dict(city_document()["@context"])
+
+
+def _built_in(url: str) -> dict[str, Any] | None:
+    """The core or the city context if ``url`` names one of them (never fetched), else None."""
+    if url in CORE_ALIASES:
+        return core_document()
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # not a URL at all: the fetch path says why
+        return None
+    return city_document() if path == CITY_CONTEXT_PATH else None
 
 
 def _no_remote(url: str) -> Any:
@@ -126,8 +162,9 @@ class ContextStore:
     # -- documents ---------------------------------------------------------------------------
     def load(self, url: str) -> Any:
         """The document at ``url``, fetched if need be (blocking: threads only)."""
-        if url in CORE_ALIASES:
-            return core_document()
+        built_in = _built_in(url)
+        if built_in is not None:
+            return built_in
         hosted = _hosted_id(url)
         if hosted is not None:
             # A context this hub hosts (POST /jsonldContexts): served from the store, whatever
@@ -155,8 +192,9 @@ class ContextStore:
 
     def _in_memory(self, url: str) -> Any:
         """``load`` without I/O: the async path's loader (raises _NotLoaded)."""
-        if url in CORE_ALIASES:
-            return core_document()
+        built_in = _built_in(url)
+        if built_in is not None:
+            return built_in
         hosted = _hosted_id(url)
         doc = self._documents.get(hosted) if hosted is not None else None
         if doc is None:
