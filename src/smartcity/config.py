@@ -116,6 +116,34 @@ class FeedbackSettings:
 
 
 @dataclass
+class OpenDataSettings:
+    """The open data portal (smartcity.opendata): where uploads live and what they may be.
+
+    ``data_dir`` None means ``SMARTCITY_OPENDATA_DIR``, else ``$SMARTCITY_HOME/opendata``;
+    uploaded resource files are kept under its ``uploads/`` folder, one folder per resource.
+    """
+
+    data_dir: Path | None = None
+    max_upload_bytes: int = 100 * 1024 * 1024
+    site_title: str = "Hong Kong Smart City Open Data"
+
+    @property
+    def upload_dir(self) -> Path:
+        return (self.data_dir or smartcity_home() / "opendata") / "uploads"
+
+    @classmethod
+    def from_env(cls) -> OpenDataSettings:
+        d = cls()
+        raw_dir = os.environ.get("SMARTCITY_OPENDATA_DIR")
+        return cls(
+            data_dir=Path(raw_dir).expanduser() if raw_dir else None,
+            max_upload_bytes=_env_int("SMARTCITY_OPENDATA_MAX_UPLOAD_MB", 0) * 1024 * 1024
+            or d.max_upload_bytes,
+            site_title=os.environ.get("SMARTCITY_OPENDATA_SITE_TITLE", d.site_title),
+        )
+
+
+@dataclass
 class Settings:
     database_url: str
     auth_required: bool = True
@@ -126,6 +154,7 @@ class Settings:
     forbid_private_targets: bool = False
     limits: Limits = field(default_factory=Limits)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    opendata: OpenDataSettings = field(default_factory=OpenDataSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -141,4 +170,5 @@ class Settings:
                 )
             ),
             feedback=FeedbackSettings.from_env(),
+            opendata=OpenDataSettings.from_env(),
         )
