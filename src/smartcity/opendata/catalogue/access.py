@@ -75,7 +75,9 @@ class Principal:
 
     def _require_write(self, what: str) -> None:
         if self.name is None and not self.sysadmin:
-            raise NotAuthorized(f"you may not {what} without an API key: send 'Authorization: <key>'")
+            raise NotAuthorized(
+                f"you may not {what} without an API key: send 'Authorization: <key>'"
+            )
         if not self.can_write:
             raise NotAuthorized(f"the API key is read-only: it may not {what}")
 

@@ -99,8 +99,13 @@ def group_summary(row: Row[Any], view: View, *, is_organization: bool) -> dict[s
 
 
 def tag_dict(tag_id: str, name: str) -> dict[str, Any]:
-    return {"id": tag_id, "name": name, "display_name": name, "state": "active",
-            "vocabulary_id": None}  # fmt: skip
+    return {
+        "id": tag_id,
+        "name": name,
+        "display_name": name,
+        "state": "active",
+        "vocabulary_id": None,
+    }
 
 
 def resource_dict(row: Row[Any], view: View) -> dict[str, Any]:

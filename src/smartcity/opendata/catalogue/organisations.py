@@ -60,7 +60,7 @@ class OrganisationService:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def list(
+    def listing(
         self,
         kind: Kind,
         p: Principal,
@@ -76,8 +76,7 @@ class OrganisationService:
         with self.db.read() as conn:
             rows = repo.list_named(conn, kind.table, names=names)
             column = "owner_org" if kind.is_organization else "group_id"
-            counts = repo.dataset_counts(conn, column, [r.id for r in rows],
-                                         p.reads_private_of())  # fmt: skip
+            counts = repo.dataset_counts(conn, column, [r.id for r in rows], p.reads_private_of())
             view = self.catalogue.view(conn, lang, base_url)
         items = [(row, counts.get(row.id, 0)) for row in rows]
         field, _, direction = (sort or "name asc").strip().partition(" ")
@@ -120,8 +119,9 @@ class OrganisationService:
                 lang=lang,
             )
             found = engine.search(conn, request, p)
-            out = group_dict(row, view, is_organization=kind.is_organization,
-                             package_count=found.count)  # fmt: skip
+            out = group_dict(
+                row, view, is_organization=kind.is_organization, package_count=found.count
+            )
             if include_datasets:
                 out["packages"] = self.catalogue.packages(conn, found.ids, view)
             if kind.is_organization and include_users and p.has_role(row.id, "member"):
@@ -162,8 +162,11 @@ class OrganisationService:
             values = self._values(model, None, lang)
             if not kind.is_organization:
                 values["ord"] = self._next_ord(conn)
-            conn.execute(insert(kind.table).values(id=row_id, state="active", created_at=now,
-                                                   modified_at=now, **values))  # fmt: skip
+            conn.execute(
+                insert(kind.table).values(
+                    id=row_id, state="active", created_at=now, modified_at=now, **values
+                )
+            )
             if kind.is_organization:
                 self._set_users(conn, row_id, model)
             return self._finish(conn, kind, p, row_id, f"{kind.noun}_create", lang, base_url)
@@ -217,21 +220,37 @@ class OrganisationService:
                 ).scalar_one()
                 if left:
                     raise ValidationFailed.one(
-                        "id", f"organization {current.name} still has {left} dataset(s): delete "
-                        "them or move them to another organization first")  # fmt: skip
+                        "id",
+                        f"organization {current.name} still has {left} dataset(s): delete "
+                        "them or move them to another organization first",
+                    )
             conn.execute(
-                update(kind.table).where(kind.table.c.id == current.id)
+                update(kind.table)
+                .where(kind.table.c.id == current.id)
                 .values(state="deleted", modified_at=repo.now_us())
-            )  # fmt: skip
+            )
             if not kind.is_organization:
-                members = list(conn.execute(select(t.dataset_groups.c.dataset_id).where(
-                    t.dataset_groups.c.group_id == current.id)).scalars())  # fmt: skip
-                conn.execute(t.dataset_groups.delete().where(
-                    t.dataset_groups.c.group_id == current.id))  # fmt: skip
+                members = list(
+                    conn.execute(
+                        select(t.dataset_groups.c.dataset_id).where(
+                            t.dataset_groups.c.group_id == current.id
+                        )
+                    ).scalars()
+                )
+                conn.execute(
+                    t.dataset_groups.delete().where(t.dataset_groups.c.group_id == current.id)
+                )
                 for dataset_id in members:
                     index.reindex(conn, dataset_id)
-            repo.record(conn, actor=p.actor, action=f"{kind.noun}_delete", object_type=kind.noun,
-                        object_id=current.id, dataset_id=None, data=None)  # fmt: skip
+            repo.record(
+                conn,
+                actor=p.actor,
+                action=f"{kind.noun}_delete",
+                object_type=kind.noun,
+                object_id=current.id,
+                dataset_id=None,
+                data=None,
+            )
 
     def member_create(
         self, p: Principal, organisation: str, user: str, capacity: str
@@ -246,11 +265,22 @@ class OrganisationService:
                 raise NotFound(f"there is no organization {organisation!r}")
             p.require(org.id, "admin", f"manage the members of {org.name}")
             repo.set_member(conn, org.id, user, capacity)
-            out = {"table_name": "user", "table_id": user, "group_id": org.id,
-                   "capacity": capacity, "state": "active"}  # fmt: skip
-            repo.record(conn, actor=p.actor, action="organization_member_create",
-                        object_type="organization", object_id=org.id, dataset_id=None,
-                        data=out)  # fmt: skip
+            out = {
+                "table_name": "user",
+                "table_id": user,
+                "group_id": org.id,
+                "capacity": capacity,
+                "state": "active",
+            }
+            repo.record(
+                conn,
+                actor=p.actor,
+                action="organization_member_create",
+                object_type="organization",
+                object_id=org.id,
+                dataset_id=None,
+                data=out,
+            )
             return out
 
     def member_delete(self, p: Principal, organisation: str, user: str) -> None:
@@ -261,9 +291,15 @@ class OrganisationService:
             p.require(org.id, "admin", f"manage the members of {org.name}")
             if not repo.remove_member(conn, org.id, user):
                 raise NotFound(f"{user!r} is not a member of {org.name}")
-            repo.record(conn, actor=p.actor, action="organization_member_delete",
-                        object_type="organization", object_id=org.id, dataset_id=None,
-                        data={"user": user})  # fmt: skip
+            repo.record(
+                conn,
+                actor=p.actor,
+                action="organization_member_delete",
+                object_type="organization",
+                object_id=org.id,
+                dataset_id=None,
+                data={"user": user},
+            )
 
     # -- sysadmins and seeding (command line) ------------------------------------------------
 
@@ -273,14 +309,17 @@ class OrganisationService:
                 update(t.users).where(t.users.c.name == name).values(sysadmin=sysadmin)
             )
             if not done.rowcount:
-                conn.execute(insert(t.users).values(name=name, sysadmin=sysadmin,
-                                                    created_at=repo.now_us()))  # fmt: skip
+                conn.execute(
+                    insert(t.users).values(name=name, sysadmin=sysadmin, created_at=repo.now_us())
+                )
 
     def sysadmins(self) -> list[str]:
         with self.db.read() as conn:
-            return list(conn.execute(
-                select(t.users.c.name).where(t.users.c.sysadmin).order_by(t.users.c.name)
-            ).scalars())  # fmt: skip
+            return list(
+                conn.execute(
+                    select(t.users.c.name).where(t.users.c.sysadmin).order_by(t.users.c.name)
+                ).scalars()
+            )
 
     def seed(self, organisations: Iterable[SeedOrganisation]) -> dict[str, int]:
         """Create what is missing: the organisations given, DATA.GOV.HK's 18 categories as
@@ -290,25 +329,47 @@ class OrganisationService:
         with self.db.write() as conn:
             for org in organisations:
                 if repo.find_named(conn, t.organisations, org.name) is None:
-                    conn.execute(insert(t.organisations).values(
-                        id=str(uuid.uuid5(SEED_NAMESPACE, "organization:" + org.name)),
-                        name=org.name, title=org.title, description={}, image_url="",
-                        state="active", created_at=now, modified_at=now))  # fmt: skip
+                    conn.execute(
+                        insert(t.organisations).values(
+                            id=str(uuid.uuid5(SEED_NAMESPACE, "organization:" + org.name)),
+                            name=org.name,
+                            title=org.title,
+                            description={},
+                            image_url="",
+                            state="active",
+                            created_at=now,
+                            modified_at=now,
+                        )
+                    )
                     created["organizations"] += 1
             for n, cat in enumerate(CATEGORIES, 1):
                 if repo.find_named(conn, t.groups, cat.name) is None:
-                    conn.execute(insert(t.groups).values(
-                        id=str(uuid.uuid5(SEED_NAMESPACE, "group:" + cat.name)),
-                        name=cat.name, title={"en": cat.en, "zh-Hant": cat.tc, "zh-Hans": cat.sc},
-                        description={}, image_url="", ord=n, state="active", created_at=now,
-                        modified_at=now))  # fmt: skip
+                    conn.execute(
+                        insert(t.groups).values(
+                            id=str(uuid.uuid5(SEED_NAMESPACE, "group:" + cat.name)),
+                            name=cat.name,
+                            title={"en": cat.en, "zh-Hant": cat.tc, "zh-Hans": cat.sc},
+                            description={},
+                            image_url="",
+                            ord=n,
+                            state="active",
+                            created_at=now,
+                            modified_at=now,
+                        )
+                    )
                     created["groups"] += 1
             known = set(conn.execute(select(t.licences.c.id)).scalars())
             for n, lic in enumerate(LICENCES, 1):
                 if lic.id not in known:
-                    conn.execute(insert(t.licences).values(
-                        id=lic.id, title={"en": lic.en, "zh-Hant": lic.tc, "zh-Hans": lic.sc},
-                        url=lic.url, is_open=lic.is_open, ord=n))  # fmt: skip
+                    conn.execute(
+                        insert(t.licences).values(
+                            id=lic.id,
+                            title={"en": lic.en, "zh-Hant": lic.tc, "zh-Hans": lic.sc},
+                            url=lic.url,
+                            is_open=lic.is_open,
+                            ord=n,
+                        )
+                    )
                     created["licences"] += 1
         return created
 
@@ -335,8 +396,11 @@ class OrganisationService:
             return merge(base, given, getattr(model, name), lang)
 
         image = model.image_url
-        if image is None and current is not None and (keep_unsent or "image_url" not in (sent or
-                                                                                        {})):
+        if (
+            image is None
+            and current is not None
+            and (keep_unsent or "image_url" not in (sent or {}))
+        ):
             image = current.image_url
         return {
             "name": model.name,
@@ -347,8 +411,9 @@ class OrganisationService:
 
     @staticmethod
     def _next_ord(conn: Connection) -> int:
-        return int(conn.execute(select(func.coalesce(func.max(t.groups.c.ord), 0) + 1))
-                   .scalar_one())  # fmt: skip
+        return int(
+            conn.execute(select(func.coalesce(func.max(t.groups.c.ord), 0) + 1)).scalar_one()
+        )
 
     @staticmethod
     def _set_users(conn: Connection, organisation_id: str, model: GroupIn) -> None:
@@ -369,12 +434,25 @@ class OrganisationService:
             index.reindex(conn, dataset_id)
 
     def _finish(
-        self, conn: Connection, kind: Kind, p: Principal, row_id: str, action: str, lang: Any,
+        self,
+        conn: Connection,
+        kind: Kind,
+        p: Principal,
+        row_id: str,
+        action: str,
+        lang: Any,
         base_url: str,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         row = conn.execute(select(kind.table).where(kind.table.c.id == row_id)).one()
         view: View = self.catalogue.view(conn, lang, base_url)
         out = group_dict(row, view, is_organization=kind.is_organization)
-        repo.record(conn, actor=p.actor, action=action, object_type=kind.noun, object_id=row_id,
-                    dataset_id=None, data=out)  # fmt: skip
+        repo.record(
+            conn,
+            actor=p.actor,
+            action=action,
+            object_type=kind.noun,
+            object_id=row_id,
+            dataset_id=None,
+            data=out,
+        )
         return out

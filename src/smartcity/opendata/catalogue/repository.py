@@ -22,9 +22,7 @@ def now_us() -> int:
 
 def find_named(conn: Connection, table: Table, key: str) -> Row[Any] | None:
     """A row of ``table`` by id or by name (CKAN accepts either wherever it takes an id)."""
-    return conn.execute(
-        select(table).where(or_(table.c.id == key, table.c.name == key))
-    ).first()
+    return conn.execute(select(table).where(or_(table.c.id == key, table.c.name == key))).first()
 
 
 def named_by_ids(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, Row[Any]]:
@@ -143,9 +141,9 @@ def resources_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list
     return out
 
 
-def tags_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+def tags_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Any]]:
     dt, tg = t.dataset_tags, t.tags
-    out: dict[str, list[Row[Any]]] = defaultdict(list)
+    out: dict[str, list[Any]] = defaultdict(list)
     if dataset_ids:
         query = (
             select(dt.c.dataset_id, tg.c.id, tg.c.name)
@@ -158,9 +156,9 @@ def tags_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Row[
     return out
 
 
-def groups_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+def groups_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Any]]:
     dg, g = t.dataset_groups, t.groups
-    out: dict[str, list[Row[Any]]] = defaultdict(list)
+    out: dict[str, list[Any]] = defaultdict(list)
     if dataset_ids:
         query = (
             select(dg.c.dataset_id, g)
@@ -178,9 +176,7 @@ def set_tags(conn: Connection, dataset_id: str, names: Sequence[str], new_id: An
     conn.execute(delete(dt).where(dt.c.dataset_id == dataset_id))
     if not names:
         return
-    known = {
-        r.name: r.id for r in conn.execute(select(tg).where(tg.c.name.in_(list(names))))
-    }
+    known = {r.name: r.id for r in conn.execute(select(tg).where(tg.c.name.in_(list(names))))}
     for name in names:
         if name not in known:
             known[name] = new_id()

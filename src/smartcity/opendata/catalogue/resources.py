@@ -68,9 +68,10 @@ def resource_values(
                 url = url[len(base_url) :]
             if not url.startswith(HUB_PREFIX):
                 raise ValidationFailed.one(
-                    "url", f"a hub-query resource's url is a path under {HUB_PREFIX}, e.g. "
-                    f"{HUB_PREFIX}entities?type=CarPark"
-                )  # fmt: skip
+                    "url",
+                    f"a hub-query resource's url is a path under {HUB_PREFIX}, e.g. "
+                    f"{HUB_PREFIX}entities?type=CarPark",
+                )
         elif url and urlsplit(url).scheme.lower() not in SCHEMES:
             raise ValidationFailed.one("url", "must be an http(s) or ftp URL")
 
@@ -116,9 +117,10 @@ def resource_values(
         "mimetype": mimetype,
         "size": size,
         "hash": digest,
-        "language": model.language if model.language is not None else (
-            list(current.language) if current else []),
+        "language": model.language
+        if model.language is not None
+        else (list(current.language) if current else []),
         "created_at": created,
         "modified_at": (parse_iso(model.metadata_modified) if keep_times else None) or now,
         "data_modified_at": data_modified,
-    }  # fmt: skip
+    }

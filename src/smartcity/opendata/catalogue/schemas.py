@@ -132,7 +132,9 @@ class ResourceIn(_In):
     @classmethod
     def _languages(cls, value: Any) -> Any:
         value = _json_text(value)
-        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        return (
+            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        )
 
 
 class DatasetIn(_In):
@@ -242,9 +244,9 @@ class GroupIn(_In):
     image_url: str | None = Field(default=None, max_length=4000)
     users: list[MemberIn] | None = None
 
-    _objects = field_validator("title_translated", "description_translated", "users", mode="before")(
-        classmethod(lambda cls, v: _json_text(v))
-    )
+    _objects = field_validator(
+        "title_translated", "description_translated", "users", mode="before"
+    )(classmethod(lambda cls, v: _json_text(v)))
 
     @field_validator("name")
     @classmethod

@@ -161,10 +161,16 @@ class CatalogueService:
     def resource_show(self, p: Principal, lang: Any, base_url: str, key: str) -> dict[str, Any]:
         with self.db.read() as conn:
             row = conn.execute(select(t.resources).where(t.resources.c.id == key)).first()
-            dataset = conn.execute(
-                select(t.datasets).where(t.datasets.c.id == row.dataset_id)
-            ).first() if row is not None else None  # fmt: skip
-            if dataset is None or not p.may_see(dataset.owner_org, dataset.state, dataset.private):
+            dataset = (
+                conn.execute(select(t.datasets).where(t.datasets.c.id == row.dataset_id)).first()
+                if row is not None
+                else None
+            )
+            if (
+                row is None
+                or dataset is None
+                or not p.may_see(dataset.owner_org, dataset.state, dataset.private)
+            ):
                 raise NotFound(f"there is no resource {key!r} (or it is not visible to you)")
             return resource_dict(row, self.view(conn, lang, base_url))
 
@@ -221,10 +227,13 @@ class CatalogueService:
         for name, values in terms.items():
             column = columns[name]
             for value in values:
-                target: Any = func.lower(cast(column, Text)) if name in (
-                    "name", "description") else func.lower(column)  # fmt: skip
+                target: Any = (
+                    func.lower(cast(column, Text))
+                    if name in ("name", "description")
+                    else func.lower(column)
+                )
                 query = query.where(target.contains(value.lower(), autoescape=True))
-        order = columns.get(order_by or "", None)
+        order = columns.get(order_by or "")
         query = query.order_by(*([order] if order is not None else []), r.c.id)
         with self.db.read() as conn:
             count = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
@@ -236,11 +245,15 @@ class CatalogueService:
         tg, dt, d = t.tags, t.dataset_tags, t.datasets
         stmt = (
             select(tg.c.id, tg.c.name)
-            .where(tg.c.id.in_(
-                select(dt.c.tag_id).join(d, d.c.id == dt.c.dataset_id)
-                .where(d.c.state == "active", ~d.c.private)))
+            .where(
+                tg.c.id.in_(
+                    select(dt.c.tag_id)
+                    .join(d, d.c.id == dt.c.dataset_id)
+                    .where(d.c.state == "active", ~d.c.private)
+                )
+            )
             .order_by(tg.c.name)
-        )  # fmt: skip
+        )
         if query:
             stmt = stmt.where(func.lower(tg.c.name).contains(query.lower(), autoescape=True))
         with self.db.read() as conn:
@@ -263,8 +276,9 @@ class CatalogueService:
                 raise NotFound(f"there is no tag {key!r}")
             out = tag_dict(row.id, row.name)
             if include_datasets:
-                request = engine.SearchRequest(fq=[_facet_query("tags", row.name)], rows=1000,
-                                               lang=lang)  # fmt: skip
+                request = engine.SearchRequest(
+                    fq=[_facet_query("tags", row.name)], rows=1000, lang=lang
+                )
                 found = engine.search(conn, request, p)
                 out["packages"] = self.packages(conn, found.ids, self.view(conn, lang, base_url))
             return out
@@ -321,15 +335,27 @@ class CatalogueService:
             repo.set_tags(conn, dataset_id, self._tag_names(model), new_id)
             repo.set_groups(conn, dataset_id, self._group_ids(conn, model.groups or []))
             self._sync_resources(
-                conn, p, dataset_id, model.resources or [], lang, base_url, now, staged,
+                conn,
+                p,
+                dataset_id,
+                model.resources or [],
+                lang,
+                base_url,
+                now,
+                staged,
                 creating=True,
-            )  # fmt: skip
+            )
             return self._finish(conn, p, dataset_id, "package_create", lang, base_url)
 
     def package_update(
-        self, p: Principal, lang: Any, base_url: str, data: dict[str, Any], *, action: str =
-        "package_update"
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        p: Principal,
+        lang: Any,
+        base_url: str,
+        data: dict[str, Any],
+        *,
+        action: str = "package_update",
+    ) -> dict[str, Any]:
         key = str(data.get("id") or data.get("name") or "")
         model = parse(DatasetIn, {"name": "placeholder", **data} if "name" not in data else data)
         staged = _Staged()
@@ -363,9 +389,16 @@ class CatalogueService:
                 repo.set_groups(conn, current.id, self._group_ids(conn, model.groups))
             if model.resources is not None:
                 self._sync_resources(
-                    conn, p, current.id, model.resources, lang, base_url, now, staged,
+                    conn,
+                    p,
+                    current.id,
+                    model.resources,
+                    lang,
+                    base_url,
+                    now,
+                    staged,
                     creating=False,
-                )  # fmt: skip
+                )
             out = self._finish(conn, p, current.id, action, lang, base_url)
         for resource_id in staged.removed:
             self.uploads.remove(resource_id)
@@ -402,9 +435,15 @@ class CatalogueService:
                 .values(state="deleted", modified_at=repo.now_us())
             )
             index.remove(conn, row.id)
-            repo.record(conn, actor=p.actor, action="package_delete", object_type="dataset",
-                        object_id=row.id, dataset_id=row.id, data={"name": row.name,
-                                                                   "state": "deleted"})  # fmt: skip
+            repo.record(
+                conn,
+                actor=p.actor,
+                action="package_delete",
+                object_type="dataset",
+                object_id=row.id,
+                dataset_id=row.id,
+                data={"name": row.name, "state": "deleted"},
+            )
 
     def dataset_purge(self, p: Principal, key: str) -> None:
         p.require_sysadmin("purge datasets")
@@ -421,8 +460,15 @@ class CatalogueService:
             for table in (t.dataset_tags, t.dataset_groups, t.resources):
                 conn.execute(delete(table).where(table.c.dataset_id == row.id))
             conn.execute(delete(t.datasets).where(t.datasets.c.id == row.id))
-            repo.record(conn, actor=p.actor, action="dataset_purge", object_type="dataset",
-                        object_id=row.id, dataset_id=row.id, data=None)  # fmt: skip
+            repo.record(
+                conn,
+                actor=p.actor,
+                action="dataset_purge",
+                object_type="dataset",
+                object_id=row.id,
+                dataset_id=row.id,
+                data=None,
+            )
         for resource_id in resource_ids:
             self.uploads.remove(resource_id)
 
@@ -443,15 +489,23 @@ class CatalogueService:
                     )
                 ).scalar_one()
                 resource_id = self._resource_id(conn, p, model)
-                values = resource_values(model, None, staged.stored, lang=lang, base_url=base_url,
-                                         now=now, keep_times=p.sysadmin)  # fmt: skip
+                values = resource_values(
+                    model,
+                    None,
+                    staged.stored,
+                    lang=lang,
+                    base_url=base_url,
+                    now=now,
+                    keep_times=p.sysadmin,
+                )
                 conn.execute(
                     insert(t.resources).values(
                         id=resource_id, dataset_id=dataset.id, position=position, **values
                     )
                 )
-                out = self._after_resource(conn, p, dataset.id, resource_id, "resource_create",
-                                           lang, base_url, now)  # fmt: skip
+                out = self._after_resource(
+                    conn, p, dataset.id, resource_id, "resource_create", lang, base_url, now
+                )
                 self._commit_file(staged, resource_id)
             return out
         finally:
@@ -478,14 +532,22 @@ class CatalogueService:
                     raise NotFound(f"there is no resource {model.id!r}")
                 dataset = self._dataset_for_write(conn, p, current.dataset_id)
                 now = repo.now_us()
-                values = resource_values(model, current, staged.stored, lang=lang,
-                                         base_url=base_url, now=now, keep_times=False)  # fmt: skip
+                values = resource_values(
+                    model,
+                    current,
+                    staged.stored,
+                    lang=lang,
+                    base_url=base_url,
+                    now=now,
+                    keep_times=False,
+                )
                 conn.execute(
                     update(t.resources).where(t.resources.c.id == current.id).values(**values)
                 )
                 action = "resource_patch" if patch else "resource_update"
-                out = self._after_resource(conn, p, dataset.id, current.id, action, lang,
-                                           base_url, now)  # fmt: skip
+                out = self._after_resource(
+                    conn, p, dataset.id, current.id, action, lang, base_url, now
+                )
                 self._commit_file(staged, current.id)
             if values["kind"] != "upload" and current.kind == "upload":
                 self.uploads.remove(current.id)
@@ -505,8 +567,15 @@ class CatalogueService:
                 update(t.datasets).where(t.datasets.c.id == dataset.id).values(modified_at=now)
             )
             index.reindex(conn, dataset.id)
-            repo.record(conn, actor=p.actor, action="resource_delete", object_type="resource",
-                        object_id=key, dataset_id=dataset.id, data=None)  # fmt: skip
+            repo.record(
+                conn,
+                actor=p.actor,
+                action="resource_delete",
+                object_type="resource",
+                object_id=key,
+                dataset_id=dataset.id,
+                data=None,
+            )
         self.uploads.remove(key)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -526,8 +595,11 @@ class CatalogueService:
     def _dataset_for_write(self, conn: Connection, p: Principal, key: str) -> Any:
         dataset = repo.find_dataset(conn, key, for_update=True) if key else None
         if dataset is None or not p.may_see(dataset.owner_org, dataset.state, dataset.private):
-            raise NotFound(f"there is no dataset {key!r}") if key else ValidationFailed.one(
-                "package_id", "Missing value")  # fmt: skip
+            raise (
+                NotFound(f"there is no dataset {key!r}")
+                if key
+                else ValidationFailed.one("package_id", "Missing value")
+            )
         p.require(dataset.owner_org, "editor", f"change the resources of {dataset.name}")
         return dataset
 
@@ -558,8 +630,15 @@ class CatalogueService:
         index.reindex(conn, dataset_id)
         row = conn.execute(select(t.resources).where(t.resources.c.id == resource_id)).one()
         out = resource_dict(row, self.view(conn, lang, base_url))
-        repo.record(conn, actor=p.actor, action=action, object_type="resource",
-                    object_id=resource_id, dataset_id=dataset_id, data=out)  # fmt: skip
+        repo.record(
+            conn,
+            actor=p.actor,
+            action=action,
+            object_type="resource",
+            object_id=resource_id,
+            dataset_id=dataset_id,
+            data=out,
+        )
         return out
 
     def _sync_resources(
@@ -578,42 +657,61 @@ class CatalogueService:
         """Make the dataset's resources ``wanted``, in that order: known ids are updated,
         others created, the rest deleted (their files go after the commit)."""
         r = t.resources
-        existing = {row.id: row for row in conn.execute(select(r).where(r.c.dataset_id ==
-                                                                           dataset_id))}  # fmt: skip
+        existing = {
+            row.id: row for row in conn.execute(select(r).where(r.c.dataset_id == dataset_id))
+        }
         kept: set[str] = set()
         for position, model in enumerate(wanted):
             current = existing.get(model.id or "")
-            values = resource_values(model, current, None, lang=lang, base_url=base_url, now=now,
-                                     keep_times=creating and p.sysadmin)  # fmt: skip
+            values = resource_values(
+                model,
+                current,
+                None,
+                lang=lang,
+                base_url=base_url,
+                now=now,
+                keep_times=creating and p.sysadmin,
+            )
             if current is not None:
                 kept.add(current.id)
                 if _unchanged(current, values, position):
                     continue
-                conn.execute(update(r).where(r.c.id == current.id).values(position=position,
-                                                                            **values))  # fmt: skip
+                conn.execute(
+                    update(r).where(r.c.id == current.id).values(position=position, **values)
+                )
             else:
                 resource_id = self._resource_id(conn, p, model)
-                conn.execute(insert(r).values(id=resource_id, dataset_id=dataset_id,
-                                              position=position, **values))  # fmt: skip
+                conn.execute(
+                    insert(r).values(
+                        id=resource_id, dataset_id=dataset_id, position=position, **values
+                    )
+                )
         gone = [rid for rid in existing if rid not in kept]
         if gone:
             conn.execute(delete(r).where(r.c.id.in_(gone)))
             staged.removed.extend(gone)
 
     def _finish(
-        self, conn: Connection, p: Principal, dataset_id: str, action: str, lang: Any,
-        base_url: str
-    ) -> dict[str, Any]:  # fmt: skip
+        self, conn: Connection, p: Principal, dataset_id: str, action: str, lang: Any, base_url: str
+    ) -> dict[str, Any]:
         index.reindex(conn, dataset_id)
         out = self.packages(conn, [dataset_id], self.view(conn, lang, base_url))[0]
-        repo.record(conn, actor=p.actor, action=action, object_type="dataset",
-                    object_id=dataset_id, dataset_id=dataset_id, data=out)  # fmt: skip
+        repo.record(
+            conn,
+            actor=p.actor,
+            action=action,
+            object_type="dataset",
+            object_id=dataset_id,
+            dataset_id=dataset_id,
+            data=out,
+        )
         return out
 
     def _owner(self, conn: Connection, key: str | None) -> Any:
         if not key:
-            raise ValidationFailed.one("owner_org", "A dataset belongs to an organization: "
-                                       "send owner_org (its id or name)")  # fmt: skip
+            raise ValidationFailed.one(
+                "owner_org", "A dataset belongs to an organization: send owner_org (its id or name)"
+            )
         org = repo.find_named(conn, t.organisations, key)
         if org is None or org.state != "active":
             raise ValidationFailed.one("owner_org", f"Organization {key!r} does not exist")
@@ -656,8 +754,8 @@ class CatalogueService:
         ]
         return {
             "name": model.name,
-            "state": model.state or (current.state if current is not None and
-                                     current.state != "deleted" else "active"),
+            "state": model.state
+            or (current.state if current is not None and current.state != "deleted" else "active"),
             "private": model.private,
             "title": title,
             "title_en": title.get("en", "")[:500],
@@ -678,7 +776,7 @@ class CatalogueService:
             "spatial_label": texts("spatial_label"),
             "data_dictionary": dictionary,
             "extras": {e.key: e.value for e in model.extras or []},
-        }  # fmt: skip
+        }
 
 
 def _facet_query(field_name: str, value: str) -> str:

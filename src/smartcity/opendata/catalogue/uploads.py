@@ -39,8 +39,11 @@ FILE_TYPES: dict[str, tuple[str, str, tuple[bytes, ...] | None]] = {
     "gml": ("GML", "application/gml+xml", TEXT),
     "ics": ("ICS", "text/calendar", TEXT),
     "xlsx": ("XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ZIP),
-    "docx": ("DOCX", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-             ZIP),
+    "docx": (
+        "DOCX",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ZIP,
+    ),
     "ods": ("ODS", "application/vnd.oasis.opendocument.spreadsheet", ZIP),
     "kmz": ("KMZ", "application/vnd.google-earth.kmz", ZIP),
     "zip": ("ZIP", "application/zip", ZIP),
@@ -52,7 +55,7 @@ FILE_TYPES: dict[str, tuple[str, str, tuple[bytes, ...] | None]] = {
     "gif": ("GIF", "image/gif", (b"GIF87a", b"GIF89a")),
     "parquet": ("Parquet", "application/vnd.apache.parquet", (b"PAR1",)),
     "gpkg": ("GeoPackage", "application/geopackage+sqlite3", (b"SQLite format 3\x00",)),
-}  # fmt: skip
+}
 HEAD = 8192
 _UNSAFE = re.compile(r"[^\w.\-]+")
 

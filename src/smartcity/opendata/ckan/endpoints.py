@@ -53,7 +53,10 @@ def authenticate(request: Request) -> Principal:
         raise NotAuthorized(f"the API key {key.name!r} is not for this portal's tenant")
     with opendata(request).catalogue.db.read() as conn:
         return principal_for(
-            conn, key.name, can_write=key.allows("", "write"), actor=f"{key.name} (key {key.key_id})"
+            conn,
+            key.name,
+            can_write=key.allows("", "write"),
+            actor=f"{key.name} (key {key.key_id})",
         )
 
 

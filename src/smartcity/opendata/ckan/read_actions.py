@@ -26,9 +26,7 @@ def status_show(call: Call, data: dict[str, Any]) -> Any:
         "site_url": call.base_url,
         "ckan_version": CKAN_API_VERSION,
         "smartcity_version": __version__,
-        "locale_default": {"en": "en", "zh-Hant": "zh_Hant_HK", "zh-Hans": "zh_Hans_CN"}[
-            call.lang
-        ],
+        "locale_default": {"en": "en", "zh-Hant": "zh_Hant_HK", "zh-Hans": "zh_Hans_CN"}[call.lang],
         "error_emails_to": None,
         "extensions": ["smartcity-opendata", "multilingual", "cjk-search"],
     }
@@ -160,7 +158,7 @@ def resource_search(call: Call, data: dict[str, Any]) -> Any:
 
 def _list(call: Call, data: dict[str, Any], kind: Any) -> Any:
     names = params.string_list(data, "organizations" if kind is ORGANIZATION else "groups")
-    return call.od.organisations.list(
+    return call.od.organisations.listing(
         kind,
         call.principal,
         call.lang,

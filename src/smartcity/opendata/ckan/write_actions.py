@@ -100,22 +100,25 @@ def resource_delete(call: Call, data: dict[str, Any]) -> Any:
 def organization_create(call: Call, data: dict[str, Any]) -> Any:
     """Create an organization (sysadmins): ``name``, ``title`` / ``title_translated``,
     ``description``, ``image_url``, ``users``: ``[{"name", "capacity"}]``."""
-    return call.od.organisations.create(ORGANIZATION, call.principal, call.lang,
-                                        call.base_url, data)  # fmt: skip
+    return call.od.organisations.create(
+        ORGANIZATION, call.principal, call.lang, call.base_url, data
+    )
 
 
 @action(read_only=False)
 def organization_update(call: Call, data: dict[str, Any]) -> Any:
     """Update an organization (``id``); its admins may."""
-    return call.od.organisations.update(ORGANIZATION, call.principal, call.lang,
-                                        call.base_url, data)  # fmt: skip
+    return call.od.organisations.update(
+        ORGANIZATION, call.principal, call.lang, call.base_url, data
+    )
 
 
 @action(read_only=False)
 def organization_patch(call: Call, data: dict[str, Any]) -> Any:
     """Change only the fields sent of an organization (``id``)."""
-    return call.od.organisations.update(ORGANIZATION, call.principal, call.lang,
-                                        call.base_url, data, patch=True)  # fmt: skip
+    return call.od.organisations.update(
+        ORGANIZATION, call.principal, call.lang, call.base_url, data, patch=True
+    )
 
 
 @action(read_only=False)
@@ -163,8 +166,9 @@ def group_update(call: Call, data: dict[str, Any]) -> Any:
 @action(read_only=False)
 def group_patch(call: Call, data: dict[str, Any]) -> Any:
     """Change only the fields sent of a group (``id``; sysadmins)."""
-    return call.od.organisations.update(GROUP, call.principal, call.lang, call.base_url, data,
-                                        patch=True)  # fmt: skip
+    return call.od.organisations.update(
+        GROUP, call.principal, call.lang, call.base_url, data, patch=True
+    )
 
 
 @action(read_only=False)

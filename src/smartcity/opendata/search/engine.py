@@ -41,8 +41,7 @@ F = search_facets
 S = search_text
 TITLE_COLUMN = {"en": D.c.title_en, "zh-Hant": D.c.title_tc, "zh-Hans": D.c.title_sc}
 _RELATIVE = re.compile(r"^NOW(?:([+-])(\d+)(SECOND|MINUTE|HOUR|DAY|WEEK|YEAR)S?)?$")
-_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800,
-          "YEAR": 31_556_952}  # fmt: skip
+_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800, "YEAR": 31_556_952}
 
 
 @dataclass
@@ -147,9 +146,10 @@ class _Compiler:
             phrase = text.surface(node.value)
             if phrase:
                 conds.append(
-                    D.c.id.in_(select(S.c.dataset_id).where(S.c.body.contains(phrase,
-                                                                                autoescape=True)))
-                )  # fmt: skip
+                    D.c.id.in_(
+                        select(S.c.dataset_id).where(S.c.body.contains(phrase, autoescape=True))
+                    )
+                )
         return and_(*conds)
 
 
@@ -229,32 +229,35 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     if request.rows > 0 and request.start < count:
         ids = list(
             conn.execute(
-                select(D.c.id).where(where).order_by(*order).limit(request.rows)
+                select(D.c.id)
+                .where(where)
+                .order_by(*order)
+                .limit(request.rows)
                 .offset(request.start)
             ).scalars()
-        )  # fmt: skip
+        )
 
     facets: dict[str, list[tuple[str, int]]] = {}
     if request.facet_fields:
         unknown = [f for f in request.facet_fields if f not in FACETS]
         if unknown:
             raise SearchQueryError(
-                f"facet.field: cannot count {', '.join(unknown)}; facets are: "
-                + ", ".join(FACETS)
+                f"facet.field: cannot count {', '.join(unknown)}; facets are: " + ", ".join(FACETS)
             )
         counted = func.count().label("n")
         rows = conn.execute(
             select(F.c.field, F.c.value, counted)
-            .where(F.c.field.in_(request.facet_fields), F.c.dataset_id.in_(
-                select(D.c.id).where(where)))
+            .where(
+                F.c.field.in_(request.facet_fields), F.c.dataset_id.in_(select(D.c.id).where(where))
+            )
             .group_by(F.c.field, F.c.value)
             .having(counted >= max(request.facet_mincount, 1))
-        )  # fmt: skip
+        )
         for f in request.facet_fields:
             facets[f] = []
         for row in rows:
             facets[row.field].append((row.value, row.n))
-        for f, items in facets.items():
+        for items in facets.values():
             items.sort(key=lambda item: (-item[1], item[0]))
             if request.facet_limit >= 0:
                 del items[request.facet_limit :]

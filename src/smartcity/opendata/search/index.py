@@ -57,9 +57,7 @@ def reindex(conn: Connection, dataset_id: str) -> None:
     d = conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
     if d is None or d.state == "deleted":
         return
-    org = conn.execute(
-        select(t.organisations).where(t.organisations.c.id == d.owner_org)
-    ).first()
+    org = conn.execute(select(t.organisations).where(t.organisations.c.id == d.owner_org)).first()
     groups = repo.groups_of(conn, [dataset_id]).get(dataset_id, [])
     tags = repo.tags_of(conn, [dataset_id]).get(dataset_id, [])
     resources = repo.resources_of(conn, [dataset_id]).get(dataset_id, [])
@@ -71,30 +69,25 @@ def reindex(conn: Connection, dataset_id: str) -> None:
         "tags": [tag.name for tag in tags],
         "organization": [*(_texts(org.title) if org else []), org.name if org else ""],
         "groups": [s for g in groups for s in (*_texts(g.title), g.name)],
-        "res": [
-            s
-            for r in resources
-            for s in (*_texts(r.name), *_texts(r.description), r.format)
-        ],
+        "res": [s for r in resources for s in (*_texts(r.name), *_texts(r.description), r.format)],
         "dict": [
             s
             for f in d.data_dictionary or []
             for s in (str(f.get("name", "")), *_texts(f.get("description")))
         ],
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for field, values in fields.items():
         counts = Counter(tok for value in values for tok in text.tokens(value))
         weight = WEIGHTS[field]
         rows.extend(
-            {"token": tok, "field": field, "dataset_id": dataset_id,
-             "weight": weight * min(n, 5)}
+            {"token": tok, "field": field, "dataset_id": dataset_id, "weight": weight * min(n, 5)}
             for tok, n in counts.items()
-        )  # fmt: skip
+        )
     if rows:
         conn.execute(insert(search_tokens), rows)
 
-    facets: dict[str, set[str]] = {
+    facet_values: dict[str, set[str]] = {
         "organization": {org.name} if org else set(),
         "owner_org": {d.owner_org},
         "groups": {g.name for g in groups},
@@ -107,8 +100,8 @@ def reindex(conn: Connection, dataset_id: str) -> None:
         "capacity": {"private" if d.private else "public"},
     }
     facet_rows: dict[tuple[str, str], str] = {}
-    for field, values in facets.items():
-        for value in values:
+    for field, found in facet_values.items():
+        for value in found:
             facet_rows.setdefault((field, fold_value(value)), value[:VALUE])
     conn.execute(
         insert(search_facets),

@@ -117,17 +117,14 @@ def _lex(q: str) -> list[_Tok]:
             out.append(_Tok("PHRASE", "".join(buf)))
             i = end + 1
         elif ch in "[{":
-            end = min(
-                (p for p in (q.find("]", i), q.find("}", i)) if p != -1), default=-1
-            )
+            end = min((p for p in (q.find("]", i), q.find("}", i)) if p != -1), default=-1)
             if end == -1:
                 raise SearchQueryError(f"a range opened at character {i + 1} is not closed")
             parts = q[i + 1 : end].split(" TO ")
             if len(parts) != 2:
                 raise SearchQueryError("a range must read [FROM TO UNTIL], e.g. [2024-01-01 TO *]")
             out.append(
-                _Tok("RANGE", extra=(parts[0].strip(), parts[1].strip(), ch == "[",
-                                     q[end] == "]"))  # fmt: skip
+                _Tok("RANGE", extra=(parts[0].strip(), parts[1].strip(), ch == "[", q[end] == "]"))
             )
             i = end + 1
         elif ch in "+-!" and i + 1 < n and not q[i + 1].isspace():
@@ -225,8 +222,9 @@ class _Parser:
         tok = self.peek()
         if tok is None:
             raise SearchQueryError(f"{name}: has no value")
-        if name == "*" or (name not in TEXT_FIELDS and name not in FACETS
-                           and name not in DATE_FIELDS):  # fmt: skip
+        if name == "*" or (
+            name not in TEXT_FIELDS and name not in FACETS and name not in DATE_FIELDS
+        ):
             known = sorted({*TEXT_FIELDS, *FACETS, *DATE_FIELDS})
             raise SearchQueryError(f"unknown field {name!r}; fields are: {', '.join(known)}")
         if tok.kind == "(":  # field:(a OR b)

@@ -25,16 +25,16 @@ import snowballstemmer
 MAX_TOKEN = 64
 # CJK ideographs (with extensions and compatibility forms), kana, Hangul: scripts written
 # without spaces between words.
-_CJK = (
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-    "\U00020000-\U0003134f"
-)
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
 _TOKENS = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_{_CJK}]+)")
 _NOT_WORD = re.compile(rf"[^\w{_CJK}]+|_+")
 _LATIN = re.compile(r"^[a-z]+$")
 STOPWORDS = frozenset(
-    "a an and are as at be by for from in into is it of on or that the this to was were "
-    "will with".split()
+    {
+        *("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into"),
+        *("is", "it", "of", "on", "or", "that", "the", "this", "to", "was", "were"),
+        *("will", "with"),
+    }
 )
 
 _stemmer = snowballstemmer.stemmer("english")

@@ -215,9 +215,7 @@ def upgrade() -> None:
         _dataset_fk(),
         sa.Column("weight", sa.Integer, nullable=False),
     )
-    op.create_index(
-        "ix_opendata_search_tokens_dataset", "opendata_search_tokens", ["dataset_id"]
-    )
+    op.create_index("ix_opendata_search_tokens_dataset", "opendata_search_tokens", ["dataset_id"])
     op.create_table(
         "opendata_search_facets",
         sa.Column("field", sa.String(16), primary_key=True),
@@ -225,9 +223,7 @@ def upgrade() -> None:
         _dataset_fk(),
         sa.Column("value", sa.String(200), nullable=False),
     )
-    op.create_index(
-        "ix_opendata_search_facets_dataset", "opendata_search_facets", ["dataset_id"]
-    )
+    op.create_index("ix_opendata_search_facets_dataset", "opendata_search_facets", ["dataset_id"])
     op.create_table(
         "opendata_search_text",
         _dataset_fk(),
