@@ -358,20 +358,31 @@ class OrganisationService:
                         )
                     )
                     created["groups"] += 1
-            known = set(conn.execute(select(t.licences.c.id)).scalars())
-            for n, lic in enumerate(LICENCES, 1):
-                if lic.id not in known:
-                    conn.execute(
-                        insert(t.licences).values(
-                            id=lic.id,
-                            title={"en": lic.en, "zh-Hant": lic.tc, "zh-Hans": lic.sc},
-                            url=lic.url,
-                            is_open=lic.is_open,
-                            ord=n,
-                        )
-                    )
-                    created["licences"] += 1
+            created["licences"] = self._seed_licences(conn)
         return created
+
+    def seed_licences(self) -> int:
+        """Add the shipped licences that are missing (the migration adds them at first)."""
+        with self.db.write() as conn:
+            return self._seed_licences(conn)
+
+    @staticmethod
+    def _seed_licences(conn: Connection) -> int:
+        added = 0
+        known = set(conn.execute(select(t.licences.c.id)).scalars())
+        for n, lic in enumerate(LICENCES, 1):
+            if lic.id not in known:
+                conn.execute(
+                    insert(t.licences).values(
+                        id=lic.id,
+                        title={"en": lic.en, "zh-Hant": lic.tc, "zh-Hans": lic.sc},
+                        url=lic.url,
+                        is_open=lic.is_open,
+                        ord=n,
+                    )
+                )
+                added += 1
+        return added
 
     # -- helpers -------------------------------------------------------------------------------
 
