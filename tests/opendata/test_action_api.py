@@ -56,7 +56,7 @@ def test_errors_have_ckans_types_and_status(od_client: TestClient, act: Act) -> 
     assert "no-such-dataset" in missing["error"]["message"]
 
     act("organization_create", name="td", title="Transport Department")
-    invalid = act("package_create", 409, name="Not A Slug!", owner_org="nowhere")
+    invalid = act("package_create", 409, name="Not A Slug!", owner_org="td")
     assert invalid["error"]["__type"] == "Validation Error"
     assert "lowercase" in invalid["error"]["name"][0]
 

@@ -54,7 +54,7 @@ class Principal:
 
     def require(self, organisation_id: str, capacity: str, what: str) -> None:
         """Raise NotAuthorized unless this principal is ``capacity`` or above there."""
-        self._require_write(what)
+        self.require_writer(what)
         if not self.has_role(organisation_id, capacity):
             who = self.name or "an anonymous user"
             raise NotAuthorized(
@@ -66,14 +66,14 @@ class Principal:
             )
 
     def require_sysadmin(self, what: str) -> None:
-        self._require_write(what)
+        self.require_writer(what)
         if not self.sysadmin:
             raise NotAuthorized(
                 f"{self.name or 'an anonymous user'} may not {what}: only sysadmins may "
                 "(smartcity opendata sysadmin add NAME)"
             )
 
-    def _require_write(self, what: str) -> None:
+    def require_writer(self, what: str) -> None:
         if self.name is None and not self.sysadmin:
             raise NotAuthorized(
                 f"you may not {what} without an API key: send 'Authorization: <key>'"

@@ -306,11 +306,14 @@ class CatalogueService:
     def package_create(
         self, p: Principal, lang: Any, base_url: str, data: dict[str, Any]
     ) -> dict[str, Any]:
-        model = parse(DatasetIn, data)
         staged = _Staged()
         with self.db.write() as conn:
-            org = self._owner(conn, model.owner_org)
+            # Who may is checked before what is sent (as CKAN): a caller without the right
+            # learns nothing from validation messages.
+            p.require_writer("create datasets")
+            org = self._owner(conn, str(data.get("owner_org") or "") or None)
             p.require(org.id, "editor", f"create datasets in {org.name}")
+            model = parse(DatasetIn, data)
             if repo.find_dataset(conn, model.name) is not None:
                 raise ValidationFailed.one("name", "That URL is already in use.")
             dataset_id = new_id()
