@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table, func, insert, select, update
 from smartcity.opendata.catalogue import repository as repo
 from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import Principal
-from smartcity.opendata.catalogue.dictize import View, group_dict
+from smartcity.opendata.catalogue.dictize import View, group_dict, parse_iso
 from smartcity.opendata.catalogue.reference import CATEGORIES, LICENCES
 from smartcity.opendata.catalogue.schemas import GroupIn, parse
 from smartcity.opendata.catalogue.service import CatalogueService, new_id
@@ -162,9 +162,10 @@ class OrganisationService:
             values = self._values(model, None, lang)
             if not kind.is_organization:
                 values["ord"] = self._next_ord(conn)
+            created = parse_iso(model.created) or now  # kept when a catalogue moves
             conn.execute(
                 insert(kind.table).values(
-                    id=row_id, state="active", created_at=now, modified_at=now, **values
+                    id=row_id, state="active", created_at=created, modified_at=now, **values
                 )
             )
             if kind.is_organization:

@@ -171,7 +171,7 @@ def groups_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[An
     return out
 
 
-def set_tags(conn: Connection, dataset_id: str, names: Sequence[str], new_id: Any) -> None:
+def set_tags(conn: Connection, dataset_id: str, names: Sequence[str], tag_id: Any) -> None:
     tg, dt = t.tags, t.dataset_tags
     conn.execute(delete(dt).where(dt.c.dataset_id == dataset_id))
     if not names:
@@ -179,7 +179,7 @@ def set_tags(conn: Connection, dataset_id: str, names: Sequence[str], new_id: An
     known = {r.name: r.id for r in conn.execute(select(tg).where(tg.c.name.in_(list(names))))}
     for name in names:
         if name not in known:
-            known[name] = new_id()
+            known[name] = tag_id(name)
             conn.execute(insert(tg).values(id=known[name], name=name))
     conn.execute(insert(dt), [{"dataset_id": dataset_id, "tag_id": known[n]} for n in names])
 

@@ -64,8 +64,11 @@ def resource_values(
         url = model.url if model.url is not None else (current.url if current else "")
         url = url.strip()
         if kind == "hub-query":
-            if url.startswith(base_url + "/"):
-                url = url[len(base_url) :]
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https"):
+                # A full URL of some instance's hub (a dump from another instance of this
+                # platform): the query is kept, and runs on this instance's hub.
+                url = parts.path + (f"?{parts.query}" if parts.query else "")
             if not url.startswith(HUB_PREFIX):
                 raise ValidationFailed.one(
                     "url",

@@ -168,6 +168,7 @@ class DatasetIn(_In):
     resources: list[ResourceIn] | None = None
     metadata_created: str | None = None
     metadata_modified: str | None = None
+    creator_user_id: str | None = Field(default=None, max_length=255)
 
     _objects = field_validator(
         "title_translated",
@@ -243,6 +244,7 @@ class GroupIn(_In):
     description_translated: dict[str, str | None] | None = None
     image_url: str | None = Field(default=None, max_length=4000)
     users: list[MemberIn] | None = None
+    created: str | None = None
 
     _objects = field_validator(
         "title_translated", "description_translated", "users", mode="before"

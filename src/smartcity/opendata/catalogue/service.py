@@ -35,6 +35,14 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+TAG_NAMESPACE = uuid.UUID("1b0f7c52-5d1e-4b8a-9f0e-3c2d8a6b4e17")
+
+
+def tag_id(name: str) -> str:
+    """A tag's id follows from its name, so every instance gives a tag the same id."""
+    return str(uuid.uuid5(TAG_NAMESPACE, name))
+
+
 @dataclass
 class Upload:
     """A file sent with ``resource_create/update/patch`` (multipart field ``upload``)."""
@@ -92,11 +100,24 @@ class CatalogueService:
             return self.packages(conn, [row.id], self.view(conn, lang, base_url))[0]
 
     def package_list(
-        self, p: Principal, *, limit: int | None, offset: int, include_private: bool
+        self,
+        p: Principal,
+        *,
+        limit: int | None,
+        offset: int,
+        include_private: bool,
+        include_drafts: bool = False,
     ) -> list[str]:
         d = t.datasets
-        query = select(d.c.name).where(d.c.state == "active")
         orgs = p.reads_private_of()
+        visible = d.c.state == "active"
+        if include_drafts:
+            editable = None if orgs is None else [o for o in orgs if p.has_role(o, "editor")]
+            drafts = d.c.state == "draft"
+            if editable is not None:
+                drafts = drafts & d.c.owner_org.in_(editable)
+            visible = visible | drafts
+        query = select(d.c.name).where(visible)
         if not include_private:
             query = query.where(~d.c.private)
         elif orgs is not None:
@@ -329,13 +350,14 @@ class CatalogueService:
                 insert(t.datasets).values(
                     id=dataset_id,
                     owner_org=org.id,
-                    creator=p.name,
+                    # A sysadmin moving a catalogue keeps who created each dataset.
+                    creator=(model.creator_user_id if p.sysadmin else None) or p.name,
                     created_at=created,
                     modified_at=modified,
                     **values,
                 )
             )
-            repo.set_tags(conn, dataset_id, self._tag_names(model), new_id)
+            repo.set_tags(conn, dataset_id, self._tag_names(model), tag_id)
             repo.set_groups(conn, dataset_id, self._group_ids(conn, model.groups or []))
             self._sync_resources(
                 conn,
@@ -387,7 +409,7 @@ class CatalogueService:
                 .values(owner_org=org.id, modified_at=now, **values)
             )
             if model.tags is not None or model.tag_string is not None or "tags" in data:
-                repo.set_tags(conn, current.id, self._tag_names(model), new_id)
+                repo.set_tags(conn, current.id, self._tag_names(model), tag_id)
             if model.groups is not None:
                 repo.set_groups(conn, current.id, self._group_ids(conn, model.groups))
             if model.resources is not None:

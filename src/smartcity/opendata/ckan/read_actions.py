@@ -45,12 +45,14 @@ def package_list(call: Call, data: dict[str, Any]) -> Any:
     :param limit: at most this many (optional)
     :param offset: skip this many (optional)
     :param include_private: also the private datasets the caller's organizations own
+    :param include_drafts: also the drafts the caller may edit
     """
     return call.od.catalogue.package_list(
         call.principal,
         limit=params.integer(data, "limit", None, low=0, high=MAX_ROWS),
         offset=params.integer(data, "offset", 0, high=MAX_START) or 0,
         include_private=params.boolean(data, "include_private"),
+        include_drafts=params.boolean(data, "include_drafts"),
     )
 
 
