@@ -37,8 +37,11 @@ def test_each_language_path_answers_in_its_language(
     for prefix in ("en", "tc", "sc"):
         r = od_client.get(f"/{prefix}-data/api/3/action/package_show?id=car-park-vacancy")
         result = r.json()["result"]
-        titles[prefix] = (result["title"], result["organization"]["title"],
-                          result["groups"][0]["title"])  # fmt: skip
+        titles[prefix] = (
+            result["title"],
+            result["organization"]["title"],
+            result["groups"][0]["title"],
+        )
         assert result["title_translated"] == transport["title_translated"]
     assert titles == {
         "en": ("Car park vacancy", "Transport Department", "Transport"),
@@ -76,9 +79,8 @@ def test_errors_have_ckans_types_and_status(od_client: TestClient, act: Act) -> 
     assert write.status_code == 400 and write.json()["success"] is False
 
     not_json = od_client.post(
-        "/api/3/action/package_show", content=b"{nope", headers={"content-type":
-                                                                  "application/json"}
-    )  # fmt: skip
+        "/api/3/action/package_show", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert not_json.status_code == 400 and "JSON" in not_json.json()["error"]["message"]
     not_object = od_client.post("/api/3/action/package_show", json=[1, 2])
     assert not_object.status_code == 400
@@ -131,8 +133,11 @@ def test_package_lifecycle(act: Act, transport: dict[str, Any], db: Database) ->
             .order_by(t.activity.c.id)
         ).all()
     assert [a for a, _ in actions] == [
-        "package_create", "package_update", "package_patch", "package_delete"
-    ]  # fmt: skip
+        "package_create",
+        "package_update",
+        "package_patch",
+        "package_delete",
+    ]
     assert all(actor == "anonymous (--no-auth)" for _, actor in actions)
 
 
@@ -142,7 +147,9 @@ def test_dataset_metadata_round_trips(act: Act) -> None:
         "name": "air-quality",
         "owner_org": "epd",
         "title_translated": trilingual("Air quality", "空氣質素", "空气质素"),
-        "notes_translated": trilingual("Hourly AQHI", "每小時空氣質素健康指數", "每小时空气质素健康指数"),
+        "notes_translated": trilingual(
+            "Hourly AQHI", "每小時空氣質素健康指數", "每小时空气质素健康指数"
+        ),
         "frequency": "hourly",
         "temporal_start": "2020-01-01",
         "temporal_end": "2024-12-31",
@@ -152,23 +159,46 @@ def test_dataset_metadata_round_trips(act: Act) -> None:
         "maintainer_email": "data@epd.example",
         "version": "1.3",
         "data_dictionary": [
-            {"name": "aqhi", "type": "int", "unit": "index",
-             "description_translated": trilingual("The AQHI", "空氣質素健康指數", "空气质素健康指数")}
+            {
+                "name": "aqhi",
+                "type": "int",
+                "unit": "index",
+                "description_translated": trilingual(
+                    "The AQHI", "空氣質素健康指數", "空气质素健康指数"
+                ),
+            }
         ],
         "extras": [{"key": "source", "value": "EPD"}],
         "private": False,
-    }  # fmt: skip
+    }
     got = act("package_create", **sent)["result"]
-    for key in ("title_translated", "notes_translated", "frequency", "temporal_start",
-                "temporal_end", "spatial", "spatial_label_translated", "maintainer",
-                "maintainer_email", "version", "extras"):  # fmt: skip
+    for key in (
+        "title_translated",
+        "notes_translated",
+        "frequency",
+        "temporal_start",
+        "temporal_end",
+        "spatial",
+        "spatial_label_translated",
+        "maintainer",
+        "maintainer_email",
+        "version",
+        "extras",
+    ):
         assert got[key] == sent[key], key
     field = got["data_dictionary"][0]
     assert (field["name"], field["type"], field["unit"]) == ("aqhi", "int", "index")
     assert field["description_translated"] == sent["data_dictionary"][0]["description_translated"]
 
-    bad = act("package_create", 409, name="bad", owner_org="epd", frequency="sometimes",
-              temporal_start="last year", spatial={"type": "Point"})  # fmt: skip
+    bad = act(
+        "package_create",
+        409,
+        name="bad",
+        owner_org="epd",
+        frequency="sometimes",
+        temporal_start="last year",
+        spatial={"type": "Point"},
+    )
     assert {"frequency", "temporal_start", "spatial"} <= set(bad["error"])
 
 
@@ -245,10 +275,11 @@ def test_lists_and_paging_without_a_1000_row_cap(act: Act) -> None:
     # More than CKAN's 1000 rows per page is accepted, and pages tile the results exactly.
     everything = act("package_search", rows=5000, sort="name asc")["result"]
     assert everything["count"] == 25 and len(everything["results"]) == 25
-    pages = [act("package_search", rows=7, start=s, sort="name asc")["result"]["results"]
-             for s in range(0, 25, 7)]  # fmt: skip
-    assert [p["name"] for page in pages for p in page] == [p["name"] for p in
-                                                           everything["results"]]  # fmt: skip
+    pages = [
+        act("package_search", rows=7, start=s, sort="name asc")["result"]["results"]
+        for s in range(0, 25, 7)
+    ]
+    assert [p["name"] for page in pages for p in page] == [p["name"] for p in everything["results"]]
     too_many = act("package_search", 409, rows=10_001)
     assert too_many["error"]["rows"] == ["must be at most 10000"]
     recent = act("current_package_list_with_resources", limit=3)["result"]

@@ -52,12 +52,17 @@ def world(portal: Portal) -> dict[str, Act]:
         ("td-member", "td", "member"),
         ("epd-editor", "epd", "editor"),
     ):
-        admin("organization_member_create", id=org, username=user, role=role)  # fmt: skip
+        admin("organization_member_create", id=org, username=user, role=role)
     admin("package_create", name="public-data", owner_org="td", title="Public")
-    admin("package_create", name="private-data", owner_org="td", title="Secret plans",
-          private=True, tags=[{"name": "secret"}])  # fmt: skip
-    admin("package_create", name="draft-data", owner_org="td", title="Draft plans",
-          state="draft")  # fmt: skip
+    admin(
+        "package_create",
+        name="private-data",
+        owner_org="td",
+        title="Secret plans",
+        private=True,
+        tags=[{"name": "secret"}],
+    )
+    admin("package_create", name="draft-data", owner_org="td", title="Draft plans", state="draft")
     return {
         "admin": admin,
         "td-admin": portal.as_(portal.key("td-admin")),
@@ -106,8 +111,9 @@ def test_organisation_admins_manage_members_editors_do_not(world: dict[str, Act]
     # Organisations and groups are created by sysadmins only.
     world["td-admin"]("organization_create", 403, name="mine", title="Mine")
     world["td-admin"]("group_create", 403, name="mine", title="Mine")
-    bad_role = world["td-admin"]("organization_member_create", 409, id="td", username="y",
-                                 role="owner")  # fmt: skip
+    bad_role = world["td-admin"](
+        "organization_member_create", 409, id="td", username="y", role="owner"
+    )
     assert bad_role["error"]["__type"] == "Validation Error"
 
 

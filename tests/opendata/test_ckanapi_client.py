@@ -65,8 +65,7 @@ class Instance:
     database_url: str
 
     def action(self, *args: str) -> Any:
-        return json.loads(ckanapi("action", *args, "-r", self.base, "-a", self.key,
-                                  env=self.env))  # fmt: skip
+        return json.loads(ckanapi("action", *args, "-r", self.base, "-a", self.key, env=self.env))
 
 
 def _second_database(url: str, tmp: Path) -> tuple[str, Any]:
@@ -121,9 +120,23 @@ def instances(
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
-            procs.append(subprocess.Popen(
-                [*CLI, "serve", "--port", str(port), "--database", url, "--log-level",
-                 "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *CLI,
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--database",
+                        url,
+                        "--log-level",
+                        "warning",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
             while True:
@@ -150,9 +163,12 @@ def test_ckanapi_actions_dump_and_load(
     a, b = instances
     # -- actions through ckanapi's command line, with the key as it sends it -------------------
     assert "td" in a.action("organization_list")
-    a.action("organization_create", "name=smart-city-office",
-             'title_translated:{"en": "Smart City Office", "zh-Hant": "智慧城市辦公室",'
-             ' "zh-Hans": "智慧城市办公室"}')  # fmt: skip
+    a.action(
+        "organization_create",
+        "name=smart-city-office",
+        'title_translated:{"en": "Smart City Office", "zh-Hant": "智慧城市辦公室",'
+        ' "zh-Hans": "智慧城市办公室"}',
+    )
     created = a.action(
         "package_create",
         "name=car-park-vacancy",
@@ -174,11 +190,20 @@ def test_ckanapi_actions_dump_and_load(
     assert created["organization"]["name"] == "td"
     upload_file = tmp_path / "spaces.csv"
     upload_file.write_bytes(CSV)
-    uploaded = a.action("resource_create", "package_id=car-park-vacancy", "name=Spaces by "
-                        "district", f"upload@{upload_file}")  # fmt: skip
+    uploaded = a.action(
+        "resource_create",
+        "package_id=car-park-vacancy",
+        "name=Spaces by district",
+        f"upload@{upload_file}",
+    )
     assert uploaded["url_type"] == "upload" and uploaded["size"] == len(CSV)
-    a.action("package_create", "name=city-office-plans", "owner_org=smart-city-office",
-             "title=Smart city plans", 'groups:[{"name": "city-management"}]')  # fmt: skip
+    a.action(
+        "package_create",
+        "name=city-office-plans",
+        "owner_org=smart-city-office",
+        "title=Smart city plans",
+        'groups:[{"name": "city-management"}]',
+    )
     a.action("package_create", "name=hidden", "owner_org=td", "private:true")
     a.action("package_create", "name=unfinished", "owner_org=td", "state=draft")
     found = a.action("package_search", "q=停车", 'facet.field:["organization"]')
@@ -189,9 +214,21 @@ def test_ckanapi_actions_dump_and_load(
     editor = smartcity("keys", "create", "epd-editor", "--database", a.database_url, env=a.env)
     a.action("organization_member_create", "id=epd", "username=epd-editor", "role=editor")
     refused = subprocess.run(
-        [str(BIN / "ckanapi"), "action", "package_patch", "id=car-park-vacancy", "title=x",
-         "-r", a.base, "-a", editor.strip().splitlines()[-1]],
-        capture_output=True, timeout=60, env=a.env)  # fmt: skip
+        [
+            str(BIN / "ckanapi"),
+            "action",
+            "package_patch",
+            "id=car-park-vacancy",
+            "title=x",
+            "-r",
+            a.base,
+            "-a",
+            editor.strip().splitlines()[-1],
+        ],
+        capture_output=True,
+        timeout=60,
+        env=a.env,
+    )
     assert refused.returncode != 0 and b"NotAuthorized" in refused.stderr + refused.stdout
 
     # -- dump everything from A, load it into B ----------------------------------------------
@@ -199,8 +236,22 @@ def test_ckanapi_actions_dump_and_load(
     everything = ("--include-private", "--include-drafts")
     for thing in ("organizations", "groups", "datasets"):
         out = tmp_path / f"{thing}.jsonl"
-        ckanapi("dump", thing, "--all", "-r", a.base, "-a", a.key, "-p", "1", "-q", "-O",
-                str(out), *(everything if thing == "datasets" else ()), env=a.env)  # fmt: skip
+        ckanapi(
+            "dump",
+            thing,
+            "--all",
+            "-r",
+            a.base,
+            "-a",
+            a.key,
+            "-p",
+            "1",
+            "-q",
+            "-O",
+            str(out),
+            *(everything if thing == "datasets" else ()),
+            env=a.env,
+        )
         dumps[thing] = out
     datasets_a = dumps["datasets"].read_text().splitlines()
     assert len(datasets_a) == 4
@@ -210,8 +261,22 @@ def test_ckanapi_actions_dump_and_load(
         )
 
     again = tmp_path / "datasets-b.jsonl"
-    ckanapi("dump", "datasets", "--all", "-r", b.base, "-a", b.key, "-p", "1", "-q", "-O",
-            str(again), *everything, env=b.env)  # fmt: skip
+    ckanapi(
+        "dump",
+        "datasets",
+        "--all",
+        "-r",
+        b.base,
+        "-a",
+        b.key,
+        "-p",
+        "1",
+        "-q",
+        "-O",
+        str(again),
+        *everything,
+        env=b.env,
+    )
     # Nothing lost: the same datasets, ids, texts, resources and times; only the address in
     # links to this site's own files and queries is B's.
     expected = [json.loads(line.replace(a.base, b.base)) for line in datasets_a]
@@ -221,13 +286,39 @@ def test_ckanapi_actions_dump_and_load(
         assert {k: v for k, v in mine.items() if v != theirs.get(k)} == {}, mine["name"]
     for thing in ("organizations", "groups"):
         out = tmp_path / f"{thing}-b.jsonl"
-        ckanapi("dump", thing, "--all", "-r", b.base, "-a", b.key, "-p", "1", "-q", "-O",
-                str(out), env=b.env)  # fmt: skip
+        ckanapi(
+            "dump",
+            thing,
+            "--all",
+            "-r",
+            b.base,
+            "-a",
+            b.key,
+            "-p",
+            "1",
+            "-q",
+            "-O",
+            str(out),
+            env=b.env,
+        )
         assert out.read_text() == dumps[thing].read_text(), thing
 
     # -- and the files: `ckanapi load --upload-resources` copies uploads A → B ---------------
-    ckanapi("load", "datasets", "-I", str(dumps["datasets"]), "-r", b.base, "-a", b.key, "-p",
-            "1", "-q", "--upload-resources", env=b.env)  # fmt: skip
+    ckanapi(
+        "load",
+        "datasets",
+        "-I",
+        str(dumps["datasets"]),
+        "-r",
+        b.base,
+        "-a",
+        b.key,
+        "-p",
+        "1",
+        "-q",
+        "--upload-resources",
+        env=b.env,
+    )
     copied = b.action("resource_show", f"id={uploaded['id']}")
     assert copied["hash"] == uploaded["hash"] and copied["size"] == uploaded["size"]
     assert httpx.get(copied["url"], timeout=10).content == CSV

@@ -47,12 +47,19 @@ def catalogue(act: Act) -> Act:
         license_id="cc-by",
         resources=[{"url": "https://example.org/b.csv"}],
     )
-    act("package_create", name="air-quality", owner_org="epd",
+    act(
+        "package_create",
+        name="air-quality",
+        owner_org="epd",
         groups=[{"name": "environment"}],
-        title_translated=trilingual("Air quality health index", "空氣質素健康指數", "空气质素健康指数"),
+        title_translated=trilingual(
+            "Air quality health index", "空氣質素健康指數", "空气质素健康指数"
+        ),
         notes="Hourly readings from the stations; a park near the station is not a car park.",
-        tags=[{"name": "air"}], license_id="cc-by",
-        resources=[{"url": "https://example.org/aqhi.xml"}])  # fmt: skip
+        tags=[{"name": "air"}],
+        license_id="cc-by",
+        resources=[{"url": "https://example.org/aqhi.xml"}],
+    )
     return act
 
 
@@ -93,8 +100,9 @@ def test_query_language(catalogue: Act) -> None:
     assert names(search(catalogue, q="park AND NOT (bus OR air)")) == ["car-parks"]
     assert names(search(catalogue, q="tags:transport")) == ["bus-stops"]
     assert names(search(catalogue, q="organization:td res_format:csv")) == [
-        "bus-stops", "car-parks"
-    ]  # fmt: skip
+        "bus-stops",
+        "car-parks",
+    ]
     assert names(search(catalogue, q="groups:environment")) == ["air-quality"]
     assert names(search(catalogue, q="license_id:cc-by title:bus")) == ["bus-stops"]
     assert names(search(catalogue, q="title:park")) == ["car-parks"]  # not air-quality's notes
@@ -115,8 +123,9 @@ def test_filters_and_facets(catalogue: Act) -> None:
         **{"facet.field": '["organization", "groups", "tags", "res_format", "license_id"]'},
     )["result"]
     assert names({"result": result}) == ["bus-stops", "car-parks"]
-    facets = {f: {i["name"]: i["count"] for i in v["items"]}
-              for f, v in result["search_facets"].items()}  # fmt: skip
+    facets = {
+        f: {i["name"]: i["count"] for i in v["items"]} for f, v in result["search_facets"].items()
+    }
     assert facets == {
         "organization": {"td": 2},
         "groups": {"transport": 2},
@@ -139,12 +148,14 @@ def test_filters_and_facets(catalogue: Act) -> None:
 
 
 def test_organisation_titles_in_facets_follow_the_language(od_client: Any, catalogue: Act) -> None:
-    r = od_client.get("/tc-data/api/3/action/package_search",
-                      params={"facet.field": '["organization","groups"]'})  # fmt: skip
+    r = od_client.get(
+        "/tc-data/api/3/action/package_search", params={"facet.field": '["organization","groups"]'}
+    )
     facets = r.json()["result"]["search_facets"]
     assert {i["display_name"] for i in facets["organization"]["items"]} == {
-        "運輸署", "Environmental Protection Department"
-    }  # fmt: skip
+        "運輸署",
+        "Environmental Protection Department",
+    }
     assert "運輸" in {i["display_name"] for i in facets["groups"]["items"]}
 
 
@@ -180,8 +191,12 @@ def test_changes_reach_the_index_at_once(catalogue: Act) -> None:
     assert names(search(catalogue, q="minibus")) == ["bus-stops"]
     catalogue("organization_patch", id="epd", title_translated={"zh-Hant": "環境保護署"})
     assert names(search(catalogue, q="环境保护署")) == ["air-quality"]
-    catalogue("resource_create", package_id="air-quality", url="https://example.org/x.geojson",
-              name="Stations map")  # fmt: skip
+    catalogue(
+        "resource_create",
+        package_id="air-quality",
+        url="https://example.org/x.geojson",
+        name="Stations map",
+    )
     assert names(search(catalogue, q="res_format:geojson stations")) == ["air-quality"]
 
 

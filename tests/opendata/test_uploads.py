@@ -29,14 +29,18 @@ def small(db: Database, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
 
 
 def upload(client: TestClient, action: str, filename: str, content: bytes, **fields: str) -> Any:
-    return client.post(f"/api/3/action/{action}", data=fields,
-                       files={"upload": (filename, content, "application/octet-stream")})  # fmt: skip
+    return client.post(
+        f"/api/3/action/{action}",
+        data=fields,
+        files={"upload": (filename, content, "application/octet-stream")},
+    )
 
 
 def test_upload_is_kept_served_and_replaced(small: tuple[TestClient, Path]) -> None:
     client, folder = small
-    r = upload(client, "resource_create", "spaces 2024.csv", CSV, package_id="car-parks",
-               name="Spaces")  # fmt: skip
+    r = upload(
+        client, "resource_create", "spaces 2024.csv", CSV, package_id="car-parks", name="Spaces"
+    )
     assert r.status_code == 200, r.json()
     resource = r.json()["result"]
     assert resource["url_type"] == "upload" and resource["kind"] == "upload"
