@@ -39,6 +39,7 @@ D = t.datasets
 T = search_tokens
 F = search_facets
 S = search_text
+MAX_TERM_TOKENS = 8
 TITLE_COLUMN = {"en": D.c.title_en, "zh-Hant": D.c.title_tc, "zh-Hans": D.c.title_sc}
 _RELATIVE = re.compile(r"^NOW(?:([+-])(\d+)(SECOND|MINUTE|HOUR|DAY|WEEK|YEAR)S?)?$")
 _UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800, "YEAR": 31_556_952}
@@ -135,6 +136,11 @@ class _Compiler:
             return D.c.id.in_(lookup)
         if not tokens:  # only common words ("the"): they narrow nothing
             return true()
+        if len(tokens) > MAX_TERM_TOKENS:
+            # A long run of Chinese is many character pairs: a few narrow the candidates, the
+            # phrase check on the folded text does the rest (one lookup per pair would let a
+            # 2,000-character query join the index 2,000 times).
+            tokens, is_phrase = tokens[:MAX_TERM_TOKENS], True
         for token in tokens:
             lookup = select(T.c.dataset_id).where(T.c.token == token)
             if node.fields:
