@@ -128,6 +128,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         if web_routing.is_site_path(_request.url.path):  # the public site: an HTML page
             return web_routing.error_page(_request, exc.status_code)
+        if opendata_api.is_ckan_path(_request.url.path):  # CKAN clients read CKAN's envelope
+            return opendata_api.unrouted(_request, exc.status_code)
         if exc.status_code == 404:
             return problem_response(404, "ResourceNotFound", "Not found", "no such endpoint")
         if exc.status_code == 405:

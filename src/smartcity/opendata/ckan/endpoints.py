@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from smartcity.opendata.catalogue.access import ANONYMOUS, NO_AUTH, Principal, principal_for
 from smartcity.opendata.ckan import actions, envelope
 from smartcity.opendata.ckan.requests import body_params, query_params
-from smartcity.opendata.errors import BadRequest, NotAuthorized, OpenDataError
+from smartcity.opendata.errors import BadRequest, NotAuthorized, NotFound, OpenDataError
 from smartcity.opendata.languages import BY_PREFIX, DEFAULT, Lang
 from smartcity.opendata.runtime import OpenData
 
@@ -114,6 +114,31 @@ for _prefix, _lang in BY_PREFIX.items():
             methods=METHODS,
             summary=f"A CKAN action, answered in {_lang} (DATA.GOV.HK's path)",
         )
+
+
+CKAN_PREFIXES = (
+    "/api/3/action/",
+    "/api/action/",
+    *(f"/{p}-data/api/{v}action/" for p in BY_PREFIX for v in ("3/", "")),
+    "/dataset/",
+)
+
+
+def is_ckan_path(path: str) -> bool:
+    return path.startswith(CKAN_PREFIXES)
+
+
+def unrouted(request: Request, status: int) -> Response:
+    """The envelope for a CKAN path no route took (an action name no route pattern matches,
+    e.g. one holding a newline): CKAN clients read errors only in the envelope."""
+    exc: OpenDataError = (
+        BadRequest("Action name not known: send /api/3/action/ACTION")
+        if "/action/" in request.url.path
+        else NotFound("no such file")
+    )
+    if status == 405:
+        exc = BadRequest("send GET or POST")
+    return envelope.failed("", exc)
 
 
 @router.get("/api/3", summary="The Action API's version", include_in_schema=False)
