@@ -160,3 +160,15 @@ def test_resource_writes_follow_the_dataset(world: dict[str, Act]) -> None:
     world["epd-editor"]("resource_delete", 404, id=resource["id"])
     world["td-member"]("resource_delete", 403, id=resource["id"])
     world["td-editor"]("resource_delete", id=resource["id"])
+
+
+def test_the_audit_trail_names_who_changed_what_to_insiders(world: dict[str, Act]) -> None:
+    world["td-editor"]("package_patch", id="public-data", title="Public (revised)")
+    trail = world["td-member"]("package_activity_list", id="public-data")["result"]
+    assert [e["activity_type"] for e in trail] == ["package_patch", "package_create"]
+    assert trail[0]["user_id"].startswith("td-editor (key ")
+    assert trail[0]["data"]["title"] == "Public (revised)"
+    assert trail[1]["user_id"].startswith("site-admin")
+    public = world["anonymous"]("package_activity_list", id="public-data")["result"]
+    assert [e["user_id"] for e in public] == [None, None]
+    world["anonymous"]("package_activity_list", 404, id="private-data")

@@ -19,7 +19,13 @@ from sqlalchemy import Connection, Text, cast, delete, func, insert, or_, select
 from smartcity.opendata.catalogue import repository as repo
 from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import Principal
-from smartcity.opendata.catalogue.dictize import View, package_dict, parse_iso, resource_dict
+from smartcity.opendata.catalogue.dictize import (
+    View,
+    iso,
+    package_dict,
+    parse_iso,
+    resource_dict,
+)
 from smartcity.opendata.catalogue.resources import resource_values
 from smartcity.opendata.catalogue.schemas import DatasetIn, ResourceIn, parse
 from smartcity.opendata.catalogue.uploads import StoredFile, UploadStore
@@ -98,6 +104,34 @@ class CatalogueService:
         with self.db.read() as conn:
             row = self._visible_dataset(conn, p, key)
             return self.packages(conn, [row.id], self.view(conn, lang, base_url))[0]
+
+    def activity(self, p: Principal, key: str, *, offset: int, limit: int) -> list[dict[str, Any]]:
+        """The audit trail of a dataset, newest first. Who made each change is shown to the
+        organisation's members only (users are API keys, whose names may be internal)."""
+        a = t.activity
+        with self.db.read() as conn:
+            row = self._visible_dataset(conn, p, key)
+            entries = conn.execute(
+                select(a)
+                .where(a.c.dataset_id == row.id)
+                .order_by(a.c.id.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        insider = p.has_role(row.owner_org, "member")
+        return [
+            {
+                "id": str(e.id),
+                "timestamp": iso(e.at),
+                "user_id": e.actor if insider else None,
+                "activity_type": e.action,
+                "object_type": e.object_type,
+                "object_id": e.object_id,
+                "package_id": row.id,
+                "data": e.data,
+            }
+            for e in entries
+        ]
 
     def package_list(
         self,

@@ -119,6 +119,21 @@ def package_search(call: Call, data: dict[str, Any]) -> Any:
 
 
 @action(read_only=True)
+def package_activity_list(call: Call, data: dict[str, Any]) -> Any:
+    """Return a dataset's audit trail, newest first: each change's action, time, object and
+    the object as it was afterwards (who made it: to the organization's members).
+
+    :param id: the dataset's id or name; ``offset``, ``limit`` (default 31, at most 1000)
+    """
+    return call.od.catalogue.activity(
+        call.principal,
+        params.required(data, "id", "name"),
+        offset=params.integer(data, "offset", 0, high=MAX_START) or 0,
+        limit=params.integer(data, "limit", 31, low=1, high=1000) or 31,
+    )
+
+
+@action(read_only=True)
 def resource_show(call: Call, data: dict[str, Any]) -> Any:
     """Return a resource.
 
