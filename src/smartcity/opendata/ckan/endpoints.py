@@ -102,17 +102,21 @@ def _route(lang: Lang, prefix: str) -> Any:
     return endpoint
 
 
+def _add(path: str, lang: Lang, prefix: str, summary: str) -> None:
+    # One route per method: FastAPI gives a route one operation id, which two methods would share.
+    for method in METHODS:
+        router.add_api_route(path, _route(lang, prefix), methods=[method], summary=summary)
+
+
 for _path in ("/api/3/action/{action:path}", "/api/action/{action:path}"):
-    router.add_api_route(
-        _path, _route(DEFAULT, ""), methods=METHODS, summary="A CKAN action (English)"
-    )
+    _add(_path, DEFAULT, "", "A CKAN action (English)")
 for _prefix, _lang in BY_PREFIX.items():
     for _path in ("/api/3/action/{action:path}", "/api/action/{action:path}"):
-        router.add_api_route(
+        _add(
             f"/{_prefix}-data{_path}",
-            _route(_lang, f"/{_prefix}-data"),
-            methods=METHODS,
-            summary=f"A CKAN action, answered in {_lang} (DATA.GOV.HK's path)",
+            _lang,
+            f"/{_prefix}-data",
+            f"A CKAN action, answered in {_lang} (DATA.GOV.HK's path)",
         )
 
 
