@@ -221,27 +221,38 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     has_text = bool(compiler.scored)
     default = "score desc, metadata_modified desc" if has_text else "metadata_modified desc"
     sort = request.sort.strip() if request.sort and request.sort.strip() else default
+    # Relevance: the matched tokens' weights summed once per dataset (a grouped scan of the
+    # query's tokens), joined to the matches; a correlated sum per dataset cost ten times more.
+    source: Any = D
     score = None
     if has_text:
-        score = (
-            select(func.coalesce(func.sum(T.c.weight), 0))
-            .where(T.c.dataset_id == D.c.id, T.c.token.in_(sorted(set(compiler.scored))))
-            .scalar_subquery()
+        scores = (
+            select(T.c.dataset_id, func.sum(T.c.weight).label("score"))
+            .where(T.c.token.in_(sorted(set(compiler.scored))))
+            .group_by(T.c.dataset_id)
+            .subquery("scores")
         )
+        source = D.outerjoin(scores, scores.c.dataset_id == D.c.id)
+        score = func.coalesce(scores.c.score, 0)
     order = _order(sort, request.lang, score)
 
-    count = conn.execute(select(func.count()).select_from(D).where(where)).scalar_one()
+    # One statement gives the page and the count (a window over every match); only a page
+    # past the end needs the count on its own.
+    count = 0
     ids: list[str] = []
-    if request.rows > 0 and request.start < count:
-        ids = list(
-            conn.execute(
-                select(D.c.id)
-                .where(where)
-                .order_by(*order)
-                .limit(request.rows)
-                .offset(request.start)
-            ).scalars()
-        )
+    if request.rows > 0:
+        rows = conn.execute(
+            select(D.c.id, func.count().over().label("total"))
+            .select_from(source)
+            .where(where)
+            .order_by(*order)
+            .limit(request.rows)
+            .offset(request.start)
+        ).all()
+        ids = [row.id for row in rows]
+        count = rows[0].total if rows else 0
+    if not ids and (request.rows == 0 or request.start > 0):
+        count = conn.execute(select(func.count()).select_from(D).where(where)).scalar_one()
 
     facets: dict[str, list[tuple[str, int]]] = {}
     if request.facet_fields:
