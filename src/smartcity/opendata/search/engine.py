@@ -262,7 +262,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
                 f"facet.field: cannot count {', '.join(unknown)}; facets are: " + ", ".join(FACETS)
             )
         counted = func.count().label("n")
-        rows = conn.execute(
+        facet_rows = conn.execute(
             select(F.c.field, F.c.value, counted)
             .where(
                 F.c.field.in_(request.facet_fields), F.c.dataset_id.in_(select(D.c.id).where(where))
@@ -272,7 +272,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
         )
         for f in request.facet_fields:
             facets[f] = []
-        for row in rows:
+        for row in facet_rows:
             facets[row.field].append((row.value, row.n))
         for items in facets.values():
             items.sort(key=lambda item: (-item[1], item[0]))
