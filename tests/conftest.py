@@ -34,6 +34,8 @@ for _module in (
     "smartcity.portal.tables",
     "smartcity.portal.feedback.tables",
     "smartcity.live.tables",
+    "smartcity.opendata.catalogue.tables",
+    "smartcity.opendata.search.tables",
 ):
     with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(_module)

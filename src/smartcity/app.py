@@ -35,6 +35,8 @@ from smartcity.live.dashboard import endpoints as dashboard
 from smartcity.live.devices import api as devices_api
 from smartcity.live.ingest import http as ingest_http
 from smartcity.live.ingest.runtime import build_ingest
+from smartcity.opendata.ckan import endpoints as opendata_api
+from smartcity.opendata.runtime import build_opendata
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
 from smartcity.portal.feedback.service import FeedbackService
@@ -112,6 +114,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     )
     app.state.hub = hub
     app.state.ingest = ingest
+    # The open data portal (opendata/): its catalogue, search and CKAN Action API.
+    app.state.opendata = build_opendata(db, settings.opendata)
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
     app.state.feedback = FeedbackService(
         db, settings.feedback, target_exists=catalogue_target_check(db)
@@ -132,6 +136,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         if web_routing.is_site_path(_request.url.path):  # the public site: an HTML page
             return web_routing.error_page(_request, exc.status_code)
+        if opendata_api.is_ckan_path(_request.url.path):  # CKAN clients read CKAN's envelope
+            return opendata_api.unrouted(_request, exc.status_code)
         if exc.status_code == 404:
             return problem_response(404, "ResourceNotFound", "Not found", "no such endpoint")
         if exc.status_code == 405:
@@ -186,6 +192,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(portal_api.router, prefix="/api/v1")
     app.include_router(feedback_api.router)  # /api/v1/comments, /api/v1/privacy
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
+    # The open data portal's CKAN Action API and uploaded files (opendata/ckan/endpoints.py).
+    app.include_router(opendata_api.router)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its

@@ -220,6 +220,34 @@ def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
 
 
 @dataclass
+class OpenDataSettings:
+    """The open data portal (smartcity.opendata): where uploads live and what they may be.
+
+    ``data_dir`` None means ``SMARTCITY_OPENDATA_DIR``, else ``$SMARTCITY_HOME/opendata``;
+    uploaded resource files are kept under its ``uploads/`` folder, one folder per resource.
+    """
+
+    data_dir: Path | None = None
+    max_upload_bytes: int = 100 * 1024 * 1024
+    site_title: str = "Hong Kong Smart City Open Data"
+
+    @property
+    def upload_dir(self) -> Path:
+        return (self.data_dir or smartcity_home() / "opendata") / "uploads"
+
+    @classmethod
+    def from_env(cls) -> OpenDataSettings:
+        d = cls()
+        raw_dir = os.environ.get("SMARTCITY_OPENDATA_DIR")
+        return cls(
+            data_dir=Path(raw_dir).expanduser() if raw_dir else None,
+            max_upload_bytes=_env_int("SMARTCITY_OPENDATA_MAX_UPLOAD_MB", 0) * 1024 * 1024
+            or d.max_upload_bytes,
+            site_title=os.environ.get("SMARTCITY_OPENDATA_SITE_TITLE", d.site_title),
+        )
+
+
+@dataclass
 class Settings:
     database_url: str
     auth_required: bool = True
@@ -232,6 +260,7 @@ class Settings:
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    opendata: OpenDataSettings = field(default_factory=OpenDataSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -249,4 +278,5 @@ class Settings:
             feedback=FeedbackSettings.from_env(),
             notifications=NotificationSettings.from_env(),
             sessions=SessionSettings.from_env(),
+            opendata=OpenDataSettings.from_env(),
         )

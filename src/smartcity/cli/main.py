@@ -13,6 +13,7 @@ from rich.table import Table
 
 from smartcity import __version__
 from smartcity.bench.cli import bench_app
+from smartcity.cli.opendata import opendata_app
 from smartcity.commandline import DatabaseOpt, open_database
 from smartcity.demo import demo
 from smartcity.live.cli import devices_app, ingest_app
@@ -40,6 +41,7 @@ app.command("demo")(demo)
 app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(bench_app, name="bench")
+app.add_typer(opendata_app, name="opendata")
 console = Console()
 err = Console(stderr=True)
 

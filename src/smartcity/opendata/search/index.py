@@ -1,0 +1,119 @@
+"""Keeps the search index of one dataset in step with it, inside the write's transaction:
+a dataset changed and its index rows change together or not at all."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from smartcity.opendata.catalogue import repository as repo
+from smartcity.opendata.catalogue import tables as t
+from smartcity.opendata.search import text
+from smartcity.opendata.search.tables import VALUE, search_facets, search_text, search_tokens
+
+# How much a match in each field counts towards a dataset's score.
+WEIGHTS = {
+    "title": 8,
+    "tags": 6,
+    "name": 4,
+    "organization": 3,
+    "groups": 3,
+    "notes": 2,
+    "res": 1,
+    "dict": 1,
+}
+# Facet fields (``field:value`` filters, ``facet.field`` counts).
+FACETS = (
+    "organization",
+    "owner_org",
+    "groups",
+    "tags",
+    "res_format",
+    "license_id",
+    "name",
+    "id",
+    "frequency",
+    "capacity",
+)
+
+
+def _texts(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        return [str(v) for v in value.values() if v]
+    return [str(value)] if value else []
+
+
+def remove(conn: Connection, dataset_id: str) -> None:
+    for table in (search_tokens, search_facets, search_text):
+        conn.execute(delete(table).where(table.c.dataset_id == dataset_id))
+
+
+def reindex(conn: Connection, dataset_id: str) -> None:
+    """Rewrite the index rows of one dataset (none for a deleted one)."""
+    remove(conn, dataset_id)
+    d = conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
+    if d is None or d.state == "deleted":
+        return
+    org = conn.execute(select(t.organisations).where(t.organisations.c.id == d.owner_org)).first()
+    groups = repo.groups_of(conn, [dataset_id]).get(dataset_id, [])
+    tags = repo.tags_of(conn, [dataset_id]).get(dataset_id, [])
+    resources = repo.resources_of(conn, [dataset_id]).get(dataset_id, [])
+
+    fields: dict[str, list[str]] = {
+        "title": list(_texts(d.title)),
+        "name": [d.name.replace("-", " ").replace("_", " ")],
+        "notes": list(_texts(d.notes)),
+        "tags": [tag.name for tag in tags],
+        "organization": [*(_texts(org.title) if org else []), org.name if org else ""],
+        "groups": [s for g in groups for s in (*_texts(g.title), g.name)],
+        "res": [s for r in resources for s in (*_texts(r.name), *_texts(r.description), r.format)],
+        "dict": [
+            s
+            for f in d.data_dictionary or []
+            for s in (str(f.get("name", "")), *_texts(f.get("description")))
+        ],
+    }
+    rows: list[dict[str, Any]] = []
+    for field, values in fields.items():
+        counts = Counter(tok for value in values for tok in text.tokens(value))
+        weight = WEIGHTS[field]
+        rows.extend(
+            {"token": tok, "field": field, "dataset_id": dataset_id, "weight": weight * min(n, 5)}
+            for tok, n in counts.items()
+        )
+    if rows:
+        conn.execute(insert(search_tokens), rows)
+
+    facet_values: dict[str, set[str]] = {
+        "organization": {org.name} if org else set(),
+        "owner_org": {d.owner_org},
+        "groups": {g.name for g in groups},
+        "tags": {tag.name for tag in tags},
+        "res_format": {r.format for r in resources if r.format},
+        "license_id": {d.license_id} if d.license_id else set(),
+        "name": {d.name},
+        "id": {d.id},
+        "frequency": {d.frequency} if d.frequency else set(),
+        "capacity": {"private" if d.private else "public"},
+    }
+    facet_rows: dict[tuple[str, str], str] = {}
+    for field, found in facet_values.items():
+        for value in found:
+            facet_rows.setdefault((field, fold_value(value)), value[:VALUE])
+    conn.execute(
+        insert(search_facets),
+        [
+            {"field": f, "folded": folded, "dataset_id": dataset_id, "value": value}
+            for (f, folded), value in facet_rows.items()
+        ],
+    )
+    body = " | ".join(text.surface(v) for values in fields.values() for v in values if v)
+    conn.execute(insert(search_text).values(dataset_id=dataset_id, body=f" {body} "))
+
+
+def fold_value(value: str) -> str:
+    """A facet value as ``field:value`` filters compare it: case-insensitively."""
+    return value.casefold()[:VALUE]

@@ -1,0 +1,65 @@
+"""The search index's tables (migration 0014): an inverted index kept in the database, so
+search works alike on SQLite and PostgreSQL and changes in the same transaction as the
+dataset it describes.
+
+* ``opendata_search_tokens``: one row per (token, field, dataset): English words stemmed,
+  Chinese as characters and character pairs after Traditional → Simplified folding
+  (``search/text.py``). The primary key starts with the token: a term is one index range.
+* ``opendata_search_facets``: one row per facet value of a dataset (organization, groups,
+  tags, res_format, license_id ...), ``folded`` for case-insensitive ``field:value`` filters
+  and ``value`` as written for the facet counts.
+* ``opendata_search_text``: the dataset's text folded the same way, one string: phrases
+  ("car park", 停車場) are checked on it after their tokens narrowed the candidates.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
+
+from smartcity.opendata.catalogue.tables import ID
+from smartcity.storage.schema import metadata
+
+TOKEN = 64
+VALUE = 200
+
+search_tokens = Table(
+    "opendata_search_tokens",
+    metadata,
+    Column("token", String(TOKEN), primary_key=True),
+    Column("field", String(16), primary_key=True),
+    Column(
+        "dataset_id",
+        String(ID),
+        ForeignKey("opendata_datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("weight", Integer, nullable=False),
+    Index("ix_opendata_search_tokens_dataset", "dataset_id"),
+)
+
+search_facets = Table(
+    "opendata_search_facets",
+    metadata,
+    Column("field", String(16), primary_key=True),
+    Column("folded", String(VALUE), primary_key=True),
+    Column(
+        "dataset_id",
+        String(ID),
+        ForeignKey("opendata_datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("value", String(VALUE), nullable=False),
+    Index("ix_opendata_search_facets_dataset", "dataset_id"),
+)
+
+search_text = Table(
+    "opendata_search_text",
+    metadata,
+    Column(
+        "dataset_id",
+        String(ID),
+        ForeignKey("opendata_datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("body", Text, nullable=False),
+)
