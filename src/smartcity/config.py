@@ -50,11 +50,20 @@ class Limits:
     # beyond it the answer is 206 Partial Content with a Content-Range (clause 6.3.10).
     # SMARTCITY_TEMPORAL_INSTANCE_LIMIT overrides it.
     max_temporal_instances: int = 10_000
+    # The longest one entity query may run in the database (seconds): on PostgreSQL a
+    # statement_timeout, on SQLite a progress-handler deadline. Past it the client gets
+    # 403 TooComplexQuery. SMARTCITY_QUERY_TIMEOUT overrides it.
+    query_timeout: float = 10.0
 
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw and raw.strip() else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw and raw.strip() else default
 
 
 def _env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
@@ -138,7 +147,8 @@ class Settings:
             limits=Limits(
                 max_temporal_instances=_env_int(
                     "SMARTCITY_TEMPORAL_INSTANCE_LIMIT", Limits.max_temporal_instances
-                )
+                ),
+                query_timeout=_env_float("SMARTCITY_QUERY_TIMEOUT", Limits.query_timeout),
             ),
             feedback=FeedbackSettings.from_env(),
         )

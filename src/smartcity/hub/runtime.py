@@ -78,7 +78,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         max_bytes=settings.limits.max_context_bytes,
         forbid_private=settings.forbid_private_targets,
     )
-    entities = EntityService(db, feed)
+    entities = EntityService(db, feed, query_budget=settings.limits.query_timeout)
     subscriptions = SubscriptionService(db)
     matcher = Matcher(subscriptions)
     notifier = Notifier(

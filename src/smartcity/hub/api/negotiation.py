@@ -87,7 +87,10 @@ def _check_depth(value: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
-async def read_json(request: Request, limits: Limits) -> Any:
+async def read_json(request: Request, limits: Limits, *, max_arrays: int | None = None) -> Any:
+    """The JSON body, within the limits. ``max_arrays`` bounds the ``[`` characters of the raw
+    body (an upper bound of its JSON arrays), checked before parsing: for bodies whose arrays
+    are bounded by a limit (a Query's geometry), so that an oversized one costs no parse."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
@@ -99,6 +102,12 @@ async def read_json(request: Request, limits: Limits) -> Any:
             raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
         chunks.append(chunk)
     raw = b"".join(chunks)
+    if max_arrays is not None and (arrays := raw.count(b"[")) > max_arrays:
+        raise BadRequestData(
+            f"the body holds {arrays} '[' characters, more than the {max_arrays} such a body "
+            f"can need; a geo-query geometry may have at most {limits.max_geometry_points} "
+            "positions (each one an array): simplify the geometry"
+        )
     if not raw.strip():
         # An empty body is well-formed HTTP with no data in it (BadRequestData); a body that is
         # not JSON is a malformed request (InvalidRequest, clause 6.3.4).
@@ -122,8 +131,10 @@ async def decode(
     *,
     allow_merge_patch: bool = False,
     body_is_list: bool = False,
+    max_arrays: int | None = None,
 ) -> Decoded:
-    """Read the body and work out its @context, as clause 6.3.5 prescribes."""
+    """Read the body and work out its @context, as clause 6.3.5 prescribes (``max_arrays``:
+    see ``read_json``)."""
     ctype = media_type(request)
     allowed = {JSON, JSONLD} | ({MERGE_PATCH} if allow_merge_patch else set())
     if ctype not in allowed:
@@ -131,7 +142,7 @@ async def decode(
             f"Content-Type {ctype or '(none)'!r} is not supported here; use "
             + " or ".join(sorted(allowed))
         )
-    body = await read_json(request, limits)
+    body = await read_json(request, limits, max_arrays=max_arrays)
     context: Any = None
     if ctype == JSONLD:
         if request.headers.get("link") and link_context(request):
