@@ -43,8 +43,9 @@ _MAX_REPEAT = 255  # PostgreSQL's RE_DUP_MAX
 _MAX_CODEPOINT = 0x10FFFF
 _SURROGATES = (0xD800, 0xDFFF)
 # RE2's memory budget for one compiled pattern (program and DFA cache). Its default is 8 MiB;
-# patterns within MAX_PATTERN_SIZE need far less.
-_RE2_MAX_MEM = 2 * 1024 * 1024
+# a pattern within MAX_PATTERN_SIZE compiles to at most some 10^4 instructions (a few hundred
+# KiB). With the cache of compiled patterns below this bounds their memory to 128 MiB.
+_RE2_MAX_MEM = 1024 * 1024
 
 # ASCII character classes as inclusive code-point intervals.
 _DIGIT = [(0x30, 0x39)]
@@ -86,17 +87,18 @@ def _re2_options() -> Any:
 _OPTIONS = _re2_options()
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)
 def compile_pattern(pattern: str) -> Pattern:
     """The pattern compiled for RE2; raises :class:`BadRequestData` unless it is valid and
     within the dialect (see the module docstring)."""
     translated = _translate(pattern, "re2")
     try:
         compiled = re2.compile(translated, _OPTIONS)
-    except re2.error as exc:  # e.g. the program outgrows _RE2_MAX_MEM
+    except re2.error as exc:  # nested counts past RE2's 1000, or a program past _RE2_MAX_MEM
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise BadRequestData(
             f"q: regular expression {_shown(pattern)} is too large to match efficiently "
-            f"({exc}); use smaller repetition counts or a shorter pattern"
+            f"({reason}); use smaller repetition counts or a shorter pattern"
         ) from None
     return Pattern(pattern, compiled)
 
