@@ -139,9 +139,9 @@ class Database:
 
     @contextmanager
     def read(self, *, budget: float | None = None) -> Iterator[Connection]:
-        """A connection for reads. With a ``budget`` (seconds) every statement run on it
-        must finish within that time from the start of the block, else it is cancelled
-        and :class:`QueryTimeout` raised: for reads whose cost the client controls."""
+        """A connection for reads. With a ``budget`` (seconds), a statement that runs past it
+        is cancelled and :class:`QueryTimeout` raised (see ``_bounded``): for reads whose cost
+        the client controls."""
         if budget is not None:
             with self._bounded(budget) as conn:
                 yield conn
