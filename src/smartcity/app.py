@@ -24,6 +24,7 @@ from smartcity.hub.api import (
     entities,
     hot,
     jsonld_contexts,
+    notifications,
     subscriptions,
     temporal,
 )
@@ -41,8 +42,10 @@ from smartcity.portal.feedback.targets import catalogue_target_check
 from smartcity.portal.measures import endpoints as portal_api
 from smartcity.portal.site import routes as site_routes
 from smartcity.portal.site.sessions import include_site
+from smartcity.portal.users.sessions import SessionStore
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
+from smartcity.web import apidocs
 from smartcity.web import routing as web_routing
 
 log = logging.getLogger("smartcity")
@@ -103,6 +106,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         version=__version__,
         description="City data hub (NGSI-LD, ETSI GS CIM 009 v1.8) and city platform API.",
         lifespan=lifespan,
+        # Served by web/apidocs.py from vendored assets, not FastAPI's CDN defaults.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hub = hub
     app.state.ingest = ingest
@@ -110,6 +116,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.state.feedback = FeedbackService(
         db, settings.feedback, target_exists=catalogue_target_check(db)
     )
+    # The site's signed-in sessions, kept in the database so they can be ended at once.
+    app.state.site_sessions = SessionStore(db, settings.sessions)
 
     @app.exception_handler(NgsiError)
     async def ngsi_error(_request: Request, exc: NgsiError) -> Response:
@@ -155,7 +163,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
+    # Failed notifications before the subscription routes: '/subscriptions/{id:path}' would
+    # otherwise swallow '/subscriptions/{id}/failedNotifications'.
     modules = (
+        notifications,
         attrs,
         entities,
         batch,
@@ -168,6 +179,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     for module in modules:
         app.include_router(module.router, prefix=NGSI_PREFIX)
     # Devices and their readings (live/devices, live/ingest).
+    app.include_router(notifications.metrics_router)  # /api/v1/notifications/metrics
     app.include_router(ingest_http.router)  # before /devices/{id}: its /readings path
     app.include_router(devices_api.router)
     # The portal's JSON/CSV API: measures, areas, KPIs (portal/measures/endpoints.py).
@@ -179,5 +191,6 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # The public site: /static, the language redirects, then the portal's pages behind its
     # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).
     web_routing.install(app)
+    apidocs.install(app)  # /docs and /redoc, offline
     include_site(app, site_routes.router)
     return app

@@ -6,6 +6,7 @@ Every command resolves the database the same way: an explicit ``--database URL``
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,10 @@ class Limits:
     max_batch_entities: int = 5_000
     max_context_bytes: int = 512 * 1024
     context_fetch_timeout: float = 3.0
+    # Remote @context fetches under way at once (in all, and to one host); a request that
+    # finds no free slot within the timeout gets 503 LdContextNotAvailable.
+    context_fetch_concurrency: int = 8
+    context_fetches_per_host: int = 2
     # Temporal API: at most this many instances per attribute (and datasetId) in one response;
     # beyond it the answer is 206 Partial Content with a Content-Range (clause 6.3.10).
     # SMARTCITY_TEMPORAL_INSTANCE_LIMIT overrides it.
@@ -59,11 +64,6 @@ class Limits:
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw and raw.strip() else default
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw and raw.strip() else default
 
 
 def _env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
@@ -96,6 +96,10 @@ class FeedbackSettings:
     privacy_rate_ip: tuple[int, int] = (10, 3600)
     privacy_rate_email: tuple[int, int] = (3, 86400)
     privacy_token_ttl: int = 24 * 3600
+    # Votes: a person proves an e-mail address by a link (one address, one vote per comment).
+    vote_token_ttl: int = 24 * 3600
+    vote_mail_rate_ip: tuple[int, int] = (20, 3600)
+    vote_mail_rate_email: tuple[int, int] = (10, 86400)
     # Where the links in privacy e-mails point (the public site's address).
     public_url: str = "http://127.0.0.1:8000"
     secret: str | None = None
@@ -119,9 +123,104 @@ class FeedbackSettings:
             privacy_rate_email=_env_rate(
                 "SMARTCITY_FEEDBACK_RATE_PRIVACY_EMAIL", d.privacy_rate_email
             ),
+            vote_mail_rate_ip=_env_rate(
+                "SMARTCITY_FEEDBACK_RATE_VOTE_MAIL_IP", d.vote_mail_rate_ip
+            ),
+            vote_mail_rate_email=_env_rate(
+                "SMARTCITY_FEEDBACK_RATE_VOTE_MAIL_EMAIL", d.vote_mail_rate_email
+            ),
             public_url=os.environ.get("SMARTCITY_PUBLIC_URL", d.public_url),
             secret=os.environ.get("SMARTCITY_SECRET") or None,
         )
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw and raw.strip() else default
+
+
+@dataclass
+class NotificationSettings:
+    """How the hub delivers notifications (hub/subscriptions/outbox.py).
+
+    A failed notification is retried after ``retry_base`` seconds, doubling up to ``retry_cap``
+    (then every ``retry_cap`` seconds) while its subscription is active: the cap bounds how long
+    a receiver that came back waits for what it missed. A delivery worker holds the
+    notifications it is sending for ``lease`` seconds, renewed while it works: a process that
+    dies leaves them to the others within about that long.
+    """
+
+    retry_base: float = 1.0
+    retry_cap: float = 60.0
+    lease: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_base <= self.retry_cap:
+            raise ValueError(
+                "notification retries need 0 < SMARTCITY_NOTIFY_RETRY_BASE <= "
+                f"SMARTCITY_NOTIFY_RETRY_CAP (got {self.retry_base} and {self.retry_cap})"
+            )
+        if self.lease <= 0:
+            raise ValueError(f"SMARTCITY_NOTIFY_LEASE must be positive (got {self.lease})")
+
+    @classmethod
+    def from_env(cls) -> NotificationSettings:
+        d = cls()
+        return cls(
+            retry_base=_env_float("SMARTCITY_NOTIFY_RETRY_BASE", d.retry_base),
+            retry_cap=_env_float("SMARTCITY_NOTIFY_RETRY_CAP", d.retry_cap),
+            lease=_env_float("SMARTCITY_NOTIFY_LEASE", d.lease),
+        )
+
+
+@dataclass
+class SessionSettings:
+    """The site's sign-in sessions (server-side records, portal/users/sessions.py), in seconds.
+
+    ``lifetime``: a session ends this long after signing in, whatever the user does
+    (``SMARTCITY_SESSION_LIFETIME``); ``idle``: ... or after this long without a request
+    (``SMARTCITY_SESSION_IDLE``)."""
+
+    lifetime: int = 12 * 3600
+    idle: int = 30 * 60
+
+    def __post_init__(self) -> None:
+        if self.lifetime < 60 or self.idle < 60:
+            raise ValueError(
+                "SMARTCITY_SESSION_LIFETIME and SMARTCITY_SESSION_IDLE are seconds, at least 60"
+            )
+
+    @classmethod
+    def from_env(cls) -> SessionSettings:
+        try:
+            lifetime = _env_int("SMARTCITY_SESSION_LIFETIME", cls.lifetime)
+            idle = _env_int("SMARTCITY_SESSION_IDLE", cls.idle)
+        except ValueError:
+            raise ValueError(
+                "SMARTCITY_SESSION_LIFETIME and SMARTCITY_SESSION_IDLE are whole seconds"
+            ) from None
+        return cls(lifetime=lifetime, idle=idle)
+
+
+def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
+    """``SMARTCITY_TRUSTED_PROXIES`` (or ``serve --trusted-proxies``): the addresses or networks
+    of the reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed,
+    comma-separated (``10.0.0.5,10.1.0.0/16``; ``*`` trusts everyone). None by default, so a
+    client cannot choose the address that the per-IP limits count."""
+    found: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if part != "*":
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"SMARTCITY_TRUSTED_PROXIES / --trusted-proxies: {part!r} is not an IP "
+                    "address or network (e.g. 10.0.0.5, 10.1.0.0/16) or *"
+                ) from None
+        found.append(part)
+    return tuple(found)
 
 
 @dataclass
@@ -135,6 +234,8 @@ class Settings:
     forbid_private_targets: bool = False
     limits: Limits = field(default_factory=Limits)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -151,4 +252,6 @@ class Settings:
                 query_timeout=_env_float("SMARTCITY_QUERY_TIMEOUT", Limits.query_timeout),
             ),
             feedback=FeedbackSettings.from_env(),
+            notifications=NotificationSettings.from_env(),
+            sessions=SessionSettings.from_env(),
         )

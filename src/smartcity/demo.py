@@ -101,6 +101,7 @@ def demo(
     ] = "auto",
 ) -> None:
     """Start everything (database, portal, API, dashboard, simulated live city) in one process."""
+    from smartcity.hub.contexts import CITY_CONTEXT_PATH
     from smartcity.live.simulator.models import CityModel
     from smartcity.live.simulator.places import build_fleet
     from smartcity.live.simulator.provision import (
@@ -230,6 +231,8 @@ def demo(
         console.print(f"  dashboard  {base}/en/dashboard")
         console.print(f"  API docs   {base}/docs")
         console.print(f"  entities   {base}/ngsi-ld/v1/types")
+        # Short names (?type=OffStreetParking) need this @context in a Link header (README).
+        console.print(f"  @context   {base}{CITY_CONTEXT_PATH}")
         console.print(f"  write key  in {key_file} (send as 'Authorization: Bearer <key>')")
         console.print("Press Ctrl-C to stop.\n")
         if not no_browser:

@@ -18,6 +18,9 @@ from urllib.parse import urlparse
 import httpx
 import orjson
 import pytest
+from tests.city_context import city_link
+
+from smartcity.hub.contexts import CITY_CONTEXT_PATH
 
 MQTT_URL = os.environ.get("SMARTCITY_TEST_MQTT_URL")
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
@@ -56,7 +59,7 @@ def live_server(smartcity_server: Any, smartcity_cli: Any) -> Iterator[tuple[str
 def device(live_server: tuple[str, str]) -> dict[str, Any]:
     """An air quality station on the map and the device that feeds its AQHI."""
     base, _prefix = live_server
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with httpx.Client(base_url=base, timeout=10, headers=city_link(base)) as http:
         created = http.post("/ngsi-ld/v1/entities", json={
             "id": STATION, "type": "AirQualityObserved", "name": "Kai Tak",
             "aqhi": {"type": "Property", "value": 3, "observedAt": "2026-01-01T00:00:00Z"},
@@ -65,6 +68,7 @@ def device(live_server: tuple[str, str]) -> dict[str, Any]:
         registered = http.post("/api/v1/devices", json={
             "id": "aq-kai-tak-01", "name": "Kai Tak air sensor", "tenant": "",
             "entity_id": STATION, "entity_type": "AirQualityObserved",
+            "context": base + CITY_CONTEXT_PATH,
             "attributes": {"aqhi": {"name": "aqhi"}}, "interval_s": 60})  # fmt: skip
         assert registered.status_code == 201, registered.text
         body: dict[str, Any] = registered.json()

@@ -1,6 +1,7 @@
 """The portal's interactive parts in a real browser (Debian's Chromium, a real server process):
 comment, report until hidden, restore as moderator; update progress as an editor and see the
-area roll-up change; axe-core (WCAG 2.1 A/AA) on the pages with forms; forms without JavaScript.
+area roll-up change; a vote asks for an e-mail address (one person, one vote); axe-core
+(WCAG 2.1 A/AA) on the pages with forms; forms without JavaScript.
 
 The server (tests/browser/conftest.py) hides a comment after two reports and starts with a
 moderator and a Transport Department editor.
@@ -173,11 +174,43 @@ def test_axe_on_login_moderation_and_editor_pages(server: str, new_context: Any)
     assert not report, f"account:\n{report}"
 
 
+def test_voting_asks_for_an_email_address(server: str, new_context: Any) -> None:
+    author = new_context()
+    cid = post_comment(author, server, f"Worth a vote {uuid.uuid4().hex[:6]}")
+    voter = new_context()
+    voter.goto(f"{server}/en{MEASURE}")
+    voter.locator(f"#comment-{cid} .vote-form button").click()
+    form = voter.locator(f"#vote-{cid}")
+    playwright_api.expect(form).to_contain_text("One person, one vote")
+    report = axe_violations(voter)
+    assert not report, f"the e-mail form for a vote:\n{report}"
+    voter.fill(f"#vote-{cid}-email", "not an address")
+    voter.locator(f"#vote-{cid} button[type=submit]").click()
+    playwright_api.expect(voter.locator(f"#vote-{cid}-errors")).to_be_focused()
+    report = axe_violations(voter)
+    assert not report, f"the e-mail form for a vote, with an error:\n{report}"
+    voter.fill(f"#vote-{cid}-email", "resident@example.org")
+    voter.locator(f"#vote-{cid} button[type=submit]").click()
+    voter.wait_for_url(f"**#comment-{cid}")
+    item = voter.locator(f"#comment-{cid}")
+    assert "We have sent a link to resident@example.org." in item.inner_text()
+    assert "0 votes" in item.inner_text()
+
+
 def test_forms_work_without_javascript(server: str, new_context: Any) -> None:
     page = new_context(java_script_enabled=False)
     text = f"Posted without JavaScript {uuid.uuid4().hex[:6]}"
     cid = post_comment(page, server, text, "sc")
     assert text in page.locator(f"#comment-{cid}").inner_text()
+    # One person, one vote, never one's own: the author's vote is refused; a signed-in
+    # account's is counted.
     page.locator(f"#comment-{cid} .vote-form button").click()
-    page.wait_for_url(f"**#comment-{cid}")
-    assert "1 个赞" in page.locator(f"#comment-{cid}").inner_text()
+    page.locator(f"#vote-{cid}-email").fill("author@example.org")
+    page.locator(f"#vote-{cid} button[type=submit]").click()
+    assert "您不能为自己的意见点赞。" in page.locator(f"#comment-{cid}").inner_text()
+    voter = new_context(java_script_enabled=False)
+    sign_in(voter, server, "mod", "/account")
+    voter.goto(f"{server}/sc{MEASURE}")
+    voter.locator(f"#comment-{cid} .vote-form button").click()
+    voter.wait_for_url(f"**#comment-{cid}")
+    assert "1 个赞" in voter.locator(f"#comment-{cid}").inner_text()

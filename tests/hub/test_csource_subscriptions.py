@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from smartcity.app import create_app
 from smartcity.config import Settings
-from smartcity.hub.subscriptions.notifier import RetryPolicy
+from smartcity.hub.subscriptions.outbox import RetryPolicy
 
 CSR = "/ngsi-ld/v1/csourceRegistrations"
 CSUBS = "/ngsi-ld/v1/csourceSubscriptions"
@@ -69,8 +69,8 @@ def receiver() -> Iterator[Receiver]:
 def hub_client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     notifier = app.state.hub.federation.notifier
-    notifier.retry = RetryPolicy(max_attempts=5, base_delay=0.05, max_delay=0.2)
-    notifier.idle = 0.1
+    notifier.retry = RetryPolicy(base_delay=0.05, max_delay=0.2)
+    notifier.idle_poll = 0.1
     with TestClient(app) as client:
         yield client
 

@@ -44,3 +44,31 @@ def test_core_context_is_listed_and_served(client: TestClient) -> None:
     assert listed[0].startswith("https://uri.etsi.org/ngsi-ld/")
     core = client.get("/ngsi-ld/v1/jsonldContexts/core").json()
     assert core["@context"]["Property"] == "ngsi-ld:Property"
+
+
+def test_city_context_is_built_in_served_and_never_fetched(client: TestClient) -> None:
+    served = client.get("/ngsi-ld/v1/jsonldContexts/smartcity-context.jsonld")
+    assert served.status_code == 200
+    terms = served.json()["@context"]
+    park = "https://smartdatamodels.org/dataModel.Parking/OffStreetParking"
+    assert terms["OffStreetParking"] == park
+    listed = client.get("/ngsi-ld/v1/jsonldContexts").json()
+    assert "http://testserver/ngsi-ld/v1/jsonldContexts/smartcity-context.jsonld" in listed
+    # Any host name: the hub knows it by its path (an unresolvable host proves nothing is
+    # fetched), so short names work offline, on the way in and on the way out.
+    url = "http://city-hub.invalid/ngsi-ld/v1/jsonldContexts/smartcity-context.jsonld"
+    link = {"Link": f'<{url}>; rel="{REL}"'}
+    entity = {"id": "urn:ngsi-ld:OffStreetParking:c1", "type": "OffStreetParking",
+              "availableSpotNumber": 7}  # fmt: skip
+    created = client.post("/ngsi-ld/v1/entities", json=entity, headers={**JSON, **link})
+    assert created.status_code == 201, created.text
+    assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:OffStreetParking:c1").json()["type"] == park
+    found = client.get("/ngsi-ld/v1/entities?type=OffStreetParking", headers=link).json()
+    assert [(e["type"], e["availableSpotNumber"]["value"]) for e in found] == [
+        ("OffStreetParking", 7)
+    ]
+    # Without it the core context applies: a bare name is the default vocabulary's.
+    assert client.get("/ngsi-ld/v1/entities?type=OffStreetParking").json() == []
+    assert client.get("/ngsi-ld/v1/types", headers=link).json()["typeList"] == ["OffStreetParking"]
+    refused = client.delete("/ngsi-ld/v1/jsonldContexts/smartcity-context.jsonld")
+    assert refused.status_code == 400 and "built into the hub" in refused.json()["detail"]

@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from tests.city_context import city_link
 
 from smartcity.app import create_app
 from smartcity.config import Settings
@@ -74,7 +75,7 @@ def read_events(response: httpx.Response, until: str, timeout: float) -> list[tu
 
 def test_a_committed_write_reaches_the_stream_within_a_second(server: tuple[str, Any]) -> None:
     base, _app = server
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with httpx.Client(base_url=base, timeout=10, headers=city_link()) as http:
         http.post("/ngsi-ld/v1/entities", json={
             "id": "urn:ngsi-ld:AirQualityObserved:tp", "type": "AirQualityObserved",
             "aqhi": 3, "location": {"type": "Point", "coordinates": [114.16, 22.45]}})  # fmt: skip
@@ -108,8 +109,8 @@ def test_writes_through_another_server_process_reach_the_stream(
     aqhi = "urn:ngsi-ld:AirQualityObserved:other"
     with (
         serving(other) as other_base,
-        httpx.Client(base_url=base, timeout=10) as http,
-        httpx.Client(base_url=other_base, timeout=10) as writer,
+        httpx.Client(base_url=base, timeout=10, headers=city_link()) as http,
+        httpx.Client(base_url=other_base, timeout=10, headers=city_link()) as writer,
     ):
         assert http.get("/api/v1/dashboard/tiles").status_code == 200  # the view is loaded
         with http.stream("GET", "/api/v1/dashboard/events") as stream:
@@ -141,7 +142,7 @@ def test_writes_through_another_server_process_reach_the_stream(
 
 def test_a_burst_of_writes_is_coalesced_per_entity(server: tuple[str, Any]) -> None:
     base, app = server
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with httpx.Client(base_url=base, timeout=10, headers=city_link()) as http:
         bin_ = {
             "id": "urn:ngsi-ld:WasteContainer:b1",
             "type": "WasteContainer",

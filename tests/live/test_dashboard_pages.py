@@ -7,6 +7,7 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.city_context import city_link
 
 from smartcity.web.catalogues import FOLDERS, problems
 
@@ -31,7 +32,9 @@ EXPECTED = {
 @pytest.fixture
 def seeded(client: TestClient) -> TestClient:
     for entity in ENTITIES:
-        assert client.post("/ngsi-ld/v1/entities", json=entity).status_code == 201
+        assert (
+            client.post("/ngsi-ld/v1/entities", json=entity, headers=city_link()).status_code == 201
+        )
     return client
 
 

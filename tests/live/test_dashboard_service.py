@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.city_context import city_link
 
 from smartcity.app import create_app
 from smartcity.config import Settings
@@ -117,7 +118,7 @@ def test_alert_thresholds_defaults_and_boundaries(client: TestClient) -> None:
          "availableSpotNumber": 3},
     ]  # fmt: skip
     for e in entities:
-        assert client.post("/ngsi-ld/v1/entities", json=e).status_code == 201
+        assert client.post("/ngsi-ld/v1/entities", json=e, headers=city_link()).status_code == 201
     body = client.get("/api/v1/dashboard/alerts").json()
     raised = {(a["rule"], a["id"].rsplit(":", 1)[-1]) for a in body["alerts"]}
     assert raised == {("aqhi", "a"), ("speed", "s"), ("bin", "x"), ("carpark", "full")}
@@ -142,7 +143,7 @@ def test_thresholds_parse_with_clear_errors() -> None:
 
 def test_writes_after_first_load_update_the_view_and_deletes_remove(client: TestClient) -> None:
     assert client.get("/api/v1/dashboard/tiles").status_code == 200  # loads the (empty) view
-    client.post("/ngsi-ld/v1/entities", json=carpark(7, 12, NOW))
+    client.post("/ngsi-ld/v1/entities", json=carpark(7, 12, NOW), headers=city_link())
     layer = client.get("/api/v1/dashboard/layers?kind=carparks&lang=tc").json()
     [feature] = layer["features"]
     assert feature["properties"]["name"] == "停車場 7"
@@ -165,6 +166,7 @@ def test_crowd_tile_counts_only_zones_near_kai_tak(client: TestClient) -> None:
                 "occupancy": occupancy,
                 "location": {"type": "Point", "coordinates": point},
             },
+            headers=city_link(),
         )
     tiles = {t["kind"]: t for t in client.get("/api/v1/dashboard/tiles").json()["tiles"]}
     assert tiles["crowd"]["value"] == 400
@@ -175,7 +177,9 @@ def test_crowd_tile_counts_only_zones_near_kai_tak(client: TestClient) -> None:
 
 
 def test_entity_details_and_history(client: TestClient) -> None:
-    client.post("/ngsi-ld/v1/entities", json=carpark(3, 10, NOW - timedelta(hours=2)))
+    client.post(
+        "/ngsi-ld/v1/entities", json=carpark(3, 10, NOW - timedelta(hours=2)), headers=city_link()
+    )
     reading(client, "urn:ngsi-ld:OffStreetParking:HK-3", PARKING + "availableSpotNumber", 4, NOW)
     body = client.get("/api/v1/dashboard/entities/urn:ngsi-ld:OffStreetParking:HK-3").json()
     assert body["kind"] == "carparks" and body["name"] == "Car park 3"

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.city_context import city_link
 
 from smartcity.app import create_app
 from smartcity.config import Settings
@@ -84,8 +85,15 @@ def test_list_show_revoke(client: TestClient) -> None:
 
 
 def test_device_is_mirrored_as_an_ngsi_ld_device_entity(client: TestClient) -> None:
+    # AIR is registered without a @context: its readings use the core context, but its mirror
+    # is the platform's Smart Data Models Device, one type for every device.
     client.post("/api/v1/devices", json=AIR)
-    r = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues")
+    plain = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01").json()
+    assert plain["type"] == "https://smartdatamodels.org/dataModel.Device/Device"
+    r = client.get(
+        "/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues",
+        headers=city_link(),
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {
         "id": "urn:ngsi-ld:Device:aq-tai-po-01",
@@ -96,7 +104,10 @@ def test_device_is_mirrored_as_an_ngsi_ld_device_entity(client: TestClient) -> N
         "deviceState": "new",
     }
     client.delete("/api/v1/devices/aq-tai-po-01")
-    r = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues")
+    r = client.get(
+        "/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues",
+        headers=city_link(),
+    )
     assert r.json()["deviceState"] == "revoked"
 
 
@@ -127,7 +138,10 @@ def test_silent_devices_are_flagged_and_recover(client: TestClient) -> None:
     assert reg.check_silence(now=later) == []  # only changes are reported
     listed = client.get("/api/v1/devices", params={"silent": "true"}).json()
     assert [d["id"] for d in listed] == ["aq-tai-po-01"] or listed == []  # relative to now
-    mirrored = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues")
+    mirrored = client.get(
+        "/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues",
+        headers=city_link(),
+    )
     assert mirrored.json()["deviceState"] == "silent"
     # A reading brings it back: lastSeen moves, the next check says ok.
     r = client.post(
@@ -138,7 +152,10 @@ def test_silent_devices_are_flagged_and_recover(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     back = reg.check_silence(now=now_us())
     assert [(d.device_id, d.status) for d in back] == [("aq-tai-po-01", "ok")]
-    mirrored = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues")
+    mirrored = client.get(
+        "/ngsi-ld/v1/entities/urn:ngsi-ld:Device:aq-tai-po-01?options=keyValues",
+        headers=city_link(),
+    )
     assert mirrored.json()["deviceState"] == "ok"
     assert "dateLastValueReported" in mirrored.json()
 
@@ -164,5 +181,7 @@ def test_create_many_is_all_or_nothing(client: TestClient) -> None:
         reg.create_many(again)
     assert reg.get("bulk-3") is None
     assert [d.device_id for d in reg.devices("")] == ["bulk-0", "bulk-1", "bulk-2"]
-    mirrored = client.get("/ngsi-ld/v1/entities", params={"type": "Device", "count": "true"})
+    mirrored = client.get(
+        "/ngsi-ld/v1/entities", params={"type": "Device", "count": "true"}, headers=city_link()
+    )
     assert mirrored.headers["ngsild-results-count"] == "3"

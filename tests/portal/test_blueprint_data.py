@@ -15,6 +15,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from smartcity.hub.contexts import city_terms
 from smartcity.portal.blueprint import dataset
 from smartcity.portal.blueprint.dataset import (
     BlueprintDataError,
@@ -200,11 +201,21 @@ def test_live_links_only_on_measures_about_live_data() -> None:
     assert live == {
         "mobility-11": [("TrafficFlowObserved", "averageVehicleSpeed", "avg")],
         "mobility-12": [("OffStreetParking", "availableSpotNumber", "sum")],
-        "mobility-13": [("BusStop", None, "count")],
+        "mobility-13": [("ArrivalEstimation", "hasStop", "distinct")],
         "environment-11": [("WasteContainer", "fillingLevel", "avg")],
         "environment-12": [("AirQualityObserved", "aqhi", "avg")],
-        "government-03": [("Device", None, "count")],
+        "government-03": [("WeatherObserved", None, "count")],
     }
+
+
+def test_live_links_name_types_and_attributes_of_the_city_context() -> None:
+    # The names the connectors and the simulator write with: a link to anything else (a
+    # "BusStop" no feed produces) could never show a figure.
+    city = city_terms()
+    for m in measures():
+        for link in m.live:
+            assert link.entity_type in city, (m.id, link.entity_type)
+            assert link.attribute is None or link.attribute in city, (m.id, link.attribute)
 
 
 def test_english_is_present_and_has_no_cjk() -> None:

@@ -87,14 +87,48 @@ def test_pending_and_honeypot_answers_look_alike(client: TestClient, db: Databas
     assert held.json() == trapped.json() and "id" not in held.json()
 
 
-def test_votes_once_and_reports(api: TestClient) -> None:
+def vote_link(api: TestClient, to: str) -> str:
+    """The token of the newest vote link mailed to ``to`` (read from the outbox)."""
+    mails = [m for m in api.app.state.feedback.privacy.pending_mail() if m.to == to]  # type: ignore[attr-defined]
+    found = re.search(r"/votes/confirm\?token=([\w-]+)", mails[-1].body)
+    assert found, mails[-1].body
+    return found.group(1)
+
+
+def test_votes_once_per_person_and_reports(api: TestClient) -> None:
     cid = comment(api)["id"]
-    first = api.post(f"/api/v1/comments/{cid}/votes", headers=VOTER)
-    again = api.post(
-        f"/api/v1/comments/{cid}/votes", cookies={"smartcity_voter": VOTER["X-Voter-Token"]}
-    )
+    url = f"/api/v1/comments/{cid}/votes"
+    # A token the client chose is no person: 70 of them make no vote (issue #11's finding).
+    for n in range(70):
+        refused = api.post(url, headers={"X-Voter-Token": f"inflating-token-{n:04d}"})
+        assert_problem(refused, 403, "vote_needs_person")
+    assert api.get(f"/api/v1/comments/{cid}").json()["votes"] == 0
+    # An e-mail address, proven by the link sent to it, is one person.
+    voter = {"X-Voter-Token": "api-test-browser-0002"}
+    pending = api.post(url, json={"email": "Voter@Example.org"}, headers=voter)
+    assert pending.status_code == 202 and pending.json()["status"] == "pending"
+    first = api.post("/api/v1/votes/confirm", json={"token": vote_link(api, "voter@example.org")})
     assert (first.status_code, first.json()["votes"]) == (201, 1)
+    assert first.headers["cache-control"] == "no-store"
+    used = api.post("/api/v1/votes/confirm", json={"token": vote_link(api, "voter@example.org")})
+    assert_problem(used, 410, "vote_token_used")
+    # The same address from another browser: the link says it is counted already.
+    other = {"X-Voter-Token": "api-test-browser-0003"}
+    assert api.post(url, json={"email": "voter@example.org"}, headers=other).status_code == 202
+    again = api.post("/api/v1/votes/confirm", json={"token": vote_link(api, "voter@example.org")})
     assert (again.status_code, again.json()["result"]) == (200, "already_voted")
+    # The browser that voted is told at once (the first filter), and no mail goes out.
+    mails = len(api.app.state.feedback.privacy.pending_mail())  # type: ignore[attr-defined]
+    repeat = api.post(url, json={"email": "someone.else@example.org"}, headers=voter)
+    assert (repeat.status_code, repeat.json()["result"]) == (200, "already_voted")
+    assert len(api.app.state.feedback.privacy.pending_mail()) == mails  # type: ignore[attr-defined]
+    # The author may not vote for their own comment.
+    own = api.post(url, json={"email": "author@example.org"}, headers=VOTER)
+    assert_problem(own, 403, "own_comment")
+    assert_problem(api.post(url, json={"email": "not an address"}, headers=other), 400)
+    assert_problem(api.post(url, json={"mail": "x@example.org"}, headers=other), 400)
+    assert_problem(api.post("/api/v1/votes/confirm", json={"token": "x" * 40}), 404)
+    assert api.get(f"/api/v1/comments/{cid}").json()["votes"] == 1
     for n in range(3):
         r = api.post(
             f"/api/v1/comments/{cid}/reports",
@@ -105,7 +139,11 @@ def test_votes_once_and_reports(api: TestClient) -> None:
     assert (
         api.get("/api/v1/comments", params={"target": "measure:mobility-01"}).json()["total"] == 0
     )
-    assert_problem(api.post(f"/api/v1/comments/{cid}/votes", headers=VOTER), 404)
+    late = {"X-Voter-Token": "api-test-browser-0004"}
+    hidden = api.post(
+        f"/api/v1/comments/{cid}/votes", json={"email": "z@example.org"}, headers=late
+    )
+    assert_problem(hidden, 404)
 
 
 @pytest.mark.parametrize(
@@ -264,7 +302,11 @@ def test_privacy_flow_over_http(api: TestClient) -> None:
     accepted = api.post("/api/v1/privacy/requests", json={"email": EMAIL, "action": "export"})
     unknown = api.post("/api/v1/privacy/requests", json={"email": "x@y.hk", "action": "export"})
     assert accepted.status_code == unknown.status_code == 202 and accepted.json() == unknown.json()
-    [mail] = api.app.state.feedback.privacy.pending_mail()  # type: ignore[attr-defined]
+    [mail] = [
+        m
+        for m in api.app.state.feedback.privacy.pending_mail()  # type: ignore[attr-defined]
+        if "/privacy/confirm" in m.body
+    ]
     token = re.search(r"token=([\w-]+)", mail.body).group(1)  # type: ignore[union-attr]
     done = api.post("/api/v1/privacy/confirm", json={"token": token})
     assert done.status_code == 200 and done.json()["comments"][0]["text"] == "mine"
@@ -313,6 +355,7 @@ PUBLIC_CALLS = {
     ("GET", "/api/v1/privacy/notice"),
     ("POST", "/api/v1/privacy/requests"),
     ("POST", "/api/v1/privacy/confirm"),
+    ("POST", "/api/v1/votes/confirm"),
 }
 
 
@@ -323,7 +366,7 @@ def test_email_is_never_in_a_public_response(api: TestClient) -> None:
     feedback_paths = {
         (method.upper(), path)
         for path, ops in paths.items()
-        if path.startswith(("/api/v1/comments", "/api/v1/privacy"))
+        if path.startswith(("/api/v1/comments", "/api/v1/privacy", "/api/v1/votes"))
         for method in ops
     }
     assert feedback_paths == PUBLIC_CALLS
@@ -352,7 +395,9 @@ def test_email_is_never_in_a_public_response(api: TestClient) -> None:
         call("GET", "/api/v1/comments", params={"target": "measure:mobility-01", "sort": sort})
     call("GET", f"/api/v1/comments/{root}")
     call("POST", f"/api/v1/comments/{root}/votes", headers=VOTER)
-    call("POST", f"/api/v1/comments/{root}/votes", headers=VOTER)
+    other = {"X-Voter-Token": "api-test-browser-0009"}
+    call("POST", f"/api/v1/comments/{root}/votes", json={"email": "v@example.org"}, headers=other)
+    call("POST", "/api/v1/votes/confirm", json={"token": vote_link(api, "v@example.org")})
     call(
         "POST", f"/api/v1/comments/{root}/reports", json={"reason": "personal-data"}, headers=VOTER
     )
@@ -361,7 +406,11 @@ def test_email_is_never_in_a_public_response(api: TestClient) -> None:
     call("POST", "/api/v1/privacy/requests", json={"email": EMAIL, "action": "delete"})
     # The export is the one answer that holds the address, by design: only the owner of the
     # mailbox has the token. Deletion is checked instead.
-    [mail] = api.app.state.feedback.privacy.pending_mail()  # type: ignore[attr-defined]
+    [mail] = [
+        m
+        for m in api.app.state.feedback.privacy.pending_mail()  # type: ignore[attr-defined]
+        if "/privacy/confirm" in m.body
+    ]
     token = re.search(r"token=([\w-]+)", mail.body).group(1)  # type: ignore[union-attr]
     call("POST", "/api/v1/privacy/confirm", json={"token": token})
     call("GET", "/api/v1/comments", params={"target": "measure:mobility-01"})

@@ -155,21 +155,31 @@ def test_unknown_targets_are_refused(db: Database, clock: Clock) -> None:
 # -- votes --------------------------------------------------------------------------------------
 
 
-def test_one_vote_per_browser(fb: FeedbackService) -> None:
+def voter(fb: FeedbackService, n: int, *, account: int | None = None) -> Client:
+    """Browser ``n`` with a proven person: portal account ``account`` (default: ``n``)."""
+    return Client(
+        ip=f"203.0.113.{n % 250}",
+        session=f"browser-token-{n:08d}",
+        person=fb.account_person(account if account is not None else n),
+    )
+
+
+def test_one_vote_per_person(fb: FeedbackService) -> None:
     comment = post(fb)
-    first = fb.vote(comment, browser(7))
-    again = fb.vote(comment, browser(7))
-    other = fb.vote(comment, browser(8))
+    first = fb.votes.vote(comment, voter(fb, 7))
+    again = fb.votes.vote(comment, voter(fb, 7))
+    other = fb.votes.vote(comment, voter(fb, 8))
     assert (first.recorded, first.votes) == (True, 1)
     assert (again.recorded, again.votes) == (False, 1)
     assert again.to_json()["result"] == "already_voted"
     assert (other.recorded, other.votes) == (True, 2)
     assert fb.comment(comment).votes == 2
     with fb.db.read() as conn:
-        digests = conn.execute(select(tables.votes.c.voter_digest)).scalars().all()
-    assert len(digests) == 2 and not any("browser-token" in d for d in digests)
+        rows = conn.execute(select(tables.votes)).all()
+    assert len(rows) == 2
+    assert not any("browser-token" in (r.voter_digest + r.browser_digest) for r in rows)
     with pytest.raises(InvalidFeedback) as err:
-        fb.vote(comment, Client(ip="1.2.3.4", session=None))
+        fb.votes.vote(comment, Client(ip="1.2.3.4", session=None, person=fb.account_person(9)))
     assert err.value.code == "voter_token_required"
 
 
@@ -177,7 +187,7 @@ def test_threads_sort_by_votes(fb: FeedbackService, clock: Clock) -> None:
     a = post(fb, "a")
     clock.advance(1)
     b = post(fb, "b")
-    fb.vote(a, browser(3))
+    fb.votes.vote(a, voter(fb, 3))
     assert [t.id for t in fb.comments(MEASURE, sort="votes").threads] == [a, b]
     assert [t.id for t in fb.comments(MEASURE, sort="newest").threads] == [b, a]
     assert [t.id for t in fb.comments(MEASURE, sort="oldest", limit=1, offset=1).threads] == [b]
@@ -317,11 +327,11 @@ def test_rate_limit_per_ip_across_processes(db: Database, clock: Clock) -> None:
 def test_votes_and_reports_are_rate_limited(db: Database, clock: Clock) -> None:
     fb = make(db, clock, reaction_rate_session=(2, 3600))
     a, b, c = post(fb, "a"), post(fb, "b"), post(fb, "c")
-    fb.vote(a, browser(5))
+    fb.votes.vote(a, voter(fb, 5))
     fb.report(b, "spam", None, browser(5))
-    assert not fb.vote(a, browser(5)).recorded  # a repeat is a no-op, not a new action
+    assert not fb.votes.vote(a, voter(fb, 5)).recorded  # a repeat is a no-op, not a new action
     with pytest.raises(RateLimited):
-        fb.vote(c, browser(5))
+        fb.votes.vote(c, voter(fb, 5))
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,23 @@ def test_load_twice_changes_nothing_and_keeps_progress(
     assert svc.get_measure("mobility-02").parent == "mobility-01"
 
 
+def test_links_stored_before_a_new_link_member_are_not_a_change(
+    db: Database, svc: MeasureService
+) -> None:
+    # Links written by an older release lack members added since (``scale``): a reload of the
+    # same data must not record a change on every measure's timeline.
+    with db.write() as conn:
+        for row in conn.execute(select(t.live_links)).all():
+            older = {k: v for k, v in row.link.items() if k != "scale"}
+            conn.execute(
+                update(t.live_links)
+                .where(t.live_links.c.measure_id == row.measure_id, t.live_links.c.ord == row.ord)
+                .values(link=older)
+            )
+    assert not load(db, sample_blueprint()).changed
+    assert [e.field for e in svc.timeline("mobility-01")].count("live") == 1  # created only
+
+
 def test_reload_updates_texts_inserts_new_measures_and_audits(
     db: Database, svc: MeasureService, admin: User
 ) -> None:

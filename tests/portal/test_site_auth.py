@@ -1,5 +1,7 @@
 """Staff sign-in on the site, on every backend: sessions (cookie flags, a new session id at
-sign-in, idle time-out), sign-out, login throttling, safe ``next`` redirects."""
+sign-in, idle and absolute time-outs from settings, server-side so that signing out, a
+password change or a deactivation ends every copy of the cookie), sign-out, login throttling,
+safe ``next`` redirects."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from smartcity.app import create_app
-from smartcity.config import FeedbackSettings, Settings
+from smartcity.config import FeedbackSettings, SessionSettings, Settings
+from smartcity.portal import tables as portal_tables
 from smartcity.portal.blueprint.dataset import load_blueprint
 from smartcity.portal.measures import loader
-from smartcity.portal.site import auth, sessions
+from smartcity.portal.site import sessions
 from smartcity.portal.users.service import UserService
 from smartcity.storage.engine import Database
 
@@ -113,23 +117,124 @@ def test_next_stays_on_the_site(site: TestClient, target: str) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/en/account"
 
 
-def test_idle_session_ends(site: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+class Later:
+    """The session store's clock, moved forward by the test."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def later(app: FastAPI) -> Later:
+    clock = Later()
+    app.state.site_sessions.clock = clock
+    return clock
+
+
+def test_idle_session_ends(site: TestClient, later: Later) -> None:
     assert login(site).status_code == 303
     assert site.get("/en/account").status_code == 200
-    later = time.time() + auth.IDLE_SECONDS + 5
-    monkeypatch.setattr(auth.time, "time", lambda: later)
+    later.offset = SessionSettings().idle + 5
     r = site.get("/en/account", follow_redirects=True)
     assert "You were signed out after a period without activity." in r.text
     assert "Signed in as" not in r.text
 
 
-def test_deactivated_user_is_signed_out(site: TestClient, db: Database) -> None:
+def signed_in(client: TestClient) -> bool:
+    r = client.get("/en/account", follow_redirects=False)
+    assert r.status_code in (200, 303)
+    return r.status_code == 200
+
+
+def copy_of(app: FastAPI, client: TestClient) -> TestClient:
+    """Another browser holding a copy of ``client``'s session cookie (stolen or kept)."""
+    other = TestClient(app)
+    other.cookies.set("smartcity_session", client.cookies["smartcity_session"])
+    return other
+
+
+def test_signing_out_ends_every_copy_of_the_session(app: FastAPI, site: TestClient) -> None:
     assert login(site).status_code == 303
+    copy = copy_of(app, site)
+    assert signed_in(copy)  # the same session, as long as it lasts
+    account = site.get("/en/account").text
+    r = site.post("/en/logout", data={"csrf": csrf(account)}, follow_redirects=False)
+    assert r.status_code == 303
+    # The cookie copied before signing out signs nobody in any more.
+    assert not signed_in(copy)
+    assert not signed_in(site)
+
+
+def test_password_change_and_deactivation_end_every_session(
+    app: FastAPI, site: TestClient, db: Database
+) -> None:
     users = UserService(db)
     user = users.get_by_username("mod")
     assert user is not None
+    assert login(site).status_code == 303
+    laptop = TestClient(app)
+    assert login(laptop).status_code == 303  # a second session of the same account
+    copy = copy_of(app, site)
+    users.set_password(user.id, "a brand new passphrase")
+    assert not signed_in(site) and not signed_in(laptop) and not signed_in(copy)
+    assert app.state.site_sessions.count(user.id) == 0
+    # The new password signs in; deactivation ends that session too.
+    assert login(site, password="a brand new passphrase").status_code == 303
+    assert signed_in(site)
     users.deactivate(user.id)
-    assert site.get("/en/account", follow_redirects=False).status_code == 303
+    assert not signed_in(site)
+    assert app.state.site_sessions.count(user.id) == 0
+
+
+def test_session_lifetime_and_idle_time_are_settings(db: Database) -> None:
+    UserService(db).create("mod", PASSWORD, "moderator")
+    settings = Settings(
+        database_url=db.url,
+        auth_required=False,
+        feedback=FeedbackSettings(secret="test-secret-" + "y" * 20),
+        sessions=SessionSettings(lifetime=300, idle=120),
+    )
+    app = create_app(settings)
+    clock = Later()
+    app.state.site_sessions.clock = clock
+    with TestClient(app) as client:
+        assert login(client).status_code == 303
+        for step in (100, 200):  # active every 100 s: within the idle time
+            clock.offset = step
+            assert signed_in(client)
+        clock.offset = 301  # past the lifetime, however active
+        assert not signed_in(client)
+        assert login(client).status_code == 303
+        clock.offset = 301 + 121  # idle too long
+        assert not signed_in(client)
+
+
+def test_session_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTCITY_SESSION_LIFETIME", "7200")
+    monkeypatch.setenv("SMARTCITY_SESSION_IDLE", "900")
+    assert SessionSettings.from_env() == SessionSettings(lifetime=7200, idle=900)
+    monkeypatch.setenv("SMARTCITY_SESSION_IDLE", "5")
+    with pytest.raises(ValueError, match="at least 60"):
+        SessionSettings.from_env()
+
+
+def test_reading_a_session_writes_at_most_once_a_minute(
+    app: FastAPI, site: TestClient, later: Later, db: Database
+) -> None:
+    assert login(site).status_code == 303
+
+    def seen() -> int:
+        with db.read() as conn:
+            return int(conn.execute(select(portal_tables.sessions.c.seen_at)).scalar_one())
+
+    first = seen()
+    later.offset = 30
+    assert signed_in(site) and seen() == first
+    later.offset = 61
+    assert signed_in(site) and seen() > first
 
 
 def test_cookies_are_secure_over_https(app: FastAPI, db: Database) -> None:

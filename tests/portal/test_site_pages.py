@@ -3,6 +3,7 @@ measure service), on every backend: languages, alternates, search, errors, heade
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.city_context import city_link
 
 from smartcity.app import create_app
 from smartcity.config import Settings
@@ -254,6 +256,10 @@ def test_live_figure_from_hub(db: Database, settings: Settings) -> None:
     with TestClient(create_app(settings)) as site:
         none_yet = site.get("/en/measures/mobility-12").text
         assert "No data yet" in none_yet
+        # A car park without the city @context is another vocabulary's OffStreetParking.
+        stray = {"id": "urn:ngsi-ld:OffStreetParking:plain", "type": "OffStreetParking",
+                 "availableSpotNumber": {"type": "Property", "value": 1000}}  # fmt: skip
+        assert site.post("/ngsi-ld/v1/entities", json=stray).status_code == 201
         for i, spots in enumerate((120, 30)):
             r = site.post(
                 "/ngsi-ld/v1/entities",
@@ -266,11 +272,19 @@ def test_live_figure_from_hub(db: Database, settings: Settings) -> None:
                         "observedAt": "2026-11-26T08:00:00Z",
                     },
                 },
+                headers=city_link(),
             )
             assert r.status_code == 201, r.text
         page = site.get("/en/measures/mobility-12").text
         assert re.search(r'figure-value">150(\.0)? spaces', page), page
-        assert "/ngsi-ld/v1/entities?type=OffStreetParking" in page
+        # The data behind the figure, by full IRI (a browser sends no Link header).
+        href = re.search(r'href="(/ngsi-ld/v1/entities\?[^"]+)"', page)
+        assert href, page
+        behind = site.get(html.unescape(href.group(1))).json()
+        assert sorted(e["id"] for e in behind) == [
+            "urn:ngsi-ld:OffStreetParking:t0",
+            "urn:ngsi-ld:OffStreetParking:t1",
+        ]
         # A count over a type the hub has no entity of is 0, not an error.
         lamppost = site.get("/en/measures/government-03")
         assert lamppost.status_code == 200

@@ -230,7 +230,9 @@ def run(
 
 
 def _register(ingest: Any, devices: int) -> list[tuple[Any, str]]:
-    """``devices`` sensors, each feeding the temperature of its own WeatherObserved entity."""
+    """``devices`` sensors, each feeding the temperature of its own WeatherObserved entity
+    (Smart Data Models names, through the city @context: what the dashboard shows)."""
+    from smartcity.hub.contexts import CITY_CONTEXT_URL
     from smartcity.live.devices.schemas import DeviceCreate
 
     specs = [
@@ -239,6 +241,7 @@ def _register(ingest: Any, devices: int) -> list[tuple[Any, str]]:
                 "id": f"sensor-{d:06d}",
                 "entity_id": f"urn:ngsi-ld:WeatherObserved:bench-{d:06d}",
                 "entity_type": "WeatherObserved",
+                "context": CITY_CONTEXT_URL,
                 "attributes": {"value": {"name": "temperature", "unitCode": "CEL"}},
                 "interval_s": 60,
             }

@@ -65,13 +65,31 @@ def serve(
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(
+            envvar="SMARTCITY_TRUSTED_PROXIES",
+            help="Reverse proxies whose X-Forwarded-For/-Proto are believed: addresses or "
+            "networks, comma-separated (default: none, so clients cannot choose their address)",
+        ),
+    ] = "",
 ) -> None:
     """Run the API server."""
     import os
 
     import uvicorn
 
+    from smartcity.config import SessionSettings, parse_trusted_proxies
     from smartcity.storage import migrate
+
+    try:
+        proxies = parse_trusted_proxies(trusted_proxies)
+        # Read again by each worker; checked here so a mistake is one message, not a
+        # traceback per worker.
+        SessionSettings.from_env()
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
     db = _database(database)
     try:
@@ -94,6 +112,10 @@ def serve(
         log_level=log_level,
         factory=True,
         access_log=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise (and reads
+        # FORWARDED_ALLOW_IPS): only the proxies configured here, none by default.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=list(proxies),
     )
 
 

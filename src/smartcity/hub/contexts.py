@@ -1,34 +1,43 @@
 """Where @context documents come from: built in, preloaded, hosted, or fetched (carefully).
 
 Peers crash or hang on unreachable remote contexts; here a fetch has a hard timeout and size
-limit, concurrent requests for the same URL share one fetch, results are cached in memory and
-in the database (so a restart does not refetch), and a failure is cached for a short while so
-that a dead context server cannot tie up the hub's workers. ``smartcity contexts add`` stores
-a context ahead of time so the hub works fully offline.
+limit and goes through the outbound guard (``hub.context_fetch``), concurrent requests for the
+same URL share one fetch, results are cached in memory and in the database (so a restart does
+not refetch), and a failure is cached for a short while so that a dead context server cannot
+tie up the hub's workers. ``smartcity contexts add`` stores a context ahead of time so the hub
+works fully offline.
+
+Request handlers use ``active_async``: the remote documents a context names (nested ones
+included) are fetched asynchronously first, then the context is processed from memory, so a
+slow context server never blocks the event loop. Threads use ``active``, which fetches
+synchronously.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import ipaddress
 import json
 import re
-import socket
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import anyio
 import orjson
 from sqlalchemy import select
 
-from smartcity.hub.errors import BadRequestData, LdContextNotAvailable
+from smartcity.hub.context_fetch import ContextFetcher, FetchesBusy
+from smartcity.hub.errors import BadRequestData, NgsiError
 from smartcity.hub.jsonld import ActiveContext, process_context
+from smartcity.hub.outbound import TargetGuard
 from smartcity.storage import schema
 from smartcity.storage.engine import Database
 
@@ -45,7 +54,16 @@ CORE_ALIASES = frozenset(
         "http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
     }
 )
+# The platform's own "city" context: the short names of the Smart Data Models types and
+# attributes the platform writes (and the few Hong Kong terms with no model), mapped to their
+# IRIs. Built in like the core context: any URL whose path is CITY_CONTEXT_PATH, on any host
+# name, resolves to it, so it works offline and is never fetched (docs/hub.md).
+CITY_CONTEXT_ID = "smartcity-context.jsonld"
+CITY_CONTEXT_PATH = "/ngsi-ld/v1/jsonldContexts/" + CITY_CONTEXT_ID
+CITY_CONTEXT_URL = "http://localhost" + CITY_CONTEXT_PATH  # how in-process writers name it
 FAILURE_TTL = 30.0
+# How many remote documents one @context may bring in beyond those already cached.
+MAX_NEW_DOCUMENTS = 32
 _HOSTED_PATH = re.compile(r"/ngsi-ld/v1/jsonldContexts/(urn:ngsi-ld:context:[0-9a-f-]{36})$")
 
 
@@ -70,21 +88,44 @@ def core_context() -> ActiveContext:
     return process_context(ActiveContext(), core_document()["@context"], _no_remote)
 
 
+@cache
+def city_document() -> dict[str, Any]:
+    raw = resources.files("smartcity.hub") / "contexts" / CITY_CONTEXT_ID
+    return json.loads(raw.read_text(encoding="utf-8"))
+
+
+@cache
+def city_context() -> ActiveContext:
+    """The city context as a request sending it in its Link header gets it (core applied last)."""
+    return ContextStore(None).active(CITY_CONTEXT_URL)
+
+
+def city_terms() -> dict[str, str]:
+    """Short name -> IRI of every term of the city context."""
+    return dict(city_document()["@context"])
+
+
+def _built_in(url: str) -> dict[str, Any] | None:
+    """The core or the city context if ``url`` names one of them (never fetched), else None."""
+    if url in CORE_ALIASES:
+        return core_document()
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # not a URL at all: the fetch path says why
+        return None
+    return city_document() if path == CITY_CONTEXT_PATH else None
+
+
 def _no_remote(url: str) -> Any:
     raise BadRequestData(f"the core @context cannot load {url}")
 
 
-def is_private_host(host: str) -> bool:
-    """True if ``host`` is, or resolves to, a loopback, private, link-local or reserved address."""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
-        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved:
-            return True
-    return False
+class _NotLoaded(Exception):
+    """The document at ``url`` is not in memory yet (the async path fetches it, then retries)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
 
 
 class ContextStore:
@@ -97,21 +138,33 @@ class ContextStore:
         timeout: float = 3.0,
         max_bytes: int = 512 * 1024,
         forbid_private: bool = False,
+        concurrency: int = 8,
+        per_host: int = 2,
     ) -> None:
         self.db = db
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.forbid_private = forbid_private
+        self.fetcher = ContextFetcher(
+            TargetGuard(forbid_private),
+            timeout=timeout,
+            max_bytes=max_bytes,
+            concurrency=concurrency,
+            per_host=per_host,
+        )
         self._documents: dict[str, Any] = {}
-        self._failures: dict[str, tuple[float, str]] = {}
+        self._failures: dict[str, tuple[float, NgsiError]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._active: OrderedDict[str, ActiveContext] = OrderedDict()
+        # Fetches under way, per event loop: concurrent requests for one URL share one.
+        self._pending: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Future[None]]
+        ] = weakref.WeakKeyDictionary()
 
     # -- documents ---------------------------------------------------------------------------
     def load(self, url: str) -> Any:
-        if url in CORE_ALIASES:
-            return core_document()
+        """The document at ``url``, fetched if need be (blocking: threads only)."""
+        built_in = _built_in(url)
+        if built_in is not None:
+            return built_in
         hosted = _hosted_id(url)
         if hosted is not None:
             # A context this hub hosts (POST /jsonldContexts): served from the store, whatever
@@ -131,10 +184,71 @@ class ContextStore:
                 return doc
             doc = self._load_stored(url)
             if doc is None:
-                doc = self._fetch(url)
+                self._raise_if_failed(url)
+                doc = self._remembering(url, lambda: self.fetcher.fetch(url))
                 self._store(url, doc, "cached")
             self._documents[url] = doc
             return doc
+
+    def _in_memory(self, url: str) -> Any:
+        """``load`` without I/O: the async path's loader (raises _NotLoaded)."""
+        built_in = _built_in(url)
+        if built_in is not None:
+            return built_in
+        hosted = _hosted_id(url)
+        doc = self._documents.get(hosted) if hosted is not None else None
+        if doc is None:
+            doc = self._documents.get(url)
+        if doc is not None:
+            return doc
+        self._raise_if_failed(url)
+        raise _NotLoaded(url)
+
+    async def _obtain(self, url: str) -> None:
+        """Bring the document at ``url`` into memory without blocking the event loop."""
+        hosted = _hosted_id(url)
+        if hosted is not None:
+            doc = await anyio.to_thread.run_sync(self._load_stored, hosted)
+            if doc is not None:
+                self._documents[hosted] = doc
+                return
+        pending = self._pending.setdefault(asyncio.get_running_loop(), {})
+        shared = pending.get(url)
+        if shared is None:
+            shared = pending[url] = asyncio.ensure_future(self._obtain_remote(url))
+            shared.add_done_callback(lambda _: pending.pop(url, None))
+        # Shielded: a client that goes away cancels its wait, not the others' fetch.
+        await asyncio.shield(shared)
+
+    async def _obtain_remote(self, url: str) -> None:
+        doc = await anyio.to_thread.run_sync(self._load_stored, url)
+        if doc is None:
+            self._raise_if_failed(url)
+            try:
+                doc = await self.fetcher.fetch_async(url)
+            except FetchesBusy:
+                raise  # the hub was busy; the URL may be fine
+            except NgsiError as exc:
+                self._failures[url] = (time.monotonic(), exc)
+                raise
+            self._failures.pop(url, None)
+            await anyio.to_thread.run_sync(self._store, url, doc, "cached")
+        self._documents[url] = doc
+
+    def _raise_if_failed(self, url: str) -> None:
+        failed = self._failures.get(url)
+        if failed and time.monotonic() - failed[0] < FAILURE_TTL:
+            error = failed[1]
+            raise type(error)(error.detail)
+
+    def _remembering(self, url: str, fetch: Callable[[], Any]) -> Any:
+        try:
+            doc = fetch()
+        except NgsiError as exc:
+            self._failures[url] = (time.monotonic(), exc)
+            raise
+        self._failures.pop(url, None)
+        return doc
 
     def _load_stored(self, url: str) -> Any:
         if self.db is None:
@@ -202,75 +316,42 @@ class ContextStore:
         self._failures.pop(stored_url, None)
         self._active.clear()
 
-    def _fetch(self, url: str) -> Any:
-        failed = self._failures.get(url)
-        if failed and time.monotonic() - failed[0] < FAILURE_TTL:
-            raise LdContextNotAvailable(failed[1])
-        try:
-            doc = self._fetch_uncached(url)
-        except LdContextNotAvailable as exc:
-            self._failures[url] = (time.monotonic(), exc.detail)
-            raise
-        self._failures.pop(url, None)
-        return doc
-
-    def _fetch_uncached(self, url: str) -> Any:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BadRequestData(f"@context URL {url!r} is not an http(s) URL")
-        if self.forbid_private and is_private_host(parts.hostname):
-            raise BadRequestData(
-                f"@context URL {url} points to a private or loopback address, which this hub "
-                "is configured to refuse (SMARTCITY_FORBID_PRIVATE_TARGETS)"
-            )
-        hint = "Preload it with `smartcity contexts add URL FILE` to work offline."
-        try:
-            with (
-                httpx.Client(timeout=self.timeout, follow_redirects=True) as client,
-                client.stream(
-                    "GET", url, headers={"Accept": "application/ld+json, application/json"}
-                ) as response,
-            ):
-                if response.status_code != 200:
-                    raise LdContextNotAvailable(
-                        f"@context {url} answered HTTP {response.status_code}. {hint}"
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                deadline = time.monotonic() + self.timeout
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise LdContextNotAvailable(
-                            f"@context {url} is larger than {self.max_bytes} bytes"
-                        )
-                    if time.monotonic() > deadline:
-                        raise LdContextNotAvailable(f"@context {url} took too long to download")
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            raise LdContextNotAvailable(
-                f"@context {url} could not be fetched ({type(exc).__name__}). {hint}"
-            ) from exc
-        try:
-            doc = orjson.loads(b"".join(chunks))
-        except orjson.JSONDecodeError as exc:
-            raise LdContextNotAvailable(f"@context {url} is not valid JSON") from exc
-        if not isinstance(doc, dict) or "@context" not in doc:
-            raise LdContextNotAvailable(f"@context {url} is not a JSON-LD context document")
-        return doc
-
     # -- active contexts ---------------------------------------------------------------------
     def active(self, context: Any) -> ActiveContext:
         """The active context for a user @context (None = core only). The core is applied last,
         so core terms always keep their meaning (the core context is @protected)."""
         if context is None or context == [] or context == CORE_CONTEXT_URL:
             return core_context()
-        key = context if isinstance(context, str) else orjson.dumps(context).decode()
+        key = _key(context)
         hit = self._active.get(key)
         if hit is not None:
             self._active.move_to_end(key)
             return hit
-        user = process_context(ActiveContext(), context, self.load)
+        return self._activate(context, key, self.load)
+
+    async def active_async(self, context: Any) -> ActiveContext:
+        """``active`` for request handlers: the remote documents the context names are fetched
+        first, asynchronously (see ``hub.context_fetch``), so the event loop never waits on
+        a context server."""
+        if context is None or context == [] or context == CORE_CONTEXT_URL:
+            return core_context()
+        key = _key(context)
+        hit = self._active.get(key)
+        if hit is not None:
+            self._active.move_to_end(key)
+            return hit
+        for _ in range(MAX_NEW_DOCUMENTS):
+            try:
+                return self._activate(context, key, self._in_memory)
+            except _NotLoaded as missing:
+                await self._obtain(missing.url)
+        raise BadRequestData(
+            f"the @context names more than {MAX_NEW_DOCUMENTS} remote documents; preload them "
+            "with `smartcity contexts add URL FILE`"
+        )
+
+    def _activate(self, context: Any, key: str, load: Callable[[str], Any]) -> ActiveContext:
+        user = process_context(ActiveContext(), context, load)
         merged = user.copy()
         core = core_context()
         merged.terms.update(core.terms)
@@ -280,3 +361,7 @@ class ContextStore:
         if len(self._active) > 512:
             self._active.popitem(last=False)
         return merged
+
+
+def _key(context: Any) -> str:
+    return context if isinstance(context, str) else orjson.dumps(context).decode()

@@ -26,6 +26,7 @@ from smartcity.hub.federation import Federation, build_federation
 from smartcity.hub.service import EntityService
 from smartcity.hub.subscriptions.matcher import Matcher
 from smartcity.hub.subscriptions.notifier import Notifier
+from smartcity.hub.subscriptions.outbox import RetryPolicy
 from smartcity.hub.subscriptions.senders import Senders
 from smartcity.hub.subscriptions.service import SubscriptionService
 from smartcity.hub.temporal.service import TemporalService
@@ -77,16 +78,21 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         timeout=settings.limits.context_fetch_timeout,
         max_bytes=settings.limits.max_context_bytes,
         forbid_private=settings.forbid_private_targets,
+        concurrency=settings.limits.context_fetch_concurrency,
+        per_host=settings.limits.context_fetches_per_host,
     )
     entities = EntityService(db, feed, query_budget=settings.limits.query_timeout)
     subscriptions = SubscriptionService(db)
     matcher = Matcher(subscriptions)
+    delivery = settings.notifications
     notifier = Notifier(
         db,
         subscriptions,
         entities,
         contexts,
         senders=Senders(forbid_private=settings.forbid_private_targets),
+        retry=RetryPolicy(base_delay=delivery.retry_base, max_delay=delivery.retry_cap),
+        lease=delivery.lease,
     )
     wiring = [
         feed.on_change(matcher.on_change),

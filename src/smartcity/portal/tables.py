@@ -179,6 +179,21 @@ login_failures = Table(
     Index("ix_portal_login_failures_user", "username", "at"),
 )
 
+# Signed-in sessions (migration 0013): the browser's session cookie holds a random key, this
+# table only its SHA-256, so the table's contents open no session. Signing out deletes the
+# row; a password change or deactivation deletes every row of the user: each copy of the
+# cookie stops working at once. ``seen_at`` (for the idle time-out) is refreshed at most once
+# a minute, so reading a session is one indexed read and rarely a write.
+sessions = Table(
+    "portal_sessions",
+    metadata,
+    Column("key_digest", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("portal_users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Index("ix_portal_sessions_user", "user_id"),
+)
+
 audit = Table(
     "portal_audit",
     metadata,

@@ -15,6 +15,8 @@ Design notes (why it looks like this):
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -147,6 +149,22 @@ attr_history_hourly = Table(
     sqlite_with_rowid=False,
 )
 
+
+def outbox_delivery_columns() -> list[Column[Any]]:
+    """The delivery state both outboxes share (migration 0012; hub/subscriptions/outbox.py).
+
+    ``claimed_by`` names the worker delivering the row; its ``next_attempt_at`` is then that
+    worker's lease, renewed while it works. ``failed_at`` marks a notification given up (its
+    subscription expired or was paused while the receiver kept failing): kept, not retried,
+    listed and replayable through the API."""
+    return [
+        Column("claimed_by", String(64), nullable=True),
+        Column("last_attempt_at", BigInteger, nullable=True),
+        Column("failed_at", BigInteger, nullable=True),
+        Column("failed_reason", Text, nullable=True),
+    ]
+
+
 subscriptions = Table(
     "subscriptions",
     metadata,
@@ -163,7 +181,8 @@ subscriptions = Table(
 )
 
 # Notifications owed to receivers. A row is written in the same transaction as the change that
-# caused it, so a notification survives a crash; the notifier deletes it once delivered.
+# caused it, so a notification survives a crash; the notifier deletes it once delivered, and
+# keeps it (failed_at) if its subscription ends while the receiver still refuses it.
 outbox = Table(
     "outbox",
     metadata,
@@ -175,7 +194,9 @@ outbox = Table(
     Column("next_attempt_at", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
-    Index("ix_outbox_due", "next_attempt_at"),
+    *outbox_delivery_columns(),
+    # Claims read "not failed and due"; failed notifications are listed by failed_at.
+    Index("ix_outbox_due", "failed_at", "next_attempt_at"),
 )
 
 api_keys = Table(
@@ -225,6 +246,7 @@ csource_subscriptions = Table(
     Column("modified_at", BigInteger, nullable=False),
     Column("times_sent", Integer, nullable=False, default=0),
     Column("times_failed", Integer, nullable=False, default=0),
+    Column("last_notification", BigInteger, nullable=True),  # migration 0012
     Column("last_success", BigInteger, nullable=True),
     Column("last_failure", BigInteger, nullable=True),
 )
@@ -240,5 +262,6 @@ csource_outbox = Table(
     Column("next_attempt_at", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
-    Index("ix_csource_outbox_due", "next_attempt_at"),
+    *outbox_delivery_columns(),
+    Index("ix_csource_outbox_due", "failed_at", "next_attempt_at"),
 )

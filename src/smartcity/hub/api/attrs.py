@@ -175,7 +175,7 @@ async def delete_attr(
     if attrId == "scope":  # scope is an entity member, but clients delete it like an attribute
         await run_in_threadpool(h.entities.delete_scope, tenant, entityId)
         return Response(status_code=204)
-    _, ctx = request_context(request, h.contexts)
+    _, ctx = await request_context(request, h.contexts)
     iri = ctx.expand(check_name(attrId))
     if datasetId is not None:
         check_uri(datasetId, "datasetId")

@@ -86,7 +86,7 @@ async def _parse_entities(
                     "@context; send it in a Link header or use application/ld+json"
                 )
             if isinstance(item, dict) and "@context" in item:
-                ctx = store.active(item["@context"])
+                ctx = await store.active_async(item["@context"])
             docs.append(parse_entity(item, ctx, require_type=require_type))
         except NgsiError as exc:
             errors.append(_error(entity_id, exc))

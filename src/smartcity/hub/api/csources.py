@@ -30,7 +30,12 @@ from smartcity.hub.errors import BadRequestData
 from smartcity.hub.federation import Federation
 from smartcity.hub.federation.csubs import CsourceSubscriptionService, parse_csub, patch_csub
 from smartcity.hub.federation.matching import Wanted
-from smartcity.hub.federation.model import apply_fragment, parse_registration, render_registration
+from smartcity.hub.federation.model import (
+    apply_fragment,
+    check_source,
+    parse_registration,
+    render_registration,
+)
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.repository import check_regex
 from smartcity.hub.subscriptions.model import check_target, render_subscription
@@ -60,6 +65,7 @@ async def create_registration(request: Request) -> Response:
     fed = h.federation
     decoded = await decode(request, h.contexts, h.settings.limits)
     doc = parse_registration(decoded.body, decoded.active, now_us=now_us())
+    await run_in_threadpool(check_source, doc["endpoint"], h.settings.forbid_private_targets)
     await run_in_threadpool(fed.registrations.create, tenant, doc)
     return Response(status_code=201, headers={"Location": f"{PREFIX}/{doc['id']}"})
 
@@ -117,7 +123,7 @@ async def query_registrations(
     h = hub(request)
     fed = h.federation
     limits = h.settings.limits
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     if q is not None:
@@ -158,7 +164,7 @@ async def retrieve_registration(
     h = hub(request)
     fed = h.federation
     check_uri(registrationId, "registration id")
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     stored = await run_in_threadpool(fed.registrations.get, tenant, registrationId)
@@ -181,6 +187,8 @@ async def update_registration(request: Request, registrationId: str) -> Response
     decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
     stored = await run_in_threadpool(fed.registrations.get, tenant, registrationId)
     doc = apply_fragment(stored.doc, decoded.body, decoded.active, now_us=now_us())
+    if doc["endpoint"] != stored.doc["endpoint"]:
+        await run_in_threadpool(check_source, doc["endpoint"], h.settings.forbid_private_targets)
     await run_in_threadpool(
         lambda: fed.registrations.update(tenant, doc, expected_modified=stored.modified_at)
     )
@@ -220,10 +228,12 @@ def _render_csub(doc: dict[str, Any], stats: dict[str, Any], ctx: ActiveContext,
     return out
 
 
-def _check_receiver(h: Hub, doc: dict[str, Any]) -> None:
-    """The SSRF guard and the notification @context, before storing (off the event loop)."""
-    check_target(doc["notification"]["endpoint"]["uri"], h.settings.forbid_private_targets)
-    h.contexts.active(doc.get("jsonldContext") or doc.get("context"))
+async def _check_receiver(h: Hub, doc: dict[str, Any]) -> None:
+    """The SSRF guard (in a thread: it resolves the host name) and the notification
+    @context (fetched without blocking the event loop), before storing."""
+    uri = doc["notification"]["endpoint"]["uri"]
+    await run_in_threadpool(check_target, uri, h.settings.forbid_private_targets)
+    await h.contexts.active_async(doc.get("jsonldContext") or doc.get("context"))
 
 
 @router.post(
@@ -241,7 +251,7 @@ async def create_csub(request: Request) -> Response:
     doc = parse_csub(
         decoded.body, decoded.active, context=decoded.context, limits=h.settings.limits
     )
-    await run_in_threadpool(_check_receiver, h, doc)
+    await _check_receiver(h, doc)
     await run_in_threadpool(service.create, tenant, doc)
     notifier = h.federation.notifier
     if notifier is not None:
@@ -261,7 +271,7 @@ async def query_csubs(
     require(request, tenant, "write")
     h = hub(request)
     service = _csubs(h)
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     page = page_of(h.settings.limits, limit, offset, count)
@@ -286,7 +296,7 @@ async def retrieve_csub(
     h = hub(request)
     service = _csubs(h)
     check_uri(subscriptionId, "subscription id")
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     doc, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
@@ -309,7 +319,7 @@ async def update_csub(request: Request, subscriptionId: str) -> Response:
     old, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
     doc = patch_csub(old, decoded.body, decoded.active, context=decoded.context,
                      limits=h.settings.limits)  # fmt: skip
-    await run_in_threadpool(_check_receiver, h, doc)
+    await _check_receiver(h, doc)
     await run_in_threadpool(
         lambda: service.update(tenant, doc, expected_modified=stats["modified_at"])
     )

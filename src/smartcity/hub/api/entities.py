@@ -119,7 +119,7 @@ async def query_entities(
     require(request, tenant, "read")
     h = hub(request)
     limits = h.settings.limits
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request, geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
@@ -213,7 +213,7 @@ async def retrieve(request: Request, entity_id: str) -> Response:
     require(request, tenant, "read")
     h = hub(request)
     check_uri(entity_id, "entity id")
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request, geo=True)
     opts = parse_options(params.get("options"), VIEW_OPTIONS)
     fmt = _format(opts, params.get("format"))
@@ -331,7 +331,7 @@ async def purge_entities(
     tenant = tenant_of(request)
     require(request, tenant, "write")
     h = hub(request)
-    _, ctx = request_context(request, h.contexts)
+    _, ctx = await request_context(request, h.contexts)
     if keep is not None and drop is not None:
         raise BadRequestData("keep and drop exclude each other: give one attribute list")
     params = QueryParams(id=id, type=type, idPattern=idPattern, q=q, scopeQ=scopeQ)

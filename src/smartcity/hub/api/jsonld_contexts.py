@@ -11,7 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub.api.deps import bool_param, hub, require
 from smartcity.hub.api.negotiation import read_json, tenant_of
-from smartcity.hub.contexts import CORE_CONTEXT_URL, core_document
+from smartcity.hub.contexts import (
+    CITY_CONTEXT_ID,
+    CORE_CONTEXT_URL,
+    city_document,
+    core_document,
+)
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.timeutil import iso_from_us
 
@@ -67,9 +72,12 @@ async def list_contexts(
     if bool_param(details, "details"):
         body: Any = [_metadata(request, e) for e in entries]
     else:
-        body = ([CORE_CONTEXT_URL] if kind in (None, "Cached") else []) + [
-            e["url"] or _local_url(request, e["id"]) for e in entries
-        ]
+        # The built-in ones first: the core context, and the city context the hub serves.
+        body = (
+            ([CORE_CONTEXT_URL] if kind in (None, "Cached") else [])
+            + ([_local_url(request, CITY_CONTEXT_ID)] if kind in (None, "Hosted") else [])
+            + [e["url"] or _local_url(request, e["id"]) for e in entries]
+        )
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -85,6 +93,13 @@ async def serve_context(request: Request, contextId: str, details: str | None = 
     h = hub(request)
     if contextId in ("core", CORE_CONTEXT_URL):
         return Response(orjson.dumps(core_document()), media_type="application/ld+json")
+    if contextId == CITY_CONTEXT_ID:
+        if bool_param(details, "details"):
+            built_in = {"URL": _local_url(request, contextId), "localId": contextId}
+            return Response(
+                orjson.dumps({**built_in, "kind": "Hosted"}), media_type="application/json"
+            )
+        return Response(orjson.dumps(city_document()), media_type="application/ld+json")
     entry = _find(await run_in_threadpool(h.contexts.entries), contextId)
     if bool_param(details, "details"):
         return Response(orjson.dumps(_metadata(request, entry)), media_type="application/json")
@@ -99,6 +114,8 @@ async def serve_context(request: Request, contextId: str, details: str | None = 
 @router.delete("/jsonldContexts/{contextId:path}", status_code=204, summary="Delete a @context")
 async def delete_context(request: Request, contextId: str, reload: str | None = None) -> Response:
     require(request, tenant_of(request), "write")
+    if contextId in ("core", CORE_CONTEXT_URL, CITY_CONTEXT_ID):
+        raise BadRequestData(f"{contextId} is built into the hub and cannot be deleted")
     h = hub(request)
     entry = _find(await run_in_threadpool(h.contexts.entries), contextId)
     await run_in_threadpool(h.contexts.remove, entry["stored"])

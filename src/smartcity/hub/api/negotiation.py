@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.config import Limits
+from smartcity.hub.context_fetch import check_context_url
 from smartcity.hub.contexts import CORE_CONTEXT_URL, ContextStore
 from smartcity.hub.errors import (
     BadRequestData,
@@ -34,6 +35,7 @@ GEOJSON = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 _LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+_URI_CHARS = re.compile(r"^[\x21-\x7e]+$")
 # A tenant name (NGSILD-Tenant); "" is the default tenant. Other APIs that take a tenant
 # validate it with TENANT_PATTERN too.
 TENANT_PATTERN = r"^[A-Za-z0-9_\-.:]{0,64}$"
@@ -66,6 +68,14 @@ def link_context(request: Request) -> str | None:
     url = found[0]
     if not re.match(r"^https?://", url):
         raise BadRequestData(f"the @context Link header must hold an http(s) URL, got {url!r}")
+    if not _URI_CHARS.match(url):
+        # A URI is printable ASCII (RFC 3986); other bytes (e.g. 0xff, read as Latin-1) would
+        # otherwise reach the HTTP client and fail there as an unavailable context.
+        raise BadRequestData(
+            f"the @context Link header URL {url!r} holds characters a URL cannot hold; "
+            "percent-encode them"
+        )
+    check_context_url(url)
     return url
 
 
@@ -182,13 +192,14 @@ async def decode(
                 "with Content-Type application/json the body must not contain @context; "
                 "send it in a Link header or use application/ld+json"
             )
-    return Decoded(body=body, context=context, active=store.active(context))
+    return Decoded(body=body, context=context, active=await store.active_async(context))
 
 
-def request_context(request: Request, store: ContextStore) -> tuple[Any, ActiveContext]:
-    """The @context of a GET/DELETE request: the Link header, or core only."""
+async def request_context(request: Request, store: ContextStore) -> tuple[Any, ActiveContext]:
+    """The @context of a GET/DELETE request: the Link header, or core only (a remote one is
+    fetched without blocking the event loop)."""
     context = link_context(request)
-    return context, store.active(context)
+    return context, await store.active_async(context)
 
 
 def choose_accept(request: Request, *, geo: bool = False) -> str:

@@ -45,13 +45,14 @@ def _service(h: Hub) -> SubscriptionService:
     return h.subscriptions
 
 
-def _prepare(h: Hub, doc: dict[str, Any]) -> None:
-    """Checks that need the network (run off the event loop): the SSRF guard, and resolving
-    the notification @context now, so a bad one is a 4xx/503 here rather than a failed
-    notification later (resolved documents are also cached for the notifier)."""
-    check_target(doc["notification"]["endpoint"]["uri"], h.settings.forbid_private_targets)
-    context = doc.get("jsonldContext") or doc.get("context")
-    h.contexts.active(context)
+async def _prepare(h: Hub, doc: dict[str, Any]) -> None:
+    """Checks that need the network: the SSRF guard (resolving the receiver's host name, in a
+    thread), and resolving the notification @context now, so a bad one is a 4xx/503 here
+    rather than a failed notification later (resolved documents are also cached for the
+    notifier)."""
+    uri = doc["notification"]["endpoint"]["uri"]
+    await run_in_threadpool(check_target, uri, h.settings.forbid_private_targets)
+    await h.contexts.active_async(doc.get("jsonldContext") or doc.get("context"))
 
 
 @router.post("/subscriptions", status_code=201, openapi_extra=BODY, summary="Create subscription")
@@ -68,7 +69,7 @@ async def create_subscription(request: Request) -> Response:
         limits=h.settings.limits,
         now_us=now_us(),
     )
-    await run_in_threadpool(_prepare, h, doc)
+    await _prepare(h, doc)
     await run_in_threadpool(service.create, tenant, doc)
     return Response(status_code=201, headers={"Location": PREFIX + doc["id"]})
 
@@ -90,7 +91,7 @@ async def query_subscriptions(
     require(request, tenant, "write")
     h = hub(request)
     service = _service(h)
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     page = page_of(h.settings.limits, limit, offset, count)
@@ -115,7 +116,7 @@ async def retrieve_subscription(
     h = hub(request)
     service = _service(h)
     check_uri(subscriptionId, "subscription id")
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     stored = await run_in_threadpool(service.get, tenant, subscriptionId)
@@ -144,7 +145,7 @@ async def update_subscription(request: Request, subscriptionId: str) -> Response
         limits=h.settings.limits,
         now_us=now_us(),
     )
-    await run_in_threadpool(_prepare, h, doc)
+    await _prepare(h, doc)
     await run_in_threadpool(
         lambda: service.update(tenant, doc, expected_modified=stored.stats["modified_at"])
     )

@@ -241,7 +241,7 @@ async def query_temporal(
 ) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "read")
-    context, ctx = request_context(request, hub(request).contexts)
+    context, ctx = await request_context(request, hub(request).contexts)
     choose_accept(request)  # 406 before any work
     return await _query_temporal(
         request,
@@ -391,7 +391,7 @@ async def retrieve_temporal(
     require(request, tenant, "read")
     h = hub(request)
     check_uri(entityId, "entity id")
-    context, ctx = request_context(request, h.contexts)
+    context, ctx = await request_context(request, h.contexts)
     choose_accept(request)
     opts = parse_options(options, TEMPORAL_OPTIONS)
     tq, representation = _temporal_query(
@@ -621,7 +621,7 @@ async def delete_temporal_instance(
     h = hub(request)
     check_uri(entityId, "entity id")
     check_uri(instanceId, "instanceId")
-    _, ctx = request_context(request, h.contexts)
+    _, ctx = await request_context(request, h.contexts)
     iri = ctx.expand(check_name(attrId))
     await run_in_threadpool(
         _service(request).delete_instance, tenant, entityId, iri, instanceId, attrId
@@ -646,7 +646,7 @@ async def delete_temporal_attr(
     require(request, tenant, "write")
     h = hub(request)
     check_uri(entityId, "entity id")
-    _, ctx = request_context(request, h.contexts)
+    _, ctx = await request_context(request, h.contexts)
     iri = ctx.expand(check_name(attrId))
     if datasetId is not None:
         check_uri(datasetId, "datasetId")

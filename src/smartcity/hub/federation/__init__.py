@@ -10,6 +10,7 @@ from smartcity.config import Settings
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.federation.forwarding import Forwarder
 from smartcity.hub.federation.service import RegistrationService
+from smartcity.hub.outbound import TargetGuard
 from smartcity.storage.engine import Database
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class Federation:
 def build_federation(db: Database, settings: Settings, contexts: ContextStore) -> Federation:
     from smartcity.hub.federation.csub_notifier import CsubNotifier
     from smartcity.hub.federation.csubs import CsourceSubscriptionService
+    from smartcity.hub.subscriptions.outbox import RetryPolicy
     from smartcity.hub.subscriptions.senders import Senders
 
     registrations = RegistrationService(db)
@@ -45,11 +47,18 @@ def build_federation(db: Database, settings: Settings, contexts: ContextStore) -
     # woken once they commit.
     registrations.change_hooks.append(subscriptions.on_registration_change)
     senders = Senders(forbid_private=settings.forbid_private_targets)
-    notifier = CsubNotifier(db, contexts, senders)
+    delivery = settings.notifications
+    notifier = CsubNotifier(
+        db,
+        contexts,
+        senders,
+        retry=RetryPolicy(base_delay=delivery.retry_base, max_delay=delivery.retry_cap),
+        lease=delivery.lease,
+    )
     registrations.commit_listeners.append(notifier.wake)
     return Federation(
         registrations=registrations,
-        forwarder=Forwarder(registrations),
+        forwarder=Forwarder(registrations, TargetGuard(settings.forbid_private_targets)),
         subscriptions=subscriptions,
         notifier=notifier,
     )

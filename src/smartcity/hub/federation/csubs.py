@@ -9,7 +9,8 @@ registration names one of them or names none (it then offers every attribute).
 
 Durable like entity notifications: the change hook runs inside the registration's write
 transaction and writes one ``csource_outbox`` row per matching subscription; the notifier
-(``csub_notifier``) delivers and deletes them, retrying failures.
+(``csub_notifier``, the shared outbox loop) delivers and deletes them, retrying failures while
+the subscription is active and keeping as failed what its receiver never took.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from smartcity.hub.federation.matching import Wanted, registration_matches
 from smartcity.hub.federation.model import Doc
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.subscriptions.model import apply_fragment, parse_subscription, status_of
+from smartcity.hub.subscriptions.service import STAT_COLUMNS  # the same status columns
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage import schema
 from smartcity.storage.engine import Database
@@ -34,7 +36,6 @@ S = schema.csource_subscriptions
 O = schema.csource_outbox  # noqa: E741
 R = schema.csource_registrations
 
-STAT_COLUMNS = ("times_sent", "times_failed", "last_success", "last_failure")
 # Members of entity subscriptions that this hub does not offer on registration subscriptions.
 UNSUPPORTED = {
     "q": "q on registration subscriptions is not supported by this hub",
@@ -180,7 +181,7 @@ class CsourceSubscriptionService:
             row = conn.execute(select(S).where(S.c.tenant == tenant, S.c.sub_id == sub_id)).first()
         if row is None:
             raise _not_found(sub_id, tenant)
-        return row.doc, {c: getattr(row, c) for c in (*STAT_COLUMNS, "modified_at")}
+        return row.doc, {c: getattr(row, c) for c in STAT_COLUMNS}
 
     def query(
         self, tenant: str, *, limit: int, offset: int

@@ -41,6 +41,7 @@ from smartcity.hub.errors import ResourceNotFound
 from smartcity.hub.federation.matching import Wanted, attrs_to_ask, registration_matches
 from smartcity.hub.federation.model import DEFAULT_OPERATIONS, Doc, expand_operations
 from smartcity.hub.federation.service import RegistrationService
+from smartcity.hub.outbound import TargetGuard, async_http_client
 from smartcity.hub.timeutil import iso_from_us, now_us
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,13 @@ class Merged:
 
 
 class Forwarder:
-    def __init__(self, registrations: RegistrationService) -> None:
+    def __init__(
+        self, registrations: RegistrationService, guard: TargetGuard | None = None
+    ) -> None:
         self.registrations = registrations
+        # Checks each connection to a source (SMARTCITY_FORBID_PRIVATE_TARGETS): a refused
+        # source is a failed one, reported in NGSILD-Warning like any other.
+        self.guard = guard or TargetGuard()
         self.health: dict[tuple[str, str], Health] = {}
 
     def health_of(self, tenant: str, reg_id: str) -> Health:
@@ -208,7 +214,7 @@ class Distributed:
         return asyncio.ensure_future(self._all(path, params))
 
     async def _all(self, path: str, params: dict[str, str]) -> list[Answer]:
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+        async with async_http_client(self.forwarder.guard) as client:
             return list(
                 await asyncio.gather(*(self._one(client, t, path, params) for t in self.targets))
             )

@@ -23,9 +23,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.outbound import TargetGuard
 from smartcity.hub.query.qregex import check_pattern
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
 
@@ -254,6 +257,10 @@ class _Parser:
             raise BadRequestData(f"endpoint {uri!r} has no host")
         if parts.query or parts.fragment:
             raise BadRequestData(f"endpoint {uri!r} must not have a query or fragment")
+        try:
+            httpx.URL(uri)  # what forwarding will send to
+        except httpx.InvalidURL as exc:
+            raise BadRequestData(f"endpoint {uri!r} is malformed: {exc}") from None
         return uri
 
     def mode(self, value: Any) -> str:
@@ -545,3 +552,10 @@ def _render_info(info: Doc, ctx: ActiveContext) -> Doc:
         if key in info:
             out[key] = [ctx.compact(n) for n in info[key]]
     return out
+
+
+def check_source(endpoint: str, forbid_private: bool) -> None:
+    """SSRF guard at create/update time: with SMARTCITY_FORBID_PRIVATE_TARGETS, a source on a
+    private or loopback network is a 400 now (forwarding checks again at every connection,
+    since a name may resolve elsewhere later). Resolves the host name: off the event loop."""
+    TargetGuard(forbid_private).check_url(endpoint, f"registration endpoint {endpoint}")

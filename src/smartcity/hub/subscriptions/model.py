@@ -30,12 +30,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from smartcity.config import Limits
-from smartcity.hub.contexts import is_private_host
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
+from smartcity.hub.outbound import TargetGuard
 from smartcity.hub.query.qregex import check_pattern
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
 from smartcity.hub.types_expr import parse_type_selection
@@ -567,6 +569,11 @@ def endpoint_target(uri: str) -> tuple[str, str, int | None, str]:
         raise BadRequestData(f"notification.endpoint.uri {uri!r} has an invalid port") from None
     if not host:
         raise BadRequestData(f"notification.endpoint.uri {uri!r} has no host")
+    if scheme in ("http", "https"):
+        try:
+            httpx.URL(uri)  # what the sender will send to
+        except httpx.InvalidURL as exc:
+            raise BadRequestData(f"notification.endpoint.uri {uri!r} is malformed: {exc}") from None
     topic = parts.path
     if scheme.startswith("mqtt"):
         topic = topic.lstrip("/")
@@ -580,20 +587,18 @@ def endpoint_target(uri: str) -> tuple[str, str, int | None, str]:
 
 
 def check_target(uri: str, forbid_private: bool) -> None:
-    """SSRF guard: refuse receivers on private/loopback networks when configured to.
-    Resolves the host name, so call it off the event loop."""
+    """SSRF guard at create/update time: refuse receivers on private/loopback networks when
+    configured to (a clear 400 now; the senders check again at every connection). Resolves
+    the host name, so call it off the event loop."""
     if not forbid_private:
         return
-    _, host, _, _ = endpoint_target(uri)
-    try:
-        private = is_private_host(host)
-    except (UnicodeError, ValueError):  # not a host name that can be resolved at all
-        raise BadRequestData(f"notification endpoint {uri} has an invalid host name") from None
-    if private:
-        raise BadRequestData(
-            f"notification endpoint {uri} points to a private or loopback address, which this "
-            "hub is configured to refuse (SMARTCITY_FORBID_PRIVATE_TARGETS)"
-        )
+    scheme, host, port, _ = endpoint_target(uri)
+    guard = TargetGuard(forbid_private=True)
+    what = f"notification endpoint {uri}"
+    if scheme in ("http", "https"):
+        guard.check_url(uri, what)  # the host as the HTTP client will parse it
+    else:
+        guard.check_host(host, port or (8883 if scheme == "mqtts" else 1883), what)
 
 
 def notification_context(doc: Doc) -> Any:

@@ -4,6 +4,10 @@ Both senders keep connections open between notifications (an httpx connection po
 client per broker and credentials), because a busy subscription notifies many times a second
 and a TCP (and TLS) handshake per notification would dominate. Any failure raises
 :class:`DeliveryError` with a short reason, which the notifier records and retries.
+
+Both connect through the outbound guard (``hub.outbound``): with
+SMARTCITY_FORBID_PRIVATE_TARGETS a receiver's address is checked at every connection, on the
+address actually connected to, whatever the name resolved to when the subscription was made.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartcity.hub.contexts import is_private_host
+from smartcity.hub.outbound import GuardedMqttClient, TargetGuard, http_client
 from smartcity.hub.subscriptions.model import MQTT_QOS, MQTT_VERSION, endpoint_target
 
 log = logging.getLogger(__name__)
@@ -49,10 +53,11 @@ def timeout_of(endpoint: dict[str, Any]) -> float:
 
 
 class HttpSender:
-    def __init__(self, *, max_connections: int = 64) -> None:
-        self.client = httpx.Client(
-            # Redirects are not followed: a receiver could redirect to an address the SSRF
-            # guard would refuse.
+    def __init__(self, guard: TargetGuard | None = None, *, max_connections: int = 64) -> None:
+        self.client = http_client(
+            guard or TargetGuard(),
+            # Redirects are not followed: a notification is delivered to the receiver named,
+            # or not at all.
             follow_redirects=False,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -80,12 +85,13 @@ class HttpSender:
 class _Broker:
     """One connection to an MQTT broker, kept open and shared by every notification to it."""
 
-    def __init__(self, key: tuple[Any, ...], timeout: float) -> None:
+    def __init__(self, key: tuple[Any, ...], timeout: float, guard: TargetGuard) -> None:
         scheme, host, port, username, password, version = key
         self.connected = threading.Event()
         self.failed: str | None = None
         protocol = mqtt.MQTTv5 if version == "mqtt5.0" else mqtt.MQTTv311
-        self.client = mqtt.Client(
+        self.client = GuardedMqttClient(
+            guard,
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"smartcity-{uuid.uuid4().hex[:12]}",
             protocol=protocol,
@@ -141,7 +147,8 @@ class MqttSender:
     """Publishes ``{"metadata": {...headers}, "body": notification}`` (clause 7.2) at QoS 1
     unless the endpoint's notifierInfo says otherwise (MQTT-QoS, MQTT-Version)."""
 
-    def __init__(self) -> None:
+    def __init__(self, guard: TargetGuard | None = None) -> None:
+        self.guard = guard or TargetGuard()
         self._brokers: dict[tuple[Any, ...], _Broker] = {}
         self._lock = threading.Lock()
 
@@ -168,7 +175,7 @@ class MqttSender:
             return broker
         if broker is not None:
             self._drop(key, broker)
-        fresh = _Broker(key, timeout)
+        fresh = _Broker(key, timeout, self.guard)
         with self._lock:
             raced = self._brokers.get(key)
             if raced is None:
@@ -194,21 +201,17 @@ class MqttSender:
 
 
 class Senders:
-    """Picks the sender by URI scheme, after the SSRF guard (checked again at delivery time,
-    since a host name may resolve elsewhere than it did when the subscription was made)."""
+    """Picks the sender by URI scheme. Both connect through the SSRF guard, which checks the
+    address at every connection (a host name may resolve elsewhere than it did when the
+    subscription was made); a refused receiver is a DeliveryError like any other."""
 
     def __init__(self, *, forbid_private: bool = False) -> None:
-        self.forbid_private = forbid_private
-        self.http = HttpSender()
-        self.mqtt = MqttSender()
+        guard = TargetGuard(forbid_private)
+        self.http = HttpSender(guard)
+        self.mqtt = MqttSender(guard)
 
     def send(self, message: Message) -> None:
-        scheme, host, _, _ = endpoint_target(message.uri)
-        if self.forbid_private and is_private_host(host):
-            raise DeliveryError(
-                f"{host} resolves to a private or loopback address, which this hub is "
-                "configured to refuse"
-            )
+        scheme, _, _, _ = endpoint_target(message.uri)
         if scheme in ("http", "https"):
             self.http.send(message)
         else:

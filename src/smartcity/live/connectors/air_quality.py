@@ -17,7 +17,6 @@ from typing import ClassVar
 
 from smartcity.live.connectors import aqhi
 from smartcity.live.connectors.base import (
-    SDM,
     Connector,
     ConnectorError,
     ConnectorResult,
@@ -27,11 +26,10 @@ from smartcity.live.connectors.base import (
     point,
     prop,
     slug,
+    terms,
 )
 from smartcity.live.connectors.traffic import child_text, local, read_xml
 
-ENV = SDM + "dataModel.Environment/"
-DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 ELEMENTS = {"NO2": "no2", "O3": "o3", "SO2": "so2", "CO": "co", "PM10": "pm10", "PM2.5": "pm25"}
 UG_M3 = "GQ"  # UN/CEFACT: microgram per cubic metre
 # EPD monitoring stations (approximate WGS84 positions of the station sites).
@@ -70,21 +68,21 @@ def _hour(text: str | None) -> datetime:
 class AirQuality(Connector):
     name = "air-quality"
     description = "EPD pollutant concentrations and AQHI (24pc_Eng.xml, 24aqhi_Eng.xml)"
-    context: ClassVar[dict[str, str]] = {
-        "AirQualityObserved": ENV + "AirQualityObserved",
-        "no2": ENV + "no2",
-        "o3": ENV + "o3",
-        "so2": ENV + "so2",
-        "co": ENV + "co",
-        "pm10": ENV + "pm10",
-        "pm25": ENV + "pm25",
-        "airQualityLevel": ENV + "airQualityLevel",
-        "typeOfLocation": ENV + "typeOfLocation",
+    context: ClassVar[dict[str, str]] = terms(
+        "AirQualityObserved",
+        "no2",
+        "o3",
+        "so2",
+        "co",
+        "pm10",
+        "pm25",
+        "airQualityLevel",
+        "typeOfLocation",
         # Hong Kong's index has no Smart Data Models term (NGSI-LD default context IRIs).
-        "aqhi": DEFAULT + "aqhi",
-        "addedHealthRisk": DEFAULT + "addedHealthRisk",
-        "aqhiPublished": DEFAULT + "aqhiPublished",
-    }
+        "aqhi",
+        "addedHealthRisk",
+        "aqhiPublished",
+    )
 
     def parse(
         self, raw: bytes, *, fetched_at: datetime, source: str | None = None

@@ -17,23 +17,36 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+from smartcity.hub.contexts import city_terms
+
 log = logging.getLogger("smartcity.live.connectors")
 
 HKT = timezone(timedelta(hours=8), "HKT")
 SDM = "https://smartdatamodels.org/"
-NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
+
+
+def terms(*names: str) -> dict[str, str]:
+    """The IRIs of these names in the platform's city @context (hub/contexts/
+    smartcity-context.jsonld). Connectors and the simulator take every name from it, so they
+    all write what the portal, the dashboard and API clients using that context read."""
+    city = city_terms()
+    missing = [name for name in names if name not in city]
+    if missing:
+        raise KeyError(f"not in the city @context: {', '.join(missing)}")
+    return {name: city[name] for name in names}
+
 
 # Terms shared by every Smart Data Models domain (same IRIs in each domain's context.jsonld).
-COMMON_TERMS: dict[str, str] = {
-    "name": SDM + "name",
-    "alternateName": SDM + "alternateName",
-    "address": SDM + "address",
-    "description": "http://purl.org/dc/terms/description",
-    "dataProvider": SDM + "dataProvider",
-    "source": SDM + "source",
-    "dateObserved": SDM + "dateObserved",
-    "location": NGSI_LD + "location",
-}
+COMMON_TERMS = terms(
+    "name",
+    "alternateName",
+    "address",
+    "description",
+    "dataProvider",
+    "source",
+    "dateObserved",
+    "location",
+)
 
 Entity = dict[str, Any]
 

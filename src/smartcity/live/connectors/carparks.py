@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from smartcity.live.connectors.base import (
-    SDM,
     Connector,
     ConnectorError,
     ConnectorResult,
@@ -33,9 +32,9 @@ from smartcity.live.connectors.base import (
     point,
     prop,
     slug,
+    terms,
 )
 
-PARKING = SDM + "dataModel.Parking/"
 # vacancy_all.json vehicle codes -> the API's names (spec v1.2 and the TD data dictionary).
 TD_VEHICLES = {
     "P": "privateCar",
@@ -76,17 +75,16 @@ def entity_id(park_id: str) -> str:
 class Carparks(Connector):
     name = "carparks"
     description = "TD car park basic info and vacancy (vacancy_all.json, carpark-info-vacancy)"
-    context: ClassVar[dict[str, str]] = {
-        "OffStreetParking": PARKING + "OffStreetParking",
-        "availableSpotNumber": PARKING + "availableSpotNumber",
-        "allowedVehicleType": PARKING + "allowedVehicleType",
-        "maximumAllowedHeight": PARKING + "maximumAllowedHeight",
-        "images": PARKING + "images",
-        "contactPoint": PARKING + "contactPoint",
-        "status": "https://uri.etsi.org/ngsi-ld/status",
-        # No Smart Data Models term: the NGSI-LD default context would give the same IRI.
-        "vacancyByVehicleType": "https://uri.etsi.org/ngsi-ld/default-context/vacancyByVehicleType",
-    }
+    context: ClassVar[dict[str, str]] = terms(
+        "OffStreetParking",
+        "availableSpotNumber",
+        "allowedVehicleType",
+        "maximumAllowedHeight",
+        "images",
+        "contactPoint",
+        "status",
+        "vacancyByVehicleType",  # no Smart Data Models term: NGSI-LD default context
+    )
 
     def parse(
         self, raw: bytes, *, fetched_at: datetime, source: str | None = None

@@ -16,7 +16,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from smartcity.live.connectors.base import (
-    SDM,
     Connector,
     ConnectorError,
     ConnectorResult,
@@ -28,10 +27,9 @@ from smartcity.live.connectors.base import (
     prop,
     rel,
     slug,
+    terms,
 )
 
-WEATHER = SDM + "dataModel.Weather/"
-DEVICE = SDM + "dataModel.Device/"
 ELEMENTS = {  # HKO element code -> (attribute, unit code, scale)
     "T0": ("temperature", "CEL", 1.0),
     "RH": ("relativeHumidity", "P1", 1.0),
@@ -66,18 +64,18 @@ def device_id(lamppost: str, device: str | None = None) -> str:
 class Lampposts(Connector):
     name = "lampposts"
     description = "HKO smart lamppost weather readings and device locations"
-    context: ClassVar[dict[str, str]] = {
-        "WeatherObserved": WEATHER + "WeatherObserved",
-        "temperature": WEATHER + "temperature",
-        "relativeHumidity": WEATHER + "relativeHumidity",
-        "windSpeed": WEATHER + "windSpeed",
-        "windDirection": WEATHER + "windDirection",
-        "refDevice": WEATHER + "refDevice",
-        "Device": DEVICE + "Device",
-        "controlledProperty": DEVICE + "controlledProperty",
-        "serialNumber": DEVICE + "serialNumber",
-        "deviceCategory": DEVICE + "deviceCategory",
-    }
+    context: ClassVar[dict[str, str]] = terms(
+        "WeatherObserved",
+        "temperature",
+        "relativeHumidity",
+        "windSpeed",
+        "windDirection",
+        "refDevice",
+        "Device",
+        "controlledProperty",
+        "serialNumber",
+        "deviceCategory",
+    )
 
     def parse(
         self, raw: bytes, *, fetched_at: datetime, source: str | None = None

@@ -5,27 +5,25 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from smartcity.live.connectors.base import SDM, ConnectorError
+from smartcity.live.connectors.base import ConnectorError, terms
 
-TRANSPORT = SDM + "dataModel.Transportation/"
-DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
-TERMS = {
-    "TrafficFlowObserved": TRANSPORT + "TrafficFlowObserved",
-    "averageVehicleSpeed": TRANSPORT + "averageVehicleSpeed",
-    "intensity": TRANSPORT + "intensity",
-    "occupancy": TRANSPORT + "occupancy",
-    "laneId": TRANSPORT + "laneId",
-    "congested": TRANSPORT + "congested",
-    "dateObservedFrom": TRANSPORT + "dateObservedFrom",
-    "dateObservedTo": TRANSPORT + "dateObservedTo",
-    "refRoadSegment": TRANSPORT + "refRoadSegment",
+TERMS = terms(
+    "TrafficFlowObserved",
+    "averageVehicleSpeed",
+    "intensity",
+    "occupancy",
+    "laneId",
+    "congested",
+    "dateObservedFrom",
+    "dateObservedTo",
+    "refRoadSegment",
     # Hong Kong specifics without a Smart Data Models term (NGSI-LD default context IRIs).
-    "compassDirection": DEFAULT + "compassDirection",
-    "speedStandardDeviation": DEFAULT + "speedStandardDeviation",
-    "journeyTime": DEFAULT + "journeyTime",
-    "journeyTimeColour": DEFAULT + "journeyTimeColour",
-    "journeyDescription": DEFAULT + "journeyDescription",
-}
+    "compassDirection",
+    "speedStandardDeviation",
+    "journeyTime",
+    "journeyTimeColour",
+    "journeyDescription",
+)
 
 
 def read_xml(raw: bytes, what: str) -> ET.Element:

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from smartcity.live.connectors.base import (
-    SDM,
     Connector,
     ConnectorError,
     ConnectorResult,
@@ -32,30 +31,29 @@ from smartcity.live.connectors.base import (
     prop,
     rel,
     slug,
+    terms,
 )
 
-URBAN = SDM + "dataModel.UrbanMobility/"
-DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
-TERMS = {
-    "GtfsStop": URBAN + "GtfsStop",
-    "GtfsRoute": URBAN + "GtfsRoute",
-    "ArrivalEstimation": URBAN + "ArrivalEstimation",
-    "code": URBAN + "code",
-    "shortName": URBAN + "shortName",
-    "routeType": URBAN + "routeType",
-    "operatedBy": URBAN + "operatedBy",
-    "hasStop": URBAN + "hasStop",
-    "hasRoute": URBAN + "hasRoute",
-    "headSign": URBAN + "headSign",
-    "remainingTime": URBAN + "remainingTime",
-    "stopSequence": URBAN + "stopSequence",
+TERMS = terms(
+    "GtfsStop",
+    "GtfsRoute",
+    "ArrivalEstimation",
+    "code",
+    "shortName",
+    "routeType",
+    "operatedBy",
+    "hasStop",
+    "hasRoute",
+    "headSign",
+    "remainingTime",
+    "stopSequence",
     # Hong Kong specifics without a Smart Data Models term (NGSI-LD default context IRIs).
-    "estimatedArrivalTime": DEFAULT + "estimatedArrivalTime",
-    "etaSequence": DEFAULT + "etaSequence",
-    "remark": DEFAULT + "remark",
-    "stops": DEFAULT + "stops",
-    "serviceType": DEFAULT + "serviceType",
-}
+    "estimatedArrivalTime",
+    "etaSequence",
+    "remark",
+    "stops",
+    "serviceType",
+)
 _STOP_IN_URL = re.compile(r"/(?:stop-eta|eta|stop)/([0-9A-Za-z]+)")
 DIRECTIONS = {"O": "O", "I": "I", "OUTBOUND": "O", "INBOUND": "I"}
 

@@ -1,9 +1,9 @@
 """What the dashboard shows: the kinds of entity (one map layer and one tile each), the
 attribute each is read from, colour bands, and the alert thresholds.
 
-Kinds and attributes are matched by their *local name* (the IRI after its last ``/`` or ``#``),
-so entities written by the connectors (Smart Data Models IRIs) and by devices registered with
-the core context (NGSI-LD default-context IRIs) land in the same layer.
+Types and attributes are short names of the platform's city @context (hub/contexts.py) and
+are matched by the IRIs it gives them, as the portal's live figures and API clients sending
+that context do: the Smart Data Models IRIs the connectors and the simulator write.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from smartcity.hub.contexts import city_context
 from smartcity.web.nav import N_
 
-SDM = "https://smartdatamodels.org/"
-DEFAULT_CTX = "https://uri.etsi.org/ngsi-ld/default-context/"
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 # Kai Tak Sports Park (main stadium), for the crowd tile; 2 km takes in the approaches.
 KAI_TAK = (114.1985, 22.3225)
@@ -23,7 +22,13 @@ KAI_TAK_RADIUS_M = 2000.0
 
 
 def local_name(iri: str) -> str:
+    """The IRI after its last ``/`` or ``#``: how an attribute is labelled on the page."""
     return iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+
+def iri(name: str) -> str:
+    """The IRI of a short name in the city @context."""
+    return city_context().expand(name)
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,8 @@ class Band:
 @dataclass(frozen=True)
 class Kind:
     key: str
-    type_name: str  # local name of the entity type
-    domain: str  # Smart Data Models domain of the type (for its IRI)
-    attr: str  # local name of the attribute the tile and the chart read
+    type_name: str  # the entity type's short name in the city @context
+    attr: str  # short name of the attribute the tile and the chart read
     unit: str  # msgid of the unit shown
     label: str  # msgid: the layer's name
     tile_label: str  # msgid: what the tile says
@@ -53,12 +57,16 @@ class Kind:
     higher_is_worse: bool = True
 
     @property
-    def type_iris(self) -> tuple[str, str]:
-        return (f"{SDM}{self.domain}/{self.type_name}", DEFAULT_CTX + self.type_name)
+    def type_iris(self) -> tuple[str, ...]:
+        return (iri(self.type_name),)
 
     @property
-    def attr_iris(self) -> tuple[str, str]:
-        return (f"{SDM}{self.domain}/{self.attr}", DEFAULT_CTX + self.attr)
+    def attr_iris(self) -> tuple[str, ...]:
+        return (iri(self.attr),)
+
+    @property
+    def colour_iri(self) -> str | None:
+        return iri(self.colour_attr) if self.colour_attr else None
 
     def band(self, value: float | None) -> Band | None:
         if value is None:
@@ -81,38 +89,38 @@ AQHI_BANDS = (
 
 KINDS: tuple[Kind, ...] = (
     Kind(
-        "carparks", "OffStreetParking", "dataModel.Parking", "availableSpotNumber",
+        "carparks", "OffStreetParking", "availableSpotNumber",
         N_("spaces"), N_("Car parks"), N_("Car park spaces free"), "sum",
         (Band(0, RED, N_("Full")), Band(20, ORANGE, N_("Few spaces")),
          Band(float("inf"), GREEN, N_("Spaces available"))),
         higher_is_worse=False,
     ),
     Kind(
-        "traffic", "TrafficFlowObserved", "dataModel.Transportation", "averageVehicleSpeed",
+        "traffic", "TrafficFlowObserved", "averageVehicleSpeed",
         N_("km/h"), N_("Traffic detectors"), N_("Average road speed"), "mean",
         (Band(20, RED, N_("Congested")), Band(50, ORANGE, N_("Slow")),
          Band(float("inf"), GREEN, N_("Free flow"))),
         higher_is_worse=False,
     ),
     Kind(
-        "air", "AirQualityObserved", "dataModel.Environment", "aqhi",
+        "air", "AirQualityObserved", "aqhi",
         N_("AQHI"), N_("Air quality stations"), N_("Worst AQHI"), "max", AQHI_BANDS,
     ),
     Kind(
-        "weather", "WeatherObserved", "dataModel.Weather", "temperature",
+        "weather", "WeatherObserved", "temperature",
         N_("°C"), N_("Smart lampposts"), N_("Lamppost temperature"), "mean",
         (Band(12, "#1565c0", N_("Cold")), Band(27, GREEN, N_("Mild")),
          Band(32, ORANGE, N_("Hot")), Band(float("inf"), RED, N_("Very hot"))),
     ),
     Kind(
-        "bins", "WasteContainer", "dataModel.WasteManagement", "fillingLevel",
+        "bins", "WasteContainer", "fillingLevel",
         N_("bins"), N_("Recycling bins"), N_("Bins over 80 % full"), "count_over",
         (Band(50, GREEN, N_("Room left")), Band(80, YELLOW, N_("Filling up")),
          Band(90, ORANGE, N_("Nearly full")), Band(float("inf"), RED, N_("Full"))),
         percent=True, count_over=80.0,
     ),
     Kind(
-        "crowd", "CrowdFlowObserved", "dataModel.Transportation", "peopleCount",
+        "crowd", "CrowdFlowObserved", "peopleCount",
         N_("people"), N_("Crowd zones"), N_("People near Kai Tak Sports Park"), "sum",
         (Band(50, GREEN, N_("Quiet")), Band(80, YELLOW, N_("Busy")),
          Band(90, ORANGE, N_("Crowded")), Band(float("inf"), RED, N_("Very crowded"))),
@@ -121,6 +129,7 @@ KINDS: tuple[Kind, ...] = (
 )  # fmt: skip
 BY_KEY: dict[str, Kind] = {k.key: k for k in KINDS}
 BY_TYPE_NAME: dict[str, Kind] = {k.type_name: k for k in KINDS}
+BY_TYPE_IRI: dict[str, Kind] = {t: k for k in KINDS for t in k.type_iris}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import orjson
 
+from smartcity.hub.contexts import CITY_CONTEXT_PATH
+
 EVENTS = "/api/v1/dashboard/events"
 
 
@@ -164,6 +166,9 @@ def measure_http(
     and is deleted afterwards)."""
     entity_id = f"urn:ngsi-ld:WeatherObserved:latency-probe-{int(time.time())}"
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    # The dashboard's names are those of the hub's city @context (kinds.py).
+    context = base_url.rstrip("/") + CITY_CONTEXT_PATH
+    headers["Link"] = f'<{context}>; rel="http://www.w3.org/ns/json-ld#context"'
     with httpx.Client(base_url=base_url, headers=headers, timeout=10) as http:
         created = http.post(
             "/ngsi-ld/v1/entities",

@@ -25,7 +25,7 @@ from smartcity.hub.errors import BadRequestData
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.timeutil import now_us, parse_datetime_us
-from smartcity.live.dashboard.kinds import BY_TYPE_NAME, KINDS, LOCATION, Kind, local_name
+from smartcity.live.dashboard.kinds import BY_TYPE_IRI, KINDS, LOCATION, Kind, iri
 
 log = logging.getLogger(__name__)
 PAGE = 1000
@@ -33,16 +33,8 @@ MAX_PER_KIND = 100_000  # beyond this a kind is cut (and the cut logged): memory
 POLL_LIMIT = 2000  # entities per poll for other processes' writes
 POLL_LAG_US = 5_000_000  # how long a write transaction may take between its stamp and commit
 
-_LOCAL: dict[str, str] = {}
-
-
-def _local(iri: str) -> str:
-    name = _LOCAL.get(iri)
-    if name is None:
-        name = local_name(iri)
-        if len(_LOCAL) < 10_000:
-            _LOCAL[iri] = name
-    return name
+NAME = iri("name")
+STATUS = iri("status")
 
 
 @dataclass(slots=True)
@@ -111,7 +103,7 @@ def representative_point(geometry: dict[str, Any] | None) -> tuple[float, float]
 
 def kind_of(doc: dict[str, Any]) -> Kind | None:
     for t in doc.get("type", ()):
-        kind = BY_TYPE_NAME.get(_local(t))
+        kind = BY_TYPE_IRI.get(t)
         if kind is not None:
             return kind
     return None
@@ -121,17 +113,17 @@ def item_from(doc: dict[str, Any], kind: Kind) -> Item:
     attrs: dict[str, list[dict[str, Any]]] = doc.get("attrs", {})
     value_inst = colour_inst = name_inst = status_inst = None
     geometry = None
-    for iri, instances in attrs.items():
-        name = _local(iri)
-        if name == kind.attr:
+    value_iri, colour_iri = kind.attr_iris[0], kind.colour_iri
+    for attr, instances in attrs.items():
+        if attr == value_iri:
             value_inst = _default_instance(instances)
-        elif kind.colour_attr and name == kind.colour_attr:
+        elif attr == colour_iri:
             colour_inst = _default_instance(instances)
-        elif name == "name":
+        elif attr == NAME:
             name_inst = _default_instance(instances)
-        elif name == "status":
+        elif attr == STATUS:
             status_inst = _default_instance(instances)
-        elif iri == LOCATION:
+        elif attr == LOCATION:
             loc = _default_instance(instances)
             geometry = loc.get("value") if loc else None
     label: Any = None

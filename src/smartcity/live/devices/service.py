@@ -6,6 +6,8 @@ would cost ~50 ms on every reading a device sends.
 
 Every device is mirrored as an NGSI-LD ``Device`` entity (Smart Data Models) in its tenant, so
 dashboards show devices like any other city data; ``deviceState`` follows the registry's status.
+The mirror is the platform's own entity: its names come from the platform's city @context,
+whatever @context the device's readings use, so every device is one type.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from smartcity.hub.contexts import ContextStore
+from smartcity.hub.contexts import ContextStore, city_context
 from smartcity.hub.entity import check_uri
 from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError
 from smartcity.hub.service import EntityService
@@ -395,8 +397,10 @@ class DeviceRegistry:
     # -- the NGSI-LD mirror --------------------------------------------------------------------
     def _mirror(self, devices: list[Device], *, full: bool = False) -> None:
         by_tenant: dict[str, list[dict[str, Any]]] = {}
+        # The platform's names, not the device's @context: a device registered without one
+        # made a default-context `Device`, a second type beside the Smart Data Models one.
+        ctx = city_context()
         for device in devices:
-            ctx = self.contexts.active(device.context)
 
             def prop(value: Any) -> list[dict[str, Any]]:
                 return [{"type": "Property", "value": value}]

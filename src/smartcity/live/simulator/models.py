@@ -6,7 +6,8 @@ docs/simulator.md: office car parks fill on weekday working hours, malls at week
 afternoons, housing estates at night; traffic has a morning and an evening peak on
 weekdays; NO2 follows traffic, O3 the afternoon sun, particulates regional haze episodes of a
 few days; bins fill with the day's activity until their collection round; rodents are
-nocturnal; crowds around Kai Tak Sports Park surge before and after each event.
+nocturnal; crowds around Kai Tak Sports Park surge before and after each event; buses keep
+their route's headway and run late in the traffic peaks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from smartcity.live.connectors import aqhi
+from smartcity.live.connectors.base import iso
+from smartcity.live.connectors.transit import duration
 from smartcity.live.simulator.noise import signed, smooth, unit
 from smartcity.live.simulator.places import SimDevice, city
 
@@ -339,6 +342,21 @@ class CityModel:
             "averageCrowdSpeed": round(1.35 * (1 - 0.85 * occ**1.5), 2),
         }
 
+    # -- bus stop panels -----------------------------------------------------------------------
+    def bus(self, d: SimDevice, m: Moment) -> dict[str, Any]:
+        """The next bus at the stop: buses pass every headway (a stop's own phase), each up
+        to 4 minutes late in proportion to the traffic."""
+        headway = float(d.params["headway_min"]) * 60
+        phase = unit(self.seed, d.index, 61) * headway
+        lateness = 240 * traffic_demand(m.weekday, m.hour)
+        first = math.floor((m.t_s - phase - lateness) / headway)
+        for k in range(first, first + 3):
+            eta = phase + k * headway + lateness * unit(self.seed, d.index, 62, k)
+            if eta >= m.t_s:
+                break
+        at = datetime.fromtimestamp(eta, UTC)
+        return {"remainingTime": duration(eta - m.t_s), "estimatedArrivalTime": iso(at)}
+
 
 _KINDS = {
     "carpark": CityModel.carpark,
@@ -349,4 +367,5 @@ _KINDS = {
     "rodent": CityModel.rodent,
     "toilet": CityModel.toilet,
     "crowd": CityModel.crowd,
+    "bus": CityModel.bus,
 }

@@ -28,11 +28,12 @@ SHARES: dict[str, float] = {
     "carpark": 0.12,
     "traffic": 0.15,
     "air": 0.04,
-    "lamppost": 0.25,
+    "lamppost": 0.21,
     "bin": 0.25,
     "rodent": 0.08,
     "toilet": 0.04,
     "crowd": 0.07,
+    "bus": 0.04,
 }
 PREFIX = {
     "carpark": "cp",
@@ -43,6 +44,7 @@ PREFIX = {
     "rodent": "rod",
     "toilet": "wc",
     "crowd": "crowd",
+    "bus": "bus",
 }
 
 
@@ -368,6 +370,31 @@ def build_fleet(n: int, seed: int) -> list[SimDevice]:
             geometry=_square(lon, lat, 40),
             role=zone["role"],
             capacity=zone["capacity"] // (lap + 1),
+        )
+    # Bus stop panels showing the next bus: stops near the district centres, each served by
+    # its district's route (one route per district, to a district across the city).
+    for i in range(want["bus"]):
+        d, lon, lat = near_district("bus", i, 600)
+        n = districts.index(d)
+        destination = districts[(n + len(districts) // 2) % len(districts)]["name"]
+        route = f"S{n + 1}"
+        add(
+            "bus",
+            "ArrivalEstimation",
+            f"BUS-{i:05d}",
+            f"Bus stop panel {i + 1:05d} ({d['name']})",
+            lon,
+            lat,
+            (Measure("remainingTime"), Measure("estimatedArrivalTime")),
+            district=d["name"],
+            route=route,
+            route_id=f"urn:ngsi-ld:GtfsRoute:SIM-{route}",
+            route_name=f"{d['name']} - {destination}",
+            head_sign=destination,
+            headway_min=6 + round(9 * unit(seed, 61, n)),
+            stop_id=f"urn:ngsi-ld:GtfsStop:SIM-BUS-{i:05d}",
+            stop_code=f"SIM{i + 1:05d}",
+            stop_name=f"Bus stop {i + 1:05d} ({d['name']})",
         )
     return fleet
 

@@ -1,9 +1,9 @@
 """Setting up the simulated city before it sends anything, the way a city deploys devices:
 
-1. the @context naming its types and attributes (Smart Data Models IRIs, the same as the
-   connectors'; terms without a model use the NGSI-LD default context), hosted by the hub;
+1. the @context naming its types and attributes: the platform's city context, built into the
+   hub (hub/contexts.py), the same the connectors, the portal and the dashboard use;
 2. the static part of each entity (name, location, capacity, district), written once like an
-   IoT agent's static attributes;
+   IoT agent's static attributes, and the bus stops and routes the bus panels refer to;
 3. each device in the registry, with its own secret.
 
 Secrets are shown only once by the registry, so they are kept in a state file under
@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,23 +24,21 @@ from typing import Any, Protocol
 import httpx
 
 from smartcity.config import smartcity_home
-from smartcity.hub.contexts import ContextStore
+from smartcity.hub.contexts import (
+    CITY_CONTEXT_PATH,
+    CITY_CONTEXT_URL,
+    ContextStore,
+    city_document,
+    city_terms,
+)
 from smartcity.hub.errors import NgsiError
 from smartcity.hub.service import EntityService
-from smartcity.live.connectors import traffic
-from smartcity.live.connectors.air_quality import AirQuality
-from smartcity.live.connectors.base import COMMON_TERMS, SDM, ConnectorResult, languages, point
-from smartcity.live.connectors.carparks import Carparks
-from smartcity.live.connectors.lampposts import Lampposts
+from smartcity.live.connectors.base import ConnectorResult, languages, point, prop, rel
 from smartcity.live.connectors.sink import HubSink, LocalSink, SinkError, WriteSummary, deliver
 from smartcity.live.devices.service import DeviceRegistry, parse_spec
 from smartcity.live.simulator.places import SimDevice
 from smartcity.live.simulator.publishers import Credentials
 
-DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
-PARKING = SDM + "dataModel.Parking/"
-WASTE = SDM + "dataModel.WasteManagement/"
-DEVICE = SDM + "dataModel.Device/"
 PROVIDER = "smartcity simulator (simulated data)"
 
 
@@ -50,51 +47,9 @@ class ProvisionError(Exception):
 
 
 def terms() -> dict[str, str]:
-    """Every type and attribute name the simulator uses -> its IRI."""
-    out = {**COMMON_TERMS, **Carparks.context, **AirQuality.context, **Lampposts.context}
-    out.update(traffic.TERMS)
-    out.update(
-        {
-            "totalSpotNumber": PARKING + "totalSpotNumber",
-            "occupiedSpotNumber": PARKING + "occupiedSpotNumber",
-            "WasteContainer": WASTE + "WasteContainer",
-            "fillingLevel": WASTE + "fillingLevel",
-            "dateLastEmptying": WASTE + "dateLastEmptying",
-            "storedWasteKind": WASTE + "storedWasteKind",
-            "CrowdFlowObserved": traffic.TRANSPORT + "CrowdFlowObserved",
-            "peopleCount": traffic.TRANSPORT + "peopleCount",
-            "averageCrowdSpeed": traffic.TRANSPORT + "averageCrowdSpeed",
-            "roadName": traffic.TRANSPORT + "roadName",
-            "deviceState": DEVICE + "deviceState",
-            "controlledAsset": DEVICE + "controlledAsset",
-            "dateLastValueReported": DEVICE + "dateLastValueReported",
-        }
-    )
-    # No Smart Data Models model exists for these (docs/simulator.md): NGSI-LD default context,
-    # as the connectors do for Hong Kong specifics, so they are found by their plain names.
-    for name in (
-        "RodentActivityObserved",
-        "detections",
-        "activityLevel",
-        "PublicToiletObserved",
-        "visitorCount",
-        "occupiedCubicles",
-        "totalCubicles",
-        "ammoniaLevel",
-        "cleaningRequired",
-    ):
-        out[name] = DEFAULT + name
-    return dict(sorted(out.items()))
-
-
-def context_document() -> dict[str, Any]:
-    return {"@context": terms()}
-
-
-def context_id() -> str:
-    """A stable hosted-context id for this document (same terms, same id)."""
-    digest = hashlib.sha256(json.dumps(context_document(), sort_keys=True).encode()).hexdigest()
-    return f"urn:ngsi-ld:context:{uuid.uuid5(uuid.NAMESPACE_URL, digest)}"
+    """Every type and attribute name the simulator uses -> its IRI: the city @context's terms
+    (a name missing there fails the simulator's tests, not a run)."""
+    return city_terms()
 
 
 def static_entity(d: SimDevice) -> dict[str, Any]:
@@ -127,7 +82,41 @@ def static_entity(d: SimDevice) -> dict[str, Any]:
         entity["storedWasteKind"] = {"type": "Property", "value": p["waste"]}
     elif d.kind == "toilet":
         entity["totalCubicles"] = {"type": "Property", "value": int(p["cubicles"])}
+    elif d.kind == "bus":
+        entity["hasStop"] = rel(p["stop_id"])
+        entity["hasRoute"] = rel(p["route_id"])
+        entity["headSign"] = prop(p["head_sign"])
     return entity
+
+
+def static_entities(fleet: list[SimDevice]) -> list[dict[str, Any]]:
+    """Each device's entity, then the bus stops and routes the bus panels' entities point to
+    (Smart Data Models GtfsStop and GtfsRoute, as the bus connectors write them)."""
+    out = [static_entity(d) for d in fleet]
+    routes: dict[str, dict[str, Any]] = {}
+    for d in fleet:
+        if d.kind != "bus":
+            continue
+        p = d.params
+        out.append(
+            {
+                "id": p["stop_id"],
+                "type": "GtfsStop",
+                "name": prop(p["stop_name"]),
+                "code": prop(p["stop_code"]),
+                "location": point(d.lon, d.lat),
+                "dataProvider": prop(PROVIDER),
+            }
+        )
+        routes[p["route_id"]] = {
+            "id": p["route_id"],
+            "type": "GtfsRoute",
+            "shortName": prop(p["route"]),
+            "routeType": prop(3),  # GTFS route_type 3 = bus
+            "name": prop(p["route_name"]),
+            "dataProvider": prop(PROVIDER),
+        }
+    return out + [routes[key] for key in sorted(routes)]
 
 
 def registration(d: SimDevice, context_url: str, interval_s: int) -> dict[str, Any]:
@@ -197,10 +186,8 @@ class LocalRegistrar:
         self.contexts = contexts
 
     def host_context(self, known: str | None) -> str:
-        cid = context_id()
-        self.contexts.add(cid, context_document(), kind="hosted")
-        # Hosted contexts are found by their id whatever the host name (hub/contexts.py).
-        return f"http://localhost/ngsi-ld/v1/jsonldContexts/{cid}"
+        # Built into the hub: found by its path whatever the host name, nothing to store.
+        return CITY_CONTEXT_URL
 
     def registered(self) -> set[str]:
         return {d.device_id for d in self.registry.devices("")}
@@ -237,9 +224,12 @@ class ApiRegistrar:
         return response
 
     def host_context(self, known: str | None) -> str:
+        if self._call("GET", CITY_CONTEXT_PATH).status_code == 200:
+            return self.hub + CITY_CONTEXT_PATH  # a smartcity hub: its built-in city context
         if known and self._call("GET", known).status_code == 200:
             return known
-        response = self._call("POST", "/ngsi-ld/v1/jsonldContexts", json=context_document())
+        # Another NGSI-LD broker: host the same document there (clause 5.13).
+        response = self._call("POST", "/ngsi-ld/v1/jsonldContexts", json=city_document())
         if response.status_code != 201:
             raise ProvisionError(f"the hub refused the @context: {response.text[:300]}")
         return self.hub + response.headers["Location"]
@@ -285,7 +275,7 @@ def prepare(
         except NgsiError as exc:
             raise ProvisionError(f"the @context was refused: {exc.detail}") from None
         state.save()
-        result = ConnectorResult(entities=[static_entity(d) for d in fleet], context=terms())
+        result = ConnectorResult(entities=static_entities(fleet), context=terms())
         tick("entities", 0, 1)
         summary = registrar.provision(result)
         if summary.errors:

@@ -69,10 +69,15 @@ class LiveLink(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    entity_type: str  # e.g. "OffStreetParking" (Smart Data Models short name)
+    # Names are short names of the platform's city @context (docs/hub.md), e.g.
+    # "OffStreetParking" (the Smart Data Models type).
+    entity_type: str
     q: str | None = None  # NGSI-LD q, e.g. "availableSpotNumber>0"
-    attribute: str | None = None  # summed/averaged attribute; None = count of entities
-    aggregate: Literal["count", "sum", "avg", "min", "max"] = "count"
+    attribute: str | None = None  # aggregated attribute; None = count of entities
+    # distinct: how many different values (or relationship targets) the attribute has
+    aggregate: Literal["count", "sum", "avg", "min", "max", "distinct"] = "count"
+    # The figure is shown multiplied by this, e.g. 100 for a 0..1 fraction shown in %.
+    scale: float | None = Field(default=None, gt=0)
     label: Text
     unit: Text | None = None
 

@@ -5,7 +5,8 @@ The app builds one ``FeedbackService`` and keeps it at ``app.state.feedback``; t
 (``endpoints``, ``moderation_api``) and the site's HTML forms both call it::
 
     fb = request.app.state.feedback                         # FeedbackService
-    client = Client(ip=request.client.host, session=voter_token_from_signed_cookie)
+    client = Client(ip=request.client.host, session=voter_token_from_signed_cookie,
+                    person=fb.account_person(user.id) or a person proven by an e-mail link)
 
     # reading (public shapes only: PublicComment.to_json() never holds an e-mail)
     page = fb.comments(Target("measure", "mobility-01"), offset=0, limit=20, sort="newest")
@@ -16,7 +17,11 @@ The app builds one ``FeedbackService`` and keeps it at ``app.state.feedback``; t
     fb.post_comment(CommentDraft(target, text, stance, language, name, email,
                                  parent_id, honeypot=form["website"]), client)
         -> PostResult(status="published", comment) | PostResult(status="pending", None)
-    fb.vote(42, client)             -> VoteResult(recorded=False when already voted)
+    fb.votes.vote(42, client)       -> VoteResult(recorded=False when already voted);
+        VoteRefused "vote_needs_person" without client.person, "own_comment" for one's own
+    fb.votes.request_by_email(42, email, client, language="en")   # queues a link, or says
+        this browser voted already; fb.votes.confirm(token) -> VoteConfirmed(vote, target,
+        person): the link is <public_url>/<en|tc|sc>/votes/confirm?token=... (a button POSTs)
     fb.report(42, "spam", None, client) -> ReportResult
     fb.validate(draft)              # the same checks, without storing (form re-display)
 
@@ -39,6 +44,7 @@ The app builds one ``FeedbackService`` and keeps it at ``app.state.feedback``; t
 Error codes the site should translate (``FeedbackError.code``): invalid_target, unknown_target,
 too_short, too_long, too_many_links, control_character, invalid_unicode, invalid_email,
 invalid_stance, invalid_language, reply_too_deep, unknown_parent, parent_elsewhere,
-unknown_comment, voter_token_required, invalid_reason, detail_required, rate_limited
+unknown_comment, voter_token_required, vote_needs_person, own_comment, vote_token_unknown,
+vote_token_used, vote_token_expired, invalid_reason, detail_required, rate_limited
 (``.retry_after`` seconds), privacy_token_unknown, privacy_token_used, privacy_token_expired.
 """

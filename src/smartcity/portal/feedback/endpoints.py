@@ -2,7 +2,9 @@
 
 Public responses are built only from ``PublicComment.to_json()`` and small result objects, none
 of which carries an e-mail address. Writes need a voter token (header ``X-Voter-Token`` or
-cookie ``smartcity_voter``): the key of one-vote-per-browser and of the per-session rate limits.
+cookie ``smartcity_voter``): the key of the per-session rate limits and the first filter of
+votes. The token is the client's choice, so it never makes a vote: a vote is counted per
+person, and over this API a person is an e-mail address proven by the link sent to it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from smartcity.portal.feedback.schemas import (
     PrivacyConfirmIn,
     PrivacyRequestIn,
     ReportIn,
+    VoteConfirmIn,
+    VoteIn,
     openapi_body,
     parse_body,
     read_json,
@@ -92,10 +96,41 @@ async def post_comment(request: Request) -> Response:
     return json_response(result.comment.to_json(), 201, {"Location": location})
 
 
-@router.post("/comments/{comment_id}/votes", summary="Up-vote (once per browser)", status_code=201)
-def vote(request: Request, comment_id: CommentId) -> Response:
-    result = feedback(request).vote(comment_id, client_of(request))
-    return json_response(result.to_json(), 201 if result.recorded else 200)
+@router.post(
+    "/comments/{comment_id}/votes",
+    summary="Up-vote: once per person, proven by a link sent to an e-mail address (202)",
+    status_code=202,
+    openapi_extra=openapi_body(VoteIn, required=False),
+)
+async def vote(request: Request, comment_id: CommentId) -> Response:
+    body = parse_body(VoteIn, await read_json(request, optional=True))
+    votes = feedback(request).votes
+    client = client_of(request)
+    if body.email is None:  # refused (vote_needs_person) unless a person is proven
+        result = await run_in_threadpool(votes.vote, comment_id, client)
+        return json_response(result.to_json(), 201 if result.recorded else 200)
+    already = await run_in_threadpool(
+        votes.request_by_email, comment_id, body.email, client, language=body.language
+    )
+    if already is not None:
+        return json_response(already.to_json(), 200)
+    detail = "a link was sent to the address: the vote counts once the link is confirmed"
+    return json_response({"status": "pending", "detail": detail}, 202)
+
+
+@router.post(
+    "/votes/confirm",
+    summary="Count a vote with the token from the e-mail",
+    status_code=201,
+    openapi_extra=openapi_body(VoteConfirmIn),
+)
+async def confirm_vote(request: Request) -> Response:
+    body = parse_body(VoteConfirmIn, await read_json(request))
+    confirmed = await run_in_threadpool(feedback(request).votes.confirm, body.token)
+    vote = confirmed.vote
+    return json_response(
+        vote.to_json(), 201 if vote.recorded else 200, headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.post(

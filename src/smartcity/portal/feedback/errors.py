@@ -41,6 +41,11 @@ class NotAllowed(FeedbackError, InvalidRequest):
     status = 409
 
 
+class VoteRefused(FeedbackError, Forbidden):
+    """A vote the rules do not allow: nobody proven to vote as (``vote_needs_person``: sign in
+    or confirm an e-mail address), or one's own comment (``own_comment``)."""
+
+
 class RateLimited(FeedbackError, InvalidRequest):
     """Too many actions in the window; ``retry_after`` says in how many seconds to retry."""
 

@@ -72,11 +72,15 @@ def syntactic_target_check(kind: str, ident: str) -> bool:
 
 @dataclass(frozen=True)
 class Client:
-    """Who is acting, for rate limits and one-vote-per-browser: the caller's IP address and
-    the opaque voter/session token the site keeps in a signed cookie (never stored raw)."""
+    """Who is acting: the caller's IP address (rate limits), the opaque voter token of the
+    browser (the site's signed cookie or the API's ``X-Voter-Token``: rate limits and the
+    first filter of votes; never stored raw) and, when proven, the person
+    (``FeedbackService.account_person`` / ``email_person``: a signed-in account or an e-mail
+    address confirmed by a link), whom votes are counted by."""
 
     ip: str | None
     session: str | None
+    person: str | None = None
 
 
 @dataclass
@@ -164,7 +168,7 @@ class PostResult:
 @dataclass(frozen=True)
 class VoteResult:
     comment_id: int
-    recorded: bool  # False: this browser had already voted (nothing changed)
+    recorded: bool  # False: this person or this browser had already voted (nothing changed)
     votes: int
 
     def to_json(self) -> dict[str, Any]:
@@ -180,3 +184,13 @@ class ReportResult:
     def to_json(self) -> dict[str, Any]:
         result = "recorded" if self.recorded else "already_reported"
         return {"commentId": self.comment_id, "result": result}
+
+
+@dataclass(frozen=True)
+class VoteConfirmed:
+    """A vote whose e-mail link was opened: the vote, the comment's page (``target``) and the
+    person proven (the site remembers it, so the next vote from that browser needs no mail)."""
+
+    vote: VoteResult
+    target: Target
+    person: str

@@ -127,11 +127,7 @@ class PrivacyService:
             subject, body = privacy_mail(
                 language, action, link, max(1, s.privacy_token_ttl // 3600)
             )
-            conn.execute(
-                insert(mail_outbox).values(
-                    to_addr=address, subject=subject, body=body, created_at=now, sent_at=None
-                )
-            )
+            repo.queue_mail(conn, address, subject, body, now)
 
     def confirm_privacy_action(self, token: str) -> PrivacyOutcome:
         if not isinstance(token, str) or not 10 <= len(token) <= 200:

@@ -10,7 +10,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from smartcity.portal.feedback.model import DELETED, PUBLISHED, Target
-from smartcity.portal.feedback.tables import comments, counters, moderation_log, reports
+from smartcity.portal.feedback.tables import (
+    comments,
+    counters,
+    mail_outbox,
+    moderation_log,
+    reports,
+)
 
 C = comments.c
 R = reports.c
@@ -124,3 +130,12 @@ def comments_by_email(conn: Connection, email: str) -> list[Row[Any]]:
         .order_by(C.created_at.asc(), C.id.asc())
     )
     return list(conn.execute(stmt))
+
+
+def queue_mail(conn: Connection, to: str, subject: str, body: str, now: int) -> None:
+    """A message for the operator's mail relay (``PrivacyService.pending_mail``/``mark_sent``)."""
+    conn.execute(
+        insert(mail_outbox).values(
+            to_addr=to, subject=subject, body=body, created_at=now, sent_at=None
+        )
+    )

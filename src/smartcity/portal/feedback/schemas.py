@@ -45,6 +45,17 @@ class ReportIn(_Body):
     detail: str | None = Field(default=None, max_length=_SHORT * 4)
 
 
+class VoteIn(_Body):
+    # Without it a vote needs a signed-in person, which the API never has: the address gets a
+    # link, and the vote counts when the link is confirmed.
+    email: str | None = Field(default=None, max_length=_SHORT)
+    language: Literal["en", "zh-Hant", "zh-Hans"] = "en"
+
+
+class VoteConfirmIn(_Body):
+    token: str = Field(max_length=_SHORT)
+
+
 class PrivacyRequestIn(_Body):
     email: str = Field(max_length=_SHORT)
     action: Literal["export", "delete"]

@@ -1,5 +1,6 @@
-"""``FeedbackService``: comments, votes and reports for the public (moderation and privacy
-hang off it as ``.moderation`` and ``.privacy``). See the package docstring for the API."""
+"""``FeedbackService``: comments and reports for the public (votes, moderation and privacy
+hang off it as ``.votes``, ``.moderation`` and ``.privacy``). See the package docstring for
+the API."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from smartcity.portal.feedback.model import (
     PublicComment,
     ReportResult,
     Target,
-    VoteResult,
     syntactic_target_check,
 )
 from smartcity.portal.feedback.ratelimit import Limit, enforce
@@ -39,7 +39,7 @@ from smartcity.portal.feedback.sanitize import (
     normalise_email,
 )
 from smartcity.portal.feedback.secret import Keyed, load_or_create_secret
-from smartcity.portal.feedback.tables import comments, reports, votes
+from smartcity.portal.feedback.tables import comments, reports
 from smartcity.portal.feedback.threads import build_threads, find_in
 from smartcity.storage.engine import Database
 
@@ -66,6 +66,7 @@ class FeedbackService:
     ) -> None:
         from smartcity.portal.feedback.moderation import ModerationService
         from smartcity.portal.feedback.privacy import PrivacyService
+        from smartcity.portal.feedback.votes import VoteService
 
         self.db = db
         self.settings = settings or FeedbackSettings()
@@ -75,6 +76,7 @@ class FeedbackService:
         self._keyed: Keyed | None = None
         self.moderation = ModerationService(self)
         self.privacy = PrivacyService(self)
+        self.votes = VoteService(self)
 
     @property
     def keyed(self) -> Keyed:
@@ -99,6 +101,16 @@ class FeedbackService:
                 "X-Voter-Token header or the smartcity_voter cookie",
             )
         return self.keyed.digest("voter", token)
+
+    # People, whom votes are counted by (keyed: the database never holds an account id or an
+    # address beside a vote).
+    def account_person(self, user_id: int) -> str:
+        """A signed-in portal account."""
+        return self.keyed.digest("person", f"account:{user_id}")
+
+    def email_person(self, email: str) -> str:
+        """An e-mail address (normalised: ``A@Example.org`` and ``a@example.org`` are one)."""
+        return self.keyed.digest("person", f"email:{normalise_email(email) or ''}")
 
     def _limits(
         self, action: str, client: Client, session_rate: tuple[int, int], ip_rate: tuple[int, int]
@@ -178,6 +190,9 @@ class FeedbackService:
                     "status": status,
                     "official": False,
                     "author_digest": author,
+                    # Proven (an account) or merely given (an address): either way, not their voter.
+                    "author_person": client.person
+                    or (self.email_person(values["email"]) if values["email"] else None),
                     "vote_count": 0,
                     "created_at": now,
                     "modified_at": now,
@@ -214,32 +229,13 @@ class FeedbackService:
             raise FeedbackNotFound("unknown_comment", f"there is no comment {comment_id}")
         return node
 
-    # -- votes and reports --------------------------------------------------------------------
+    # -- reports -----------------------------------------------------------------------------------
 
     def _visible_for_update(self, conn: Any, comment_id: int) -> Any:
         row = repo.get_comment(conn, comment_id, lock=True)
         if row is None or row.status != PUBLISHED:
             raise FeedbackNotFound("unknown_comment", f"there is no comment {comment_id}")
         return row
-
-    def vote(self, comment_id: int, client: Client) -> VoteResult:
-        """Up-vote once per browser; a second vote changes nothing and says so."""
-        voter = self.voter_digest(client.session)
-        s = self.settings
-        limits = self._limits("reaction", client, s.reaction_rate_session, s.reaction_rate_ip)
-        now = self.clock()
-        with self.db.write() as conn:
-            row = self._visible_for_update(conn, comment_id)
-            values = {"comment_id": comment_id, "voter_digest": voter, "created_at": now}
-            if repo.insert_ignore(conn, votes, values, ["comment_id", "voter_digest"]):
-                enforce(conn, self.keyed, limits, now, postgres=self.db.is_postgres)
-                conn.execute(
-                    comments.update()
-                    .where(comments.c.id == comment_id)
-                    .values(vote_count=comments.c.vote_count + 1)
-                )
-                return VoteResult(comment_id, True, row.vote_count + 1)
-        return VoteResult(comment_id, False, row.vote_count)
 
     def report(
         self, comment_id: int, reason: str, detail: str | None, client: Client

@@ -8,8 +8,12 @@ Design notes:
   the service checks targets through a callable instead.
 * ``root_id`` (NULL for a thread's first comment) lets one query read a page of threads and
   then all their replies, however deep.
-* Voter tokens and IP addresses are stored only as keyed hashes (HMAC with the server secret):
-  enough to count and to refuse a second vote, useless to anyone who reads the database.
+* Voter tokens, people (an account or a verified e-mail address) and IP addresses are stored
+  only as keyed hashes (HMAC with the server secret): enough to count and to refuse a second
+  vote, useless to anyone who reads the database.
+* A vote belongs to a person (``voter_digest``: a signed-in account or an e-mail address proven
+  by a link), one per comment by the primary key; the browser's token (``browser_digest``) is a
+  first filter, also one per comment (migration 0013).
 * ``vote_count`` is kept in the voting transaction so threads sort by votes without a join.
 * Times are microseconds since the epoch, as everywhere else.
 """
@@ -50,7 +54,10 @@ comments = Table(
     Column("official", Boolean, nullable=False, default=False),
     # {"en", "zh-Hant", "zh-Hans"} as the moderator gave it; only on official answers.
     Column("department", Json, nullable=True),
-    Column("author_digest", String(64), nullable=True),
+    Column("author_digest", String(64), nullable=True),  # the author's browser token, keyed
+    # The author as a person (their account, or the e-mail address they gave), keyed: they may
+    # not vote for their own comment. Migration 0013; older comments have none.
+    Column("author_person", String(64), nullable=True),
     Column("vote_count", Integer, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
     Column("modified_at", BigInteger, nullable=False),
@@ -69,8 +76,31 @@ votes = Table(
         ForeignKey("feedback_comments.id", ondelete="CASCADE"),
         primary_key=True,
     ),
+    # The person (FeedbackService.person_digest); votes from before 0013 hold the browser's.
     Column("voter_digest", String(64), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
+    # The browser that voted (its voter token, keyed): one vote per browser and comment too.
+    Column("browser_digest", String(64), nullable=True),
+    Index("uq_feedback_votes_browser", "comment_id", "browser_digest", unique=True),
+)
+
+# A vote waiting for its e-mail address to be proven: the link's token (SHA-256), the person
+# (the address, keyed: the address itself is only in the outbox) and the browser (migration
+# 0013). Confirming the link records the vote.
+vote_requests = Table(
+    "feedback_vote_requests",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column(
+        "comment_id", Id, ForeignKey("feedback_comments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("person_digest", String(64), nullable=False),
+    Column("browser_digest", String(64), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Index("ix_feedback_vote_requests_expires", "expires_at"),
 )
 
 reports = Table(

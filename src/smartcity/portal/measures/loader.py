@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from smartcity.portal import tables as t
-from smartcity.portal.blueprint.model import Blueprint, Measure
+from smartcity.portal.blueprint.model import Blueprint, LiveLink, Measure
 from smartcity.portal.measures import repository as repo
 from smartcity.portal.measures.catalogue import INITIAL_STATUS, STATUSES
 from smartcity.portal.measures.csvio import MeasureRow
@@ -124,6 +124,15 @@ def upsert_measure(
     return "updated"
 
 
+def _normal(links: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Links as the current model writes them, so that a member added to LiveLink since they
+    were stored (with its default) is not taken for a change of the data."""
+    try:
+        return [_dump(LiveLink.model_validate(link)) for link in links]
+    except ValueError:  # pydantic's ValidationError: stored by an older, different model
+        return None
+
+
 def replace_live_links(
     conn: Connection,
     measure_id: str,
@@ -131,7 +140,8 @@ def replace_live_links(
     old: list[dict[str, Any]],
     **who: Any,
 ) -> bool:
-    if links == old:
+    normal = _normal(links)
+    if links == old or (normal is not None and normal == _normal(old)):
         return False
     conn.execute(delete(t.live_links).where(t.live_links.c.measure_id == measure_id))
     for i, link in enumerate(links, 1):

@@ -1,17 +1,18 @@
 """Sign-in for staff, and what every form of the site shares: sessions, CSRF, flash messages,
 form parsing and the voter cookie.
 
-Sessions are Starlette's signed cookie sessions, installed for the site's paths only (the APIs
-never see a session cookie). A session holds a random ``sid`` (CSRF tokens are bound to it),
-the signed-in user's id with the times of sign-in and of the last request (idle and absolute
-time-outs), and flash messages shown once after a redirect. Signing in starts a new session
-(a new ``sid``), so a session planted before sign-in is worth nothing after it.
+The session cookie is Starlette's signed cookie, installed for the site's paths only (the APIs
+never see it). It holds a random ``sid`` (CSRF tokens are bound to it), flash messages shown
+once after a redirect, a voter's proven identity (``voter``, see ``voter_person``) and, once
+signed in, the ``key`` of a server-side session (``portal/users/sessions.py``): whether the
+key still signs someone in is decided by the database on every request, so signing out, a
+password change or a deactivation ends every copy of the cookie. Signing in starts a new
+session (new ``sid`` and ``key``), so a session planted before sign-in is worth nothing after.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,15 @@ from smartcity.portal.feedback.service import FeedbackService
 from smartcity.portal.site.routes import pages, tr
 from smartcity.portal.users.model import User
 from smartcity.portal.users.service import LoginThrottled, UserService
+from smartcity.portal.users.sessions import SessionStore
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb, lang_of_path
 from smartcity.web.routing import LangDep, current_lang, page
 
 router = APIRouter()
 
-IDLE_SECONDS = 30 * 60  # signed-in users are signed out after 30 minutes without a request
-ABSOLUTE_SECONDS = 12 * 3600  # ... and 12 hours after signing in, whatever they do
 VOTER_COOKIE = "smartcity_voter"  # the same cookie the feedback API reads
+VOTER_PERSON = "voter"  # session key: the person a vote link proved (FeedbackService.email_person)
 VOTER_MAX_AGE = 2 * 365 * 24 * 3600
 MAX_FORM_BYTES = 128 * 1024  # 5,000 CJK characters, percent-encoded, fit with room to spare
 ASSETS = Path(__file__).parent / "assets"
@@ -118,7 +119,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-# -- the voter cookie (one vote per browser) ---------------------------------------------------
+# -- the voter cookie (a browser's first filter) and the voter's person ------------------------
 
 
 def _voter_keyed(request: Request) -> Keyed:
@@ -155,6 +156,22 @@ def set_voter_cookie(response: Response, request: Request, value: str) -> None:
     )
 
 
+def voter_person(request: Request) -> str | None:
+    """Whom a vote from this browser counts for: the signed-in account, else the person an
+    e-mail link proved in this session (``remember_voter``), else nobody yet."""
+    user = current_user(request)
+    if user is not None:
+        return feedback_service(request).account_person(user.id)
+    person = request.session.get(VOTER_PERSON)
+    return person if isinstance(person, str) and len(person) == 64 else None
+
+
+def remember_voter(request: Request, person: str) -> None:
+    """After an e-mail link proved the voter: their next votes from here need no mail. Kept in
+    the signed session cookie (a keyed hash, not the address)."""
+    request.session[VOTER_PERSON] = person
+
+
 # -- users -------------------------------------------------------------------------------------
 
 
@@ -166,61 +183,63 @@ def users(request: Request) -> UserService:
     return service
 
 
+def site_sessions(request: Request) -> SessionStore:
+    """The server-side sessions (the app builds them with its settings)."""
+    store: SessionStore | None = getattr(request.app.state, "site_sessions", None)
+    if store is None:
+        store = SessionStore(hub(request).db)
+        request.app.state.site_sessions = store
+    return store
+
+
 def current_user(request: Request) -> User | None:
-    """The signed-in, still active user; ends sessions idle or too old."""
+    """The user the session's key signs in now (checked in the database on every request:
+    an ended, revoked, timed-out or deactivated session signs nobody in)."""
     if hasattr(request.state, "user"):
         cached: User | None = request.state.user
         return cached
     user: User | None = None
-    s = request.session
-    uid = s.get("uid")
-    if isinstance(uid, int):
-        now = int(time.time())
-        seen, since = int(s.get("seen", 0)), int(s.get("auth_at", 0))
-        if now - seen > IDLE_SECONDS or now - since > ABSOLUTE_SECONDS:
-            end_session(request)
-            flash(
-                request,
-                "auth",
-                tr(
-                    current_lang(request),
-                    "You were signed out after a period without activity. Please sign in again.",
-                ),
-                "info",
-            )
-        else:
-            found = users(request).get(uid)
-            if found is None or not found.active:
-                end_session(request)
-            else:
-                user = found
-                if now - seen > 60:  # refresh rarely: every write re-sends the cookie
-                    s["seen"] = now
+    key = request.session.get("key")
+    if key is not None:
+        found = site_sessions(request).lookup(key)
+        user = found.user
+        if user is None:
+            _fresh_session(request)
+            if found.ended == "expired":
+                flash(
+                    request,
+                    "auth",
+                    tr(
+                        current_lang(request),
+                        "You were signed out after a period without activity. "
+                        "Please sign in again.",
+                    ),
+                    "info",
+                )
     request.state.user = user
     return user
 
 
 def start_session(request: Request, user: User) -> None:
-    """Sign in: a fresh session (new id) so nothing from before carries over."""
+    """Sign in: a fresh session (new id and key) so nothing from before carries over."""
     keep = [m for m in request.session.get("flash", []) if m.get("slot") != "auth"]
+    store = site_sessions(request)
+    store.end(request.session.get("key"))
+    key = store.start(user.id)
     request.session.clear()
-    now = int(time.time())
-    request.session.update(
-        {
-            "sid": secrets.token_urlsafe(18),
-            "uid": user.id,
-            "name": user.name,
-            "role": user.role,
-            "auth_at": now,
-            "seen": now,
-        }
-    )
+    request.session.update({"sid": secrets.token_urlsafe(18), "key": key})
     if keep:
         request.session["flash"] = keep
     request.state.user = user
 
 
 def end_session(request: Request) -> None:
+    """Sign out: the server forgets the session, so copies of the cookie sign nobody in."""
+    site_sessions(request).end(request.session.get("key"))
+    _fresh_session(request)
+
+
+def _fresh_session(request: Request) -> None:
     request.session.clear()
     request.session["sid"] = secrets.token_urlsafe(18)
     request.state.user = None

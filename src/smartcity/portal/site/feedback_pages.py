@@ -29,6 +29,7 @@ from smartcity.portal.feedback.model import (
     CommentDraft,
     PublicComment,
     Target,
+    VoteResult,
 )
 from smartcity.portal.feedback.notice import PRIVACY_NOTICE
 from smartcity.portal.feedback.sanitize import (
@@ -53,6 +54,7 @@ from smartcity.portal.site.auth import (
     see_other,
     set_voter_cookie,
     take_flash,
+    voter_person,
     voter_token,
 )
 from smartcity.portal.site.routes import pages, tr
@@ -93,6 +95,7 @@ SERVICE_ERRORS = {
     "unknown_parent": ("_form", N_("The comment you replied to is no longer shown.")),
     "parent_elsewhere": ("_form", N_("The comment you replied to is not on this page.")),
     "unknown_comment": ("_form", N_("This comment is no longer shown.")),
+    "own_comment": ("_form", N_("You cannot vote for your own comment.")),
     "invalid_stance": ("stance", N_("Choose whether you support this, are neutral or oppose it.")),
     "invalid_reason": ("reason", N_("Choose why you are reporting this comment.")),
     "detail_required": ("detail", N_("Say what is wrong when you choose “Something else”.")),
@@ -113,7 +116,7 @@ def said(lang: Lang, code: str) -> str:
 class FormState:
     """A form sent back with mistakes: which one, what was typed, what is wrong."""
 
-    form: str  # comment | vote | report
+    form: str  # comment | vote | vote-email | report
     comment_id: int | None  # the comment replied to, voted on or reported
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -326,15 +329,17 @@ def _post_comment(
     return see_other(f"{path}#feedback-message")
 
 
-def _vote_or_report(
+def _vote(
     request: Request, lang: Lang, target: Target, form: dict[str, str], client: Client
 ) -> Response:
+    """An up-vote: counted for the signed-in account or the person an e-mail link proved;
+    anyone else is asked for an address (form ``vote-email``) and sent a link."""
     fb = feedback_service(request)
     action = form.get("form", "")
     comment_id = _comment_id(form.get("comment"))
     if comment_id is None:
         raise HTTPException(400)
-    values = {"reason": form.get("reason", ""), "detail": form.get("detail", "")}
+    values = {"email": form.get("email", "").strip()}
     state = FormState(action, comment_id, values)
     path = f"/{lang.prefix}{_subject_path(target.kind, target.id)}"
     if not csrf_ok(request, form):
@@ -343,33 +348,77 @@ def _vote_or_report(
         )
         return _rerender(request, lang, target.kind, target.id, state, 400)
     try:
+        if action == "vote" and client.person is None:
+            # Nobody proven yet: the comment shows the e-mail form (nothing failed).
+            state.form = "vote-email"
+            return _rerender(request, lang, target.kind, target.id, state, 200)
         if action == "vote":
-            vote = fb.vote(comment_id, client)
-            text = (
-                tr(lang, "Thank you: your vote is counted.")
-                if vote.recorded
-                else tr(lang, "You have already voted for this comment.")
+            vote: VoteResult | None = fb.votes.vote(comment_id, client)
+        else:
+            try:
+                given = normalise_email(values["email"])
+            except InvalidFeedback:
+                given = None
+            if given is None:
+                state.errors["email"] = tr(lang, "Enter an email address like name@example.com.")
+                return _rerender(request, lang, target.kind, target.id, state, 400)
+            vote = fb.votes.request_by_email(
+                comment_id, values["email"], client, language=lang.text
             )
-            flash(
-                request,
-                "feedback",
-                text,
-                "success" if vote.recorded else "info",
-                comment=comment_id,
-            )
-            return see_other(f"{path}#comment-{comment_id}")
-        if values["reason"] not in REPORT_REASONS:
-            state.errors["reason"] = said(lang, "invalid_reason")
-        elif values["reason"] == "other" and not values["detail"].strip():
-            state.errors["detail"] = said(lang, "detail_required")
-        elif len(values["detail"].strip()) > DETAIL_CHARS:
-            state.errors["detail"] = tr(lang, "At most %(max)s characters.") % {"max": DETAIL_CHARS}
-        if state.errors:
-            return _rerender(request, lang, target.kind, target.id, state, 400)
+    except FeedbackError as exc:
+        name, message, status = _service_error(lang, exc)
+        state.errors[name if name == "email" else "_form"] = message
+        return _rerender(request, lang, target.kind, target.id, state, status)
+    if vote is None:
+        text = tr(
+            lang,
+            "We have sent a link to %(email)s. Your vote counts once you open it and press "
+            "its button.",
+        ) % {"email": values["email"]}
+        flash(request, "feedback", text, "info", comment=comment_id)
+    else:
+        flash_vote(request, lang, vote)
+    return see_other(f"{path}#comment-{comment_id}")
+
+
+def flash_vote(request: Request, lang: Lang, vote: VoteResult) -> None:
+    text = (
+        tr(lang, "Thank you: your vote is counted.")
+        if vote.recorded
+        else tr(lang, "You have already voted for this comment.")
+    )
+    kind = "success" if vote.recorded else "info"
+    flash(request, "feedback", text, kind, comment=vote.comment_id)
+
+
+def _report(
+    request: Request, lang: Lang, target: Target, form: dict[str, str], client: Client
+) -> Response:
+    fb = feedback_service(request)
+    comment_id = _comment_id(form.get("comment"))
+    if comment_id is None:
+        raise HTTPException(400)
+    values = {"reason": form.get("reason", ""), "detail": form.get("detail", "")}
+    state = FormState("report", comment_id, values)
+    path = f"/{lang.prefix}{_subject_path(target.kind, target.id)}"
+    if not csrf_ok(request, form):
+        state.errors["_form"] = tr(
+            lang, "This form had expired, so nothing was sent. Please try again."
+        )
+        return _rerender(request, lang, target.kind, target.id, state, 400)
+    if values["reason"] not in REPORT_REASONS:
+        state.errors["reason"] = said(lang, "invalid_reason")
+    elif values["reason"] == "other" and not values["detail"].strip():
+        state.errors["detail"] = said(lang, "detail_required")
+    elif len(values["detail"].strip()) > DETAIL_CHARS:
+        state.errors["detail"] = tr(lang, "At most %(max)s characters.") % {"max": DETAIL_CHARS}
+    if state.errors:
+        return _rerender(request, lang, target.kind, target.id, state, 400)
+    try:
         report = fb.report(comment_id, values["reason"], values["detail"] or None, client)
     except FeedbackError as exc:
         name, message, status = _service_error(lang, exc)
-        if action == "report" and name not in ("_form", "reason", "detail"):
+        if name not in ("_form", "reason", "detail"):
             name = "detail"  # e.g. a control character in the detail
         state.errors[name] = message
         return _rerender(request, lang, target.kind, target.id, state, status)
@@ -389,16 +438,19 @@ def _handle(
     found = data.measure(subject_id) if kind == "measure" else data.area(subject_id)
     if found is None:
         raise HTTPException(404)
-    # One vote per browser: the signed voter cookie, created on the first post.
+    # The browser's signed voter cookie (rate limits, the first filter of votes), created on
+    # the first post; votes count for the person (an account, or an address a link proved).
     voter = voter_token(request)
     created = None if voter else new_voter_token(request)
-    client = Client(ip=client_ip(request), session=voter or created)
+    client = Client(ip=client_ip(request), session=voter or created, person=voter_person(request))
     target = Target.of(kind, subject_id)
     action = form.get("form")
     if action == "comment":
         response = _post_comment(request, lang, target, form, client)
-    elif action in ("vote", "report"):
-        response = _vote_or_report(request, lang, target, form, client)
+    elif action in ("vote", "vote-email"):
+        response = _vote(request, lang, target, form, client)
+    elif action == "report":
+        response = _report(request, lang, target, form, client)
     else:
         raise HTTPException(400)
     if created:

@@ -1,6 +1,9 @@
 """The live figure a measure links to: a count, or an aggregate of one attribute, over the hub's
 entities of a type (e.g. vacant spaces over every ``OffStreetParking``), read in-process.
 
+Names in the links are short names of the platform's city @context (hub/contexts.py), the one
+the connectors and the simulator write with: ``OffStreetParking`` is the Smart Data Models type.
+
 Robust by design: a hub with no such entities, a bad ``q`` in the data, or a failing query gives
 a figure without a value, never a broken measure page.
 """
@@ -12,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from smartcity.hub.contexts import core_context
+from smartcity.hub.contexts import city_context
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.types_expr import parse_type_selection
@@ -49,6 +52,17 @@ def _numbers(doc: dict[str, Any], attr_iri: str) -> tuple[list[float], list[str]
     return values, times
 
 
+def _distinct(doc: dict[str, Any], attr_iri: str) -> set[str]:
+    """The different values (or relationship targets) of an attribute, e.g. the stops that
+    arrival estimations point to."""
+    found: set[str] = set()
+    for instance in doc.get("attrs", {}).get(attr_iri, []):
+        value = instance.get("object", instance.get("value"))
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.add(str(value))
+    return found
+
+
 def _aggregate(kind: str, values: list[float]) -> float | None:
     if not values:
         return None
@@ -64,16 +78,17 @@ def _aggregate(kind: str, values: list[float]) -> float | None:
 
 
 def _api_url(link: LiveLink) -> str:
+    """The query behind a figure, with the type's full IRI: a browser sends no Link header."""
     from urllib.parse import urlencode
 
-    params = {"type": link.entity_type, "options": "keyValues"}
+    params = {"type": city_context().expand(link.entity_type), "options": "keyValues"}
     if link.q:
         params["q"] = link.q
     return "/ngsi-ld/v1/entities?" + urlencode(params)
 
 
 def compute(entities: EntityService, link: LiveLink, tenant: str = "") -> LiveFigure:
-    ctx = core_context()
+    ctx = city_context()
     empty = LiveFigure(link, None, 0, None, _api_url(link))
     try:
         query = EntityQuery(
@@ -89,6 +104,7 @@ def compute(entities: EntityService, link: LiveLink, tenant: str = "") -> LiveFi
         attr_iri = ctx.expand(link.attribute)
         values: list[float] = []
         times: list[str] = []
+        distinct: set[str] = set()
         seen = 0
         offset = 0
         while offset < MAX_ENTITIES:
@@ -97,6 +113,8 @@ def compute(entities: EntityService, link: LiveLink, tenant: str = "") -> LiveFi
                 v, t = _numbers(doc, attr_iri)
                 values.extend(v)
                 times.extend(t)
+                if link.aggregate == "distinct":
+                    distinct.update(_distinct(doc, attr_iri))
             seen += len(docs)
             if len(docs) < PAGE:
                 break
@@ -110,7 +128,13 @@ def compute(entities: EntityService, link: LiveLink, tenant: str = "") -> LiveFi
             newest = dt.datetime.fromisoformat(max(times).replace("Z", "+00:00"))
         except ValueError:
             newest = None
-    return LiveFigure(link, _aggregate(link.aggregate, values), seen, newest, _api_url(link))
+    if link.aggregate == "distinct":
+        value = float(len(distinct)) if seen else None
+    else:
+        value = _aggregate(link.aggregate, values)
+    if value is not None and link.scale:
+        value *= link.scale
+    return LiveFigure(link, value, seen, newest, _api_url(link))
 
 
 def figures(entities: EntityService | None, links: list[LiveLink]) -> list[LiveFigure]:

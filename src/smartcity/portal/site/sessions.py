@@ -1,4 +1,7 @@
-"""The site's sessions: Starlette's signed cookie sessions around the portal's own routes.
+"""The site's sessions: Starlette's signed cookie around the portal's own routes. Whether it
+signs someone in is decided by a server-side record (``portal/users/sessions.py``, see
+``auth.current_user``); the cookie itself carries only the record's key, a CSRF id, one-time
+messages and a proven voter.
 
 Only the portal's pages and forms (/en, /tc, /sc) carry a session, so the session layer wraps
 the portal's router (``SiteBranch``, one route of the app) instead of sitting in front of the
@@ -18,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from smartcity.web.pages import lang_of_path
 
 SESSION_COOKIE = "smartcity_session"
-SESSION_MAX_AGE = 7 * 24 * 3600  # an anonymous session only carries a CSRF key and flashes
+SESSION_MAX_AGE = 7 * 24 * 3600  # since the cookie last changed; a sign-in ends sooner
 
 
 def session_secret(scope: Scope) -> str:
@@ -39,10 +42,13 @@ class SiteSessions:
 
     def _middleware(self, scope: Scope, https: bool) -> SessionMiddleware:
         if self._plain is None or self._secure is None:
+            store = getattr(scope["app"].state, "site_sessions", None)
+            lifetime = store.settings.lifetime if store is not None else 0
             options: dict[str, Any] = {
                 "secret_key": session_secret(scope),
                 "session_cookie": SESSION_COOKIE,
-                "max_age": SESSION_MAX_AGE,
+                # The cookie never ends a sign-in before the server does.
+                "max_age": max(SESSION_MAX_AGE, lifetime),
                 "same_site": "lax",
             }
             self._plain = SessionMiddleware(self.app, https_only=False, **options)

@@ -15,7 +15,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from smartcity.portal import tables as t
 from smartcity.portal.users.model import ROLES, User
@@ -58,7 +58,7 @@ def normalise_username(username: str) -> str:
     return unicodedata.normalize("NFKC", username).strip().casefold()
 
 
-def _row_to_user(row: Any) -> User:
+def row_to_user(row: Any) -> User:
     return User(
         id=row.id,
         username=row.username,
@@ -68,6 +68,11 @@ def _row_to_user(row: Any) -> User:
         active=row.active,
         created_at=dt.datetime.fromtimestamp(row.created_at / 1e6, dt.UTC),
     )
+
+
+def end_all_sessions(conn: Connection, user_id: int) -> None:
+    """Delete every signed-in session of the user (portal_sessions; see sessions.py)."""
+    conn.execute(delete(t.sessions).where(t.sessions.c.user_id == user_id))
 
 
 class UserService:
@@ -133,37 +138,43 @@ class UserService:
     def get(self, user_id: int) -> User | None:
         with self.db.read() as conn:
             row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
-        return _row_to_user(row) if row is not None else None
+        return row_to_user(row) if row is not None else None
 
     def get_by_username(self, username: str) -> User | None:
         with self.db.read() as conn:
             row = conn.execute(
                 select(t.users).where(t.users.c.username == normalise_username(username))
             ).first()
-        return _row_to_user(row) if row is not None else None
+        return row_to_user(row) if row is not None else None
 
     def list(self) -> list[User]:
         with self.db.read() as conn:
             rows = conn.execute(select(t.users).order_by(t.users.c.username)).all()
-        return [_row_to_user(r) for r in rows]
+        return [row_to_user(r) for r in rows]
 
     def set_password(self, user_id: int, password: str) -> None:
+        """A new password; every session of the account ends (whoever knew the old password
+        may have signed in with it). A site page that changes one's own password would start
+        a new session for the user afterwards."""
         self._check_password(password)
-        self._update(user_id, password_hash=self.hasher.hash(password))
+        self._update_ending_sessions(user_id, password_hash=self.hasher.hash(password))
 
     def deactivate(self, user_id: int) -> None:
-        """The account can no longer log in; its audit entries keep its name."""
-        self._update(user_id, active=False)
+        """The account can no longer log in, and its sessions end now; its audit entries keep
+        its name."""
+        self._update_ending_sessions(user_id, active=False)
 
-    def _update(self, user_id: int, **values: Any) -> None:
+    def _update_ending_sessions(self, user_id: int, **values: Any) -> None:
         with self.db.write() as conn:
             result = conn.execute(
                 update(t.users)
                 .where(t.users.c.id == user_id)
                 .values(updated_at=_now_us(), **values)
             )
-        if not result.rowcount:
-            raise UserNotFound(f"no user with id {user_id}")
+            if not result.rowcount:
+                raise UserNotFound(f"no user with id {user_id}")
+            # Same transaction: the change and the end of the sessions happen together.
+            end_all_sessions(conn, user_id)
 
     def _check_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD:
@@ -196,7 +207,7 @@ class UserService:
                     .where(t.users.c.id == row.id)
                     .values(password_hash=self.hasher.hash(password), updated_at=_now_us())
                 )
-        return _row_to_user(row)
+        return row_to_user(row)
 
     def failures(self, username: str) -> int:
         """Failed logins for the username within the window."""

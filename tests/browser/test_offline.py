@@ -1,0 +1,67 @@
+"""Every page works offline: nothing is requested from another host, and the API
+documentation pages (/docs, /redoc) render from vendored assets."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+PAGES = [
+    "/en/",
+    "/tc/",
+    "/sc/measures/mobility-12",
+    "/en/areas/mobility",
+    "/en/search?q=parking",
+    "/en/kpis",
+    "/en/dashboard",
+    "/en/login",
+    "/docs",
+    "/redoc",
+]
+
+
+@pytest.fixture
+def offline_page(browser: Any) -> Any:
+    """A page whose requests to any host but the test server are refused and recorded."""
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.outside = outside
+    yield page
+    context.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_page_asks_another_host(server: str, offline_page: Any, path: str) -> None:
+    response = offline_page.goto(server + path, wait_until="networkidle")
+    assert response is not None and response.status == 200, path
+    assert offline_page.outside == [], f"{path} requested {offline_page.outside}"
+
+
+def test_swagger_ui_renders_offline(server: str, offline_page: Any) -> None:
+    offline_page.goto(server + "/docs")
+    offline_page.wait_for_selector(".swagger-ui .info .title")
+    assert "smartcity" in offline_page.inner_text(".swagger-ui .info .title")
+    # The hub's operations are listed (the document came from /openapi.json).
+    offline_page.wait_for_selector('.opblock-summary-path[data-path="/ngsi-ld/v1/entities"]')
+    assert offline_page.outside == []
+
+
+def test_redoc_renders_offline(server: str, offline_page: Any) -> None:
+    offline_page.goto(server + "/redoc")
+    offline_page.wait_for_selector("h1")
+    assert "smartcity" in offline_page.inner_text("h1")
+    assert offline_page.outside == []
