@@ -55,6 +55,10 @@ class Limits:
     # beyond it the answer is 206 Partial Content with a Content-Range (clause 6.3.10).
     # SMARTCITY_TEMPORAL_INSTANCE_LIMIT overrides it.
     max_temporal_instances: int = 10_000
+    # The longest one entity query may run in the database (seconds): on PostgreSQL a
+    # statement_timeout, on SQLite a progress-handler deadline. Past it the client gets
+    # 403 TooComplexQuery. SMARTCITY_QUERY_TIMEOUT overrides it.
+    query_timeout: float = 10.0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -273,7 +277,8 @@ class Settings:
             limits=Limits(
                 max_temporal_instances=_env_int(
                     "SMARTCITY_TEMPORAL_INSTANCE_LIMIT", Limits.max_temporal_instances
-                )
+                ),
+                query_timeout=_env_float("SMARTCITY_QUERY_TIMEOUT", Limits.query_timeout),
             ),
             feedback=FeedbackSettings.from_env(),
             notifications=NotificationSettings.from_env(),

@@ -174,6 +174,10 @@ ERRORS = {
     'a~="x"y': "expected ';', '|', ')' or the end after the pattern",
     "a==1;": "expected an attribute name at position 6",
     "((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))": "nest deeper",
+    "a~=(?=x)": "lookahead (?=...)",
+    ";".join(["a"] * 33): "more than 32 terms at position 65",
+    "a==" + ",".join(["1"] * 257): "more than 256 values at position 516",
+    "a==" + ",".join(["1"] * 200) + ";b==1..2|c==" + ",".join(["1"] * 55): "256 values",
 }
 
 
@@ -184,6 +188,11 @@ def test_errors_say_where_and_what(text: str) -> None:
     assert ERRORS[text] in info.value.detail
     assert info.value.detail.startswith("q")
     assert info.value.status == 400
+
+
+def test_size_limits_admit_what_they_name() -> None:
+    parse_q(";".join(["a"] * 32))
+    parse_q("a==" + ",".join(["1"] * 256))
 
 
 def test_length_limit() -> None:

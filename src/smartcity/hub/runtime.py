@@ -81,7 +81,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         concurrency=settings.limits.context_fetch_concurrency,
         per_host=settings.limits.context_fetches_per_host,
     )
-    entities = EntityService(db, feed)
+    entities = EntityService(db, feed, query_budget=settings.limits.query_timeout)
     subscriptions = SubscriptionService(db)
     matcher = Matcher(subscriptions)
     delivery = settings.notifications

@@ -23,12 +23,18 @@ from smartcity.hub.entity import (
     is_null,
     without_nulls,
 )
-from smartcity.hub.errors import AlreadyExists, BadRequestData, NgsiError, ResourceNotFound
+from smartcity.hub.errors import (
+    AlreadyExists,
+    BadRequestData,
+    NgsiError,
+    ResourceNotFound,
+    TooComplexQuery,
+)
 from smartcity.hub.group_commit import AsyncBatcher, GroupCommit
 from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.timeutil import iso_from_us, now_us
-from smartcity.storage.engine import Database
+from smartcity.storage.engine import Database, QueryTimeout
 
 
 class Transaction:
@@ -77,9 +83,14 @@ class BatchResult:
 
 
 class EntityService:
-    def __init__(self, db: Database, feed: ChangeFeed | None = None) -> None:
+    def __init__(
+        self, db: Database, feed: ChangeFeed | None = None, *, query_budget: float | None = None
+    ) -> None:
         self.db = db
         self.feed = feed or ChangeFeed()
+        # The longest find() may run in the database (seconds; None: unbounded). Queries are
+        # the reads whose cost the client controls (q, idPattern, geo-queries, counts).
+        self.query_budget = query_budget
         self._group: GroupCommit[_Modification] = GroupCommit(self._modify_batch)
         self._agroup: AsyncBatcher[_Modification, None] = AsyncBatcher(self._modify_batch)
         self._aget: AsyncBatcher[tuple[str, str], Doc] = AsyncBatcher(self._get_batch)
@@ -157,7 +168,8 @@ class EntityService:
         flt = to_filter(query, self.db.engine.dialect.name)
         by_id = bool(query.order_by) and only_id(query.order_by or ())
         in_python = query.geo is not None or (bool(query.order_by) and not by_id)
-        with self.db.snapshot() if count or in_python else self.db.read() as conn:
+        reader = self.db.snapshot if count or in_python else self.db.read
+        with self.bounded(), reader(budget=self.query_budget) as conn:
             if not in_python:
                 descending = by_id and query.order_by[0].descending  # type: ignore[index]
                 return repository.query(
@@ -179,6 +191,18 @@ class EntityService:
         if query.order_by:
             matched = sort_docs(matched, query.order_by)
         return matched[offset : offset + limit], (len(matched) if count else None)
+
+    @contextmanager
+    def bounded(self) -> Iterator[None]:
+        """Turn a query stopped for its budget into the error the client can act on."""
+        try:
+            yield
+        except QueryTimeout as exc:
+            raise TooComplexQuery(
+                f"the query ran longer than {exc.budget:g} s, this server's budget for one "
+                "query, and was stopped; narrow it (type, id, attrs, a q on fewer attributes, "
+                "a geo-query) or ask for a smaller page without count"
+            ) from None
 
     # -- whole entities ----------------------------------------------------------------------
     def create(self, tenant: str, doc: Doc) -> None:

@@ -30,7 +30,7 @@ from smartcity.hub.api.negotiation import (
 )
 from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import query_from_params, require_selector
-from smartcity.hub.api.query_body import query_params_from_body
+from smartcity.hub.api.query_body import max_query_arrays, query_params_from_body
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, NgsiError, UnsupportedMediaType
@@ -222,7 +222,7 @@ async def batch_query(
     require(request, tenant, "read")
     h = hub(request)
     limits = h.settings.limits
-    decoded = await decode(request, h.contexts, limits)
+    decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
     ctx = decoded.active
     accept = choose_accept(request, geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
@@ -235,7 +235,8 @@ async def batch_query(
         p.orderBy = orderBy
     if datasetId is not None:
         p.datasetId = datasetId
-    selection, query = query_from_params(ctx, limits, p)
+    # A Query's geometry may hold 10,000 positions: validating it is work for a thread.
+    selection, query = await run_in_threadpool(query_from_params, ctx, limits, p)
     require_selector(query)
     lang = lang if lang is not None else p.lang
     asked = page_of(limits, limit, offset, count)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from smartcity.config import Limits
 from smartcity.hub.context_fetch import check_context_url
@@ -97,7 +98,10 @@ def _check_depth(value: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
-async def read_json(request: Request, limits: Limits) -> Any:
+async def read_json(request: Request, limits: Limits, *, max_arrays: int | None = None) -> Any:
+    """The JSON body, within the limits. ``max_arrays`` bounds the ``[`` characters of the raw
+    body (an upper bound of its JSON arrays), checked before parsing: for bodies whose arrays
+    are bounded by a limit (a Query's geometry), so that an oversized one costs no parse."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
@@ -109,15 +113,34 @@ async def read_json(request: Request, limits: Limits) -> Any:
             raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
         chunks.append(chunk)
     raw = b"".join(chunks)
+    if max_arrays is not None and (arrays := raw.count(b"[")) > max_arrays:
+        raise BadRequestData(
+            f"the body holds {arrays} '[' characters, more than the {max_arrays} such a body "
+            f"can need; a geo-query geometry may have at most {limits.max_geometry_points} "
+            "positions (each one an array): simplify the geometry"
+        )
     if not raw.strip():
         # An empty body is well-formed HTTP with no data in it (BadRequestData); a body that is
         # not JSON is a malformed request (InvalidRequest, clause 6.3.4).
         raise BadRequestData("the request has no body; send a JSON document")
+    if len(raw) <= _PARSE_ON_LOOP:
+        return _parse(raw, limits.max_json_depth)
+    # Parsing and walking a large body takes a good part of a second (8 MiB: ~0.1 s to parse,
+    # more to check its depth): work for a thread, not for the loop every request shares.
+    return await run_in_threadpool(_parse, raw, limits.max_json_depth)
+
+
+# Bodies up to this size (nearly every request) parse on the event loop: a few milliseconds
+# at most, not worth a hop to a thread on every write.
+_PARSE_ON_LOOP = 64 * 1024
+
+
+def _parse(raw: bytes, max_depth: int) -> Any:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON (UTF-8): {exc}") from None
-    _check_depth(body, limits.max_json_depth)
+    _check_depth(body, max_depth)
     return body
 
 
@@ -132,8 +155,10 @@ async def decode(
     *,
     allow_merge_patch: bool = False,
     body_is_list: bool = False,
+    max_arrays: int | None = None,
 ) -> Decoded:
-    """Read the body and work out its @context, as clause 6.3.5 prescribes."""
+    """Read the body and work out its @context, as clause 6.3.5 prescribes (``max_arrays``:
+    see ``read_json``)."""
     ctype = media_type(request)
     allowed = {JSON, JSONLD} | ({MERGE_PATCH} if allow_merge_patch else set())
     if ctype not in allowed:
@@ -141,7 +166,7 @@ async def decode(
             f"Content-Type {ctype or '(none)'!r} is not supported here; use "
             + " or ".join(sorted(allowed))
         )
-    body = await read_json(request, limits)
+    body = await read_json(request, limits, max_arrays=max_arrays)
     context: Any = None
     if ctype == JSONLD:
         if request.headers.get("link") and link_context(request):

@@ -8,7 +8,20 @@ from typing import Any
 
 import orjson
 
+from smartcity.config import Limits
 from smartcity.hub.errors import BadRequestData
+
+# '[' characters a Query body may hold besides its geometry's arrays: the entities, attrs,
+# pick and omit arrays, and brackets inside q, scopeQ, idPattern or ids.
+_OTHER_BRACKETS = 8192
+
+
+def max_query_arrays(limits: Limits) -> int:
+    """The most '[' characters a valid Query body can hold, checked on the raw bytes before
+    parsing (``negotiation.read_json``): a geometry of N positions has at most 1.5 N + 1
+    arrays (a position is one; every line has at least 2 positions and every ring 4, plus one
+    array per polygon), so a body past this bound is refused unparsed, whatever its size."""
+    return 2 * limits.max_geometry_points + _OTHER_BRACKETS
 
 
 @dataclass

@@ -30,7 +30,7 @@ from smartcity.hub.api.negotiation import (
 from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import Selection, parse_selection, query_from_params, split_list
 from smartcity.hub.api.query_body import QueryParams as _QueryParams
-from smartcity.hub.api.query_body import query_params_from_body
+from smartcity.hub.api.query_body import max_query_arrays, query_params_from_body
 from smartcity.hub.entity import (
     ENTITY_MEMBERS,
     KEY_TYPE,
@@ -304,7 +304,8 @@ async def _query_temporal(
         fmt=p.format,
     )
     _check_projection(p.attrs, p.pick, p.omit)
-    selection, query = query_from_params(ctx, limits, p)
+    # A Query's geometry may hold 10,000 positions: validating it is work for a thread.
+    selection, query = await run_in_threadpool(query_from_params, ctx, limits, p)
     asked = page_of(limits, p.limit, p.offset, p.count)
     page, skip, want_count = asked.limit, asked.offset, asked.count
     selectors = (p.type, p.attrs, p.q, p.scopeQ, p.georel, p.geometry)
@@ -695,7 +696,8 @@ async def query_temporal_post(
     tenant = tenant_of(request)
     require(request, tenant, "read")
     h = hub(request)
-    decoded = await decode(request, h.contexts, h.settings.limits)
+    limits = h.settings.limits
+    decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
     choose_accept(request)
     params = query_params_from_body(decoded.body)
     if params.join not in (None, "@none"):

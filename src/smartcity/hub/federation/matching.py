@@ -9,11 +9,12 @@ selector matches any id, an information entry without attribute names matches an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.query.qregex import compile_pattern
 from smartcity.hub.types_expr import TypeSelection
 
 Doc = dict[str, Any]
@@ -35,13 +36,21 @@ def _selector_matches(selector: Doc, wanted: Wanted) -> bool:
     if wanted.ids:
         if "id" in selector and selector["id"] not in wanted.ids:
             return False
-        if "idPattern" in selector:
-            pattern = re.compile(selector["idPattern"])
-            if not any(pattern.search(i) for i in wanted.ids):
-                return False
+        pattern = selector.get("idPattern")
+        if pattern is not None and not any(_could_match(pattern, i) for i in wanted.ids):
+            return False
     if wanted.id_pattern and "id" in selector:
-        return re.search(wanted.id_pattern, selector["id"]) is not None
+        return _could_match(wanted.id_pattern, selector["id"])
     return True
+
+
+def _could_match(pattern: str, entity_id: str) -> bool:
+    """Whether ``entity_id`` matches ``pattern`` (q's linear-time dialect, see query.qregex).
+    A pattern stored before that dialect that it refuses cannot tell, so it "could" match."""
+    try:
+        return compile_pattern(pattern).search(entity_id)
+    except BadRequestData:
+        return True
 
 
 def _names(info: Doc) -> list[str]:

@@ -29,6 +29,7 @@ from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.outbound import TargetGuard
+from smartcity.hub.query.qregex import check_pattern
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
 
 Doc = dict[str, Any]
@@ -236,11 +237,9 @@ class _Parser:
             if "idPattern" in raw:
                 pattern = self.text(raw["idPattern"], f"{at}.idPattern")
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise BadRequestData(
-                        f"{at}.idPattern {pattern!r} is not a valid regular expression: {exc}"
-                    ) from None
+                    check_pattern(pattern)
+                except BadRequestData as exc:
+                    raise BadRequestData(f"{at}.idPattern" + exc.detail.removeprefix("q")) from None
                 selector["idPattern"] = pattern
             out.append(selector)
         return out

@@ -19,7 +19,8 @@ rules to SQL and the tests check both agree on random entities and queries. The 
   ``...T12:00:00.000+02:00``; other strings compare by code point.
 * For a VocabProperty a string is also tried in its expanded form (``expand(s)``) with
   ``==``, ``!=`` and value lists, since vocab values are stored as IRIs.
-* Patterns use :mod:`qregex` (Python syntax, ASCII classes, ``re.search``).
+* Patterns use :mod:`qregex` (Python syntax, RE2 semantics, ASCII classes; "matches
+  anywhere", as ``re.search``).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def atom_test(node: Compare, vocab: Expand | None) -> Callable[[Any], bool]:
     if node.op in ("~=", "!~="):
         assert isinstance(value, str)
         pattern = compile_pattern(value)
-        return lambda atom: isinstance(atom, str) and pattern.search(atom) is not None
+        return lambda atom: isinstance(atom, str) and pattern.search(atom)
     if isinstance(value, Range):
         low, high = value.low, value.high
         return lambda atom: _compare_atom(">=", atom, low) and _compare_atom("<=", atom, high)

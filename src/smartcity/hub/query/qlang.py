@@ -16,8 +16,10 @@ After ``~=`` / ``!~=`` comes a regular expression, quoted or bare (a bare one en
 ``;``, ``|`` or ``)`` outside its own brackets and groups). Inside quotes ``\\"`` is a quote and
 ``\\\\`` a backslash; any other backslash is kept as written so ``"\\d+"`` reads naturally.
 
-Deliberate supersets of the ABNF: whole-term parentheses nest to any depth, bare URIs may appear
-in value lists, and dateTimes may carry a ``+hh:mm`` offset instead of ``Z``.
+Deliberate supersets of the ABNF: whole-term parentheses nest (up to :data:`MAX_DEPTH` levels),
+bare URIs may appear in value lists, and dateTimes may carry a ``+hh:mm`` offset instead of
+``Z``. Limits on size (:data:`MAX_TERMS`, :data:`MAX_VALUES`, the caller's ``max_length``) are
+checked while parsing.
 
 The parser produces frozen dataclasses; :func:`to_text` renders any tree back to canonical text
 (``parse_q(to_text(n)) == n``), which the tests check on random trees.
@@ -39,6 +41,11 @@ INSTANCE_MEMBERS = frozenset(
     {"id", "type", "createdAt", "modifiedAt", "observedAt", "unitCode", "datasetId"}
 )
 MAX_DEPTH = 32
+# Each term compiles to a correlated subquery of a few kilobytes of SQL (see qsql), and SQLite
+# prepares a 64-term query for most of a second: the limits keep one q's SQL small. Checked
+# while parsing, so an oversized q costs no more than reading it.
+MAX_TERMS = 32
+MAX_VALUES = 256  # in all: a list counts each of its values, a range two
 
 Op: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "~=", "!~="]
 # Longest first, so that ">=" is not read as ">" followed by "=".
@@ -213,6 +220,8 @@ class _Parser:
         self.text = text
         self.pos = 0
         self.depth = 0
+        self.terms = 0
+        self.values = 0
 
     # helpers -----------------------------------------------------------------------------------
     def error(self, what: str, at: int | None = None, hint: str = "") -> BadRequestData:
@@ -266,6 +275,12 @@ class _Parser:
         return node
 
     def term(self) -> QNode:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(
+                f"q has more than {MAX_TERMS} terms",
+                hint="; split the query, or test one attribute against a list (a==1,2,3)",
+            )
         if self.peek("!") and not self.peek("!=") and not self.peek("!~="):
             self.pos += 1
             path, keys = self.attribute()
@@ -353,6 +368,11 @@ class _Parser:
         return first
 
     def scalar(self, op: str) -> Scalar:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.error(
+                f"q has more than {MAX_VALUES} values", hint="; split the query into several"
+            )
         start = self.pos
         text = self.text
         if self.peek('"'):

@@ -1,13 +1,23 @@
-"""Regular expressions in q (``attr~=pattern``): one meaning on every backend.
+"""Regular expressions in q and idPattern (``attr~=pattern``): one meaning on every backend,
+matched in time linear in the text.
 
-Patterns use Python ``re`` syntax with ASCII semantics (``\\d`` is ``[0-9]``, ``\\w`` is
-``[A-Za-z0-9_]``, ``(?i)`` folds ASCII letters only). Python evaluates them for subscriptions
-and, through a registered ``regexp`` function, on SQLite. PostgreSQL has its own engine (ARE)
-whose shorthands, case folding and ``$`` depend on the locale or differ from Python, so
-:func:`to_postgres` rewrites the parsed pattern into an ARE that spells every character set
-out as explicit code-point ranges. Constructs that cannot be rewritten exactly (back
-references, ``\\B``, possessive quantifiers, counts above 255, ...) are rejected for every
-backend by :func:`check_pattern`, so a query never means different things in different places.
+The dialect is *Python ``re`` syntax, restricted to what a linear-time engine can match*:
+
+* Syntax is Python's (``sre_parse`` reads it), semantics are RE2's: no back references,
+  lookahead/lookbehind, conditional or atomic groups, possessive quantifiers or ``\\B``;
+  repetition counts at most 255, and at most :data:`MAX_PATTERN_SIZE` atoms once the counts
+  are multiplied out. Each refusal names the construct (a 400 that says what to change).
+* Character classes are ASCII (``\\d`` is ``[0-9]``, ``\\w`` is ``[A-Za-z0-9_]``, ``(?i)``
+  folds ASCII letters only).
+* ``$`` (without ``(?m)``) matches only at the very end of the value, like ``\\Z``, as in
+  RE2, POSIX and PostgreSQL; Python's ``$`` would also match before a final newline.
+
+Python's ``re`` backtracks (``^(.|.)*Z$`` takes 2^n steps on n characters), so it never
+matches user patterns here. The parsed pattern is rewritten twice, spelling every character
+set out as explicit code-point ranges: :func:`to_re2` for RE2 (``google-re2``), which matches
+for subscriptions, for ``regexp()`` on SQLite and wherever Python tests a pattern, and
+:func:`to_postgres` for PostgreSQL's ``~`` (ARE), whose own shorthands, case folding and
+``$`` depend on the locale. The tests check the two agree on random patterns.
 
 Greediness is dropped on purpose: we only ask *whether* a match exists, never what it is.
 """
@@ -18,15 +28,24 @@ import re
 import re._constants as sre_c
 import re._parser as sre_parse
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
+
+import re2
 
 from smartcity.hub.errors import BadRequestData
 
 FLAGS = re.ASCII
 MAX_PATTERN_LENGTH = 1024
-_PG_MAX_REPEAT = 255  # PostgreSQL's RE_DUP_MAX
+# Atoms of the pattern once repetition counts are multiplied out ((ab){3} is 6): bounds the
+# compiled program of both engines, so matching stays cheap however the counts nest.
+MAX_PATTERN_SIZE = 4096
+_MAX_REPEAT = 255  # PostgreSQL's RE_DUP_MAX
 _MAX_CODEPOINT = 0x10FFFF
 _SURROGATES = (0xD800, 0xDFFF)
+# RE2's memory budget for one compiled pattern (program and DFA cache). Its default is 8 MiB;
+# a pattern within MAX_PATTERN_SIZE compiles to at most some 10^4 instructions (a few hundred
+# KiB). With the cache of compiled patterns below this bounds their memory to 128 MiB.
+_RE2_MAX_MEM = 1024 * 1024
 
 # ASCII character classes as inclusive code-point intervals.
 _DIGIT = [(0x30, 0x39)]
@@ -34,36 +53,98 @@ _SPACE = [(0x09, 0x0D), (0x20, 0x20)]
 _WORD = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
 
 Intervals = list[tuple[int, int]]
+Target = Literal["re2", "postgres"]
 
 
 class UnsupportedPattern(ValueError):
-    """The pattern is valid Python but cannot be evaluated identically on every backend."""
+    """The pattern is valid Python but outside the dialect (not linear-time or not portable)."""
 
 
-@lru_cache(maxsize=512)
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """The compiled pattern; raises ``re.error`` for invalid syntax."""
-    return re.compile(pattern, FLAGS)
+class Pattern:
+    """A compiled pattern: :meth:`search` says whether it matches anywhere in a text."""
+
+    __slots__ = ("_compiled", "source")
+
+    def __init__(self, source: str, compiled: Any) -> None:
+        self.source = source
+        self._compiled = compiled
+
+    def search(self, text: str) -> bool:
+        # Bytes, not str: for str the binding maps byte offsets back to characters, which
+        # "is there a match" does not need. surrogatepass: a lone surrogate (possible in
+        # SQLite text) is no valid UTF-8 and matches no class here, but must not raise.
+        return self._compiled.search(text.encode("utf-8", "surrogatepass")) is not None
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.max_mem = _RE2_MAX_MEM
+    options.log_errors = False  # refusals are reported to the client, not to stderr
+    options.never_capture = True
+    return options
+
+
+_OPTIONS = _re2_options()
+
+
+@lru_cache(maxsize=128)
+def compile_pattern(pattern: str) -> Pattern:
+    """The pattern compiled for RE2; raises :class:`BadRequestData` unless it is valid and
+    within the dialect (see the module docstring)."""
+    translated = _translate(pattern, "re2")
+    try:
+        compiled = re2.compile(translated, _OPTIONS)
+    except re2.error as exc:  # nested counts past RE2's 1000, or a program past _RE2_MAX_MEM
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise BadRequestData(
+            f"q: regular expression {_shown(pattern)} is too large to match efficiently "
+            f"({reason}); use smaller repetition counts or a shorter pattern"
+        ) from None
+    return Pattern(pattern, compiled)
 
 
 def check_pattern(pattern: str) -> None:
-    """Raise :class:`BadRequestData` unless the pattern is valid and portable."""
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise BadRequestData(f"q: patterns are limited to {MAX_PATTERN_LENGTH} characters")
-    try:
-        compile_pattern(pattern)
-        to_postgres(pattern)
-    except re.error as exc:
-        raise BadRequestData(f"q: invalid regular expression {pattern!r}: {exc}") from None
-    except UnsupportedPattern as exc:
-        raise BadRequestData(f"q: regular expression {pattern!r} is not supported: {exc}") from None
+    """Raise :class:`BadRequestData` unless the pattern is valid and within the dialect."""
+    compile_pattern(pattern)
+    to_postgres(pattern)
 
 
-@lru_cache(maxsize=512)
+def to_re2(pattern: str) -> str:
+    """The RE2 pattern that means what ``pattern`` means in this dialect."""
+    return _translate(pattern, "re2")
+
+
 def to_postgres(pattern: str) -> str:
-    """The PostgreSQL ARE that matches exactly the strings ``re.search(pattern)`` matches."""
-    parsed = sre_parse.parse(pattern, FLAGS)
-    return _Translator().seq(parsed, int(parsed.state.flags))
+    """The PostgreSQL ARE that matches exactly the strings :func:`to_re2`'s pattern matches."""
+    return _translate(pattern, "postgres")
+
+
+@lru_cache(maxsize=1024)
+def _translate(pattern: str, target: Target) -> str:
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise BadRequestData(
+            f"q: patterns are limited to {MAX_PATTERN_LENGTH} characters; this one has "
+            f"{len(pattern)}"
+        )
+    try:
+        parsed = sre_parse.parse(pattern, FLAGS)
+        translator = _Translator(target)
+        translated = translator.seq(parsed, int(parsed.state.flags))
+    except re.error as exc:
+        raise BadRequestData(f"q: invalid regular expression {_shown(pattern)}: {exc}") from None
+    except RecursionError:
+        raise BadRequestData(
+            f"q: regular expression {_shown(pattern)} nests its groups too deeply"
+        ) from None
+    except UnsupportedPattern as exc:
+        raise BadRequestData(
+            f"q: regular expression {_shown(pattern)} is not supported: {exc}"
+        ) from None
+    return translated
+
+
+def _shown(pattern: str) -> str:
+    return repr(pattern if len(pattern) <= 60 else pattern[:57] + "...")
 
 
 # -- code-point sets --------------------------------------------------------------------------
@@ -116,74 +197,99 @@ def _category(code: Any) -> Intervals:
     return table[code]
 
 
-def _char(cp: int) -> str:
-    """One code point as ARE text that is literal both inside and outside brackets."""
-    if cp < 0x80 and chr(cp).isalnum():
-        return chr(cp)
-    if cp <= 0xFFFF:
-        return f"\\u{cp:04x}"
-    return f"\\U{cp:08x}"
-
-
-def _bracket(ranges: Intervals) -> str:
-    # PostgreSQL text never holds NUL or surrogates; leave them out so every escape is valid.
-    parts: list[str] = []
-    for lo, hi in _normalise(ranges):
-        lo = max(lo, 1)
-        pieces = [(lo, hi)]
-        if lo <= _SURROGATES[1] and hi >= _SURROGATES[0]:
-            pieces = [(lo, _SURROGATES[0] - 1), (_SURROGATES[1] + 1, hi)]
-        for a, b in pieces:
-            if a > b:
-                continue
-            parts.append(_char(a) if a == b else f"{_char(a)}-{_char(b)}")
-    if not parts:
-        raise UnsupportedPattern("a character class that matches nothing")
-    return "[" + "".join(parts) + "]"
-
-
 # -- the translator -----------------------------------------------------------------------------
 
-
-_WORD_CLASS = _bracket(_WORD)
+_LOOKAROUND = {
+    (sre_c.ASSERT, 1): "lookahead (?=...)",
+    (sre_c.ASSERT_NOT, 1): "negative lookahead (?!...)",
+    (sre_c.ASSERT, -1): "lookbehind (?<=...)",
+    (sre_c.ASSERT_NOT, -1): "negative lookbehind (?<!...)",
+}
+_UNSUPPORTED = {
+    sre_c.GROUPREF: "back references (\\1, (?P=name))",
+    sre_c.GROUPREF_EXISTS: "conditional groups (?(1)...)",
+    sre_c.ATOMIC_GROUP: "atomic groups (?>...)",
+    sre_c.POSSESSIVE_REPEAT: "possessive quantifiers (*+, ++, ?+)",
+}
+_LINEAR = "; a linear-time engine cannot match it, so rewrite the pattern without it"
 
 
 class _Translator:
-    def seq(self, items: Any, flags: int) -> str:
-        return "".join(self.item(op, av, flags) for op, av in items)
+    """One parsed pattern -> the target engine's syntax, counting the expanded size."""
 
-    def item(self, op: Any, av: Any, flags: int) -> str:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.size = 0
+        self.word_class = self.bracket(_WORD)
+
+    def char(self, cp: int) -> str:
+        """One code point, literal both inside and outside brackets."""
+        if cp < 0x80 and chr(cp).isalnum():
+            return chr(cp)
+        if self.target == "re2":
+            return f"\\x{{{cp:x}}}"
+        if cp <= 0xFFFF:
+            return f"\\u{cp:04x}"
+        return f"\\U{cp:08x}"
+
+    def bracket(self, ranges: Intervals) -> str:
+        # Surrogates are no characters in UTF-8 (RE2) or PostgreSQL text, and PostgreSQL text
+        # never holds NUL: leave them out so every escape is valid and both engines agree.
+        first = 1 if self.target == "postgres" else 0
+        parts: list[str] = []
+        for lo, hi in _normalise(ranges):
+            lo = max(lo, first)
+            pieces = [(lo, hi)]
+            if lo <= _SURROGATES[1] and hi >= _SURROGATES[0]:
+                pieces = [(lo, _SURROGATES[0] - 1), (_SURROGATES[1] + 1, hi)]
+            for a, b in pieces:
+                if a > b:
+                    continue
+                parts.append(self.char(a) if a == b else f"{self.char(a)}-{self.char(b)}")
+        if not parts:
+            raise UnsupportedPattern("a character class that matches nothing")
+        return "[" + "".join(parts) + "]"
+
+    def seq(self, items: Any, flags: int, weight: int = 1) -> str:
+        return "".join(self.item(op, av, flags, weight) for op, av in items)
+
+    def count(self, weight: int) -> None:
+        self.size += weight
+        if self.size > MAX_PATTERN_SIZE:
+            raise UnsupportedPattern(
+                f"it expands to more than {MAX_PATTERN_SIZE} atoms once its repetition counts "
+                "are multiplied out; use smaller counts ({m,n}) or a shorter pattern"
+            )
+
+    def item(self, op: Any, av: Any, flags: int, weight: int) -> str:
         icase = bool(flags & re.IGNORECASE)
+        if op in (sre_c.LITERAL, sre_c.NOT_LITERAL, sre_c.ANY, sre_c.IN):
+            self.count(weight)
         if op is sre_c.LITERAL:
             if icase:
-                return _bracket(_fold_case([(av, av)]))
-            return _char(av)
+                return self.bracket(_fold_case([(av, av)]))
+            return self.char(av)
         if op is sre_c.NOT_LITERAL:
-            return _bracket(_complement(_fold_case([(av, av)]) if icase else [(av, av)]))
+            return self.bracket(_complement(_fold_case([(av, av)]) if icase else [(av, av)]))
         if op is sre_c.ANY:
-            return _bracket([(0, _MAX_CODEPOINT)] if flags & re.DOTALL else _complement([(10, 10)]))
+            everything = [(0, _MAX_CODEPOINT)]
+            return self.bracket(everything if flags & re.DOTALL else _complement([(10, 10)]))
         if op is sre_c.IN:
-            return _bracket(self.char_set(av, icase))
+            return self.bracket(self.char_set(av, icase))
         if op is sre_c.BRANCH:
-            return "(?:" + "|".join(self.seq(alt, flags) for alt in av[1]) + ")"
+            return "(?:" + "|".join(self.seq(alt, flags, weight) for alt in av[1]) + ")"
         if op is sre_c.SUBPATTERN:
             _group, add, remove, body = av
-            return "(?:" + self.seq(body, (flags | add) & ~remove) + ")"
+            return "(?:" + self.seq(body, (flags | add) & ~remove, weight) + ")"
         if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
-            return self.repeat(av, flags)
+            return self.repeat(av, flags, weight)
         if op is sre_c.AT:
             return self.anchor(av, flags)
         if op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
-            direction, body = av
-            kind = ("=" if op is sre_c.ASSERT else "!") if direction == 1 else None
-            if kind is None:
-                kind = "<=" if op is sre_c.ASSERT else "<!"
-            return f"(?{kind}{self.seq(body, flags)})"
-        names = {
-            sre_c.GROUPREF: "back references",
-            sre_c.GROUPREF_EXISTS: "conditional groups",
-        }
-        raise UnsupportedPattern(names.get(op, str(op).lower().replace("_", " ")))
+            raise UnsupportedPattern(_LOOKAROUND[(op, av[0])] + _LINEAR)
+        if op in _UNSUPPORTED:
+            raise UnsupportedPattern(_UNSUPPORTED[op] + _LINEAR)
+        raise UnsupportedPattern(str(op).lower().replace("_", " "))
 
     def char_set(self, items: Any, icase: bool) -> Intervals:
         negate = False
@@ -203,14 +309,18 @@ class _Translator:
             ranges = _fold_case(ranges)
         return _complement(ranges) if negate else _normalise(ranges)
 
-    def repeat(self, av: Any, flags: int) -> str:
+    def repeat(self, av: Any, flags: int, weight: int) -> str:
         low, high, body = av
-        if any(op in (sre_c.AT, sre_c.ASSERT, sre_c.ASSERT_NOT) for op, _ in body):
-            raise UnsupportedPattern("a quantifier applied to an anchor or lookaround")
+        if any(op is sre_c.AT for op, _ in body):
+            raise UnsupportedPattern("a quantifier applied to an anchor")
         unbounded = high is sre_c.MAXREPEAT
-        if low > _PG_MAX_REPEAT or (not unbounded and high > _PG_MAX_REPEAT):
-            raise UnsupportedPattern(f"repetition counts above {_PG_MAX_REPEAT}")
-        inner = self.seq(body, flags)
+        if low > _MAX_REPEAT or (not unbounded and high > _MAX_REPEAT):
+            raise UnsupportedPattern(
+                f"repetition counts above {_MAX_REPEAT}; use + or * for longer runs"
+            )
+        # An engine unrolls {m,n} into max(m, n) copies ({m,} into m + 1).
+        copies = max(low + 1 if unbounded else high, 1)
+        inner = self.seq(body, flags, weight * copies)
         if inner == "":
             return ""  # an empty atom repeated still matches only the empty string
         atom = "(?:" + inner + ")"
@@ -222,17 +332,21 @@ class _Translator:
 
     def anchor(self, code: Any, flags: int) -> str:
         multiline = bool(flags & re.MULTILINE)
+        re2 = self.target == "re2"
         if code is sre_c.AT_BEGINNING_STRING or (code is sre_c.AT_BEGINNING and not multiline):
             return "^"
         if code is sre_c.AT_BEGINNING:
-            return "(?:^|(?<=\\u000a))"
-        if code is sre_c.AT_END_STRING:
+            return "(?m:^)" if re2 else "(?:^|(?<=\\u000a))"
+        if code is sre_c.AT_END_STRING or (code is sre_c.AT_END and not multiline):
+            # Without (?m), $ is the end of the value (as in RE2 and PostgreSQL), not also
+            # "before a final newline" as in Python: see the module docstring.
             return "$"
         if code is sre_c.AT_END:
-            # Python's $ also matches just before a final newline (every newline in (?m)).
-            return "(?=\\u000a|$)" if multiline else "(?=\\u000a?$)"
+            return "(?m:$)" if re2 else "(?=\\u000a|$)"
         if code is sre_c.AT_BOUNDARY:
-            w = _WORD_CLASS
+            if re2:
+                return "\\b"  # RE2's \b is ASCII, as \w here
+            w = self.word_class
             return f"(?:(?<={w})(?!{w})|(?<!{w})(?={w}))"
         # \B differs on the empty string between engines.
-        raise UnsupportedPattern("\\B")
+        raise UnsupportedPattern("\\B (not a word boundary)")

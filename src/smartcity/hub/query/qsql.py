@@ -22,10 +22,8 @@ SQLite needs :func:`register_sqlite_functions` on every connection.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal, TypeAlias
 
 from sqlalchemy import (
@@ -73,7 +71,7 @@ from smartcity.hub.query.qlang import (
     Scalar,
     ValueList,
 )
-from smartcity.hub.query.qregex import FLAGS, to_postgres
+from smartcity.hub.query.qregex import compile_pattern, to_postgres
 
 Bool: TypeAlias = ColumnElement[bool]
 Expand: TypeAlias = Callable[[str], str]
@@ -82,19 +80,14 @@ Expand: TypeAlias = Callable[[str], str]
 # -- SQLite user functions ----------------------------------------------------------------------
 
 
-@lru_cache(maxsize=512)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern, FLAGS)
-    except re.error:
-        return None
-
-
 def _sqlite_regexp(pattern: Any, value: Any) -> bool:
     if not isinstance(pattern, str) or not isinstance(value, str):
         return False
-    compiled = _compiled(pattern)
-    return compiled is not None and compiled.search(value) is not None
+    try:
+        compiled = compile_pattern(pattern)  # cached; RE2, linear in the value's length
+    except BadRequestData:
+        return False
+    return compiled.search(value)
 
 
 def _sqlite_datetime_key(value: Any) -> int | None:
@@ -129,6 +122,10 @@ class _Node:
 
     def number_compare(self, op: str, number: int | float) -> Bool:
         """``self op number``; meaningful only where ``is_kind("number")``."""
+        raise NotImplementedError
+
+    def number_among(self, numbers: Sequence[int | float]) -> Bool:
+        """``self`` equals one of ``numbers``; meaningful only where ``is_kind("number")``."""
         raise NotImplementedError
 
     def member(self, key: str) -> _Node:
@@ -182,6 +179,9 @@ class _SqlitePath(_Node):
     def number_compare(self, op: str, number: int | float) -> Bool:
         return _apply(op, func.json_extract(self.src, self.path), literal(number))
 
+    def number_among(self, numbers: Sequence[int | float]) -> Bool:
+        return func.json_extract(self.src, self.path).in_([literal(n) for n in numbers])
+
     def member(self, key: str) -> _Node:
         return _SqlitePath(self.src, self.path.concat(literal(_label(key), String)))
 
@@ -213,6 +213,9 @@ class _SqliteRow(_Node):
     def number_compare(self, op: str, number: int | float) -> Bool:
         return _apply(op, self.rows.c.atom, literal(number))
 
+    def number_among(self, numbers: Sequence[int | float]) -> Bool:
+        return self.rows.c.atom.in_([literal(n) for n in numbers])
+
     def _as_json(self) -> _SqlitePath:
         # For a string row, "value" is the bare text, not JSON: never hand it to a JSON
         # function (it might even parse, as a different value).
@@ -239,6 +242,11 @@ _PG_KIND = {
 }
 
 
+def _pg_number(number: int | float) -> ColumnElement[Any]:
+    # JSONB numbers compare as exact numerics; repr() is the shortest exact float form.
+    return cast(literal(repr(number), String), JSONB)
+
+
 def _text_param(value: str) -> ColumnElement[str]:
     return cast(literal(value, String), Text)
 
@@ -262,8 +270,10 @@ class _PgNode(_Node):
         return self.expr.op("#>>", return_type=Text)(literal_column("'{}'::text[]"))
 
     def number_compare(self, op: str, number: int | float) -> Bool:
-        # JSONB numbers compare as exact numerics; repr() is the shortest exact float form.
-        return _apply(op, self.expr, cast(literal(repr(number), String), JSONB))
+        return _apply(op, self.expr, _pg_number(number))
+
+    def number_among(self, numbers: Sequence[int | float]) -> Bool:
+        return self.expr.in_([_pg_number(n) for n in numbers])
 
     def member(self, key: str) -> _Node:
         # '->' with a text key is NULL on arrays and scalars: exactly "keys into objects".
@@ -429,10 +439,42 @@ class _Compiler:
             )
         if node.op in ("==", "!="):
             literals = equality_literals(value, self.expand if vocab else None)
-            return lambda atom: or_(*(self.atom_compare(atom, "==", lit) for lit in literals))
+            return lambda atom: self.equals_any(atom, literals)
         assert not isinstance(value, ValueList)
         op = node.op
         return lambda atom: self.atom_compare(atom, op, value)
+
+    def equals_any(self, atom: _Node, literals: Sequence[Scalar]) -> Bool:
+        """Mirror of ``any(qeval._compare_atom("==", atom, lit) for lit in literals)``, with one
+        IN list per kind of literal: a value list costs one comparison, not one per value."""
+        numbers: list[int | float] = []
+        plain: list[str] = []
+        instants: list[str] = []
+        branches: list[Bool] = []
+        for lit in literals:
+            if isinstance(lit, bool):
+                branches.append(self.atom_compare(atom, "==", lit))
+            elif isinstance(lit, int | float):
+                numbers.append(lit)
+            else:
+                text = scalar_str(lit)
+                assert text is not None
+                (plain if datetime_key(text) is None else instants).append(text)
+        # Deduplicated per kind only: in Python True == 1, but not in q.
+        numbers = list(dict.fromkeys(numbers))
+        plain = list(dict.fromkeys(plain))
+        instants = list(dict.fromkeys(instants))
+        if len(numbers) == 1:
+            branches.append(self.atom_compare(atom, "==", numbers[0]))
+        elif numbers:
+            branches.append(and_(atom.is_kind("number"), atom.number_among(numbers)))
+        if plain:
+            branches.append(and_(atom.is_kind("string"), self.string_among(atom.text(), plain)))
+        if instants:
+            branches.append(
+                and_(atom.is_kind("string"), self.datetime_among(atom.text(), instants))
+            )
+        return or_(*branches)
 
     def atom_compare(self, atom: _Node, op: str, literal_value: Scalar) -> Bool:
         """Mirror of ``qeval._compare_atom``."""
@@ -455,6 +497,35 @@ class _Compiler:
             stored = stored.collate("C")  # code-point order, as in Python
         return _apply(op, stored, literal(text, String))
 
+    def string_among(self, stored: ColumnElement[str], texts: Sequence[str]) -> Bool:
+        """``stored`` equals one of ``texts`` (by code point, as ``string_compare``)."""
+        if len(texts) == 1:
+            return self.string_compare(stored, "==", texts[0])
+        if self.dialect == "postgresql":
+            stored = stored.collate("C")
+        return stored.in_([literal(t, String) for t in texts])
+
+    def datetime_among(self, stored: ColumnElement[str], texts: Sequence[str]) -> Bool:
+        """Mirror of ``any(qeval._str_compare("==", stored, t) for t in texts)`` for literals
+        that are all date-times."""
+        if len(texts) == 1:
+            key = datetime_key(texts[0])
+            assert key is not None
+            return self.datetime_compare(stored, "==", texts[0], key)
+        keys = [literal(datetime_key(t), BigInteger) for t in texts]
+        if self.dialect == "sqlite":
+            stored_key = func.q_datetime_key(stored)
+            return case(
+                (stored_key.is_not(None), stored_key.in_(keys)),
+                else_=self.string_among(stored, texts),
+            )
+        column = func.unnest(postgresql.array([stored])).column_valued()
+        compared = case(
+            (_pg_datetime_shaped(column), _pg_datetime_key(column).in_(keys)),
+            else_=self.string_among(column, texts),
+        )
+        return select(literal_column("1")).where(compared).exists()
+
     def datetime_compare(self, stored: ColumnElement[str], op: str, text: str, key: int) -> Bool:
         """Mirror of ``qeval._str_compare`` for a literal that is a date-time."""
         bound_key = literal(key, BigInteger)
@@ -467,11 +538,8 @@ class _Compiler:
         # PostgreSQL: bind the string once (the arithmetic reads it a dozen times), check
         # the shape with a regex, then do qeval.datetime_key's arithmetic in SQL.
         column = func.unnest(postgresql.array([stored])).column_valued()
-        shaped = column.op("~", return_type=Boolean)(
-            literal(r"\A(?:" + DATETIME_PATTERN + r")\Z", String)
-        )
         compared = case(
-            (shaped, _apply(op, _pg_datetime_key(column), bound_key)),
+            (_pg_datetime_shaped(column), _apply(op, _pg_datetime_key(column), bound_key)),
             else_=self.string_compare(column, op, text),
         )
         return select(literal_column("1")).where(compared).exists()
@@ -481,6 +549,10 @@ class _Compiler:
             return type_coerce(func.regexp(literal(pattern, String), text), Boolean)
         translated = literal(to_postgres(pattern), String)
         return text.collate("C").op("~", return_type=Boolean)(translated)
+
+
+def _pg_datetime_shaped(text: ColumnElement[str]) -> Bool:
+    return text.op("~", return_type=Boolean)(literal(r"\A(?:" + DATETIME_PATTERN + r")\Z", String))
 
 
 def _pg_datetime_key(text: ColumnElement[str]) -> ColumnElement[int]:

@@ -30,7 +30,6 @@ All entities of one write that match a subscription go into one notification.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import uuid
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from sqlalchemy import Connection, insert
 
 from smartcity.hub.changes import Change, Listeners
 from smartcity.hub.entity import VALUE_KEY
+from smartcity.hub.query.qregex import Pattern, compile_pattern
 from smartcity.hub.subscriptions.model import NULL_URI, Doc, triggers_of
 from smartcity.hub.timeutil import iso_from_us, now_us, parse_datetime_us
 from smartcity.storage import schema
@@ -69,14 +69,14 @@ PREVIOUS_KEY = {
 class Selector:
     types: list[frozenset[str]]
     entity_id: str | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
 
     def matches(self, entity_id: str, types: set[str]) -> bool:
         # Clause 5.2.33: id takes precedence over idPattern.
         if self.entity_id is not None:
             if entity_id != self.entity_id:
                 return False
-        elif self.pattern is not None and self.pattern.search(entity_id) is None:
+        elif self.pattern is not None and not self.pattern.search(entity_id):
             return False
         return any(required <= types for required in self.types)
 
@@ -145,7 +145,7 @@ def compile_subscription(tenant: str, doc: Doc, last_notification: int | None) -
             Selector(
                 types=[frozenset(group) for group in s["type"]],
                 entity_id=s.get("id"),
-                pattern=re.compile(s["idPattern"]) if "idPattern" in s else None,
+                pattern=compile_pattern(s["idPattern"]) if "idPattern" in s else None,
             )
             for s in doc.get("entities", [])
         ],

@@ -38,6 +38,7 @@ from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
 from smartcity.hub.outbound import TargetGuard
+from smartcity.hub.query.qregex import check_pattern
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
 from smartcity.hub.types_expr import parse_type_selection
 
@@ -176,10 +177,10 @@ class _Parser:
             if "idPattern" in raw:
                 pattern = self.text(raw["idPattern"], f"{where}.idPattern")
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
+                    check_pattern(pattern)
+                except BadRequestData as exc:
                     raise BadRequestData(
-                        f"{where}.idPattern {pattern!r} is not a valid regular expression: {exc}"
+                        f"{where}.idPattern" + exc.detail.removeprefix("q")
                     ) from None
                 selector["idPattern"] = pattern
             out.append(selector)

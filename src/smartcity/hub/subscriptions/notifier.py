@@ -313,7 +313,7 @@ class Notifier(OutboxWorker):
     def _periodic_entities(self, sub: Compiled) -> list[Doc]:
         found: dict[str, Doc] = {}
         for selector in sub.selectors:
-            pattern = selector.pattern.pattern if selector.pattern else None
+            pattern = selector.pattern.source if selector.pattern else None
             query = EntityQuery(
                 types=selector.types,
                 ids=[selector.entity_id] if selector.entity_id else None,

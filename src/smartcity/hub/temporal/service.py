@@ -315,7 +315,8 @@ class TemporalService:
         )
         if query.q is not None or query.scope_q is not None or query.geo is not None:
             flt.only_ids = self._latest_matches(tenant, query)
-        with self.db.read() as conn:
+        budget = self.entities.query_budget
+        with self.entities.bounded(), self.db.read(budget=budget) as conn:
             rows, total = repo.find_entities(
                 conn, tenant, flt, limit=limit, offset=offset, count=count
             )
