@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import Request
@@ -26,6 +27,7 @@ from smartcity.hub.errors import (
     UnsupportedMediaType,
 )
 from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.text import may_hold_nul, refuse_nul
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -87,7 +89,10 @@ def _check_depth(value: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
-async def read_json(request: Request, limits: Limits) -> Any:
+async def read_json(request: Request, limits: Limits, *, per_item: bool = False) -> Any:
+    """The body as JSON, within the limits. A string holding U+0000 refuses the request
+    (hub/text.py), unless ``per_item``: a batch then refuses only the items that hold one.
+    (The app's edge guard, hub/api/edge.py, has already bounded the body's size.)"""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
@@ -108,6 +113,8 @@ async def read_json(request: Request, limits: Limits) -> Any:
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON (UTF-8): {exc}") from None
     _check_depth(body, limits.max_json_depth)
+    if not per_item and may_hold_nul(raw):
+        refuse_nul(body)
     return body
 
 
@@ -131,7 +138,7 @@ async def decode(
             f"Content-Type {ctype or '(none)'!r} is not supported here; use "
             + " or ".join(sorted(allowed))
         )
-    body = await read_json(request, limits)
+    body = await read_json(request, limits, per_item=body_is_list)
     context: Any = None
     if ctype == JSONLD:
         if request.headers.get("link") and link_context(request):
@@ -253,6 +260,13 @@ OBJECT_BODY = {
         "required": True,
     }
 }
+
+
+def location(path: str) -> str:
+    """A Location header for a path that ends in an id: the id percent-encoded (an IRI with
+    non-ASCII characters becomes the URI that names it; '%', '?', '#' are escaped so the path
+    addresses the same id), so any stored id can be carried in the header."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
 def error_response(exc: NgsiError) -> Response:
