@@ -28,6 +28,7 @@ from smartcity.hub.api import (
     subscriptions,
     temporal,
 )
+from smartcity.hub.api import edge as edge_guard
 from smartcity.hub.api.negotiation import error_response
 from smartcity.hub.errors import ERROR_BASE, NgsiError
 from smartcity.hub.runtime import build_hub
@@ -39,9 +40,11 @@ from smartcity.opendata.ckan import endpoints as opendata_api
 from smartcity.opendata.runtime import build_opendata
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
+from smartcity.portal.feedback import schemas as feedback_schemas
 from smartcity.portal.feedback.service import FeedbackService
 from smartcity.portal.feedback.targets import catalogue_target_check
 from smartcity.portal.measures import endpoints as portal_api
+from smartcity.portal.site import MAX_FORM_BYTES
 from smartcity.portal.site import routes as site_routes
 from smartcity.portal.site.sessions import include_site
 from smartcity.portal.users.sessions import SessionStore
@@ -60,16 +63,23 @@ def problem_response(status: int, type_name: str, title: str, detail: str) -> Re
 
 
 class CityApp(FastAPI):
-    """The platform's app. Before FastAPI's middleware stack, each request has the trailing
-    slash of an NGSI-LD path dropped (the specification's spelling) and is offered to the
-    hub's lean path (hub/api/hot.py): retrieve-by-id and partial attribute update skip the
-    stack, which costs as much as their work. ``lean_path = False`` turns it off (tests
-    compare both)."""
+    """The platform's app. Before FastAPI's middleware stack, each request passes the edge
+    (hub/api/edge.py: path and query string checked, the body read within the route's size
+    limit, or refused), has the trailing slash of an NGSI-LD path dropped (the specification's
+    spelling) and is offered to the hub's lean path (hub/api/hot.py): retrieve-by-id and
+    partial attribute update skip the stack, which costs as much as their work.
+    ``lean_path = False`` turns it off (tests compare both)."""
 
     lean_path = True
+    edge: edge_guard.Edge | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self.edge is not None:
+                admitted = await self.edge.admit(scope, receive, send)
+                if admitted is None:
+                    return
+                receive = admitted
             scope = hot.without_trailing_slash(scope)
             if self.lean_path:
                 scope["app"] = self
@@ -116,6 +126,18 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.state.ingest = ingest
     # The open data portal (opendata/): its catalogue, search and CKAN Action API.
     app.state.opendata = build_opendata(db, settings.opendata)
+    # Each route's largest body, enforced at the edge before any byte is kept (hub/api/edge.py).
+    app.edge = edge_guard.Edge(
+        edge_guard.BodyLimits(
+            [
+                (NGSI_PREFIX + "/", settings.limits.max_body_bytes),
+                (r"/api/v1/devices/[^/]+/readings$", ingest_http.MAX_BODY),
+                (r"/api/v1/(comments|privacy|moderation)(/|$)", feedback_schemas.MAX_BODY_BYTES),
+            ],
+            # Everything else: the site's forms, device registration, the healthz probe.
+            default=MAX_FORM_BYTES,
+        )
+    )
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
     app.state.feedback = FeedbackService(
         db, settings.feedback, target_exists=catalogue_target_check(db)

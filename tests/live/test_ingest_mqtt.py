@@ -195,3 +195,16 @@ def test_unacknowledged_readings_are_redelivered_after_a_crash(
         assert temperatures(hub) == [0.0, 1.0, 2.0, 3.0, 4.0]
     finally:
         second.stop()
+
+
+def test_a_reading_holding_a_nul_is_refused_and_the_others_kept(
+    live: tuple[Ingest, Hub], publisher: paho.Client
+) -> None:
+    """U+0000 cannot be stored on PostgreSQL: refused per reading, alike on both backends."""
+    ingest, hub = live
+    topic, secret = register(ingest)
+    readings = [{"t": T0, "temp": "a\u0000b"}, {"t": T0 + 60, "temp": 21.0}]
+    publish(publisher, topic, {"key": secret, "readings": readings})
+    wait_until(lambda: ingest.metrics.written >= 1)
+    assert ingest.metrics.snapshot()["rejected"] == {"bad_value": 1}
+    assert temperatures(hub) == [21.0]

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import orjson
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from smartcity.hub.context_fetch import ContextFetcher, FetchesBusy
 from smartcity.hub.errors import BadRequestData, NgsiError
@@ -259,7 +259,7 @@ class ContextStore:
             ).scalar()
         return orjson.loads(body) if body is not None else None
 
-    def _store(self, url: str, doc: Any, kind: str) -> None:
+    def _store(self, url: str, doc: Any, kind: str, tenant: str = "") -> None:
         if self.db is None:
             return
         body = orjson.dumps(doc).decode()
@@ -268,32 +268,42 @@ class ContextStore:
             conn.execute(table.delete().where(table.c.url == url))
             conn.execute(
                 table.insert().values(
-                    url=url, body=body, kind=kind, created_at=int(time.time() * 1e6)
+                    url=url,
+                    body=body,
+                    kind=kind,
+                    created_at=int(time.time() * 1e6),
+                    tenant=tenant,
                 )
             )
 
-    def add(self, url: str, document: Any, kind: str = "preloaded") -> None:
+    def add(self, url: str, document: Any, kind: str = "preloaded", tenant: str = "") -> None:
         """Store a context document under its URL (``smartcity contexts add``)."""
         if not isinstance(document, dict) or "@context" not in document:
             raise BadRequestData("a context document must be a JSON object with an @context member")
         process_context(ActiveContext(), document["@context"], self.load)  # validate
-        self._store(url, document, kind)
+        self._store(url, document, kind, tenant)
         self._documents[url] = document
         self._active.clear()
 
     # -- the /jsonldContexts API (clause 5.13) ------------------------------------------------
-    def host(self, document: Any) -> str:
-        """Store a context the hub serves itself; returns its id."""
+    # A hosted context belongs to the tenant that hosted it: only that tenant lists, serves
+    # and deletes it. Cached and preloaded contexts are copies of documents published
+    # elsewhere, shared by every tenant (tenant ''). Expanding a request's @context resolves
+    # a hosted context's URL whatever the tenant, as a URL on another server would resolve.
+    def host(self, document: Any, tenant: str = "") -> str:
+        """Store a context the hub serves itself, in ``tenant``; returns its id."""
         context_id = f"urn:ngsi-ld:context:{uuid.uuid4()}"
-        self.add(context_id, document, kind="hosted")
+        self.add(context_id, document, kind="hosted", tenant=tenant)
         return context_id
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self, tenant: str = "") -> list[dict[str, Any]]:
+        """The contexts ``tenant`` sees: its hosted ones and the shared (cached) ones."""
         if self.db is None:
             return []
         table = schema.jsonld_contexts
+        mine = or_(table.c.kind != "hosted", table.c.tenant == tenant)
         with self.db.read() as conn:
-            rows = conn.execute(select(table).order_by(table.c.created_at)).all()
+            rows = conn.execute(select(table).where(mine).order_by(table.c.created_at)).all()
         return [
             {
                 "id": row.url if row.kind == "hosted" else context_key(row.url),

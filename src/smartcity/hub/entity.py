@@ -18,6 +18,7 @@ from typing import Any
 
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.text import id_problem
 from smartcity.hub.timeutil import parse_datetime_us
 
 Doc = dict[str, Any]
@@ -97,6 +98,9 @@ def check_uri(value: Any, what: str) -> str:
         raise BadRequestData(f"{what} must be a URI such as urn:ngsi-ld:Type:001, got {value!r}")
     if any(c.isspace() or c in '<>"' for c in value):
         raise BadRequestData(f"{what} {value!r} contains characters not allowed in a URI")
+    problem = id_problem(value)
+    if problem is not None:
+        raise BadRequestData(f"{what} {value!r} {problem}")
     return value
 
 
@@ -107,6 +111,9 @@ def check_name(name: Any, what: str = "attribute name") -> str:
         raise BadRequestData(f"{what} must be a non-empty string")
     if len(name) > 512:
         raise BadRequestData(f"{what} {name[:40]!r}... is longer than 512 characters")
+    problem = id_problem(name)
+    if problem is not None:
+        raise BadRequestData(f"{what} {name!r} {problem}")
     if ":" in name:
         forbidden = _FORBIDDEN_NAME_CHARS - {"/", "#"} | _FORBIDDEN_IRI_CHARS
         bad = sorted({c for c in name if c in forbidden or ord(c) < 32})

@@ -218,6 +218,9 @@ jsonld_contexts = Table(
     Column("body", Text, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # The tenant a hosted context belongs to (migration 0011); '' for cached and preloaded
+    # contexts, which every tenant shares.
+    Column("tenant", String(255), nullable=False, server_default=""),
 )
 
 # Context source registrations (federation: department brokers registered with the hub,

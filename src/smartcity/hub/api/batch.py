@@ -36,6 +36,7 @@ from smartcity.hub.entity import check_name, check_uri, parse_entity, render_ent
 from smartcity.hub.errors import BadRequestData, NgsiError, UnsupportedMediaType
 from smartcity.hub.geojson import to_feature_collection
 from smartcity.hub.service import BatchResult
+from smartcity.hub.text import refuse_nul
 
 router = APIRouter(tags=["Batch Operations"])
 LIST_BODY = {
@@ -77,6 +78,7 @@ async def _parse_entities(
     for item in decoded.body:
         entity_id = item.get("id", "(no id)") if isinstance(item, dict) else "(not an object)"
         try:
+            refuse_nul(item, "this entity")
             ctx = decoded.active
             if isinstance(item, dict) and ld != ("@context" in item):
                 raise BadRequestData(
@@ -185,7 +187,7 @@ async def batch_delete(request: Request) -> Response:
         raise UnsupportedMediaType(
             f"Content-Type {ctype or '(none)'!r} is not supported here; use application/json"
         )
-    body = await read_json(request, h.settings.limits)
+    body = await read_json(request, h.settings.limits, per_item=True)
     if not isinstance(body, list) or not body:
         raise BadRequestData("batch delete takes a non-empty JSON array of entity ids")
     ids: list[str] = []

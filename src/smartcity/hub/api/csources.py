@@ -19,6 +19,7 @@ from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
     decode,
+    location,
     ngsi_response,
     request_context,
     tenant_of,
@@ -67,7 +68,7 @@ async def create_registration(request: Request) -> Response:
     doc = parse_registration(decoded.body, decoded.active, now_us=now_us())
     await run_in_threadpool(check_source, doc["endpoint"], h.settings.forbid_private_targets)
     await run_in_threadpool(fed.registrations.create, tenant, doc)
-    return Response(status_code=201, headers={"Location": f"{PREFIX}/{doc['id']}"})
+    return Response(status_code=201, headers={"Location": location(f"{PREFIX}/{doc['id']}")})
 
 
 def wanted_of(
@@ -256,7 +257,7 @@ async def create_csub(request: Request) -> Response:
     notifier = h.federation.notifier
     if notifier is not None:
         notifier.wake()  # the first notification: the registrations matching now
-    return Response(status_code=201, headers={"Location": f"{SUBS_PREFIX}/{doc['id']}"})
+    return Response(status_code=201, headers={"Location": location(f"{SUBS_PREFIX}/{doc['id']}")})
 
 
 @router.get("/csourceSubscriptions", summary="Query registration subscriptions")

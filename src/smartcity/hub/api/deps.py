@@ -8,6 +8,7 @@ from fastapi import Request
 
 from smartcity.hub.errors import BadRequestData, Forbidden, Unauthorized
 from smartcity.hub.runtime import Hub
+from smartcity.security.keys import ApiKey
 
 T = TypeVar("T")
 
@@ -27,6 +28,29 @@ def require(request: Request, tenant: str, scope: str) -> None:
         "*" in h.settings.private_read_tenants or tenant in h.settings.private_read_tenants
     ):
         return
+    key = _key(request, scope)
+    if not key.allows(tenant, scope):
+        raise Forbidden(
+            f"the API key '{key.name}' may not {scope} tenant {tenant or '(default)'!r}"
+        )
+
+
+def require_every_tenant(request: Request, what: str) -> None:
+    """Check for a write key valid in every tenant (``keys create`` without ``--tenant``):
+    what all tenants share is changed only with such a key."""
+    if not hub(request).settings.auth_required:
+        return
+    key = _key(request, "write")
+    if not key.allows("*", "write"):
+        raise Forbidden(
+            f"{what} is shared by every tenant: only a write key for all tenants may change it; "
+            f"the API key '{key.name}' is for {', '.join(repr(t) for t in key.tenants)}"
+        )
+
+
+def _key(request: Request, scope: str) -> ApiKey:
+    """The request's valid API key (401 when there is none)."""
+    h = hub(request)
     header = request.headers.get("authorization", "")
     if not header:
         raise Unauthorized(
@@ -39,10 +63,7 @@ def require(request: Request, tenant: str, scope: str) -> None:
     key = h.keys.verify(token.strip())
     if key is None:
         raise Unauthorized("the API key is unknown or revoked")
-    if not key.allows(tenant, scope):
-        raise Forbidden(
-            f"the API key '{key.name}' may not {scope} tenant {tenant or '(default)'!r}"
-        )
+    return key
 
 
 def parse_options(options: str | None, allowed: set[str]) -> set[str]:

@@ -21,6 +21,7 @@ from smartcity.hub.api.negotiation import (
     decode,
     error_response,
     geojson_response,
+    location,
     ngsi_response,
     request_context,
     tenant_of,
@@ -61,7 +62,9 @@ VIEW_OPTIONS = {"keyValues", "simplified", "concise", "normalized", "sysAttrs"}
 
 
 def _created(entity_id: str) -> Response:
-    return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{entity_id}"})
+    return Response(
+        status_code=201, headers={"Location": location(f"/ngsi-ld/v1/entities/{entity_id}")}
+    )
 
 
 def _update_response(result: UpdateResult, ctx: Any) -> Response:

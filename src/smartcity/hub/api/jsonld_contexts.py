@@ -1,4 +1,10 @@
-"""The JSON-LD context API: /jsonldContexts (clause 5.13): host, list, serve, delete."""
+"""The JSON-LD context API: /jsonldContexts (clause 5.13): host, list, serve, delete.
+
+A hosted context belongs to the tenant (NGSILD-Tenant) that hosted it: another tenant neither
+lists, serves nor deletes it (404, as for any object of another tenant). Cached contexts,
+copies of documents published elsewhere, are shared by every tenant: each lists and serves
+them, and only a write key for all tenants deletes (or reloads) them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import bool_param, hub, require
+from smartcity.hub.api.deps import bool_param, hub, require, require_every_tenant
 from smartcity.hub.api.negotiation import read_json, tenant_of
 from smartcity.hub.contexts import (
     CITY_CONTEXT_ID,
@@ -50,12 +56,13 @@ def _metadata(request: Request, entry: dict[str, Any]) -> dict[str, Any]:
     },
 )
 async def add_context(request: Request) -> Response:
-    require(request, tenant_of(request), "write")
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
     h = hub(request)
     body = await read_json(request, h.settings.limits)
     if not isinstance(body, dict) or "@context" not in body:
         raise BadRequestData('the body must be a JSON object with an "@context" member')
-    context_id = await run_in_threadpool(h.contexts.host, body)
+    context_id = await run_in_threadpool(h.contexts.host, body, tenant)
     return Response(status_code=201, headers={"Location": PREFIX + context_id})
 
 
@@ -63,10 +70,12 @@ async def add_context(request: Request) -> Response:
 async def list_contexts(
     request: Request, details: str | None = None, kind: str | None = None
 ) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "read")
     h = hub(request)
     if kind is not None and kind not in ("Hosted", "Cached", "ImplicitlyCreated"):
         raise BadRequestData("kind must be Hosted, Cached or ImplicitlyCreated")
-    entries = await run_in_threadpool(h.contexts.entries)
+    entries = await run_in_threadpool(h.contexts.entries, tenant)
     if kind is not None:
         entries = [e for e in entries if e["kind"] == kind]
     if bool_param(details, "details"):
@@ -90,6 +99,8 @@ def _find(entries: list[dict[str, Any]], context_id: str) -> dict[str, Any]:
 
 @router.get("/jsonldContexts/{contextId:path}", summary="Serve a stored @context")
 async def serve_context(request: Request, contextId: str, details: str | None = None) -> Response:
+    tenant = tenant_of(request)
+    require(request, tenant, "read")
     h = hub(request)
     if contextId in ("core", CORE_CONTEXT_URL):
         return Response(orjson.dumps(core_document()), media_type="application/ld+json")
@@ -100,7 +111,7 @@ async def serve_context(request: Request, contextId: str, details: str | None = 
                 orjson.dumps({**built_in, "kind": "Hosted"}), media_type="application/json"
             )
         return Response(orjson.dumps(city_document()), media_type="application/ld+json")
-    entry = _find(await run_in_threadpool(h.contexts.entries), contextId)
+    entry = _find(await run_in_threadpool(h.contexts.entries, tenant), contextId)
     if bool_param(details, "details"):
         return Response(orjson.dumps(_metadata(request, entry)), media_type="application/json")
     if entry["kind"] != "Hosted":
@@ -113,11 +124,14 @@ async def serve_context(request: Request, contextId: str, details: str | None = 
 
 @router.delete("/jsonldContexts/{contextId:path}", status_code=204, summary="Delete a @context")
 async def delete_context(request: Request, contextId: str, reload: str | None = None) -> Response:
-    require(request, tenant_of(request), "write")
+    tenant = tenant_of(request)
+    require(request, tenant, "write")
     if contextId in ("core", CORE_CONTEXT_URL, CITY_CONTEXT_ID):
         raise BadRequestData(f"{contextId} is built into the hub and cannot be deleted")
     h = hub(request)
-    entry = _find(await run_in_threadpool(h.contexts.entries), contextId)
+    entry = _find(await run_in_threadpool(h.contexts.entries, tenant), contextId)
+    if entry["kind"] != "Hosted":
+        require_every_tenant(request, f"the cached @context {entry['url']}")
     await run_in_threadpool(h.contexts.remove, entry["stored"])
     if bool_param(reload, "reload") and entry["url"]:
         await run_in_threadpool(h.contexts.load, entry["url"])

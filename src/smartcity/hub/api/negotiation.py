@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import Request
@@ -28,6 +29,7 @@ from smartcity.hub.errors import (
     UnsupportedMediaType,
 )
 from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.text import may_hold_nul, refuse_nul
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -98,10 +100,15 @@ def _check_depth(value: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
-async def read_json(request: Request, limits: Limits, *, max_arrays: int | None = None) -> Any:
-    """The JSON body, within the limits. ``max_arrays`` bounds the ``[`` characters of the raw
-    body (an upper bound of its JSON arrays), checked before parsing: for bodies whose arrays
-    are bounded by a limit (a Query's geometry), so that an oversized one costs no parse."""
+async def read_json(
+    request: Request, limits: Limits, *, max_arrays: int | None = None, per_item: bool = False
+) -> Any:
+    """The JSON body, within the limits (the app's edge guard, hub/api/edge.py, has already
+    bounded its size). ``max_arrays`` bounds the ``[`` characters of the raw body (an upper
+    bound of its JSON arrays), checked before parsing: for bodies whose arrays are bounded by a
+    limit (a Query's geometry), so that an oversized one costs no parse. A string holding
+    U+0000 refuses the request (hub/text.py), unless ``per_item``: a batch then refuses only
+    the items that hold one."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise PayloadTooLarge(f"the request body is larger than {limits.max_body_bytes} bytes")
@@ -124,10 +131,10 @@ async def read_json(request: Request, limits: Limits, *, max_arrays: int | None 
         # not JSON is a malformed request (InvalidRequest, clause 6.3.4).
         raise BadRequestData("the request has no body; send a JSON document")
     if len(raw) <= _PARSE_ON_LOOP:
-        return _parse(raw, limits.max_json_depth)
+        return _parse(raw, limits.max_json_depth, per_item)
     # Parsing and walking a large body takes a good part of a second (8 MiB: ~0.1 s to parse,
     # more to check its depth): work for a thread, not for the loop every request shares.
-    return await run_in_threadpool(_parse, raw, limits.max_json_depth)
+    return await run_in_threadpool(_parse, raw, limits.max_json_depth, per_item)
 
 
 # Bodies up to this size (nearly every request) parse on the event loop: a few milliseconds
@@ -135,12 +142,14 @@ async def read_json(request: Request, limits: Limits, *, max_arrays: int | None 
 _PARSE_ON_LOOP = 64 * 1024
 
 
-def _parse(raw: bytes, max_depth: int) -> Any:
+def _parse(raw: bytes, max_depth: int, per_item: bool) -> Any:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON (UTF-8): {exc}") from None
     _check_depth(body, max_depth)
+    if not per_item and may_hold_nul(raw):
+        refuse_nul(body)
     return body
 
 
@@ -166,7 +175,7 @@ async def decode(
             f"Content-Type {ctype or '(none)'!r} is not supported here; use "
             + " or ".join(sorted(allowed))
         )
-    body = await read_json(request, limits, max_arrays=max_arrays)
+    body = await read_json(request, limits, max_arrays=max_arrays, per_item=body_is_list)
     context: Any = None
     if ctype == JSONLD:
         if request.headers.get("link") and link_context(request):
@@ -289,6 +298,13 @@ OBJECT_BODY = {
         "required": True,
     }
 }
+
+
+def location(path: str) -> str:
+    """A Location header for a path that ends in an id: the id percent-encoded (an IRI with
+    non-ASCII characters becomes the URI that names it; '%', '?', '#' are escaped so the path
+    addresses the same id), so any stored id can be carried in the header."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
 def error_response(exc: NgsiError) -> Response:

@@ -18,6 +18,7 @@ from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
     choose_accept,
     decode,
+    location,
     ngsi_response,
     request_context,
     tenant_of,
@@ -71,7 +72,7 @@ async def create_subscription(request: Request) -> Response:
     )
     await _prepare(h, doc)
     await run_in_threadpool(service.create, tenant, doc)
-    return Response(status_code=201, headers={"Location": PREFIX + doc["id"]})
+    return Response(status_code=201, headers={"Location": location(PREFIX + doc["id"])})
 
 
 def _render(stored: StoredSubscription, ctx: Any, sys_attrs: bool) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from smartcity.hub.api.negotiation import (
     choose_accept,
     decode,
     error_response,
+    location,
     ngsi_response,
     request_context,
     tenant_of,
@@ -534,8 +535,8 @@ async def upsert_temporal(request: Request, local: str | None = None) -> Respons
     doc = parse_temporal_entity(decoded.body, decoded.active)
     created = await run_in_threadpool(_service(request).upsert, tenant, doc)
     if created:
-        location = f"/ngsi-ld/v1/temporal/entities/{doc['id']}"
-        return Response(status_code=201, headers={"Location": location})
+        path = f"/ngsi-ld/v1/temporal/entities/{doc['id']}"
+        return Response(status_code=201, headers={"Location": location(path)})
     return Response(status_code=204)
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from smartcity.hub.api.negotiation import TENANT_PATTERN
+from smartcity.hub.text import NUL_HINT, id_problem, nul_location
 
 # Device ids appear in URLs, MQTT topics and entity ids: no '/', '+', '#' or spaces.
-DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# Matched with fullmatch: '$' would let a trailing newline through (into a Location header).
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 # Payload keys and attribute names: short, and free of the q language's characters.
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 RESERVED_KEYS = frozenset({"t", "key", "readings"})
 
 
@@ -31,7 +33,7 @@ class AttributeMap(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME.match(value):
+        if not NAME.fullmatch(value):
             raise ValueError("must be a plain attribute name such as temperature")
         return value
 
@@ -64,10 +66,27 @@ class DeviceCreate(BaseModel):
         "broker's per-device ACL vouches for the topic",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # FastAPI decodes this body with Python's json, which lets lone surrogates through.
+        found = nul_location(data)
+        if found is not None:
+            raise ValueError(f"{found} holds {NUL_HINT}")
+        return data
+
+    @field_validator("entity_id", "entity_type")
+    @classmethod
+    def _id_like(cls, value: str) -> str:
+        problem = id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not DEVICE_ID.match(value):
+        if not DEVICE_ID.fullmatch(value):
             raise ValueError("must be 1-128 letters, digits, '_', '.', ':' or '-'")
         return value
 
@@ -79,7 +98,7 @@ class DeviceCreate(BaseModel):
         if len(value) > 64:
             raise ValueError("at most 64 payload keys")
         for key in value:
-            if not NAME.match(key) or key in RESERVED_KEYS:
+            if not NAME.fullmatch(key) or key in RESERVED_KEYS:
                 raise ValueError(f"payload key {key!r} is not allowed (reserved or not a name)")
         names = [a.name for a in value.values()]
         if len(set(names)) != len(names):

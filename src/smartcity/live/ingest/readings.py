@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartcity.hub.errors import BadRequestData
+from smartcity.hub.text import NUL, NUL_HINT
 from smartcity.hub.timeutil import iso_from_us, parse_datetime_us
 from smartcity.live.devices.service import Device
 
@@ -106,6 +107,8 @@ def parse_reading(device: Device, raw: Any, now: int) -> Reading:
                 raise Rejected("bad_value", f"{key} must be a number (it has a scale/offset)")
             if isinstance(value, str) and len(value) > 1024:
                 raise Rejected("bad_value", f"{key} is longer than 1024 characters")
+            if isinstance(value, str) and NUL in value:
+                raise Rejected("bad_value", f"{key} holds {NUL_HINT}")
         elif isinstance(value, int | float):
             if not math.isfinite(value):
                 raise Rejected("bad_value", f"{key} must be a finite number")

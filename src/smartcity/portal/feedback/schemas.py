@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
+from smartcity.hub.text import NUL_HINT, may_hold_nul, nul_location
 from smartcity.portal.feedback.errors import (
     InvalidFeedback,
     PayloadTooLarge,
@@ -108,9 +109,13 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
     if params.strip() and charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("unsupported_media_type", "the body must be UTF-8")
     try:
-        return orjson.loads(bytes(body))
+        data = orjson.loads(bytes(body))
     except orjson.JSONDecodeError as exc:
         raise InvalidFeedback("invalid_json", f"the body is not valid UTF-8 JSON: {exc}") from None
+    found = nul_location(data) if may_hold_nul(body) else None
+    if found is not None:  # PostgreSQL cannot store it (hub/text.py)
+        raise InvalidFeedback("invalid_text", f"{found} holds {NUL_HINT}")
+    return data
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -25,8 +25,10 @@ from starlette.concurrency import run_in_threadpool
 
 from smartcity import __version__
 from smartcity.hub.api.deps import hub
+from smartcity.hub.text import NUL
 from smartcity.portal.feedback.secret import Keyed
 from smartcity.portal.feedback.service import FeedbackService
+from smartcity.portal.site import MAX_FORM_BYTES
 from smartcity.portal.site.routes import pages, tr
 from smartcity.portal.users.model import User
 from smartcity.portal.users.service import LoginThrottled, UserService
@@ -40,7 +42,6 @@ router = APIRouter()
 VOTER_COOKIE = "smartcity_voter"  # the same cookie the feedback API reads
 VOTER_PERSON = "voter"  # session key: the person a vote link proved (FeedbackService.email_person)
 VOTER_MAX_AGE = 2 * 365 * 24 * 3600
-MAX_FORM_BYTES = 128 * 1024  # 5,000 CJK characters, percent-encoded, fit with room to spare
 ASSETS = Path(__file__).parent / "assets"
 ASSET_FILES = {"interactive.css": "text/css", "interactive.js": "text/javascript"}
 
@@ -106,6 +107,8 @@ async def read_form(request: Request) -> dict[str, str]:
         raise HTTPException(400) from exc
     form: dict[str, str] = {}
     for key, value in pairs:
+        if NUL in key or NUL in value:  # PostgreSQL cannot store it (hub/text.py)
+            raise HTTPException(400)
         form.setdefault(key, value)
     return form
 

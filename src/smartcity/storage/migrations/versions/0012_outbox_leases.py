@@ -8,7 +8,7 @@ replayable). The due index leads with ``failed_at`` so claims skip failed rows.
 Registration subscriptions get ``last_notification`` like entity subscriptions.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-04
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
