@@ -133,6 +133,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
                 (NGSI_PREFIX + "/", settings.limits.max_body_bytes),
                 (r"/api/v1/devices/[^/]+/readings$", ingest_http.MAX_BODY),
                 (r"/api/v1/(comments|privacy|moderation)(/|$)", feedback_schemas.MAX_BODY_BYTES),
+                (
+                    opendata_api.CKAN_PATHS,
+                    opendata_api.edge_rule(settings.opendata.max_upload_bytes),
+                ),
             ],
             # Everything else: the site's forms, device registration, the healthz probe.
             default=MAX_FORM_BYTES,

@@ -88,11 +88,13 @@ def test_a_nul_in_a_json_body_is_refused_and_nothing_changes(
     http: httpx.Client, method: str, path: str, body: Any
 ) -> None:
     before = stored_names(http)
+    # Other modules' servers share the worker's database: compare, do not expect it empty.
+    subscriptions = http.get(f"{NGSI}/subscriptions").json()
     r = http.request(method, NGSI + path, json=body)
     problem = assert_problem(r, 400)
     assert "U+0000" in problem["detail"] or "U+0001" in problem["detail"], problem
     assert stored_names(http) == before
-    assert http.get(f"{NGSI}/subscriptions").json() == []
+    assert http.get(f"{NGSI}/subscriptions").json() == subscriptions
 
 
 @pytest.mark.parametrize(

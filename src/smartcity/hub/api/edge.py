@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -38,17 +38,37 @@ class Linger:
     idle_seconds: float = 2.0  # a client that stops sending is not waited for longer
 
 
+# How a route's clients expect a refusal written: (status, JSON body) for the problem.
+Answer = Callable[[NgsiError, Scope], tuple[int, bytes]]
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    """What the edge admits on a route."""
+
+    limit: int
+    # The route reads its body as a stream and enforces ``limit`` itself as it goes (file
+    # uploads, which may be large): the edge refuses only a declared Content-Length over the
+    # limit and keeps nothing in memory.
+    streamed: bool = False
+    # How a refusal is written for this route (default: NGSI-LD ProblemDetails).
+    answer: Answer | None = None
+
+
 class BodyLimits:
-    """The largest request body per route: the first pattern that matches the path wins."""
+    """The rule per route: the first pattern that matches the path wins."""
 
-    def __init__(self, routes: Sequence[tuple[str, int]], default: int) -> None:
-        self.routes = [(re.compile(pattern), limit) for pattern, limit in routes]
-        self.default = default
+    def __init__(self, routes: Sequence[tuple[str, int | BodyRule]], default: int) -> None:
+        self.routes = [
+            (re.compile(pattern), rule if isinstance(rule, BodyRule) else BodyRule(rule))
+            for pattern, rule in routes
+        ]
+        self.default = BodyRule(default)
 
-    def for_path(self, path: str) -> int:
-        for pattern, limit in self.routes:
+    def for_path(self, path: str) -> BodyRule:
+        for pattern, rule in self.routes:
             if pattern.match(path):
-                return limit
+                return rule
         return self.default
 
 
@@ -96,21 +116,24 @@ class Edge:
         # (receive) would tell it to, so a refusal before reading leaves it unread.
         waiting = (_header(scope, b"expect") or b"").lower() == b"100-continue"
         pending = has_body and not waiting
+        rule = self.limits.for_path(scope["path"])
         problem = request_line_problem(scope)
         if problem is not None:
-            await self.refuse(BadRequestData(problem), receive, send, pending=pending)
+            await self.refuse(BadRequestData(problem), scope, receive, send, pending=pending)
             return None
         if not has_body:
             return receive
-        limit = self.limits.for_path(scope["path"])
+        limit = rule.limit
         too_large = PayloadTooLarge(
             f"the request body is larger than {limit} bytes, the limit of {scope['path']}; "
             "send less (split batches)",
             code="body_too_large",  # the feedback API's error code (docs/portal.md)
         )
         if length is not None and length > limit:
-            await self.refuse(too_large, receive, send, pending=pending)
+            await self.refuse(too_large, scope, receive, send, pending=pending)
             return None
+        if rule.streamed:
+            return receive
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -121,22 +144,28 @@ class Edge:
             size += len(chunk)
             if size > limit:
                 more = bool(message.get("more_body", False))
-                await self.refuse(too_large, receive, send, pending=more)
+                await self.refuse(too_large, scope, receive, send, pending=more)
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return _replay(b"".join(chunks), receive)
 
-    async def refuse(self, exc: NgsiError, receive: Receive, send: Send, *, pending: bool) -> None:
+    async def refuse(
+        self, exc: NgsiError, scope: Scope, receive: Receive, send: Send, *, pending: bool
+    ) -> None:
         """Answer ``exc`` and close; first discard what the client is still sending."""
-        payload = orjson.dumps(exc.problem())
+        answer = self.limits.for_path(scope["path"]).answer
+        if answer is not None:
+            status, payload = answer(exc, scope)
+        else:
+            status, payload = exc.status, orjson.dumps(exc.problem())
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
             (b"connection", b"close"),
         ]
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         # The whole answer goes out now; the response ends (and the server closes the
         # connection) only after the discarding.
         await send({"type": "http.response.body", "body": payload, "more_body": pending})

@@ -98,7 +98,9 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return "a huge number" if abs(value) >= 1e30 else repr(value)
     if isinstance(value, str):
-        return orjson.dumps(value[:40] + ("..." if len(value) > 40 else "")).decode()
+        short = value[:40] + ("..." if len(value) > 40 else "")
+        # A lone surrogate cannot be encoded (orjson refuses it): shown escaped instead.
+        return orjson.dumps(short.encode("utf-8", "backslashreplace").decode()).decode()
     if isinstance(value, list | tuple):
         return f"an array of {len(value)} item{'' if len(value) == 1 else 's'}"
     if isinstance(value, dict):

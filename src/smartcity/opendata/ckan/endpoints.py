@@ -10,17 +10,28 @@ these paths redirects (a redirected POST loses its body).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
+from smartcity.hub.api.edge import BodyRule
+from smartcity.hub.errors import NgsiError
 from smartcity.opendata.catalogue.access import ANONYMOUS, NO_AUTH, Principal, principal_for
 from smartcity.opendata.ckan import actions, envelope
-from smartcity.opendata.ckan.requests import body_params, query_params
-from smartcity.opendata.errors import BadRequest, NotAuthorized, NotFound, OpenDataError
+from smartcity.opendata.ckan.requests import FORM_OVERHEAD, body_params, query_params
+from smartcity.opendata.errors import (
+    BadRequest,
+    NotAuthorized,
+    NotFound,
+    OpenDataError,
+    ValidationFailed,
+)
 from smartcity.opendata.languages import BY_PREFIX, DEFAULT, Lang
 from smartcity.opendata.runtime import OpenData
 
@@ -128,6 +139,10 @@ CKAN_PREFIXES = (
 )
 
 
+# CKAN's paths, as a pattern for the app's edge (app.py).
+CKAN_PATHS = "(" + "|".join(re.escape(p) for p in CKAN_PREFIXES) + ")"
+
+
 def is_ckan_path(path: str) -> bool:
     return path.startswith(CKAN_PREFIXES)
 
@@ -169,3 +184,22 @@ async def download(request: Request, dataset_id: str, resource_id: str, filename
         content_disposition_type="attachment",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"},
     )
+
+
+def edge_rule(max_upload_bytes: int) -> BodyRule:
+    """What the app's edge (hub/api/edge.py) admits on CKAN's paths: bodies up to the largest
+    upload, streamed to the action (which counts them again as they come, ckan/requests.py),
+    and refusals in CKAN's envelope, where ckanapi looks for them."""
+
+    def answer(exc: NgsiError, scope: Scope) -> tuple[int, bytes]:
+        error: OpenDataError
+        if exc.status == 413:
+            ctype = dict(scope["headers"]).get(b"content-type", b"")
+            field = "upload" if ctype.startswith(b"multipart/") else "body"
+            error = ValidationFailed.one(field, exc.detail)
+        else:
+            error = BadRequest(exc.detail)
+        body = {"help": None, "success": False, "error": envelope.error_body(error)}
+        return error.status, orjson.dumps(body)
+
+    return BodyRule(max_upload_bytes + FORM_OVERHEAD, streamed=True, answer=answer)
