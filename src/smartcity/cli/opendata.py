@@ -16,6 +16,7 @@ from smartcity.commandline import DatabaseOpt, open_database
 
 if TYPE_CHECKING:
     from smartcity.opendata.catalogue.organisations import OrganisationService
+    from smartcity.opendata.runtime import OpenData
 
 opendata_app = typer.Typer(
     help="The open data portal (CKAN Action API at /api/3/action): catalogue set-up and roles.",
@@ -25,18 +26,28 @@ sysadmin_app = typer.Typer(help="Who may do everything in the catalogue.", no_ar
 member_app = typer.Typer(
     help="Roles in organizations (admin, editor, member).", no_args_is_help=True
 )
+archive_app = typer.Typer(
+    help="The historical archive (/api/v1/historical-archive): snapshots and retention.",
+    no_args_is_help=True,
+)
 opendata_app.add_typer(sysadmin_app, name="sysadmin")
 opendata_app.add_typer(member_app, name="member")
+opendata_app.add_typer(archive_app, name="archive")
 console = Console()
 err = Console(stderr=True)
 
 
-def _service(database: str | None) -> OrganisationService:
-    from smartcity.config import OpenDataSettings
+def _opendata(database: str | None) -> OpenData:
+    from smartcity.config import OpenDataSettings, Settings
     from smartcity.opendata.runtime import build_opendata
 
     db = open_database(database, current=True)
-    return build_opendata(db, OpenDataSettings.from_env()).organisations
+    forbid = Settings.from_env(db.url).forbid_private_targets
+    return build_opendata(db, OpenDataSettings.from_env(), forbid_private_targets=forbid)
+
+
+def _service(database: str | None) -> OrganisationService:
+    return _opendata(database).organisations
 
 
 def organisation_slug(code: str) -> str:
@@ -103,3 +114,39 @@ def member_add(
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(1) from None
     console.print(f"{name} is {role} of {organization}")
+
+
+@archive_app.command("run")
+def archive_run(database: DatabaseOpt = None) -> None:
+    """Snapshot every resource now (links and APIs fetched, hub queries read from
+    SMARTCITY_OPENDATA_SITE_URL), keeping a version where the content changed, then apply the
+    retention settings. Exits 1 if any resource could not be read (the others are kept)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    od = _opendata(database)
+    with Progress(
+        TextColumn("archiving"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as progress:
+        task = progress.add_task("archive", total=None)
+        report = od.archive.run(progress=lambda _row: progress.advance(task))
+    table = Table("checked", "new versions", "unchanged", "failed", "versions pruned")
+    table.add_row(
+        str(report.checked),
+        str(report.kept),
+        str(report.unchanged),
+        str(len(report.failed)),
+        str(report.pruned),
+    )
+    console.print(table)
+    for url, why in report.failed:
+        err.print(f"[red]could not snapshot[/] {url}: {why}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@archive_app.command("prune")
+def archive_prune(database: DatabaseOpt = None) -> None:
+    """Apply the retention settings (SMARTCITY_OPENDATA_ARCHIVE_KEEP_VERSIONS, _KEEP_DAYS)
+    and remove content no version needs any more."""
+    pruned, removed = _opendata(database).archive.prune()
+    console.print(f"{pruned} versions pruned, {removed} files removed")
