@@ -80,6 +80,7 @@ def test_datagovhk_languages_merge_into_one_trilingual_dataset(
     assert {t["name"] for t in shown["tags"]} == {"traffic", "cctv", "交通"}
     [image_list, api] = shown["resources"]
     assert image_list["name_translated"]["zh-Hant"] == "影像列表"
+    assert api["name_translated"]["zh-Hans"] == "快拍API"
     assert (
         image_list["url"].startswith("https://static.data.gov.hk/") and image_list["kind"] == "link"
     )
@@ -132,14 +133,19 @@ def test_a_name_taken_here_is_reported_not_overwritten(
     assert act("package_show", id=name)["result"]["title"] == "Ours"
 
 
-def test_a_source_that_is_not_ckan_says_so(od_client: TestClient, tmp_path: Path) -> None:
+def test_a_source_that_is_not_ckan_says_so(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<html>hello</html>")
-    with serve_folder(tmp_path) as base, client(TargetGuard()) as session:
-        with pytest.raises(HarvestError, match="answered 404"):
-            list(read_ckan(session, base))
-    with client(TargetGuard(forbid_private=True)) as session:
-        with pytest.raises(HarvestError, match="SSRF guard"):
-            list(read_ckan(session, "http://127.0.0.1:9/"))
+    with (
+        serve_folder(tmp_path) as base,
+        client(TargetGuard()) as session,
+        pytest.raises(HarvestError, match="answered 404"),
+    ):
+        list(read_ckan(session, base))
+    with (
+        client(TargetGuard(forbid_private=True)) as session,
+        pytest.raises(HarvestError, match="SSRF guard"),
+    ):
+        list(read_ckan(session, "http://127.0.0.1:9/"))
 
 
 def test_dcat_catalogue_in_turtle_and_json_ld_pages(od_client: TestClient, act: Act) -> None:
@@ -181,6 +187,9 @@ def test_dcat_catalogue_in_turtle_and_json_ld_pages(od_client: TestClient, act: 
 
 def test_dcat_that_cannot_be_read_says_what_to_serve(tmp_path: Path) -> None:
     (tmp_path / "bad.ttl").write_text("this is not turtle <<<")
-    with serve_folder(tmp_path) as base, client(TargetGuard()) as session:
-        with pytest.raises(HarvestError, match="Turtle, RDF/XML or JSON-LD"):
-            list(read_dcat(session, f"{base}/bad.ttl"))
+    with (
+        serve_folder(tmp_path) as base,
+        client(TargetGuard()) as session,
+        pytest.raises(HarvestError, match="Turtle, RDF/XML or JSON-LD"),
+    ):
+        list(read_dcat(session, f"{base}/bad.ttl"))
