@@ -5,6 +5,7 @@ retention; private datasets kept out of it; the SSRF guard on what a run fetches
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,8 +204,6 @@ def kept_versions(db: Database, url: str) -> int:
 
 
 def archive_now() -> int:
-    import time
-
     return time.time_ns() // 1000
 
 
@@ -265,3 +264,28 @@ def test_a_run_fetches_links_through_the_ssrf_guard(db: Database, tmp_path: Path
         assert not any(
             p.is_file() and not p.name.startswith(".") for p in settings.archive_dir.rglob("*")
         )
+
+
+def test_serve_snapshots_links_on_its_interval(db: Database, tmp_path: Path) -> None:
+    """With SMARTCITY_OPENDATA_ARCHIVE_INTERVAL set, the server archives by itself."""
+    from tests.opendata.helpers import make_act
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "live.csv").write_bytes(b"v\n1\n")
+    settings = open_settings(db, tmp_path, auth=False, archive_interval=0.2)
+    app = create_app(settings)
+    app.state.opendata.organisations.seed_licences()
+    with serve_folder(served) as base, TestClient(app) as client:
+        act = make_act(client)
+        act("organization_create", name="td", title="TD")
+        act("package_create", name="live", owner_org="td", title="Live",
+            resources=[{"url": f"{base}/live.csv", "name": "live", "kind": "api"}])  # fmt: skip
+        deadline = time.monotonic() + 15
+        while kept_versions(db, f"{base}/live.csv") == 0:
+            assert time.monotonic() < deadline, "no snapshot within 15 s"
+            time.sleep(0.1)
+        (served / "live.csv").write_bytes(b"v\n2\n")
+        while kept_versions(db, f"{base}/live.csv") < 2:
+            assert time.monotonic() < deadline, "the change was not kept within 15 s"
+            time.sleep(0.1)

@@ -83,11 +83,16 @@ def _period(start: str | None, end: str | None, errors: list[dict[str, str]]) ->
     if errors:
         raise ArchiveError(400, errors)
     assert first is not None and last is not None
-    return _day_start(first), _day_start(last + dt.timedelta(days=1)) - 1
+    return _day_start(first), _day_end(last)
 
 
 def _day_start(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(), HKT).timestamp() * 1_000_000)
+
+
+def _day_end(day: dt.date) -> int:
+    # The last microsecond of the day, computed without a next day (99991231 has none).
+    return int(dt.datetime.combine(day, dt.time.max, HKT).timestamp() * 1_000_000)
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int, errors: list[Any]) -> int:
@@ -307,7 +312,7 @@ class ArchiveQueries:
         if errors:
             raise ArchiveError(400, errors)
         assert day is not None
-        found = self._versions(p, url, DICTIONARY, None, _day_start(day + dt.timedelta(days=1)) - 1)
+        found = self._versions(p, url, DICTIONARY, None, _day_end(day))
         if not found:
             raise ArchiveError.one(
                 404,

@@ -139,6 +139,8 @@ class ArchiveService:
         path = self.uploads.path(row.id, row.url)
         if path is None:
             return False
+        # Hashed from the file itself, never from the resource's `hash` field: an editor may
+        # set that to anything, and the archive must hold what was really served.
         sha, size = self.blobs.put(file_chunks(path))
         kept = self._keep(row, FILE, sha, size, row.format, row.mimetype)
         self._keep_dictionary(row, dictionary)

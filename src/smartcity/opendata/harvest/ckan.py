@@ -69,6 +69,7 @@ def read_ckan(
         base = base.removesuffix(path)
     apis = languages_of(session, base)
     start = 0
+    seen: set[Any] = set()
     while True:
         pages = {lang: _search(session, api, start, rows) for lang, api in apis.items()}
         main = pages.get("en") or pages[""]
@@ -77,6 +78,14 @@ def read_ckan(
         found = main.get("results") or []
         if not found:
             return
+        ids = {d.get("id") for d in found}
+        if ids <= seen:
+            # A source that ignores `start` would be read forever: stop, and say so.
+            raise HarvestError(
+                f"{base}: package_search answered start={start} with datasets it already "
+                "sent: the source does not page with start/rows"
+            )
+        seen |= ids
         by_lang = {
             lang: {d.get("id"): d for d in page.get("results") or []}
             for lang, page in pages.items()
