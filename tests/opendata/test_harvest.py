@@ -193,3 +193,14 @@ def test_dcat_that_cannot_be_read_says_what_to_serve(tmp_path: Path) -> None:
         pytest.raises(HarvestError, match="Turtle, RDF/XML or JSON-LD"),
     ):
         list(read_dcat(session, f"{base}/bad.ttl"))
+
+
+def test_languages_with_different_ids_are_matched_by_name(
+    od_client: TestClient, act: Act, datagovhk: tuple[str, Path]
+) -> None:
+    base, folder = datagovhk
+    for page in (folder / "sc-data/api/3/action").glob("*.json"):
+        page.write_text(page.read_text().replace("9a8f7e6d-", "5c5c5c5c-"))
+    assert harvest_ckan(od_client, base).created == 3
+    shown = act("package_show", id="hk-hko-rss-current-weather-report")["result"]
+    assert shown["title_translated"]["zh-Hans"] == "本港地区天气报告"

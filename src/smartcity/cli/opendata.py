@@ -210,7 +210,9 @@ def _harvest(
 @harvest_app.command("ckan")
 def harvest_ckan(
     url: Annotated[str, typer.Argument(help="The CKAN site, e.g. https://data.gov.hk")],
-    rows: Annotated[int, typer.Option(help="Datasets per package_search page")] = 100,
+    rows: Annotated[
+        int, typer.Option(min=1, max=1000, help="Datasets per package_search page")
+    ] = 100,
     organization: OrganizationOpt = None,
     database: DatabaseOpt = None,
 ) -> None:

@@ -86,12 +86,20 @@ def read_ckan(
                 "sent: the source does not page with start/rows"
             )
         seen |= ids
+        # Matched by id, else by name (the same dataset under each language's path).
         by_lang = {
-            lang: {d.get("id"): d for d in page.get("results") or []}
+            lang: {
+                **{("name", d.get("name")): d for d in page.get("results") or []},
+                **{("id", d.get("id")): d for d in page.get("results") or []},
+            }
             for lang, page in pages.items()
         }
         for dataset in found:
-            answers = {lang: by_lang[lang].get(dataset.get("id")) for lang in by_lang}
+            answers = {
+                lang: known.get(("id", dataset.get("id")))
+                or known.get(("name", dataset.get("name")))
+                for lang, known in by_lang.items()
+            }
             yield merged(base, {k: v for k, v in answers.items() if v is not None})
         start += len(found)
 
