@@ -135,7 +135,10 @@ def archive_run(database: DatabaseOpt = None) -> None:
         TextColumn("archiving"), BarColumn(), MofNCompleteColumn(), console=err
     ) as progress:
         task = progress.add_task("archive", total=None)
-        report = od.archive.run(progress=lambda _row: progress.advance(task))
+        report = od.archive.run(
+            progress=lambda _row: progress.advance(task),
+            total=lambda n: progress.update(task, total=n),
+        )
     table = Table("checked", "new versions", "unchanged", "failed", "versions pruned")
     table.add_row(
         str(report.checked),

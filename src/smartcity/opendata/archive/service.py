@@ -154,8 +154,13 @@ class ArchiveService:
             media = response.headers.get("content-type")
         return sha, size, media.split(";")[0].strip() if media else None
 
-    def run(self, progress: Callable[[Any], None] | None = None) -> RunReport:
-        """Snapshot every resource of every dataset not deleted, then apply the retention."""
+    def run(
+        self,
+        progress: Callable[[Any], None] | None = None,
+        total: Callable[[int], None] | None = None,
+    ) -> RunReport:
+        """Snapshot every resource of every dataset not deleted, then apply the retention;
+        ``total`` is told how many resources there are, ``progress`` of each one done."""
         report = RunReport()
         with self.db.read() as conn:
             rows = conn.execute(
@@ -164,6 +169,8 @@ class ArchiveService:
                 .where(t.datasets.c.state != "deleted")
                 .order_by(t.resources.c.dataset_id, t.resources.c.position)
             ).all()
+        if total is not None:
+            total(len(rows))
         # Hub queries are read from this site itself, which the SSRF guard (rightly) would
         # refuse as a private address: they go through a client that only ever calls it.
         own = httpx.Client(base_url=self.settings.site_url, timeout=30.0, trust_env=False)
