@@ -36,6 +36,7 @@ for _module in (
     "smartcity.live.tables",
     "smartcity.opendata.catalogue.tables",
     "smartcity.opendata.search.tables",
+    "smartcity.opendata.archive.tables",
 ):
     with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(_module)

@@ -36,6 +36,8 @@ from smartcity.live.dashboard import endpoints as dashboard
 from smartcity.live.devices import api as devices_api
 from smartcity.live.ingest import http as ingest_http
 from smartcity.live.ingest.runtime import build_ingest
+from smartcity.opendata.archive import endpoints as archive_api
+from smartcity.opendata.archive.schedule import start_archiving
 from smartcity.opendata.ckan import endpoints as opendata_api
 from smartcity.opendata.runtime import build_opendata
 from smartcity.portal.feedback import endpoints as feedback_api
@@ -106,9 +108,12 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         # Delivers whatever the outbox still holds from before the restart, then keeps going.
         hub.start()
         ingest.start()
+        archiving = start_archiving(app.state.opendata)
         try:
             yield
         finally:
+            if archiving is not None:
+                archiving.cancel()
             ingest.stop()  # commits (and acknowledges) what is queued
             live_view.close()
             hub.close()
@@ -125,7 +130,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.state.hub = hub
     app.state.ingest = ingest
     # The open data portal (opendata/): its catalogue, search and CKAN Action API.
-    app.state.opendata = build_opendata(db, settings.opendata)
+    app.state.opendata = build_opendata(
+        db, settings.opendata, forbid_private_targets=settings.forbid_private_targets
+    )
     # Each route's largest body, enforced at the edge before any byte is kept (hub/api/edge.py).
     app.edge = edge_guard.Edge(
         edge_guard.BodyLimits(
@@ -220,6 +227,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
     # The open data portal's CKAN Action API and uploaded files (opendata/ckan/endpoints.py).
     app.include_router(opendata_api.router)
+    # DATA.GOV.HK's historical archive API (opendata/archive/endpoints.py).
+    app.include_router(archive_api.router)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its

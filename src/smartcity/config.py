@@ -228,16 +228,35 @@ class OpenDataSettings:
     """The open data portal (smartcity.opendata): where uploads live and what they may be.
 
     ``data_dir`` None means ``SMARTCITY_OPENDATA_DIR``, else ``$SMARTCITY_HOME/opendata``;
-    uploaded resource files are kept under its ``uploads/`` folder, one folder per resource.
+    uploaded resource files are kept under its ``uploads/`` folder, one folder per resource,
+    and the historical archive's snapshots under ``archive/``, one file per content hash.
+
+    The archive keeps, per resource, at most ``archive_keep_versions`` versions (0: all) and
+    none older than ``archive_keep_days`` days (0: forever), always the latest one;
+    ``serve`` snapshots links, APIs and hub queries every ``archive_interval`` seconds
+    (0: only ``smartcity opendata archive run``). Hub queries are read from ``site_url``.
     """
 
     data_dir: Path | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
     site_title: str = "Hong Kong Smart City Open Data"
+    archive_keep_versions: int = 0
+    archive_keep_days: int = 0
+    archive_interval: float = 0.0
+    archive_max_bytes: int = 100 * 1024 * 1024
+    site_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir or smartcity_home() / "opendata"
 
     @property
     def upload_dir(self) -> Path:
-        return (self.data_dir or smartcity_home() / "opendata") / "uploads"
+        return self.root / "uploads"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archive"
 
     @classmethod
     def from_env(cls) -> OpenDataSettings:
@@ -248,6 +267,14 @@ class OpenDataSettings:
             max_upload_bytes=_env_int("SMARTCITY_OPENDATA_MAX_UPLOAD_MB", 0) * 1024 * 1024
             or d.max_upload_bytes,
             site_title=os.environ.get("SMARTCITY_OPENDATA_SITE_TITLE", d.site_title),
+            archive_keep_versions=_env_int(
+                "SMARTCITY_OPENDATA_ARCHIVE_KEEP_VERSIONS", d.archive_keep_versions
+            ),
+            archive_keep_days=_env_int("SMARTCITY_OPENDATA_ARCHIVE_KEEP_DAYS", d.archive_keep_days),
+            archive_interval=_env_float("SMARTCITY_OPENDATA_ARCHIVE_INTERVAL", d.archive_interval),
+            archive_max_bytes=_env_int("SMARTCITY_OPENDATA_ARCHIVE_MAX_MB", 0) * 1024 * 1024
+            or d.archive_max_bytes,
+            site_url=os.environ.get("SMARTCITY_OPENDATA_SITE_URL", d.site_url).rstrip("/"),
         )
 
 

@@ -6,7 +6,8 @@ organisations from the portal's blueprint, and the two features do not import ea
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from smartcity.commandline import DatabaseOpt, open_database
 
 if TYPE_CHECKING:
     from smartcity.opendata.catalogue.organisations import OrganisationService
+    from smartcity.opendata.runtime import OpenData
 
 opendata_app = typer.Typer(
     help="The open data portal (CKAN Action API at /api/3/action): catalogue set-up and roles.",
@@ -25,18 +27,34 @@ sysadmin_app = typer.Typer(help="Who may do everything in the catalogue.", no_ar
 member_app = typer.Typer(
     help="Roles in organizations (admin, editor, member).", no_args_is_help=True
 )
+archive_app = typer.Typer(
+    help="The historical archive (/api/v1/historical-archive): snapshots and retention.",
+    no_args_is_help=True,
+)
 opendata_app.add_typer(sysadmin_app, name="sysadmin")
 opendata_app.add_typer(member_app, name="member")
+harvest_app = typer.Typer(
+    help="Harvest datasets from another CKAN (DATA.GOV.HK's three languages merged) or a DCAT "
+    "catalogue; repeated harvests update in place.",
+    no_args_is_help=True,
+)
+opendata_app.add_typer(archive_app, name="archive")
+opendata_app.add_typer(harvest_app, name="harvest")
 console = Console()
 err = Console(stderr=True)
 
 
-def _service(database: str | None) -> OrganisationService:
-    from smartcity.config import OpenDataSettings
+def _opendata(database: str | None) -> OpenData:
+    from smartcity.config import OpenDataSettings, Settings
     from smartcity.opendata.runtime import build_opendata
 
     db = open_database(database, current=True)
-    return build_opendata(db, OpenDataSettings.from_env()).organisations
+    forbid = Settings.from_env(db.url).forbid_private_targets
+    return build_opendata(db, OpenDataSettings.from_env(), forbid_private_targets=forbid)
+
+
+def _service(database: str | None) -> OrganisationService:
+    return _opendata(database).organisations
 
 
 def organisation_slug(code: str) -> str:
@@ -103,3 +121,126 @@ def member_add(
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(1) from None
     console.print(f"{name} is {role} of {organization}")
+
+
+@archive_app.command("run")
+def archive_run(database: DatabaseOpt = None) -> None:
+    """Snapshot every resource now (links and APIs fetched, hub queries read from
+    SMARTCITY_OPENDATA_SITE_URL), keeping a version where the content changed, then apply the
+    retention settings. Exits 1 if any resource could not be read (the others are kept)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    od = _opendata(database)
+    with Progress(
+        TextColumn("archiving"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as progress:
+        task = progress.add_task("archive", total=None)
+        report = od.archive.run(
+            progress=lambda _row: progress.advance(task),
+            total=lambda n: progress.update(task, total=n),
+        )
+    table = Table("checked", "new versions", "unchanged", "failed", "versions pruned")
+    table.add_row(
+        str(report.checked),
+        str(report.kept),
+        str(report.unchanged),
+        str(len(report.failed)),
+        str(report.pruned),
+    )
+    console.print(table)
+    for url, why in report.failed:
+        err.print(f"[red]could not snapshot[/] {url}: {why}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@archive_app.command("prune")
+def archive_prune(database: DatabaseOpt = None) -> None:
+    """Apply the retention settings (SMARTCITY_OPENDATA_ARCHIVE_KEEP_VERSIONS, _KEEP_DAYS)
+    and remove content no version needs any more."""
+    pruned, removed = _opendata(database).archive.prune()
+    console.print(f"{pruned} versions pruned, {removed} files removed")
+
+
+OrganizationOpt = Annotated[
+    str | None,
+    typer.Option(help="Owner of the datasets whose source names no organisation"),
+]
+
+
+def _harvest(
+    database: str | None,
+    url: str,
+    source_type: str,
+    organization: str | None,
+    read: Callable[..., Iterator[Any]],
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from smartcity.opendata.harvest.http import client
+    from smartcity.opendata.harvest.model import HarvestError
+    from smartcity.opendata.harvest.service import Harvester
+
+    od = _opendata(database)
+    harvester = Harvester(od.catalogue, od.organisations)
+    with Progress(
+        TextColumn("harvesting"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as progress:
+        task = progress.add_task("harvest", total=None)
+        try:
+            with client(od.archive.guard) as session:
+                report = harvester.harvest(
+                    url,
+                    source_type,
+                    read(session, url, lambda n: progress.update(task, total=n)),
+                    organization=organization,
+                    progress=lambda _d: progress.advance(task),
+                )
+        except HarvestError as exc:
+            err.print(f"[red]error:[/] could not read {url}: {exc}")
+            raise typer.Exit(1) from None
+    table = Table("created", "updated", "unchanged", "failed")
+    table.add_row(
+        str(report.created), str(report.updated), str(report.unchanged), str(len(report.failed))
+    )
+    console.print(table)
+    for name, why in report.failed:
+        err.print(f"[red]not harvested[/] {name}: {why}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@harvest_app.command("ckan")
+def harvest_ckan(
+    url: Annotated[str, typer.Argument(help="The CKAN site, e.g. https://data.gov.hk")],
+    rows: Annotated[
+        int, typer.Option(min=1, max=1000, help="Datasets per package_search page")
+    ] = 100,
+    organization: OrganizationOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Pull every public dataset of the CKAN at URL (package_search, paged). Where the site
+    answers at /en-data, /tc-data and /sc-data (DATA.GOV.HK), the three are merged into one
+    trilingual dataset. Datasets harvested before are updated, never duplicated."""
+    from smartcity.opendata.harvest.ckan import read_ckan
+
+    def read(session: Any, source: str, total: Callable[[int], None]) -> Iterator[Any]:
+        return read_ckan(session, source, rows=rows, total=total)
+
+    _harvest(database, url.rstrip("/"), "ckan", organization, read)
+
+
+@harvest_app.command("dcat")
+def harvest_dcat(
+    url: Annotated[str, typer.Argument(help="The catalogue: Turtle, RDF/XML or JSON-LD")],
+    organization: OrganizationOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Read the DCAT catalogue at URL (following hydra:next pages) into datasets here;
+    publishers become organisations. Datasets harvested before are updated in place."""
+    from smartcity.opendata.harvest.dcat import read_dcat
+
+    def read(session: Any, source: str, _total: Callable[[int], None]) -> Iterator[Any]:
+        return read_dcat(session, source)
+
+    _harvest(database, url, "dcat", organization, read)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smartcity.config import OpenDataSettings
+from smartcity.hub.outbound import TargetGuard
+from smartcity.opendata.archive.queries import ArchiveQueries
+from smartcity.opendata.archive.service import ArchiveService
 from smartcity.opendata.catalogue.organisations import OrganisationService
 from smartcity.opendata.catalogue.service import CatalogueService
 from smartcity.opendata.catalogue.uploads import UploadStore
@@ -16,9 +19,21 @@ class OpenData:
     settings: OpenDataSettings
     catalogue: CatalogueService
     organisations: OrganisationService
+    archive: ArchiveService
+    archive_queries: ArchiveQueries
 
 
-def build_opendata(db: Database, settings: OpenDataSettings) -> OpenData:
+def build_opendata(
+    db: Database, settings: OpenDataSettings, *, forbid_private_targets: bool = False
+) -> OpenData:
     uploads = UploadStore(settings.upload_dir, settings.max_upload_bytes)
     catalogue = CatalogueService(db, uploads)
-    return OpenData(settings, catalogue, OrganisationService(db, catalogue))
+    archive = ArchiveService(db, settings, uploads, TargetGuard(forbid_private_targets))
+    catalogue.upload_listeners.append(archive.snapshot_upload)  # uploads are kept at once
+    return OpenData(
+        settings,
+        catalogue,
+        OrganisationService(db, catalogue),
+        archive,
+        ArchiveQueries(db, archive.blobs),
+    )

@@ -8,14 +8,16 @@ the database never names a file that is not there because of a failed write.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Text, cast, delete, func, insert, or_, select, update
 
+from smartcity.opendata.archive import tables as archive_tables
 from smartcity.opendata.catalogue import repository as repo
 from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import Principal
@@ -64,10 +66,23 @@ class _Staged:
     removed: list[str] = field(default_factory=list)  # resource ids whose files go
 
 
+log = logging.getLogger("smartcity.opendata")
+
+
 class CatalogueService:
     def __init__(self, db: Database, uploads: UploadStore) -> None:
         self.db = db
         self.uploads = uploads
+        # Told the id of a resource whose uploaded file was just written (the archive keeps
+        # a snapshot at once); a listener's failure is logged, never the upload's.
+        self.upload_listeners: list[Callable[[str], object]] = []
+
+    def _uploaded(self, resource_id: str) -> None:
+        for listener in self.upload_listeners:
+            try:
+                listener(resource_id)
+            except Exception:
+                log.exception("after the upload of resource %s", resource_id)
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -516,7 +531,12 @@ class CatalogueService:
                 ).scalars()
             )
             index.remove(conn, row.id)
-            for table in (t.dataset_tags, t.dataset_groups, t.resources):
+            for table in (
+                t.dataset_tags,
+                t.dataset_groups,
+                t.resources,
+                archive_tables.versions,  # purged means gone, its history too
+            ):
                 conn.execute(delete(table).where(table.c.dataset_id == row.id))
             conn.execute(delete(t.datasets).where(t.datasets.c.id == row.id))
             repo.record(
@@ -566,6 +586,8 @@ class CatalogueService:
                     conn, p, dataset.id, resource_id, "resource_create", lang, base_url, now
                 )
                 self._commit_file(staged, resource_id)
+            if staged.stored is not None:
+                self._uploaded(resource_id)
             return out
         finally:
             self.uploads.discard(staged.path)
@@ -610,6 +632,8 @@ class CatalogueService:
                 self._commit_file(staged, current.id)
             if values["kind"] != "upload" and current.kind == "upload":
                 self.uploads.remove(current.id)
+            if staged.stored is not None:
+                self._uploaded(current.id)
             return out
         finally:
             self.uploads.discard(staged.path)

@@ -1,0 +1,1 @@
+"""Harvesting: other CKAN catalogues (DATA.GOV.HK's three languages merged) and DCAT ones."""
