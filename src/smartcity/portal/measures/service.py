@@ -26,7 +26,10 @@ from smartcity.portal.measures.schemas import (
     KpiView,
     MeasureView,
     MilestoneView,
+    StatusBasis,
     StatusView,
+    city_today,
+    is_overdue,
 )
 from smartcity.portal.users.model import User
 from smartcity.storage.engine import Database
@@ -95,6 +98,7 @@ class MeasureService:
                 children.setdefault(node.parent, []).append(node.id)
         labels = {s.code: s.label for s in repo.statuses(conn)}
         ids = [r.id for r in rows]
+        today = city_today()
         milestones = repo.milestones(conn, ids)
         live = repo.live_links(conn, ids)
         return [
@@ -111,6 +115,14 @@ class MeasureService:
                 owners=list(r.owners),
                 status=r.status,
                 status_label=labels[r.status],
+                status_basis=(
+                    StatusBasis.model_validate(r.status_basis) if r.status_basis else None
+                ),
+                overdue=is_overdue(
+                    Target.model_validate(r.target) if r.target else None,
+                    shown.get(r.id, r.progress),
+                    today,
+                ),
                 progress=round(shown.get(r.id, r.progress), 2),
                 own_progress=r.progress,
                 start=r.start_date,
@@ -191,6 +203,7 @@ class MeasureService:
                 old=repo.decode(r.old),
                 new=repo.decode(r.new),
                 note=r.note,
+                notes=r.notes or None,
             )
             for r in rows
         ]
@@ -258,6 +271,7 @@ class MeasureService:
                     codes = ", ".join(s.code for s in repo.statuses(conn))
                     raise InvalidUpdate(f"unknown status {status!r}; use one of: {codes}")
                 new["status"] = status
+                new["status_basis"] = None  # the editor's status now, not the blueprint's
                 if progress is None and default[0] is not None:
                     progress = default[0]
             if progress is not None and float(progress) != row.progress:
@@ -370,6 +384,8 @@ class MeasureService:
                 .values(updated_at=at, **new)
             )
             for name, value in new.items():
+                if name == "status_basis":
+                    continue  # follows the status; not a change of its own
                 repo.audit(
                     conn, measure_id, repo.audit_name(name), getattr(row, name), value,
                     user_id=user.id, actor=user.username, note=note, at=at,
