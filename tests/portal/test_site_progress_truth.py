@@ -157,3 +157,81 @@ def test_the_city_chooses_its_statuses(tmp_path: object, db: Database) -> None:
     assert svc.get_measure("living-01").status_label.en == "Running"
     with db.read() as conn:
         assert conn.execute(select(t.statuses.c.code)).scalars().all()
+
+
+# -- bulk updates in the web editor -----------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def _sign_in(client: TestClient, username: str) -> None:
+    token = _csrf(client.get("/en/login").text)
+    r = client.post(
+        "/en/login",
+        data={"csrf": token, "username": username, "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+
+
+@pytest.fixture
+def editor_site(db: Database) -> Iterator[TestClient]:
+    from smartcity.config import FeedbackSettings
+
+    loader.load(db, load_blueprint())
+    UserService(db).create("td", PASSWORD, "editor", department="TD")
+    feedback = FeedbackSettings(secret="test-secret-" + "z" * 20)
+    app = create_app(Settings(database_url=db.url, auth_required=False, feedback=feedback))
+    with TestClient(app) as client:
+        yield client
+
+
+def test_bulk_update_in_the_web_editor(db: Database, editor_site: TestClient) -> None:
+    site = editor_site
+    assert site.get("/en/account/progress", follow_redirects=False).status_code == 303  # sign in
+    _sign_in(site, "td")
+    assert "/en/account/progress" in site.get("/en/account").text
+    page = site.get("/en/account/progress").text
+    assert 'name="status-mobility-01"' in page and 'name="status-living-01"' not in page
+    form = dict(re.findall(r'name="(progress-[a-z0-9-]+)"[^>]*value="([^"]*)"', page))
+    form.update(
+        {
+            "csrf": _csrf(page),
+            "status-mobility-01": "in_progress",
+            "progress-mobility-01": "70",
+            "status-mobility-02": "completed",  # progress left as it was: the status's 100
+            "note": "Quarterly update",
+        }
+    )
+    for mid in re.findall(r'name="status-([a-z0-9-]+)"', page):
+        form.setdefault(f"status-{mid}", re.search(
+            rf'name="status-{mid}".*?<option value="([^"]+)" selected', page, re.S
+        ).group(1))  # type: ignore[union-attr]
+    r = site.post("/en/account/progress", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("#bulk-message")
+    done = _text(site.get(r.headers["location"]).text)
+    assert "Saved: mobility-01, mobility-02." in done
+    svc = MeasureService(db)
+    assert svc.get_measure("mobility-01").own_progress == 70.0
+    assert (svc.get_measure("mobility-02").status, svc.get_measure("mobility-02").own_progress) == (
+        "completed", 100.0,
+    )  # fmt: skip
+    assert svc.timeline("mobility-01")[0].note == "Quarterly update"
+    # One bad row: nothing saved, every problem listed with the values as typed.
+    bad = dict(form, **{"progress-mobility-01": "170", "progress-mobility-02": "5"})
+    bad["csrf"] = _csrf(site.get("/en/account/progress").text)
+    r = site.post("/en/account/progress", data=bad, follow_redirects=False)
+    assert r.status_code == 400 and "mobility-01: enter the progress" in r.text
+    assert 'value="170"' in r.text
+    assert svc.get_measure("mobility-02").own_progress == 100.0
+    # A measure of another department cannot be slipped in.
+    sneaky = dict(form, **{"status-living-01": "suspended"})
+    sneaky["csrf"] = _csrf(site.get("/en/account/progress").text)
+    site.post("/en/account/progress", data=sneaky, follow_redirects=False)
+    assert svc.get_measure("living-01").status == "ongoing"

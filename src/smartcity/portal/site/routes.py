@@ -237,7 +237,14 @@ def about(request: Request, lang: LangDep, data: DataDep) -> Response:
 
 # The interactive parts (sign-in, editing, public feedback, moderation) use this module's
 # pages and page functions, so they are imported last; each registers its sections on import.
-from smartcity.portal.site import auth, editor, feedback_pages, moderation, vote_pages  # noqa: E402
+from smartcity.portal.site import (  # noqa: E402
+    auth,
+    bulk,
+    editor,
+    feedback_pages,
+    moderation,
+    vote_pages,
+)
 
-for _forms in (auth, editor, feedback_pages, moderation, vote_pages):
+for _forms in (auth, editor, bulk, feedback_pages, moderation, vote_pages):
     router.include_router(_forms.router)
