@@ -121,10 +121,12 @@ def test_editor_updates_progress_and_the_area_rollup_changes(server: str, new_co
     editor.locator("#editor summary", has_text="Update progress").click()
     editor.select_option("#progress-status", "completed")
     editor.fill("#progress-progress", "100")
-    editor.fill("#progress-note", "Done on every trunk road")
+    editor.fill("#progress-note_en", "Done on every trunk road")
     editor.get_by_role("button", name="Save progress").click()
-    editor.wait_for_url("**/en/measures/mobility-02#editor-message")
-    assert "The progress of this measure is updated." in editor.locator("#editor").inner_text()
+    editor.wait_for_url("**/en/measures/mobility-02#status-message")
+    # The confirmation sits in the status block, next to what changed.
+    status = editor.locator("section[aria-labelledby=status-heading]").inner_text()
+    assert "The progress of this measure is updated." in status
     assert "Done on every trunk road" in editor.locator("main").inner_text()  # the timeline
     assert _area_progress(editor, server) != before
 

@@ -152,6 +152,9 @@ def measure(request: Request, measure_id: str, lang: LangDep, data: DataDep) -> 
                 Crumb(found.title.get(lang.text)),
             ],
             "status_labels": labels,
+            # An editor's confirmation, shown next to what changed (site/editor.py).
+            "status_messages": auth.take_flash(request, "status"),
+            "milestone_messages": auth.take_flash(request, "milestones"),
         },
     )
 
