@@ -186,3 +186,52 @@ def test_the_confirmation_is_next_to_what_changed(site: TestClient) -> None:
     page = site.get(r.headers["location"]).text
     milestones = page.split('id="milestones-heading"')[1].split("</section>")[0]
     assert "The milestone is added." in milestones
+
+
+def _post_comment(client: TestClient, measure: str, text: str) -> int:
+    page = client.get(f"/en/measures/{measure}").text
+    r = client.post(
+        f"/en/measures/{measure}",
+        data={"csrf": _csrf(page), "form": "comment", "text": text, "stance": "neutral",
+              "website": ""},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 303, r.text
+    found = re.search(r"#comment-(\d+)", r.headers["location"])
+    assert found, r.headers["location"]
+    return int(found.group(1))
+
+
+def test_editors_answer_comments_officially(app: FastAPI, site: TestClient) -> None:
+    citizen = TestClient(app)
+    cid = _post_comment(citizen, TD_MEASURE, "When will the tolling start?")
+    other = _post_comment(citizen, OGCIO_MEASURE, "And the Wi-Fi?")
+    assert "Answer officially" not in citizen.get(f"/en/measures/{TD_MEASURE}").text
+    _sign_in(site, "td-editor")
+    page = site.get(f"/en/measures/{TD_MEASURE}").text
+    assert f'action="/en/measures/{TD_MEASURE}/answer"' in page and "Answer officially" in page
+    assert "Answer officially" not in site.get(f"/en/measures/{OGCIO_MEASURE}").text
+    r = site.post(
+        f"/en/measures/{TD_MEASURE}/answer",
+        data={"csrf": _csrf(page), "comment": str(cid), "text": "In 2026.", "language": "en"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    answer = int(r.headers["location"].rsplit("-", 1)[1])
+    shown = site.get(f"/en/measures/{TD_MEASURE}").text
+    item = shown.split(f'id="comment-{answer}"')[1].split("</li>")[0]
+    assert "Official answer" in item and "Transport Department" in item and "In 2026." in item
+    assert "Your official answer is published." in item
+    # Not on another department's measure, nor a comment of another page through this one.
+    r = site.post(
+        f"/en/measures/{OGCIO_MEASURE}/answer",
+        data={"csrf": _csrf(page), "comment": str(other), "text": "No", "language": "en"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403 and "is the responsibility of OGCIO" in _text(r.text)
+    r = site.post(
+        f"/en/measures/{TD_MEASURE}/answer",
+        data={"csrf": _csrf(page), "comment": str(other), "text": "No", "language": "en"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403 and "not about measure mobility-01" in _text(r.text)

@@ -210,9 +210,12 @@ def test_bulk_update_in_the_web_editor(db: Database, editor_site: TestClient) ->
         }
     )
     for mid in re.findall(r'name="status-([a-z0-9-]+)"', page):
-        form.setdefault(f"status-{mid}", re.search(
-            rf'name="status-{mid}".*?<option value="([^"]+)" selected', page, re.S
-        ).group(1))  # type: ignore[union-attr]
+        form.setdefault(
+            f"status-{mid}",
+            re.search(rf'name="status-{mid}".*?<option value="([^"]+)" selected', page, re.S).group(
+                1
+            ),
+        )  # type: ignore[union-attr]
     r = site.post("/en/account/progress", data=form, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("#bulk-message")
     done = _text(site.get(r.headers["location"]).text)

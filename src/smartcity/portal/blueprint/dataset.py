@@ -72,9 +72,7 @@ def read_blueprint(root: Traversable | None = None) -> Blueprint:
             raise BlueprintDataError(f"{name}: holds area {area.id!r}")
         areas.append(area)
     try:
-        blueprint = Blueprint.model_validate(
-            {**top, "areas": areas, **_read_statuses(root)}
-        )
+        blueprint = Blueprint.model_validate({**top, "areas": areas, **_read_statuses(root)})
     except ValidationError as exc:
         raise BlueprintDataError(f"blueprint.yaml: {exc}") from exc
     check_consistency(blueprint)

@@ -150,7 +150,7 @@ def _edited(conn: Connection) -> set[str]:
     rows = conn.execute(
         select(a.c.measure_id)
         .where(
-            a.c.field.not_in(DATA_FIELDS + ("created", "live")),
+            a.c.field.not_in((*DATA_FIELDS, "created", "live")),
             or_(a.c.user_id.is_not(None), a.c.note.is_(None), a.c.note != SEEDED),
         )
         .distinct()

@@ -55,9 +55,7 @@ class Overview:
 
 def _status_views() -> list[StatusView]:
     return [
-        StatusView(
-            code=s.code, label=s.label, default_progress=s.default_progress, order=i
-        )
+        StatusView(code=s.code, label=s.label, default_progress=s.default_progress, order=i)
         for i, s in enumerate(shipped_blueprint().statuses, 1)
     ]
 

@@ -246,11 +246,12 @@ from smartcity.portal.site import (  # noqa: E402
     editor,
     feedback_pages,
     moderation,
+    official,
     vote_pages,
 )
 
 # The account bar on every page (signed in: name and sign-out; else the sign-in link).
 pages.extra_globals["account_of"] = auth.account_context
 
-for _forms in (auth, editor, bulk, feedback_pages, moderation, vote_pages):
+for _forms in (auth, editor, bulk, official, feedback_pages, moderation, vote_pages):
     router.include_router(_forms.router)
