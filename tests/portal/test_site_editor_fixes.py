@@ -116,26 +116,24 @@ def test_timeline_shows_old_and_new_values_in_the_readers_language(
     assert "已更改：start" not in tc and "start" not in tc.split("時間線")[-1].split("返回")[0]
 
 
-def test_unknown_fields_are_named_in_the_readers_language() -> None:
+def test_a_changed_end_date_reads_old_to_new_in_chinese() -> None:
+    from pathlib import Path
+
+    import smartcity.portal.site as site_pkg
     from smartcity.portal.measures.schemas import AuditEntry
     from smartcity.portal.site import timeline
     from smartcity.web.i18n import TC, Formatter, translations
 
     entry = AuditEntry(
-        id=1, measure_id="x", at=dt.datetime.now(dt.UTC), user_id=None, user="system",
-        field="note", old="a", new="b",
+        id=1, measure_id="x", at=dt.datetime.now(dt.UTC), user_id=1, user="Tam",
+        field="end", old="2024-03-31", new="2025-06-30",
     )  # fmt: skip
-    entry = entry.model_copy(update={"field": "weight", "old": None, "new": 2})
-    gettext = translations(TC, (timeline_locale(),)).gettext
-    assert timeline.describe(entry, gettext, Formatter(TC), {}) == "匯總權重改為 2"
-
-
-def timeline_locale() -> object:
-    from pathlib import Path
-
-    import smartcity.portal.site as site_pkg
-
-    return Path(site_pkg.__file__).parent / "locale"
+    locale = Path(site_pkg.__file__).parent / "locale"
+    gettext = translations(TC, (locale,)).gettext
+    assert (
+        timeline.describe(entry, gettext, Formatter(TC), {})
+        == "完成日期由 2024年3月31日 改為 2025年6月30日"
+    )
 
 
 def test_trilingual_notes_with_a_marked_fallback(app: FastAPI, site: TestClient) -> None:
