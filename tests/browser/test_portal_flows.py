@@ -119,12 +119,15 @@ def test_editor_updates_progress_and_the_area_rollup_changes(server: str, new_co
     before = _area_progress(editor, server)
     editor.goto(f"{server}/en/measures/mobility-02")
     editor.locator("#editor summary", has_text="Update progress").click()
-    editor.select_option("#progress-status", "completed")
-    editor.fill("#progress-progress", "100")
-    editor.fill("#progress-note", "Done on every trunk road")
+    # mobility-02 starts "ongoing" at 100 % (the blueprint says "Continue the trial").
+    editor.select_option("#progress-status", "in_progress")
+    editor.fill("#progress-progress", "30")
+    editor.fill("#progress-note_en", "Done on every trunk road")
     editor.get_by_role("button", name="Save progress").click()
-    editor.wait_for_url("**/en/measures/mobility-02#editor-message")
-    assert "The progress of this measure is updated." in editor.locator("#editor").inner_text()
+    editor.wait_for_url("**/en/measures/mobility-02#status-message")
+    # The confirmation sits in the status block, next to what changed.
+    status = editor.locator("section[aria-labelledby=status-heading]").inner_text()
+    assert "The progress of this measure is updated." in status
     assert "Done on every trunk road" in editor.locator("main").inner_text()  # the timeline
     assert _area_progress(editor, server) != before
 
@@ -172,6 +175,27 @@ def test_axe_on_login_moderation_and_editor_pages(server: str, new_context: Any)
     editor.goto(f"{server}/en/account")
     report = axe_violations(editor)
     assert not report, f"account:\n{report}"
+
+
+def test_sign_in_link_bulk_page_and_official_answer(server: str, new_context: Any) -> None:
+    """The visible sign-in link, the bulk editor and the official-answer form (issue #9)."""
+    citizen = new_context()
+    post_comment(citizen, server, f"When will it start? {uuid.uuid4().hex[:6]}")
+    editor = new_context()
+    editor.goto(f"{server}/tc/")
+    editor.get_by_role("link", name="登入").click()
+    editor.wait_for_url("**/tc/login?next=/tc/")
+    editor.goto(f"{server}/en/login?next=/en/account/progress")
+    editor.fill("#login-username", "td-editor")
+    editor.fill("#login-password", STAFF_PASSWORD)
+    editor.get_by_role("button", name="Sign in").click()
+    editor.wait_for_url("**/en/account/progress")
+    report = axe_violations(editor)
+    assert not report, f"bulk editor:\n{report}"
+    editor.goto(f"{server}/en{MEASURE}")
+    assert editor.locator("summary", has_text="Answer officially").count() >= 1
+    report = axe_violations(editor)  # the answer forms, the overdue mark, the status basis
+    assert not report, f"measure page with answer forms:\n{report}"
 
 
 def test_voting_asks_for_an_email_address(server: str, new_context: Any) -> None:

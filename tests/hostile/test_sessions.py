@@ -79,7 +79,7 @@ def test_a_cookie_copied_before_signing_out_is_refused(server: Server, editor: s
         token = csrf(browser.get(f"/en/measures/{MEASURE}/edit").text)
         # While signed in, the session (and this very form) changes the progress.
         r = set_progress(browser, token, 10)
-        assert r.status_code == 303 and r.headers["location"].endswith("#editor-message")
+        assert r.status_code == 303 and r.headers["location"].endswith("#status-message")
         assert progress_of(browser) == 10
         account = browser.get("/en/account").text
         r = browser.post("/en/logout", data={"csrf": csrf(account)})

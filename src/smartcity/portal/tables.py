@@ -104,6 +104,9 @@ progress = Table(
     Column("weight", Float, nullable=False),
     Column("parent_id", String(32), ForeignKey("portal_measures.id"), nullable=True),
     Column("updated_at", BigInteger, nullable=False),
+    # Migration 0018: why ``blueprint load`` seeded the status, {"reason", "text"} (the
+    # blueprint's sentence); None once an editor has set the status, or for older rows.
+    Column("status_basis", Json, nullable=True),
     Index("ix_portal_progress_parent", "parent_id"),
 )
 
@@ -208,5 +211,7 @@ audit = Table(
     Column("old", Text, nullable=True),
     Column("new", Text, nullable=True),
     Column("note", Text, nullable=True),
+    # Migration 0018: the note in each language it was written in, {"en": ..., "zh-Hant": ...}.
+    Column("notes", Json, nullable=True),
     Index("ix_portal_audit_measure", "measure_id", "at"),
 )

@@ -161,6 +161,39 @@ class Formatter:
             return ""
         return format_decimal(value, locale=self.locale)
 
+    def progress(self, value: float | int | None) -> str:
+        """A progress 0-100 with one decimal ("0.3%", "42.5%"), so that one measure's step in
+        a blueprint of 138 shows in the overall figure instead of rounding away."""
+        if value is None:
+            return ""
+        return format_percent(float(value) / 100, "#,##0.0%", locale=self.locale)
+
+    def amount(self, value: float | int, unit: str) -> str:
+        """A large amount as the blueprint writes it in each language: "HK$2,843 billion" /
+        "28,430 億港元" (Chinese counts in 萬 and 億, English in millions and billions), never a
+        13-digit figure. Small values, and units other than money, are plain numbers."""
+        if self.lang.text == "en":
+            scales = [(10**12, "trillion"), (10**9, "billion"), (10**6, "million")]
+            prefix = unit.endswith("$")  # "HK$2,843 billion", but "2.3 million hotspots"
+        elif self.lang.text == "zh-Hant":
+            scales = [(10**12, "萬億"), (10**8, "億"), (10**4, "萬")]
+            prefix = False
+        else:
+            scales = [(10**12, "万亿"), (10**8, "亿"), (10**4, "万")]
+            prefix = False
+        for size, word in scales:
+            # The larger word only when the figure is whole in it: "9 萬億", but "28,430 億"
+            # (not "2.843 萬億"), as the blueprint writes them.
+            # 萬 only from a million up ("1,200 萬"), as the blueprint writes "37 000 個".
+            if abs(value) >= max(size, 10**6) and (size != scales[0][0] or value % size == 0):
+                number = format_decimal(value / size, "#,##0.###", locale=self.locale)
+                if self.lang.text == "en":
+                    figure = f"{number} {word}"
+                    return f"{unit}{figure}" if prefix else f"{figure} {unit}".rstrip()
+                return f"{number} {word}{unit}"
+        number = format_decimal(value, locale=self.locale)
+        return f"{unit}{number}" if prefix else f"{number} {unit}".rstrip()
+
     def percent(self, value: float | int | None) -> str:
         """``value`` is 0-100."""
         if value is None:

@@ -119,6 +119,8 @@ class Pages:
         self.template_dirs = [*template_dirs, TEMPLATE_DIR]
         self.locale_dirs = tuple(locale_dirs)
         self._envs: dict[str, Environment] = {}
+        # A feature's own template globals (set at import, before the first render).
+        self.extra_globals: dict[str, Any] = {}
 
     def env(self, lang: Lang) -> Environment:
         env = self._envs.get(lang.prefix)
@@ -140,6 +142,7 @@ class Pages:
                 nav_items=lambda: list(nav.NAV),
                 version=__version__,
             )
+            env.globals.update(self.extra_globals)
             self._envs[lang.prefix] = env
         return env
 

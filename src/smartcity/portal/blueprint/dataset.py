@@ -41,6 +41,17 @@ def _read_yaml(path: Traversable, name: str) -> dict[str, Any]:
     return data
 
 
+def _read_statuses(root: Traversable) -> dict[str, Any]:
+    """The city's status catalogue: ``statuses.yaml`` (``statuses: [...]``), if it has one."""
+    if not (root / "statuses.yaml").is_file():
+        return {}
+    data = _read_yaml(root / "statuses.yaml", "statuses.yaml")
+    statuses = data.get("statuses")
+    if not isinstance(statuses, list):
+        raise BlueprintDataError("statuses.yaml: expected 'statuses:' with a list of statuses")
+    return {"statuses": statuses}
+
+
 def read_blueprint(root: Traversable | None = None) -> Blueprint:
     """Read and check the data under ``root`` (default: the package's ``data`` folder)."""
     root = root or _data_root()
@@ -61,7 +72,7 @@ def read_blueprint(root: Traversable | None = None) -> Blueprint:
             raise BlueprintDataError(f"{name}: holds area {area.id!r}")
         areas.append(area)
     try:
-        blueprint = Blueprint.model_validate({**top, "areas": areas})
+        blueprint = Blueprint.model_validate({**top, "areas": areas, **_read_statuses(root)})
     except ValidationError as exc:
         raise BlueprintDataError(f"blueprint.yaml: {exc}") from exc
     check_consistency(blueprint)
@@ -106,6 +117,16 @@ def check_consistency(blueprint: Blueprint) -> None:
             if k.area != area.id or not k.id.startswith(f"{area.id}-k"):
                 problems.append(f"kpi {k.id} (area {k.area}) is filed under area {area.id}")
     problems += [f"id {i!r} is used {n} times" for i, n in Counter(ids).items() if n > 1]
+    status_codes = [s.code for s in blueprint.statuses]
+    problems += [
+        f"status {c!r} listed more than once" for c, n in Counter(status_codes).items() if n > 1
+    ]
+    problems += [
+        f"measure {m.id}: status {m.status!r} is not in statuses.yaml"
+        for a in blueprint.areas
+        for m in a.measures
+        if m.status is not None and m.status not in status_codes
+    ]
     if problems:
         raise BlueprintDataError("blueprint data is inconsistent:\n  " + "\n  ".join(problems))
 

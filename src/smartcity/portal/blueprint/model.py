@@ -91,6 +91,9 @@ class Measure(BaseModel):
     title: Text  # a short title (<= ~80 chars en) for lists and headings
     text: Text  # the full official text, broken lines rejoined
     is_new: bool
+    # The status to start from, when the words alone would mislead (see blueprint/seeding.py);
+    # absent: seeded from the text.
+    status: str | None = None
     target: Target | None = None
     owners: list[str] = Field(default_factory=list)  # organisation codes, e.g. ["TD"]
     live: list[LiveLink] = Field(default_factory=list)
@@ -132,6 +135,33 @@ class Area(BaseModel):
     outlook: list[Text] = Field(default_factory=list)  # 展望未來
 
 
+class Status(BaseModel):
+    """One status a measure may have, as the city names it (``data/statuses.yaml``), with the
+    progress it implies (Decidim Accountability's "default progress"): choosing the status
+    sets that progress unless the editor enters another; None keeps the progress reached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[a-z][a-z_]{0,31}$")
+    label: Text
+    default_progress: float | None = Field(default=None, ge=0, le=100)
+
+
+def _status(code: str, en: str, hant: str, hans: str, progress: float | None) -> Status:
+    label = Text.model_validate({"en": en, "zh-Hant": hant, "zh-Hans": hans})
+    return Status(code=code, label=label, default_progress=progress)
+
+
+DEFAULT_STATUSES: tuple[Status, ...] = (
+    _status("planned", "Planned", "計劃中", "计划中", 0),
+    _status("in_progress", "In progress", "進行中", "进行中", 50),
+    _status("completed", "Completed", "已完成", "已完成", 100),
+    # the blueprint's many "continue to ..." measures: in place and continuing
+    _status("ongoing", "Ongoing", "持續推行", "持续推行", 100),
+    _status("suspended", "Suspended", "暫停", "暂停", None),  # keeps the progress reached
+)
+
+
 class Organisation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -150,3 +180,6 @@ class Blueprint(BaseModel):
     governance: list[Text]
     organisations: list[Organisation]
     areas: list[Area]
+    # The city's status catalogue, in the order editors see it (data/statuses.yaml; absent:
+    # the catalogue below, which the shipped statuses.yaml repeats).
+    statuses: list[Status] = Field(default_factory=lambda: list(DEFAULT_STATUSES), min_length=1)

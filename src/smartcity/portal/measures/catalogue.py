@@ -1,44 +1,31 @@
-"""The status catalogue: what a measure's status may be, and the progress each one implies.
+"""The status catalogue as database rows: the city's ``data/statuses.yaml`` (blueprint model
+``Status``), which ``blueprint load`` upserts (migration 0005 seeded the same first rows).
 
-``blueprint load`` upserts it (migration 0005 seeds the same rows). ``ongoing`` is for the
-blueprint's many "continue to ..." measures: in place and continuing, hence 100 %.
-``suspended`` has no default: choosing it keeps the progress reached so far.
+``INITIAL_STATUS`` is where a measure starts when nothing says otherwise (a measure added by
+``blueprint import``, or a seeded status the city's catalogue does not have).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-STATUSES: list[dict[str, Any]] = [
-    {
-        "code": "planned",
-        "label": {"en": "Planned", "zh-Hant": "計劃中", "zh-Hans": "计划中"},
-        "default_progress": 0.0,
-        "ord": 1,
-    },
-    {
-        "code": "in_progress",
-        "label": {"en": "In progress", "zh-Hant": "進行中", "zh-Hans": "进行中"},
-        "default_progress": 50.0,
-        "ord": 2,
-    },
-    {
-        "code": "completed",
-        "label": {"en": "Completed", "zh-Hant": "已完成", "zh-Hans": "已完成"},
-        "default_progress": 100.0,
-        "ord": 3,
-    },
-    {
-        "code": "ongoing",
-        "label": {"en": "Ongoing", "zh-Hant": "持續推行", "zh-Hans": "持续推行"},
-        "default_progress": 100.0,
-        "ord": 4,
-    },
-    {
-        "code": "suspended",
-        "label": {"en": "Suspended", "zh-Hant": "暫停", "zh-Hans": "暂停"},
-        "default_progress": None,
-        "ord": 5,
-    },
-]
+from smartcity.portal.blueprint.model import Blueprint
+
 INITIAL_STATUS = "planned"
+
+
+def status_rows(blueprint: Blueprint) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": s.code,
+            "label": s.label.model_dump(by_alias=True),
+            "default_progress": s.default_progress,
+            "ord": i,
+        }
+        for i, s in enumerate(blueprint.statuses, 1)
+    ]
+
+
+def initial_status(codes: list[str]) -> str:
+    """The catalogue's starting status: ``planned`` if it has one, else its first."""
+    return INITIAL_STATUS if INITIAL_STATUS in codes or not codes else codes[0]

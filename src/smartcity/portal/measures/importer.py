@@ -168,8 +168,12 @@ def _apply_progress(conn: Connection, row: MeasureRow, who: dict[str, Any]) -> b
     if not diff:
         return False
     at = repo.now_us()
+    # A status from the file is the file's, no longer the one the blueprint's words gave.
+    basis = {"status_basis": None} if "status" in diff else {}
     conn.execute(
-        update(t.progress).where(t.progress.c.measure_id == row.id).values(updated_at=at, **diff)
+        update(t.progress)
+        .where(t.progress.c.measure_id == row.id)
+        .values(updated_at=at, **diff, **basis)
     )
     for name, value in diff.items():
         repo.audit(conn, row.id, repo.audit_name(name), getattr(old, name), value, at=at, **who)

@@ -3,7 +3,11 @@
 The data files are authoritative for what the blueprint *says* (texts, targets, owners, live
 links, KPIs): changed texts are updated, and each change to a measure is audited as "system".
 The database is authoritative for what editors *enter*: a measure's progress row is created
-with the initial status when the measure first appears and never touched again by a load.
+when the measure first appears, with the status the blueprint's own words give it
+(blueprint/seeding.py) and that status's default progress. A later load changes the row only
+while no person has touched it (its ``status_basis`` is still set or it was never edited), so
+a database loaded before seeding existed gets the honest picture, and an editor's work is
+never overwritten.
 Measures that disappear from the data are kept (their history matters); the report lists them.
 Everything runs in one transaction: a failed load changes nothing.
 """
@@ -14,12 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 
 from smartcity.portal import tables as t
 from smartcity.portal.blueprint.model import Blueprint, LiveLink, Measure
+from smartcity.portal.blueprint.seeding import Seed, seed
 from smartcity.portal.measures import repository as repo
-from smartcity.portal.measures.catalogue import INITIAL_STATUS, STATUSES
+from smartcity.portal.measures.catalogue import initial_status, status_rows
 from smartcity.portal.measures.csvio import MeasureRow
 from smartcity.storage.engine import Database
 
@@ -88,22 +93,25 @@ def upsert_measure(
     user_id: int | None = None,
     actor: str = repo.SYSTEM,
     note: str | None = None,
+    seeded: Seed | None = None,
 ) -> str:
-    """Insert or update one measure's data row (plus its progress row when new), auditing
-    each changed field. Returns "inserted", "updated" or "unchanged"."""
+    """Insert or update one measure's data row (plus its progress row when new, at the
+    ``seeded`` status or the initial one), auditing each changed field. Returns "inserted",
+    "updated" or "unchanged"."""
     at = repo.now_us()
     if old is None:
         conn.execute(insert(t.measures).values(**values))
-        status = conn.execute(
-            select(t.statuses.c.default_progress).where(t.statuses.c.code == INITIAL_STATUS)
-        ).scalar()
+        defaults = _defaults(conn)
+        status = seeded.status if seeded and seeded.status in defaults else None
+        status = status or initial_status(list(defaults))
         conn.execute(
             insert(t.progress).values(
                 measure_id=values["id"],
-                status=INITIAL_STATUS,
-                progress=status or 0.0,
+                status=status,
+                progress=defaults.get(status) or 0.0,
                 weight=1.0,
                 updated_at=at,
+                status_basis=seeded.as_json() if seeded and seeded.status == status else None,
             )
         )
         repo.audit(
@@ -122,6 +130,65 @@ def upsert_measure(
                 user_id=user_id, actor=actor, note=note, at=at,
             )  # fmt: skip
     return "updated"
+
+
+def _defaults(conn: Connection) -> dict[str, float | None]:
+    """Every status code with its default progress, in catalogue order."""
+    rows = conn.execute(
+        select(t.statuses.c.code, t.statuses.c.default_progress).order_by(t.statuses.c.ord)
+    )
+    return {r.code: r.default_progress for r in rows}
+
+
+SEEDED = "blueprint"  # the audit note of a change ``reseed`` made
+
+
+def _edited(conn: Connection) -> set[str]:
+    """Measures whose progress someone changed (an editor, or an import): every progress
+    entry in the audit trail except the ones seeding wrote."""
+    a = t.audit
+    rows = conn.execute(
+        select(a.c.measure_id)
+        .where(
+            a.c.field.not_in((*DATA_FIELDS, "created", "live")),
+            or_(a.c.user_id.is_not(None), a.c.note.is_(None), a.c.note != SEEDED),
+        )
+        .distinct()
+    )
+    return {r.measure_id for r in rows}
+
+
+def reseed(conn: Connection, seeds: dict[str, Seed]) -> int:
+    """Bring untouched progress rows to the status the blueprint's words give: rows no person
+    has edited whose status or basis differs. Audited as the system; returns how many."""
+    defaults = _defaults(conn)
+    edited = _edited(conn)
+    changed = 0
+    at = repo.now_us()
+    for row in conn.execute(select(t.progress)).all():
+        s = seeds.get(row.measure_id)
+        if s is None or row.measure_id in edited or s.status not in defaults:
+            continue
+        basis = s.as_json()
+        if row.status == s.status and row.status_basis == basis:
+            continue
+        new: dict[str, Any] = {"status": s.status, "status_basis": basis}
+        progress = defaults[s.status]
+        if progress is not None and progress != row.progress and row.parent_id is None:
+            new["progress"] = progress
+        conn.execute(
+            update(t.progress)
+            .where(t.progress.c.measure_id == row.measure_id)
+            .values(updated_at=at, **new)
+        )
+        for name in ("status", "progress"):
+            if name in new and new[name] != getattr(row, name):
+                repo.audit(
+                    conn, row.measure_id, name, getattr(row, name), new[name],
+                    note=SEEDED, at=at,
+                )  # fmt: skip
+        changed += 1
+    return changed
 
 
 def _normal(links: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -167,7 +234,7 @@ def load(db: Database, blueprint: Blueprint, progress: Progress | None = None) -
     tick = progress or (lambda _stage, _done, _total: None)
     with db.write() as conn:
         stages: list[tuple[str, Table, str, list[dict[str, Any]]]] = [
-            ("statuses", t.statuses, "code", STATUSES),
+            ("statuses", t.statuses, "code", status_rows(blueprint)),
             (
                 "organisations",
                 t.organisations,
@@ -213,7 +280,8 @@ def load(db: Database, blueprint: Blueprint, progress: Progress | None = None) -
         links_changed = 0
         for done, (measure, order) in enumerate(all_measures, 1):
             values = measure_values(measure, order)
-            counts[upsert_measure(conn, values, existing.get(measure.id))] += 1
+            outcome = upsert_measure(conn, values, existing.get(measure.id), seeded=seed(measure))
+            counts[outcome] += 1
             links = [_dump(x) for x in measure.live]
             links_changed += replace_live_links(conn, measure.id, links, live.get(measure.id, []))
             tick("measures", done, len(all_measures))
@@ -222,6 +290,7 @@ def load(db: Database, blueprint: Blueprint, progress: Progress | None = None) -
             counts["updated"],
         )
         report.updated["live links"] = links_changed
+        report.updated["statuses seeded"] = reseed(conn, {m.id: seed(m) for m, _ in all_measures})
         data_ids = {m.id for m, _ in all_measures}
         report.not_in_data = sorted(set(existing) - data_ids)
 

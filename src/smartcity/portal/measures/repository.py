@@ -163,9 +163,10 @@ def audit(
     user_id: int | None = None,
     actor: str = SYSTEM,
     note: str | None = None,
+    notes: dict[str, str] | None = None,
     at: int | None = None,
 ) -> None:
-    """Append one audit entry (the table refuses updates)."""
+    """Append one audit entry (the table refuses updates). ``notes``: the note by language."""
     conn.execute(
         insert(t.audit).values(
             measure_id=measure_id,
@@ -176,6 +177,7 @@ def audit(
             old=encode(old),
             new=encode(new),
             note=note,
+            notes=notes or None,
         )
     )
 

@@ -25,6 +25,13 @@ class StatusView(_View):
     order: int
 
 
+class StatusBasis(_View):
+    """Why a measure has the status ``blueprint load`` seeded (blueprint/seeding.py)."""
+
+    reason: str  # done, continuing, new, under-way, stated
+    text: Text  # the blueprint's sentence
+
+
 class MilestoneView(_View):
     id: int
     date: dt.date
@@ -46,6 +53,9 @@ class MeasureView(_View):
     owners: list[str]
     status: str
     status_label: Text
+    status_basis: StatusBasis | None = None  # set while the status is the blueprint's
+    # The target's last day has passed and the measure is not at 100 % (see ``is_overdue``).
+    overdue: bool = False
     # ``progress`` is what to show: the weighted mean of the children's progress when the
     # measure has children, else what editors entered (``own_progress``).
     progress: float
@@ -92,3 +102,19 @@ class AuditEntry(_View):
     old: Any = None
     new: Any = None
     note: str | None = None
+    notes: dict[str, str] | None = None  # the note by language, when written in several
+
+
+def city_today() -> dt.date:
+    """Today in the city (Hong Kong time, as the site shows every time)."""
+    from smartcity.web.i18n import HONG_KONG
+
+    return dt.datetime.now(HONG_KONG).date()
+
+
+def is_overdue(target: Target | None, progress: float, today: dt.date) -> bool:
+    """A target date that has passed with the measure unfinished. "from 2018" targets are a
+    start, not a deadline; a measure at 100 % (completed, or ongoing and in place) is done."""
+    if target is None or target.date is None or target.relation == "from":
+        return False
+    return target.date < today and progress < 100

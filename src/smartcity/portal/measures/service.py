@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -26,7 +27,10 @@ from smartcity.portal.measures.schemas import (
     KpiView,
     MeasureView,
     MilestoneView,
+    StatusBasis,
     StatusView,
+    city_today,
+    is_overdue,
 )
 from smartcity.portal.users.model import User
 from smartcity.storage.engine import Database
@@ -95,6 +99,7 @@ class MeasureService:
                 children.setdefault(node.parent, []).append(node.id)
         labels = {s.code: s.label for s in repo.statuses(conn)}
         ids = [r.id for r in rows]
+        today = city_today()
         milestones = repo.milestones(conn, ids)
         live = repo.live_links(conn, ids)
         return [
@@ -111,6 +116,14 @@ class MeasureService:
                 owners=list(r.owners),
                 status=r.status,
                 status_label=labels[r.status],
+                status_basis=(
+                    StatusBasis.model_validate(r.status_basis) if r.status_basis else None
+                ),
+                overdue=is_overdue(
+                    Target.model_validate(r.target) if r.target else None,
+                    shown.get(r.id, r.progress),
+                    today,
+                ),
                 progress=round(shown.get(r.id, r.progress), 2),
                 own_progress=r.progress,
                 start=r.start_date,
@@ -191,6 +204,7 @@ class MeasureService:
                 old=repo.decode(r.old),
                 new=repo.decode(r.new),
                 note=r.note,
+                notes=r.notes or None,
             )
             for r in rows
         ]
@@ -238,10 +252,15 @@ class MeasureService:
         start: dt.date | None = None,
         end: dt.date | None = None,
         note: str | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> MeasureView:
         """Change what is given (None = keep). A new status without a progress sets the
-        status's default progress. Raises NotFound, Forbidden or InvalidUpdate."""
+        status's default progress. ``notes``: the note by language (en, zh-Hant, zh-Hans), for
+        a note written in more than one. Raises NotFound, Forbidden or InvalidUpdate."""
         note = _clean_note(note)
+        by_lang = _clean_notes(notes)
+        if note is None and by_lang:
+            note = by_lang.get("en") or next(iter(by_lang.values()))
         if progress is not None and not 0 <= progress <= 100:
             raise InvalidUpdate(f"progress must be between 0 and 100, not {progress}")
         with self.db.write() as conn:
@@ -258,6 +277,7 @@ class MeasureService:
                     codes = ", ".join(s.code for s in repo.statuses(conn))
                     raise InvalidUpdate(f"unknown status {status!r}; use one of: {codes}")
                 new["status"] = status
+                new["status_basis"] = None  # the editor's status now, not the blueprint's
                 if progress is None and default[0] is not None:
                     progress = default[0]
             if progress is not None and float(progress) != row.progress:
@@ -270,7 +290,7 @@ class MeasureService:
             last = new.get("end_date", row.end_date)
             if first is not None and last is not None and last < first:
                 raise InvalidUpdate(f"the end date {last} is before the start date {first}")
-            self._apply(conn, measure_id, row, new, user, note)
+            self._apply(conn, measure_id, row, new, user, note, by_lang)
             return self._get(conn, measure_id)
 
     def add_milestone(
@@ -361,6 +381,7 @@ class MeasureService:
         new: dict[str, Any],
         user: User,
         note: str | None,
+        notes: dict[str, str] | None = None,
     ) -> None:
         at = repo.now_us()
         if new:
@@ -370,14 +391,16 @@ class MeasureService:
                 .values(updated_at=at, **new)
             )
             for name, value in new.items():
+                if name == "status_basis":
+                    continue  # follows the status; not a change of its own
                 repo.audit(
                     conn, measure_id, repo.audit_name(name), getattr(row, name), value,
-                    user_id=user.id, actor=user.username, note=note, at=at,
+                    user_id=user.id, actor=user.username, note=note, notes=notes, at=at,
                 )  # fmt: skip
         elif note:
             repo.audit(
                 conn, measure_id, "note", None, None,
-                user_id=user.id, actor=user.username, note=note, at=at,
+                user_id=user.id, actor=user.username, note=note, notes=notes, at=at,
             )  # fmt: skip
 
     def _touch(self, conn: Connection, measure_id: str) -> None:
@@ -424,6 +447,20 @@ def _clean_note(note: str | None) -> str | None:
     if len(note) > MAX_NOTE:
         raise InvalidUpdate(f"the note must have at most {MAX_NOTE} characters")
     return note or None
+
+
+NOTE_LANGS = ("en", "zh-Hant", "zh-Hans")
+
+
+def _clean_notes(notes: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The note's languages that were written, each checked like a single note."""
+    if not notes:
+        return None
+    unknown = set(notes) - set(NOTE_LANGS)
+    if unknown:
+        raise InvalidUpdate(f"notes are keyed {', '.join(NOTE_LANGS)}, not {sorted(unknown)}")
+    cleaned = {k: _clean_note(v) for k, v in notes.items()}
+    return {k: v for k, v in cleaned.items() if v} or None
 
 
 def check_parent(conn: Connection, child: str, parent: str, nodes: dict[str, Node]) -> None:

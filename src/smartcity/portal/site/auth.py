@@ -260,16 +260,39 @@ def require_role(
     if user is None:
         return see_other(login_url(lang, request.url.path))
     if roles is not None and user.role not in roles:
-        return access_denied(request, lang)
+        return access_denied(request, lang, role_refusal(lang, user, roles))
     return user
 
 
-def access_denied(request: Request, lang: Lang) -> Response:
+ROLE_NAMES = {"admin": "administrators", "editor": "editors", "moderator": "moderators"}
+
+
+def role_refusal(lang: Lang, user: User, roles: tuple[str, ...]) -> str:
+    """Why a role may not use a page: "This page is for editors and administrators; your
+    account is a moderator account." """
+    if set(roles) == {"editor", "admin"}:
+        needed = tr(lang, "This page is for editors and administrators.")
+    elif set(roles) == {"moderator", "admin"}:
+        needed = tr(lang, "This page is for moderators and administrators.")
+    else:
+        needed = tr(lang, "This page is for administrators.")
+    mine = {
+        "admin": tr(lang, "Your account is an administrator account."),
+        "editor": tr(lang, "Your account is an editor account."),
+        "moderator": tr(lang, "Your account is a moderator account."),
+    }.get(user.role, "")
+    return f"{needed} {mine}".strip()
+
+
+def access_denied(request: Request, lang: Lang, reason: str | None = None) -> Response:
+    """The 403 page, saying the real ``reason`` (the wrong role, another department's
+    measure ...) when the caller knows it."""
     return pages.render(
         request,
         "access_denied.html",
         {
             "title": tr(lang, "You cannot use this page"),
+            "reason": reason,
             "account": account_context(request),
             "breadcrumbs": [],
         },

@@ -16,15 +16,19 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from smartcity.portal.blueprint.model import Area, Blueprint, Text
-from smartcity.portal.measures.catalogue import INITIAL_STATUS, STATUSES
+from smartcity.portal.blueprint.model import Area, Blueprint
+from smartcity.portal.blueprint.seeding import seed
+from smartcity.portal.measures.catalogue import initial_status
 from smartcity.portal.measures.repository import normalise_search, search_blob
 from smartcity.portal.measures.schemas import (
     AreaSummary,
     AuditEntry,
     KpiView,
     MeasureView,
+    StatusBasis,
     StatusView,
+    city_today,
+    is_overdue,
 )
 from smartcity.storage.engine import Database
 
@@ -51,28 +55,30 @@ class Overview:
 
 def _status_views() -> list[StatusView]:
     return [
-        StatusView(
-            code=s["code"],
-            label=Text.model_validate(s["label"]),
-            default_progress=s["default_progress"],
-            order=s["ord"],
-        )
-        for s in STATUSES
+        StatusView(code=s.code, label=s.label, default_progress=s.default_progress, order=i)
+        for i, s in enumerate(shipped_blueprint().statuses, 1)
     ]
 
 
 class ShippedMeasures:
-    """Read models built from the data files: every measure at the initial status."""
+    """Read models built from the data files: every measure at the status the blueprint's
+    words give it, as ``blueprint load`` would seed it."""
 
     def __init__(self, blueprint: Blueprint) -> None:
         self.blueprint = blueprint
         statuses = {s.code: s for s in _status_views()}
-        initial = statuses[INITIAL_STATUS]
-        progress = initial.default_progress or 0.0
+        today = city_today()
         self._measures: list[MeasureView] = []
         for area in blueprint.areas:
             titles = {s.id: s.title for s in area.strategies}
             for order, m in enumerate(area.measures):
+                seeded = seed(m)
+                code = seeded.status
+                if code not in statuses:
+                    code = initial_status(list(statuses))
+                status = statuses[code]
+                progress = status.default_progress or 0.0
+                basis = seeded.as_json() if code == seeded.status else None
                 self._measures.append(
                     MeasureView(
                         id=m.id,
@@ -85,8 +91,10 @@ class ShippedMeasures:
                         is_new=m.is_new,
                         target=m.target,
                         owners=m.owners,
-                        status=initial.code,
-                        status_label=initial.label,
+                        status=status.code,
+                        status_label=status.label,
+                        status_basis=StatusBasis.model_validate(basis) if basis else None,
+                        overdue=is_overdue(m.target, progress, today),
                         progress=progress,
                         own_progress=progress,
                         weight=1.0,

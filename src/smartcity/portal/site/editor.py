@@ -135,8 +135,24 @@ def _guard(request: Request, lang: Lang, measure_id: str) -> tuple[User, Measure
     except NotFound as exc:
         raise HTTPException(404) from exc
     if not measures_service(request).can_edit(user, measure_id):
-        return access_denied(request, lang)
+        return access_denied(request, lang, department_refusal(lang, user, m))
     return user, m
+
+
+def department_refusal(lang: Lang, user: User, m: MeasureView) -> str:
+    """Why an editor may not update a measure: the department, not the role."""
+    owners = ", ".join(m.owners) or tr(lang, "no department")
+    if user.department:
+        return tr(
+            lang,
+            "Measure %(id)s is the responsibility of %(owners)s. Editors of %(department)s "
+            "can update only their own department's measures.",
+        ) % {"id": m.id, "owners": owners, "department": user.department}
+    return tr(
+        lang,
+        "Measure %(id)s is the responsibility of %(owners)s, and your editor account has no "
+        "department.",
+    ) % {"id": m.id, "owners": owners}
 
 
 @page(router, "/measures/{measure_id}/edit")
@@ -159,7 +175,10 @@ def _date(raw: str, lang: Lang) -> tuple[dt.date | None, str | None]:
 def _progress(
     request: Request, lang: Lang, user: User, m: MeasureView, form: dict[str, str]
 ) -> dict[str, Any]:
-    values = {k: form.get(k, "") for k in ("status", "progress", "start", "end", "note")}
+    note_names = [f"note_{k}" for k, _ in TEXT_LANGS]
+    values = {k: form.get(k, "") for k in ("status", "progress", "start", "end", *note_names)}
+    if form.get("note") and not any(values[n] for n in note_names):
+        values[f"note_{lang.text}"] = form["note"]  # one note, in the page's language
     errors: dict[str, str] = {}
     codes = {s.code for s in measures_service(request).statuses()}
     if values["status"] not in codes:
@@ -182,10 +201,11 @@ def _progress(
     first, last = start or m.start, end or m.end
     if not errors and first and last and last < first:
         errors["end"] = tr(lang, "The end date cannot be before the start date.")
-    if len(values["note"].strip()) > MAX_NOTE:
-        errors["note"] = tr(lang, "The note is too long: at most %(max)s characters.") % {
-            "max": MAX_NOTE
-        }
+    for name in note_names:
+        if len(values[name].strip()) > MAX_NOTE:
+            errors[name] = tr(lang, "The note is too long: at most %(max)s characters.") % {
+                "max": MAX_NOTE
+            }
     if errors:
         return {"values": values, "errors": errors}
     # A new status with the progress left as it was takes the status's usual progress.
@@ -198,9 +218,11 @@ def _progress(
         progress=progress,
         start=start,
         end=end,
-        note=values["note"] or None,
+        # In the languages written; pages in another language show the default language's
+        # (English) note, marked as such (timeline.py).
+        notes={k: values[f"note_{k}"] for k, _ in TEXT_LANGS if values[f"note_{k}"].strip()},
     )
-    flash(request, "editor", tr(lang, "The progress of this measure is updated."))
+    flash(request, "status", tr(lang, "The progress of this measure is updated."))
     return {}
 
 
@@ -238,7 +260,7 @@ def _milestone(
     measures_service(request).add_milestone(
         m.id, user=user, date=day, title=title, description=description, done=bool(values["done"])
     )
-    flash(request, "editor", tr(lang, "The milestone is added."))
+    flash(request, "milestones", tr(lang, "The milestone is added."))
     return {}
 
 
@@ -251,9 +273,9 @@ def _milestone_done(
     done = form.get("done") == "1"
     measures_service(request).set_milestone_done(int(raw), user=user, done=done)
     if done:
-        flash(request, "editor", tr(lang, "The milestone is marked as reached."))
+        flash(request, "milestones", tr(lang, "The milestone is marked as reached."))
     else:
-        flash(request, "editor", tr(lang, "The milestone is marked as not reached."))
+        flash(request, "milestones", tr(lang, "The milestone is marked as not reached."))
     return {}
 
 
@@ -274,12 +296,14 @@ def _submit(request: Request, lang: Lang, measure_id: str, form: dict[str, str])
     try:
         failed = handler(request, lang, user, m, form)
     except Forbidden:
-        return access_denied(request, lang)
+        return access_denied(request, lang, department_refusal(lang, user, m))
     except PortalError as exc:  # a rule the checks above did not foresee: say it plainly
         failed = {"values": dict(form), "errors": {"_form": exc.detail}}
     if failed:
         return _edit_page(request, lang, m, {kind: failed}, 400)
-    return see_other(f"/{lang.prefix}/measures/{measure_id}#editor-message")
+    # The confirmation shows next to what changed: the status block, or the milestones.
+    anchor = "status-message" if kind == "progress" else "milestones-message"
+    return see_other(f"/{lang.prefix}/measures/{measure_id}#{anchor}")
 
 
 @post_route(router, "/measures/{measure_id}/edit")

@@ -133,6 +133,12 @@ def _subject_path(kind: str, subject_id: str) -> str:
 # -- the section on measure and area pages ----------------------------------------------------
 
 
+def _answer_url(request: Request, lang: Lang, kind: str, subject_id: str) -> str | None:
+    from smartcity.portal.site.official import answer_url  # imported after this module
+
+    return answer_url(request, lang, kind, subject_id)
+
+
 def render_section(kind: str, request: Request, subject_id: str, lang: Lang) -> Markup:
     fb = feedback_service(request)
     target = Target.of(kind, subject_id)
@@ -177,6 +183,9 @@ def render_section(kind: str, request: Request, subject_id: str, lang: Lang) -> 
         "max_depth": MAX_DEPTH,
         "assets": assets_tags(request),
         "moderator": (user := current_user(request)) is not None and user.role in MODERATORS,
+        "answer_url": _answer_url(request, lang, kind, subject_id),
+        "page_lang": lang.text,
+        "answer_languages": [("en", "English"), ("zh-Hant", "繁體中文"), ("zh-Hans", "简体中文")],
     }
     html = pages.render(request, "feedback_section.html", context, lang=lang).body
     return Markup(bytes(html).decode("utf-8"))

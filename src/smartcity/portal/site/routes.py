@@ -152,6 +152,9 @@ def measure(request: Request, measure_id: str, lang: LangDep, data: DataDep) -> 
                 Crumb(found.title.get(lang.text)),
             ],
             "status_labels": labels,
+            # An editor's confirmation, shown next to what changed (site/editor.py).
+            "status_messages": auth.take_flash(request, "status"),
+            "milestone_messages": auth.take_flash(request, "milestones"),
         },
     )
 
@@ -237,7 +240,18 @@ def about(request: Request, lang: LangDep, data: DataDep) -> Response:
 
 # The interactive parts (sign-in, editing, public feedback, moderation) use this module's
 # pages and page functions, so they are imported last; each registers its sections on import.
-from smartcity.portal.site import auth, editor, feedback_pages, moderation, vote_pages  # noqa: E402
+from smartcity.portal.site import (  # noqa: E402
+    auth,
+    bulk,
+    editor,
+    feedback_pages,
+    moderation,
+    official,
+    vote_pages,
+)
 
-for _forms in (auth, editor, feedback_pages, moderation, vote_pages):
+# The account bar on every page (signed in: name and sign-out; else the sign-in link).
+pages.extra_globals["account_of"] = auth.account_context
+
+for _forms in (auth, editor, bulk, official, feedback_pages, moderation, vote_pages):
     router.include_router(_forms.router)
