@@ -1,5 +1,9 @@
 """SQL for the latest state of entities. Functions take an open connection; the service decides
-the transaction boundaries. Nothing here knows about @contexts or HTTP."""
+the transaction boundaries. Nothing here knows about @contexts or HTTP.
+
+Every document written passes ``refuse_unstorable`` (hub/text.py) before its statement: the
+last line for in-process writers, so that a U+0000 from an outside data feed is refused alike on
+SQLite (which would store it) and PostgreSQL (which would fail with a driver error)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 
+from smartcity.hub.text import refuse_unstorable
 from smartcity.hub.types_expr import TypeSelection
 from smartcity.storage import bulk, schema
 from smartcity.storage.engine import Database
@@ -187,6 +192,8 @@ def insert_entities(
     entities is a handful of round trips, not thousands)."""
     if not docs:
         return []
+    for d in docs:
+        refuse_unstorable(d, f"entity {d['id']}")
     rows = [(tenant, d["id"], bulk.json_text(d), now, now) for d in docs]
     returned = bulk.insert_returning(conn, E, _ENTITY_COLUMNS, rows, ("entity_id", "eid"))
     eid_of = {entity_id: int(eid) for entity_id, eid in returned}
@@ -243,6 +250,8 @@ def update_entities(
     """Write many (eid, old, new) documents: one batched UPDATE, index rows where they moved."""
     if not items:
         return
+    for _, _, new in items:
+        refuse_unstorable(new, f"entity {new['id']}")
     if len(items) == 1:
         eid, _, new = items[0]
         conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
@@ -261,6 +270,7 @@ def update_entity(
     new: dict[str, Any],
     now: int,
 ) -> None:
+    refuse_unstorable(new, f"entity {new['id']}")
     conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
     _update_indexes(conn, tenant, eid, old, new)
 
