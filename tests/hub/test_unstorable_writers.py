@@ -38,7 +38,14 @@ def entity(entity_id: str, value: str) -> dict:
 def test_a_connector_fed_a_nul_writes_the_other_entities(db: Database, client: TestClient) -> None:
     result = CliRunner().invoke(
         app,
-        ["connect", "carparks", "--from", str(FIX / "td_basic_info_nul.json"), "--database", db.url],
+        [
+            "connect",
+            "carparks",
+            "--from",
+            str(FIX / "td_basic_info_nul.json"),
+            "--database",
+            db.url,
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "U+0000" in result.output  # counted as refused, with the reason
@@ -71,7 +78,8 @@ def test_contexts_add_refuses_a_file_with_a_nul(db: Database, tmp_path: Path) ->
     document = tmp_path / "ctx.jsonld"
     document.write_text(json.dumps({"@context": {"name": "https://example.org/na\u0000me"}}))
     result = CliRunner().invoke(
-        app, ["contexts", "add", "https://example.org/c.jsonld", str(document), "--database", db.url]
+        app,
+        ["contexts", "add", "https://example.org/c.jsonld", str(document), "--database", db.url],
     )
     assert result.exit_code == 1 and "U+0000" in result.output
     assert ContextStore(db).entries() == []
