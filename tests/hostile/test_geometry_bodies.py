@@ -28,6 +28,8 @@ SUB = "urn:ngsi-ld:Subscription:hostile-geo"
 REG = "urn:ngsi-ld:ContextSourceRegistration:hostile-geo"
 POSITIONS = 1_000_000
 WITHIN = 1.0  # seconds
+# A tenant of its own: the database is shared with the suite's other modules.
+TENANT = {"NGSILD-Tenant": "geometry-bodies"}
 HUGE_GEOQ = {
     "georel": "intersects",
     "geometry": "MultiPoint",
@@ -57,7 +59,7 @@ def registration(**extra: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def stored(server: Server) -> Iterator[Server]:
     """A subscription and a registration to PATCH."""
-    with server.client(headers=server.auth) as http:
+    with server.client(headers={**server.auth, **TENANT}) as http:
         for path, body in (
             ("/subscriptions", subscription(id=SUB)),
             ("/csourceRegistrations", registration(id=REG)),
@@ -90,7 +92,7 @@ def test_a_million_position_geometry_is_refused_before_it_is_parsed(
     before = rss_mb(stored)
 
     def send() -> tuple[httpx.Response, float]:
-        with stored.client(headers=stored.auth) as http:
+        with stored.client(headers={**stored.auth, **TENANT}) as http:
             started = time.perf_counter()
             response = http.request(
                 method, NGSI + path, content=raw, headers={"Content-Type": "application/json"}
@@ -103,7 +105,7 @@ def test_a_million_position_geometry_is_refused_before_it_is_parsed(
     assert elapsed < WITHIN, elapsed
     assert rss_mb(stored) - before < 50
     assert_responsive(probes)
-    with stored.client(headers=stored.auth) as http:  # nothing was written
+    with stored.client(headers={**stored.auth, **TENANT}) as http:  # nothing was written
         subs = http.get(f"{NGSI}/subscriptions").json()
         assert [s["id"] for s in subs] == [SUB] and "geoQ" not in subs[0]
         regs = http.get(f"{NGSI}/csourceRegistrations", params={"type": "Probe"}).json()
@@ -115,7 +117,7 @@ def test_a_registration_location_past_the_limit_is_refused_once_parsed(stored: S
     """Under the raw-bracket bound (two geometries' worth of arrays is allowed, since a
     registration has three), the position count still applies to each geometry."""
     location = {"type": "MultiPoint", "coordinates": [[0, 0]] * 10_001}
-    with stored.client(headers=stored.auth) as http:
+    with stored.client(headers={**stored.auth, **TENANT}) as http:
         r = http.post(f"{NGSI}/csourceRegistrations", json=registration(location=location))
         assert "10000 positions" in assert_problem(r, 400)["detail"]
         fine = {"type": "MultiPoint", "coordinates": [[0, 0]] * 10_000}
