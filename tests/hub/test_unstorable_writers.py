@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from smartcity.cli.main import app
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.errors import BadRequestData
+from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.storage.engine import Database
 
@@ -83,3 +84,22 @@ def test_contexts_add_refuses_a_file_with_a_nul(db: Database, tmp_path: Path) ->
     )
     assert result.exit_code == 1 and "U+0000" in result.output
     assert ContextStore(db).entries() == []
+
+
+def test_the_repository_refuses_what_bypasses_the_service(db: Database) -> None:
+    """Writers with their own SQL through the write pipeline (device ingestion's batch writer
+    does this) meet the same check before any statement, on both backends."""
+    from smartcity.hub import repository
+
+    service = EntityService(db)
+    ok = "urn:ngsi-ld:Thing:direct"
+    service.create("", entity(ok, "fine"))
+    with pytest.raises(BadRequestData, match="U\\+0000"), service.transaction() as tx:
+        doc = {**entity("urn:ngsi-ld:Thing:nul", "\x00"), "createdAt": "x", "modifiedAt": "x"}
+        repository.insert_entities(tx.conn, "", [doc], tx.now)
+    old = service.get("", ok)
+    new = {**old, "attrs": {NAME: [{"type": "Property", "value": "\ud800"}]}}
+    for items in ([(1, old, new)], [(1, old, new), (2, old, new)]):
+        with pytest.raises(BadRequestData), service.transaction() as tx:
+            repository.update_entities(tx.conn, "", items, tx.now)
+    assert service.find("", EntityQuery(), limit=10)[0] == [old]
