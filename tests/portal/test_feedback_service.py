@@ -198,12 +198,13 @@ def test_threads_sort_by_votes(fb: FeedbackService, clock: Clock) -> None:
 
 def test_reports_from_distinct_people_hide_a_comment(fb: FeedbackService) -> None:
     comment = post(fb, "Buy cheap watches")
-    assert fb.report(comment, "spam", None, browser(11)).recorded
-    assert fb.report(comment, "spam", None, browser(12)).recorded
-    # The same browser again does not count twice.
-    assert not fb.report(comment, "offensive", None, browser(12)).recorded
+    assert fb.report(comment, "spam", None, voter(fb, 11)).counted
+    assert fb.report(comment, "spam", None, voter(fb, 12)).recorded
+    # The same person again, from this browser or another, does not count twice.
+    assert not fb.report(comment, "offensive", None, voter(fb, 12)).recorded
+    assert not fb.report(comment, "offensive", None, voter(fb, 99, account=12)).recorded
     assert fb.comments(MEASURE).total == 1
-    fb.report(comment, "other", "advertising", browser(13))
+    fb.report(comment, "other", "advertising", voter(fb, 13))
     assert fb.comments(MEASURE).total == 0
     with pytest.raises(FeedbackNotFound):
         fb.comment(comment)
@@ -212,7 +213,27 @@ def test_reports_from_distinct_people_hide_a_comment(fb: FeedbackService) -> Non
     assert [r.reason for r in queue[0].open_reports] == ["spam", "spam", "other"]
     assert fb.moderation.log(comment)[0].action == "hidden_by_reports"
     with pytest.raises(InvalidFeedback):
-        fb.report(comment + 1, "other", None, browser(14))  # 'other' needs a detail
+        fb.report(comment + 1, "other", None, voter(fb, 14))  # 'other' needs a detail
+
+
+def test_made_up_browser_tokens_never_hide_a_comment(fb: FeedbackService) -> None:
+    """Issue #11: reports were counted per browser token, which the client chooses: three
+    made-up tokens hid any comment. A browser alone is no person: its report waits for a
+    moderator and counts towards nothing."""
+    comment = post(fb, "An unpopular but fair opinion")
+    for n in range(20):
+        result = fb.report(comment, "spam", None, browser(100 + n))
+        assert result.recorded and not result.counted
+    assert fb.comment(comment).state == "published"
+    total, queue = fb.moderation.queue()
+    assert total == 1 and queue[0].status == "published" and len(queue[0].open_reports) == 20
+    assert not any(r.by_person for r in queue[0].open_reports)
+    # People still hide it, whatever anonymous reports came first.
+    for n in (1, 2):
+        fb.report(comment, "spam", None, voter(fb, 200 + n))
+    assert fb.comment(comment).state == "published"  # two people, threshold 3
+    fb.report(comment, "spam", None, voter(fb, 203))
+    assert fb.moderation.item(comment).status == "hidden_by_reports"
 
 
 def test_restore_clears_reports_and_those_reporters_cannot_hide_it_again(
@@ -220,15 +241,16 @@ def test_restore_clears_reports_and_those_reporters_cannot_hide_it_again(
 ) -> None:
     fb = make(db, clock, reports_to_hide=2)
     comment = post(fb)
-    fb.report(comment, "offensive", None, browser(21))
-    fb.report(comment, "offensive", None, browser(22))
+    fb.report(comment, "offensive", None, voter(fb, 21))
+    fb.report(comment, "offensive", None, voter(fb, 22))
     assert fb.moderation.item(comment).status == "hidden_by_reports"
     item = fb.moderation.restore(comment, "moderator ada", "fair criticism")
     assert item.status == "published" and item.open_reports == []
     assert fb.moderation.queue()[0] == 0
-    assert not fb.report(comment, "offensive", None, browser(21)).recorded
+    assert not fb.report(comment, "offensive", None, voter(fb, 21)).recorded
+    assert not fb.report(comment, "offensive", None, voter(fb, 31, account=21)).recorded
     assert fb.comment(comment).state == "published"
-    fb.report(comment, "spam", None, browser(23))
+    fb.report(comment, "spam", None, voter(fb, 23))
     assert fb.comment(comment).state == "published"  # one open report, threshold 2
     entry = fb.moderation.log(comment)[0]
     assert (entry.actor, entry.action, entry.reason, entry.created_at) == (

@@ -38,6 +38,7 @@ from smartcity.hub.context_fetch import ContextFetcher, FetchesBusy
 from smartcity.hub.errors import BadRequestData, NgsiError
 from smartcity.hub.jsonld import ActiveContext, process_context
 from smartcity.hub.outbound import TargetGuard
+from smartcity.hub.text import refuse_unstorable
 from smartcity.storage import schema
 from smartcity.storage.engine import Database
 
@@ -280,6 +281,7 @@ class ContextStore:
         """Store a context document under its URL (``smartcity contexts add``)."""
         if not isinstance(document, dict) or "@context" not in document:
             raise BadRequestData("a context document must be a JSON object with an @context member")
+        refuse_unstorable(document, "the context document")  # a file, not only a request body
         process_context(ActiveContext(), document["@context"], self.load)  # validate
         self._store(url, document, kind, tenant)
         self._documents[url] = document

@@ -1,5 +1,9 @@
 """SQL for the latest state of entities. Functions take an open connection; the service decides
-the transaction boundaries. Nothing here knows about @contexts or HTTP."""
+the transaction boundaries. Nothing here knows about @contexts or HTTP.
+
+Every document written passes ``refuse_unstorable`` (hub/text.py) before its statement: the
+last line for in-process writers, so that a U+0000 from an outside data feed is refused alike on
+SQLite (which would store it) and PostgreSQL (which would fail with a driver error)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 
+from smartcity.hub.text import refuse_unstorable
 from smartcity.hub.types_expr import TypeSelection
 from smartcity.storage import bulk, schema
 from smartcity.storage.engine import Database
@@ -187,7 +192,7 @@ def insert_entities(
     entities is a handful of round trips, not thousands)."""
     if not docs:
         return []
-    rows = [(tenant, d["id"], bulk.json_text(d), now, now) for d in docs]
+    rows = [(tenant, d["id"], _storable_json(d), now, now) for d in docs]
     returned = bulk.insert_returning(conn, E, _ENTITY_COLUMNS, rows, ("entity_id", "eid"))
     eid_of = {entity_id: int(eid) for entity_id, eid in returned}
     eids = [eid_of[d["id"]] for d in docs]
@@ -201,6 +206,19 @@ def insert_entities(
     ]
     bulk.execute_many(conn, _INSERT_GEO, _GEO_COLUMNS, geo_rows)
     return eids
+
+
+def _storable_json(doc: dict[str, Any]) -> str:
+    """``doc``'s JSON text, once it is known to hold nothing a backend cannot store: the
+    text written is the text checked (the escape ``\\u0000`` is the only spelling of NUL)."""
+    try:
+        text = bulk.json_text(doc)
+    except orjson.JSONEncodeError:  # a lone surrogate: say where
+        refuse_unstorable(doc, f"entity {doc['id']}")
+        raise
+    if "\\u0000" in text:
+        refuse_unstorable(doc, f"entity {doc['id']}")
+    return text
 
 
 def _geo_rows(tenant: str, eid: int, doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -245,9 +263,10 @@ def update_entities(
         return
     if len(items) == 1:
         eid, _, new = items[0]
+        refuse_unstorable(new, f"entity {new['id']}")
         conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
     else:  # many: the driver's executemany (see storage.bulk)
-        rows = [(bulk.json_text(new), now, eid) for eid, _, new in items]
+        rows = [(_storable_json(new), now, eid) for eid, _, new in items]
         bulk.execute_many(conn, _UPDATE_DOC, ("b_doc", "b_now", "b_eid"), rows)
     for eid, old, new in items:
         _update_indexes(conn, tenant, eid, old, new)
@@ -261,6 +280,7 @@ def update_entity(
     new: dict[str, Any],
     now: int,
 ) -> None:
+    refuse_unstorable(new, f"entity {new['id']}")
     conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
     _update_indexes(conn, tenant, eid, old, new)
 

@@ -33,6 +33,7 @@ from smartcity.hub.errors import (
 from smartcity.hub.group_commit import AsyncBatcher, GroupCommit
 from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
+from smartcity.hub.text import refuse_unstorable
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage.engine import Database, QueryTimeout
 
@@ -226,6 +227,10 @@ class EntityService:
                     )
                     continue
                 seen.add(doc["id"])
+                refused = _unstorable(doc)
+                if refused is not None:
+                    result.errors.append((doc["id"], refused))
+                    continue
                 doc = documents.new_doc(doc, now_iso)
                 fresh.append(doc)
             try:
@@ -257,6 +262,10 @@ class EntityService:
             changes: list[Change] = []
             updates: list[tuple[int, Doc, Doc]] = []
             for entity_id, doc in merged_docs.items():
+                refused = _unstorable(doc)
+                if refused is not None:
+                    result.errors.append((entity_id, refused))
+                    continue
                 if entity_id not in existing:
                     if not doc.get("type"):
                         result.errors.append(
@@ -297,6 +306,10 @@ class EntityService:
                     result.errors.append(
                         (doc["id"], ResourceNotFound(f"entity {doc['id']} does not exist"))
                     )
+                    continue
+                refused = _unstorable(doc)
+                if refused is not None:
+                    result.errors.append((doc["id"], refused))
                     continue
                 eid, old = self._load(conn, tenant, doc["id"])
                 attrs = doc["attrs"]
@@ -463,6 +476,10 @@ class EntityService:
                         )
                     old = docs[key][2]
                     new, written = mod.apply(old, tx.now_iso)
+                    if new is not old:  # (only what this write brings can be new)
+                        refuse_unstorable(
+                            [new["type"], new.get("scope"), written], f"entity {mod.entity_id}"
+                        )
                 except Exception as exc:  # this write alone: refused, or a bug in it
                     outcomes[i] = exc
                     continue
@@ -690,6 +707,17 @@ class EntityService:
                 repository.types_with_attr(conn, tenant, attr),
                 repository.docs_with_attr(conn, tenant, attr, limit=200),
             )
+
+
+def _unstorable(doc: Doc) -> BadRequestData | None:
+    """The refusal of an entity holding a string no backend can store (hub/text.py): checked
+    here per entity, so that one bad entity of a batch fails alone, whoever wrote it (the HTTP
+    API refuses it earlier; connectors and scripts reach only this)."""
+    try:
+        refuse_unstorable(doc, f"entity {doc['id']}")
+    except BadRequestData as exc:
+        return exc
+    return None
 
 
 def _tenant_note(tenant: str) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
 from smartcity.hub.errors import BadRequestData
 
 NUL = "\x00"
@@ -56,6 +58,22 @@ def refuse_nul(value: Any, what: str = "the body") -> None:
     found = nul_location(value)
     if found is not None:
         raise BadRequestData(f"{what}: {found} holds {NUL_HINT}")
+
+
+def refuse_unstorable(value: Any, what: str) -> None:
+    """BadRequestData if any string in ``value`` (keys included) holds U+0000 or a lone
+    surrogate: the check of the hub's write pipeline, for writers that never passed the HTTP
+    edge (connectors, the simulator, scripts). One orjson encoding (C speed) answers for
+    almost every value; only a value whose encoding may hold the escape, or cannot be encoded
+    (lone surrogates), is walked in Python."""
+    try:
+        raw = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        raw = b"\\u0000"  # cannot tell cheaply: walk it
+    if may_hold_nul(raw):
+        found = nul_location(value)
+        if found is not None:
+            raise BadRequestData(f"{what}: {found} holds {NUL_HINT}")
 
 
 def refuse_nul_in_text(text: str, what: str) -> None:

@@ -26,6 +26,7 @@ from smartcity.hub.api.negotiation import (
 )
 from smartcity.hub.api.paging import add_page_links, count_header, page_of
 from smartcity.hub.api.params import split_list
+from smartcity.hub.api.query_body import max_query_arrays
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.federation import Federation
@@ -64,8 +65,13 @@ async def create_registration(request: Request) -> Response:
     require(request, tenant, "write")
     h = hub(request)
     fed = h.federation
-    decoded = await decode(request, h.contexts, h.settings.limits)
-    doc = parse_registration(decoded.body, decoded.active, now_us=now_us())
+    limits = h.settings.limits
+    # Three geometries at most (location, observationSpace, operationSpace), bounded before
+    # the body is parsed (see max_query_arrays).
+    decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits, 3))
+    doc = parse_registration(
+        decoded.body, decoded.active, now_us=now_us(), max_points=limits.max_geometry_points
+    )
     await run_in_threadpool(check_source, doc["endpoint"], h.settings.forbid_private_targets)
     await run_in_threadpool(fed.registrations.create, tenant, doc)
     return Response(status_code=201, headers={"Location": location(f"{PREFIX}/{doc['id']}")})
@@ -185,9 +191,15 @@ async def update_registration(request: Request, registrationId: str) -> Response
     h = hub(request)
     fed = h.federation
     check_uri(registrationId, "registration id")
-    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    limits = h.settings.limits
+    decoded = await decode(
+        request, h.contexts, limits, allow_merge_patch=True, max_arrays=max_query_arrays(limits, 3)
+    )
     stored = await run_in_threadpool(fed.registrations.get, tenant, registrationId)
-    doc = apply_fragment(stored.doc, decoded.body, decoded.active, now_us=now_us())
+    doc = apply_fragment(
+        stored.doc, decoded.body, decoded.active, now_us=now_us(),
+        max_points=limits.max_geometry_points,
+    )  # fmt: skip
     if doc["endpoint"] != stored.doc["endpoint"]:
         await run_in_threadpool(check_source, doc["endpoint"], h.settings.forbid_private_targets)
     await run_in_threadpool(
@@ -248,7 +260,8 @@ async def create_csub(request: Request) -> Response:
     require(request, tenant, "write")
     h = hub(request)
     service = _csubs(h)
-    decoded = await decode(request, h.contexts, h.settings.limits)
+    limits = h.settings.limits
+    decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
     doc = parse_csub(
         decoded.body, decoded.active, context=decoded.context, limits=h.settings.limits
     )
@@ -316,7 +329,10 @@ async def update_csub(request: Request, subscriptionId: str) -> Response:
     h = hub(request)
     service = _csubs(h)
     check_uri(subscriptionId, "subscription id")
-    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    limits = h.settings.limits
+    decoded = await decode(
+        request, h.contexts, limits, allow_merge_patch=True, max_arrays=max_query_arrays(limits)
+    )
     old, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
     doc = patch_csub(old, decoded.body, decoded.active, context=decoded.context,
                      limits=h.settings.limits)  # fmt: skip

@@ -123,8 +123,9 @@ async def read_json(
     if max_arrays is not None and (arrays := raw.count(b"[")) > max_arrays:
         raise BadRequestData(
             f"the body holds {arrays} '[' characters, more than the {max_arrays} such a body "
-            f"can need; a geo-query geometry may have at most {limits.max_geometry_points} "
-            "positions (each one an array): simplify the geometry"
+            f"can need; a geometry (a geo-query, a subscription's geoQ, a registration's "
+            f"location) may have at most {limits.max_geometry_points} positions (each one an "
+            "array): simplify the geometry"
         )
     if not raw.strip():
         # An empty body is well-formed HTTP with no data in it (BadRequestData); a body that is

@@ -16,12 +16,14 @@ from smartcity.hub.errors import BadRequestData
 _OTHER_BRACKETS = 8192
 
 
-def max_query_arrays(limits: Limits) -> int:
-    """The most '[' characters a valid Query body can hold, checked on the raw bytes before
-    parsing (``negotiation.read_json``): a geometry of N positions has at most 1.5 N + 1
-    arrays (a position is one; every line has at least 2 positions and every ring 4, plus one
-    array per polygon), so a body past this bound is refused unparsed, whatever its size."""
-    return 2 * limits.max_geometry_points + _OTHER_BRACKETS
+def max_query_arrays(limits: Limits, geometries: int = 1) -> int:
+    """The most '[' characters a valid body with ``geometries`` geometries can hold (a Query,
+    a subscription's geoQ: one; a context source registration's location, observationSpace
+    and operationSpace: three), checked on the raw bytes before parsing
+    (``negotiation.read_json``): a geometry of N positions has at most 1.5 N + 1 arrays (a
+    position is one; every line has at least 2 positions and every ring 4, plus one array per
+    polygon), so a body past this bound is refused unparsed, whatever its size."""
+    return 2 * geometries * limits.max_geometry_points + _OTHER_BRACKETS
 
 
 @dataclass

@@ -24,6 +24,7 @@ from smartcity.hub.api.negotiation import (
     tenant_of,
 )
 from smartcity.hub.api.paging import add_page_links, count_header, page_of
+from smartcity.hub.api.query_body import max_query_arrays
 from smartcity.hub.entity import check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.subscriptions.model import (
@@ -62,7 +63,9 @@ async def create_subscription(request: Request) -> Response:
     require(request, tenant, "write")
     h = hub(request)
     service = _service(h)
-    decoded = await decode(request, h.contexts, h.settings.limits)
+    # A geoQ's geometry is bounded before the body is parsed (see max_query_arrays).
+    limits = h.settings.limits
+    decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
     doc = parse_subscription(
         decoded.body,
         decoded.active,
@@ -136,7 +139,10 @@ async def update_subscription(request: Request, subscriptionId: str) -> Response
     h = hub(request)
     service = _service(h)
     check_uri(subscriptionId, "subscription id")
-    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    limits = h.settings.limits
+    decoded = await decode(
+        request, h.contexts, limits, allow_merge_patch=True, max_arrays=max_query_arrays(limits)
+    )
     stored = await run_in_threadpool(service.get, tenant, subscriptionId)
     doc = apply_fragment(
         stored.doc,

@@ -166,9 +166,10 @@ def expand_operations(operations: list[str]) -> frozenset[str]:
 class _Parser:
     """One member at a time, so that create and PATCH share every rule."""
 
-    def __init__(self, ctx: ActiveContext, now_us: int) -> None:
+    def __init__(self, ctx: ActiveContext, now_us: int, max_points: int = 10_000) -> None:
         self.ctx = ctx
         self.now_us = now_us
+        self.max_points = max_points
 
     def text(self, value: Any, what: str) -> str:
         if not isinstance(value, str) or not value:
@@ -377,6 +378,11 @@ class _Parser:
             raise BadRequestData(
                 f"{what} must be a GeoJSON geometry ({', '.join(GEO_TYPES)}) with coordinates"
             )
+        positions = _count_positions(value["coordinates"], self.max_points)
+        if positions > self.max_points:
+            raise BadRequestData(
+                f"{what} has more than {self.max_points} positions; simplify the geometry"
+            )
         return {"type": value["type"], "coordinates": value["coordinates"]}
 
     def scope(self, value: Any) -> list[str]:
@@ -463,7 +469,24 @@ def _check_whole(doc: Doc) -> None:
             )
 
 
-def parse_registration(payload: Any, ctx: ActiveContext, *, now_us: int) -> Doc:
+def _count_positions(coordinates: list[Any], at_most: int) -> int:
+    """The positions (innermost arrays) of GeoJSON coordinates, counting stops past
+    ``at_most``: a registration's geometry is matched against every query it may answer."""
+    count = 0
+    stack: list[Any] = [coordinates]
+    while stack and count <= at_most:
+        item = stack.pop()
+        if isinstance(item, list):
+            if item and not isinstance(item[0], list):
+                count += 1
+            else:
+                stack.extend(item)
+    return count
+
+
+def parse_registration(
+    payload: Any, ctx: ActiveContext, *, now_us: int, max_points: int = 10_000
+) -> Doc:
     """Validate a Register Context Source payload (clause 5.9.2) into the stored layout."""
     if not isinstance(payload, dict):
         raise BadRequestData("a context source registration must be a JSON object")
@@ -474,7 +497,7 @@ def parse_registration(payload: Any, ctx: ActiveContext, *, now_us: int) -> Doc:
         )
     reg_id = check_uri(payload["id"], "registration id") if "id" in payload else None
     doc: Doc = {"id": reg_id or new_registration_id(), "type": REGISTRATION_TYPE}
-    parser = _Parser(ctx, now_us)
+    parser = _Parser(ctx, now_us, max_points)
     for key, value in payload.items():
         if key in ("id", "type") or key in READ_ONLY:
             continue
@@ -486,7 +509,9 @@ def parse_registration(payload: Any, ctx: ActiveContext, *, now_us: int) -> Doc:
     return doc
 
 
-def apply_fragment(old: Doc, fragment: Any, ctx: ActiveContext, *, now_us: int) -> Doc:
+def apply_fragment(
+    old: Doc, fragment: Any, ctx: ActiveContext, *, now_us: int, max_points: int = 10_000
+) -> Doc:
     """Update Context Source Registration (clause 5.9.3): each member given replaces the
     stored one; ``urn:ngsi-ld:null`` removes an optional member."""
     if not isinstance(fragment, dict) or not fragment:
@@ -496,7 +521,7 @@ def apply_fragment(old: Doc, fragment: Any, ctx: ActiveContext, *, now_us: int) 
     if "type" in fragment and fragment["type"] != REGISTRATION_TYPE:
         raise BadRequestData(f"a registration's type is always {REGISTRATION_TYPE!r}")
     doc = copy.deepcopy(old)
-    parser = _Parser(ctx, now_us)
+    parser = _Parser(ctx, now_us, max_points)
     for key, value in fragment.items():
         if key in ("id", "type") or key in READ_ONLY:
             continue

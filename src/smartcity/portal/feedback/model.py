@@ -179,11 +179,14 @@ class VoteResult:
 @dataclass(frozen=True)
 class ReportResult:
     comment_id: int
-    recorded: bool  # False: this browser had already reported the comment
+    recorded: bool  # False: this browser or person had already reported the comment
+    # True: by a person, so it counts towards hiding the comment; False: from a browser alone,
+    # it waits for a moderator (or was not recorded).
+    counted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         result = "recorded" if self.recorded else "already_reported"
-        return {"commentId": self.comment_id, "result": result}
+        return {"commentId": self.comment_id, "result": result, "countsToHide": self.counted}
 
 
 @dataclass(frozen=True)

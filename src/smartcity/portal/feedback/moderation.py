@@ -39,12 +39,14 @@ class ReportView:
     reason: str
     detail: str | None
     created_at: int
+    by_person: bool = False  # an account or a proven address: it counts towards hiding
 
     def to_json(self) -> dict[str, Any]:
         return {
             "reason": self.reason,
             "detail": self.detail,
             "createdAt": iso_from_us(self.created_at),
+            "byPerson": self.by_person,
         }
 
 
@@ -148,12 +150,14 @@ class ModerationService:
         found: dict[int, list[ReportView]] = {i: [] for i in ids}
         if ids:
             stmt = (
-                select(R.comment_id, R.reason, R.detail, R.created_at)
+                select(R.comment_id, R.reason, R.detail, R.created_at, R.reporter_person)
                 .where(R.comment_id.in_(ids), R.resolved_at.is_(None))
                 .order_by(R.created_at, R.id)
             )
             for r in conn.execute(stmt):
-                found[r.comment_id].append(ReportView(r.reason, r.detail, r.created_at))
+                found[r.comment_id].append(
+                    ReportView(r.reason, r.detail, r.created_at, r.reporter_person is not None)
+                )
         return found
 
     def queue(self, *, offset: int = 0, limit: int = 50) -> tuple[int, list[ModerationItem]]:

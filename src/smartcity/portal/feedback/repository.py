@@ -64,10 +64,23 @@ def log_action(
     )
 
 
-def open_report_count(conn: Connection, comment_id: int) -> int:
+def insert_report(conn: Connection, values: dict[str, Any]) -> bool:
+    """Store a report; False if this browser or this person has reported the comment already
+    (either unique key: DO NOTHING without a conflict target covers both)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(reports).values(**values).on_conflict_do_nothing()
+    return conn.execute(stmt.returning(R.id)).first() is not None
+
+
+def open_person_report_count(conn: Connection, comment_id: int) -> int:
+    """Open reports by people (not by a browser alone): what hides a comment."""
     return int(
         conn.execute(
-            select(func.count()).where(R.comment_id == comment_id, R.resolved_at.is_(None))
+            select(func.count()).where(
+                R.comment_id == comment_id,
+                R.resolved_at.is_(None),
+                R.reporter_person.is_not(None),
+            )
         ).scalar_one()
     )
 

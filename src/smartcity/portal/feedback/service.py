@@ -39,7 +39,7 @@ from smartcity.portal.feedback.sanitize import (
     normalise_email,
 )
 from smartcity.portal.feedback.secret import Keyed, load_or_create_secret
-from smartcity.portal.feedback.tables import comments, reports
+from smartcity.portal.feedback.tables import comments
 from smartcity.portal.feedback.threads import build_threads, find_in
 from smartcity.storage.engine import Database
 
@@ -240,7 +240,10 @@ class FeedbackService:
     def report(
         self, comment_id: int, reason: str, detail: str | None, client: Client
     ) -> ReportResult:
-        """Report a comment; at ``reports_to_hide`` distinct open reports it is hidden."""
+        """Report a comment. Every report waits for a moderator; only reports by people
+        (``client.person``: a signed-in account or a proven e-mail address) count towards
+        hiding it, at ``reports_to_hide`` open ones. A browser's token is the client's choice
+        (made-up tokens are free), so a report from a browser alone never hides anything."""
         check_choice(reason, "reason", REPORT_REASONS)
         detail_text = clean_optional(detail, "detail", max_chars=1000)
         if reason == "other" and detail_text is None:
@@ -254,14 +257,17 @@ class FeedbackService:
             values = {
                 "comment_id": comment_id,
                 "reporter_digest": reporter,
+                "reporter_person": client.person,
                 "reason": reason,
                 "detail": detail_text,
                 "created_at": now,
             }
-            if not repo.insert_ignore(conn, reports, values, ["comment_id", "reporter_digest"]):
+            if not repo.insert_report(conn, values):
                 return ReportResult(comment_id, False)
             enforce(conn, self.keyed, limits, now, postgres=self.db.is_postgres)
-            open_reports = repo.open_report_count(conn, comment_id)
+            if client.person is None:
+                return ReportResult(comment_id, True, counted=False)
+            open_reports = repo.open_person_report_count(conn, comment_id)
             if open_reports >= s.reports_to_hide:
                 conn.execute(
                     comments.update()
@@ -271,7 +277,7 @@ class FeedbackService:
                 repo.log_action(
                     conn, comment_id, "system", "hidden_by_reports", f"{open_reports} reports", now
                 )
-        return ReportResult(comment_id, True)
+        return ReportResult(comment_id, True, counted=True)
 
     def stats(self) -> dict[str, int]:
         """Counters for operators (e.g. ``honeypot``: comments discarded as bots')."""

@@ -110,7 +110,10 @@ reports = Table(
     Column(
         "comment_id", Id, ForeignKey("feedback_comments.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("reporter_digest", String(64), nullable=False),
+    Column("reporter_digest", String(64), nullable=False),  # the browser's voter token
+    # The person (an account or a proven e-mail address, as for votes), NULL for a browser
+    # alone: only reports with a person count towards hiding (migration 0019).
+    Column("reporter_person", String(64), nullable=True),
     Column("reason", String(16), nullable=False),
     Column("detail", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
@@ -120,6 +123,7 @@ reports = Table(
     # One report per person and comment, even after review: the same people cannot hide a
     # restored comment again.
     UniqueConstraint("comment_id", "reporter_digest", name="uq_feedback_reports_reporter"),
+    Index("uq_feedback_reports_person", "comment_id", "reporter_person", unique=True),
     Index("ix_feedback_reports_open", "resolved_at", "comment_id"),
 )
 
