@@ -9,7 +9,7 @@ Reports from before this revision have no person: they stay in the moderation qu
 longer count towards hiding (they were counted per client-chosen token).
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0018
 Create Date: 2026-12-04
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0014"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
