@@ -234,6 +234,14 @@ class OpenDataSettings:
     data_dir: Path | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
     site_title: str = "Hong Kong Smart City Open Data"
+    # DataStore (opendata/datastore): datastore_search_sql is off unless switched on; each of
+    # its statements stops after the timeout and answers at most the row cap.
+    datastore_sql: bool = False
+    datastore_sql_timeout_s: float = 5.0
+    datastore_sql_row_cap: int = 10_000
+    # Uploads up to this size load into the DataStore inside resource_create's request;
+    # larger ones in a background thread (datastore_info shows the load's state).
+    datastore_sync_load_bytes: int = 5 * 1024 * 1024
 
     @property
     def upload_dir(self) -> Path:
@@ -248,6 +256,14 @@ class OpenDataSettings:
             max_upload_bytes=_env_int("SMARTCITY_OPENDATA_MAX_UPLOAD_MB", 0) * 1024 * 1024
             or d.max_upload_bytes,
             site_title=os.environ.get("SMARTCITY_OPENDATA_SITE_TITLE", d.site_title),
+            datastore_sql=os.environ.get("SMARTCITY_OPENDATA_DATASTORE_SQL", "").lower()
+            in ("1", "true", "yes", "on"),
+            datastore_sql_timeout_s=float(
+                os.environ.get("SMARTCITY_OPENDATA_DATASTORE_SQL_TIMEOUT_S")
+                or d.datastore_sql_timeout_s
+            ),
+            datastore_sql_row_cap=_env_int("SMARTCITY_OPENDATA_DATASTORE_SQL_ROWS", 0)
+            or d.datastore_sql_row_cap,
         )
 
 

@@ -9,7 +9,7 @@ the database never names a file that is not there because of a failed write.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,6 +68,24 @@ class CatalogueService:
     def __init__(self, db: Database, uploads: UploadStore) -> None:
         self.db = db
         self.uploads = uploads
+        # Hooks of the features built on the catalogue (the DataStore), which it does not
+        # import: resources going (called inside the deleting transaction), and a file
+        # uploaded to a resource (called after the commit: resource id, path, format).
+        self.on_resources_removed: list[Callable[[Connection, list[str]], None]] = []
+        self.on_upload: list[Callable[[str, Path, str | None], None]] = []
+
+    def _removed(self, conn: Connection, resource_ids: list[str]) -> None:
+        for hook in self.on_resources_removed:
+            hook(conn, resource_ids)
+
+    def _uploaded(self, resource_id: str) -> None:
+        with self.db.read() as conn:
+            row = conn.execute(select(t.resources).where(t.resources.c.id == resource_id)).first()
+        path = self.uploads.path(resource_id, row.url) if row and row.kind == "upload" else None
+        if path is None:
+            return
+        for hook in self.on_upload:
+            hook(resource_id, path, row.format or None)
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -516,6 +534,7 @@ class CatalogueService:
                 ).scalars()
             )
             index.remove(conn, row.id)
+            self._removed(conn, resource_ids)
             for table in (t.dataset_tags, t.dataset_groups, t.resources):
                 conn.execute(delete(table).where(table.c.dataset_id == row.id))
             conn.execute(delete(t.datasets).where(t.datasets.c.id == row.id))
@@ -566,6 +585,8 @@ class CatalogueService:
                     conn, p, dataset.id, resource_id, "resource_create", lang, base_url, now
                 )
                 self._commit_file(staged, resource_id)
+            if staged.stored is not None:
+                self._uploaded(resource_id)
             return out
         finally:
             self.uploads.discard(staged.path)
@@ -610,6 +631,8 @@ class CatalogueService:
                 self._commit_file(staged, current.id)
             if values["kind"] != "upload" and current.kind == "upload":
                 self.uploads.remove(current.id)
+            if staged.stored is not None:
+                self._uploaded(current.id)
             return out
         finally:
             self.uploads.discard(staged.path)
@@ -620,6 +643,7 @@ class CatalogueService:
             if current is None:
                 raise NotFound(f"there is no resource {key!r}")
             dataset = self._dataset_for_write(conn, p, current.dataset_id)
+            self._removed(conn, [key])
             conn.execute(delete(t.resources).where(t.resources.c.id == key))
             now = repo.now_us()
             conn.execute(
@@ -747,6 +771,7 @@ class CatalogueService:
                 )
         gone = [rid for rid in existing if rid not in kept]
         if gone:
+            self._removed(conn, gone)
             conn.execute(delete(r).where(r.c.id.in_(gone)))
             staged.removed.extend(gone)
 
