@@ -318,7 +318,7 @@ def _load_rows(
     sample = list(itertools.islice(rows, SAMPLE_ROWS))
     fields: list[Field] = []
     for position, name in enumerate(ids):
-        wanted = types.get(name) or types.get(str(header[position]).strip())
+        wanted = types.get(name)  # by field id (a repeated header is name_2)
         if wanted is not None:
             type_name = canonical_type(wanted)
             if type_name is None:
