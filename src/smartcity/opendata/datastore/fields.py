@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -214,7 +215,10 @@ def _timestamp(value: Any) -> datetime:
 
 
 def to_json(value: Any) -> Any:
-    """A value read from a table, as an answer shows it."""
+    """A value read from a table, as an answer shows it (PostgreSQL's numeric results of
+    sum() and the like as numbers)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
