@@ -82,7 +82,7 @@ class CatalogueService:
         with self.db.read() as conn:
             row = conn.execute(select(t.resources).where(t.resources.c.id == resource_id)).first()
         path = self.uploads.path(resource_id, row.url) if row and row.kind == "upload" else None
-        if path is None:
+        if row is None or path is None:
             return
         for hook in self.on_upload:
             hook(resource_id, path, row.format or None)

@@ -45,14 +45,13 @@ class UploadLoader:
             record_load(self.store, resource_id, "running", None, None)
             report = load_file(self.store, resource_id, path, fmt=fmt)
         except (LoadError, OpenDataError) as exc:
-            message = exc.message if isinstance(exc, OpenDataError) else str(exc)
-            self._finish(resource_id, message)
+            self._finish(resource_id, exc.message if isinstance(exc, OpenDataError) else str(exc))
             return
         except Exception:
             log.exception("loading %s into the DataStore failed", resource_id)
             self._finish(resource_id, "the load failed; the error has been logged")
             return
-        message = (
+        message: str | None = (
             f"{report.bad_row_count} bad rows skipped (see bad_rows)"
             if report.bad_row_count
             else None

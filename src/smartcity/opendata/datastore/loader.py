@@ -297,7 +297,7 @@ def load_file(
     return report
 
 
-def _delimiter(binary: io.BufferedReader, encoding: str) -> str:
+def _delimiter(binary: Any, encoding: str) -> str:
     sample = binary.peek(64 * 1024)[: 64 * 1024].decode(encoding, errors="ignore")
     try:
         return csv.Sniffer().sniff(sample.split("\n", 20)[0] if sample else ",", ",;\t|").delimiter

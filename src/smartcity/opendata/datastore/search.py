@@ -205,6 +205,8 @@ def _keyset(found: Registered, order: list[tuple[str, bool]], cursor: str) -> Co
     for (name, descending), raw in zip(order, values, strict=True):
         column = table.c[name]
         value = _typed(found, name, raw, "cursor")
+        after: ColumnElement[bool]
+        tie: ColumnElement[bool]
         if value is None:
             after = column.is_not(None) if descending else false()
             tie = column.is_(None)
