@@ -37,6 +37,7 @@ from smartcity.live.devices import api as devices_api
 from smartcity.live.ingest import http as ingest_http
 from smartcity.live.ingest.runtime import build_ingest
 from smartcity.opendata.ckan import endpoints as opendata_api
+from smartcity.opendata.ckan import requests as ckan_requests
 from smartcity.opendata.datastore import routes as datastore_routes
 from smartcity.opendata.runtime import build_opendata
 from smartcity.portal.feedback import endpoints as feedback_api
@@ -134,6 +135,16 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
                 (NGSI_PREFIX + "/", settings.limits.max_body_bytes),
                 (r"/api/v1/devices/[^/]+/readings$", ingest_http.MAX_BODY),
                 (r"/api/v1/(comments|privacy|moderation)(/|$)", feedback_schemas.MAX_BODY_BYTES),
+                # CKAN's Action API: uploads (resource_create) and DataStore records
+                # (datastore_upsert) are large; the action endpoint holds JSON to the body
+                # limit and multipart to the upload limit itself (opendata/ckan/requests.py).
+                (
+                    r"/((en|tc|sc)-data/)?api/(3/)?action/",
+                    max(
+                        settings.limits.max_body_bytes,
+                        settings.opendata.max_upload_bytes + ckan_requests.FORM_OVERHEAD,
+                    ),
+                ),
             ],
             # Everything else: the site's forms, device registration, the healthz probe.
             default=MAX_FORM_BYTES,

@@ -239,6 +239,8 @@ class OpenDataSettings:
     datastore_sql: bool = False
     datastore_sql_timeout_s: float = 5.0
     datastore_sql_row_cap: int = 10_000
+    # datastore_search and dumps: a search (words over a large table) stops after this long.
+    datastore_search_timeout_s: float = 10.0
     # Uploads up to this size load into the DataStore inside resource_create's request;
     # larger ones in a background thread (datastore_info shows the load's state).
     datastore_sync_load_bytes: int = 5 * 1024 * 1024

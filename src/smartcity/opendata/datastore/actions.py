@@ -12,6 +12,7 @@ from smartcity.opendata.datastore import search as s
 from smartcity.opendata.datastore import sql
 from smartcity.opendata.datastore.store import name_list, parse_fields
 from smartcity.opendata.errors import BadRequest, ValidationFailed
+from smartcity.storage.engine import QueryTimeout
 
 
 def _json_param(data: dict[str, Any], name: str) -> Any:
@@ -149,8 +150,16 @@ def datastore_search(call: Call, data: dict[str, Any]) -> Any:
         include_total=params.boolean(data, "include_total", True),
         records_format=records_format,
     )
-    with call.od.datastore.db.snapshot() as conn:
-        page = s.search(conn, found, search)
+    budget = call.od.settings.datastore_search_timeout_s
+    try:
+        with call.od.datastore.db.snapshot(budget=budget) as conn:
+            page = s.search(conn, found, search)
+    except QueryTimeout:
+        raise ValidationFailed.one(
+            "query",
+            f"the search ran longer than {budget:g} s and was stopped: narrow it with filters "
+            "on indexed fields, or fewer words in q",
+        ) from None
     out: dict[str, Any] = {
         "resource_id": resource_id,
         "fields": page.fields,

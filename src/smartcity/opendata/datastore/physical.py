@@ -97,9 +97,16 @@ def _sqlite_value(value: Any) -> Any:
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
     return value
+
+
+def _json_as_text(row: Sequence[Any], json_at: list[int]) -> list[Any]:
+    """JSON values as JSON text (a JSON string too: "abc" is stored as '"abc"')."""
+    out = list(row)
+    for i in json_at:
+        if out[i] is not None:
+            out[i] = orjson.dumps(out[i]).decode()
+    return out
 
 
 def insert_rows(
@@ -115,6 +122,8 @@ def insert_rows(
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(f.id) for f in fields)
     json_at = [i for i, f in enumerate(fields) if f.type == "json"]
+    if json_at:
+        rows = (_json_as_text(row, json_at) for row in rows)
     count = 0
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
@@ -122,11 +131,6 @@ def insert_rows(
             sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
             with cursor.copy(sql) as copy:
                 for row in rows:
-                    if json_at:
-                        row = list(row)
-                        for i in json_at:
-                            if row[i] is not None:
-                                row[i] = orjson.dumps(row[i]).decode()
                     copy.write_row(row)
                     count += 1
         return count

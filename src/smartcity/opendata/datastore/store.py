@@ -8,10 +8,12 @@ fails (a bad record, a duplicate key, a load that breaks off) leaves the table a
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Table, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -305,10 +307,11 @@ class DataStore:
         table = found.table
         try:
             if method == "insert":
-                for row in rows:
-                    row.pop(physical.ROW_ID, None)
-                    conn.execute(insert(table).values(**row))
-                return len(rows)
+                # the bulk path (COPY on PostgreSQL): a missing field is NULL, as in an INSERT
+                names = [f.id for f in found.fields]
+                return physical.insert_rows(
+                    conn, table, found.fields, ([row.get(n) for n in names] for row in rows)
+                )
             for position, row in enumerate(rows):
                 by = keys if all(k in row for k in keys) and keys else [physical.ROW_ID]
                 if any(k not in row or row[k] is None for k in by):
@@ -352,11 +355,12 @@ class DataStore:
                     else stmt.on_conflict_do_nothing(index_elements=[table.c[k] for k in by])
                 )
                 conn.execute(stmt)
-        except IntegrityError as exc:
+        except (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+            detail = getattr(exc, "orig", None) or exc
             raise ValidationFailed.one(
                 "records",
                 f"a record repeats a primary key ({', '.join(keys)}) or breaks a "
-                f"constraint: {str(exc.orig).splitlines()[0]}",
+                f"constraint: {str(detail).splitlines()[0]}",
             ) from None
         return len(rows)
 
