@@ -5,15 +5,18 @@ nothing half-written after a failed load, and uploads through resource_create lo
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.opendata.helpers import Act
+from tests.opendata.helpers import Act, make_act, open_settings
 
+from smartcity.app import create_app
 from smartcity.opendata.datastore.loader import LoadError, load_file
 from smartcity.opendata.runtime import OpenData
+from smartcity.storage.engine import Database
 
 TEXT = "地區,車位,日期\n中西區,120,2024-01-01\n灣仔,80,2024-01-02\n沙田,300,2024-01-03\n"
 # Big5 is told from its bytes: a real file's length of Chinese (districts, car parks)
@@ -176,3 +179,39 @@ def test_an_uploaded_csv_is_loaded_and_dropped_with_its_resource(
     from smartcity.opendata.datastore.physical import table_name
 
     assert table_name(rid) not in names
+
+
+def test_a_large_upload_loads_in_the_background(db: Database, tmp_path: Path) -> None:
+    """Above the synchronous size (here 0 bytes) the upload answers at once and the load's
+    state moves to complete; an unreadable file ends in error with the reason, and the file
+    itself is kept."""
+    settings = open_settings(db, tmp_path, auth=False, datastore_sync_load_bytes=0)
+    with TestClient(create_app(settings)) as client:
+        act = make_act(client)
+        act("organization_create", name="td", title="TD")
+        act("package_create", name="car-parks", owner_org="td")
+
+        def upload(name: str, body: bytes) -> str:
+            r = client.post(
+                "/api/3/action/resource_create",
+                data={"package_id": "car-parks"},
+                files={"upload": (name, io.BytesIO(body), "text/csv")},
+            )
+            assert r.status_code == 200, r.json()
+            return str(r.json()["result"]["id"])
+
+        def settled(rid: str) -> dict[str, Any]:
+            deadline = time.monotonic() + 30
+            while True:
+                load: dict[str, Any] = act("datastore_info", id=rid)["result"]["meta"]["load"]
+                if load["state"] in ("complete", "error") or time.monotonic() > deadline:
+                    return load
+                time.sleep(0.05)
+
+        good = upload("spaces.csv", TEXT.encode())
+        assert settled(good)["state"] == "complete"
+        assert act("datastore_info", id=good)["result"]["meta"]["count"] == 3
+        empty = upload("empty.csv", b"")
+        failed = settled(empty)
+        assert failed["state"] == "error" and "empty" in failed["message"]
+        assert act("resource_show", id=empty)["result"]["url_type"] == "upload"
