@@ -252,6 +252,10 @@ def infer_type(values: list[str]) -> str:
     if not present:
         return "text"
     for candidate in INFER_ORDER:
+        if candidate == "date" and any(
+            isinstance(v, datetime) and v.time() != datetime.min.time() for v in present
+        ):
+            continue  # spreadsheet cells with a time of day are timestamps
         if candidate == "bool" and not all(
             str(v).strip().lower() in ("true", "false", "yes", "no") for v in present
         ):
