@@ -3,7 +3,11 @@ meaningful on a quiet machine with the default million rows)."""
 
 from __future__ import annotations
 
+import pytest
+
 from smartcity.bench import datastore
+
+pytestmark = pytest.mark.slow  # a real server process
 
 
 def test_the_datastore_benchmark_runs() -> None:

@@ -3,24 +3,29 @@ beside Datasette on the same rows (issue #8, items 4 and 11).
 
 In one run, on a fresh database: write an N-row CSV, load it (rows/s, through the same
 ``load_file`` the command line and uploads use), then time ``datastore_search`` with a
-filter, a sort and 100 rows through the Action API in process, and, when Datasette is
-installed (it is not a dependency), the same query through Datasette's own in-process
-client on a SQLite copy of the same rows (``?district=...&_sort_desc=spaces&_size=100``).
+filter, a sort and 100 rows against a real ``smartcity serve``, and, when Datasette is
+installed (it is not a dependency), the same query against ``datasette serve`` on a SQLite
+copy of the same rows with the same indexes (``?district=...&_sort_desc=spaces&_size=100``),
+each over one kept-alive HTTP connection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
+import importlib.util
 import random
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from smartcity.bench.harness import Result, fresh_database, percentile
+import httpx
+
+from smartcity.bench.harness import Result, free_port, fresh_database, percentile, server
 
 DISTRICTS = ["中西區", "灣仔", "東區", "南區", "油尖旺", "深水埗", "九龍城", "黃大仙", "觀塘",
              "荃灣", "屯門", "元朗", "北區", "大埔", "西貢", "沙田", "葵青", "離島"]  # fmt: skip
@@ -57,11 +62,13 @@ def _timed(run: Callable[[], Any], repeat: int) -> dict[str, float]:
 def run(
     database: str | None, *, rows: int, repeat: int, progress: Callable[[str], None]
 ) -> list[Result]:
-    from fastapi.testclient import TestClient
-
-    from smartcity.app import create_app
-    from smartcity.config import OpenDataSettings, Settings
+    from smartcity.config import OpenDataSettings
+    from smartcity.opendata.catalogue.access import NO_AUTH
+    from smartcity.opendata.catalogue.organisations import ORGANIZATION
     from smartcity.opendata.datastore.loader import load_file
+    from smartcity.opendata.languages import DEFAULT
+    from smartcity.opendata.runtime import build_opendata
+    from smartcity.storage.engine import Database
 
     results: list[Result] = []
     with fresh_database(database) as url, tempfile.TemporaryDirectory() as tmp_dir:
@@ -69,58 +76,43 @@ def run(
         progress(f"writing {rows} rows")
         source = tmp / "spaces.csv"
         write_csv(source, rows)
-        settings = Settings(
-            database_url=url, auth_required=False, opendata=OpenDataSettings(data_dir=tmp)
-        )
-        with TestClient(create_app(settings)) as client:
-            od = client.app.state.opendata  # type: ignore[attr-defined]
-
-            def act(_action: str, **data: Any) -> Any:
-                return client.post(f"/api/3/action/{_action}", json=data).json()["result"]
-
-            act("organization_create", name="bench", title="Bench")
-            act("package_create", name="bench", owner_org="bench")
-            rid = act("resource_create", package_id="bench", url="https://x.example/s.csv")["id"]
+        db = Database(url)
+        try:
+            od = build_opendata(db, OpenDataSettings(data_dir=tmp))
+            bench = {"name": "bench", "title": "Bench", "owner_org": "bench"}
+            od.organisations.create(ORGANIZATION, NO_AUTH, DEFAULT, "", bench)
+            od.catalogue.package_create(NO_AUTH, DEFAULT, "", bench)
+            link = {"package_id": "bench", "url": "https://x.example/s.csv"}
+            rid = od.catalogue.resource_create(NO_AUTH, DEFAULT, "", link, None)["id"]
             progress("loading")
             start = time.perf_counter()
             report = load_file(od.datastore, rid, source)
             seconds = time.perf_counter() - start
-            results.append(
-                Result(
-                    "datastore load (CSV)",
-                    {
-                        "rows": report.rows_loaded,
-                        "s": seconds,
-                        "rows/s": report.rows_loaded / seconds,
-                    },
-                )
+            od.datastore.create(NO_AUTH, rid, [], None, ["district", "spaces"], [])
+        finally:
+            db.dispose()
+        results.append(
+            Result(
+                "datastore load (CSV)",
+                {"rows": report.rows_loaded, "s": seconds, "rows/s": report.rows_loaded / seconds},
             )
-            act("datastore_create", resource_id=rid, indexes=["district", "spaces"])
-            query = {
-                "resource_id": rid,
-                "filters": {"district": "沙田"},
-                "sort": "spaces desc",
-                "limit": 100,
-            }
-            progress("datastore_search")
-            results.append(
-                Result(
-                    "datastore_search filter+sort+100",
-                    _timed(
-                        lambda: client.post("/api/3/action/datastore_search", json=query), repeat
-                    ),
-                )
-            )
+        )
+        query = {"resource_id": rid, "filters": '{"district": "沙田"}', "sort": "spaces desc"}
+        progress("datastore_search")
+        with server(url, workers=1) as base, httpx.Client(base_url=base) as http:
+
+            def search() -> None:
+                response = http.get("/api/3/action/datastore_search", params=query)
+                assert response.status_code == 200, response.text
+
+            results.append(Result("datastore_search filter+sort+100", _timed(search, repeat)))
         results.extend(_datasette(source, repeat, progress))
     return results
 
 
-def _datasette(
-    source: Path, repeat: int, progress: Callable[[str], None]
-) -> list[Result]:
-    try:
-        from datasette.app import Datasette  # an optional install, for this benchmark only
-    except ImportError:
+def _datasette(source: Path, repeat: int, progress: Callable[[str], None]) -> list[Result]:
+    """The same rows and query on ``datasette serve`` (a SQLite copy, the same indexes)."""
+    if importlib.util.find_spec("datasette") is None:
         return [Result("datasette (not installed: skipped)", {})]
     progress("datasette")
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,11 +127,32 @@ def _datasette(
             conn.executemany("INSERT INTO spaces VALUES (?, ?, ?, ?, ?)", reader)
             conn.execute("CREATE INDEX ix_district ON spaces (district)")
             conn.execute("CREATE INDEX ix_spaces ON spaces (spaces)")
-        ds = Datasette([str(path)])
-        url = "/bench/spaces.json?district=%E6%B2%99%E7%94%B0&_sort_desc=spaces&_size=100"
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "datasette", "serve", str(path), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            with httpx.Client(base_url=base) as http:
+                while True:
+                    try:
+                        if http.get("/-/versions.json", timeout=1).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        return [Result("datasette (did not start: skipped)", {})]
+                    time.sleep(0.2)
+                params = {"district": "沙田", "_sort_desc": "spaces", "_size": "100"}
 
-        def once() -> None:
-            response = asyncio.run(ds.client.get(url))
-            assert response.status_code == 200, response.text
+                def once() -> None:
+                    response = http.get("/bench/spaces.json", params=params)
+                    assert response.status_code == 200, response.text
 
-        return [Result("datasette same query", _timed(once, repeat))]
+                return [Result("datasette same query", _timed(once, repeat))]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
