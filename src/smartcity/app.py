@@ -148,7 +148,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             ],
             # Everything else: the site's forms, device registration, the healthz probe.
             default=MAX_FORM_BYTES,
-        )
+        ),
+        # CKAN clients read errors only in CKAN's envelope (opendata/ckan/endpoints.py).
+        render=opendata_api.edge_refusal,
     )
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
     app.state.feedback = FeedbackService(

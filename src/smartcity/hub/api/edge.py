@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -81,10 +81,19 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+# How a path's clients read errors, when not as NGSI-LD ProblemDetails: (scope, error) →
+# (status, JSON body), or None for ProblemDetails. The app gives one for CKAN's paths, whose
+# clients (ckanapi) read errors only in CKAN's envelope.
+Renderer = Callable[[Scope, NgsiError], tuple[int, bytes] | None]
+
+
 class Edge:
-    def __init__(self, limits: BodyLimits, linger: Linger | None = None) -> None:
+    def __init__(
+        self, limits: BodyLimits, linger: Linger | None = None, render: Renderer | None = None
+    ) -> None:
         self.limits = limits
         self.linger = linger or Linger()
+        self.render = render
 
     async def admit(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         """The receive to hand to the app, or None when the edge has answered (refused)."""
@@ -98,7 +107,7 @@ class Edge:
         pending = has_body and not waiting
         problem = request_line_problem(scope)
         if problem is not None:
-            await self.refuse(BadRequestData(problem), receive, send, pending=pending)
+            await self.refuse(BadRequestData(problem), receive, send, pending=pending, scope=scope)
             return None
         if not has_body:
             return receive
@@ -109,7 +118,7 @@ class Edge:
             code="body_too_large",  # the feedback API's error code (docs/portal.md)
         )
         if length is not None and length > limit:
-            await self.refuse(too_large, receive, send, pending=pending)
+            await self.refuse(too_large, receive, send, pending=pending, scope=scope)
             return None
         chunks: list[bytes] = []
         size = 0
@@ -121,22 +130,31 @@ class Edge:
             size += len(chunk)
             if size > limit:
                 more = bool(message.get("more_body", False))
-                await self.refuse(too_large, receive, send, pending=more)
+                await self.refuse(too_large, receive, send, pending=more, scope=scope)
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return _replay(b"".join(chunks), receive)
 
-    async def refuse(self, exc: NgsiError, receive: Receive, send: Send, *, pending: bool) -> None:
+    async def refuse(
+        self,
+        exc: NgsiError,
+        receive: Receive,
+        send: Send,
+        *,
+        pending: bool,
+        scope: Scope | None = None,
+    ) -> None:
         """Answer ``exc`` and close; first discard what the client is still sending."""
-        payload = orjson.dumps(exc.problem())
+        rendered = self.render(scope, exc) if self.render and scope is not None else None
+        status, payload = rendered or (exc.status, orjson.dumps(exc.problem()))
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
             (b"connection", b"close"),
         ]
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         # The whole answer goes out now; the response ends (and the server closes the
         # connection) only after the discarding.
         await send({"type": "http.response.body", "body": payload, "more_body": pending})

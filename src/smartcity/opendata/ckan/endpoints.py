@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from smartcity.opendata.catalogue.access import ANONYMOUS, NO_AUTH, Principal, principal_for
 from smartcity.opendata.ckan import actions, envelope
 from smartcity.opendata.ckan.requests import body_params, query_params
-from smartcity.opendata.errors import BadRequest, NotAuthorized, NotFound, OpenDataError
+from smartcity.opendata.errors import (
+    BadRequest,
+    NotAuthorized,
+    NotFound,
+    OpenDataError,
+    ValidationFailed,
+)
 from smartcity.opendata.languages import BY_PREFIX, DEFAULT, Lang
 from smartcity.opendata.runtime import OpenData
 
@@ -131,6 +138,25 @@ CKAN_PREFIXES = (
 
 def is_ckan_path(path: str) -> bool:
     return path.startswith(CKAN_PREFIXES)
+
+
+def edge_refusal(scope: Any, exc: Exception) -> tuple[int, bytes] | None:
+    """The edge's refusal of a request on a CKAN path (a body over the limit, a malformed
+    path), in CKAN's envelope: a too-large upload is a Validation Error on ``upload`` (on
+    ``body`` for JSON), as the action endpoint itself answers."""
+    path = str(scope.get("path", ""))
+    if not is_ckan_path(path):
+        return None
+    message = str(getattr(exc, "detail", None) or exc)
+    error: OpenDataError
+    if getattr(exc, "status", 0) == 413:
+        content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+        field = "upload" if content_type.startswith(b"multipart/") else "body"
+        error = ValidationFailed.one(field, message)
+    else:
+        error = BadRequest(message)
+    body = {"help": "", "success": False, "error": envelope.error_body(error)}
+    return error.status, orjson.dumps(body)
 
 
 def unrouted(request: Request, status: int) -> Response:
