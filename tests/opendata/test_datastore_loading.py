@@ -172,6 +172,14 @@ def test_an_uploaded_csv_is_loaded_and_dropped_with_its_resource(
         {"line": 5, "error": load["bad_rows"][0]["error"]}
     ]
     assert info["meta"]["count"] == 3
+    # a new file that is not tabular: the table of the old one goes
+    pdf = od_client.post(
+        "/api/3/action/resource_patch",
+        data={"id": rid},
+        files={"upload": ("report.pdf", io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "application/pdf")},
+    )
+    assert pdf.status_code == 200, pdf.json()
+    assert act("datastore_info", id=rid)["result"]["meta"]["datastore_active"] is False
     act("resource_delete", id=rid)
     assert act("datastore_search", 404, resource_id=rid)["error"]["__type"] == "Not Found Error"
     with od_client.app.state.opendata.datastore.db.read() as conn:  # type: ignore[attr-defined]

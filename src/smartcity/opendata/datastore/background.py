@@ -4,7 +4,8 @@ new file given to ``resource_update``/``patch``) is loaded after the resource is
 Files up to ``datastore_sync_load_bytes`` (5 MB) load inside the request, so the answer
 comes back with the table ready; larger ones load in a background thread and
 ``datastore_info`` shows the load's state (``pending``, ``running``, ``complete``,
-``error`` with its message). A load that fails never fails the upload: the file is kept,
+``error`` with its message). A new file that is not tabular drops the table loaded from the
+previous one. A load that fails never fails the upload: the file is kept,
 ``datastore_info`` says why, and ``smartcity opendata datastore load`` can retry with an
 encoding or types.
 """
@@ -31,7 +32,10 @@ class UploadLoader:
         try:
             format_of(path, fmt)
         except LoadError:
-            return  # not tabular: nothing to load
+            # not tabular: a table loaded from the file this one replaces would be stale
+            with self.store.db.write() as conn:
+                self.store.drop(conn, [resource_id])
+            return
         if path.stat().st_size <= self.sync_bytes:
             self.run(resource_id, path, fmt)
             return
