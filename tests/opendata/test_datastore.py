@@ -121,6 +121,15 @@ def test_upsert_insert_update_and_delete(act: Act, resource_id: str) -> None:
     rows = {r["district"]: r for r in search(act, resource_id, limit=10)["records"]}
     assert rows["Sha Tin"]["spaces"] == 301 and rows["Sha Tin"]["open"] is True  # others kept
     assert rows["Tai Po"]["spaces"] == 7
+    checked = act(
+        "datastore_upsert",
+        resource_id=resource_id,
+        method="insert",
+        dry_run=True,
+        records=[{"district": "Yuen Long", "spaces": 1}],
+    )["result"]
+    assert checked["records_written"] == 1 and checked["dry_run"] is True
+    assert search(act, resource_id, filters={"district": "Yuen Long"})["total"] == 0
     dup = act(
         "datastore_upsert",
         409,

@@ -195,7 +195,7 @@ def _json_rows(text: IO[str]) -> tuple[list[str], Rows]:
             for key in record:
                 if key not in header:
                     header.append(key)  # later keys: reported as bad rows (not in the fields)
-            yield line, [record.get(k, _Missing) for k in header]
+            yield line, [record.get(k) for k in header]
 
     return header, rows()
 
@@ -203,9 +203,6 @@ def _json_rows(text: IO[str]) -> tuple[list[str], Rows]:
 class _NotAnObject:
     def __init__(self, value: Any) -> None:
         self.value = value
-
-
-_Missing = None
 
 
 def _json_line(line: str) -> Any:

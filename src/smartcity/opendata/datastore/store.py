@@ -122,6 +122,12 @@ def coerce_record(
     return out
 
 
+class _DryRun(Exception):
+    def __init__(self, written: int) -> None:
+        super().__init__(written)
+        self.written = written
+
+
 class DataStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -282,13 +288,21 @@ class DataStore:
     ) -> dict[str, Any]:
         if method not in ("upsert", "insert", "update"):
             raise ValidationFailed.one("method", "must be upsert, insert or update")
-        with self.db.write() as conn:
-            self.resource(conn, p, resource_id, write=True)
-            found = self.require_table(conn, resource_id)
-            written = self._write(conn, found, records, method)
-            if dry_run:
-                conn.rollback()
-        return {"resource_id": resource_id, "method": method, "records_written": written}
+        try:
+            with self.db.write() as conn:
+                self.resource(conn, p, resource_id, write=True)
+                found = self.require_table(conn, resource_id)
+                written = self._write(conn, found, records, method)
+                if dry_run:
+                    raise _DryRun(written)  # the transaction rolls back
+        except _DryRun as done:
+            written = done.written
+        return {
+            "resource_id": resource_id,
+            "method": method,
+            "records_written": written,
+            "dry_run": dry_run,
+        }
 
     def _write(self, conn: Connection, found: Registered, records: list[Any], method: str) -> int:
         if len(records) > MAX_RECORDS:
