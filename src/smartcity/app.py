@@ -39,6 +39,7 @@ from smartcity.live.ingest.runtime import build_ingest
 from smartcity.opendata.archive import endpoints as archive_api
 from smartcity.opendata.archive.schedule import start_archiving
 from smartcity.opendata.ckan import endpoints as opendata_api
+from smartcity.opendata.datastore import routes as datastore_routes
 from smartcity.opendata.runtime import build_opendata
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
@@ -147,7 +148,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             ],
             # Everything else: the site's forms, device registration, the healthz probe.
             default=MAX_FORM_BYTES,
-        )
+        ),
     )
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
     app.state.feedback = FeedbackService(
@@ -229,6 +230,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(opendata_api.router)
     # DATA.GOV.HK's historical archive API (opendata/archive/endpoints.py).
     app.include_router(archive_api.router)
+    app.include_router(datastore_routes.router)  # /datastore/dump/{resource_id}
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its

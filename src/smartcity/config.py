@@ -245,6 +245,16 @@ class OpenDataSettings:
     archive_interval: float = 0.0
     archive_max_bytes: int = 100 * 1024 * 1024
     site_url: str = "http://127.0.0.1:8000"
+    # DataStore (opendata/datastore): datastore_search_sql is off unless switched on; each of
+    # its statements stops after the timeout and answers at most the row cap.
+    datastore_sql: bool = False
+    datastore_sql_timeout_s: float = 5.0
+    datastore_sql_row_cap: int = 10_000
+    # datastore_search and dumps: a search (words over a large table) stops after this long.
+    datastore_search_timeout_s: float = 10.0
+    # Uploads up to this size load into the DataStore inside resource_create's request;
+    # larger ones in a background thread (datastore_info shows the load's state).
+    datastore_sync_load_bytes: int = 5 * 1024 * 1024
 
     @property
     def root(self) -> Path:
@@ -275,6 +285,14 @@ class OpenDataSettings:
             archive_max_bytes=_env_int("SMARTCITY_OPENDATA_ARCHIVE_MAX_MB", 0) * 1024 * 1024
             or d.archive_max_bytes,
             site_url=os.environ.get("SMARTCITY_OPENDATA_SITE_URL", d.site_url).rstrip("/"),
+            datastore_sql=os.environ.get("SMARTCITY_OPENDATA_DATASTORE_SQL", "").lower()
+            in ("1", "true", "yes", "on"),
+            datastore_sql_timeout_s=float(
+                os.environ.get("SMARTCITY_OPENDATA_DATASTORE_SQL_TIMEOUT_S")
+                or d.datastore_sql_timeout_s
+            ),
+            datastore_sql_row_cap=_env_int("SMARTCITY_OPENDATA_DATASTORE_SQL_ROWS", 0)
+            or d.datastore_sql_row_cap,
         )
 
 

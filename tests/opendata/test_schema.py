@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from smartcity.opendata.catalogue import tables as catalogue_tables  # noqa: F401
+from smartcity.opendata.datastore import tables as datastore_tables  # noqa: F401
 from smartcity.opendata.search import tables as search_tables  # noqa: F401
 from smartcity.storage import schema
 from smartcity.storage.engine import Database

@@ -112,3 +112,34 @@ def bench_ingest(
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
     console.print(results_table(results))
+
+
+opendata_bench_app = typer.Typer(help="Benchmarks of the open data portal.", no_args_is_help=True)
+bench_app.add_typer(opendata_bench_app, name="opendata")
+
+
+@opendata_bench_app.command("datastore")
+def bench_opendata_datastore(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
+        ),
+    ] = None,
+    rows: Annotated[int, typer.Option(help="Rows in the CSV to load")] = 1_000_000,
+    repeat: Annotated[int, typer.Option(help="Searches to time")] = 50,
+) -> None:
+    """DataStore: CSV load rows/s; datastore_search (filter, sort, 100 rows) beside Datasette
+    on the same rows when Datasette is installed."""
+    from smartcity.bench import datastore
+    from smartcity.bench.harness import results_table
+
+    with console.status("benchmarking...") as status:
+        results = datastore.run(
+            database,
+            rows=rows,
+            repeat=repeat,
+            progress=lambda s: status.update(f"benchmarking: {s}"),
+        )
+    console.print(results_table(results))

@@ -7,6 +7,7 @@ organisations from the portal's blueprint, and the two features do not import ea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -244,3 +245,93 @@ def harvest_dcat(
         return read_dcat(session, source)
 
     _harvest(database, url, "dcat", organization, read)
+
+
+datastore_app = typer.Typer(
+    help="The DataStore: load tabular files into resources' tables.", no_args_is_help=True
+)
+opendata_app.add_typer(datastore_app, name="datastore")
+
+
+@datastore_app.command("load")
+def datastore_load(
+    resource_id: Annotated[str, typer.Argument(help="The resource (it must exist)")],
+    file: Annotated[Path, typer.Argument(help="A CSV, TSV, XLSX or JSON (Lines) file")],
+    type_: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="FIELD=TYPE overriding the inferred type (repeatable)"),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="The file's encoding (default: detected)")
+    ] = None,
+    format_: Annotated[
+        str | None, typer.Option("--format", help="CSV, TSV, XLSX or JSON (default: extension)")
+    ] = None,
+    primary_key: Annotated[
+        list[str] | None, typer.Option("--primary-key", help="A primary key field (repeatable)")
+    ] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Replace RESOURCE_ID's DataStore table with FILE's rows, with a progress bar. Bad rows
+    are skipped and listed by line number; a load that fails leaves the table as it was."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from smartcity.config import OpenDataSettings
+    from smartcity.opendata.catalogue.access import NO_AUTH
+    from smartcity.opendata.datastore.loader import LoadError, load_file, record_load
+    from smartcity.opendata.errors import OpenDataError
+    from smartcity.opendata.runtime import build_opendata
+
+    types: dict[str, str] = {}
+    for item in type_ or []:
+        name, sep, kind = item.partition("=")
+        if not sep:
+            err.print(f"[red]error:[/] --type {item!r}: write FIELD=TYPE (e.g. code=text)")
+            raise typer.Exit(2)
+        types[name.strip()] = kind.strip()
+    if not file.is_file():
+        err.print(f"[red]error:[/] no file {file}")
+        raise typer.Exit(2)
+    od = build_opendata(open_database(database, current=True), OpenDataSettings.from_env())
+    try:
+        with od.datastore.db.read() as conn:
+            od.datastore.resource(conn, NO_AUTH, resource_id, write=False)
+    except OpenDataError as exc:
+        err.print(f"[red]error:[/] {exc.message}: create it first (resource_create)")
+        raise typer.Exit(1) from None
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task(f"loading {file.name}", total=file.stat().st_size)
+        try:
+            report = load_file(
+                od.datastore,
+                resource_id,
+                file,
+                fmt=format_,
+                encoding=encoding,
+                types=types,
+                primary_key=primary_key,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+        except (LoadError, OpenDataError) as exc:
+            message = exc.message if isinstance(exc, OpenDataError) else str(exc)
+            err.print(f"[red]error:[/] {message}; the table is unchanged")
+            raise typer.Exit(1) from None
+    record_load(od.datastore, resource_id, "complete", report, None)
+    console.print(
+        f"loaded {report.rows_loaded} rows into {resource_id}"
+        + (f" ({report.encoding})" if report.encoding else "")
+        + ": "
+        + ", ".join(f"{f.id} {f.type}" for f in report.fields)
+    )
+    if report.bad_row_count:
+        err.print(f"[yellow]{report.bad_row_count} bad rows skipped:[/]")
+        for bad in report.bad_rows[:50]:
+            err.print(f"  line {bad['line']}: {bad['error']}")
+        if report.bad_row_count > 50:
+            err.print("  ... (datastore_info lists the first 1,000)")

@@ -73,14 +73,26 @@ class CatalogueService:
     def __init__(self, db: Database, uploads: UploadStore) -> None:
         self.db = db
         self.uploads = uploads
-        # Told the id of a resource whose uploaded file was just written (the archive keeps
-        # a snapshot at once); a listener's failure is logged, never the upload's.
-        self.upload_listeners: list[Callable[[str], object]] = []
+        # Hooks of the features built on the catalogue (the DataStore, the archive), which it
+        # does not import: resources going (called inside the deleting transaction), and a
+        # file uploaded to a resource (called after the commit: resource id, path, format; a
+        # hook's failure is logged, never the upload's).
+        self.on_resources_removed: list[Callable[[Connection, list[str]], None]] = []
+        self.on_upload: list[Callable[[str, Path, str | None], object]] = []
+
+    def _removed(self, conn: Connection, resource_ids: list[str]) -> None:
+        for hook in self.on_resources_removed:
+            hook(conn, resource_ids)
 
     def _uploaded(self, resource_id: str) -> None:
-        for listener in self.upload_listeners:
+        with self.db.read() as conn:
+            row = conn.execute(select(t.resources).where(t.resources.c.id == resource_id)).first()
+        path = self.uploads.path(resource_id, row.url) if row and row.kind == "upload" else None
+        if row is None or path is None:
+            return
+        for hook in self.on_upload:
             try:
-                listener(resource_id)
+                hook(resource_id, path, row.format or None)
             except Exception:
                 log.exception("after the upload of resource %s", resource_id)
 
@@ -531,6 +543,7 @@ class CatalogueService:
                 ).scalars()
             )
             index.remove(conn, row.id)
+            self._removed(conn, resource_ids)
             for table in (
                 t.dataset_tags,
                 t.dataset_groups,
@@ -644,6 +657,7 @@ class CatalogueService:
             if current is None:
                 raise NotFound(f"there is no resource {key!r}")
             dataset = self._dataset_for_write(conn, p, current.dataset_id)
+            self._removed(conn, [key])
             conn.execute(delete(t.resources).where(t.resources.c.id == key))
             now = repo.now_us()
             conn.execute(
@@ -771,6 +785,7 @@ class CatalogueService:
                 )
         gone = [rid for rid in existing if rid not in kept]
         if gone:
+            self._removed(conn, gone)
             conn.execute(delete(r).where(r.c.id.in_(gone)))
             staged.removed.extend(gone)
 

@@ -136,6 +136,7 @@ CKAN_PREFIXES = (
     "/api/action/",
     *(f"/{p}-data/api/{v}action/" for p in BY_PREFIX for v in ("3/", "")),
     "/dataset/",
+    "/datastore/",
 )
 
 
