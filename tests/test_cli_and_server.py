@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from typing import Any
+
 import httpx
 import pytest
 
