@@ -182,7 +182,8 @@ def carparks(live_server: tuple[str, str]) -> list[str]:
                 "availableSpotNumber": {"type": "Property", "value": 40 + n,
                                         "observedAt": "2026-12-02T04:49:00Z"},
                 "dataProvider": PROVIDER,
-                "location": {"type": "Point", "coordinates": [114.26, 22.31 + n / 1000]}})  # fmt: skip
+                "location": {"type": "Point",
+                             "coordinates": [114.26, 22.31 + n / 1000]}})  # fmt: skip
             assert created.status_code == 201, created.text
             ids.append(entity_id)
     return ids
@@ -272,5 +273,6 @@ def test_dates_read_the_same_in_tiles_tables_and_alerts(
     assert since and alert.text_content() == fmt.moment(dt.datetime.fromisoformat(since))
     # Simulated sources are labelled as such.
     playwright_api.expect(page.locator("#simulated-note")).to_be_visible()
-    playwright_api.expect(page.locator('.tile[data-kind="carparks"] .tile-simulated')).to_be_visible()
+    simulated_tile = page.locator('.tile[data-kind="carparks"] .tile-simulated')
+    playwright_api.expect(simulated_tile).to_be_visible()
     assert page.locator('.tile[data-kind="air"] .tile-simulated').is_hidden()

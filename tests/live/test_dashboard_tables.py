@@ -113,7 +113,11 @@ def test_simulated_sources_are_labelled(seeded: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("prefix", "shown"),
-    [("en", "2 Dec 2026, 12:49 pm"), ("tc", "2026年12月2日 下午12:49"), ("sc", "2026年12月2日 12:49")],
+    [
+        ("en", "2 Dec 2026, 12:49 pm"),
+        ("tc", "2026年12月2日 下午12:49"),
+        ("sc", "2026年12月2日 12:49"),
+    ],
 )
 def test_one_date_format_per_locale_in_hong_kong_time(
     seeded: TestClient, prefix: str, shown: str

@@ -192,9 +192,8 @@ def keys_list(database: DatabaseOpt = None) -> None:
     """List API keys (never their tokens)."""
     table = Table("id", "name", "scope", "tenants", "revoked")
     for key in _keys(database).list():
-        table.add_row(
-            key.key_id, key.name, key.scope, tenants_text(key.tenants), "yes" if key.revoked_at else ""
-        )
+        revoked = "yes" if key.revoked_at else ""
+        table.add_row(key.key_id, key.name, key.scope, tenants_text(key.tenants), revoked)
     console.print(table)
 
 

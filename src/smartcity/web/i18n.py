@@ -173,7 +173,7 @@ class Formatter:
         if value is None:
             return ""
         local = hong_kong(value)
-        pattern = get_datetime_format("medium", locale=self.locale)
+        pattern = str(get_datetime_format("medium", locale=self.locale))
         text = pattern.replace("'", "").format(
             format_time(local, "short", locale=self.locale),
             format_date(local.date(), "medium", locale=self.locale),

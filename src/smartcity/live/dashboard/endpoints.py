@@ -181,8 +181,7 @@ def entity_page(request: Request, entity_id: str, lang: LangDep, dash: Dashboard
             "name": name,
             "kind": detail.kind,
             "asset": asset,
-            "csv_url": f"{API}/entity.csv?"
-            + urlencode({"id": entity_id, "lang": lang.prefix}),
+            "csv_url": f"{API}/entity.csv?" + urlencode({"id": entity_id, "lang": lang.prefix}),
             "history": {
                 "points": detail.history,
                 "lang": lang.bcp47,

@@ -61,9 +61,7 @@ def live_words(live: Sequence[LiveLink]) -> list[str]:
     return [p for p in parts if p]
 
 
-def search_blob(
-    measure_id: str, title: Text, text: Text, live: Sequence[LiveLink] = ()
-) -> str:
+def search_blob(measure_id: str, title: Text, text: Text, live: Sequence[LiveLink] = ()) -> str:
     """The text a measure is found by: id, title and text in the three languages and the
     words of its live data; then all of it once more without spaces and hyphens, where
     phrases are looked for."""
