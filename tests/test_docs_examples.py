@@ -162,3 +162,14 @@ def test_the_examples_of_a_document_run_as_written(
         f"an example in {failed_in[-1] if failed_in else path.name} failed:\n"
         f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     )
+
+
+def test_no_document_names_a_path_of_one_machine() -> None:
+    """docs/simulator.md named a checkout's absolute path instead of ``../shared`` (#9)."""
+    machine = re.compile(r"(?<![\w.])/(?:work|home|Users|root|tmp/pytest)/\S+")
+    found = [
+        f"{path.relative_to(ROOT)}: {m.group(0)}"
+        for path in DOCS
+        for m in machine.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
