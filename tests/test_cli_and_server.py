@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -238,3 +239,35 @@ def test_real_server_notifies_a_real_receiver(server: tuple[str, str]) -> None:
             assert received.empty()  # the first write (0.5) did not match q
     finally:
         receiver.shutdown()
+
+
+def test_a_piped_password_is_read_quietly_and_key_tenants_are_named(db: Any) -> None:
+    """`echo pw | smartcity users create` printed getpass warnings; `keys create --tenant ''`
+    printed "tenants: " with nothing after it (issue #9)."""
+    url = db.url
+    created = subprocess.run(
+        [*CLI, "users", "create", "piped-admin", "--role", "admin", "--database", url],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created user piped-admin" in created.stdout
+    assert created.stderr == "" and "Warning" not in created.stdout
+    from smartcity.portal.users.service import UserService
+
+    assert UserService(db).authenticate("piped-admin", "a long enough password") is not None
+    empty = subprocess.run(
+        [*CLI, "users", "create", "nobody", "--role", "admin", "--database", url],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert empty.returncode == 2 and "no password on standard input" in empty.stderr
+    default_tenant = run("keys", "create", "t", "--tenant", "", "--database", url)
+    assert "tenants: default ('')" in default_tenant.stdout, default_tenant.stdout
+    every = run("keys", "create", "all", "--database", url)
+    assert "(write, tenants: all)" in every.stdout

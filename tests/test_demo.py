@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smartcity.hub.contexts import CITY_CONTEXT_PATH
 from smartcity.live.simulator.provision import terms
 
 TYPES = (
@@ -50,7 +51,7 @@ def test_demo_starts_everything_and_stops_on_ctrl_c(tmp_path: Path, via: str) ->
     env.update(
         SMARTCITY_MQTT_TOPIC_PATTERN=f"demotest{tag}/{{tenant}}/devices/{{device_id}}/readings",
         SMARTCITY_MQTT_CLIENT_ID=f"smartcity-demotest-{tag}",
-        COLUMNS="200",
+        COLUMNS="80",  # a narrow terminal: the printed URLs must still be whole
     )
     home = tmp_path / "home"
     proc = subprocess.Popen(
@@ -120,6 +121,14 @@ def test_demo_starts_everything_and_stops_on_ctrl_c(tmp_path: Path, via: str) ->
             headers={"Authorization": f"Bearer {token}"},
         )
         assert keyed.status_code == 201
+        # The simulated city's past is in the hub from the start: a day of hourly figures,
+        # the changes vs 1 h / 24 h ago, and the figures are labelled as simulated.
+        series = httpx.get(f"{base}/api/v1/dashboard/series?kind=carparks", timeout=10).json()
+        assert len(series["points"]) >= 24
+        tiles = httpx.get(f"{base}/api/v1/dashboard/tiles", timeout=10).json()["tiles"]
+        park = next(t for t in tiles if t["kind"] == "carparks")
+        assert park["change1h"] is not None and park["change24h"] is not None
+        assert park["simulated"] == park["count"] > 0
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -132,3 +141,6 @@ def test_demo_starts_everything_and_stops_on_ctrl_c(tmp_path: Path, via: str) ->
     if via == "http":
         assert "via HTTP" in out
     assert "Traceback" not in out
+    lines = out.splitlines()
+    for url in (f"{base}/sc/)", f"{base}{CITY_CONTEXT_PATH}", "Bearer <key>')"):
+        assert any(url in line for line in lines), f"{url} is broken over lines:\n{out}"

@@ -34,6 +34,7 @@ err = Console(stderr=True)
 HOST = "127.0.0.1"
 BROKER = ("127.0.0.1", 1883)
 KEY_FILE = "demo-api-key"
+HISTORY_FILE = "demo-history"
 
 
 def _port_free(port: int) -> bool:
@@ -66,6 +67,29 @@ def _demo_key(db: Any, home: Path) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(token + "\n")
     return path
+
+
+def _simulated_past(home: Path, fleet: list[Any], seed: int, hub: Any) -> None:
+    """The last 25 hours of the simulated city in the hub's history, once per demo database:
+    the dashboard's trends and "vs 1 h / 24 h ago" have a past from the first page load."""
+    from smartcity.hub.timeutil import now_us
+    from smartcity.live.simulator.backfill import backfill
+    from smartcity.live.simulator.models import CityModel
+
+    marker = home / HISTORY_FILE
+    if marker.exists():  # later runs: their own readings are the history
+        return
+    with console.status("writing the simulated city's last 24 hours...") as status:
+        backfill(
+            fleet,
+            CityModel(seed),
+            hub.temporal,
+            end_us=now_us(),
+            progress=lambda done, total: status.update(
+                f"writing the simulated city's last 24 hours: {done:,}/{total:,} devices"
+            ),
+        )
+    marker.write_text("the simulated history was written\n", encoding="utf-8")
 
 
 class _Server(uvicorn.Server):
@@ -175,6 +199,7 @@ def demo(
     except ProvisionError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+    _simulated_past(home, fleet, seed, hub)
 
     stop = threading.Event()
     server = _Server(
@@ -226,15 +251,20 @@ def demo(
             time.sleep(0.05)
         if stop.is_set():
             return
-        console.print(f"\n[bold green]smartcity demo is running[/] (data in {home})")
-        console.print(f"  site       {base}/en/   ({base}/tc/, {base}/sc/)")
-        console.print(f"  dashboard  {base}/en/dashboard")
-        console.print(f"  API docs   {base}/docs")
-        console.print(f"  entities   {base}/ngsi-ld/v1/types")
-        # Short names (?type=OffStreetParking) need this @context in a Link header (README).
-        console.print(f"  @context   {base}{CITY_CONTEXT_PATH}")
-        console.print(f"  write key  in {key_file} (send as 'Authorization: Bearer <key>')")
-        console.print("Press Ctrl-C to stop.\n")
+        # soft_wrap: a URL is never broken over two lines, however narrow the terminal.
+        lines = [
+            f"\n[bold green]smartcity demo is running[/] (data in {home})",
+            f"  site       {base}/en/   ({base}/tc/, {base}/sc/)",
+            f"  dashboard  {base}/en/dashboard",
+            f"  API docs   {base}/docs",
+            f"  entities   {base}/ngsi-ld/v1/types",
+            # Short names (?type=OffStreetParking) need this @context in a Link header (README).
+            f"  @context   {base}{CITY_CONTEXT_PATH}",
+            f"  write key  in {key_file} (send as 'Authorization: Bearer <key>')",
+            "Press Ctrl-C to stop.\n",
+        ]
+        for line in lines:
+            console.print(line, soft_wrap=True)
         if not no_browser:
             webbrowser.open(f"{base}/en/dashboard")
 

@@ -164,3 +164,115 @@ def test_reflow_at_320_px(
         assert width <= 320, f"page is {width} px wide at 320 px"
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def carparks(live_server: tuple[str, str]) -> list[str]:
+    """Car parks with long names, from the simulator (its dataProvider says so)."""
+    from smartcity.live.simulator.provision import PROVIDER
+
+    base, _ = live_server
+    ids = []
+    with httpx.Client(base_url=base, timeout=10, headers=city_link(base)) as http:
+        for n in range(8):
+            entity_id = f"urn:ngsi-ld:OffStreetParking:phone-{n}"
+            created = http.post("/ngsi-ld/v1/entities", json={
+                "id": entity_id, "type": "OffStreetParking",
+                "name": f"Tseung Kwan O Sports Ground and Public Transport Interchange {n}",
+                "availableSpotNumber": {"type": "Property", "value": 40 + n,
+                                        "observedAt": "2026-12-02T04:49:00Z"},
+                "dataProvider": PROVIDER,
+                "location": {"type": "Point",
+                             "coordinates": [114.26, 22.31 + n / 1000]}})  # fmt: skip
+            assert created.status_code == 201, created.text
+            ids.append(entity_id)
+    return ids
+
+
+def test_phone_layout_keeps_the_map_usable_and_tables_unscrolled(
+    live_server: tuple[str, str], device: dict[str, Any], carparks: list[str], browser: Any
+) -> None:
+    base, _ = live_server
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    page = context.new_page()
+    try:
+        open_dashboard(page, base)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        box = page.locator("#map").bounding_box()
+        assert box and box["height"] >= 300, box
+        control = page.locator(".leaflet-control-layers").bounding_box()
+        assert control is not None
+        covered = control["width"] * control["height"] / (box["width"] * box["height"])
+        assert covered <= 0.25, f"the layer control covers {covered:.0%} of the map"
+        # Every table, opened, fits the screen: nothing to scroll sideways.
+        for details in page.locator("details").all():
+            details.evaluate("d => d.open = true")
+        wide = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.table-wrap'))"
+            ".filter(w => w.scrollWidth > w.clientWidth + 1)"
+            ".map(w => [w.scrollWidth, w.clientWidth, w.innerText.slice(0, 80)])"
+        )
+        assert wide == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # A stacked row still says which value is which.
+        label = page.locator(f'tr[data-id="{carparks[0]}"] td.value').evaluate(
+            "td => getComputedStyle(td, '::before').content"
+        )
+        assert label == '"Value (spaces)"'
+        # Phones see the page short: the long layer tables start folded.
+        page.reload()
+        page.wait_for_function("() => document.documentElement.dataset.mapReady === 'true'")
+        assert page.locator("details.layer-table[open]").count() == 0
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("prefix", ["en", "tc"])
+def test_dates_read_the_same_in_tiles_tables_and_alerts(
+    live_server: tuple[str, str],
+    device: dict[str, Any],
+    carparks: list[str],
+    publisher: Any,
+    page: Any,
+    prefix: str,
+) -> None:
+    """Server (Babel) and browser (Intl) write one format per locale, in Hong Kong time."""
+    import datetime as dt
+
+    from smartcity.web.i18n import Formatter, by_prefix
+
+    lang = by_prefix(prefix)
+    assert lang is not None
+    fmt = Formatter(lang)
+    base, _ = live_server
+    open_dashboard(page, base, prefix)
+    rendered = dt.datetime(2026, 12, 2, 4, 49, tzinfo=dt.UTC)
+    # Server-rendered: the car park rows (12:49 in Hong Kong, day first in en-HK).
+    row_time = page.locator(f'tr[data-id="{carparks[0]}"] time').text_content()
+    assert row_time == fmt.moment(rendered)
+    if prefix == "en":
+        assert row_time == "2 Dec 2026, 12:49 pm"
+    # Rewritten by the script from a live reading: the tile and the new alert.
+    # Newer than any earlier test's reading of this station (the tile shows the newest).
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
+    value = 9 if prefix == "en" else 10
+    info = publisher.publish(
+        device["mqtt_topic"],
+        orjson.dumps({"key": device["secret"], "t": at.timestamp(), "aqhi": value}),
+        qos=1,
+    )
+    info.wait_for_publish(5)
+    page.wait_for_function(
+        "v => document.querySelector('.tile[data-kind=\"air\"] data.value').textContent === v",
+        arg=str(value),
+    )
+    expected = fmt.moment(at)
+    assert page.locator('.tile[data-kind="air"] .tile-time time').text_content() == expected
+    alert = page.locator(f'#alerts li[data-key="aqhi {STATION}"] time')
+    since = alert.get_attribute("datetime")
+    assert since and alert.text_content() == fmt.moment(dt.datetime.fromisoformat(since))
+    # Simulated sources are labelled as such.
+    playwright_api.expect(page.locator("#simulated-note")).to_be_visible()
+    simulated_tile = page.locator('.tile[data-kind="carparks"] .tile-simulated')
+    playwright_api.expect(simulated_tile).to_be_visible()
+    assert page.locator('.tile[data-kind="air"] .tile-simulated').is_hidden()

@@ -133,6 +133,10 @@ def test_search_matches_chinese_and_english(svc: MeasureService) -> None:
     assert svc.list_measures(q="100%") == []  # LIKE wildcards are escaped
     assert svc.list_measures(q="_") == []
     assert [m.id for m in svc.list_measures(q="wi-fi.hk")] == ["living-01"]
+    # Spaces and hyphens inside a phrase do not matter ("wifi" is "Wi-Fi").
+    assert [m.id for m in svc.list_measures(q="WiFi")] == ["living-01"]
+    assert svc.count_measures(q="wi fi") == svc.count_measures(q="wifi") == 1
+    assert svc.list_measures(q=" - ") == []  # nothing to look for finds nothing
 
 
 def test_filters_paging_and_counts(svc: MeasureService, admin: User) -> None:

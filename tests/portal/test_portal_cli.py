@@ -107,7 +107,7 @@ def test_users_commands(url: str) -> None:
         "--password-stdin", "--database", url, input="correct horse battery\n",
     )  # fmt: skip
     assert "created user td-editor" in out and "editor, TD" in out
-    # Without --password-stdin it prompts twice (hidden input).
+    # Without --password-stdin, input that is not a terminal is read as the password.
     out = _run(
         "users", "create", "ada", "--role", "admin", "--database", url,
         input="another good pass\nanother good pass\n",

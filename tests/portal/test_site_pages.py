@@ -179,6 +179,28 @@ def test_search_chinese_finds_parking(site: TestClient) -> None:
     assert "找不到相關措施" in nothing.text
 
 
+def found(site: TestClient, q: str) -> set[str]:
+    r = site.get("/en/search", params={"q": q})
+    assert r.status_code == 200
+    return set(re.findall(r'href="/en/measures/([a-z]+-\d+)"', r.text))
+
+
+def test_search_spellings_of_a_compound_find_the_same_measures(site: TestClient) -> None:
+    """ "carpark" found nothing while "car park" found 3 (issue #9)."""
+    car_park = found(site, "car park")
+    assert "mobility-12" in car_park
+    assert found(site, "carpark") == found(site, "car-park") == found(site, "Car–Park") == car_park
+    # Words in another order, or apart, still find what holds them all.
+    assert "mobility-12" in found(site, "park car")
+
+
+def test_search_finds_measures_by_the_words_of_their_live_data(site: TestClient) -> None:
+    # environment-12's text never says "AQHI" or "air quality": its live figure does.
+    assert "environment-12" in found(site, "AQHI")
+    assert "environment-12" in found(site, "air quality")
+    assert "mobility-11" in found(site, "traffic flow")  # TrafficFlowObserved, in words
+
+
 def test_search_pages_and_filters(site: TestClient) -> None:
     first = site.get("/en/search")
     assert "Page 1 of" in first.text and 'rel="next"' in first.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -176,9 +177,14 @@ def keys_create(
         err.print("[red]error:[/] --scope must be read or write")
         raise typer.Exit(2)
     key, token = _keys(database).create(name, scope=scope, tenants=tenant or ["*"])
-    console.print(f"key {key.key_id} ({scope}, tenants: {', '.join(key.tenants)})")
+    console.print(f"key {key.key_id} ({scope}, tenants: {tenants_text(key.tenants)})", markup=False)
     console.print("token (shown once; send it as 'Authorization: Bearer <token>'):")
     print(token)
+
+
+def tenants_text(tenants: Sequence[str]) -> str:
+    """What a key's tenants are, in words: '*' is every tenant, '' the default one."""
+    return ", ".join("all" if t == "*" else "default ('')" if t == "" else t for t in tenants)
 
 
 @keys_app.command("list")
@@ -186,9 +192,8 @@ def keys_list(database: DatabaseOpt = None) -> None:
     """List API keys (never their tokens)."""
     table = Table("id", "name", "scope", "tenants", "revoked")
     for key in _keys(database).list():
-        table.add_row(
-            key.key_id, key.name, key.scope, ", ".join(key.tenants), "yes" if key.revoked_at else ""
-        )
+        revoked = "yes" if key.revoked_at else ""
+        table.add_row(key.key_id, key.name, key.scope, tenants_text(key.tenants), revoked)
     console.print(table)
 
 

@@ -168,10 +168,17 @@ def blueprint_import(
 
 
 def _password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return value
+    """The password: the first line of standard input with --password-stdin or when input is
+    not a terminal (a pipe: prompting there would only print getpass's warnings), else asked
+    for twice without echo."""
+    if from_stdin or not sys.stdin.isatty():
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            err.print("[red]error:[/] no password on standard input (one line expected)")
+            raise typer.Exit(2)
+        return value
+    asked: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return asked
 
 
 @users_app.command("create")

@@ -16,7 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_skeleton
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_skeleton,
+    format_time,
+    get_datetime_format,
+)
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -37,6 +43,12 @@ class Lang:
     locale: str  # Babel locale for dates and numbers
     catalogue: str  # folder under locale/
     name: str  # the language's own name, for the language switch
+
+    @property
+    def bcp47(self) -> str:
+        """The Babel locale as a BCP 47 tag ("en-HK"): what the browser's ``Intl`` is given,
+        so it formats dates and numbers as the server does."""
+        return self.locale.replace("_", "-")
 
 
 EN = Lang("en", "en", "en", "en_HK", "en", "English")
@@ -118,6 +130,19 @@ def translations(lang: Lang, extra_dirs: tuple[Path, ...] = ()) -> gettext.NullT
     return result or gettext.NullTranslations()
 
 
+def hong_kong(value: dt.datetime) -> dt.datetime:
+    """An instant in Hong Kong time (a naive value is taken as UTC, as the database keeps it)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(HONG_KONG)
+
+
+def _plain_spaces(text: str) -> str:
+    """CLDR's narrow and thin spaces ("12:49\u202fpm") as plain ones: browsers' Intl writes
+    plain spaces, and the same figure must read the same from the server and the script."""
+    return text.replace("\u202f", " ").replace("\u2009", " ")
+
+
 class Formatter:
     """Locale-aware formatting of dates and numbers for templates."""
 
@@ -130,14 +155,30 @@ class Formatter:
             return ""
         if isinstance(value, str):
             return self.partial_date(value)
-        if isinstance(value, dt.datetime):
-            return format_date(value.date(), fmt, locale=self.locale)
+        if isinstance(value, dt.datetime):  # the day it was in Hong Kong, not in UTC
+            return format_date(hong_kong(value).date(), fmt, locale=self.locale)
         return format_date(value, fmt, locale=self.locale)
 
     def datetime(self, value: dt.datetime | None, fmt: str = "medium") -> str:
         if value is None:
             return ""
-        return format_datetime(value, fmt, locale=self.locale, tzinfo=HONG_KONG)
+        return _plain_spaces(format_datetime(value, fmt, locale=self.locale, tzinfo=HONG_KONG))
+
+    def moment(self, value: dt.datetime | None) -> str:
+        """A reading's date and time in Hong Kong: the locale's medium date and short time
+        ("2 Dec 2026, 12:49 pm", "2026年12月2日 下午12:49"). The browser writes the same with
+        ``Intl.DateTimeFormat(lang.bcp47, {dateStyle: "medium", timeStyle: "short",
+        timeZone: "Asia/Hong_Kong"})`` (the dashboard's script), so a figure reads the same
+        whether the server rendered it or a live update rewrote it."""
+        if value is None:
+            return ""
+        local = hong_kong(value)
+        pattern = str(get_datetime_format("medium", locale=self.locale))
+        text = pattern.replace("'", "").format(
+            format_time(local, "short", locale=self.locale),
+            format_date(local.date(), "medium", locale=self.locale),
+        )
+        return _plain_spaces(text)
 
     def partial_date(self, value: str) -> str:
         """ "2020", "2020-06" or "2020-06-30" as the locale writes a year, month or day."""

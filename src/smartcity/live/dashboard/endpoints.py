@@ -4,14 +4,16 @@
 /{lang}/dashboard/entities/{id}         one entity: latest attributes and 24 h history
 /api/v1/dashboard/tiles|alerts|layers|series|state|entities/{id}   JSON
 /api/v1/dashboard/events                Server-Sent Events (see events.py)
+/api/v1/dashboard/{layers,series,alerts,thresholds,entity}.csv   every table as CSV
 /api/v1/dashboard/geo/{districts,coastline}.geojson
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -20,8 +22,9 @@ from fastapi.staticfiles import StaticFiles
 
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.runtime import Hub
+from smartcity.live.dashboard import downloads
 from smartcity.live.dashboard.events import LiveEvents
-from smartcity.live.dashboard.kinds import BY_KEY, KINDS, RULES, DashboardConfig
+from smartcity.live.dashboard.kinds import BY_KEY, KINDS, RULES, DashboardConfig, Kind
 from smartcity.live.dashboard.service import WINDOWS, DashboardService
 from smartcity.live.dashboard.views import View, short_id
 from smartcity.web import i18n
@@ -36,6 +39,7 @@ GEO = {
     "coastline": HERE / "geo/hk-coastline.geojson",
 }
 ASSETS = "/dashboard-assets"
+API = "/api/v1/dashboard"
 MAX_TABLE_ROWS = 200  # rows per layer in the page's tables (worst first); JSON has all
 
 router = APIRouter()
@@ -121,7 +125,7 @@ def dashboard_page(request: Request, lang: LangDep, dash: DashboardDep) -> Respo
         layers.append((kind, len(items), [v.feature(i) for i in items[:MAX_TABLE_ROWS]]))
     trends = [(kind, {w: service.series(kind.key, w) for w in WINDOWS}) for kind in KINDS]
     client = {
-        "lang": lang.html,
+        "lang": lang.bcp47,
         "prefix": lang.prefix,
         "labels": v.labels(),
         "tileUrl": dash.config.tile_url,
@@ -141,6 +145,8 @@ def dashboard_page(request: Request, lang: LangDep, dash: DashboardDep) -> Respo
             "layers": layers,
             "trends": [(k, {w: v.series(s) for w, s in by.items()}) for k, by in trends],
             "client": client,
+            "simulated": sum(t.simulated for t in tiles),
+            "api": API,
             "asset": asset,
             "breadcrumbs": [
                 Crumb(pages.gettext(lang, "Home"), f"/{lang.prefix}/"),
@@ -175,9 +181,10 @@ def entity_page(request: Request, entity_id: str, lang: LangDep, dash: Dashboard
             "name": name,
             "kind": detail.kind,
             "asset": asset,
+            "csv_url": f"{API}/entity.csv?" + urlencode({"id": entity_id, "lang": lang.prefix}),
             "history": {
                 "points": detail.history,
-                "lang": lang.html,
+                "lang": lang.bcp47,
                 "label": v.kind_title(detail.kind) if detail.kind else "",
             },
             "breadcrumbs": [
@@ -190,7 +197,6 @@ def entity_page(request: Request, entity_id: str, lang: LangDep, dash: Dashboard
 
 
 # -- JSON ----------------------------------------------------------------------------------------
-API = "/api/v1/dashboard"
 
 
 @router.get(f"{API}/tiles", tags=["Dashboard"], summary="KPI tiles")
@@ -312,3 +318,68 @@ def geo(name: str) -> Response:
     return FileResponse(
         path, media_type="application/geo+json", headers={"Cache-Control": "max-age=86400"}
     )
+
+
+# -- CSV: every table of the pages, all its rows (downloads.py) ----------------------------------
+def csv_response(text: str, name: str) -> Response:
+    return Response(
+        text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def known_kind(kind: str) -> Kind:
+    if kind not in BY_KEY:
+        raise BadRequestData(f"kind must be one of {', '.join(BY_KEY)}, got {kind!r}")
+    return BY_KEY[kind]
+
+
+@router.get(f"{API}/layers.csv", tags=["Dashboard"], summary="A map layer's table as CSV")
+def layer_csv(dash: DashboardDep, lang: ApiLangDep, kind: Annotated[str, Query()]) -> Response:
+    found = known_kind(kind)
+    items = sorted(dash.service.layer(found), key=lambda i: i.id)
+    return csv_response(downloads.layer(view(lang), found, items), f"dashboard-{kind}")
+
+
+@router.get(f"{API}/series.csv", tags=["Dashboard"], summary="A trend's table as CSV")
+def series_csv(
+    dash: DashboardDep,
+    lang: ApiLangDep,
+    kind: Annotated[str, Query()],
+    window: Annotated[str, Query()] = "24h",
+) -> Response:
+    known_kind(kind)
+    if window not in WINDOWS:
+        raise BadRequestData(f"window must be one of {', '.join(WINDOWS)}, got {window!r}")
+    text = downloads.series(view(lang), dash.service.series(kind, window))
+    return csv_response(text, f"dashboard-{kind}-{window}")
+
+
+@router.get(f"{API}/alerts.csv", tags=["Dashboard"], summary="Active alerts as CSV")
+def alerts_csv(dash: DashboardDep, lang: ApiLangDep) -> Response:
+    return csv_response(downloads.alerts(view(lang), dash.service.alerts()), "dashboard-alerts")
+
+
+@router.get(f"{API}/thresholds.csv", tags=["Dashboard"], summary="Alert thresholds as CSV")
+def thresholds_csv(dash: DashboardDep, lang: ApiLangDep) -> Response:
+    text = downloads.thresholds(view(lang), dash.config)
+    return csv_response(text, "dashboard-thresholds")
+
+
+@router.get(f"{API}/entity.csv", tags=["Dashboard"], summary="An entity page's table as CSV")
+def entity_csv(
+    dash: DashboardDep,
+    lang: ApiLangDep,
+    entity_id: Annotated[str, Query(alias="id")],
+    table: Annotated[str, Query(description="attributes or history")] = "attributes",
+) -> Response:
+    if table not in ("attributes", "history"):
+        raise BadRequestData(f"table must be attributes or history, got {table!r}")
+    detail = dash.service.entity(entity_id)  # ResourceNotFound → NGSI-LD 404
+    if table == "attributes":
+        text = downloads.attributes(detail)
+    else:
+        text = downloads.history(view(lang), detail)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", short_id(entity_id))  # a header-safe file name
+    return csv_response(text, f"{safe}-{table}")

@@ -98,6 +98,7 @@ class Tile:
     colour: str | None = None
     data_url: str = ""
     history_url: str = ""
+    simulated: int = 0  # of the counted sources, those the simulator wrote
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class Tile:
             "colour": self.colour,
             "dataUrl": self.data_url,
             "historyUrl": self.history_url,
+            "simulated": self.simulated,
         }
 
 
@@ -193,6 +195,7 @@ class DashboardService:
             observed_at=max(times) if times else None,
             data_url=data_url(kind),
             history_url=history_url(kind, 24),
+            simulated=sum(1 for i in items if i.simulated and i.value is not None),
         )
         if kind.key == "air" and value is not None:
             band = kind.band(value)

@@ -35,6 +35,10 @@ POLL_LAG_US = 5_000_000  # how long a write transaction may take between its sta
 
 NAME = iri("name")
 STATUS = iri("status")
+PROVIDER = iri("dataProvider")
+# What the simulator writes as every simulated entity's dataProvider (simulator/provision.py):
+# the dashboard labels those figures as simulated data.
+SIMULATED = "simulated data"
 
 
 @dataclass(slots=True)
@@ -50,6 +54,7 @@ class Item:
     geometry: dict[str, Any] | None  # GeoJSON
     point: tuple[float, float] | None  # a representative lon/lat
     status: str | None = None
+    simulated: bool = False  # written by the simulator (its dataProvider says so)
 
 
 def _default_instance(instances: list[dict[str, Any]] | None) -> dict[str, Any] | None:
@@ -111,7 +116,7 @@ def kind_of(doc: dict[str, Any]) -> Kind | None:
 
 def item_from(doc: dict[str, Any], kind: Kind) -> Item:
     attrs: dict[str, list[dict[str, Any]]] = doc.get("attrs", {})
-    value_inst = colour_inst = name_inst = status_inst = None
+    value_inst = colour_inst = name_inst = status_inst = provider_inst = None
     geometry = None
     value_iri, colour_iri = kind.attr_iris[0], kind.colour_iri
     for attr, instances in attrs.items():
@@ -123,6 +128,8 @@ def item_from(doc: dict[str, Any], kind: Kind) -> Item:
             name_inst = _default_instance(instances)
         elif attr == STATUS:
             status_inst = _default_instance(instances)
+        elif attr == PROVIDER:
+            provider_inst = _default_instance(instances)
         elif attr == LOCATION:
             loc = _default_instance(instances)
             geometry = loc.get("value") if loc else None
@@ -130,6 +137,7 @@ def item_from(doc: dict[str, Any], kind: Kind) -> Item:
     if name_inst is not None:
         label = name_inst.get("languageMap") or name_inst.get("value")
     status = status_inst.get("value") if status_inst else None
+    provider = provider_inst.get("value") if provider_inst else None
     observed = (value_inst or {}).get("observedAt") or doc.get("modifiedAt")
     return Item(
         id=doc["id"],
@@ -141,6 +149,7 @@ def item_from(doc: dict[str, Any], kind: Kind) -> Item:
         geometry=geometry if isinstance(geometry, dict) else None,
         point=representative_point(geometry if isinstance(geometry, dict) else None),
         status=status if isinstance(status, str) else None,
+        simulated=isinstance(provider, str) and SIMULATED in provider,
     )
 
 

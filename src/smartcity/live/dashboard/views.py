@@ -11,6 +11,7 @@ from smartcity.live.dashboard.service import Alert, Series, Tile, entity_url
 from smartcity.live.dashboard.state import Item
 from smartcity.web.i18n import Formatter, Lang
 
+API = "/api/v1/dashboard"
 # Decimals shown per kind (the browser formats live values with the same rule).
 DECIMALS = {"carparks": 0, "traffic": 0, "air": 0, "weather": 1, "bins": 0, "crowd": 0}
 Translate = Callable[[str], str]
@@ -67,8 +68,9 @@ class View:
         return ("+" if rounded > 0 else "−" if rounded < 0 else "±") + text
 
     def time(self, value: str | None) -> str:
+        """A reading's time in Hong Kong, written as the page's script writes it (i18n)."""
         parsed = parse_time(value)
-        return self.fmt.datetime(parsed, "short") if parsed else "–"
+        return self.fmt.moment(parsed) if parsed else "–"
 
     def name(self, item: Item) -> str:
         return pick_name(item.name, self.lang, short_id(item.id))
@@ -87,6 +89,7 @@ class View:
             unit=self._(kind.unit),
             display=self.number(tile.kind, tile.value),
             bandLabel=self._(tile.band) if tile.band else None,
+            csvUrl=f"{API}/layers.csv?kind={tile.kind}&lang={self.lang.prefix}",
         )
         return out
 
@@ -126,6 +129,7 @@ class View:
                 "colour": band.colour if band else "#666666",
                 "observedAt": item.observed_at,
                 "status": item.status,
+                "simulated": item.simulated,
                 "page": self.entity_page(item.id),
             },
         }

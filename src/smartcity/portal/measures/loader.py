@@ -77,7 +77,7 @@ def measure_values(measure: Measure | MeasureRow, order: int) -> dict[str, Any]:
         "target": _dump(measure.target),
         "target_date": measure.target.date if measure.target else None,
         "owners": list(measure.owners),
-        "search": repo.search_blob(measure.id, measure.title, measure.text),
+        "search": repo.search_blob(measure.id, measure.title, measure.text, measure.live),
     }
 
 

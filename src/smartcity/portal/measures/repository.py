@@ -7,11 +7,11 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, and_, func, insert, select
+from sqlalchemy import Connection, Select, and_, false, func, insert, select
 
 from smartcity.portal import tables as t
 from smartcity.portal.blueprint.model import LiveLink, Text
@@ -31,10 +31,72 @@ def normalise_search(value: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", value).casefold()).strip()
 
 
-def search_blob(measure_id: str, title: Text, text: Text) -> str:
+# What may stand between the parts of a compound: "car park", "car-park" and "carpark" are one
+# word to a reader, so the search ignores spaces, hyphens and dashes inside a phrase.
+_JOINERS = re.compile(r"[\s\-\u2010-\u2015]+")
+# A live link's type and attribute names in words: "OffStreetParking" -> "Off Street Parking".
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def compact(value: str) -> str:
+    """Normalised text without spaces, hyphens and dashes: what phrases are matched in."""
+    return _JOINERS.sub("", normalise_search(value))
+
+
+def search_words(value: str) -> list[str]:
+    """The words of a query: split at spaces, hyphens and dashes ("car-park" is two)."""
+    return [w for w in _JOINERS.split(normalise_search(value)) if w]
+
+
+def live_words(live: Sequence[LiveLink]) -> list[str]:
+    """What a measure's live data is called: its entity type and attribute in words, and the
+    figure's label and unit in the three languages (so "parking" finds the car park measures
+    whose text never says it)."""
+    parts: list[str] = []
+    for link in live:
+        parts += [_CAMEL.sub(" ", link.entity_type), _CAMEL.sub(" ", link.attribute or "")]
+        for text in (link.label, link.unit):
+            if text is not None:
+                parts += [text.en, text.zh_hant, text.zh_hans]
+    return [p for p in parts if p]
+
+
+def search_blob(measure_id: str, title: Text, text: Text, live: Sequence[LiveLink] = ()) -> str:
+    """The text a measure is found by: id, title and text in the three languages and the
+    words of its live data; then all of it once more without spaces and hyphens, where
+    phrases are looked for."""
     parts = [measure_id, title.en, title.zh_hant, title.zh_hans, text.en, text.zh_hant]
-    parts.append(text.zh_hans)
-    return normalise_search("\n".join(parts))
+    parts += [text.zh_hans, *live_words(live)]
+    words = normalise_search("\n".join(parts))
+    return words + "\n" + compact(words)
+
+
+@dataclass(frozen=True)
+class Search:
+    """A query: the phrase as typed (spaces and hyphens ignored), else all of its words.
+
+    "carpark", "car park" and "car-park" are the phrase "carpark", found wherever the text
+    says any of the three. When no measure holds the phrase, measures holding every word
+    (in any order, anywhere) are the answer: "lamppost smart" still finds the smart
+    lampposts. Chinese is matched as written (no word split is needed)."""
+
+    phrase: str
+    words: tuple[str, ...]
+
+    @classmethod
+    def of(cls, q: str) -> Search:
+        return cls(compact(q), tuple(search_words(q)))
+
+    @property
+    def can_widen(self) -> bool:
+        return len(self.words) > 1
+
+    def matches(self, blob: str, *, phrase: bool = True) -> bool:
+        if not self.phrase:  # nothing but spaces and hyphens: nothing to look for
+            return False
+        if phrase:
+            return self.phrase in blob
+        return all(word in blob for word in self.words)
 
 
 def _like_term(term: str) -> str:
@@ -49,6 +111,7 @@ class MeasureFilter:
     is_new: bool | None = None
     q: str | None = None
     ids: Sequence[str] | None = None
+    phrase: bool = True  # q as a phrase; False: every word of q (see Search)
 
     def apply(self, stmt: Select[Any]) -> Select[Any]:
         if self.ids is not None:
@@ -60,10 +123,20 @@ class MeasureFilter:
         if self.is_new is not None:
             stmt = stmt.where(M.c.is_new == self.is_new)
         if self.q:
-            # Every whitespace-separated term must occur (AND); Chinese needs no word split.
-            terms = normalise_search(self.q).split(" ")
+            search = Search.of(self.q)
+            terms = [search.phrase] if self.phrase else list(search.words)
+            if not search.phrase:  # nothing but spaces and hyphens: nothing to look for
+                return stmt.where(false())
             stmt = stmt.where(and_(*(M.c.search.like(_like_term(x), escape="\\") for x in terms)))
         return stmt
+
+
+def resolve_search(conn: Connection, flt: MeasureFilter) -> MeasureFilter:
+    """The filter the query means: its phrase, or all its words when no measure has the
+    phrase (Search)."""
+    if not flt.q or not Search.of(flt.q).can_widen or count_measures(conn, flt) > 0:
+        return flt
+    return replace(flt, phrase=False)
 
 
 def _joined() -> Any:

@@ -59,10 +59,12 @@ class MeasureService:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[MeasureView]:
-        """Measures in blueprint order. ``q``: every word must occur in the title or text in
-        any of the three languages (case-insensitive; Chinese matched as written)."""
+        """Measures in blueprint order. ``q``: the phrase, spaces and hyphens ignored, else
+        every word of it, in the title, text or live data's names in any of the three
+        languages (case-insensitive; Chinese matched as written; repository.Search)."""
         flt = repo.MeasureFilter(area=area, status=status, is_new=is_new, q=q)
         with self.db.snapshot() as conn:
+            flt = repo.resolve_search(conn, flt)
             rows = repo.select_measures(conn, flt, limit=limit, offset=offset)
             return self._views(conn, rows)
 
@@ -76,7 +78,7 @@ class MeasureService:
     ) -> int:
         flt = repo.MeasureFilter(area=area, status=status, is_new=is_new, q=q)
         with self.db.read() as conn:
-            return repo.count_measures(conn, flt)
+            return repo.count_measures(conn, repo.resolve_search(conn, flt))
 
     def get_measure(self, measure_id: str) -> MeasureView:
         with self.db.snapshot() as conn:

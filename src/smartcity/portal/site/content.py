@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from smartcity.portal.blueprint.model import Area, Blueprint
 from smartcity.portal.blueprint.seeding import seed
 from smartcity.portal.measures.catalogue import initial_status
-from smartcity.portal.measures.repository import normalise_search, search_blob
+from smartcity.portal.measures.repository import Search, search_blob
 from smartcity.portal.measures.schemas import (
     AreaSummary,
     AuditEntry,
@@ -102,7 +102,7 @@ class ShippedMeasures:
                     )
                 )
         # The same normalised text the database search matches (measures/repository.py).
-        self._search = {m.id: search_blob(m.id, m.title, m.text) for m in self._measures}
+        self._search = {m.id: search_blob(m.id, m.title, m.text, m.live) for m in self._measures}
 
     def list_measures(
         self,
@@ -112,15 +112,20 @@ class ShippedMeasures:
         is_new: bool | None = None,
         q: str | None = None,
     ) -> list[MeasureView]:
-        terms = normalise_search(q).split(" ") if q else []
-        return [
+        found = [
             m
             for m in self._measures
             if (area is None or m.area == area)
             and (status is None or m.status == status)
             and (is_new is None or m.is_new == is_new)
-            and all(term in self._search[m.id] for term in terms)
         ]
+        if not q:
+            return found
+        search = Search.of(q)  # the phrase, else every word: as the database search does
+        by_phrase = [m for m in found if search.matches(self._search[m.id])]
+        if by_phrase or not search.can_widen:
+            return by_phrase
+        return [m for m in found if search.matches(self._search[m.id], phrase=False)]
 
     def get(self, measure_id: str) -> MeasureView | None:
         return next((m for m in self._measures if m.id == measure_id), None)

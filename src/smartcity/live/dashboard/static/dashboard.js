@@ -9,18 +9,23 @@
 
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+  function narrow() { return window.matchMedia("(max-width: 40rem)").matches; }
   function readJson(el) { try { return JSON.parse(el.textContent); } catch (e) { return null; } }
 
   // -- formatting (the same rules as views.py) ------------------------------------------------
+  // `lang` is the page's Babel locale as a BCP 47 tag ("en-HK", "zh-Hant-HK", "zh-Hans-CN"):
+  // dates read exactly as the server writes them (i18n.Formatter.moment), in Hong Kong time.
   function Formatter(lang, labels) {
     var numbers = {};
-    var times = new Intl.DateTimeFormat(lang, {
-      year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit",
-      timeZone: "Asia/Hong_Kong"
-    });
-    var clock = new Intl.DateTimeFormat(lang, {
-      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: "Asia/Hong_Kong"
-    });
+    var HK = "Asia/Hong_Kong";
+    var times = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short", timeZone: HK });
+    var clock = new Intl.DateTimeFormat(lang, { timeStyle: "medium", timeZone: HK });
+    var hours = new Intl.DateTimeFormat(lang, { timeStyle: "short", timeZone: HK });
+    var days = new Intl.DateTimeFormat(lang, { month: "short", day: "numeric", timeZone: HK });
+    // CLDR's narrow and thin spaces as plain ones, as the server writes them.
+    function plain(text) { return text.replace(/[\u202f\u2009]/g, " "); }
+    this.hour = function (ms) { return plain(hours.format(new Date(ms))); };
+    this.day = function (ms) { return plain(days.format(new Date(ms))); };
     this.number = function (kind, value) {
       if (value === null || value === undefined) return "–";
       if (kind === "air" && value > 10) return "10+";
@@ -38,9 +43,9 @@
     this.time = function (iso) {
       if (!iso) return "–";
       var t = new Date(iso);
-      return isNaN(t) ? "–" : times.format(t);
+      return isNaN(t) ? "–" : plain(times.format(t));
     };
-    this.clock = function (date) { return clock.format(date); };
+    this.clock = function (date) { return plain(clock.format(date)); };
   }
 
   function format(template, values) {
@@ -63,7 +68,13 @@
       cursor: { show: true },
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Asia/Hong_Kong"); },
       scales: { x: { time: true, range: [start, end] } },
-      axes: [{ stroke: "#4a5460" }, {
+      axes: [{
+        stroke: "#4a5460",
+        // Tick labels in the page's locale and Hong Kong time (uPlot's own are month-first).
+        values: function (u, splits, ai, space, incr) {
+          return splits.map(function (s) { return incr >= 86400 ? fmt.day(s * 1000) : fmt.hour(s * 1000); });
+        }
+      }, {
         stroke: "#4a5460", size: 56,
         values: function (u, vals) { return vals.map(function (v) { return fmt.number(kind, v); }); }
       }],
@@ -72,7 +83,10 @@
     return new uPlot(opts, [xs, ys], container);
   }
 
-  function setupTrends(fmt, labels) {
+  // Charts start from the hub's history (rendered into the page) and are re-read every
+  // minute, so the current hour's figure moves and a new hour appears without a reload.
+  var TREND_REFRESH_MS = 60000;
+  function setupTrends(fmt, labels, prefix) {
     $all("figure.trend[data-kind]").forEach(function (fig) {
       var kind = fig.getAttribute("data-kind");
       var data = {};
@@ -81,15 +95,26 @@
       });
       var chart = $(".chart", fig);
       var label = labels.kinds[kind] ? labels.kinds[kind].tile : kind;
-      drawChart(chart, data["24h"], label, fmt, kind);
+      var shown = "24h";
+      function draw() { drawChart(chart, data[shown], label, fmt, kind, shown === "7d" ? 168 : 24); }
+      draw();
       var sw = $(".window-switch", fig);
       sw.hidden = false;
       $all("button", sw).forEach(function (b) {
         b.addEventListener("click", function () {
           $all("button", sw).forEach(function (o) { o.setAttribute("aria-pressed", String(o === b)); });
-          drawChart(chart, data[b.getAttribute("data-window")], label, fmt, kind, b.getAttribute("data-window") === "7d" ? 168 : 24);
+          shown = b.getAttribute("data-window");
+          draw();
         });
       });
+      setInterval(function () {
+        if (document.hidden) return;
+        fetch(API + "/series?kind=" + kind + "&window=" + shown + "&lang=" + prefix)
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (s) { if (s) { data[shown] = s.points; draw(); fig.setAttribute("data-points", String(s.points.length)); } })
+          .catch(function () {});
+      }, TREND_REFRESH_MS);
+      fig.setAttribute("data-points", String((data["24h"] || []).length));
     });
   }
 
@@ -114,7 +139,8 @@
       groups[k] = L.featureGroup().addTo(map);
       overlays[labels.kinds[k].label] = groups[k];
     });
-    L.control.layers(null, overlays, { collapsed: false }).addTo(map);
+    // On a phone the open layer list would cover half the map: folded into its button there.
+    L.control.layers(null, overlays, { collapsed: narrow() }).addTo(map);
 
     function style(p) {
       return { radius: 7, color: "#1b1f24", weight: 1, fillColor: p.colour || "#666", fillOpacity: 0.9 };
@@ -246,6 +272,10 @@
       time.textContent = fmt.time(t.observedAt);
       $(".change-1h", li).textContent = fmt.change(t.kind, t.change1h);
       $(".change-24h", li).textContent = fmt.change(t.kind, t.change24h);
+      if (t.simulated !== undefined) {
+        $(".tile-simulated", li).hidden = !t.simulated;
+        if (t.simulated) $("#simulated-note").hidden = false;
+      }
     }
 
     function applyEntity(e) {
@@ -275,7 +305,11 @@
       li.appendChild(strong);
       li.appendChild(document.createTextNode(": "));
       li.appendChild(link);
-      li.appendChild(document.createTextNode(" — " + format(labels.rules[a.rule], { value: fmt.number(a.kind, a.value), threshold: threshold })));
+      li.appendChild(document.createTextNode(" — " + format(labels.rules[a.rule], { value: fmt.number(a.kind, a.value), threshold: threshold }) + " "));
+      var when = document.createElement("span"); when.className = "small muted";
+      var time = document.createElement("time"); time.setAttribute("datetime", a.observedAt || ""); time.textContent = fmt.time(a.observedAt);
+      when.appendChild(document.createTextNode("(")); when.appendChild(time); when.appendChild(document.createTextNode(")"));
+      li.appendChild(when);
       return li;
     }
 
@@ -350,7 +384,9 @@
     if (!cfgEl) return;
     var config = readJson(cfgEl);
     var fmt = new Formatter(config.lang, config.labels);
-    setupTrends(fmt, config.labels);
+    setupTrends(fmt, config.labels, config.prefix);
+    // Phones: the long layer tables start folded (the page stays short); each opens on a tap.
+    if (narrow()) $all("details.layer-table[open]").forEach(function (d) { d.open = false; });
     var panel = new Panel(config, fmt);
     var mapView = null;
     if (window.L) {
