@@ -76,6 +76,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     wrapper = bin_dir / "smartcity"
     wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m smartcity "$@"\n')
     wrapper.chmod(0o755)
+    # ckanapi (the test extra) as a reader who installed it has it, whatever PATH holds.
+    ckanapi = bin_dir / "ckanapi"
+    run_ckanapi = 'import sys; from ckanapi.cli.main import main; sys.argv[0] = "ckanapi"; main()'
+    ckanapi.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(run_ckanapi)} "$@"\n'
+    )
+    ckanapi.chmod(0o755)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_") or k == "PYTHONPATH"
     }
