@@ -242,6 +242,12 @@ def parse_instance(name: str, raw: Any, ctx: ActiveContext, *, depth: int = 0) -
     if depth > 8:
         raise BadRequestData(f"attribute {name!r} nests sub-attributes more than 8 levels deep")
     declared = raw.get("type") if isinstance(raw, dict) else None
+    if declared is not None and not isinstance(declared, str):  # a list or object (found by
+        # the fuzz test: it was a 500)
+        raise BadRequestData(
+            f"attribute {name!r} has a type that is not a string; expected one of "
+            f"{', '.join(VALUE_KEY)}"
+        )
     if declared in VALUE_KEY:
         attr_type, body = declared, raw
     elif declared is None or declared in GEO_TYPES:
