@@ -37,6 +37,7 @@ from smartcity.live.devices import api as devices_api
 from smartcity.live.ingest import http as ingest_http
 from smartcity.live.ingest.runtime import build_ingest
 from smartcity.opendata.ckan import endpoints as opendata_api
+from smartcity.opendata.dcat import endpoints as dcat_api
 from smartcity.opendata.runtime import build_opendata
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
@@ -216,6 +217,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
     # The open data portal's CKAN Action API and uploaded files (opendata/ckan/endpoints.py).
     app.include_router(opendata_api.router)
+    # DCAT-AP 3: /catalog.{ttl,rdf,jsonld} and /dataset/{name}[.ext] (opendata/dcat/).
+    app.include_router(dcat_api.router)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its
