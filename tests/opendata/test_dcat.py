@@ -117,6 +117,7 @@ def test_a_dataset_validates_with_its_mandatory_and_recommended_properties(
     node = URIRef(f"http://testserver/dataset/{rich['id']}")
     assert (node, RDF.type, DCAT.Dataset) in graph
     publisher = graph.value(node, DCT.publisher)
+    assert publisher is not None
     assert (publisher, RDF.type, FOAF.Agent) in graph
     assert graph.value(node, DCT.accrualPeriodicity) == URIRef(
         "http://publications.europa.eu/resource/authority/frequency/HOURLY"
@@ -127,6 +128,7 @@ def test_a_dataset_validates_with_its_mandatory_and_recommended_properties(
     distribution = graph.value(node, DCAT.distribution)
     assert graph.value(distribution, DCAT.accessURL) == URIRef("https://example.org/aq.json")
     licence = graph.value(distribution, DCT.license)
+    assert licence is not None
     assert (licence, RDF.type, DCT.LicenseDocument) in graph
     # A dataset with no notes, no licence URL and no resources still validates.
     assert_conforms(fetch(od_client, "/dataset/no-notes.ttl"))
@@ -247,7 +249,8 @@ def test_schema_org_markup_reads_as_a_dataset(
     assert str(graph.value(node, SDO.url)) == "http://testserver/dataset/air-quality"
     download = graph.value(node, SDO.distribution)
     assert str(graph.value(download, SDO.contentUrl)) == "https://example.org/aq.json"
-    assert (graph.value(node, SDO.spatialCoverage), RDF.type, SDO.Place) in graph
+    place = graph.value(node, SDO.spatialCoverage)
+    assert place is not None and (place, RDF.type, SDO.Place) in graph
     assert graph.value(node, SDO.temporalCoverage) == Literal(
         "2020-01-01/2024-12-31T23:59:59", lang="en"
     )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from smartcity.config import OpenDataSettings
+from smartcity.hub.runtime import Hub
 from smartcity.opendata.catalogue.organisations import OrganisationService
 from smartcity.opendata.catalogue.service import CatalogueService
 from smartcity.opendata.catalogue.uploads import UploadStore
+from smartcity.opendata.citydata.provenance import FeedProvenance, Provenances
+from smartcity.opendata.citydata.publish import CityDatasets
+from smartcity.opendata.errors import OpenDataError
 from smartcity.storage.engine import Database
 
 
@@ -16,9 +21,25 @@ class OpenData:
     settings: OpenDataSettings
     catalogue: CatalogueService
     organisations: OrganisationService
+    # Live city datasets: needs the hub (None for commands that only manage the catalogue).
+    city_datasets: CityDatasets | None = None
+
+    @property
+    def city(self) -> CityDatasets:
+        if self.city_datasets is None:
+            raise OpenDataError("live city datasets need the hub, which this process lacks")
+        return self.city_datasets
 
 
-def build_opendata(db: Database, settings: OpenDataSettings) -> OpenData:
+def build_opendata(
+    db: Database,
+    settings: OpenDataSettings,
+    hub: Hub | None = None,
+    provenance: Iterable[FeedProvenance] = (),
+) -> OpenData:
+    """``provenance``: the Hong Kong connectors' feeds (the app passes them in: opendata does
+    not import the live feature)."""
     uploads = UploadStore(settings.upload_dir, settings.max_upload_bytes)
     catalogue = CatalogueService(db, uploads)
-    return OpenData(settings, catalogue, OrganisationService(db, catalogue))
+    city = CityDatasets(catalogue, hub, Provenances(provenance)) if hub is not None else None
+    return OpenData(settings, catalogue, OrganisationService(db, catalogue), city)

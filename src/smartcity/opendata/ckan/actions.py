@@ -58,4 +58,4 @@ def find(name: str) -> Action | None:
 
 def load() -> None:
     """Import the modules that register actions (once)."""
-    from smartcity.opendata.ckan import read_actions, write_actions  # noqa: F401
+    from smartcity.opendata.ckan import city_actions, read_actions, write_actions  # noqa: F401
