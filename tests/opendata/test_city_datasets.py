@@ -19,6 +19,7 @@ from rdflib.namespace import RDF, RDFS
 from sqlalchemy import insert
 from tests.city_context import city_link
 from tests.opendata.helpers import Act, open_settings, trilingual
+from tests.opendata.test_dcat import assert_conforms
 from typer.testing import CliRunner
 
 from smartcity.app import create_app
@@ -180,6 +181,7 @@ def test_connector_data_carries_its_data_gov_hk_provenance(city: City) -> None:
     statement = next(graph.objects(None, DCT.provenance))
     assert (statement, RDF.type, DCT.ProvenanceStatement) in graph
     assert "Collected from DATA.GOV.HK" in str(graph.value(statement, RDFS.label))
+    assert_conforms(graph)  # DCAT-AP 3 with the live resources and the provenance
     sources = {str(o) for o in graph.objects(None, PROV.wasDerivedFrom)}
     assert "https://api.data.gov.hk/v1/carpark-info-vacancy" in sources
 

@@ -254,3 +254,13 @@ def test_schema_org_markup_reads_as_a_dataset(
     assert graph.value(node, SDO.temporalCoverage) == Literal(
         "2020-01-01/2024-12-31T23:59:59", lang="en"
     )
+
+
+def test_a_client_wanting_only_html_is_told_what_to_ask_for(
+    od_client: TestClient, catalogue: dict[str, Any]
+) -> None:
+    response = od_client.get("/dataset/car-park-vacancy", headers={"Accept": "text/html"})
+    assert response.status_code == 406
+    assert response.json()["error"]["__type"] == "Not Acceptable"
+    assert "text/turtle" in response.json()["error"]["message"]
+    assert od_client.get("/dataset/nothing-here.ttl").status_code == 404

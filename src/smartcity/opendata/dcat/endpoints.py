@@ -4,8 +4,8 @@
 ``application/ld+json``).
 
 ``/dataset/{name}`` is also where the dataset's web page will live: until the site's pages
-exist, a client that accepts none of the RDF types (only ``text/html``, say) gets 406 with the
-types it may ask for; ``*/*`` gets Turtle.
+exist, a client that accepts none of the RDF types (only ``text/html``, say) gets 406 (in CKAN's
+envelope, as every error on these paths) naming the types it may ask for; ``*/*`` gets Turtle.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from smartcity.opendata.dcat.service import (
     DcatService,
     serialise,
 )
-from smartcity.opendata.errors import OpenDataError
+from smartcity.opendata.errors import NotAcceptable, NotFound, OpenDataError
 
 router = APIRouter(tags=["Open data (DCAT-AP 3)"])
 DEFAULT_FORMAT = "ttl"
@@ -82,13 +82,14 @@ def _rdf(body: bytes, media_type: str, *, public: bool) -> Response:
 
 def _not_acceptable() -> Response:
     offered = ", ".join(MEDIA_TYPES)
-    return Response(
-        f"406 Not Acceptable: ask for one of {offered} (or add .ttl, .rdf or .jsonld to the "
-        "path)\n".encode(),
-        status_code=406,
-        media_type="text/plain; charset=utf-8",
-        headers={"Vary": "Accept"},
+    response = envelope.failed(
+        "",
+        NotAcceptable(
+            f"ask for one of {offered} in Accept, or add .ttl, .rdf or .jsonld to the path"
+        ),
     )
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 def _service(request: Request) -> DcatService:
@@ -105,7 +106,7 @@ async def catalogue(request: Request, ext: str | None = None) -> Response:
         return _not_acceptable()
     if fmt not in FORMATS or fmt == "xml":
         return envelope.failed(
-            "", OpenDataError("use /catalog.ttl, /catalog.rdf or /catalog.jsonld")
+            "", NotFound("no such format: use /catalog.ttl, /catalog.rdf or /catalog.jsonld")
         )
     base_url = str(request.base_url).rstrip("/")
     try:
