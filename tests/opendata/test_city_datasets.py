@@ -238,6 +238,9 @@ def test_the_portals_measures_kpis_and_comments_are_datasets(city: City, db: Dat
             city.get(res["url"])  # each export answers, generated now
         published[which] = dataset
     assert published["measures"]["name"] == "blueprint-measures"
+    measures_csv = resource(published["measures"], "Measures (CSV)")["url"]
+    header = city.get(measures_csv).content.decode("utf-8-sig").splitlines()[0].split(",")
+    assert "progress" in header and "rolled_up_progress" in header
     comments_csv = resource(published["comments"], "Published comments (CSV)")["url"]
     text = city.get(comments_csv).content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))

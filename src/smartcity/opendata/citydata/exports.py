@@ -211,9 +211,11 @@ def history_csv(hub: Hub, etype: EntityType, day: dt.date) -> Iterator[bytes]:
                 break
             # The hub's instance limit cut this read at range-end: go on from there (the
             # instances at range-end come again, and are skipped by id).
-            lo = result.partial[1]
-            if lo >= end:
+            if result.partial[1] <= lo or result.partial[1] >= end:
+                # No progress is possible (more instances at one instant than the hub's
+                # limit) or the day is done: what was read is what the file holds.
                 break
+            lo = result.partial[1]
             seen_at_lo = {
                 inst.instance_id
                 for entity in result.entities

@@ -125,6 +125,7 @@ CKAN_PREFIXES = (
     "/api/action/",
     *(f"/{p}-data/api/{v}action/" for p in BY_PREFIX for v in ("3/", "")),
     "/dataset/",
+    "/catalog",  # DCAT-AP (opendata/dcat): its errors are in the envelope too
 )
 
 

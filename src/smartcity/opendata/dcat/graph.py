@@ -210,11 +210,11 @@ class CatalogueGraph:
         if not _texts(g, node, v.DCT.title, package.get("title_translated") or {}):
             g.add((node, v.DCT.title, Literal(package.get("title") or package["name"])))
         # dct:description is mandatory: a dataset without notes is described by its title.
-        notes = package.get("notes_translated") or {}
-        if not _texts(g, node, v.DCT.description, notes):
-            _texts(g, node, v.DCT.description, package.get("title_translated") or {}) or g.add(
-                (node, v.DCT.description, Literal(package["name"]))
-            )
+        described = _texts(g, node, v.DCT.description, package.get("notes_translated") or {})
+        if not described:
+            described = _texts(g, node, v.DCT.description, package.get("title_translated") or {})
+        if not described:
+            g.add((node, v.DCT.description, Literal(package["name"])))
         g.add((node, v.DCT.identifier, Literal(package["id"])))
         g.add((node, v.DCT.publisher, self._publisher(package.get("organization"))))
         g.add((node, v.DCAT.landingPage, self._document(f"{self.base}/dataset/{package['name']}")))
