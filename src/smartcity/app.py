@@ -32,14 +32,18 @@ from smartcity.hub.api import edge as edge_guard
 from smartcity.hub.api.negotiation import error_response
 from smartcity.hub.errors import ERROR_BASE, NgsiError
 from smartcity.hub.runtime import build_hub
+from smartcity.live import connectors
 from smartcity.live.dashboard import endpoints as dashboard
 from smartcity.live.devices import api as devices_api
 from smartcity.live.ingest import http as ingest_http
 from smartcity.live.ingest.runtime import build_ingest
 from smartcity.opendata.archive import endpoints as archive_api
 from smartcity.opendata.archive.schedule import start_archiving
+from smartcity.opendata.citydata import endpoints as citydata_api
+from smartcity.opendata.citydata.provenance import FeedProvenance
 from smartcity.opendata.ckan import endpoints as opendata_api
 from smartcity.opendata.datastore import routes as datastore_routes
+from smartcity.opendata.dcat import endpoints as dcat_api
 from smartcity.opendata.runtime import build_opendata
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
@@ -58,6 +62,22 @@ from smartcity.web import routing as web_routing
 
 log = logging.getLogger("smartcity")
 NGSI_PREFIX = "/ngsi-ld/v1"
+
+
+def connector_provenance() -> list[FeedProvenance]:
+    """The Hong Kong connectors' DATA.GOV.HK feeds, as the open data portal records them on
+    the datasets they fill (live and opendata do not import each other; the app joins them)."""
+    return [
+        FeedProvenance(
+            connector=c.name,
+            description=c.description,
+            publisher=c.publisher,
+            organisation=c.organisation,
+            entity_types=c.entity_types,
+            sources=c.sources,
+        )
+        for c in connectors.REGISTRY.values()
+    ]
 
 
 def problem_response(status: int, type_name: str, title: str, detail: str) -> Response:
@@ -132,7 +152,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.state.ingest = ingest
     # The open data portal (opendata/): its catalogue, search and CKAN Action API.
     app.state.opendata = build_opendata(
-        db, settings.opendata, forbid_private_targets=settings.forbid_private_targets
+        db,
+        settings.opendata,
+        hub,
+        connector_provenance(),
+        forbid_private_targets=settings.forbid_private_targets,
     )
     # Each route's largest body, enforced at the edge before any byte is kept (hub/api/edge.py).
     app.edge = edge_guard.Edge(
@@ -231,6 +255,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # DATA.GOV.HK's historical archive API (opendata/archive/endpoints.py).
     app.include_router(archive_api.router)
     app.include_router(datastore_routes.router)  # /datastore/dump/{resource_id}
+    # DCAT-AP 3: /catalog.{ttl,rdf,jsonld} and /dataset/{name}[.ext] (opendata/dcat/).
+    app.include_router(dcat_api.router)
+    app.include_router(citydata_api.router)  # live city datasets' files
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its

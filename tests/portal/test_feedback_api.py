@@ -349,6 +349,8 @@ def test_comments_need_a_target_in_the_catalogue(
 PUBLIC_CALLS = {
     ("GET", "/api/v1/comments"),
     ("GET", "/api/v1/comments/{comment_id}"),
+    ("GET", "/api/v1/comments.csv"),
+    ("GET", "/api/v1/comments.json"),
     ("POST", "/api/v1/comments"),
     ("POST", "/api/v1/comments/{comment_id}/votes"),
     ("POST", "/api/v1/comments/{comment_id}/reports"),
@@ -394,6 +396,9 @@ def test_email_is_never_in_a_public_response(api: TestClient) -> None:
     for sort in ("newest", "oldest", "votes"):
         call("GET", "/api/v1/comments", params={"target": "measure:mobility-01", "sort": sort})
     call("GET", f"/api/v1/comments/{root}")
+    call("GET", "/api/v1/comments.csv")  # the open data export
+    call("GET", "/api/v1/comments.json")
+    assert "root" in bodies[-1] and "Lee" not in bodies[-1]
     call("POST", f"/api/v1/comments/{root}/votes", headers=VOTER)
     other = {"X-Voter-Token": "api-test-browser-0009"}
     call("POST", f"/api/v1/comments/{root}/votes", json={"email": "v@example.org"}, headers=other)

@@ -1,4 +1,5 @@
-"""``smartcity opendata ...``: seed the catalogue, name its sysadmins, grant roles.
+"""``smartcity opendata ...``: seed the catalogue, name its sysadmins, grant roles, publish
+live city datasets.
 
 Lives with the commands (not in ``smartcity.opendata``) because ``seed`` takes the
 organisations from the portal's blueprint, and the two features do not import each other.
@@ -7,6 +8,7 @@ organisations from the portal's blueprint, and the two features do not import ea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +20,7 @@ from smartcity.commandline import DatabaseOpt, open_database
 
 if TYPE_CHECKING:
     from smartcity.opendata.catalogue.organisations import OrganisationService
+    from smartcity.opendata.citydata.publish import CityDatasets
     from smartcity.opendata.runtime import OpenData
 
 opendata_app = typer.Typer(
@@ -335,3 +338,82 @@ def datastore_load(
             err.print(f"  line {bad['line']}: {bad['error']}")
         if report.bad_row_count > 50:
             err.print("  ... (datastore_info lists the first 1,000)")
+
+
+@contextmanager
+def _city(database: str | None) -> Iterator[CityDatasets]:
+    """Live city datasets with the hub, as the server builds them (app.py's provenance)."""
+    from smartcity.app import connector_provenance
+    from smartcity.config import Settings
+    from smartcity.hub.runtime import open_hub
+    from smartcity.opendata.runtime import build_opendata
+
+    db = open_database(database, current=True)
+    settings = Settings.from_env(db.url)
+    with open_hub(settings, db) as hub:
+        yield build_opendata(db, settings.opendata, hub, connector_provenance()).city
+
+
+def _published(dataset: dict[str, Any]) -> None:
+    console.print(f"published [bold]{dataset['name']}[/] ({dataset['id']}):")
+    for resource in dataset["resources"]:
+        console.print(f"  {resource['format']:8} {resource['name']}: {resource['url']}")
+
+
+@opendata_app.command("publish-type")
+def publish_type(
+    entity_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="An entity type in the hub, e.g. OffStreetParking")
+    ],
+    org: Annotated[
+        str | None,
+        typer.Option(help="The publishing organization (default: the feed's department)"),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The dataset's name (live-<type>)")] = None,
+    private: Annotated[bool, typer.Option(help="Visible to the organization only")] = False,
+    site: Annotated[
+        str, typer.Option(help="The site's address, for the links printed")
+    ] = "http://127.0.0.1:8000",
+    database: DatabaseOpt = None,
+) -> None:
+    """Publish (or refresh) a hub entity type as a live dataset: NGSI-LD query, CSV and
+    GeoJSON of the current state, temporal API and daily history CSV, generated on request."""
+    from smartcity.opendata.catalogue.access import NO_AUTH
+    from smartcity.opendata.errors import OpenDataError
+
+    try:
+        with _city(database) as city:
+            dataset = city.publish_type(
+                NO_AUTH, site, entity_type, org=org, name=name, private=private
+            )
+    except OpenDataError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(1) from None
+    _published(dataset)
+
+
+@opendata_app.command("publish-portal")
+def publish_portal(
+    org: Annotated[str, typer.Option(help="The publishing organization, e.g. itb")],
+    which: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[DATASET]...", help="measures, kpis, comments (default: all)"),
+    ] = None,
+    site: Annotated[
+        str, typer.Option(help="The site's address, for the links printed")
+    ] = "http://127.0.0.1:8000",
+    database: DatabaseOpt = None,
+) -> None:
+    """Publish (or refresh) the portal's measures with their progress, its KPIs and its
+    moderated public comments (without personal data) as live datasets."""
+    from smartcity.opendata.catalogue.access import NO_AUTH
+    from smartcity.opendata.citydata.publish import PORTAL_SETS
+    from smartcity.opendata.errors import OpenDataError
+
+    try:
+        with _city(database) as city:
+            for one in which or list(PORTAL_SETS):
+                _published(city.publish_portal(NO_AUTH, site, one, org=org))
+    except OpenDataError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(1) from None

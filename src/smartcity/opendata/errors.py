@@ -34,6 +34,13 @@ class BadRequest(OpenDataError):
     type_name = "Bad Request"
 
 
+class NotAcceptable(OpenDataError):
+    """Content negotiation found no representation the client accepts."""
+
+    status = 406
+    type_name = "Not Acceptable"
+
+
 class SearchQueryError(OpenDataError):
     status = 400
     type_name = "Search Query Error"

@@ -68,6 +68,13 @@ def _hour(text: str | None) -> datetime:
 class AirQuality(Connector):
     name = "air-quality"
     description = "EPD pollutant concentrations and AQHI (24pc_Eng.xml, 24aqhi_Eng.xml)"
+    publisher = "Environmental Protection Department, HKSAR"
+    organisation = "epd"
+    entity_types = ("AirQualityObserved",)
+    sources = (
+        "https://www.aqhi.gov.hk/epd/ddata/html/out/24pc_Eng.xml",
+        "https://www.aqhi.gov.hk/epd/ddata/html/out/24aqhi_Eng.xml",
+    )
     context: ClassVar[dict[str, str]] = terms(
         "AirQualityObserved",
         "no2",

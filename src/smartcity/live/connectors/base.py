@@ -112,6 +112,14 @@ class Connector:
     context: ClassVar[dict[str, str]]
     # Connector-specific options accepted as ``--option key=value`` (name -> help).
     options: ClassVar[dict[str, str]] = {}
+    # Where the feed comes from, for the open data portal's provenance of the datasets it
+    # fills (the app hands these to smartcity.opendata): who publishes it, that publisher's
+    # organisation in the catalogue, the entity types written, and the feed's addresses on
+    # DATA.GOV.HK.
+    publisher: ClassVar[str] = ""
+    organisation: ClassVar[str] = ""
+    entity_types: ClassVar[tuple[str, ...]] = ()
+    sources: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: str) -> None:
         unknown = set(options) - set(self.options)

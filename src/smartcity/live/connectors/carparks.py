@@ -75,6 +75,14 @@ def entity_id(park_id: str) -> str:
 class Carparks(Connector):
     name = "carparks"
     description = "TD car park basic info and vacancy (vacancy_all.json, carpark-info-vacancy)"
+    publisher = "Transport Department, HKSAR"
+    organisation = "td"
+    entity_types = ("OffStreetParking",)
+    sources = (
+        "https://resource.data.one.gov.hk/td/carpark/basic_info_all.json",
+        "https://resource.data.one.gov.hk/td/carpark/vacancy_all.json",
+        "https://api.data.gov.hk/v1/carpark-info-vacancy",
+    )
     context: ClassVar[dict[str, str]] = terms(
         "OffStreetParking",
         "availableSpotNumber",

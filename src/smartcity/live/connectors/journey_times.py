@@ -25,6 +25,10 @@ COLOURS = {"1": "red", "2": "amber", "3": "green"}
 class JourneyTimes(Connector):
     name = "journey-times"
     description = "TD journey time indicators (journeytime.xml)"
+    publisher = "Transport Department, HKSAR"
+    organisation = "td"
+    entity_types = ("TrafficFlowObserved",)
+    sources = ("https://resource.data.one.gov.hk/td/journeytime.xml",)
     context = TERMS
 
     def parse(

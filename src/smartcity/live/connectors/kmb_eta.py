@@ -9,5 +9,9 @@ from smartcity.live.connectors.transit import BusConnector
 class KmbEta(BusConnector):
     name = "kmb-eta"
     description = "KMB routes, stops, route-stops and ETAs (v1 API)"
+    publisher = "The Kowloon Motor Bus Co. (1933) Ltd."
+    organisation = ""
+    entity_types = ("GtfsStop", "GtfsRoute", "ArrivalEstimation")
+    sources = ("https://data.etabus.gov.hk/v1/transport/kmb/",)
     operator = "KMB"
     agency = "The Kowloon Motor Bus Co. (1933) Ltd."

@@ -64,6 +64,10 @@ def device_id(lamppost: str, device: str | None = None) -> str:
 class Lampposts(Connector):
     name = "lampposts"
     description = "HKO smart lamppost weather readings and device locations"
+    publisher = "Hong Kong Observatory"
+    organisation = ""
+    entity_types = ("WeatherObserved", "Device")
+    sources = ("https://data.weather.gov.hk/weatherAPI/",)
     context: ClassVar[dict[str, str]] = terms(
         "WeatherObserved",
         "temperature",

@@ -23,6 +23,10 @@ from smartcity.live.connectors.traffic import TERMS, child_text, local, read_xml
 class RoadSpeeds(Connector):
     name = "road-speeds"
     description = "TD average speed of road network segments (irnAvgSpeed-all.xml)"
+    publisher = "Transport Department, HKSAR"
+    organisation = "td"
+    entity_types = ("TrafficFlowObserved",)
+    sources = ("https://resource.data.one.gov.hk/td/traffic-detectors/irnAvgSpeed-all.xml",)
     context = TERMS
 
     def parse(

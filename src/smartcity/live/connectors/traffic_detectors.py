@@ -30,6 +30,10 @@ from smartcity.live.connectors.traffic import TERMS, child_text, local, read_xml
 class TrafficDetectors(Connector):
     name = "traffic-detectors"
     description = "TD raw detector speed/volume/occupancy per lane (rawSpeedVol-all.xml)"
+    publisher = "Transport Department, HKSAR"
+    organisation = "td"
+    entity_types = ("TrafficFlowObserved",)
+    sources = ("https://resource.data.one.gov.hk/td/traffic-detectors/rawSpeedVol-all.xml",)
     context = TERMS
 
     def parse(

@@ -111,7 +111,7 @@ def tag_dict(tag_id: str, name: str) -> dict[str, Any]:
 def resource_dict(row: Row[Any], view: View) -> dict[str, Any]:
     if row.kind == "upload":
         url = download_url(view.base_url, row.dataset_id, row.id, row.url)
-    elif row.kind == "hub-query":
+    elif row.kind in ("hub-query", "live"):  # paths of this site
         url = view.base_url + row.url
     else:
         url = row.url

@@ -2,7 +2,9 @@
 
 Kinds: ``upload`` (a file kept here, ``url`` is its file name), ``link`` (a file elsewhere),
 ``api`` (a web API), ``hub-query`` (a live query of this platform's NGSI-LD hub, stored as
-a path under ``/ngsi-ld/v1/`` and shown as a full URL). CKAN clients know only ``url_type``
+a path under ``/ngsi-ld/v1/`` and shown as a full URL), ``live`` (a download this site generates
+on request from its current data, e.g. a live city dataset's CSV: a path on this site, shown
+as a full URL). CKAN clients know only ``url_type``
 (``"upload"`` or nothing); both spellings are understood.
 """
 
@@ -74,6 +76,14 @@ def resource_values(
                     "url",
                     f"a hub-query resource's url is a path under {HUB_PREFIX}, e.g. "
                     f"{HUB_PREFIX}entities?type=CarPark",
+                )
+        elif kind == "live":
+            parts = urlsplit(url)
+            # Kept as a path of this site (a dump from another instance runs here too).
+            url = parts.path + (f"?{parts.query}" if parts.query else "")
+            if not url.startswith("/") or url.startswith("//"):
+                raise ValidationFailed.one(
+                    "url", "a live resource's url is a path on this site, e.g. /api/v1/kpis.csv"
                 )
         elif url and urlsplit(url).scheme.lower() not in SCHEMES:
             raise ValidationFailed.one("url", "must be an http(s) or ftp URL")

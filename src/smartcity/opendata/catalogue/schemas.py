@@ -28,7 +28,7 @@ NAME_MESSAGE = (
 TAG_RE = re.compile(r"^[\w \-.]{1,100}$")
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 CAPACITIES = ("admin", "editor", "member")
-RESOURCE_KINDS = ("upload", "link", "api", "hub-query")
+RESOURCE_KINDS = ("upload", "link", "api", "hub-query", "live")
 HUB_PREFIX = "/ngsi-ld/v1/"
 MAX_TEXT = 100_000
 
@@ -105,7 +105,7 @@ class ResourceIn(_In):
     package_id: str | None = None
     url: str | None = Field(default=None, max_length=4000)
     url_type: str | None = None
-    kind: Literal["upload", "link", "api", "hub-query"] | None = None
+    kind: Literal["upload", "link", "api", "hub-query", "live"] | None = None
     name: str | None = Field(default=None, max_length=1000)
     name_translated: dict[str, str | None] | None = None
     description: str | None = Field(default=None, max_length=MAX_TEXT)

@@ -121,7 +121,7 @@ class CatalogueService:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _visible_dataset(self, conn: Connection, p: Principal, key: str) -> Any:
+    def visible_dataset(self, conn: Connection, p: Principal, key: str) -> Any:
         row = repo.find_dataset(conn, key) if key else None
         if row is None or not p.may_see(row.owner_org, row.state, row.private):
             raise NotFound(f"there is no dataset {key!r} (or it is not visible to you)")
@@ -129,7 +129,7 @@ class CatalogueService:
 
     def package_show(self, p: Principal, lang: Any, base_url: str, key: str) -> dict[str, Any]:
         with self.db.read() as conn:
-            row = self._visible_dataset(conn, p, key)
+            row = self.visible_dataset(conn, p, key)
             return self.packages(conn, [row.id], self.view(conn, lang, base_url))[0]
 
     def activity(self, p: Principal, key: str, *, offset: int, limit: int) -> list[dict[str, Any]]:
@@ -137,7 +137,7 @@ class CatalogueService:
         organisation's members only (users are API keys, whose names may be internal)."""
         a = t.activity
         with self.db.read() as conn:
-            row = self._visible_dataset(conn, p, key)
+            row = self.visible_dataset(conn, p, key)
             entries = conn.execute(
                 select(a)
                 .where(a.c.dataset_id == row.id)
@@ -259,7 +259,7 @@ class CatalogueService:
     def upload_path(self, p: Principal, dataset_key: str, resource_id: str) -> tuple[Path, str]:
         """The file of an upload resource, for the download route."""
         with self.db.read() as conn:
-            dataset = self._visible_dataset(conn, p, dataset_key)
+            dataset = self.visible_dataset(conn, p, dataset_key)
             row = conn.execute(
                 select(t.resources).where(
                     t.resources.c.id == resource_id, t.resources.c.dataset_id == dataset.id

@@ -145,7 +145,7 @@ resources = Table(
         nullable=False,
     ),
     Column("position", Integer, nullable=False),
-    Column("kind", String(16), nullable=False),  # upload, link, api, hub-query
+    Column("kind", String(16), nullable=False),  # upload, link, api, hub-query, live
     Column("url", Text, nullable=False),
     Column("name", Json, nullable=False),
     Column("description", Json, nullable=False),

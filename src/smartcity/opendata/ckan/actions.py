@@ -63,5 +63,5 @@ def load() -> None:
     """Import the modules that register actions (once; importing one of them alone, as a
     test may, does not count as loading them all)."""
     _loaded.append(True)
-    from smartcity.opendata.ckan import read_actions, write_actions  # noqa: F401
+    from smartcity.opendata.ckan import city_actions, read_actions, write_actions  # noqa: F401
     from smartcity.opendata.datastore import actions  # noqa: F401

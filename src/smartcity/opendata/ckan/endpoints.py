@@ -137,6 +137,7 @@ CKAN_PREFIXES = (
     *(f"/{p}-data/api/{v}action/" for p in BY_PREFIX for v in ("3/", "")),
     "/dataset/",
     "/datastore/",
+    "/catalog",  # DCAT-AP (opendata/dcat): its errors are in the envelope too
 )
 
 

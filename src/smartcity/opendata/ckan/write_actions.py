@@ -64,7 +64,8 @@ def resource_create(call: Call, data: dict[str, Any]) -> Any:
 
     :param url: a link, or with ``kind`` ``hub-query`` a path under /ngsi-ld/v1/
     :param upload: a file (multipart/form-data), kept here and served from ``url``
-    :param kind: upload, link, api or hub-query (default: upload with a file, else link)
+    :param kind: upload, link, api, hub-query or live (a path on this site generated on
+        request; default: upload with a file, else link)
     :param name: / ``description`` (or ``*_translated``), ``format``, ``mimetype``
     """
     return call.od.catalogue.resource_create(

@@ -9,11 +9,14 @@ person, and over this API a person is an e-mail address proven by the link sent 
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.portal.feedback.model import LANGUAGES, Client, CommentDraft, Target
@@ -184,3 +187,82 @@ async def privacy_confirm(request: Request) -> Response:
     body = parse_body(PrivacyConfirmIn, await read_json(request))
     outcome = await run_in_threadpool(feedback(request).privacy.confirm_privacy_action, body.token)
     return json_response(outcome.to_json(), headers={"Cache-Control": "no-store"})
+
+
+# -- open data: every published comment, without personal data ---------------------------------
+EXPORT_PAGE = 1000
+EXPORT_MAX = 1_000_000
+EXPORT_COLUMNS = (
+    "id",
+    "target",
+    "parent_id",
+    "language",
+    "stance",
+    "text",
+    "votes",
+    "official",
+    "department_en",
+    "department_zh-Hant",
+    "department_zh-Hans",
+    "created_at",
+)
+
+
+def _published(service: FeedbackService) -> Iterator[dict[str, Any]]:
+    after, sent = 0, 0
+    while sent < EXPORT_MAX:
+        page = service.published(after_id=after, limit=EXPORT_PAGE)
+        yield from page
+        sent += len(page)
+        if len(page) < EXPORT_PAGE:
+            return
+        after = page[-1]["id"]
+
+
+def _csv_cell(value: Any) -> Any:
+    # Spreadsheets run cells starting with these as formulas; a comment is anyone's text.
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _comments_csv(service: FeedbackService) -> Iterator[bytes]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    yield "\ufeff".encode() + out.getvalue().encode()
+    for c in _published(service):
+        out.seek(0)
+        out.truncate()
+        department = c["department"] or {}
+        row = [
+            c["id"], c["target"], c["parent_id"], c["language"], c["stance"], c["text"],
+            c["votes"], c["official"], department.get("en"), department.get("zh-Hant"),
+            department.get("zh-Hans"), c["created_at"],
+        ]  # fmt: skip
+        writer.writerow([_csv_cell(v) for v in row])
+        yield out.getvalue().encode()
+
+
+def _comments_json(service: FeedbackService) -> Iterator[bytes]:
+    yield b"["
+    for n, c in enumerate(_published(service)):
+        yield (b"," if n else b"") + orjson.dumps(c)
+    yield b"]"
+
+
+@router.get("/comments.csv", summary="Every published comment as CSV (open data)")
+def comments_csv(request: Request) -> StreamingResponse:
+    """Published (moderated) comments and official replies, oldest first, without personal
+    data: no names, e-mail addresses or author digests. UTF-8 with a byte order mark."""
+    return StreamingResponse(
+        _comments_csv(feedback(request)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="comments.csv"'},
+    )
+
+
+@router.get("/comments.json", summary="Every published comment as JSON (open data)")
+def comments_json(request: Request) -> StreamingResponse:
+    """The same as comments.csv, as a JSON array."""
+    return StreamingResponse(_comments_json(feedback(request)), media_type="application/json")

@@ -125,6 +125,17 @@ def thread_page(
     return total, rows
 
 
+def published_after(conn: Connection, after_id: int, limit: int) -> list[Row[Any]]:
+    """Published comments with ids above ``after_id``, oldest first (the open data export)."""
+    stmt = (
+        select(comments)
+        .where(C.status == PUBLISHED, C.id > after_id)
+        .order_by(C.id.asc())
+        .limit(limit)
+    )
+    return list(conn.execute(stmt))
+
+
 def replies_of(conn: Connection, root_ids: Sequence[int]) -> list[Row[Any]]:
     if not root_ids:
         return []

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smartcity.config import FeedbackSettings
-from smartcity.hub.timeutil import now_us
+from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.portal.feedback import repository as repo
 from smartcity.portal.feedback.csrf import mint_csrf_token, verify_csrf_token
 from smartcity.portal.feedback.errors import FeedbackNotFound, InvalidFeedback
@@ -215,6 +215,28 @@ class FeedbackService:
             total, roots = repo.thread_page(conn, target, offset=offset, limit=limit, sort=sort)
             replies = repo.replies_of(conn, [r.id for r in roots])
         return CommentPage(target, total, offset, limit, sort, build_threads(roots, replies))
+
+    def published(self, *, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Published comments as open data, oldest first, paged by id: what the portal shows
+        the public, without personal data (no name, e-mail address or author digests; an
+        official answer names its department)."""
+        with self.db.read() as conn:
+            rows = repo.published_after(conn, after_id, limit)
+        return [
+            {
+                "id": row.id,
+                "target": f"{row.target_kind}:{row.target_id}",
+                "parent_id": row.parent_id,
+                "language": row.language,
+                "stance": row.stance,
+                "text": row.text,
+                "votes": row.vote_count,
+                "official": bool(row.official),
+                "department": row.department,
+                "created_at": iso_from_us(row.created_at),
+            }
+            for row in rows
+        ]
 
     def comment(self, comment_id: int) -> PublicComment:
         """One visible comment with its replies (a placeholder if hidden but replied to)."""

@@ -1,0 +1,1 @@
+"""DCAT-AP 3 catalogues (Turtle, RDF/XML, JSON-LD) and schema.org Dataset markup."""
