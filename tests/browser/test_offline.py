@@ -55,8 +55,9 @@ def test_swagger_ui_renders_offline(server: str, offline_page: Any) -> None:
     offline_page.goto(server + "/docs")
     offline_page.wait_for_selector(".swagger-ui .info .title")
     assert "smartcity" in offline_page.inner_text(".swagger-ui .info .title")
-    # The hub's operations are listed (the document came from /openapi.json).
-    offline_page.wait_for_selector('.opblock-summary-path[data-path="/ngsi-ld/v1/entities"]')
+    # Operations are listed: the document came from /openapi.json and rendered. (Which tag
+    # sections Swagger UI opens first changes as the API grows, so any operation will do.)
+    offline_page.wait_for_selector(".opblock-summary-path[data-path]")
     assert offline_page.outside == []
 
 
