@@ -92,6 +92,17 @@ def _simulated_past(home: Path, fleet: list[Any], seed: int, hub: Any) -> None:
     marker.write_text("the simulated history was written\n", encoding="utf-8")
 
 
+def _simulated_present(fleet: list[Any], seed: int, ingest: Any, hub: Any) -> None:
+    """Every device's current reading before the site answers: the first page and the
+    README's first query show figures, not entities waiting for their first reading."""
+    from smartcity.hub.timeutil import now_us
+    from smartcity.live.simulator.backfill import present
+    from smartcity.live.simulator.models import CityModel
+
+    with console.status("taking the simulated city's first readings..."):
+        present(fleet, CityModel(seed), ingest.registry, hub.entities, now_us=now_us())
+
+
 class _Server(uvicorn.Server):
     """uvicorn, telling the simulator to stop first on Ctrl-C / SIGTERM (and not re-raising
     the signal afterwards, so the demo exits with status 0)."""
@@ -200,6 +211,7 @@ def demo(
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
     _simulated_past(home, fleet, seed, hub)
+    _simulated_present(fleet, seed, ingest, hub)
 
     stop = threading.Event()
     server = _Server(

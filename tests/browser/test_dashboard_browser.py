@@ -89,6 +89,19 @@ def publisher() -> Iterator[Any]:
     client.loop_stop()
 
 
+_last_reading_s = [0]
+
+
+def reading_time() -> float:
+    """A reading time (epoch seconds) later than every earlier one in this module, and in a
+    second of its own: the ingestion treats two readings of one device at the same time as one
+    (the second is a duplicate and dropped), so two tests within one second would see the
+    second reading vanish."""
+    t = max(int(time.time()) + 1, _last_reading_s[0] + 1)
+    _last_reading_s[0] = t
+    return float(t)
+
+
 def open_dashboard(page: Any, base: str, prefix: str = "en") -> None:
     page.goto(f"{base}/{prefix}/dashboard")
     # Functions, not expression strings: the page's CSP forbids eval.
@@ -110,7 +123,7 @@ def test_mqtt_reading_updates_tile_and_map_within_a_second(
     started = time.monotonic()
     info = publisher.publish(
         device["mqtt_topic"],
-        orjson.dumps({"key": device["secret"], "t": time.time(), "aqhi": 9}),
+        orjson.dumps({"key": device["secret"], "t": reading_time(), "aqhi": 9}),
         qos=1,
     )
     info.wait_for_publish(5)
@@ -254,8 +267,9 @@ def test_dates_read_the_same_in_tiles_tables_and_alerts(
         assert row_time == "2 Dec 2026, 12:49 pm"
     # Rewritten by the script from a live reading: the tile and the new alert.
     # Newer than any earlier test's reading of this station (the tile shows the newest).
-    at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
-    value = 9 if prefix == "en" else 10
+    at = dt.datetime.fromtimestamp(reading_time(), dt.UTC)
+    # Not 9 (the MQTT test's reading) nor each other's: the wait below sees this reading land.
+    value = 8 if prefix == "en" else 10
     info = publisher.publish(
         device["mqtt_topic"],
         orjson.dumps({"key": device["secret"], "t": at.timestamp(), "aqhi": value}),

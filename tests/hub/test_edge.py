@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import orjson
+from tests.asyncrun import run as run_async
 
 from smartcity.hub.api.edge import BodyLimits, Edge, Linger
 
@@ -49,7 +50,7 @@ def scope(path: str = "/ngsi-ld/v1/entities", **headers: str) -> dict[str, Any]:
 
 
 def run(edge: Edge, client: Client, request: dict[str, Any]) -> Any:
-    return asyncio.run(edge.admit(request, client.receive, client.send))
+    return run_async(edge.admit(request, client.receive, client.send))
 
 
 def test_a_chunked_body_is_read_to_its_limit_then_discarded_within_the_linger_bound() -> None:
@@ -101,7 +102,7 @@ def test_an_admitted_body_reaches_the_app_whole_in_one_message() -> None:
         assert replay is not None
         return [await replay()]
 
-    (message,) = asyncio.run(admit_and_read())
+    (message,) = run_async(admit_and_read())
     assert message == {"type": "http.request", "body": b"y" * 3 * CHUNK, "more_body": False}
     assert client.sent == []
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
+from tests.asyncrun import run as run_async
 
 from smartcity.app import create_app
 from smartcity.config import Settings
@@ -155,7 +156,7 @@ def test_the_guard_resolves_and_refuses(host: str) -> None:
     with pytest.raises(TargetRefused, match=SETTING):
         FORBID.addresses(host, 80)
     with pytest.raises(TargetRefused, match=SETTING):
-        asyncio.run(FORBID.addresses_async(host, 80, 5.0))
+        run_async(FORBID.addresses_async(host, 80, 5.0))
     assert TargetGuard().addresses(host, 80) == [host]  # not forbidding: the socket resolves
 
 
@@ -208,7 +209,7 @@ def test_connections_are_refused_where_they_are_made(site: Site) -> None:
                 client.get(url)
             assert refusal_in(raised.value) is not None, url
             with pytest.raises(httpx.ConnectError) as raised:
-                asyncio.run(fetch_async(url))
+                run_async(fetch_async(url))
             assert refusal_in(raised.value) is not None, url
     assert site.hits == []
     with http_client(TargetGuard(), timeout=5) as client:
@@ -254,13 +255,13 @@ def test_a_context_redirect_to_a_refused_address_is_not_followed(
     with pytest.raises(BadRequestData, match=f"redirected to {target}.*{SETTING}"):
         fetcher.fetch(start)
     with pytest.raises(BadRequestData, match=f"redirected to {target}.*{SETTING}"):
-        asyncio.run(fetcher.fetch_async(start))
+        run_async(fetcher.fetch_async(start))
     assert private_site.hits == []
     assert site.hits == ["/ctx.jsonld", "/ctx.jsonld"]
     # An allowed redirect is followed, synchronously and not.
     open_fetcher = ContextFetcher(TargetGuard(), timeout=5)
     assert open_fetcher.fetch(start) == DOCUMENT
-    assert asyncio.run(open_fetcher.fetch_async(start)) == DOCUMENT
+    assert run_async(open_fetcher.fetch_async(start)) == DOCUMENT
     assert private_site.hits == ["/ctx.jsonld", "/ctx.jsonld"]
 
 
@@ -271,7 +272,7 @@ def test_context_redirects_are_bounded(site: Site) -> None:
     with pytest.raises(LdContextNotAvailable, match="redirects more than"):
         fetcher.fetch(f"{site.url}/a")
     with pytest.raises(LdContextNotAvailable, match="redirects more than"):
-        asyncio.run(fetcher.fetch_async(f"{site.url}/a"))
+        run_async(fetcher.fetch_async(f"{site.url}/a"))
 
 
 # -- @context fetches on the event loop -------------------------------------------------------
@@ -287,14 +288,14 @@ def test_request_handlers_fetch_nested_contexts_once(site: Site) -> None:
     async def twice() -> list[Any]:
         return list(await asyncio.gather(store.active_async(outer), store.active_async(outer)))
 
-    for ctx in asyncio.run(twice()):
+    for ctx in run_async(twice()):
         assert ctx.expand("speed") == "https://example.org/speed"
         assert ctx.expand("lane") == "https://example.org/lane"
     assert sorted(site.hits) == ["/inner.jsonld", "/outer.jsonld"]
     missing = f"{site.url}/missing.jsonld"
     for _ in range(2):
         with pytest.raises(LdContextNotAvailable, match="HTTP 404"):
-            asyncio.run(store.active_async(missing))
+            run_async(store.active_async(missing))
     assert site.hits.count("/missing.jsonld") == 1
 
 

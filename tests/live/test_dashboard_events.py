@@ -9,13 +9,14 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 import uvicorn
+from tests.asyncrun import run as run_async
 from tests.city_context import city_link
 
 from smartcity.app import create_app
@@ -188,24 +189,6 @@ class _Service:
         return []
 
 
-def run_in_own_loop(scenario: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run in a thread of its own: a session-scoped Playwright (sync API) in the same
-    xdist worker keeps an event loop running in the main thread, where asyncio.run refuses."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(scenario)
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-
-
 async def _next(gen: Any) -> bytes:
     return bytes(await asyncio.wait_for(gen.__anext__(), 2))
 
@@ -228,7 +211,7 @@ def test_a_slow_client_drops_old_events_and_is_told_to_resync() -> None:
         await gen.aclose()
         assert live.clients == 0
 
-    run_in_own_loop(scenario())
+    run_async(scenario())
 
 
 def test_last_event_id_resumes_from_the_ring_or_asks_for_resync(monkeypatch: Any) -> None:
@@ -253,7 +236,7 @@ def test_last_event_id_resumes_from_the_ring_or_asks_for_resync(monkeypatch: Any
         assert b"event: resync" in await _next(old)
         await old.aclose()
 
-    run_in_own_loop(scenario())
+    run_async(scenario())
 
 
 def test_heartbeat_when_nothing_happens() -> None:
@@ -265,4 +248,4 @@ def test_heartbeat_when_nothing_happens() -> None:
         assert b"event: heartbeat" in await _next(gen)
         await gen.aclose()
 
-    run_in_own_loop(scenario())
+    run_async(scenario())

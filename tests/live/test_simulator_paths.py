@@ -211,3 +211,30 @@ def test_http_path_against_a_real_server(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_every_device_has_its_figures_before_the_first_live_reading(
+    db: Database, tmp_path: Path
+) -> None:
+    """The demo's start (``backfill.present``): a car park has its free spaces, a traffic
+    detector its speed, before the simulator has sent anything."""
+    from smartcity.hub.timeutil import now_us
+    from smartcity.live.simulator.backfill import present
+
+    hub = build_hub(Settings(database_url=db.url), db)
+    ingest = build_ingest(hub, IngestConfig())
+    fleet = build_fleet(100, 5)
+    prepare(
+        fleet,
+        LocalRegistrar(ingest.registry, hub.entities, hub.contexts),
+        State(db.url, tmp_path),
+        interval_s=60,
+    )
+    names = terms()
+    model = CityModel(5)
+    at = now_us()
+    assert present(fleet, model, ingest.registry, hub.entities, now_us=at) == len(fleet)
+    for sim in fleet:
+        attrs = hub.entities.get("", sim.entity_id)["attrs"]
+        wanted = {names[key] for key in model.reading(sim, at)}
+        assert wanted and wanted <= set(attrs), (sim.entity_id, sorted(wanted - set(attrs)))
