@@ -67,6 +67,13 @@ def serve(
         typer.Option("--no-auth", help="Let writes through without a key (local testing only)"),
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve on this already-listening socket (a file descriptor handed over by "
+            "systemd socket activation or a supervisor) instead of --host/--port"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     trusted_proxies: Annotated[
         str,
@@ -106,11 +113,13 @@ def serve(
     os.environ["SMARTCITY_AUTH"] = "0" if no_auth else "1"
     if no_auth:
         err.print("[bold yellow]WARNING: --no-auth: writes need no key. Local testing only.[/]")
-    console.print(f"smartcity {__version__} on http://{host}:{port} ({db.url.split(':')[0]})")
+    where = f"socket fd {fd}" if fd is not None else f"http://{host}:{port}"
+    console.print(f"smartcity {__version__} on {where} ({db.url.split(':')[0]})")
     uvicorn.run(
         "smartcity.cli.asgi:app",
         host=host,
         port=port,
+        fd=fd,
         workers=workers,
         log_level=log_level,
         factory=True,
