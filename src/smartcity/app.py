@@ -45,6 +45,7 @@ from smartcity.opendata.ckan import endpoints as opendata_api
 from smartcity.opendata.datastore import routes as datastore_routes
 from smartcity.opendata.dcat import endpoints as dcat_api
 from smartcity.opendata.runtime import build_opendata
+from smartcity.opendata.site import routes as opendata_site
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
 from smartcity.portal.feedback import schemas as feedback_schemas
@@ -258,6 +259,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # DCAT-AP 3: /catalog.{ttl,rdf,jsonld} and /dataset/{name}[.ext] (opendata/dcat/).
     app.include_router(dcat_api.router)
     app.include_router(citydata_api.router)  # live city datasets' files
+    app.include_router(opendata_site.router)  # /{en,tc,sc}/dataset, organisation pages...
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its

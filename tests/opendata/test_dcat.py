@@ -213,7 +213,7 @@ def test_modified_since_returns_only_what_changed(
         ("text/turtle", "ttl", "text/turtle"),
         ("application/rdf+xml", "rdf", "application/rdf+xml"),
         ("application/ld+json", "jsonld", "application/ld+json"),
-        ("text/html;q=0.9, application/ld+json;q=0.5, */*;q=0.1", "jsonld", "application/ld+json"),
+        ("text/html;q=0.4, application/ld+json;q=0.5, */*;q=0.1", "jsonld", "application/ld+json"),
     ],
 )
 def test_the_dataset_page_negotiates_rdf(
@@ -256,10 +256,16 @@ def test_schema_org_markup_reads_as_a_dataset(
     )
 
 
-def test_a_client_wanting_only_html_is_told_what_to_ask_for(
+def test_a_client_wanting_html_gets_the_page_and_one_wanting_neither_is_told(
     od_client: TestClient, catalogue: dict[str, Any]
 ) -> None:
-    response = od_client.get("/dataset/car-park-vacancy", headers={"Accept": "text/html"})
+    for accept in ("text/html", "text/html;q=0.9, application/ld+json;q=0.5, */*;q=0.1"):
+        response = od_client.get(
+            "/dataset/car-park-vacancy", headers={"Accept": accept}, follow_redirects=False
+        )
+        assert response.status_code == 303, accept
+        assert response.headers["location"] == "/en/dataset/car-park-vacancy"
+    response = od_client.get("/dataset/car-park-vacancy", headers={"Accept": "image/png"})
     assert response.status_code == 406
     assert response.json()["error"]["__type"] == "Not Acceptable"
     assert "text/turtle" in response.json()["error"]["message"]
