@@ -54,7 +54,8 @@ def test_the_dataset_page_has_what_a_reuser_needs(
     text = page.text
     assert "<h1" in text and "停車場空置車位" in text
     assert "運輸署" in text and 'href="/tc/organization/td"' in text
-    assert "空置車位</td>" in text and "vehicles" in text  # the dictionary, in the reader's language
+    # The data dictionary, in the reader's language.
+    assert "空置車位</td>" in text and "vehicles" in text
     assert "https://example.org/vacancy.csv" in text
     assert "package_show?id=car-park-vacancy" in text and "RemoteCKAN" in text
     assert 'href="/dataset/car-park-vacancy.ttl"' in text
@@ -115,15 +116,15 @@ def test_browsers_are_sent_to_the_page_and_rdf_clients_get_rdf(
     od_client: TestClient, transport: dict[str, Any]
 ) -> None:
     browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-    sent = od_client.get("/dataset/car-park-vacancy", headers={
-        "Accept": browser, "Accept-Language": "zh-HK,zh;q=0.9"}, follow_redirects=False)  # fmt: skip
+    wanted = {"Accept": browser, "Accept-Language": "zh-HK,zh;q=0.9"}
+    sent = od_client.get("/dataset/car-park-vacancy", headers=wanted, follow_redirects=False)
     assert sent.status_code == 303 and sent.headers["location"] == "/tc/dataset/car-park-vacancy"
     catalogue = od_client.get("/catalog", headers={"Accept": browser}, follow_redirects=False)
     assert catalogue.status_code == 303 and catalogue.headers["location"] == "/en/dataset"
     rdf = od_client.get("/dataset/car-park-vacancy", headers={"Accept": "text/turtle"})
     assert rdf.status_code == 200 and rdf.headers["content-type"].startswith("text/turtle")
-    assert od_client.get("/dataset/car-park-vacancy").headers["content-type"].startswith(
-        "text/turtle"
+    assert (
+        od_client.get("/dataset/car-park-vacancy").headers["content-type"].startswith("text/turtle")
     )
 
 

@@ -9,8 +9,9 @@ What the source says is kept and shown in ``extras`` (see docs/opendata.md, Harv
 the last harvest (the same ``metadata_modified``) is left alone. A dataset harvested from the
 source before that a complete harvest no longer finds there is withdrawn here (deleted, as
 ckanext-harvest does; it comes back if the source lists it again); a harvest that fails part
-way withdraws nothing. Organisations and groups the source uses are created here when missing. Writes go through the catalogue as a sysadmin named
-``harvest``, so they are validated, indexed and audited like any other.
+way withdraws nothing. Organisations and groups the source uses are created here when
+missing. Writes go through the catalogue as a sysadmin named ``harvest``, so they are
+validated, indexed and audited like any other.
 """
 
 from __future__ import annotations
