@@ -1,0 +1,362 @@
+"""``smartcity history export``: the hub's history as Parquet, so analytics never load the
+transactional database.
+
+Layout: ``OUT/type=<entity type>/date=<YYYY-MM-DD>/part-<seq>.parquet`` (hive partitioning;
+the date is the city's, Hong Kong time, so a day's analysis reads one folder), one row per
+attribute instance (columns in ``history_rows.SCHEMA``), plus ``OUT/_state.json``.
+
+Incremental: ``attr_history`` only grows at the top of its key (``iid``), so the state keeps a
+watermark, the last key exported, and a run reads the rows above it in key order, a chunk at a
+time (keyset pagination: one short read per chunk, never the whole history in memory nor one
+long transaction). A run with ``--types`` moves only those types' watermarks.
+
+Crash-safe: each chunk's files are written under a hidden temporary name, flushed and renamed
+into place (readers never see a partial file), then the state is replaced the same way with
+the chunk's sequence number and the new watermark. A crash between the two leaves files whose
+sequence number is above the state's: the next run deletes them before it starts, and writes
+those rows again, so no row is ever there twice once a run has finished.
+
+PostgreSQL hands out keys when rows are inserted but they become visible when their
+transaction commits, so a long transaction can commit a key below one already exported. A run
+therefore stops at the first row the hub accepted less than ``settle`` seconds ago (default 120
+s on PostgreSQL: safe while every write transaction lasts under half that; SQLite has one
+writer at a time, so 0 there). Those rows are exported by the next run.
+
+Not followed: corrections and deletions of past instances through the Temporal API (rare,
+by hand); ``--rebuild`` exports everything again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from sqlalchemy import Select, exists, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB, array
+
+from smartcity.analytics.history_rows import (
+    RowBuffer,
+    expand,
+    local_date,
+    partition_key,
+    short_name,
+    split_value,
+)
+from smartcity.storage import schema
+from smartcity.storage.engine import Database
+
+H = schema.history_entities
+AH = schema.attr_history
+
+STATE = "_state.json"
+LOCK = "_lock"
+FORMAT = 1
+HONG_KONG_OFFSET_US = 8 * 3_600_000_000  # UTC+8 all year (no daylight saving since 1979)
+DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_PG_SETTLE_S = 120.0
+
+
+class ExportError(Exception):
+    """The export cannot run as asked (the message says what to do)."""
+
+
+@dataclass
+class ExportResult:
+    rows: int = 0
+    files: int = 0
+    partitions: set[tuple[str, str]] = field(default_factory=set)
+    watermark: int = 0
+    held_back: bool = False  # stopped at rows younger than the settle time
+
+
+@dataclass
+class _State:
+    watermark: int = 0  # every type is exported up to this key
+    types: dict[str, int] = field(default_factory=dict)  # IRI -> key, for types beyond it
+    seq: int = 0  # the last committed chunk
+    rows: int = 0
+
+    @classmethod
+    def load(cls, out: Path) -> _State:
+        path = out / STATE
+        if not path.exists():
+            return cls()
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if doc.get("format") != FORMAT:
+                raise ExportError(
+                    f"{path} is format {doc.get('format')!r}, this version writes {FORMAT}: "
+                    "export again with --rebuild"
+                )
+            return cls(int(doc["watermark"]), dict(doc["types"]), int(doc["seq"]), doc["rows"])
+        except (ValueError, KeyError, TypeError) as exc:
+            msg = f"{path} is unreadable ({exc}): export again with --rebuild"
+            raise ExportError(msg) from None
+
+    def save(self, out: Path) -> None:
+        doc = {
+            "format": FORMAT,
+            "watermark": self.watermark,
+            "types": self.types,
+            "seq": self.seq,
+            "rows": self.rows,
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        _atomic_write(out / STATE, json.dumps(doc, indent=2).encode())
+
+    def start(self, types: Sequence[str] | None) -> int:
+        """The key above which a run over ``types`` (None: all) has rows to read."""
+        if types is None:
+            return self.watermark
+        return min(max(self.watermark, self.types.get(t, 0)) for t in types)
+
+    def done(self, iri: str) -> int:
+        return max(self.watermark, self.types.get(iri, 0))
+
+    def advance(self, types: Sequence[str] | None, key: int) -> None:
+        if types is None:
+            self.watermark = max(self.watermark, key)
+            self.types = {t: k for t, k in self.types.items() if k > self.watermark}
+        else:
+            for t in types:
+                self.types[t] = max(self.done(t), key)
+
+
+def export_history(
+    db: Database,
+    out: Path,
+    *,
+    since_us: int | None = None,
+    types: Sequence[str] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    settle_s: float | None = None,
+    rebuild: bool = False,
+    date_offset_us: int = HONG_KONG_OFFSET_US,
+    progress: Callable[[int, int, int], None] | None = None,
+    after_file: Callable[[Path], None] | None = None,
+) -> ExportResult:
+    """Export the history rows not yet in ``out``; see the module's docstring.
+
+    ``types`` are short names or IRIs (an entity matches if it has any of them). ``progress``
+    is called after each chunk with (keys done, keys to do, rows written); ``after_file``
+    after each file is in place (tests use it to stop a run half-way)."""
+    out.mkdir(parents=True, exist_ok=True)
+    iris = sorted({expand(t) for t in types}) if types else None
+    if settle_s is None:
+        settle_s = DEFAULT_PG_SETTLE_S if db.is_postgres else 0.0
+    with _locked(out):
+        if rebuild:
+            _remove_exported(out)
+        state = _State.load(out)
+        _remove_uncommitted(out, state.seq)
+        result = ExportResult(watermark=state.watermark)
+        start = state.start(iris)
+        with db.read() as conn:
+            top = conn.execute(select(func.max(AH.c.iid))).scalar() or 0
+        cutoff = int((time.time() - settle_s) * 1_000_000) if settle_s > 0 else None
+        key = start
+        dialect = "postgresql" if db.is_postgres else "sqlite"
+        while True:
+            with db.read() as conn:
+                rows = conn.execute(_chunk(key, iris, since_us, chunk_rows, dialect)).all()
+            if not rows:
+                break
+            if cutoff is not None:
+                young = next((i for i, r in enumerate(rows) if r.created_at > cutoff), None)
+                if young is not None:
+                    rows = rows[:young]
+                    result.held_back = True
+            if rows:
+                key = rows[-1].iid
+                state.seq += 1
+                written = _write_chunk(out, state, rows, iris, date_offset_us, after_file)
+                result.rows += written.rows
+                result.files += written.files
+                result.partitions |= written.partitions
+                state.rows += written.rows
+                state.advance(iris, key)
+                state.save(out)  # the commit point of the chunk
+            if progress is not None:
+                progress(key - start, max(top - start, key - start), result.rows)
+            if result.held_back or len(rows) < chunk_rows:
+                break
+        if cutoff is None and key < top:
+            # The rows up to ``top`` that were not exported did not match (--types, --since):
+            # skip them next time. Only with one writer (SQLite): on PostgreSQL a key below
+            # ``top`` may still be in a transaction, so the next run reads from ``key`` again.
+            state.advance(iris, top)
+            state.save(out)
+        result.watermark = state.start(iris)
+        return result
+
+
+def _chunk(
+    after: int, iris: Sequence[str] | None, since_us: int | None, n: int, dialect: str
+) -> Select[Any]:
+    stmt = (
+        select(
+            AH.c.iid,
+            AH.c.attr,
+            AH.c.dataset_id,
+            AH.c.instance_id,
+            AH.c.observed_at,
+            AH.c.created_at,
+            AH.c.num,
+            AH.c.value,
+            AH.c.deleted_at,
+            H.c.tenant,
+            H.c.entity_id,
+            H.c.types,
+        )
+        .join(H, H.c.hid == AH.c.hid)
+        .where(AH.c.iid > after)
+        .order_by(AH.c.iid)
+        .limit(n)
+    )
+    if since_us is not None:
+        stmt = stmt.where(AH.c.observed_at >= since_us)
+    if iris:
+        stmt = stmt.where(_has_any_type(iris, dialect))
+    return stmt
+
+
+def _has_any_type(iris: Sequence[str], dialect: str) -> Any:
+    """The history entity has (had) one of these types: ``types`` is a JSON array of IRIs."""
+    if dialect == "postgresql":
+        return type_coerce(H.c.types, JSONB).has_any(array(list(iris)))
+    each = func.json_each(H.c.types).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value.in_(list(iris))))
+
+
+@dataclass
+class _Written:
+    rows: int = 0
+    files: int = 0
+    partitions: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _write_chunk(
+    out: Path,
+    state: _State,
+    rows: Sequence[Any],
+    iris: Sequence[str] | None,
+    offset_us: int,
+    after_file: Callable[[Path], None] | None,
+) -> _Written:
+    groups: dict[tuple[str, str], RowBuffer] = {}
+    for r in rows:
+        types = sorted(r.types) if isinstance(r.types, list) else sorted(json.loads(r.types))
+        # An entity keeps every type it ever had; it is filed under the first of those asked
+        # for (or of all), in IRI order, so a row has one home.
+        wanted = [t for t in types if iris is None or t in iris] or types
+        etype = wanted[0]
+        if any(r.iid <= state.done(t) for t in types):
+            continue  # exported by an earlier run over one of its types alone
+        value = r.value if isinstance(r.value, dict) else json.loads(r.value)
+        deleted = r.deleted_at is not None
+        num, text, flag, blob = split_value(value, r.num, deleted)
+        tshort = short_name(etype)
+        part = (partition_key(tshort), local_date(r.observed_at, offset_us))
+        buf = groups.get(part)
+        if buf is None:
+            buf = groups[part] = RowBuffer()
+        buf.add(
+            {
+                "tenant": r.tenant,
+                "entity_id": r.entity_id,
+                "entity_type": tshort,
+                "entity_type_iri": etype,
+                "attribute": short_name(r.attr),
+                "attribute_iri": r.attr,
+                "attribute_type": value.get("type", "Property"),
+                "dataset_id": r.dataset_id or None,
+                "instance_id": r.instance_id,
+                "observed_at": r.observed_at,
+                "value_num": num,
+                "value_text": text,
+                "value_bool": flag,
+                "value_json": blob,
+                "unit_code": value.get("unitCode"),
+                "created_at": r.created_at,
+                "deleted": deleted,
+            }
+        )
+    written = _Written()
+    for (tkey, day), buf in sorted(groups.items()):
+        folder = out / f"type={tkey}" / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"part-{state.seq:010d}.parquet"
+        tmp = folder / f".{final.name}.tmp"  # hidden: no reader's glob or listing takes it
+        pq.write_table(buf.table(), tmp, compression="zstd")
+        _fsync(tmp)
+        os.replace(tmp, final)
+        written.rows += len(buf)
+        written.files += 1
+        written.partitions.add((tkey, day))
+        if after_file is not None:
+            after_file(final)
+    return written
+
+
+def _parts(out: Path) -> Iterator[Path]:
+    yield from out.glob("type=*/date=*/part-*.parquet")
+    yield from out.glob("type=*/date=*/.part-*.parquet.tmp")
+
+
+def _remove_uncommitted(out: Path, seq: int) -> None:
+    """Files of a run that stopped before its state was saved: their rows come again."""
+    for path in _parts(out):
+        number = path.name.lstrip(".").removeprefix("part-").split(".", 1)[0]
+        if path.name.endswith(".tmp") or not number.isdigit() or int(number) > seq:
+            path.unlink(missing_ok=True)
+
+
+def _remove_exported(out: Path) -> None:
+    for path in _parts(out):
+        path.unlink(missing_ok=True)
+    (out / STATE).unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be synced
+        _fsync(path)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """One export at a time per directory (a second one would write the same rows)."""
+    with open(out / LOCK, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExportError(f"another export is writing {out}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
