@@ -61,26 +61,26 @@ def _spark(node: exp.Expression) -> str:
     return node.sql(dialect="spark")
 
 
+def _parse(spark_sql: str) -> exp.Expression:
+    return sqlglot.parse_one(spark_sql, read="spark")  # type: ignore[return-value]
+
+
 def _mend(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.DateBin):  # time_bucket(width, ts[, origin])
         width = _interval_us(node.this)
-        origin = _origin_us(node.args.get("unit")) if node.args.get("unit") else _BUCKET_ORIGIN_US
+        given = node.args.get("unit")
+        origin = _origin_us(given) if given is not None else _BUCKET_ORIGIN_US
         us = f"UNIX_MICROS({_spark(node.expression)})"
-        return sqlglot.parse_one(
-            f"TIMESTAMP_MICROS({us} - PMOD({us} - {origin}, {width}))", read="spark"
-        )
+        return _parse(f"TIMESTAMP_MICROS({us} - PMOD({us} - {origin}, {width}))")
     if isinstance(node, exp.PercentileCont) and not isinstance(node.parent, exp.WithinGroup):
         # quantile_cont(x, q): Spark's percentile() interpolates linearly, as DuckDB does.
         return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "epoch_us":
         return exp.Anonymous(this="UNIX_MICROS", expressions=node.expressions)
     if isinstance(node, exp.TimeToUnix):  # epoch(ts): seconds with their fraction
-        return sqlglot.parse_one(f"UNIX_MICROS({_spark(node.this)}) / 1000000.0", read="spark")
+        return _parse(f"UNIX_MICROS({_spark(node.this)}) / 1000000.0")
     if isinstance(node, exp.UnixToTime) and node.args.get("scale") is None:  # to_timestamp(s)
-        return sqlglot.parse_one(
-            f"TIMESTAMP_MICROS(CAST(ROUND({_spark(node.this)} * 1000000) AS BIGINT))",
-            read="spark",
-        )
+        return _parse(f"TIMESTAMP_MICROS(CAST(ROUND({_spark(node.this)} * 1000000) AS BIGINT))")
     return node
 
 
