@@ -50,7 +50,7 @@ SCHEMA = pa.schema(
 COLUMNS = tuple(SCHEMA.names)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_DAY_US = 86_400_000_000
+DAY_US = 86_400_000_000
 _EPOCH = date(1970, 1, 1)
 
 
@@ -78,7 +78,7 @@ def partition_key(short: str) -> str:
 
 def local_date(t_us: int, offset_us: int) -> str:
     """The calendar date of ``t_us`` (microseconds since the epoch, UTC) at a fixed offset."""
-    return (_EPOCH + timedelta(days=(t_us + offset_us) // _DAY_US)).isoformat()
+    return (_EPOCH + timedelta(days=(t_us + offset_us) // DAY_US)).isoformat()
 
 
 def split_value(
@@ -105,17 +105,17 @@ def split_value(
 
 
 class RowBuffer:
-    """Columns of rows on their way to one Parquet file."""
+    """Rows (tuples in ``COLUMNS`` order) on their way to one Parquet file."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self.rows: list[tuple[Any, ...]] = []
 
     def __len__(self) -> int:
-        return len(self.columns["tenant"])
-
-    def add(self, row: dict[str, Any]) -> None:
-        for name, values in self.columns.items():
-            values.append(row[name])
+        return len(self.rows)
 
     def table(self) -> pa.Table:
-        return pa.Table.from_pydict(self.columns, schema=SCHEMA)
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(COLUMNS)
+        return pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)],
+            schema=SCHEMA,
+        )
