@@ -1,7 +1,7 @@
 """The ``engine`` fixture: every analysis test taking it runs on DuckDB and on a local Spark,
 so each analysis is shown to give the same answers on both (docs/analytics.md).
 
-Spark starts once per test session (about 10 s) with one core and two shuffle partitions, and
+Spark starts once per test session (10-20 s) with one core and two shuffle partitions, and
 is skipped, with the reason, where pyspark or a Java runtime is missing.
 """
 
@@ -38,6 +38,13 @@ def spark_engine() -> Iterator[Engine]:
             "spark.sql.shuffle.partitions": "2",
             "spark.default.parallelism": "1",
             "spark.driver.memory": "1g",
+            # Test data is small: compiling query code costs more than it saves. These halve
+            # the first query's time (tens of seconds on a busy 2-core machine) and change no
+            # answer; production keeps Spark's defaults.
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+            "spark.sql.adaptive.enabled": "false",
         },
     )
     yield engine

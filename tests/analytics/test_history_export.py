@@ -252,3 +252,27 @@ def test_cli_export_then_sql_on_the_result(
     assert "averageVehicleSpeed" in answer.stdout and "49.5" in answer.stdout  # mean of 40..59
     bad = runner.invoke(app, ["history", "export", "--since", "yesterday", "--out", str(out)])
     assert bad.exit_code == 2 and "not a time" in bad.output
+
+
+def test_every_engine_reads_the_export(
+    engine: Any, client: TestClient, db: Database, tmp_path: Path
+) -> None:
+    """The files as analyses see them: partition columns, UTC times, typed values."""
+    seed(client)
+    export(db, tmp_path)
+    engine.register_parquet("history", tmp_path)
+    got = engine.query(
+        "SELECT type, CAST(date AS VARCHAR) AS day, count(*) AS n, avg(value_num) AS mean, "
+        "min(observed_at) AS first FROM history WHERE attribute = 'averageVehicleSpeed' "
+        "GROUP BY ALL ORDER BY day"
+    ).to_pylist()
+    assert got == [
+        {"type": "TrafficFlowObserved", "day": "2026-03-01", "n": 10, "mean": 44.5, "first": START},
+        {
+            "type": "TrafficFlowObserved",
+            "day": "2026-03-02",
+            "n": 10,
+            "mean": 54.5,
+            "first": START + timedelta(minutes=10),
+        },
+    ]
