@@ -221,6 +221,23 @@ def test_types_and_since(client: TestClient, db: Database, tmp_path: Path) -> No
     assert min(r["observed_at"] for r in got) == START + timedelta(minutes=10)
 
 
+def test_rows_of_other_types_are_not_read_again(
+    client: TestClient, db: Database, tmp_path: Path
+) -> None:
+    """A --types run moves its watermark past the other types' rows once they are settled
+    (at once with no settle time; on the next run with one), so later runs start above them."""
+    seed(client)
+    with db.read() as conn:
+        top = conn.execute(select(func.max(schema.attr_history.c.iid))).scalar()
+    park_iri = "https://smartdatamodels.org/dataModel.Parking/OffStreetParking"
+    for settle in (0, 1e-6):
+        out = tmp_path / str(settle)
+        assert export(db, out, types=["OffStreetParking"], settle_s=settle).rows == 5
+        assert export(db, out, types=["OffStreetParking"], settle_s=settle).rows == 0
+        state = json.loads((out / "_state.json").read_text())
+        assert state["types"] == {park_iri: top}, settle
+
+
 def test_rows_younger_than_the_settle_time_wait_for_the_next_run(
     client: TestClient, db: Database, tmp_path: Path
 ) -> None:

@@ -85,6 +85,9 @@ class _State:
     types: dict[str, int] = field(default_factory=dict)  # IRI -> key, for types beyond it
     seq: int = 0  # the last committed chunk
     rows: int = 0
+    # The highest key when the last run began, and when that was (microseconds): once the
+    # settle time has passed, every key up to it is visible (see ``export_history``).
+    probe: tuple[int, int] | None = None
 
     @classmethod
     def load(cls, out: Path) -> _State:
@@ -98,7 +101,14 @@ class _State:
                     f"{path} is format {doc.get('format')!r}, this version writes {FORMAT}: "
                     "export again with --rebuild"
                 )
-            return cls(int(doc["watermark"]), dict(doc["types"]), int(doc["seq"]), doc["rows"])
+            probe = doc.get("probe")
+            return cls(
+                int(doc["watermark"]),
+                dict(doc["types"]),
+                int(doc["seq"]),
+                int(doc["rows"]),
+                (int(probe[0]), int(probe[1])) if probe else None,
+            )
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"{path} is unreadable ({exc}): export again with --rebuild"
             raise ExportError(msg) from None
@@ -110,6 +120,7 @@ class _State:
             "types": self.types,
             "seq": self.seq,
             "rows": self.rows,
+            "probe": self.probe,
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         _atomic_write(out / STATE, json.dumps(doc, indent=2).encode())
@@ -163,7 +174,8 @@ def export_history(
         start = state.start(iris)
         with db.read() as conn:
             top = conn.execute(select(func.max(AH.c.iid))).scalar() or 0
-        cutoff = int((time.time() - settle_s) * 1_000_000) if settle_s > 0 else None
+        now_us = int(time.time() * 1_000_000)
+        cutoff = now_us - int(settle_s * 1_000_000) if settle_s > 0 else None
         key = start
         dialect = "postgresql" if db.is_postgres else "sqlite"
         while True:
@@ -190,12 +202,17 @@ def export_history(
                 progress(key - start, max(top - start, key - start), result.rows)
             if result.held_back or len(rows) < chunk_rows:
                 break
-        if cutoff is None and key < top:
-            # The rows up to ``top`` that were not exported did not match (--types, --since):
-            # skip them next time. Only with one writer (SQLite): on PostgreSQL a key below
-            # ``top`` may still be in a transaction, so the next run reads from ``key`` again.
-            state.advance(iris, top)
-            state.save(out)
+        # The rows read up to a settled key and not exported did not match (--types, --since):
+        # the next run need not read them again. With one writer (SQLite) every key up to
+        # ``top`` is settled; on PostgreSQL a key below ``top`` may still be in a transaction,
+        # but not one below the previous run's ``top`` once the settle time has passed since.
+        settled = top
+        if cutoff is not None:
+            settled = state.probe[0] if state.probe and state.probe[1] <= cutoff else 0
+        if key < settled:
+            state.advance(iris, settled)
+        state.probe = (top, now_us)
+        state.save(out)
         result.watermark = state.start(iris)
         return result
 
