@@ -5,6 +5,10 @@ SQLite and PostgreSQL (the ``client``/``db`` fixtures run on both)."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -293,3 +297,27 @@ def test_every_engine_reads_the_export(
             "first": START + timedelta(minutes=10),
         },
     ]
+
+
+@pytest.mark.slow
+def test_a_killed_export_process_leaves_no_duplicates(
+    client: TestClient, db: Database, tmp_path: Path
+) -> None:
+    """The real thing: ``smartcity history export`` killed (SIGKILL) while it writes."""
+    seed(client)
+    append(client, FLOW, {"averageVehicleSpeed": speeds(20, 200)})
+    out = tmp_path / "history"
+    cmd = [sys.executable, "-m", "smartcity", "history", "export", "--out", str(out)]
+    cmd += ["--database", db.url, "--settle", "0", "--chunk-rows", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (out / "_state.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    state = json.loads((out / "_state.json").read_text())
+    assert 0 < state["rows"] < history_rows(db)  # stopped half-way
+    export(db, out)
+    rows = read(out)
+    assert len(rows) == history_rows(db)
+    assert len({r["instance_id"] for r in rows}) == len(rows)
