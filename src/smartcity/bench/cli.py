@@ -1,5 +1,5 @@
 """``smartcity bench hub`` and ``smartcity bench ingest``: benchmarks against real server
-processes (docs/performance.md)."""
+processes; ``bench engines``: one analysis on DuckDB and Spark (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -170,3 +170,23 @@ def bench_opendata_search(
             progress=lambda s: status.update(f"benchmarking: {s}"),
         )
     console.print(results_table(results))
+
+
+@bench_app.command("engines")
+def bench_engines(
+    rows: Annotated[int, typer.Option(help="30-second detector samples to aggregate")] = 1_000_000,
+    spark: Annotated[bool, typer.Option(help="Time local Spark too (needs pyspark, Java)")] = True,
+    spark_master: Annotated[str, typer.Option(help="Spark master URL")] = "local[2]",
+) -> None:
+    """Time one 5-minute traffic aggregation, written once, on DuckDB and on Spark."""
+    import json
+
+    from smartcity.bench import engines
+
+    with console.status("timing the engines..."):
+        try:
+            figures = engines.run(rows, spark=spark, spark_master=spark_master)
+        except RuntimeError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print_json(json.dumps(figures))

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smartcity import __version__
+from smartcity.analytics.cli import analytics_app, history_app
 from smartcity.bench.cli import bench_app
 from smartcity.cli.opendata import opendata_app
 from smartcity.commandline import DatabaseOpt, open_database
@@ -43,6 +44,8 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(bench_app, name="bench")
 app.add_typer(opendata_app, name="opendata")
+app.add_typer(history_app, name="history")
+app.add_typer(analytics_app, name="analytics")
 console = Console()
 err = Console(stderr=True)
 
