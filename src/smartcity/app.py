@@ -29,6 +29,7 @@ from smartcity.hub.api import (
     temporal,
 )
 from smartcity.hub.api import edge as edge_guard
+from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.hub.api.negotiation import error_response
 from smartcity.hub.errors import ERROR_BASE, NgsiError
 from smartcity.hub.runtime import build_hub
@@ -258,6 +259,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # DCAT-AP 3: /catalog.{ttl,rdf,jsonld} and /dataset/{name}[.ext] (opendata/dcat/).
     app.include_router(dcat_api.router)
     app.include_router(citydata_api.router)  # live city datasets' files
+    app.include_router(traffic_api.router)  # /api/v1/analytics/traffic (analytics/traffic)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its

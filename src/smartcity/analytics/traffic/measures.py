@@ -87,18 +87,29 @@ def measures(
     return pa.concat_tables(parts)
 
 
-def bottlenecks_sql(config: BottleneckConfig, clean: str = "clean5", pairs: str = "pairs") -> str:
+def bottleneck_pairs_sql(clean: str = "clean5", pairs: str = "pairs") -> str:
+    """Step 1: each adjacent pair with the upstream station's 5-minute speeds. Run apart from
+    step 2 because, without table statistics, a planner may join the two stations on time
+    first (every station with every station)."""
+    return f"""
+SELECT pr.upstream, pr.downstream, pr.road, pr.distance_km, c.t5, c.speed AS upstream_speed
+FROM {pairs} pr JOIN {clean} c ON c.detector_id = pr.upstream
+"""
+
+
+def bottlenecks_sql(
+    config: BottleneckConfig, clean: str = "clean5", upstream: str = "bottleneck_upstream"
+) -> str:
     half = (config.window - 1) // 2
     return f"""
 WITH p AS (
-  SELECT pr.upstream, pr.downstream, pr.road, pr.distance_km, u.t5,
-    u.speed AS upstream_speed, d.speed AS downstream_speed,
-    CASE WHEN u.speed < {config.max_upstream_kmh}
-          AND d.speed - u.speed > {config.min_drop_kmh}
-          AND pr.distance_km <= {config.max_distance_km} THEN 1 ELSE 0 END AS hit
-  FROM {pairs} pr
-  JOIN {clean} u ON u.detector_id = pr.upstream
-  JOIN {clean} d ON d.detector_id = pr.downstream AND d.t5 = u.t5
+  SELECT u.upstream, u.downstream, u.road, u.distance_km, u.t5,
+    u.upstream_speed, d.speed AS downstream_speed,
+    CASE WHEN u.upstream_speed < {config.max_upstream_kmh}
+          AND d.speed - u.upstream_speed > {config.min_drop_kmh}
+          AND u.distance_km <= {config.max_distance_km} THEN 1 ELSE 0 END AS hit
+  FROM {upstream} u
+  JOIN {clean} d ON d.detector_id = u.downstream AND d.t5 = u.t5
 ),
 w AS (
   SELECT *, SUM(hit) OVER (PARTITION BY upstream, downstream ORDER BY t5
@@ -115,7 +126,8 @@ def bottlenecks(
     engine: Engine, config: BottleneckConfig, clean: str = "clean5", pairs: str = "pairs"
 ) -> tuple[pa.Table, pa.Table]:
     """Active bottleneck slots, and per location and day: first, last, active minutes."""
-    slots = engine.query(bottlenecks_sql(config, clean, pairs) + " ORDER BY upstream, downstream, t5")
+    engine.register_arrow("bottleneck_upstream", engine.query(bottleneck_pairs_sql(clean, pairs)))
+    slots = engine.query(bottlenecks_sql(config, clean) + " ORDER BY upstream, downstream, t5")
     engine.register_arrow("bottleneck_slots", slots)
     daily = engine.query(
         f"""

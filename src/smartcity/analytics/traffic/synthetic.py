@@ -70,21 +70,26 @@ def generate(
     faults: dict[str, str] | None = None,
     seed: int = 1,
     period_s: int = 30,
+    roads: range | None = None,
 ) -> pa.Table:
-    """One Hong Kong day of 30-second samples (SAMPLE_SCHEMA), faults by detector id."""
+    """One Hong Kong day of 30-second samples (SAMPLE_SCHEMA), faults by detector id;
+    ``roads`` limits it to some roads (to generate a large layout a part at a time)."""
     lay = layout or Layout()
-    rng = np.random.default_rng([seed, day_number(day)])
+    which = roads if roads is not None else range(lay.roads)
+    rng = np.random.default_rng([seed, day_number(day), which.start])
     start, _ = day_bounds(day_number(day))
     n = 86400 // period_s
     sod = np.arange(n) * period_s  # seconds of the Hong Kong day
     flow, jam = _profile(sod.astype(float))
     day_factor = 1.0 + 0.1 * rng.standard_normal()
-    dets, lanes = lay.roads * lay.per_road, lay.lanes
-    det_index = np.repeat(np.arange(dets), lanes * n)
+    first = which.start * lay.per_road
+    dets, lanes = len(which) * lay.per_road, lay.lanes
+    det_index = np.repeat(np.arange(first, first + dets), lanes * n)
     lane_index = np.tile(np.repeat(np.arange(lanes), n), dets)
     slot = np.tile(np.arange(n), dets * lanes)
     pos = det_index % lay.per_road
-    scale = 0.8 + 0.4 * np.random.default_rng(seed).random(dets)  # each station's share
+    all_dets = lay.roads * lay.per_road
+    scale = 0.8 + 0.4 * np.random.default_rng(seed).random(all_dets)  # each station's share
     lane_share = np.array([0.8, 1.0, 1.1, 0.9, 1.0])[:lanes]
     mean = flow[slot] * day_factor * scale[det_index] * lane_share[lane_index]
     volume = rng.poisson(mean).astype(np.int32)
@@ -99,8 +104,11 @@ def generate(
     keep = np.ones(len(slot), dtype=bool)
     for detector, fault in (faults or {}).items():
         d = next(
-            i for i in range(dets) if lay.detector(i // lay.per_road, i % lay.per_road) == detector
+            (i for i in range(all_dets) if lay.detector(i // lay.per_road, i % lay.per_road) == detector),
+            None,
         )
+        if d is None:
+            raise ValueError(f"no detector {detector} in the layout")
         m = det_index == d
         if fault == "insufficient_data":
             keep &= ~(m & (rng.random(len(slot)) < 0.55))
@@ -119,7 +127,7 @@ def generate(
         else:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
     names = np.array(
-        [lay.detector(i // lay.per_road, i % lay.per_road) for i in range(dets)], dtype=object
+        [lay.detector(i // lay.per_road, i % lay.per_road) for i in range(all_dets)], dtype=object
     )
     lane_names = np.array((LANES + ("Middle Lane 2", "Middle Lane 3"))[:lanes], dtype=object)
     t_us = (start + slot.astype(np.int64) * period_s) * 1_000_000
@@ -137,8 +145,16 @@ def generate(
     )
 
 
-def write(table: pa.Table, path: str | Path) -> Path:
+def write_day(day: date, layout: Layout, path: str | Path, *, seed: int = 1) -> int:
+    """A day of the layout to one Parquet file, a road at a time (bounded memory)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out, row_group_size=1_000_000)
-    return out
+    rows = 0
+    from smartcity.analytics.traffic.feed import SAMPLE_SCHEMA
+
+    with pq.ParquetWriter(out, SAMPLE_SCHEMA) as writer:
+        for road in range(layout.roads):
+            part = generate(day, layout, seed=seed, roads=range(road, road + 1))
+            writer.write_table(part.cast(SAMPLE_SCHEMA))
+            rows += part.num_rows
+    return rows
