@@ -100,7 +100,8 @@ FROM {pairs} pr JOIN {clean} c ON c.detector_id = pr.upstream
 def bottlenecks_sql(
     config: BottleneckConfig, clean: str = "clean5", upstream: str = "bottleneck_upstream"
 ) -> str:
-    half = (config.window - 1) // 2
+    span = config.window - 1  # a slot counts when some window of `window` slots holding it
+    # has at least `min_hits` hits (PeMS: 5 of 7)
     return f"""
 WITH p AS (
   SELECT u.upstream, u.downstream, u.road, u.distance_km, u.t5,
@@ -112,13 +113,18 @@ WITH p AS (
   JOIN {clean} d ON d.detector_id = u.downstream AND d.t5 = u.t5
 ),
 w AS (
-  SELECT *, SUM(hit) OVER (PARTITION BY upstream, downstream ORDER BY t5
-    ROWS BETWEEN {half} PRECEDING AND {half} FOLLOWING) AS hits
+  SELECT *, CASE WHEN SUM(hit) OVER (PARTITION BY upstream, downstream ORDER BY t5
+    ROWS BETWEEN {span} PRECEDING AND CURRENT ROW) >= {config.min_hits} THEN 1 ELSE 0 END AS ends_run
   FROM p
+),
+a AS (
+  SELECT *, MAX(ends_run) OVER (PARTITION BY upstream, downstream ORDER BY t5
+    ROWS BETWEEN CURRENT ROW AND {span} FOLLOWING) AS in_run
+  FROM w
 )
 SELECT upstream, downstream, road, distance_km, t5, to_timestamp(t5) AS period_start,
   upstream_speed, downstream_speed
-FROM w WHERE hit = 1 AND hits >= {config.min_hits}
+FROM a WHERE hit = 1 AND in_run = 1
 """
 
 
