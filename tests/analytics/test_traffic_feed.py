@@ -86,15 +86,21 @@ def test_the_midnight_period_moves_to_the_next_day(tmp_path: Path) -> None:
     table = feed.read_raw(across, report=report)
     assert table["period_start"].to_pylist() == [utc(2024, 4, 6, 15, 59, 30), utc(2024, 4, 6, 16, 0)]
     assert report.midnight_fixed == 1
-    # A file that starts at 00:00 still carrying the previous date.
-    only = write(tmp_path / "y.xml", two_periods("2024-04-06", "00:00:00", "00:00:30", "00:01:00"))
-    assert feed.read_raw(only)["period_start"].to_pylist()[0] == utc(2024, 4, 6, 16, 0)
+    # The next file, from 00:00:00 on, carries the new date: left alone.
+    after = write(tmp_path / "y.xml", two_periods("2024-04-07", "00:00:00", "00:00:30", "00:01:00"))
+    assert feed.read_raw(after)["period_start"].to_pylist()[0] == utc(2024, 4, 6, 16, 0)
+    # Both files together: one row per period, none moved a day too far.
+    both = feed.read_raw([across, after])
+    assert both["period_start"].to_pylist() == [
+        utc(2024, 4, 6, 15, 59, 30), utc(2024, 4, 6, 16, 0), utc(2024, 4, 6, 16, 0, 30)
+    ]
     # Live, with the fetch time known, the date nearest to it wins (here: a correct date).
     fetched = datetime(2024, 4, 6, 16, 1, tzinfo=UTC)  # 00:01 on the 7th in Hong Kong
     live = feed.samples_from_bytes(
-        two_periods("2024-04-07", "00:00:00", "00:00:30", "00:01:00").encode(), fetched_at=fetched
+        feed_xml("2024-04-06", [("00:00:00", "00:00:30", {"AID1": [lane_xml("Fast Lane", 60, 4, 3)]})]).encode(),
+        fetched_at=fetched,
     )
-    assert live["period_start"].to_pylist()[0] == utc(2024, 4, 6, 16, 0)
+    assert live["period_start"].to_pylist() == [utc(2024, 4, 6, 16, 0)]
     # An ordinary daytime file is left alone.
     day = write(tmp_path / "z.xml", two_periods("2024-04-06", "12:00:00", "12:00:30", "12:01:00"))
     assert feed.read_raw(day)["period_start"].to_pylist()[0] == utc(2024, 4, 6, 4, 0)

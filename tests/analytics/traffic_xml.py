@@ -35,22 +35,31 @@ def feed_xml(day: str, periods: list[tuple[str, str, dict[str, list[str]]]], roo
 
 
 def samples_to_xml(table: pa.Table, path: Path) -> Path:
-    """One file holding every period of the table (a day's archive in one document), dated the
-    way TD dates them (the Hong Kong day of each period; 00:00 carried on the previous date)."""
+    """TD-shaped archive: one file per 30 seconds holding that period and the one before it
+    (so consecutive files overlap), dated as TD dates them: the Hong Kong day, except that a
+    period starting at 00:00:00 carries the previous day's date."""
     by_period: dict[datetime, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for row in table.to_pylist():
         speed = row["speed"] if row["speed"] is not None else 70  # the placeholder
         by_period[row["period_start"]][row["detector_id"]].append(
             lane_xml(row["lane"], int(speed), int(row["occupancy"]), row["volume"], "Y" if row["valid"] else "N")
         )
-    days: dict[date, list[tuple[str, str, dict[str, list[str]]]]] = defaultdict(list)
-    for start in sorted(by_period):
-        local = start.astimezone(HKT)
-        end = local + timedelta(seconds=30)
-        days[local.date()].append((local.strftime("%H:%M:%S"), end.strftime("%H:%M:%S"), by_period[start]))
     path.mkdir(parents=True, exist_ok=True)
-    for day, periods in days.items():
-        (path / f"rawSpeedVol-{day}.xml").write_text(feed_xml(day.isoformat(), periods))
+    starts = sorted(by_period)
+    for prev, start in zip([None, *starts], starts, strict=False):
+        periods = []
+        for p in (prev, start):
+            if p is None:
+                continue
+            local = p.astimezone(HKT)
+            end = local + timedelta(seconds=30)
+            periods.append((local.strftime("%H:%M:%S"), end.strftime("%H:%M:%S"), by_period[p]))
+        local = start.astimezone(HKT)
+        dated: date = local.date()
+        if local.strftime("%H:%M:%S") == "00:00:00" and prev is not None:
+            dated -= timedelta(days=1)
+        name = local.strftime("rawSpeedVol-%Y%m%d-%H%M%S.xml")
+        (path / name).write_text(feed_xml(dated.isoformat(), periods))
     return path
 
 

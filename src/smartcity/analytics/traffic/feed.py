@@ -19,9 +19,10 @@ The raw feed's quirks, handled here:
   then the later file over the earlier;
 * with a volume of 0 the speed field holds a placeholder (the road's speed limit), not a
   measurement: the speed is left missing;
-* the 00:00 period carries the previous day's ``<date>``: a period whose start time is earlier
-  than the one before it in the file, or a file that starts in the 00:00 minute, is moved to
-  the next day (with ``fetched_at`` known, the date nearest to it is taken instead);
+* the 00:00 period carries the previous day's ``<date>`` (it comes in a file with the 23:59:30
+  period, dated by that one): a period whose start time is earlier than the one before it in
+  the file is moved to the next day, and so is every period after it; with ``fetched_at``
+  known (the live path), the date that puts the period nearest to it is taken instead;
 * periods go missing: nothing is invented here; :attr:`ReadReport.missing_periods` counts
   the 30-second periods absent between the first and last period read, and the health and
   5-minute analyses account for absent samples.
@@ -166,9 +167,7 @@ class _Columns:
         )
 
 
-def _period_day(
-    day: date, start: time, previous: time | None, first: bool, fetched_at: datetime | None
-) -> date:
+def _period_day(day: date, start: time, previous: time | None, fetched_at: datetime | None) -> date:
     if fetched_at is not None:
         candidates = [day, day + timedelta(days=1)]
         return min(
@@ -176,9 +175,7 @@ def _period_day(
             key=lambda d: abs(datetime.combine(d, start, tzinfo=HKT) - fetched_at),
         )
     if previous is not None and start < previous:
-        return day + timedelta(days=1)  # the file wrapped past midnight
-    if first and start.hour == 0 and start.minute == 0:
-        return day + timedelta(days=1)  # the 00:00 period dated the day before
+        return day + timedelta(days=1)  # the file wrapped past midnight: the 00:00 period
     return day
 
 
@@ -187,7 +184,6 @@ def _read_raw_one(
 ) -> None:
     day: date | None = None
     previous: time | None = None
-    first = True
     shift = False  # once a file wraps past midnight, later periods are the next day too
     period_day: date | None = None
     start_utc: datetime | None = None
@@ -219,14 +215,14 @@ def _read_raw_one(
                 report.problems.append(f"{name}: unreadable period_from {el.text!r}")
                 start_utc = None
                 continue
-            d = _period_day(day, start, previous, first, fetched_at)
+            d = _period_day(day, start, previous, fetched_at)
             if shift and fetched_at is None:
                 d = max(d, day + timedelta(days=1))
             if d != day:
                 report.midnight_fixed += 1
                 shift = True
             period_day = d
-            previous, first = start, False
+            previous = start
             start_utc = datetime.combine(d, start, tzinfo=HKT).astimezone(UTC)
             report.periods += 1
         elif tag == "detector_id":
