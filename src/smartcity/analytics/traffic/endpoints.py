@@ -15,11 +15,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from smartcity.analytics.traffic.measures import LEVELS, PERIODS
 from smartcity.analytics.traffic.pipeline import Store
+from smartcity.hub.errors import BadRequestData, ResourceNotFound
 
 router = APIRouter(prefix="/api/v1/analytics/traffic", tags=["Analytics: traffic"])
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -37,19 +38,19 @@ def _load(kind: str, day: str | None) -> tuple[date, pa.Table]:
     days = store.days(kind)
     if day is None:
         if not days:
-            raise HTTPException(
-                404, f"no traffic {kind} results yet: run `smartcity analytics traffic run`"
+            raise ResourceNotFound(
+                f"no traffic {kind} results yet: run `smartcity analytics traffic run`"
             )
         the_day = days[-1]
     else:
         try:
             the_day = date.fromisoformat(day)
         except ValueError:
-            raise HTTPException(400, f"date {day!r} is not YYYY-MM-DD") from None
+            raise BadRequestData(f"date {day!r} is not YYYY-MM-DD") from None
     table = store.read(kind, the_day)
     if table is None:
         available = ", ".join(d.isoformat() for d in days[-5:]) or "none"
-        raise HTTPException(404, f"no traffic {kind} results for {the_day} (latest: {available})")
+        raise ResourceNotFound(f"no traffic {kind} results for {the_day} (latest: {available})")
     return the_day, table
 
 
@@ -59,7 +60,8 @@ def _plain(table: pa.Table) -> pa.Table:
     for name in table.column_names:
         col = table[name]
         if pa.types.is_timestamp(col.type):
-            col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ")
+            seconds = col.cast(pa.timestamp("s", tz="UTC"), safe=False)
+            col = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
         cols.append(col)
     return pa.table(cols, names=table.column_names)
 
@@ -68,7 +70,7 @@ def _respond(request: Request, kind: str, day: date, table: pa.Table, fmt: str |
     table = _plain(table)
     wants_csv = fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
     if fmt not in (None, "json", "csv"):
-        raise HTTPException(400, f"format {fmt!r}: use json or csv")
+        raise BadRequestData(f"format {fmt!r}: use json or csv")
     if wants_csv:
         buf = io.BytesIO()
         pacsv.write_csv(table, buf)
@@ -127,8 +129,8 @@ def performance(
     fmt: FormatQ = None,
 ) -> Response:
     if level not in LEVELS or period not in PERIODS:
-        raise HTTPException(
-            400, f"level is one of {', '.join(LEVELS)}; period one of {', '.join(PERIODS)}"
+        raise BadRequestData(
+            f"level is one of {', '.join(LEVELS)}; period one of {', '.join(PERIODS)}"
         )
     day, table = _load("measures", date)
     return _respond(request, "measures", day, _where(table, level=level, period=period, key=key), fmt)
