@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
+from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.config import Settings
 from smartcity.hub.api import (
     attrs,
@@ -29,7 +30,6 @@ from smartcity.hub.api import (
     temporal,
 )
 from smartcity.hub.api import edge as edge_guard
-from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.hub.api.negotiation import error_response
 from smartcity.hub.errors import ERROR_BASE, NgsiError
 from smartcity.hub.runtime import build_hub

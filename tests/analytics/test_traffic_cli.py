@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from tests.analytics.traffic_xml import samples_to_xml
 from typer.testing import CliRunner
 
 from smartcity.analytics.traffic import pipeline, synthetic
 from smartcity.analytics.traffic.locations import read_csv
 from smartcity.cli.main import app
-from tests.analytics.traffic_xml import samples_to_xml
 
 DAY = date(2026, 3, 2)
 LAYOUT = synthetic.Layout(roads=1, per_road=4, bottleneck_at=3)
@@ -40,16 +40,29 @@ def journeys_xml(path: Path) -> Path:
 
 def test_health_json_straight_from_raw_files(raw_dir: Path) -> None:
     result = CliRunner().invoke(
-        app, ["analytics", "traffic", "health", "--raw", str(raw_dir), "--date", "2026-03-02", "--json"]
+        app,
+        ["analytics", "traffic", "health", "--raw", str(raw_dir), "--date", "2026-03-02", "--json"],
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert list(doc) == ["detectors"]
     assert sorted(doc["detectors"]) == ["SYN0001", "SYN0002", "SYN0003", "SYN0004"]
     statuses = {k: v["status"] for k, v in doc["detectors"].items()}
-    assert statuses == {"SYN0001": "good", "SYN0002": "card_off", "SYN0003": "good", "SYN0004": "good"}
+    assert statuses == {
+        "SYN0001": "good",
+        "SYN0002": "card_off",
+        "SYN0003": "good",
+        "SYN0004": "good",
+    }
     for entry in doc["detectors"].values():
-        assert entry["status"] in {"good", "insufficient_data", "card_off", "high_val", "intermittent", "constant"}
+        assert entry["status"] in {
+            "good",
+            "insufficient_data",
+            "card_off",
+            "high_val",
+            "intermittent",
+            "constant",
+        }
         assert entry["samples"] == 2040 and isinstance(entry["samples"], int)
     # Another day: nothing was seen.
     one = str(sorted(raw_dir.glob("*.xml"))[100])
@@ -61,13 +74,26 @@ def test_health_json_straight_from_raw_files(raw_dir: Path) -> None:
 
 def test_health_errors_say_what_to_do(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["analytics", "traffic", "health", "--date", "2026-03-02", "--json"])
+    result = runner.invoke(
+        app, ["analytics", "traffic", "health", "--date", "2026-03-02", "--json"]
+    )
     assert result.exit_code == 2 and "--raw" in result.output
     result = runner.invoke(
-        app, ["analytics", "traffic", "health", "--raw", str(tmp_path / "none.xml"), "--date", "2026-03-02"]
+        app,
+        [
+            "analytics",
+            "traffic",
+            "health",
+            "--raw",
+            str(tmp_path / "none.xml"),
+            "--date",
+            "2026-03-02",
+        ],
     )
     assert result.exit_code == 1 and "no such file" in result.output
-    result = runner.invoke(app, ["analytics", "traffic", "health", "--raw", str(tmp_path), "--date", "March"])
+    result = runner.invoke(
+        app, ["analytics", "traffic", "health", "--raw", str(tmp_path), "--date", "March"]
+    )
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
 
 
@@ -75,7 +101,9 @@ def test_run_computes_and_stores_every_result(raw_dir: Path, tmp_path: Path) -> 
     locations = tmp_path / "locations.csv"
     locations.write_text(
         "AID_ID_Number,District,Road_EN,Direction,chainage_km\n"
-        + "".join(f"SYN00{i:02d},Kowloon City,Test Road,Eastbound,{0.5 * (i - 1)}\n" for i in range(1, 5))
+        + "".join(
+            f"SYN00{i:02d},Kowloon City,Test Road,Eastbound,{0.5 * (i - 1)}\n" for i in range(1, 5)
+        )
     )
     home = tmp_path / "home"
     # Two earlier good days already analysed: the history imputation fits on.
@@ -88,7 +116,8 @@ def test_run_computes_and_stores_every_result(raw_dir: Path, tmp_path: Path) -> 
         app,
         [
             "analytics", "traffic", "run", "--raw", str(raw_dir), "--date", "2026-03-02",
-            "--locations", str(locations), "--journey-times", str(journeys_xml(tmp_path / "jt.xml")),
+            "--locations", str(locations),
+            "--journey-times", str(journeys_xml(tmp_path / "jt.xml")),
             "--delay-threshold", "50", "--home", str(home), "--json",
         ],
     )  # fmt: skip

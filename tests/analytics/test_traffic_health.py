@@ -32,7 +32,9 @@ def engine() -> Iterator[Engine]:
     eng.close()
 
 
-def report(engine: Engine, samples: pa.Table, config: HealthConfig | None = None) -> dict[str, dict]:  # type: ignore[type-arg]
+def report(
+    engine: Engine, samples: pa.Table, config: HealthConfig | None = None
+) -> dict[str, dict]:  # type: ignore[type-arg]
     cfg = config or HealthConfig()
     engine.register_arrow("samples", samples)
     lanes = health.lane_health(engine, cfg, "samples", health.day_number(DAY))
@@ -56,7 +58,9 @@ def test_the_cascade_order_and_thresholds_are_configurable(engine: Engine) -> No
     samples = synthetic.generate(DAY, synthetic.Layout(), faults=FAULTS)
     # A card that is off also has constant occupancy: the earlier test names it.
     assert report(engine, samples)["SYN0001"]["status"] == "card_off"
-    relaxed = replace(HealthConfig(), card_off_samples=5000, high_val_samples=5000, intermittent_samples=5000)
+    relaxed = replace(
+        HealthConfig(), card_off_samples=5000, high_val_samples=5000, intermittent_samples=5000
+    )
     detectors = report(engine, samples, relaxed)
     assert detectors["SYN0001"]["status"] == "constant"  # next in the cascade
     assert detectors["SYN0002"]["status"] == "good"
@@ -72,13 +76,17 @@ def test_only_the_daytime_window_counts(engine: Engine) -> None:
     sod = pc.divide(pc.subtract(seconds, pc.multiply(pc.divide(seconds, 86400), 86400)), 1)
     night = pc.or_(pc.less(sod, 5 * 3600), pc.greater_equal(sod, 22 * 3600))
     broken = samples.set_column(
-        samples.column_names.index("occupancy"), "occupancy", pc.if_else(night, 90.0, samples["occupancy"])
+        samples.column_names.index("occupancy"),
+        "occupancy",
+        pc.if_else(night, 90.0, samples["occupancy"]),
     )
     assert report(engine, broken)["SYN0001"]["status"] == "good"
     # The same fault in the day is a high value.
     day = pc.invert(night)
     broken = samples.set_column(
-        samples.column_names.index("occupancy"), "occupancy", pc.if_else(day, 90.0, samples["occupancy"])
+        samples.column_names.index("occupancy"),
+        "occupancy",
+        pc.if_else(day, 90.0, samples["occupancy"]),
     )
     assert report(engine, broken)["SYN0001"]["status"] == "high_val"
 
@@ -98,5 +106,10 @@ def test_a_listed_detector_silent_all_day_is_insufficient_data(engine: Engine) -
     cfg = HealthConfig()
     lanes = health.lane_health(engine, cfg, "samples", health.day_number(DAY))
     out = health.health_report(lanes, cfg, health.day_number(DAY), known=["SYN0001", "AID99999"])
-    assert out["detectors"]["AID99999"] == {"status": "insufficient_data", "samples": 0, "expected": 2040, "lanes": {}}
+    assert out["detectors"]["AID99999"] == {
+        "status": "insufficient_data",
+        "samples": 0,
+        "expected": 2040,
+        "lanes": {},
+    }
     assert out["detectors"]["SYN0001"]["status"] == "good"

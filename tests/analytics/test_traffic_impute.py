@@ -35,9 +35,13 @@ def station5_and_health(engine: Engine, samples: pa.Table) -> tuple[pa.Table, pa
     return s5, h
 
 
-def history(engine: Engine, layout: synthetic.Layout, faults: dict[str, str]) -> tuple[pa.Table, pa.Table]:
+def history(
+    engine: Engine, layout: synthetic.Layout, faults: dict[str, str]
+) -> tuple[pa.Table, pa.Table]:
     days = [
-        synthetic.generate(FIRST + timedelta(days=k), layout, faults=faults if k == DAYS - 1 else {})
+        synthetic.generate(
+            FIRST + timedelta(days=k), layout, faults=faults if k == DAYS - 1 else {}
+        )
         for k in range(DAYS)
     ]
     return station5_and_health(engine, pa.concat_tables(days))
@@ -68,15 +72,22 @@ def test_a_card_off_detector_is_imputed_from_its_neighbours(engine: Engine) -> N
     assert all(bad["imputed"].to_pylist())
     actual = truth(engine, layout, "SYN0004")
     vol_err, vol_mean = error(bad, actual, "volume")
-    speed_err, speed_mean = error(bad, actual, "speed")
+    speed_err, _ = error(bad, actual, "speed")
     assert vol_err < 0.15 * vol_mean, (vol_err, vol_mean)  # the observed values were all 0
     assert speed_err < 5.0, speed_err
     # Good detectors keep what they measured.
     good = only(clean, "SYN0005")
     assert not any(good["imputed"].to_pylist())
-    assert good["volume"].to_pylist() == only(s5, "SYN0005").filter(
-        pc.greater_equal(only(s5, "SYN0005")["t5"], aggregate.day_bounds(health.day_number(TARGET))[0])
-    )["volume"].to_pylist()
+    assert (
+        good["volume"].to_pylist()
+        == only(s5, "SYN0005")
+        .filter(
+            pc.greater_equal(
+                only(s5, "SYN0005")["t5"], aggregate.day_bounds(health.day_number(TARGET))[0]
+            )
+        )["volume"]
+        .to_pylist()
+    )
 
 
 def test_wider_neighbours_when_the_adjacent_ones_are_bad_too(engine: Engine) -> None:

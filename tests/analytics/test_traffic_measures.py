@@ -42,7 +42,9 @@ def clean5(rows: list[tuple[str, int, float, float | None]]) -> pa.Table:
 
 
 def pick(table: pa.Table, level: str, period: str, key: str) -> list[dict[str, Any]]:
-    return [r for r in table.to_pylist() if (r["level"], r["period"], r["key"]) == (level, period, key)]
+    return [
+        r for r in table.to_pylist() if (r["level"], r["period"], r["key"]) == (level, period, key)
+    ]
 
 
 def test_performance_measures_by_hand(engine: Engine) -> None:
@@ -54,7 +56,14 @@ def test_performance_measures_by_hand(engine: Engine) -> None:
         ]
     )
     data = clean5(
-        [("A", 0, 100, 50), ("A", 1, 120, 30), ("B", 0, 80, 80), ("B", 1, 60, 20), ("C", 0, 10, 60), ("C", 1, 0, None)]
+        [
+            ("A", 0, 100, 50),
+            ("A", 1, 120, 30),
+            ("B", 0, 80, 80),
+            ("B", 1, 60, 20),
+            ("C", 0, 10, 60),
+            ("C", 1, 0, None),
+        ]
     )
     engine.register_arrow("clean5", data)
     engine.register_arrow("locations", network.table())
@@ -79,7 +88,9 @@ def test_performance_measures_by_hand(engine: Engine) -> None:
     # Slot 1 on road R: (120 + 30) km / (4 + 1.5) h = 27 km/h -> congested; slot 0: 56 km/h.
     assert road["congested_minutes"] == 5
     (district,) = pick(out, "district", "day", "E")
-    assert (district["vkt"], district["vht"], district["speed"]) == pytest.approx((20.0, 1 / 3, 60.0))
+    assert (district["vkt"], district["vht"], district["speed"]) == pytest.approx(
+        (20.0, 1 / 3, 60.0)
+    )
     assert district["tti"] == pytest.approx(1.0)
 
 
@@ -88,10 +99,22 @@ def test_thirty_seconds_to_five_minutes(engine: Engine) -> None:
     rows = []
     # Lane 1: 10 samples, volumes 1..10 at 50 or 100 km/h; lane 2: 5 samples (half missing).
     for i in range(10):
-        rows.append(("X", "Fast Lane", start + timedelta(seconds=30 * i), 50.0 if i % 2 else 100.0, i + 1, 5.0, True))
+        rows.append(
+            (
+                "X",
+                "Fast Lane",
+                start + timedelta(seconds=30 * i),
+                50.0 if i % 2 else 100.0,
+                i + 1,
+                5.0,
+                True,
+            )
+        )
     for i in range(5):
         rows.append(("X", "Slow Lane", start + timedelta(seconds=30 * i), 40.0, 2, 8.0, True))
-    rows.append(("X", "Slow Lane", start + timedelta(seconds=150), 200.0, 50, 90.0, False))  # invalid
+    rows.append(
+        ("X", "Slow Lane", start + timedelta(seconds=150), 200.0, 50, 90.0, False)
+    )  # invalid
     table = pa.table(list(zip(*rows, strict=True)), schema=SAMPLE_SCHEMA)
     engine.register_arrow("samples", table)
     lanes = {r["lane"]: r for r in aggregate.lane_5min(engine).to_pylist()}
@@ -112,12 +135,18 @@ def test_thirty_seconds_to_five_minutes(engine: Engine) -> None:
 
 
 def bottleneck_data(up: list[float | None], down: float = 80.0) -> pa.Table:
-    rows = [("U", i, 100.0, s) for i, s in enumerate(up)] + [("D", i, 100.0, down) for i in range(len(up))]
+    rows = [("U", i, 100.0, s) for i, s in enumerate(up)] + [
+        ("D", i, 100.0, down) for i in range(len(up))
+    ]
     return clean5(rows)
 
 
-def run_bottlenecks(engine: Engine, data: pa.Table, distance_km: float = 1.0) -> tuple[pa.Table, pa.Table]:
-    network = Network([Location("U", "R", chainage_km=0.0), Location("D", "R", chainage_km=distance_km)])
+def run_bottlenecks(
+    engine: Engine, data: pa.Table, distance_km: float = 1.0
+) -> tuple[pa.Table, pa.Table]:
+    network = Network(
+        [Location("U", "R", chainage_km=0.0), Location("D", "R", chainage_km=distance_km)]
+    )
     engine.register_arrow("clean5", data)
     engine.register_arrow("pairs", network.pairs())
     return measures.bottlenecks(engine, BottleneckConfig())
@@ -157,7 +186,9 @@ def test_journey_time_reliability(engine: Engine) -> None:
         {
             "location_id": ["H1"] * 6,
             "destination_id": ["CH"] * 6,
-            "captured_at": pa.array([at + timedelta(minutes=2 * i) for i in range(6)], pa.timestamp("us", tz="UTC")),
+            "captured_at": pa.array(
+                [at + timedelta(minutes=2 * i) for i in range(6)], pa.timestamp("us", tz="UTC")
+            ),
             "minutes": pa.array([*minutes, None], pa.float64()),  # a message-only record
             "colour": pa.array([1] * 6, pa.int8()),
         }

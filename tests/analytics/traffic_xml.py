@@ -19,7 +19,11 @@ def lane_xml(lane: str, speed: Any, occ: Any, vol: Any, valid: str = "Y") -> str
     )
 
 
-def feed_xml(day: str, periods: list[tuple[str, str, dict[str, list[str]]]], root: str = "raw_speed_volume_list") -> str:
+def feed_xml(
+    day: str,
+    periods: list[tuple[str, str, dict[str, list[str]]]],
+    root: str = "raw_speed_volume_list",
+) -> str:
     """periods: (from, to, {detector_id: [lane xml, ...]})."""
     body = "".join(
         f"<period><period_from>{f}</period_from><period_to>{t}</period_to><detectors>"
@@ -31,7 +35,8 @@ def feed_xml(day: str, periods: list[tuple[str, str, dict[str, list[str]]]], roo
         + "</detectors></period>"
         for f, t, dets in periods
     )
-    return f'<?xml version="1.0" encoding="utf-8"?><{root}><date>{day}</date><periods>{body}</periods></{root}>'
+    head = '<?xml version="1.0" encoding="utf-8"?>'
+    return f"{head}<{root}><date>{day}</date><periods>{body}</periods></{root}>"
 
 
 def samples_to_xml(table: pa.Table, path: Path) -> Path:
@@ -42,7 +47,13 @@ def samples_to_xml(table: pa.Table, path: Path) -> Path:
     for row in table.to_pylist():
         speed = row["speed"] if row["speed"] is not None else 70  # the placeholder
         by_period[row["period_start"]][row["detector_id"]].append(
-            lane_xml(row["lane"], int(speed), int(row["occupancy"]), row["volume"], "Y" if row["valid"] else "N")
+            lane_xml(
+                row["lane"],
+                int(speed),
+                int(row["occupancy"]),
+                row["volume"],
+                "Y" if row["valid"] else "N",
+            )
         )
     path.mkdir(parents=True, exist_ok=True)
     starts = sorted(by_period)

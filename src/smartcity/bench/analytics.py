@@ -94,8 +94,13 @@ def run(
         finally:
             engine.close()
     return [
-        Result("synthetic day", {"rows": rows, "detectors": detectors, "lanes": lanes, "write s": round(generate_s, 2)}),
-        Result("duckdb plain GROUP BY", {"s": round(ceiling_s, 2), "rows/s": round(rows / ceiling_s)}),
+        Result(
+            "synthetic day",
+            {"rows": rows, "detectors": detectors, "lanes": lanes, "write s": round(generate_s, 2)},
+        ),
+        Result(
+            "duckdb plain GROUP BY", {"s": round(ceiling_s, 2), "rows/s": round(rows / ceiling_s)}
+        ),
         Result(
             "duckdb traffic job",
             {

@@ -49,8 +49,12 @@ def health_cmd(
     min_fraction: Annotated[
         float, typer.Option(help="Insufficient data below this share of expected samples")
     ] = 0.6,
-    card_off_samples: Annotated[int, typer.Option(help="Card off above this many empty samples")] = 1200,
-    high_val_samples: Annotated[int, typer.Option(help="High values above this many samples")] = 200,
+    card_off_samples: Annotated[
+        int, typer.Option(help="Card off above this many empty samples")
+    ] = 1200,
+    high_val_samples: Annotated[
+        int, typer.Option(help="High values above this many samples")
+    ] = 200,
     intermittent_samples: Annotated[
         int, typer.Option(help="Intermittent above this many occupancy-without-volume samples")
     ] = 50,
@@ -99,7 +103,13 @@ def health_cmd(
         return
     table = Table("detector", "status", "samples", "expected", "lanes")
     for detector, entry in report["detectors"].items():
-        table.add_row(detector, entry["status"], str(entry["samples"]), str(entry["expected"]), str(len(entry["lanes"])))
+        table.add_row(
+            detector,
+            entry["status"],
+            str(entry["samples"]),
+            str(entry["expected"]),
+            str(len(entry["lanes"])),
+        )
     console.print(table)
     if not report["detectors"]:
         err.print(f"[yellow]no samples on {the_day} (Hong Kong time) in the files given[/]")
@@ -129,7 +139,9 @@ def run_cmd(
     ] = None,
     delay_threshold: Annotated[
         list[float] | None,
-        typer.Option("--delay-threshold", help="Delay threshold speed, km/h (repeat; default 40, 60)"),
+        typer.Option(
+            "--delay-threshold", help="Delay threshold speed, km/h (repeat; default 40, 60)"
+        ),
     ] = None,
     home: Annotated[
         Path | None,
@@ -152,7 +164,9 @@ def run_cmd(
             raise typer.Exit(2) from None
     cfg = TrafficConfig()
     if delay_threshold:
-        cfg = replace(cfg, measures=replace(MeasuresConfig(), delay_thresholds_kmh=tuple(delay_threshold)))
+        cfg = replace(
+            cfg, measures=replace(MeasuresConfig(), delay_thresholds_kmh=tuple(delay_threshold))
+        )
     store = pipeline.Store(home) if home else pipeline.Store()
     try:
         with console.status("analysing...") as status:
@@ -178,8 +192,11 @@ def run_cmd(
     table = Table("day", "samples", "detectors", "measures rows", "bottlenecks")
     for d, counts in summary["days"].items():
         table.add_row(
-            d, str(counts.get("samples", 0)), str(counts.get("health", 0)),
-            str(counts.get("measures", 0)), str(counts.get("bottlenecks", 0)),
+            d,
+            str(counts.get("samples", 0)),
+            str(counts.get("health", 0)),
+            str(counts.get("measures", 0)),
+            str(counts.get("bottlenecks", 0)),
         )
     console.print(table)
     console.print(f"results under {store.root}")

@@ -28,7 +28,7 @@ class HealthConfig:
 
     @property
     def expected_samples(self) -> int:
-        return int(round((self.window_end_h - self.window_start_h) * 3600 / self.period_s))
+        return round((self.window_end_h - self.window_start_h) * 3600 / self.period_s)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,11 @@ def _respond(request: Request, kind: str, day: date, table: pa.Table, fmt: str |
             media_type=CSV_TYPE,
             headers={"Content-Disposition": f'attachment; filename="traffic-{kind}-{day}.csv"'},
         )
-    body: dict[str, Any] = {"date": day.isoformat(), "count": table.num_rows, "results": table.to_pylist()}
+    body: dict[str, Any] = {
+        "date": day.isoformat(),
+        "count": table.num_rows,
+        "results": table.to_pylist(),
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -133,7 +137,9 @@ def performance(
             f"level is one of {', '.join(LEVELS)}; period one of {', '.join(PERIODS)}"
         )
     day, table = _load("measures", date)
-    return _respond(request, "measures", day, _where(table, level=level, period=period, key=key), fmt)
+    return _respond(
+        request, "measures", day, _where(table, level=level, period=period, key=key), fmt
+    )
 
 
 @router.get("/bottlenecks", summary="Active bottlenecks per day (PeMS rule)")
@@ -152,5 +158,3 @@ def bottlenecks(
 def reliability(request: Request, date: DateQ = None, fmt: FormatQ = None) -> Response:
     day, table = _load("reliability", date)
     return _respond(request, "reliability", day, table, fmt)
-
-

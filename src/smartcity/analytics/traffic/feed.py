@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -110,18 +111,18 @@ def expand(sources: Iterable[str | Path], pattern: str = "*.xml") -> list[Path]:
 
 
 def _events(source: Source, what: str) -> Iterator[tuple[str, ET.Element]]:
+    stream: BinaryIO
     if isinstance(source, bytes):
-        head, stream = source[:4096], io.BytesIO(source)
-        name = what
+        head, name = source[:4096], what
     else:
         with open(source, "rb") as f:
-            head = f.read(4096)
-        stream, name = open(source, "rb"), str(source)  # noqa: SIM115 (closed below)
+            head, name = f.read(4096), str(source)
+    # No DTDs: entity expansion is how an XML payload turns into a memory bomb.
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
         raise FeedError(f"{name}: document type declarations are not accepted")
+    stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     try:
-        for event, element in ET.iterparse(stream, events=("start", "end")):
-            yield event, element
+        yield from ET.iterparse(stream, events=("start", "end"))
     except ET.ParseError as exc:
         raise FeedError(f"{name} is not well-formed XML ({exc}); is it {what}?") from None
     finally:
@@ -266,11 +267,7 @@ def read_raw(
     report: ReadReport | None = None,
 ) -> pa.Table:
     """The 30-second samples in these files/directories/payloads, deduplicated."""
-    items: list[Source]
-    if isinstance(sources, bytes | str | Path):
-        items = [sources]
-    else:
-        items = list(sources)
+    items: list[Source] = [sources] if isinstance(sources, bytes | str | Path) else list(sources)
     files: list[Source] = []
     for item in items:
         files.extend([item] if isinstance(item, bytes) else expand([item]))

@@ -43,7 +43,8 @@ w AS (
 counts AS (
   SELECT detector_id, lane, dayn,
     CAST(SUM(CASE WHEN valid THEN 1 ELSE 0 END) AS BIGINT) AS samples,
-    CAST(SUM(CASE WHEN valid AND occupancy = 0 AND volume = 0 THEN 1 ELSE 0 END) AS BIGINT) AS zero_samples,
+    CAST(SUM(CASE WHEN valid AND occupancy = 0 AND volume = 0 THEN 1 ELSE 0 END) AS BIGINT)
+      AS zero_samples,
     CAST(SUM(CASE WHEN valid AND (occupancy > {c.high_occupancy} OR volume > {c.high_volume})
         THEN 1 ELSE 0 END) AS BIGINT) AS high_samples,
     CAST(SUM(CASE WHEN valid AND occupancy > 0 AND volume = 0 THEN 1 ELSE 0 END) AS BIGINT)
@@ -116,7 +117,9 @@ def health_report(
     lanes: pa.Table, config: HealthConfig, day: int, known: list[str] | None = None
 ) -> dict[str, Any]:
     """The ``smartcity analytics traffic health --json`` document for one day."""
-    stations = {r["detector_id"]: r for r in station_health(lanes, config).to_pylist() if r["dayn"] == day}
+    stations = {
+        r["detector_id"]: r for r in station_health(lanes, config).to_pylist() if r["dayn"] == day
+    }
     out: dict[str, Any] = {}
     for row in lanes.to_pylist():
         if row["dayn"] != day:
@@ -124,7 +127,12 @@ def health_report(
         st = stations[row["detector_id"]]
         entry = out.setdefault(
             row["detector_id"],
-            {"status": st["status"], "samples": st["samples"], "expected": st["expected"], "lanes": {}},
+            {
+                "status": st["status"],
+                "samples": st["samples"],
+                "expected": st["expected"],
+                "lanes": {},
+            },
         )
         entry["lanes"][row["lane"]] = {
             "status": row["status"],
@@ -137,6 +145,11 @@ def health_report(
     for detector in known or []:  # in the location list but silent all day
         out.setdefault(
             detector,
-            {"status": "insufficient_data", "samples": 0, "expected": config.expected_samples, "lanes": {}},
+            {
+                "status": "insufficient_data",
+                "samples": 0,
+                "expected": config.expected_samples,
+                "lanes": {},
+            },
         )
     return {"detectors": dict(sorted(out.items()))}

@@ -72,7 +72,9 @@ def impute_day(
         if good_day[b, -1]:
             continue
         adjacent = [n for n in network.neighbours(d, 1) if n in index]
-        wider = [n for n in network.neighbours(d, cfg.wider_hops) if n in index and n not in adjacent]
+        wider = [
+            n for n in network.neighbours(d, cfg.wider_hops) if n in index and n not in adjacent
+        ]
         slot_method = np.full(PER_DAY, "", dtype=object)
         for name in VALUES:
             grid = grids[name]
@@ -102,7 +104,9 @@ def impute_day(
             hist_good = good_day[b, :-1][:, None] & np.isfinite(hist_days)
             counts = hist_good.sum(axis=0)
             with np.errstate(all="ignore"):
-                profile = np.where(counts > 0, np.where(hist_good, hist_days, 0).sum(axis=0) / counts, np.nan)
+                profile = np.where(
+                    counts > 0, np.where(hist_good, hist_days, 0).sum(axis=0) / counts, np.nan
+                )
             fill = np.isnan(estimate) & np.isfinite(profile)
             estimate[fill] = profile[fill]
             used[fill] = "profile"

@@ -16,6 +16,7 @@ list at all, the road is taken from the id (its prefix before the last two digit
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -59,7 +60,11 @@ def read_csv(path: str | Path) -> list[Location]:
         if not reader.fieldnames:
             raise ValueError(f"{path}: empty; expected a header row with detector_id")
         for n, raw in enumerate(reader, start=2):
-            row = {ALIASES.get(k.strip().lower(), k.strip().lower()): (v or "") for k, v in raw.items() if k}
+            row = {
+                ALIASES.get(k.strip().lower(), k.strip().lower()): (v or "")
+                for k, v in raw.items()
+                if k
+            }
             detector = row.get("detector_id", "").strip()
             if not detector:
                 raise ValueError(f"{path}:{n}: no detector_id (the first column to give)")
@@ -112,7 +117,10 @@ class Network:
 
     @classmethod
     def for_detectors(
-        cls, detectors: list[str], locations: list[Location] | None = None, config: MeasuresConfig | None = None
+        cls,
+        detectors: list[str],
+        locations: list[Location] | None = None,
+        config: MeasuresConfig | None = None,
     ) -> Network:
         """The given list plus a fallback entry for every detector it does not name."""
         known = {loc.detector_id for loc in locations or []}
@@ -150,8 +158,18 @@ class Network:
         route = self.routes[key]
         if loc.chainage_km is None or len(route) < 2:
             return self.config.default_length_km
-        halves = [self.distance_km(detector_id, route[j]) / 2 for j in (i - 1, i + 1) if 0 <= j < len(route)]
-        return sum(halves) if len(halves) == 2 else 2 * halves[0] if halves else self.config.default_length_km
+        halves = [
+            self.distance_km(detector_id, route[j]) / 2
+            for j in (i - 1, i + 1)
+            if 0 <= j < len(route)
+        ]
+        return (
+            sum(halves)
+            if len(halves) == 2
+            else 2 * halves[0]
+            if halves
+            else self.config.default_length_km
+        )
 
     def table(self) -> pa.Table:
         """The locations as an Arrow table for the SQL analyses."""
@@ -164,7 +182,8 @@ class Network:
                 "direction": [self.by_id[d].direction for d in ids],
                 "length_km": pa.array([self.length_km(d) for d in ids], pa.float64()),
                 "free_flow_kmh": pa.array(
-                    [self.by_id[d].free_flow_kmh or self.config.free_flow_kmh for d in ids], pa.float64()
+                    [self.by_id[d].free_flow_kmh or self.config.free_flow_kmh for d in ids],
+                    pa.float64(),
                 ),
             }
         )
@@ -176,7 +195,7 @@ class Network:
         dist: list[float] = []
         road: list[str] = []
         for (name, _direction), route in sorted(self.routes.items()):
-            for a, b in zip(route, route[1:], strict=False):
+            for a, b in itertools.pairwise(route):
                 up.append(a)
                 down.append(b)
                 dist.append(self.distance_km(a, b))

@@ -31,11 +31,17 @@ PERIODS = {"5min": 300, "hour": 3600, "day": 86400}
 
 
 def delay_column(threshold: float) -> str:
-    return f"delay_vh_{int(threshold) if float(threshold).is_integer() else threshold}".replace(".", "_")
+    return f"delay_vh_{int(threshold) if float(threshold).is_integer() else threshold}".replace(
+        ".", "_"
+    )
 
 
 def measures_sql(
-    config: MeasuresConfig, level: str, period: str, clean: str = "clean5", locations: str = "locations"
+    config: MeasuresConfig,
+    level: str,
+    period: str,
+    clean: str = "clean5",
+    locations: str = "locations",
 ) -> str:
     key = LEVELS[level]
     size = PERIODS[period]
@@ -46,7 +52,9 @@ def measures_sql(
         f"(1.0 / c.speed - 1.0 / {t}) ELSE 0 END AS {delay_column(t)}"
         for t in config.delay_thresholds_kmh
     )
-    delay_sums = ", ".join(f"SUM({delay_column(t)}) AS {delay_column(t)}" for t in config.delay_thresholds_kmh)
+    delay_sums = ", ".join(
+        f"SUM({delay_column(t)}) AS {delay_column(t)}" for t in config.delay_thresholds_kmh
+    )
     return f"""
 WITH m AS (
   SELECT c.detector_id, l.road, l.district, c.t5, c.imputed,
@@ -63,7 +71,8 @@ g5 AS (
     SUM(CASE WHEN imputed THEN 1 ELSE 0 END) AS imputed_slots, COUNT(*) AS slots
   FROM m GROUP BY {key}, t5
 )
-SELECT '{level}' AS level, key, '{period}' AS period, {bucket} AS t, to_timestamp({bucket}) AS period_start,
+SELECT '{level}' AS level, key, '{period}' AS period, {bucket} AS t,
+  to_timestamp({bucket}) AS period_start,
   SUM(vkt) AS vkt, SUM(vht) AS vht,
   {", ".join(f"SUM({delay_column(t)}) AS {delay_column(t)}" for t in config.delay_thresholds_kmh)},
   SUM(vkt) / NULLIF(SUM(vht), 0) AS speed,
@@ -114,7 +123,8 @@ WITH p AS (
 ),
 w AS (
   SELECT *, CASE WHEN SUM(hit) OVER (PARTITION BY upstream, downstream ORDER BY t5
-    ROWS BETWEEN {span} PRECEDING AND CURRENT ROW) >= {config.min_hits} THEN 1 ELSE 0 END AS ends_run
+    ROWS BETWEEN {span} PRECEDING AND CURRENT ROW) >= {config.min_hits} THEN 1 ELSE 0 END
+    AS ends_run
   FROM p
 ),
 a AS (

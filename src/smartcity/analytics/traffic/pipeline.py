@@ -66,7 +66,9 @@ class Store:
         base = self.root / kind
         if not base.is_dir():
             return []
-        return sorted(date.fromisoformat(p.name[5:]) for p in base.glob("date=*") if any(p.glob("*.parquet")))
+        return sorted(
+            date.fromisoformat(p.name[5:]) for p in base.glob("date=*") if any(p.glob("*.parquet"))
+        )
 
     def files(self, kind: str, day: date) -> list[Path]:
         return sorted(self.dir(kind, day).glob("*.parquet"))
@@ -101,7 +103,9 @@ class Store:
             written.append(day_of(number))
         return written
 
-    def compact(self, kind: str, day: date, dedupe: Callable[[pa.Table], pa.Table]) -> pa.Table | None:
+    def compact(
+        self, kind: str, day: date, dedupe: Callable[[pa.Table], pa.Table]
+    ) -> pa.Table | None:
         """All parts of a day as one deduplicated file."""
         files = self.files(kind, day)
         if not files:
@@ -141,9 +145,11 @@ def ingest_journeys(sources: Sequence[str | Path], store: Store) -> list[date]:
 
 
 def _dedupe_journeys(table: pa.Table) -> pa.Table:
-    return table.group_by(["location_id", "destination_id", "captured_at"]).aggregate(
-        [("minutes", "max"), ("colour", "max")]
-    ).rename_columns(["location_id", "destination_id", "captured_at", "minutes", "colour"])
+    return (
+        table.group_by(["location_id", "destination_id", "captured_at"])
+        .aggregate([("minutes", "max"), ("colour", "max")])
+        .rename_columns(["location_id", "destination_id", "captured_at", "minutes", "colour"])
+    )
 
 
 @dataclass
@@ -178,8 +184,12 @@ def run_day(
         station5 = aggregate.station_5min(eng, "lane5")
         lanes_health = health.lane_health(eng, cfg.health, "samples", number)
         stations_health = health.station_health(lanes_health, cfg.health)
-        network = Network.for_detectors(station5["detector_id"].to_pylist(), locations, cfg.measures)
-        known = [d for d in network.by_id if d not in set(stations_health["detector_id"].to_pylist())]
+        network = Network.for_detectors(
+            station5["detector_id"].to_pylist(), locations, cfg.measures
+        )
+        known = [
+            d for d in network.by_id if d not in set(stations_health["detector_id"].to_pylist())
+        ]
         if known:  # listed but silent all day: insufficient data
             stations_health = pa.concat_tables(
                 [
@@ -190,7 +200,9 @@ def run_day(
                             "dayn": pa.array([number] * len(known), pa.int64()),
                             "status": pa.array(["insufficient_data"] * len(known), pa.string()),
                             "samples": pa.array([0] * len(known), pa.int64()),
-                            "expected": pa.array([cfg.health.expected_samples] * len(known), pa.int64()),
+                            "expected": pa.array(
+                                [cfg.health.expected_samples] * len(known), pa.int64()
+                            ),
                             "lanes": pa.array([0] * len(known), pa.int64()),
                         }
                     ),
@@ -221,7 +233,9 @@ def run_day(
             number,
             cfg.impute,
         )
-        clean = clean.filter(pc.and_(pc.greater_equal(clean["t5"], start), pc.less(clean["t5"], end)))
+        clean = clean.filter(
+            pc.and_(pc.greater_equal(clean["t5"], start), pc.less(clean["t5"], end))
+        )
         store.write("clean5", day, clean)
         result.counts["clean5"] = clean.num_rows
 

@@ -104,7 +104,11 @@ def generate(
     keep = np.ones(len(slot), dtype=bool)
     for detector, fault in (faults or {}).items():
         d = next(
-            (i for i in range(all_dets) if lay.detector(i // lay.per_road, i % lay.per_road) == detector),
+            (
+                i
+                for i in range(all_dets)
+                if lay.detector(i // lay.per_road, i % lay.per_road) == detector
+            ),
             None,
         )
         if d is None:
@@ -129,13 +133,17 @@ def generate(
     names = np.array(
         [lay.detector(i // lay.per_road, i % lay.per_road) for i in range(all_dets)], dtype=object
     )
-    lane_names = np.array((LANES + ("Middle Lane 2", "Middle Lane 3"))[:lanes], dtype=object)
+    lane_names = np.array((*LANES, "Middle Lane 2", "Middle Lane 3")[:lanes], dtype=object)
     t_us = (start + slot.astype(np.int64) * period_s) * 1_000_000
     has_speed = volume > 0
     return pa.table(
         {
-            "detector_id": pa.DictionaryArray.from_arrays(det_index[keep].astype(np.int32), names.tolist()).cast(pa.string()),
-            "lane": pa.DictionaryArray.from_arrays(lane_index[keep].astype(np.int32), lane_names.tolist()).cast(pa.string()),
+            "detector_id": pa.DictionaryArray.from_arrays(
+                det_index[keep].astype(np.int32), names.tolist()
+            ).cast(pa.string()),
+            "lane": pa.DictionaryArray.from_arrays(
+                lane_index[keep].astype(np.int32), lane_names.tolist()
+            ).cast(pa.string()),
             "period_start": pa.array(t_us[keep]).cast(pa.timestamp("us", tz="UTC")),
             "speed": pa.array(np.round(speed, 0)[keep], mask=~has_speed[keep]),
             "volume": pa.array(volume[keep], pa.int32()),
