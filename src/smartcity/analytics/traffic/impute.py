@@ -10,6 +10,8 @@ estimate is used, and named in ``method``:
 2. ``wider``: the same with stations up to ``wider_hops`` positions away;
 3. ``profile``: the detector's own mean at that time of day over its good history.
 
+With none of them (no good history yet), the measured values stay, ``method`` "unimputed".
+
 Fitting is a least-squares line per (detector, neighbour) pair: numpy, not SQL.
 """
 
@@ -114,10 +116,14 @@ def impute_day(
                 estimate = np.where(estimate > 0, estimate, np.nan)
             else:
                 estimate = np.clip(estimate, 0, None)
+            # Nothing to estimate from (no history yet): keep what the detector measured,
+            # flagged by its health status and method "unimputed".
+            observed = grid[b][target]
+            estimate = np.where(np.isnan(estimate) & (used == ""), observed, estimate)
             out_values[name][b] = estimate
             if name == "volume":
                 slot_method = used
-        method[b] = np.where(slot_method == "", "none", slot_method)
+        method[b] = np.where(slot_method == "", "unimputed", slot_method)
         imputed[b] = slot_method != ""
 
     start, _ = day_bounds(day)
