@@ -16,19 +16,24 @@ DAY = date(2026, 3, 2)
 LAYOUT = synthetic.Layout(roads=2, per_road=4, bottleneck_at=3)
 
 
-@pytest.fixture
-def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SMARTCITY_HOME", str(tmp_path))
-    store = pipeline.Store()
-    assert store.root == tmp_path / "analytics" / "traffic"
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    store = pipeline.Store(home / "analytics" / "traffic")
     for back in (2, 1, 0):
         day = DAY - timedelta(days=back)
         faults = {"SYN0102": "intermittent"} if back == 0 else {}
-        store.add_parts(
-            "samples", synthetic.generate(day, LAYOUT, faults=faults), "period_start", "t"
-        )
+        samples = synthetic.generate(day, LAYOUT, faults=faults)
+        store.add_parts("samples", samples, "period_start", "t")
         pipeline.run_day(day, store, locations=LAYOUT.locations())
-    return store.root
+    return home
+
+
+@pytest.fixture
+def results(analysed: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SMARTCITY_HOME", str(analysed))  # the server reads it per request
+    assert pipeline.Store().root == analysed / "analytics" / "traffic"
+    return analysed
 
 
 def test_health_json_and_csv(results: Path, client: TestClient) -> None:

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import sqlglot
+from tests.analytics.traffic_xml import feed_xml, lane_xml
 
 from smartcity.analytics.traffic import aggregate, health, measures, pipeline
 from smartcity.analytics.traffic.config import TrafficConfig
-from tests.analytics.traffic_xml import feed_xml, lane_xml
 
 
 def payload(a: str, b: str, c: str) -> bytes:
     lanes = [lane_xml("Fast Lane", 60, 4, 3), lane_xml("Slow Lane", 50, 6, 5)]
-    return feed_xml("2026-03-02", [(a, b, {"AID01101": lanes}), (b, c, {"AID01101": lanes})]).encode()
+    return feed_xml(
+        "2026-03-02", [(a, b, {"AID01101": lanes}), (b, c, {"AID01101": lanes})]
+    ).encode()
 
 
 def test_live_payloads_and_archived_files_merge(tmp_path: Path) -> None:
@@ -48,7 +50,11 @@ def test_every_analysis_translates_to_spark_sql() -> None:
         measures.bottleneck_pairs_sql(),
         measures.bottlenecks_sql(c.bottleneck),
         measures.reliability_sql(),
-        *(measures.measures_sql(c.measures, lv, p) for lv in measures.LEVELS for p in measures.PERIODS),
+        *(
+            measures.measures_sql(c.measures, lv, p)
+            for lv in measures.LEVELS
+            for p in measures.PERIODS
+        ),
     ]
     for sql in sqls:
         spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
