@@ -60,3 +60,19 @@ def test_every_analysis_translates_to_spark_sql() -> None:
         spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
         assert "epoch(" not in spark.lower()  # DuckDB-only: became UNIX_TIMESTAMP
         sqlglot.parse_one(spark, read="spark")
+
+
+def test_which_days_a_run_analyses(tmp_path: Path) -> None:
+    store = pipeline.Store(tmp_path)
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
+        (tmp_path / "samples" / f"date={day}").mkdir(parents=True)
+        (tmp_path / "samples" / f"date={day}" / "part.parquet").write_bytes(b"")
+    (tmp_path / "health" / "date=2026-03-01").mkdir(parents=True)
+    (tmp_path / "health" / "date=2026-03-01" / "part.parquet").write_bytes(b"")
+    d = date.fromisoformat
+    # By default: the days not analysed yet (the latest always, it may have grown).
+    assert pipeline.days_to_run(store, None, None) == [d("2026-03-02"), d("2026-03-03")]
+    # --since: 2026-03-01T17:00Z is already 01:00 on the 2nd in Hong Kong.
+    since = datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
+    assert pipeline.days_to_run(store, None, since) == [d("2026-03-02"), d("2026-03-03")]
+    assert pipeline.days_to_run(store, d("2026-03-01"), None) == [d("2026-03-01")]

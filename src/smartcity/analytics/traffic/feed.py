@@ -143,7 +143,16 @@ def _number(text: str | None) -> float | None:
 
 
 class _Columns:
+    """Column lists, turned into Arrow every ``BATCH`` rows: a day of archived files is
+    millions of lane readings, and Python objects for all of them would not fit."""
+
+    BATCH = 250_000
+
     def __init__(self) -> None:
+        self.batches: list[pa.Table] = []
+        self._clear()
+
+    def _clear(self) -> None:
         self.detector: list[str] = []
         self.lane: list[str] = []
         self.start: list[datetime] = []
@@ -153,7 +162,18 @@ class _Columns:
         self.valid: list[bool] = []
         self.seq: list[int] = []
 
+    def maybe_flush(self) -> None:
+        if len(self.seq) >= self.BATCH:
+            self.batches.append(self._batch())
+            self._clear()
+
     def table(self) -> pa.Table:
+        if self.seq or not self.batches:
+            self.batches.append(self._batch())
+            self._clear()
+        return pa.concat_tables(self.batches)
+
+    def _batch(self) -> pa.Table:
         return pa.table(
             {
                 "detector_id": pa.array(self.detector, pa.string()),
@@ -254,6 +274,7 @@ def _read_raw_one(
             cols.seq.append(seq)
             report.invalid += not valid
             el.clear()
+            cols.maybe_flush()
         elif tag == "detector":
             el.clear()
     if day is None:
@@ -276,8 +297,9 @@ def read_raw(
     for seq, source in enumerate(files):
         _read_raw_one(source, seq, cols, report, fetched_at)
         report.files += 1
-    table = dedupe(cols.table())
-    report.duplicates += len(cols.seq) - table.num_rows
+    read = cols.table()
+    table = dedupe(read)
+    report.duplicates += read.num_rows - table.num_rows
     report.rows = table.num_rows
     report.missing_periods = missing_periods(table)
     return table

@@ -14,7 +14,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +266,8 @@ def days_to_run(store: Store, day: date | None, since: datetime | None) -> list[
     if day is not None:
         return [day]
     if since is not None:
-        first = since.astimezone(UTC).date() if since.tzinfo else since.date()
+        # A naive time is Hong Kong time; the store's days are Hong Kong days.
+        first = since.astimezone(feed.HKT).date() if since.tzinfo else since.date()
         return [d for d in available if d >= first]
     done = set(store.days("health"))
     todo = [d for d in available if d not in done]
