@@ -77,6 +77,10 @@ def test_measures_five_minutes_and_bottlenecks(results: Path, client: TestClient
         "results"
     ]
     assert len(five) == 288 and all(row["imputed"] and row["method"] == "adjacent" for row in five)
+    lanes = client.get(
+        "/api/v1/analytics/traffic/5min", params={"detector": "SYN0102", "lanes": "true"}
+    ).json()["results"]
+    assert len(lanes) == 3 * 288 and {row["samples"] for row in lanes} == {10}
     bottlenecks = client.get("/api/v1/analytics/traffic/bottlenecks").json()["results"]
     assert {(b["upstream"], b["downstream"]) for b in bottlenecks} == {
         ("SYN0003", "SYN0004"),

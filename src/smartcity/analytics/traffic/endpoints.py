@@ -112,15 +112,17 @@ def health(
     return _respond(request, kind, day, _where(table, detector_id=detector), fmt)
 
 
-@router.get("/5min", summary="5-minute values per station, imputed ones marked")
+@router.get("/5min", summary="5-minute values per station (imputed ones marked) or per lane")
 def five_minutes(
     request: Request,
     date: DateQ = None,
     detector: Annotated[str | None, Query(description="One detector id")] = None,
+    lanes: Annotated[bool, Query(description="Per lane, as measured (no imputation)")] = False,
     fmt: FormatQ = None,
 ) -> Response:
-    day, table = _load("clean5", date)
-    return _respond(request, "5min", day, _where(table, detector_id=detector), fmt)
+    kind = "lane5" if lanes else "clean5"
+    day, table = _load(kind, date)
+    return _respond(request, kind, day, _where(table, detector_id=detector), fmt)
 
 
 @router.get("/measures", summary="VKT, VHT, delay, speed, TTI, congested minutes")
