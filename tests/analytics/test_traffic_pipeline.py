@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import sqlglot
 from tests.analytics.traffic_xml import feed_xml, lane_xml
 
-from smartcity.analytics.traffic import aggregate, health, measures, pipeline
+from smartcity.analytics.traffic import aggregate, feed, health, measures, pipeline
 from smartcity.analytics.traffic.config import TrafficConfig
 
 
@@ -50,6 +51,7 @@ def test_every_analysis_translates_to_spark_sql() -> None:
         measures.bottleneck_pairs_sql(),
         measures.bottlenecks_sql(c.bottleneck),
         measures.reliability_sql(),
+        measures.segment_hours_sql(c.measures),
         *(
             measures.measures_sql(c.measures, lv, p)
             for lv in measures.LEVELS
@@ -76,3 +78,21 @@ def test_which_days_a_run_analyses(tmp_path: Path) -> None:
     since = datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
     assert pipeline.days_to_run(store, None, since) == [d("2026-03-02"), d("2026-03-03")]
     assert pipeline.days_to_run(store, d("2026-03-01"), None) == [d("2026-03-01")]
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "real-world" / "traffic"
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-world not present")
+def test_segment_speeds_alone_are_analysed(tmp_path: Path) -> None:
+    store = pipeline.Store(tmp_path)
+    summary = pipeline.run(store=store, segments=[REAL / "irnAvgSpeed-all.xml"])
+    valid = sum(
+        1 for r in feed.read_segments(REAL / "irnAvgSpeed-all.xml").to_pylist() if r["valid"]
+    )
+    assert summary["days"] == {"2024-06-19": {"samples": 0, "segment_hours": valid}}
+    hours = {r["segment_id"]: r for r in store.read("segment_hours", date(2024, 6, 19)).to_pylist()}
+    first = hours["104324"]  # 23 km/h at 12:27: the hour counts as congested
+    assert (first["readings"], first["mean_speed"], first["congested_minutes"]) == (1, 23.0, 60.0)
+    assert first["period_start"] == datetime(2024, 6, 19, 4, 0, tzinfo=UTC)
+    assert hours["104542"]["congested_minutes"] == 0.0

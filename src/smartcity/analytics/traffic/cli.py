@@ -134,6 +134,10 @@ def run_cmd(
         list[Path] | None,
         typer.Option("--journey-times", help="journeytime.xml files or directories (repeat)"),
     ] = None,
+    segments: Annotated[
+        list[Path] | None,
+        typer.Option("--segments", help="irnAvgSpeed-all.xml files or directories (repeat)"),
+    ] = None,
     locations: Annotated[
         Path | None, typer.Option(help="Detector location CSV (kept for later runs)")
     ] = None,
@@ -176,6 +180,7 @@ def run_cmd(
                 since=start,
                 raw=raw or [],
                 journeys=journey_times or [],
+                segments=segments or [],
                 locations_csv=locations,
                 config=cfg,
                 progress=lambda s: status.update(s),

@@ -156,6 +156,17 @@ def bottlenecks(
     return _respond(request, kind, day, table, fmt)
 
 
+@router.get("/segments", summary="Road network segment speeds per hour (TD's processed feed)")
+def segment_hours(
+    request: Request,
+    date: DateQ = None,
+    segment: Annotated[str | None, Query(description="One IRN segment id")] = None,
+    fmt: FormatQ = None,
+) -> Response:
+    day, table = _load("segment_hours", date)
+    return _respond(request, "segments", day, _where(table, segment_id=segment), fmt)
+
+
 @router.get("/reliability", summary="Journey-time buffer and planning time indices")
 def reliability(request: Request, date: DateQ = None, fmt: FormatQ = None) -> Response:
     day, table = _load("reliability", date)

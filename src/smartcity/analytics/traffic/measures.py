@@ -158,6 +158,24 @@ ORDER BY dayn, active_minutes DESC, upstream
     return slots, daily
 
 
+def segment_hours_sql(config: MeasuresConfig, segments: str = "segments") -> str:
+    """TD's processed segment speeds (``irnAvgSpeed-all.xml``) per segment and hour: mean,
+    lowest, readings, and the minutes spent below the congestion speed (each reading stands
+    for the interval to the next, TD publishes every 2 minutes or so: counted as readings
+    below x 60 / readings in the hour)."""
+    return f"""
+WITH s AS (
+  SELECT segment_id, CAST(epoch(observed_at) AS BIGINT) AS t, speed
+  FROM {segments} WHERE valid AND speed IS NOT NULL
+)
+SELECT segment_id, t - t % 3600 AS t, to_timestamp(t - t % 3600) AS period_start,
+  CAST(COUNT(*) AS BIGINT) AS readings, AVG(speed) AS mean_speed, MIN(speed) AS min_speed,
+  SUM(CASE WHEN speed < {config.congested_below_kmh} THEN 1 ELSE 0 END) * 60.0 / COUNT(*)
+    AS congested_minutes
+FROM s GROUP BY segment_id, t - t % 3600
+"""
+
+
 def reliability_sql(journeys: str = "journeys", by_day: bool = True) -> str:
     """FHWA's reliability indices per route: buffer index = (95th percentile - mean) / mean;
     planning time index = 95th percentile / free-flow time (the route's 5th percentile over

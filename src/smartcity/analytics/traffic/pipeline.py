@@ -4,8 +4,10 @@ reliability; every result a Parquet file under ``$SMARTCITY_HOME/analytics/traff
 
     samples/date=YYYY-MM-DD/*.parquet      30-second samples (raw files and live payloads)
     journeys/date=YYYY-MM-DD/*.parquet     journey-time readings
+    segments/date=YYYY-MM-DD/*.parquet     processed segment speeds (irnAvgSpeed-all.xml)
     <result>/date=YYYY-MM-DD/part.parquet  lane5, station5, health_lanes, health, clean5,
-                                           measures, bottleneck_slots, bottlenecks, reliability
+                                           measures, bottleneck_slots, bottlenecks, reliability,
+                                           segment_hours
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ RESULTS = (
     "bottleneck_slots",
     "bottlenecks",
     "reliability",
+    "segment_hours",
 )
 
 
@@ -144,6 +147,18 @@ def ingest_journeys(sources: Sequence[str | Path], store: Store) -> list[date]:
     return store.add_parts("journeys", feed.read_journey_times(list(sources)), "captured_at", "jt")
 
 
+def ingest_segments(sources: Sequence[str | Path], store: Store) -> list[date]:
+    return store.add_parts("segments", feed.read_segments(list(sources)), "observed_at", "irn")
+
+
+def _dedupe_segments(table: pa.Table) -> pa.Table:
+    return (
+        table.group_by(["segment_id", "observed_at"])
+        .aggregate([("speed", "max"), ("valid", "max")])
+        .rename_columns(["segment_id", "observed_at", "speed", "valid"])
+    )
+
+
 def _dedupe_journeys(table: pa.Table) -> pa.Table:
     return (
         table.group_by(["location_id", "destination_id", "captured_at"])
@@ -157,6 +172,85 @@ class DayResult:
     day: date
     samples: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+
+
+def _detectors(
+    day: date,
+    samples: pa.Table,
+    store: Store,
+    eng: Engine,
+    cfg: TrafficConfig,
+    locations: list[Location] | None,
+    result: DayResult,
+) -> None:
+    """5-minute values, health, imputation, measures and bottlenecks for one day."""
+    result.samples = samples.num_rows
+    number = health.day_number(day)
+    eng.register_arrow("samples", samples)
+    start, end = aggregate.day_bounds(number)
+    lane5 = aggregate.lane_5min(eng, "samples")
+    eng.register_arrow("lane5", lane5)
+    station5 = aggregate.station_5min(eng, "lane5")
+    lanes_health = health.lane_health(eng, cfg.health, "samples", number)
+    stations_health = health.station_health(lanes_health, cfg.health)
+    network = Network.for_detectors(station5["detector_id"].to_pylist(), locations, cfg.measures)
+    known = [d for d in network.by_id if d not in set(stations_health["detector_id"].to_pylist())]
+    if known:  # listed but silent all day: insufficient data
+        stations_health = pa.concat_tables(
+            [
+                stations_health,
+                pa.table(
+                    {
+                        "detector_id": pa.array(known, pa.string()),
+                        "dayn": pa.array([number] * len(known), pa.int64()),
+                        "status": pa.array(["insufficient_data"] * len(known), pa.string()),
+                        "samples": pa.array([0] * len(known), pa.int64()),
+                        "expected": pa.array(
+                            [cfg.health.expected_samples] * len(known), pa.int64()
+                        ),
+                        "lanes": pa.array([0] * len(known), pa.int64()),
+                    }
+                ),
+            ]
+        )
+    for kind, table in (
+        ("lane5", lane5),
+        ("station5", station5),
+        ("health_lanes", lanes_health),
+        ("health", stations_health),
+    ):
+        store.write(kind, day, table)
+        result.counts[kind] = table.num_rows
+
+    # Imputation: the day plus the good history before it.
+    hist5, hist_health = [station5], [stations_health]
+    for back in range(1, cfg.impute.history_days + 1):
+        d = day - timedelta(days=back)
+        s5, h = store.read("station5", d), store.read("health", d)
+        if s5 is not None and h is not None:
+            hist5.append(s5.select(["detector_id", "t5", "volume", "occupancy", "speed"]))
+            hist_health.append(h.select(["detector_id", "dayn", "status"]))
+    station_cols = ["detector_id", "t5", "volume", "occupancy", "speed"]
+    clean = impute.impute_day(
+        pa.concat_tables([t.select(station_cols) for t in hist5]),
+        pa.concat_tables([t.select(["detector_id", "dayn", "status"]) for t in hist_health]),
+        network,
+        number,
+        cfg.impute,
+    )
+    clean = clean.filter(pc.and_(pc.greater_equal(clean["t5"], start), pc.less(clean["t5"], end)))
+    store.write("clean5", day, clean)
+    result.counts["clean5"] = clean.num_rows
+
+    eng.register_arrow("clean5", clean)
+    eng.register_arrow("locations", network.table())
+    eng.register_arrow("pairs", network.pairs())
+    perf = measures.measures(eng, cfg.measures)
+    store.write("measures", day, perf)
+    slots, daily = measures.bottlenecks(eng, cfg.bottleneck)
+    store.write("bottleneck_slots", day, slots)
+    store.write("bottlenecks", day, daily)
+    result.counts.update(measures=perf.num_rows, bottlenecks=daily.num_rows)
 
 
 def run_day(
@@ -173,81 +267,15 @@ def run_day(
     result = DayResult(day)
     try:
         samples = store.compact("samples", day, feed.dedupe)
-        if samples is None:
-            raise FileNotFoundError(f"no samples for {day}: ingest raw files first (--raw)")
-        result.samples = samples.num_rows
-        number = health.day_number(day)
-        eng.register_arrow("samples", samples)
-        start, end = aggregate.day_bounds(number)
-        lane5 = aggregate.lane_5min(eng, "samples")
-        eng.register_arrow("lane5", lane5)
-        station5 = aggregate.station_5min(eng, "lane5")
-        lanes_health = health.lane_health(eng, cfg.health, "samples", number)
-        stations_health = health.station_health(lanes_health, cfg.health)
-        network = Network.for_detectors(
-            station5["detector_id"].to_pylist(), locations, cfg.measures
-        )
-        known = [
-            d for d in network.by_id if d not in set(stations_health["detector_id"].to_pylist())
-        ]
-        if known:  # listed but silent all day: insufficient data
-            stations_health = pa.concat_tables(
-                [
-                    stations_health,
-                    pa.table(
-                        {
-                            "detector_id": pa.array(known, pa.string()),
-                            "dayn": pa.array([number] * len(known), pa.int64()),
-                            "status": pa.array(["insufficient_data"] * len(known), pa.string()),
-                            "samples": pa.array([0] * len(known), pa.int64()),
-                            "expected": pa.array(
-                                [cfg.health.expected_samples] * len(known), pa.int64()
-                            ),
-                            "lanes": pa.array([0] * len(known), pa.int64()),
-                        }
-                    ),
-                ]
-            )
-        for kind, table in (
-            ("lane5", lane5),
-            ("station5", station5),
-            ("health_lanes", lanes_health),
-            ("health", stations_health),
-        ):
-            store.write(kind, day, table)
-            result.counts[kind] = table.num_rows
+        if samples is not None:
+            _detectors(day, samples, store, eng, cfg, locations, result)
 
-        # Imputation: the day plus the good history before it.
-        hist5, hist_health = [station5], [stations_health]
-        for back in range(1, cfg.impute.history_days + 1):
-            d = day - timedelta(days=back)
-            s5, h = store.read("station5", d), store.read("health", d)
-            if s5 is not None and h is not None:
-                hist5.append(s5.select(["detector_id", "t5", "volume", "occupancy", "speed"]))
-                hist_health.append(h.select(["detector_id", "dayn", "status"]))
-        station_cols = ["detector_id", "t5", "volume", "occupancy", "speed"]
-        clean = impute.impute_day(
-            pa.concat_tables([t.select(station_cols) for t in hist5]),
-            pa.concat_tables([t.select(["detector_id", "dayn", "status"]) for t in hist_health]),
-            network,
-            number,
-            cfg.impute,
-        )
-        clean = clean.filter(
-            pc.and_(pc.greater_equal(clean["t5"], start), pc.less(clean["t5"], end))
-        )
-        store.write("clean5", day, clean)
-        result.counts["clean5"] = clean.num_rows
-
-        eng.register_arrow("clean5", clean)
-        eng.register_arrow("locations", network.table())
-        eng.register_arrow("pairs", network.pairs())
-        perf = measures.measures(eng, cfg.measures)
-        store.write("measures", day, perf)
-        slots, daily = measures.bottlenecks(eng, cfg.bottleneck)
-        store.write("bottleneck_slots", day, slots)
-        store.write("bottlenecks", day, daily)
-        result.counts.update(measures=perf.num_rows, bottlenecks=daily.num_rows)
+        segments = store.compact("segments", day, _dedupe_segments)
+        if segments is not None:
+            eng.register_arrow("segments", segments)
+            hours = eng.query(measures.segment_hours_sql(cfg.measures) + " ORDER BY segment_id, t")
+            store.write("segment_hours", day, hours)
+            result.counts["segment_hours"] = hours.num_rows
 
         journeys = store.compact("journeys", day, _dedupe_journeys)
         if journeys is not None:
@@ -255,6 +283,10 @@ def run_day(
             rel = measures.reliability(eng, "journeys")
             store.write("reliability", day, rel)
             result.counts["reliability"] = rel.num_rows
+        if not result.counts:
+            raise FileNotFoundError(
+                f"nothing stored for {day}: give --raw (or --segments, --journey-times) first"
+            )
         return result
     finally:
         if own:
@@ -262,14 +294,16 @@ def run_day(
 
 
 def days_to_run(store: Store, day: date | None, since: datetime | None) -> list[date]:
-    available = store.days("samples")
+    available = sorted(
+        set(store.days("samples")) | set(store.days("segments")) | set(store.days("journeys"))
+    )
     if day is not None:
         return [day]
     if since is not None:
         # A naive time is Hong Kong time; the store's days are Hong Kong days.
         first = since.astimezone(feed.HKT).date() if since.tzinfo else since.date()
         return [d for d in available if d >= first]
-    done = set(store.days("health"))
+    done = set(store.days("health")) | set(store.days("segment_hours"))
     todo = [d for d in available if d not in done]
     if available and available[-1] not in todo:
         todo.append(available[-1])  # the latest day may have grown
@@ -283,6 +317,7 @@ def run(
     since: datetime | None = None,
     raw: Sequence[str | Path] = (),
     journeys: Sequence[str | Path] = (),
+    segments: Sequence[str | Path] = (),
     locations_csv: str | Path | None = None,
     config: TrafficConfig | None = None,
     progress: Callable[[str], None] = lambda _s: None,
@@ -304,6 +339,9 @@ def run(
     if journeys:
         progress("reading journey times")
         ingest_journeys(journeys, st)
+    if segments:
+        progress("reading segment speeds")
+        ingest_segments(segments, st)
     locs: list[Location] | None = None
     saved = st.root / "locations.csv"
     if locations_csv is not None:
