@@ -31,6 +31,7 @@ The raw feed's quirks, handled here:
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -110,7 +111,13 @@ def expand(sources: Iterable[str | Path], pattern: str = "*.xml") -> list[Path]:
     return out
 
 
-def _events(source: Source, what: str) -> Iterator[tuple[str, ET.Element]]:
+ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+
+
+def _events(
+    source: Source, what: str, root_suffix: str | None = None
+) -> Iterator[tuple[str, ET.Element]]:
+    """``end`` events of the document (only those: half the Python work of start+end)."""
     stream: BinaryIO
     if isinstance(source, bytes):
         head, name = source[:4096], what
@@ -120,9 +127,15 @@ def _events(source: Source, what: str) -> Iterator[tuple[str, ET.Element]]:
     # No DTDs: entity expansion is how an XML payload turns into a memory bomb.
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
         raise FeedError(f"{name}: document type declarations are not accepted")
+    if root_suffix is not None:
+        body = re.sub(rb"<\?.*?\?>|<!--.*?-->", b"", head, flags=re.S)
+        match = ROOT_TAG.search(body)
+        root = _local(match.group(1).decode(errors="replace")) if match else ""
+        if match and not root.endswith(root_suffix):
+            raise FeedError(f"{name}: expected <raw_{root_suffix}>, got <{root}>; is it {what}?")
     stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     try:
-        yield from ET.iterparse(stream, events=("start", "end"))
+        yield from ET.iterparse(stream, events=("end",))
     except ET.ParseError as exc:
         raise FeedError(f"{name} is not well-formed XML ({exc}); is it {what}?") from None
     finally:
@@ -209,19 +222,11 @@ def _read_raw_one(
     period_day: date | None = None
     start_utc: datetime | None = None
     detector_id = ""
-    root_seen = False
     name = "the raw detector feed" if isinstance(source, bytes) else str(source)
-    for event, el in _events(source, "the raw detector feed (rawSpeedVol-all.xml)"):
-        tag = _local(el.tag)
-        if event == "start":
-            if not root_seen:
-                root_seen = True
-                if not tag.endswith("speed_volume_list"):
-                    raise FeedError(
-                        f"{name}: expected <raw_speed_volume_list>, got <{tag}>; "
-                        "is this rawSpeedVol-all.xml (or its lamppost variant)?"
-                    )
-            continue
+    for _event, el in _events(
+        source, "the raw detector feed (rawSpeedVol-all.xml)", "speed_volume_list"
+    ):
+        tag = el.tag if "}" not in el.tag else _local(el.tag)
         if tag == "date" and day is None:
             try:
                 day = date.fromisoformat((el.text or "").strip())
@@ -249,7 +254,9 @@ def _read_raw_one(
         elif tag == "detector_id":
             detector_id = (el.text or "").strip()
         elif tag == "lane" and start_utc is not None and period_day is not None:
-            values = {_local(c.tag): (c.text or "").strip() for c in el}
+            values = {
+                (c.tag if "}" not in c.tag else _local(c.tag)): (c.text or "").strip() for c in el
+            }
             volume = _number(values.get("volume"))
             speed = _number(values.get("speed"))
             occupancy = _number(values.get("occupancy"))
