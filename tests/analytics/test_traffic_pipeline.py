@@ -96,3 +96,32 @@ def test_segment_speeds_alone_are_analysed(tmp_path: Path) -> None:
     assert (first["readings"], first["mean_speed"], first["congested_minutes"]) == (1, 23.0, 60.0)
     assert first["period_start"] == datetime(2024, 6, 19, 4, 0, tzinfo=UTC)
     assert hours["104542"]["congested_minutes"] == 0.0
+
+
+def test_locations_csv_in_td_columns_orders_a_road(tmp_path: Path) -> None:
+    from smartcity.analytics.traffic.locations import Network, read_csv
+
+    csv_file = tmp_path / "locations.csv"
+    csv_file.write_text(
+        "\ufeffAID_ID_Number,District,Road_EN,Direction,chainage_km\n"
+        "AID01103,Sha Tin,Tolo Highway,North,1.0\n"
+        "AID01101,Sha Tin,Tolo Highway,North,0.0\n"
+        "AID01102,Sha Tin,Tolo Highway,North,0.4\n"
+        "AID02001,Central,Connaught Road,East,\n"
+    )
+    network = Network(read_csv(csv_file))
+    assert network.routes[("Tolo Highway", "North")] == ["AID01101", "AID01102", "AID01103"]
+    assert network.neighbours("AID01102", 1) == ["AID01101", "AID01103"]
+    # Half-way to each neighbour: 0.2 + 0.3 km; an end station mirrors its one side.
+    assert network.length_km("AID01102") == pytest.approx(0.5)
+    assert network.length_km("AID01103") == pytest.approx(0.6)
+    assert network.length_km("AID02001") == 0.5  # no chainage: the default
+    pairs = network.pairs().to_pylist()
+    assert [(p["upstream"], p["downstream"]) for p in pairs] == [
+        ("AID01101", "AID01102"),
+        ("AID01102", "AID01103"),
+    ]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("detector_id,chainage_km\nAID1,near\n")
+    with pytest.raises(ValueError, match=r"bad\.csv:2"):
+        read_csv(bad)

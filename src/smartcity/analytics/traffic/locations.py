@@ -163,13 +163,10 @@ class Network:
             for j in (i - 1, i + 1)
             if 0 <= j < len(route)
         ]
-        return (
-            sum(halves)
-            if len(halves) == 2
-            else 2 * halves[0]
-            if halves
-            else self.config.default_length_km
-        )
+        if len(halves) == 2:
+            return sum(halves)
+        # An end station: as far beyond it as half-way to its one neighbour (symmetric).
+        return 2 * halves[0]
 
     def table(self) -> pa.Table:
         """The locations as an Arrow table for the SQL analyses."""
