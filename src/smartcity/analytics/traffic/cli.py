@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -84,8 +85,7 @@ def health_cmd(
         constant_entropy_bits=constant_entropy_bits,
     )
     try:
-        with console.status("reading the raw feed...", spinner="dots") if not as_json else _null():
-            samples = feed.read_raw(list(raw))
+        samples = _read_with_progress(list(raw), quiet=as_json)
         known = [loc.detector_id for loc in read_csv(locations)] if locations else None
     except (feed.FeedError, ValueError, OSError) as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -115,12 +115,21 @@ def health_cmd(
         err.print(f"[yellow]no samples on {the_day} (Hong Kong time) in the files given[/]")
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
+def _read_with_progress(raw: list[Path], *, quiet: bool) -> pa.Table:
+    """Read raw files with a progress bar on stderr (none with --json: stdout stays JSON)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    def __exit__(self, *_exc: object) -> None:
-        return None
+    from smartcity.analytics.traffic import feed
+
+    if quiet:
+        return feed.read_raw(raw)
+    with Progress(
+        "reading raw files", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+    ) as progress:
+        task = progress.add_task("read", total=None)
+        return feed.read_raw(
+            raw, on_file=lambda done, total: progress.update(task, completed=done, total=total)
+        )
 
 
 @traffic_app.command("run")

@@ -33,7 +33,7 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -293,8 +293,10 @@ def read_raw(
     *,
     fetched_at: datetime | None = None,
     report: ReadReport | None = None,
+    on_file: Callable[[int, int], None] | None = None,
 ) -> pa.Table:
-    """The 30-second samples in these files/directories/payloads, deduplicated."""
+    """The 30-second samples in these files/directories/payloads, deduplicated;
+    ``on_file(done, total)`` after each file (for a progress bar)."""
     items: list[Source] = [sources] if isinstance(sources, bytes | str | Path) else list(sources)
     files: list[Source] = []
     for item in items:
@@ -304,6 +306,8 @@ def read_raw(
     for seq, source in enumerate(files):
         _read_raw_one(source, seq, cols, report, fetched_at)
         report.files += 1
+        if on_file is not None:
+            on_file(seq + 1, len(files))
     read = cols.table()
     table = dedupe(read)
     report.duplicates += read.num_rows - table.num_rows
