@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
+from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.config import Settings
 from smartcity.hub.api import (
     attrs,
@@ -260,6 +261,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(dcat_api.router)
     app.include_router(citydata_api.router)  # live city datasets' files
     app.include_router(opendata_site.router)  # /{en,tc,sc}/dataset, organisation pages...
+    app.include_router(traffic_api.router)  # /api/v1/analytics/traffic (analytics/traffic)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     # The public site: /static, the language redirects, then the portal's pages behind its

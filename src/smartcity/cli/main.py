@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from smartcity import __version__
-from smartcity.analytics.cli import analytics_app, history_app
 from smartcity.bench.cli import bench_app
+from smartcity.cli.analytics import analytics_app, history_app
 from smartcity.cli.opendata import opendata_app
 from smartcity.commandline import DatabaseOpt, open_database
 from smartcity.demo import demo

@@ -1,0 +1,11 @@
+"""``smartcity analytics ...`` and ``smartcity history ...``: the analytics group
+(``analytics/cli.py``: ``sql``) with each analysis's own sub-app mounted on it."""
+
+from __future__ import annotations
+
+from smartcity.analytics.cli import analytics_app, history_app
+from smartcity.analytics.traffic.cli import traffic_app
+
+analytics_app.add_typer(traffic_app, name="traffic")
+
+__all__ = ["analytics_app", "history_app"]
