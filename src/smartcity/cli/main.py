@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smartcity import __version__
+from smartcity.analytics.forecast.cli import forecast_app
 from smartcity.bench.cli import bench_app
 from smartcity.cli.opendata import opendata_app
 from smartcity.commandline import DatabaseOpt, open_database
@@ -43,6 +44,9 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(bench_app, name="bench")
 app.add_typer(opendata_app, name="opendata")
+analytics_app = typer.Typer(help="City analytics (docs/analytics.md).", no_args_is_help=True)
+analytics_app.add_typer(forecast_app, name="forecast")
+app.add_typer(analytics_app, name="analytics")
 console = Console()
 err = Console(stderr=True)
 

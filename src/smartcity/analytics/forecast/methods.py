@@ -1,0 +1,262 @@
+"""Forecast methods: the three baselines and ours, behind one interface.
+
+A method is fitted on a prefix of the data (the evaluation hands it only the training and
+validation rows, so it cannot see the test part) and then, for a horizon h, returns an array
+whose row t is the forecast for row t + h made from rows <= t only.
+
+Ours ("profile_ridge") follows what the METR-LA/PEMS-BAY literature shows matters, at the
+cost of a few small linear solves:
+
+- the sensor's identity and the calendar, as a per-sensor profile by time of day and day
+  type (weekday, Saturday, Sunday) - STID's spatial and temporal identity embeddings,
+  reduced to a lookup table;
+- recent lags, as the deviation from that profile over the last 12 steps (deviations
+  persist: a slow day stays slow, a queue stays a queue);
+- neighbours, as the mean deviation of the downstream and upstream detectors (queues move
+  upstream, so a downstream collapse is the best early warning); from the adjacency file, or
+  from the training data's most correlated sensors when there is none;
+- the profile's own expected change between t and t + h (rush hour starting or ending).
+
+Per horizon, one ridge regression over all sensors predicts the deviation at t + h; each
+sensor then gets its own coefficients shrunk towards the shared ones (its own dynamics where
+its data support them). The ridge strengths are chosen on the validation part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from smartcity.analytics.forecast.data import Series
+from smartcity.analytics.forecast.features import Profile, ffill, neighbour_matrices
+
+LAGS = 12
+
+
+class Method(Protocol):
+    name: str
+
+    def fit(self, history: Series) -> None: ...
+
+    def predict(self, series: Series, horizon: int) -> np.ndarray: ...
+
+
+def _with_fallback(pred: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(pred), fallback[None, :], pred)
+
+
+def _sensor_means(values: np.ndarray) -> np.ndarray:
+    seen = ~np.isnan(values)
+    overall = float(np.nanmean(values)) if seen.any() else 0.0
+    sums = np.where(seen, values, 0.0).sum(axis=0)
+    count = seen.sum(axis=0)
+    return np.where(count > 0, sums / np.maximum(count, 1), overall)
+
+
+def _shift(a: np.ndarray, k: int, fill: float = 0.0) -> np.ndarray:
+    """Row t of the result is row t - k of ``a`` (causal lag)."""
+    if k == 0:
+        return a
+    out = np.full_like(a, fill)
+    out[k:] = a[:-k]
+    return out
+
+
+def _target(values: np.ndarray, horizon: int) -> np.ndarray:
+    """Row t of the result is row t + h of ``values`` (NaN past the end)."""
+    out = np.full_like(values, np.nan)
+    out[:-horizon] = values[horizon:]
+    return out
+
+
+def _solve(
+    xtx: np.ndarray, xty: np.ndarray, alpha: float, prior: np.ndarray | None = None
+) -> np.ndarray:
+    f = xtx.shape[-1]
+    reg = alpha * np.eye(f)
+    reg[-1, -1] = alpha * 1e-6  # the intercept (last column) is barely penalised
+    rhs = xty if prior is None else xty + reg @ prior
+    return np.linalg.solve(xtx + reg, rhs)
+
+
+# -- baselines ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LastValue:
+    name: str = "last_value"
+    means: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def fit(self, history: Series) -> None:
+        self.means = _sensor_means(history.values)
+
+    def predict(self, series: Series, horizon: int) -> np.ndarray:
+        return _with_fallback(ffill(series.values)[0], self.means)
+
+
+@dataclass
+class TimeOfDay:
+    """The historical average: each sensor's mean at that time of day, all days together."""
+
+    name: str = "time_of_day"
+    profile: Profile | None = None
+
+    def fit(self, history: Series) -> None:
+        slot, wd = history.calendar()
+        self.profile = Profile(
+            history.values, slot, wd, history.slots_per_day, by_day_type=False, smooth=0
+        )
+
+    def predict(self, series: Series, horizon: int) -> np.ndarray:
+        assert self.profile is not None
+        slot, wd = series.calendar(series.values.shape[0] + horizon)
+        return self.profile.at(slot[horizon:], wd[horizon:])
+
+
+@dataclass
+class RidgeLags:
+    """One ridge regression, shared by all sensors, of the value h steps ahead on the last 12
+    values (forward-filled) and an intercept."""
+
+    name: str = "ridge_12_lags"
+    alpha: float = 1.0
+    coef: dict[int, np.ndarray] = field(default_factory=dict)
+    means: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _history: Series | None = None
+
+    def fit(self, history: Series) -> None:
+        self.means = _sensor_means(history.values)
+        self._history = history
+        self.coef = {}
+
+    def _design(self, series: Series) -> np.ndarray:
+        filled = _with_fallback(ffill(series.values)[0], self.means)
+        cols = [_shift(filled, k, np.nan) for k in range(LAGS)]
+        for k in range(1, LAGS):  # before the first rows, the oldest value available
+            cols[k] = np.where(np.isnan(cols[k]), cols[k - 1], cols[k])
+        cols.append(np.ones_like(filled))
+        return np.stack(cols, axis=-1)
+
+    def predict(self, series: Series, horizon: int) -> np.ndarray:
+        if horizon not in self.coef:
+            assert self._history is not None
+            x = self._design(self._history)
+            y = _target(self._history.values, horizon)
+            ok = ~np.isnan(y)
+            xs, ys = x[ok], y[ok]
+            self.coef[horizon] = _solve(xs.T @ xs, xs.T @ ys, self.alpha * len(ys) / 1e4)
+        return self._design(series) @ self.coef[horizon]
+
+
+# -- ours --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProfileRidge:
+    name: str = "profile_ridge"
+    links: list[tuple[int, int, float]] | None = None
+    validation: float = 1 / 8  # share of the fitting rows held out to choose the ridge strengths
+    alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
+    shrinks: tuple[float, ...] = (30.0, 300.0, 3000.0, np.inf)
+    profile: Profile | None = None
+    down: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    up: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scale: float = 1.0
+    coef: dict[int, np.ndarray] = field(default_factory=dict)  # (N, F) per horizon
+    _history: Series | None = None
+
+    def fit(self, history: Series) -> None:
+        self._history = history
+        self.coef = {}
+        self._fit_profile(history)
+
+    def _fit_profile(self, history: Series) -> None:
+        slot, wd = history.calendar()
+        self.profile = Profile(history.values, slot, wd, history.slots_per_day)
+        resid = history.values - self.profile.at(slot, wd)
+        n = history.values.shape[1]
+        self.down, self.up = neighbour_matrices(n, self.links, resid)
+        sd = float(np.nanstd(resid)) if np.isfinite(resid).any() else 1.0
+        self.scale = sd if sd > 0 else 1.0
+
+    def _design(self, series: Series, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Features (N, F, T) scaled by the residual spread, and the profile at t + h (T, N)."""
+        assert self.profile is not None
+        t = series.values.shape[0]
+        slot, wd = series.calendar(t + horizon)
+        prof = self.profile.at(slot, wd)  # (T + h, N)
+        p_now, p_then = prof[:t], prof[horizon:]
+        resid = (series.values - p_now) / self.scale
+        r, age = ffill(resid)
+        r = np.where(np.isnan(r), 0.0, r) * np.exp(-np.minimum(age, 1e6) / 24.0)
+        down = r @ self.down.T
+        up = r @ self.up.T
+        cols = [_shift(r, k) for k in range(LAGS)]
+        cols += [down, _shift(down, 1), _shift(down, 3), up, _shift(up, 1), _shift(up, 3)]
+        cols += [
+            (p_then - p_now) / self.scale,  # the profile's expected change
+            p_now / self.scale,
+            np.minimum(r, 0.0),  # below-profile deviations (queues) behave differently
+            np.minimum(down, 0.0),
+            r * np.abs(r),
+            (age > 0).astype(np.float64),  # the latest value is missing
+            np.ones_like(r),
+        ]
+        x = np.empty((r.shape[1], len(cols), t))
+        for k, col in enumerate(cols):
+            x[:, k, :] = col.T
+        return x, p_then
+
+    def _normal(
+        self, series: Series, horizon: int, rows: slice
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per sensor X'X (N, F, F) and X'y (N, F) over ``rows``; X, y and the observed mask."""
+        x, p_then = self._design(series, horizon)
+        y = ((_target(series.values, horizon) - p_then) / self.scale).T[:, rows]  # (N, T)
+        x = x[:, :, rows]
+        ok = ~np.isnan(y)
+        x = x * ok[:, None, :]
+        y = np.where(ok, y, 0.0)
+        xtx = x @ x.transpose(0, 2, 1)
+        xty = (x @ y[..., None])[..., 0]
+        return xtx, xty, x, y, ok
+
+    def _coefficients(
+        self, xtx: np.ndarray, xty: np.ndarray, alpha: float, shrink: float
+    ) -> np.ndarray:
+        shared = _solve(xtx.sum(axis=0), xty.sum(axis=0), alpha)
+        if not np.isfinite(shrink):
+            return np.broadcast_to(shared, xty.shape).copy()
+        return np.stack([_solve(xtx[i], xty[i], shrink, shared) for i in range(xty.shape[0])])
+
+    def _fit_horizon(self, horizon: int) -> np.ndarray:
+        history = self._history
+        assert history is not None
+        t = history.values.shape[0]
+        cut = int(t * (1 - self.validation))
+        best = (np.inf, self.alphas[0], self.shrinks[-1])
+        if cut > horizon + LAGS and t - cut > horizon:
+            # Choose the strengths on the last rows of the fitting data, with the profile and
+            # neighbours fitted on the rows before them.
+            head = Series(history.ids, history.values[:cut], history.start, history.step)
+            self._fit_profile(head)
+            xtx, xty, *_ = self._normal(head, horizon, slice(0, cut - horizon))
+            _, _, xv, yv, okv = self._normal(history, horizon, slice(cut, t - horizon))
+            for alpha in self.alphas:
+                for shrink in self.shrinks:
+                    coef = self._coefficients(xtx, xty, alpha, shrink)
+                    pred = (coef[:, None, :] @ xv)[:, 0, :]
+                    err = float(np.abs(pred - yv)[okv].mean())
+                    if err < best[0]:
+                        best = (err, alpha, shrink)
+            self._fit_profile(history)
+        xtx, xty, *_ = self._normal(history, horizon, slice(0, t - horizon))
+        return self._coefficients(xtx, xty, best[1], best[2])
+
+    def predict(self, series: Series, horizon: int) -> np.ndarray:
+        if horizon not in self.coef:
+            self.coef[horizon] = self._fit_horizon(horizon)
+        x, p_then = self._design(series, horizon)
+        return p_then + self.scale * (self.coef[horizon][:, None, :] @ x)[:, 0, :].T
