@@ -69,9 +69,11 @@ def forecasts_on_test_part(method: Method, series: Series, horizon: int, s: Spli
     return pred[s.validation_end - horizon : s.total - horizon]
 
 
-def methods(links: list[tuple[int, int, float]] | None) -> dict[str, Method]:
+def methods(
+    links: list[tuple[int, int, float]] | None, horizons: tuple[int, ...] = ()
+) -> dict[str, Method]:
     return {
-        "profile_ridge": ProfileRidge(links=links),
+        "profile_ridge": ProfileRidge(links=links, horizons=horizons),
         "last_value": LastValue(),
         "time_of_day": TimeOfDay(),
         "ridge_12_lags": RidgeLags(),
@@ -91,14 +93,16 @@ def evaluate(
     history = fitting_part(series, s)
     results: dict[str, dict[str, dict[str, float]]] = {}
     seconds: dict[str, float] = {}
-    for name, method in methods(links).items():
-        started = time.perf_counter()
+    cpu_seconds: dict[str, float] = {}
+    for name, method in methods(links, tuple(horizons)).items():
+        started, cpu = time.perf_counter(), time.process_time()
         method.fit(history)
         results[name] = {
             str(h): _rounded(metrics(forecasts_on_test_part(method, series, h, s), truth))
             for h in horizons
         }
         seconds[name] = round(time.perf_counter() - started, 3)
+        cpu_seconds[name] = round(time.process_time() - cpu, 3)
     ours = results.pop("profile_ridge")
     best = {str(h): min(results[b][str(h)]["mae"] for b in results) for h in horizons}
     return {
@@ -114,5 +118,6 @@ def evaluate(
             "test": s.total - s.validation_end,
         },
         "sensors": len(series.ids),
-        "seconds": seconds,
+        "seconds": seconds,  # wall clock, fitting and forecasting every horizon
+        "cpu_seconds": cpu_seconds,
     }

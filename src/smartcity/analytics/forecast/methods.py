@@ -33,6 +33,7 @@ from smartcity.analytics.forecast.data import Series
 from smartcity.analytics.forecast.features import Profile, ffill, neighbour_matrices
 
 LAGS = 12
+CHANGE = LAGS + 6  # the column of the profile's expected change (see ProfileRidge._base)
 
 
 class Method(Protocol):
@@ -132,12 +133,15 @@ class RidgeLags:
         self.coef = {}
 
     def _design(self, series: Series) -> np.ndarray:
+        """(13, T, N): the last 12 values and a column of ones."""
         filled = _with_fallback(ffill(series.values)[0], self.means)
-        cols = [_shift(filled, k, np.nan) for k in range(LAGS)]
+        x = np.empty((LAGS + 1, *filled.shape))
+        x[0] = filled
         for k in range(1, LAGS):  # before the first rows, the oldest value available
-            cols[k] = np.where(np.isnan(cols[k]), cols[k - 1], cols[k])
-        cols.append(np.ones_like(filled))
-        return np.stack(cols, axis=-1)
+            x[k, k:] = filled[:-k]
+            x[k, :k] = x[k - 1, :k]
+        x[LAGS] = 1.0
+        return x
 
     def predict(self, series: Series, horizon: int) -> np.ndarray:
         if horizon not in self.coef:
@@ -145,9 +149,9 @@ class RidgeLags:
             x = self._design(self._history)
             y = _target(self._history.values, horizon)
             ok = ~np.isnan(y)
-            xs, ys = x[ok], y[ok]
-            self.coef[horizon] = _solve(xs.T @ xs, xs.T @ ys, self.alpha * len(ys) / 1e4)
-        return self._design(series) @ self.coef[horizon]
+            xs, ys = x[:, ok], y[ok]  # (13, samples), (samples,)
+            self.coef[horizon] = _solve(xs @ xs.T, xs @ ys, self.alpha * len(ys) / 1e4)
+        return np.tensordot(self.coef[horizon], self._design(series), axes=1)
 
 
 # -- ours --------------------------------------------------------------------------------------
@@ -164,39 +168,62 @@ class ProfileRidge:
     down: np.ndarray = field(default_factory=lambda: np.zeros(0))
     up: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scale: float = 1.0
+    cap: float = np.inf  # the largest deviation (in spreads) the training data showed
+    lo: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per sensor, observed range
+    hi: np.ndarray = field(default_factory=lambda: np.zeros(0))
     coef: dict[int, np.ndarray] = field(default_factory=dict)  # (N, F) per horizon
+    horizons: tuple[int, ...] = ()  # fitted by fit(); others on first use
     _history: Series | None = None
+    _cache: tuple[Series, np.ndarray] | None = None
 
     def fit(self, history: Series) -> None:
         self._history = history
         self.coef = {}
         self._fit_profile(history)
+        if self.horizons:
+            self._fit_horizons(list(self.horizons))
 
     def _fit_profile(self, history: Series) -> None:
+        self._cache = None
         slot, wd = history.calendar()
         self.profile = Profile(history.values, slot, wd, history.slots_per_day)
         resid = history.values - self.profile.at(slot, wd)
         n = history.values.shape[1]
         self.down, self.up = neighbour_matrices(n, self.links, resid)
-        sd = float(np.nanstd(resid)) if np.isfinite(resid).any() else 1.0
+        seen = np.isfinite(resid)
+        sd = float(np.nanstd(resid)) if seen.any() else 1.0
         self.scale = sd if sd > 0 else 1.0
+        # A linear model extrapolates without limit: deviations beyond anything seen in
+        # training are clipped to the largest seen, and forecasts to each sensor's range.
+        self.cap = float(np.nanmax(np.abs(resid))) / self.scale if seen.any() else np.inf
+        with np.errstate(all="ignore"):
+            values = history.values
+            self.lo = np.where(
+                seen.any(axis=0), np.nanmin(np.where(seen, values, np.inf), axis=0), -np.inf
+            )
+            self.hi = np.where(
+                seen.any(axis=0), np.nanmax(np.where(seen, values, -np.inf), axis=0), np.inf
+            )
 
-    def _design(self, series: Series, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        """Features (N, F, T) scaled by the residual spread, and the profile at t + h (T, N)."""
+    def _base(self, series: Series) -> np.ndarray:
+        """The horizon-free features (N, F, T), float32, scaled by the residual spread; the
+        CHANGE column is filled in per horizon by ``_design``. Kept for the last series."""
+        if self._cache is not None and self._cache[0] is series:
+            return self._cache[1]
         assert self.profile is not None
         t = series.values.shape[0]
-        slot, wd = series.calendar(t + horizon)
-        prof = self.profile.at(slot, wd)  # (T + h, N)
-        p_now, p_then = prof[:t], prof[horizon:]
+        slot, wd = series.calendar()
+        p_now = self.profile.at(slot, wd)
         resid = (series.values - p_now) / self.scale
         r, age = ffill(resid)
         r = np.where(np.isnan(r), 0.0, r) * np.exp(-np.minimum(age, 1e6) / 24.0)
+        r = np.clip(r, -self.cap, self.cap)
         down = r @ self.down.T
         up = r @ self.up.T
         cols = [_shift(r, k) for k in range(LAGS)]
         cols += [down, _shift(down, 1), _shift(down, 3), up, _shift(up, 1), _shift(up, 3)]
         cols += [
-            (p_then - p_now) / self.scale,  # the profile's expected change
+            np.zeros_like(r),  # CHANGE: the profile's expected change from t to t + h
             p_now / self.scale,
             np.minimum(r, 0.0),  # below-profile deviations (queues) behave differently
             np.minimum(down, 0.0),
@@ -204,9 +231,22 @@ class ProfileRidge:
             (age > 0).astype(np.float64),  # the latest value is missing
             np.ones_like(r),
         ]
-        x = np.empty((r.shape[1], len(cols), t))
+        x = np.empty((r.shape[1], len(cols), t), dtype=np.float32)
         for k, col in enumerate(cols):
             x[:, k, :] = col.T
+        self._cache = (series, x)
+        return x
+
+    def _design(self, series: Series, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Features (N, F, T) for ``horizon`` and the profile at t + h (T, N). The array is
+        shared with the next call: use it before asking for another horizon."""
+        assert self.profile is not None
+        x = self._base(series)
+        t = series.values.shape[0]
+        slot, wd = series.calendar(t + horizon)
+        prof = self.profile.at(slot, wd)
+        p_then = prof[horizon:]
+        x[:, CHANGE, :] = ((p_then - prof[:t]) / self.scale).T
         return x, p_then
 
     def _normal(
@@ -215,12 +255,11 @@ class ProfileRidge:
         """Per sensor X'X (N, F, F) and X'y (N, F) over ``rows``; X, y and the observed mask."""
         x, p_then = self._design(series, horizon)
         y = ((_target(series.values, horizon) - p_then) / self.scale).T[:, rows]  # (N, T)
-        x = x[:, :, rows]
         ok = ~np.isnan(y)
-        x = x * ok[:, None, :]
-        y = np.where(ok, y, 0.0)
-        xtx = x @ x.transpose(0, 2, 1)
-        xty = (x @ y[..., None])[..., 0]
+        x = x[:, :, rows] * ok[:, None, :]
+        y = np.where(ok, y, 0.0).astype(np.float32)
+        xtx = (x @ x.transpose(0, 2, 1)).astype(np.float64)
+        xty = (x @ y[..., None])[..., 0].astype(np.float64)
         return xtx, xty, x, y, ok
 
     def _coefficients(
@@ -231,32 +270,38 @@ class ProfileRidge:
             return np.broadcast_to(shared, xty.shape).copy()
         return np.stack([_solve(xtx[i], xty[i], shrink, shared) for i in range(xty.shape[0])])
 
-    def _fit_horizon(self, horizon: int) -> np.ndarray:
+    def _fit_horizons(self, horizons: list[int]) -> None:
         history = self._history
         assert history is not None
         t = history.values.shape[0]
         cut = int(t * (1 - self.validation))
-        best = (np.inf, self.alphas[0], self.shrinks[-1])
-        if cut > horizon + LAGS and t - cut > horizon:
+        chosen = {h: (self.alphas[0], self.shrinks[-1]) for h in horizons}
+        tunable = [h for h in horizons if cut > h + LAGS and t - cut > h]
+        if tunable:
             # Choose the strengths on the last rows of the fitting data, with the profile and
             # neighbours fitted on the rows before them.
             head = Series(history.ids, history.values[:cut], history.start, history.step)
             self._fit_profile(head)
-            xtx, xty, *_ = self._normal(head, horizon, slice(0, cut - horizon))
-            _, _, xv, yv, okv = self._normal(history, horizon, slice(cut, t - horizon))
-            for alpha in self.alphas:
-                for shrink in self.shrinks:
-                    coef = self._coefficients(xtx, xty, alpha, shrink)
-                    pred = (coef[:, None, :] @ xv)[:, 0, :]
-                    err = float(np.abs(pred - yv)[okv].mean())
-                    if err < best[0]:
-                        best = (err, alpha, shrink)
+            train = {h: self._normal(head, h, slice(0, cut - h))[:2] for h in tunable}
+            for h in tunable:
+                _, _, xv, yv, okv = self._normal(history, h, slice(cut, t - h))
+                best = np.inf
+                for alpha in self.alphas:
+                    for shrink in self.shrinks:
+                        coef = self._coefficients(*train[h], alpha, shrink)
+                        pred = (coef[:, None, :].astype(np.float32) @ xv)[:, 0, :]
+                        err = float(np.abs(pred - yv)[okv].mean())
+                        if err < best:
+                            best, chosen[h] = err, (alpha, shrink)
             self._fit_profile(history)
-        xtx, xty, *_ = self._normal(history, horizon, slice(0, t - horizon))
-        return self._coefficients(xtx, xty, best[1], best[2])
+        for h in horizons:
+            xtx, xty, *_ = self._normal(history, h, slice(0, max(t - h, 0)))
+            self.coef[h] = self._coefficients(xtx, xty, *chosen[h])
 
     def predict(self, series: Series, horizon: int) -> np.ndarray:
         if horizon not in self.coef:
-            self.coef[horizon] = self._fit_horizon(horizon)
+            self._fit_horizons([horizon])
         x, p_then = self._design(series, horizon)
-        return p_then + self.scale * (self.coef[horizon][:, None, :] @ x)[:, 0, :].T
+        coef = self.coef[horizon][:, None, :].astype(np.float32)
+        pred = p_then + self.scale * (coef @ x)[:, 0, :].T.astype(np.float64)
+        return np.clip(pred, self.lo, self.hi)
