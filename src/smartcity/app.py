@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.analytics.forecast import endpoints as forecast_api
+from smartcity.analytics.parking import endpoints as parking_api
 from smartcity.config import Settings
 from smartcity.hub.api import (
     attrs,
@@ -262,6 +263,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     forecast_api.install(app, hub)  # /api/v1/analytics/forecasts (analytics/forecast/)
+    parking_api.install(app, hub)  # /api/v1/analytics/parking (analytics/parking/)
     # The public site: /static, the language redirects, then the portal's pages behind its
     # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).
     web_routing.install(app)

@@ -38,6 +38,7 @@ MINUTE_US = 60_000_000
 
 @dataclass
 class Snapshot:
+    type_iri: str
     attribute: str
     made_at: int  # end of the last period used (UTC microseconds)
     fitted_at: int
@@ -47,6 +48,7 @@ class Snapshot:
     observed: np.ndarray  # (rows, N): the recent observed series (period means)
     observed_start: int
     forecasts: dict[int, np.ndarray]  # minutes ahead -> (N,)
+    spread: dict[int, np.ndarray]  # minutes ahead -> (N,) the model's RMSE on recent history
     computed: float = field(default_factory=time.monotonic)
 
     def entity(self, i: int, *, with_series: bool) -> dict[str, Any]:
@@ -81,7 +83,7 @@ class Snapshot:
     def document(self, *, with_series: bool = False, only: int | None = None) -> dict[str, Any]:
         indexes = range(len(self.ids)) if only is None else [only]
         return {
-            "type": TRAFFIC,
+            "type": self.type_iri,
             "attribute": self.attribute,
             "method": "profile_ridge",
             "step": "PT5M",
@@ -94,13 +96,16 @@ class Snapshot:
 
 
 class ForecastService:
-    """Fitted models and the latest forecasts, per attribute, for one tenant."""
+    """Fitted models and the latest forecasts, per attribute, for one tenant and one entity
+    type (traffic detectors by default; the parking analytics use it for car parks)."""
 
     def __init__(
         self,
         temporal: TemporalService,
         tenant: str = "",
         *,
+        type_iri: str = TRAFFIC,
+        attributes: dict[str, str] | None = None,
         history_days: int = 28,
         refit_s: float = 3600.0,
         refresh_s: float = 60.0,
@@ -109,17 +114,19 @@ class ForecastService:
     ) -> None:
         self.temporal = temporal
         self.tenant = tenant
+        self.type_iri = type_iri
+        self.attributes = attributes or ATTRIBUTES
         self.history_days = history_days
         self.refit_s = refit_s
         self.refresh_s = refresh_s
         self.observed_hours = observed_hours
         self.clock = clock or (lambda: int(time.time() * 1_000_000))
         self._lock = threading.Lock()
-        self._models: dict[str, tuple[float, int, list[str], ProfileRidge, int]] = {}
+        self._models: dict[str, Fitted] = {}
         self._snapshots: dict[str, Snapshot] = {}
 
     def current(self, attribute: str = "averageVehicleSpeed") -> Snapshot:
-        if attribute not in ATTRIBUTES:
+        if attribute not in self.attributes:
             raise KeyError(attribute)
         with self._lock:
             snap = self._snapshots.get(attribute)
@@ -137,43 +144,42 @@ class ForecastService:
         return read_grid(
             self.temporal,
             self.tenant,
-            TRAFFIC,
-            ATTRIBUTES[attribute],
+            self.type_iri,
+            self.attributes[attribute],
             since_us=since,
             until_us=until,
             step_us=STEP_US,
         )
 
-    def _model(self, attribute: str, now: int) -> tuple[list[str], ProfileRidge, int, int]:
+    def _model(self, attribute: str, now: int) -> Fitted:
         cached = self._models.get(attribute)
-        if cached is not None and time.monotonic() - cached[0] < self.refit_s:
-            return cached[2], cached[3], cached[1], cached[4]
+        if cached is not None and time.monotonic() - cached.monotonic < self.refit_s:
+            return cached
         grid = self._grid(attribute, now - self.history_days * 86_400_000_000, now)
-        if not grid.ids:
-            model = ProfileRidge()
-            self._models[attribute] = (time.monotonic(), now, [], model, 0)
-            return [], model, now, 0
-        # Rows before the first reading of any detector carry nothing: drop them.
+        horizons = tuple(m // 5 for m in HORIZONS_MIN)
+        model = ProfileRidge(horizons=horizons)
+        # Rows before the first reading of any entity carry nothing: drop them.
         seen = np.flatnonzero((~np.isnan(grid.values)).any(axis=1))
-        first = int(seen[0]) if seen.size else grid.values.shape[0] - 1
-        series = Series(
-            grid.ids,
-            grid.values[first:],
-            _local(grid.time_of(first)),
-            STEP,
-        )
-        model = ProfileRidge(horizons=tuple(m // 5 for m in HORIZONS_MIN))
+        if not grid.ids or not seen.size:
+            fitted = Fitted(time.monotonic(), now, [], model, 0, {})
+            self._models[attribute] = fitted
+            return fitted
+        first = int(seen[0])
+        series = Series(grid.ids, grid.values[first:], _local(grid.time_of(first)), STEP)
         model.fit(series)
-        rows = series.values.shape[0]
-        self._models[attribute] = (time.monotonic(), now, grid.ids, model, rows)
-        return grid.ids, model, now, rows
+        fitted = Fitted(
+            time.monotonic(), now, grid.ids, model, series.values.shape[0], _spread(model, series)
+        )
+        self._models[attribute] = fitted
+        return fitted
 
     def _compute(self, attribute: str, now: int) -> Snapshot:
-        ids, model, fitted_at, rows = self._model(attribute, now)
+        fitted = self._model(attribute, now)
+        ids = fitted.ids
         until = now // STEP_US * STEP_US  # the period in progress is not averaged yet
         since = until - self.observed_hours * 3_600_000_000
         grid = self._grid(attribute, since, until)
-        # The model's sensors, in the model's order; new detectors wait for the next refit.
+        # The model's entities, in the model's order; new ones wait for the next refit.
         index = {s: i for i, s in enumerate(grid.ids)}
         values = np.full((grid.values.shape[0], len(ids)), np.nan)
         for j, s in enumerate(ids):
@@ -183,26 +189,53 @@ class ForecastService:
         forecasts: dict[int, np.ndarray] = {m: np.zeros(0) for m in HORIZONS_MIN}
         if ids:
             for minutes in HORIZONS_MIN:
-                forecasts[minutes] = model.predict(series, minutes // 5)[-1]
+                forecasts[minutes] = fitted.model.predict(series, minutes // 5)[-1]
         return Snapshot(
+            type_iri=self.type_iri,
             attribute=attribute,
             made_at=until,
-            fitted_at=fitted_at,
-            history_rows=rows,
+            fitted_at=fitted.fitted_at,
+            history_rows=fitted.rows,
             ids=ids,
             last_start=until - STEP_US,
             observed=values,
             observed_start=grid.start_us,
             forecasts=forecasts,
+            spread={m: fitted.spread.get(m, np.zeros(0)) for m in HORIZONS_MIN},
         )
+
+
+@dataclass
+class Fitted:
+    monotonic: float  # when it was fitted, for the refit interval
+    fitted_at: int  # the clock's time then (UTC microseconds)
+    ids: list[str]
+    model: ProfileRidge
+    rows: int
+    spread: dict[int, np.ndarray]  # minutes ahead -> (N,) RMSE
+
+
+def _spread(model: ProfileRidge, series: Series) -> dict[int, np.ndarray]:
+    """Each entity's forecast error (RMSE) per horizon over the last quarter of its history
+    (in sample, so a little optimistic), for probabilities such as "full on arrival"; the
+    all-entity RMSE where an entity has too few values."""
+    rows = series.values.shape[0]
+    start = rows - max(rows // 4, 1)
+    out = {}
+    for minutes in HORIZONS_MIN:
+        h = minutes // 5
+        pred = model.predict(series, h)[start - h : rows - h] if start >= h else None
+        if pred is None:
+            out[minutes] = np.full(len(series.ids), np.nan)
+            continue
+        err = pred - series.values[start:]
+        count = (~np.isnan(err)).sum(axis=0)
+        with np.errstate(all="ignore"):
+            rmse = np.sqrt(np.nanmean(err**2, axis=0))
+            overall = float(np.sqrt(np.nanmean(err**2))) if count.sum() else np.nan
+        out[minutes] = np.where(count >= 12, rmse, overall)
+    return out
 
 
 def _local(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1e6, UTC).astimezone(CITY_TZ).replace(tzinfo=None)
-
-
-def _tail(series: Series, rows: int) -> Series:
-    start = max(0, series.values.shape[0] - rows)
-    return Series(
-        series.ids, series.values[start:], series.start + start * series.step, series.step
-    )
