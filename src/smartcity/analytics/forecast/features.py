@@ -80,21 +80,23 @@ def _circular_smooth(a: np.ndarray, width: int) -> np.ndarray:
 
 def neighbour_matrices(
     n: int, links: list[tuple[int, int, float]] | None, residual: np.ndarray, k: int = 4
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row-normalised (downstream, upstream) averaging matrices (N, N).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row-normalised (downstream, upstream, correlated) averaging matrices (N, N).
 
-    With an adjacency list: a sensor's downstream neighbours are the ``to`` of its links and
-    its upstream ones the ``from``. Without one, the ``k`` sensors whose residuals (speed minus
-    profile, on the training part) correlate most with a sensor's stand in as "downstream",
-    and upstream stays empty: the model learns how much they matter either way.
+    From the adjacency list (if any): a sensor's downstream neighbours are the ``to`` of its
+    links, its upstream ones the ``from``. Always: the ``k`` sensors whose residuals (speed
+    minus profile, on the training part) correlate most with a sensor's (above 0.2) - they
+    find what a link list misses (the next detectors but one, the other carriageway, a
+    parallel road) and stand in for it when there is none. The model learns how much each
+    group matters.
     """
     down = np.zeros((n, n))
     up = np.zeros((n, n))
-    if links:
-        for a, b, w in links:
-            down[a, b] += w
-            up[b, a] += w
-    elif n > 1:
+    corr_m = np.zeros((n, n))
+    for a, b, w in links or ():
+        down[a, b] += w
+        up[b, a] += w
+    if n > 1:
         z = np.where(np.isnan(residual), 0.0, residual)
         z = z - z.mean(axis=0)
         norm = np.sqrt((z**2).sum(axis=0))
@@ -106,8 +108,8 @@ def neighbour_matrices(
         for i in range(n):
             for j in best[i]:
                 if corr[i, j] > 0.2:
-                    down[i, j] = corr[i, j]
-    for m in (down, up):
+                    corr_m[i, j] = corr[i, j]
+    for m in (down, up, corr_m):
         rows = m.sum(axis=1, keepdims=True)
         np.divide(m, rows, out=m, where=rows > 0)
-    return down, up
+    return down, up, corr_m

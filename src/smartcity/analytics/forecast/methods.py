@@ -12,9 +12,10 @@ cost of a few small linear solves:
   reduced to a lookup table;
 - recent lags, as the deviation from that profile over the last 12 steps (deviations
   persist: a slow day stays slow, a queue stays a queue);
-- neighbours, as the mean deviation of the downstream and upstream detectors (queues move
-  upstream, so a downstream collapse is the best early warning); from the adjacency file, or
-  from the training data's most correlated sensors when there is none;
+- neighbours, as the mean deviation of the downstream and upstream detectors from the
+  adjacency file (queues move upstream, so a downstream collapse is the best early warning),
+  and of the few sensors whose deviations correlated most in training (found with or
+  without a file);
 - the profile's own expected change between t and t + h (rush hour starting or ending).
 
 Per horizon, one ridge regression over all sensors predicts the deviation at t + h; each
@@ -33,7 +34,8 @@ from smartcity.analytics.forecast.data import Series
 from smartcity.analytics.forecast.features import Profile, ffill, neighbour_matrices
 
 LAGS = 12
-CHANGE = LAGS + 6  # the column of the profile's expected change (see ProfileRidge._base)
+CHANGE = LAGS + 9  # the column of the profile's expected change (see ProfileRidge._base)
+FEATURES = CHANGE + 7
 
 
 class Method(Protocol):
@@ -54,15 +56,6 @@ def _sensor_means(values: np.ndarray) -> np.ndarray:
     sums = np.where(seen, values, 0.0).sum(axis=0)
     count = seen.sum(axis=0)
     return np.where(count > 0, sums / np.maximum(count, 1), overall)
-
-
-def _shift(a: np.ndarray, k: int, fill: float = 0.0) -> np.ndarray:
-    """Row t of the result is row t - k of ``a`` (causal lag)."""
-    if k == 0:
-        return a
-    out = np.full_like(a, fill)
-    out[k:] = a[:-k]
-    return out
 
 
 def _target(values: np.ndarray, horizon: int) -> np.ndarray:
@@ -132,9 +125,9 @@ class RidgeLags:
         self._history = history
         self.coef = {}
 
-    def _design(self, series: Series) -> np.ndarray:
-        """(13, T, N): the last 12 values and a column of ones."""
-        filled = _with_fallback(ffill(series.values)[0], self.means)
+    def _design(self, values: np.ndarray, means: np.ndarray) -> np.ndarray:
+        """(13, T, n): the last 12 values and a column of ones."""
+        filled = _with_fallback(ffill(values)[0], means)
         x = np.empty((LAGS + 1, *filled.shape))
         x[0] = filled
         for k in range(1, LAGS):  # before the first rows, the oldest value available
@@ -146,12 +139,26 @@ class RidgeLags:
     def predict(self, series: Series, horizon: int) -> np.ndarray:
         if horizon not in self.coef:
             assert self._history is not None
-            x = self._design(self._history)
-            y = _target(self._history.values, horizon)
-            ok = ~np.isnan(y)
-            xs, ys = x[:, ok], y[ok]  # (13, samples), (samples,)
-            self.coef[horizon] = _solve(xs @ xs.T, xs @ ys, self.alpha * len(ys) / 1e4)
-        return np.tensordot(self.coef[horizon], self._design(series), axes=1)
+            values = self._history.values
+            y = _target(values, horizon)
+            xtx, xty, n = np.zeros((LAGS + 1, LAGS + 1)), np.zeros(LAGS + 1), 0
+            for cols in _chunks(values.shape[1]):  # bounded memory: sensors a few at a time
+                x = self._design(values[:, cols], self.means[cols])
+                ok = ~np.isnan(y[:, cols])
+                xs, ys = x[:, ok], y[:, cols][ok]  # (13, samples), (samples,)
+                xtx += xs @ xs.T
+                xty += xs @ ys
+                n += ys.size
+            self.coef[horizon] = _solve(xtx, xty, self.alpha * n / 1e4)
+        out = np.empty_like(series.values)
+        for cols in _chunks(series.values.shape[1]):
+            x = self._design(series.values[:, cols], self.means[cols])
+            out[:, cols] = np.tensordot(self.coef[horizon], x, axes=1)
+        return out
+
+
+def _chunks(n: int, size: int = 32) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 # -- ours --------------------------------------------------------------------------------------
@@ -167,6 +174,7 @@ class ProfileRidge:
     profile: Profile | None = None
     down: np.ndarray = field(default_factory=lambda: np.zeros(0))
     up: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    corr: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scale: float = 1.0
     cap: float = np.inf  # the largest deviation (in spreads) the training data showed
     lo: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per sensor, observed range
@@ -189,7 +197,7 @@ class ProfileRidge:
         self.profile = Profile(history.values, slot, wd, history.slots_per_day)
         resid = history.values - self.profile.at(slot, wd)
         n = history.values.shape[1]
-        self.down, self.up = neighbour_matrices(n, self.links, resid)
+        self.down, self.up, self.corr = neighbour_matrices(n, self.links, resid)
         seen = np.isfinite(resid)
         sd = float(np.nanstd(resid)) if seen.any() else 1.0
         self.scale = sd if sd > 0 else 1.0
@@ -211,6 +219,7 @@ class ProfileRidge:
         if self._cache is not None and self._cache[0] is series:
             return self._cache[1]
         assert self.profile is not None
+        self._cache = None  # let the previous series' features go before building these
         t = series.values.shape[0]
         slot, wd = series.calendar()
         p_now = self.profile.at(slot, wd)
@@ -220,20 +229,22 @@ class ProfileRidge:
         r = np.clip(r, -self.cap, self.cap)
         down = r @ self.down.T
         up = r @ self.up.T
-        cols = [_shift(r, k) for k in range(LAGS)]
-        cols += [down, _shift(down, 1), _shift(down, 3), up, _shift(up, 1), _shift(up, 3)]
-        cols += [
-            np.zeros_like(r),  # CHANGE: the profile's expected change from t to t + h
-            p_now / self.scale,
-            np.minimum(r, 0.0),  # below-profile deviations (queues) behave differently
-            np.minimum(down, 0.0),
-            r * np.abs(r),
-            (age > 0).astype(np.float64),  # the latest value is missing
-            np.ones_like(r),
-        ]
-        x = np.empty((r.shape[1], len(cols), t), dtype=np.float32)
-        for k, col in enumerate(cols):
-            x[:, k, :] = col.T
+        corr = r @ self.corr.T
+        x = np.zeros((r.shape[1], FEATURES, t), dtype=np.float32)  # written column by column
+        rt, dt, ut, ct = r.T, down.T, up.T, corr.T
+        for k in range(LAGS):
+            x[:, k, k:] = rt[:, : t - k]
+        for k, lag in enumerate((0, 1, 3)):
+            x[:, LAGS + k, lag:] = dt[:, : t - lag]
+            x[:, LAGS + 3 + k, lag:] = ut[:, : t - lag]
+            x[:, LAGS + 6 + k, lag:] = ct[:, : t - lag]
+        # CHANGE (LAGS + 9): the profile's expected change from t to t + h, set by _design.
+        x[:, CHANGE + 1, :] = (p_now / self.scale).T
+        x[:, CHANGE + 2, :] = np.minimum(rt, 0.0)  # below-profile deviations (queues) differ
+        x[:, CHANGE + 3, :] = np.minimum(dt, 0.0)
+        x[:, CHANGE + 4, :] = rt * np.abs(rt)
+        x[:, CHANGE + 5, :] = (age > 0).T  # the latest value is missing
+        x[:, CHANGE + 6, :] = 1.0
         self._cache = (series, x)
         return x
 
@@ -251,16 +262,19 @@ class ProfileRidge:
 
     def _normal(
         self, series: Series, horizon: int, rows: slice
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per sensor X'X (N, F, F) and X'y (N, F) over ``rows``; X, y and the observed mask."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per sensor X'X (N, F, F) and X'y (N, F) over ``rows``; y (N, rows) and its mask."""
         x, p_then = self._design(series, horizon)
         y = ((_target(series.values, horizon) - p_then) / self.scale).T[:, rows]  # (N, T)
         ok = ~np.isnan(y)
-        x = x[:, :, rows] * ok[:, None, :]
         y = np.where(ok, y, 0.0).astype(np.float32)
-        xtx = (x @ x.transpose(0, 2, 1)).astype(np.float64)
-        xty = (x @ y[..., None])[..., 0].astype(np.float64)
-        return xtx, xty, x, y, ok
+        n, f = x.shape[:2]
+        xtx, xty = np.empty((n, f, f)), np.empty((n, f))
+        for cols in _chunks(n):  # bounded memory: a masked copy of a few sensors at a time
+            xs = x[cols, :, rows] * ok[cols, None, :]
+            xtx[cols] = xs @ xs.transpose(0, 2, 1)
+            xty[cols] = (xs @ y[cols, :, None])[..., 0]
+        return xtx, xty, y, ok
 
     def _coefficients(
         self, xtx: np.ndarray, xty: np.ndarray, alpha: float, shrink: float
@@ -284,7 +298,8 @@ class ProfileRidge:
             self._fit_profile(head)
             train = {h: self._normal(head, h, slice(0, cut - h))[:2] for h in tunable}
             for h in tunable:
-                _, _, xv, yv, okv = self._normal(history, h, slice(cut, t - h))
+                _, _, yv, okv = self._normal(history, h, slice(cut, t - h))
+                xv = self._design(history, h)[0][:, :, cut : t - h]
                 best = np.inf
                 for alpha in self.alphas:
                     for shrink in self.shrinks:
