@@ -157,7 +157,7 @@ class RidgeLags:
         return out
 
 
-def _chunks(n: int, size: int = 32) -> list[slice]:
+def _chunks(n: int, size: int = 48) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
@@ -182,7 +182,7 @@ class ProfileRidge:
     coef: dict[int, np.ndarray] = field(default_factory=dict)  # (N, F) per horizon
     horizons: tuple[int, ...] = ()  # fitted by fit(); others on first use
     _history: Series | None = None
-    _cache: tuple[Series, np.ndarray] | None = None
+    _cache: tuple[Series, _Signals] | None = None
 
     def fit(self, history: Series) -> None:
         self._history = history
@@ -213,68 +213,74 @@ class ProfileRidge:
                 seen.any(axis=0), np.nanmax(np.where(seen, values, -np.inf), axis=0), np.inf
             )
 
-    def _base(self, series: Series) -> np.ndarray:
-        """The horizon-free features (N, F, T), float32, scaled by the residual spread; the
-        CHANGE column is filled in per horizon by ``_design``. Kept for the last series."""
+    def _signals(self, series: Series) -> _Signals:
+        """What the features are made of, for every sensor (kept for the last series)."""
         if self._cache is not None and self._cache[0] is series:
             return self._cache[1]
         assert self.profile is not None
-        self._cache = None  # let the previous series' features go before building these
-        t = series.values.shape[0]
+        self._cache = None
         slot, wd = series.calendar()
         p_now = self.profile.at(slot, wd)
         resid = (series.values - p_now) / self.scale
         r, age = ffill(resid)
         r = np.where(np.isnan(r), 0.0, r) * np.exp(-np.minimum(age, 1e6) / 24.0)
         r = np.clip(r, -self.cap, self.cap)
-        down = r @ self.down.T
-        up = r @ self.up.T
-        corr = r @ self.corr.T
-        x = np.zeros((r.shape[1], FEATURES, t), dtype=np.float32)  # written column by column
-        rt, dt, ut, ct = r.T, down.T, up.T, corr.T
+        signals = _Signals(
+            r=r.T.astype(np.float32),
+            down=(r @ self.down.T).T.astype(np.float32),
+            up=(r @ self.up.T).T.astype(np.float32),
+            corr=(r @ self.corr.T).T.astype(np.float32),
+            level=(p_now / self.scale).T.astype(np.float32),
+            missing=(age > 0).T.astype(np.float32),
+        )
+        self._cache = (series, signals)
+        return signals
+
+    def _design(self, series: Series, horizon: int, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Features (n, F, T) of the sensors ``cols`` for ``horizon``, and the profile at
+        t + h (T, n). Built a few sensors at a time so memory stays bounded for a city."""
+        assert self.profile is not None
+        sig = self._signals(series)
+        t = series.values.shape[0]
+        rt, dt, ut, ct = sig.r[cols], sig.down[cols], sig.up[cols], sig.corr[cols]
+        x = np.zeros((rt.shape[0], FEATURES, t), dtype=np.float32)
         for k in range(LAGS):
             x[:, k, k:] = rt[:, : t - k]
         for k, lag in enumerate((0, 1, 3)):
             x[:, LAGS + k, lag:] = dt[:, : t - lag]
             x[:, LAGS + 3 + k, lag:] = ut[:, : t - lag]
             x[:, LAGS + 6 + k, lag:] = ct[:, : t - lag]
-        # CHANGE (LAGS + 9): the profile's expected change from t to t + h, set by _design.
-        x[:, CHANGE + 1, :] = (p_now / self.scale).T
+        slot, wd = series.calendar(t + horizon)
+        prof = self.profile.at(slot, wd)[:, cols]
+        p_then = prof[horizon:]
+        x[:, CHANGE, :] = ((p_then - prof[:t]) / self.scale).T  # the expected change
+        x[:, CHANGE + 1, :] = sig.level[cols]
         x[:, CHANGE + 2, :] = np.minimum(rt, 0.0)  # below-profile deviations (queues) differ
         x[:, CHANGE + 3, :] = np.minimum(dt, 0.0)
         x[:, CHANGE + 4, :] = rt * np.abs(rt)
-        x[:, CHANGE + 5, :] = (age > 0).T  # the latest value is missing
+        x[:, CHANGE + 5, :] = sig.missing[cols]  # the latest value is missing
         x[:, CHANGE + 6, :] = 1.0
-        self._cache = (series, x)
-        return x
-
-    def _design(self, series: Series, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        """Features (N, F, T) for ``horizon`` and the profile at t + h (T, N). The array is
-        shared with the next call: use it before asking for another horizon."""
-        assert self.profile is not None
-        x = self._base(series)
-        t = series.values.shape[0]
-        slot, wd = series.calendar(t + horizon)
-        prof = self.profile.at(slot, wd)
-        p_then = prof[horizon:]
-        x[:, CHANGE, :] = ((p_then - prof[:t]) / self.scale).T
         return x, p_then
 
-    def _normal(
-        self, series: Series, horizon: int, rows: slice
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per sensor X'X (N, F, F) and X'y (N, F) over ``rows``; y (N, rows) and its mask."""
-        x, p_then = self._design(series, horizon)
-        y = ((_target(series.values, horizon) - p_then) / self.scale).T[:, rows]  # (N, T)
+    def _target_rows(
+        self, series: Series, horizon: int, cols: slice, p_then: np.ndarray, rows: slice
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The deviation to predict (n, rows), zero where missing, and its observed mask."""
+        y = ((_target(series.values[:, cols], horizon) - p_then) / self.scale).T[:, rows]
         ok = ~np.isnan(y)
-        y = np.where(ok, y, 0.0).astype(np.float32)
-        n, f = x.shape[:2]
-        xtx, xty = np.empty((n, f, f)), np.empty((n, f))
-        for cols in _chunks(n):  # bounded memory: a masked copy of a few sensors at a time
-            xs = x[cols, :, rows] * ok[cols, None, :]
+        return np.where(ok, y, 0.0).astype(np.float32), ok
+
+    def _normal(self, series: Series, horizon: int, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Per sensor X'X (N, F, F) and X'y (N, F) over ``rows``."""
+        n = series.values.shape[1]
+        xtx, xty = np.empty((n, FEATURES, FEATURES)), np.empty((n, FEATURES))
+        for cols in _chunks(n):
+            x, p_then = self._design(series, horizon, cols)
+            y, ok = self._target_rows(series, horizon, cols, p_then, rows)
+            xs = x[:, :, rows] * ok[:, None, :]
             xtx[cols] = xs @ xs.transpose(0, 2, 1)
-            xty[cols] = (xs @ y[cols, :, None])[..., 0]
-        return xtx, xty, y, ok
+            xty[cols] = (xs @ y[..., None])[..., 0]
+        return xtx, xty
 
     def _coefficients(
         self, xtx: np.ndarray, xty: np.ndarray, alpha: float, shrink: float
@@ -287,7 +293,7 @@ class ProfileRidge:
     def _fit_horizons(self, horizons: list[int]) -> None:
         history = self._history
         assert history is not None
-        t = history.values.shape[0]
+        t, n = history.values.shape
         cut = int(t * (1 - self.validation))
         chosen = {h: (self.alphas[0], self.shrinks[-1]) for h in horizons}
         tunable = [h for h in horizons if cut > h + LAGS and t - cut > h]
@@ -296,27 +302,47 @@ class ProfileRidge:
             # neighbours fitted on the rows before them.
             head = Series(history.ids, history.values[:cut], history.start, history.step)
             self._fit_profile(head)
-            train = {h: self._normal(head, h, slice(0, cut - h))[:2] for h in tunable}
+            grid = [(a, s) for a in self.alphas for s in self.shrinks]
             for h in tunable:
-                _, _, yv, okv = self._normal(history, h, slice(cut, t - h))
-                xv = self._design(history, h)[0][:, :, cut : t - h]
-                best = np.inf
-                for alpha in self.alphas:
-                    for shrink in self.shrinks:
-                        coef = self._coefficients(*train[h], alpha, shrink)
-                        pred = (coef[:, None, :].astype(np.float32) @ xv)[:, 0, :]
-                        err = float(np.abs(pred - yv)[okv].mean())
-                        if err < best:
-                            best, chosen[h] = err, (alpha, shrink)
+                xtx, xty = self._normal(head, h, slice(0, cut - h))
+                coefs = [self._coefficients(xtx, xty, a, s).astype(np.float32) for a, s in grid]
+                errors, count = np.zeros(len(grid)), 0
+                for cols in _chunks(n):
+                    x, p_then = self._design(history, h, cols)
+                    rows = slice(cut, t - h)
+                    y, ok = self._target_rows(history, h, cols, p_then, rows)
+                    xv = x[:, :, rows]
+                    for g, coef in enumerate(coefs):
+                        pred = (coef[cols, None, :] @ xv)[:, 0, :]
+                        errors[g] += float(np.abs(pred - y)[ok].sum())
+                    count += int(ok.sum())
+                if count:
+                    chosen[h] = grid[int(np.argmin(errors))]
             self._fit_profile(history)
         for h in horizons:
-            xtx, xty, *_ = self._normal(history, h, slice(0, max(t - h, 0)))
+            xtx, xty = self._normal(history, h, slice(0, max(t - h, 0)))
             self.coef[h] = self._coefficients(xtx, xty, *chosen[h])
 
     def predict(self, series: Series, horizon: int) -> np.ndarray:
         if horizon not in self.coef:
             self._fit_horizons([horizon])
-        x, p_then = self._design(series, horizon)
-        coef = self.coef[horizon][:, None, :].astype(np.float32)
-        pred = p_then + self.scale * (coef @ x)[:, 0, :].T.astype(np.float64)
+        coef = self.coef[horizon].astype(np.float32)
+        pred = np.empty_like(series.values)
+        for cols in _chunks(series.values.shape[1]):
+            x, p_then = self._design(series, horizon, cols)
+            pred[:, cols] = p_then + self.scale * (coef[cols, None, :] @ x)[:, 0, :].T
         return np.clip(pred, self.lo, self.hi)
+
+
+@dataclass
+class _Signals:
+    """Per sensor (N, T), float32: deviation from the profile in spreads (forward-filled,
+    decayed, clipped), its downstream, upstream and correlated-neighbour means, the profile
+    level, and whether the latest value is missing."""
+
+    r: np.ndarray
+    down: np.ndarray
+    up: np.ndarray
+    corr: np.ndarray
+    level: np.ndarray
+    missing: np.ndarray
