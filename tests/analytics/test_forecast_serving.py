@@ -113,3 +113,19 @@ def test_forecasts_follow_new_readings(client: TestClient) -> None:
 def test_no_detectors_no_forecasts(client: TestClient) -> None:
     body = client.get("/api/v1/analytics/forecasts/traffic").json()
     assert body["entities"] == []
+
+
+def test_a_private_tenant_is_not_shown(db: Any) -> None:
+    """Analytics are public pages' data: when the tenant's reads need a key, nothing is
+    served (403, saying why), for forecasts and car parks alike."""
+    from smartcity.app import create_app
+    from smartcity.config import Settings
+
+    settings = Settings(
+        database_url=db.url, auth_required=True, private_read_tenants=frozenset({"*"})
+    )
+    with TestClient(create_app(settings)) as client:
+        for path in ("/api/v1/analytics/forecasts/traffic", "/api/v1/analytics/parking"):
+            r = client.get(path)
+            assert r.status_code == 403
+            assert "private" in r.json()["detail"]
