@@ -129,3 +129,23 @@ def test_a_private_tenant_is_not_shown(db: Any) -> None:
             r = client.get(path)
             assert r.status_code == 403
             assert "private" in r.json()["detail"]
+
+
+def test_refits_run_in_the_background(client: TestClient) -> None:
+    """Only the first fit makes a request wait: a due refit starts a thread and the request is
+    answered with the previous model; the next one uses the new model."""
+    ids, values, start = _history()
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    _write(hub.temporal, ids, values, start)
+    now = [NOW]
+    service = ForecastService(hub.temporal, clock=lambda: now[0], refit_s=0.0)
+    first = service.current()
+    assert first.fitted_at == NOW and not service.refitting
+    now[0] = NOW + STEP_US
+    second = service.current()
+    assert second.fitted_at == NOW  # answered at once, with the model it had
+    service.refitting["averageVehicleSpeed"].join(timeout=60)
+    now[0] = NOW + 2 * STEP_US
+    third = service.current()
+    assert third.fitted_at == NOW + STEP_US
+    service.refitting["averageVehicleSpeed"].join(timeout=60)  # (the next one, started now)

@@ -2,14 +2,16 @@
 
 The model (``profile_ridge``, see methods.py) is refitted from the hub's history every hour
 (by default on the last 28 days of 5-minute averages); forecasts are recomputed from the
-latest readings whenever they are older than one step, when someone asks. There is no
-background thread: a city where nobody looks costs nothing, and one that is watched gets
-forecasts at most one step old. A forecast made at the end of 5-minute period t for period
+latest readings whenever they are older than one step, when someone asks: a city where
+nobody looks costs nothing, and one that is watched gets forecasts at most one step old. Only
+the first fit makes a request wait; later refits run in a background thread while the
+previous model keeps answering. A forecast made at the end of 5-minute period t for period
 t + h uses the readings up to the end of t only, exactly as in the evaluation.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +36,7 @@ HORIZONS_MIN = (15, 30, 60)
 STEP = timedelta(minutes=5)
 STEP_US = int(STEP.total_seconds() * 1_000_000)
 MINUTE_US = 60_000_000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,6 +126,7 @@ class ForecastService:
         self.clock = clock or (lambda: int(time.time() * 1_000_000))
         self._lock = threading.Lock()
         self._models: dict[str, Fitted] = {}
+        self.refitting: dict[str, threading.Thread] = {}
         self._snapshots: dict[str, Snapshot] = {}
 
     def current(self, attribute: str = "averageVehicleSpeed") -> Snapshot:
@@ -153,8 +157,25 @@ class ForecastService:
 
     def _model(self, attribute: str, now: int) -> Fitted:
         cached = self._models.get(attribute)
-        if cached is not None and time.monotonic() - cached.monotonic < self.refit_s:
-            return cached
+        if cached is None:
+            return self._fit(attribute, now)
+        stale = time.monotonic() - cached.monotonic >= self.refit_s
+        running = self.refitting.get(attribute)
+        if stale and (running is None or not running.is_alive()):
+            thread = threading.Thread(
+                target=self._refit, args=(attribute, now), name=f"refit {attribute}", daemon=True
+            )
+            self.refitting[attribute] = thread
+            thread.start()
+        return cached
+
+    def _refit(self, attribute: str, now: int) -> None:
+        try:
+            self._fit(attribute, now)
+        except Exception:  # the previous model keeps answering; the next request retries
+            log.exception("refitting the %s forecast model failed", attribute)
+
+    def _fit(self, attribute: str, now: int) -> Fitted:
         grid = self._grid(attribute, now - self.history_days * 86_400_000_000, now)
         horizons = tuple(m // 5 for m in HORIZONS_MIN)
         model = ProfileRidge(horizons=horizons)
