@@ -16,6 +16,8 @@ from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.analytics.traffic import endpoints as traffic_api
+from smartcity.analytics.forecast import endpoints as forecast_api
+from smartcity.analytics.parking import endpoints as parking_api
 from smartcity.config import Settings
 from smartcity.hub.api import (
     attrs,
@@ -264,6 +266,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(traffic_api.router)  # /api/v1/analytics/traffic (analytics/traffic)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
+    forecast_api.install(app, hub)  # /api/v1/analytics/forecasts (analytics/forecast/)
+    parking_api.install(app, hub)  # /api/v1/analytics/parking (analytics/parking/)
     # The public site: /static, the language redirects, then the portal's pages behind its
     # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).
     web_routing.install(app)

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from smartcity.analytics.cli import analytics_app, history_app
+from smartcity.analytics.forecast.cli import forecast_app
 from smartcity.analytics.traffic.cli import traffic_app
 
 analytics_app.add_typer(traffic_app, name="traffic")
+analytics_app.add_typer(forecast_app, name="forecast")
 
 __all__ = ["analytics_app", "history_app"]
