@@ -15,9 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
-from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.analytics.forecast import endpoints as forecast_api
 from smartcity.analytics.parking import endpoints as parking_api
+from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.config import Settings
 from smartcity.hub.api import (
     attrs,
