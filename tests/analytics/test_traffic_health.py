@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 
-from smartcity.analytics.engine import DuckDBEngine, Engine
+from smartcity.analytics.engine import Engine
 from smartcity.analytics.traffic import health, synthetic
 from smartcity.analytics.traffic.config import HealthConfig
 
@@ -24,12 +22,7 @@ FAULTS = {
 }
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    # The integrator swaps in the shared fixture (tests/analytics/conftest.py, every engine).
-    eng = DuckDBEngine()
-    yield eng
-    eng.close()
+# ``engine``: tests/analytics/conftest.py, DuckDB and Spark (the same verdicts on both).
 
 
 def report(
