@@ -199,7 +199,7 @@ def via_names(via: str) -> set[str]:
     return names
 
 
-def _warning(alias: str, reg: Doc, reason: str) -> str:
+def warning_of(alias: str, reg: Doc, reason: str) -> str:
     text = f"registration {reg['id']} ({reg['endpoint']}): {reason}"
     text = text.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "/")
     return f'199 {alias} "{text}"'
@@ -271,7 +271,7 @@ class Distributed:
     ) -> Merged:
         answers = await remote
         warnings = [
-            _warning(self.alias, a.target.registration, a.error) for a in answers if a.error
+            warning_of(self.alias, a.target.registration, a.error) for a in answers if a.error
         ]
         layers: list[tuple[int, list[Doc]]] = [(LOCAL_PRIORITY, local)]
         for answer in answers:

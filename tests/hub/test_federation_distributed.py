@@ -296,3 +296,62 @@ def test_post_query_is_distributed(hubs: tuple[str, str], tenant: str) -> None:
     assert [e["id"] for e in narrowed.json()] == [ours]
     local = call("POST", city, f"{BATCH}/query", tenant, query, local="true")
     assert [e["id"] for e in local.json()] == [ours]
+
+
+def test_discovery_lists_what_sources_provide(hubs: tuple[str, str], tenant: str) -> None:
+    """/types and /attributes list the department's types and attributes (from its answers)
+    and what the registrations declare, even for a source that is down."""
+    city, department = hubs
+    sensor = {"id": "urn:ngsi-ld:AirQualityObserved:1", "type": "AirQualityObserved",
+              "no2": {"type": "Property", "value": 40}}  # fmt: skip
+    assert call("POST", department, ENTITIES, tenant, sensor).status_code == 201
+    assert (
+        call(
+            "POST", city, ENTITIES, tenant, flow("urn:ngsi-ld:TrafficFlowObserved:d", intensity=2)
+        ).status_code
+        == 201
+    )  # noqa: E501
+    assert (
+        call(
+            "POST",
+            department,
+            ENTITIES,
+            tenant,
+            flow("urn:ngsi-ld:TrafficFlowObserved:e", intensity=3),
+        ).status_code
+        == 201
+    )  # noqa: E501
+    register(city, tenant, department, [{"entities": [{"type": "AirQualityObserved"}]},
+             {"entities": [{"type": FLOW}]}], tenant=tenant)  # fmt: skip
+    dead = f"http://127.0.0.1:{_free_port()}"
+    register(city, tenant, dead, [{"entities": [{"type": "WaterQualityObserved"}],
+                                   "propertyNames": ["turbidity"]}])  # fmt: skip
+
+    types = call("GET", city, "/ngsi-ld/v1/types", tenant)
+    assert types.status_code == 200, types.text
+    assert sorted(types.json()["typeList"]) == [
+        "AirQualityObserved", FLOW, "WaterQualityObserved",
+    ]  # fmt: skip
+    assert "NGSILD-Warning" in types.headers  # the dead source
+    flow_info = call("GET", city, f"/ngsi-ld/v1/types/{FLOW}", tenant).json()
+    assert flow_info["entityCount"] == 2  # one here, one in the department
+    air = call("GET", city, "/ngsi-ld/v1/types/AirQualityObserved", tenant)
+    assert air.status_code == 200, air.text
+    assert air.json()["entityCount"] == 1
+    assert [a["attributeName"] for a in air.json()["attributeDetails"]] == ["no2"]
+    water = call("GET", city, "/ngsi-ld/v1/types/WaterQualityObserved", tenant).json()
+    assert water["attributeDetails"][0]["attributeName"] == "turbidity"
+    assert call("GET", city, "/ngsi-ld/v1/types/Nothing", tenant).status_code == 404
+
+    attrs = call("GET", city, "/ngsi-ld/v1/attributes", tenant).json()["attributeList"]
+    assert sorted(attrs) == ["intensity", "no2", "turbidity"]
+    no2 = call("GET", city, "/ngsi-ld/v1/attributes/no2", tenant)
+    assert no2.status_code == 200, no2.text
+    assert no2.json()["typeNames"] == ["AirQualityObserved"]
+    assert no2.json()["attributeCount"] == 1
+    intensity = call("GET", city, "/ngsi-ld/v1/attributes/intensity", tenant).json()
+    assert intensity["attributeCount"] == 2
+    details = call("GET", city, "/ngsi-ld/v1/attributes", tenant, details="true").json()
+    assert {d["attributeName"] for d in details} == {"intensity", "no2", "turbidity"}
+    local = call("GET", city, "/ngsi-ld/v1/types", tenant, local="true").json()
+    assert local["typeList"] == [FLOW]
