@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.hub.test_federation import CSR, ENTITIES, FLOW, _free_port, flow, hub_process
 
 BATCH = "/ngsi-ld/v1/entityOperations"
@@ -310,7 +309,7 @@ def test_discovery_lists_what_sources_provide(hubs: tuple[str, str], tenant: str
             "POST", city, ENTITIES, tenant, flow("urn:ngsi-ld:TrafficFlowObserved:d", intensity=2)
         ).status_code
         == 201
-    )  # noqa: E501
+    )
     assert (
         call(
             "POST",
@@ -320,7 +319,7 @@ def test_discovery_lists_what_sources_provide(hubs: tuple[str, str], tenant: str
             flow("urn:ngsi-ld:TrafficFlowObserved:e", intensity=3),
         ).status_code
         == 201
-    )  # noqa: E501
+    )
     register(city, tenant, department, [{"entities": [{"type": "AirQualityObserved"}]},
              {"entities": [{"type": FLOW}]}], tenant=tenant)  # fmt: skip
     dead = f"http://127.0.0.1:{_free_port()}"
