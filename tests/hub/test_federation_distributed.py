@@ -304,22 +304,9 @@ def test_discovery_lists_what_sources_provide(hubs: tuple[str, str], tenant: str
     sensor = {"id": "urn:ngsi-ld:AirQualityObserved:1", "type": "AirQualityObserved",
               "no2": {"type": "Property", "value": 40}}  # fmt: skip
     assert call("POST", department, ENTITIES, tenant, sensor).status_code == 201
-    assert (
-        call(
-            "POST", city, ENTITIES, tenant, flow("urn:ngsi-ld:TrafficFlowObserved:d", intensity=2)
-        ).status_code
-        == 201
-    )
-    assert (
-        call(
-            "POST",
-            department,
-            ENTITIES,
-            tenant,
-            flow("urn:ngsi-ld:TrafficFlowObserved:e", intensity=3),
-        ).status_code
-        == 201
-    )
+    for base, name, value in ((city, "d", 2), (department, "e", 3)):
+        body = flow(f"urn:ngsi-ld:{FLOW}:{name}", intensity=value)
+        assert call("POST", base, ENTITIES, tenant, body).status_code == 201
     register(city, tenant, department, [{"entities": [{"type": "AirQualityObserved"}]},
              {"entities": [{"type": FLOW}]}], tenant=tenant)  # fmt: skip
     dead = f"http://127.0.0.1:{_free_port()}"
