@@ -341,3 +341,79 @@ def test_discovery_lists_what_sources_provide(hubs: tuple[str, str], tenant: str
     assert {d["attributeName"] for d in details} == {"intensity", "no2", "turbidity"}
     local = call("GET", city, "/ngsi-ld/v1/types", tenant, local="true").json()
     assert local["typeList"] == [FLOW]
+
+
+class Receiver:
+    """A notification receiver that records the JSON bodies it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                receiver.bodies.append(httpx.Response(200, content=self.rfile.read(length)).json())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, entity_id: str, timeout: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for body in self.bodies:
+                if any(e.get("id") == entity_id for e in body.get("data", [])):
+                    return dict(body)
+            time.sleep(0.1)
+        raise AssertionError(f"no notification about {entity_id}: {self.bodies}")
+
+
+def test_subscriptions_are_created_on_the_department(hubs: tuple[str, str], tenant: str) -> None:
+    city, department = hubs
+    register(city, tenant, department, [{"entities": [{"type": FLOW}]}], tenant=tenant)
+    dead = f"http://127.0.0.1:{_free_port()}"
+    dead_id = register(city, tenant, dead, [{"entities": [{"type": FLOW}]}])
+    register(city, tenant, dead, [{"entities": [{"type": "Road"}]}])  # not about FLOW
+    receiver = Receiver()
+    sub_id = f"urn:ngsi-ld:Subscription:{uuid.uuid4().hex[:8]}"
+    subscription = {"id": sub_id, "type": "Subscription", "entities": [{"type": FLOW}],
+                    "notification": {"endpoint": {"uri": receiver.url}}}  # fmt: skip
+    try:
+        created = call("POST", city, "/ngsi-ld/v1/subscriptions", tenant, subscription)
+        assert created.status_code == 201, created.text
+        warning = created.headers["NGSILD-Warning"]  # the dead source, and only that one
+        assert dead_id in warning and warning.count("199 city-hub") == 1
+        on_department = call("GET", department, f"/ngsi-ld/v1/subscriptions/{sub_id}", tenant)
+        assert on_department.status_code == 200, on_department.text
+        assert on_department.json()["notification"]["endpoint"]["uri"] == receiver.url
+
+        # The department's own write notifies the subscriber under the city's subscription id.
+        theirs = "urn:ngsi-ld:TrafficFlowObserved:sub-dept"
+        assert (
+            call("POST", department, ENTITIES, tenant, flow(theirs, intensity=1)).status_code == 201
+        )
+        assert receiver.wait_for(theirs)["subscriptionId"] == sub_id
+        ours = "urn:ngsi-ld:TrafficFlowObserved:sub-city"
+        assert call("POST", city, ENTITIES, tenant, flow(ours, intensity=1)).status_code == 201
+        assert receiver.wait_for(ours)["subscriptionId"] == sub_id
+
+        patched = call("PATCH", city, f"/ngsi-ld/v1/subscriptions/{sub_id}", tenant,
+                       {"description": "TD and city flows"})  # fmt: skip
+        assert patched.status_code == 204, patched.text
+        remote = call("GET", department, f"/ngsi-ld/v1/subscriptions/{sub_id}", tenant).json()
+        assert remote["description"] == "TD and city flows"
+
+        deleted = call("DELETE", city, f"/ngsi-ld/v1/subscriptions/{sub_id}", tenant)
+        assert deleted.status_code == 204, deleted.text
+        gone = call("GET", department, f"/ngsi-ld/v1/subscriptions/{sub_id}", tenant)
+        assert gone.status_code == 404
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -46,6 +46,7 @@ from smartcity.hub.federation.forwarding import (
     source_headers,
     timeout_of,
     via_names,
+    warning_of,
 )
 from smartcity.hub.federation.matching import offered_names
 from smartcity.hub.federation.model import DEFAULT_OPERATIONS, Doc, expand_operations
@@ -185,14 +186,12 @@ class Writes:
         return sent
 
     def warnings(self, sent: Sequence[Sent]) -> list[str]:
-        out = []
-        for s in sent:
-            if s.status is None:
-                reg = s.registration
-                text = f"registration {reg['id']} ({reg['endpoint']}): {s.error}"
-                text = text.encode("ascii", "replace").decode().replace('"', "'")
-                out.append(f'199 {self.alias} "{text}"')
-        return out
+        """An NGSILD-Warning value per source that gave no answer (clause 6.3.17)."""
+        return [
+            warning_of(self.alias, s.registration, s.error or "no answer")
+            for s in sent
+            if s.status is None
+        ]
 
 
 def _json_or_none(response: httpx.Response) -> Any:
@@ -205,7 +204,12 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 async def plan(
-    request: Request, forwarder: Forwarder | None, tenant: str, operation: str
+    request: Request,
+    forwarder: Forwarder | None,
+    tenant: str,
+    operation: str,
+    *,
+    include_auxiliary: bool = False,
 ) -> Writes | None:
     """The forwarding context of a write, or None when it stays local (no registration offers
     the operation, ``local=true``, or the request already passed through this hub)."""
@@ -224,7 +228,7 @@ async def plan(
     eligible = [
         d
         for d in docs
-        if d.get("mode", "inclusive") != "auxiliary"
+        if (include_auxiliary or d.get("mode", "inclusive") != "auxiliary")
         and operation in expand_operations(d.get("operations", list(DEFAULT_OPERATIONS)))
         and d.get("contextSourceAlias") not in seen
     ]
