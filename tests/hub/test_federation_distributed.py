@@ -174,6 +174,20 @@ def test_exclusive_attributes_live_only_in_the_department(
     assert key_values(city, road, tenant) == {
         "id": road, "type": FLOW, "laneCount": 5, "intensity": 10,
     }  # fmt: skip
+    # One attribute at a time: the fragment goes whole to the source that owns it.
+    one = call("PATCH", city, f"{ENTITIES}/{road}/attrs/intensity", tenant, {"value": 11})
+    assert one.status_code == 204, one.text
+    assert (key_values(department, road, tenant) or {})["intensity"] == 11
+    replaced = call("PUT", city, f"{ENTITIES}/{road}/attrs/intensity", tenant,
+                    {"type": "Property", "value": 12})  # fmt: skip
+    assert replaced.status_code == 204, replaced.text
+    assert (key_values(department, road, tenant) or {})["intensity"] == 12
+    removed = call("DELETE", city, f"{ENTITIES}/{road}/attrs/intensity", tenant)
+    assert removed.status_code == 204, removed.text
+    assert key_values(department, road, tenant) == {"id": road, "type": FLOW}
+    assert key_values(city, road, tenant, local="true") == {
+        "id": road, "type": FLOW, "laneCount": 5,
+    }  # fmt: skip
 
 
 def test_redirect_writes_bypass_the_city(hubs: tuple[str, str], tenant: str) -> None:

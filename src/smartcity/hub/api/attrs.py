@@ -100,6 +100,7 @@ async def _distributed_attrs_write(
     return await write_ops.attrs_write(
         w, method=method, entity_id=entity_id, types=types,
         path=writes.entity_url(entity_id, *parts), body=body, names=names, ctx=ctx, local=here,
+        narrow=path == "attrs",
     )  # fmt: skip
 
 

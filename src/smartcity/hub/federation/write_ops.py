@@ -112,15 +112,17 @@ async def attrs_write(
     names: set[str],
     ctx: ActiveContext,
     local: Callable[[set[str]], Awaitable[UpdateResult | None]],
+    narrow: bool = True,
 ) -> Response | None:
     """appendAttrs, updateEntity, updateAttrs, replaceAttrs, deleteAttrs: 204 when every
     attribute was written, else 207 with an UpdateResult whose notUpdated entries name the
-    registration of a source's part."""
+    registration of a source's part. ``narrow``: the body maps attribute names to
+    attributes (and each source gets its own); else it is one attribute's, sent whole."""
     split = w.split(entity_id, types, names)
     if not split.routes:
         return None
     requests = [(r.registration, method, path,
-                 part_of(body, r.names, ctx) if body is not None else None)
+                 part_of(body, r.names, ctx) if body is not None and narrow else body)
                 for r in split.routes]  # fmt: skip
     local_names = names - split.taken
     outcome = Outcome(entity_id)
@@ -256,15 +258,15 @@ async def batch_write(
         out.errors += [{"entityId": i, "error": e.problem()} for i, e in res.errors]
     for (_, _, ids), s in zip(per_source.values(), sent, strict=True):
         _source_batch_result(s, ids, out)
-    # An entity the hub does not hold but its source wrote is not an error of the hub's.
-    remote_ok = set(out.success)
+    # An entity the hub does not hold but a source wrote is not an error of the hub's; an
+    # entity is a success when any part of it was written (its failed parts are errors).
+    written = set(out.success)
     out.errors = [
         e for e in out.errors
         if not ("registrationId" not in e and e["error"].get("status") == 404
-                and e["entityId"] in remote_ok)
+                and e["entityId"] in written)
     ]  # fmt: skip
-    failed = {e["entityId"] for e in out.errors}
-    out.success = [i for i in dict.fromkeys(out.success) if i not in failed or i in remote_ok]
+    out.success = list(dict.fromkeys(out.success))
     out.created = list(dict.fromkeys(out.created))
     return out
 

@@ -125,10 +125,13 @@ class Writes:
 
     # -- routing -----------------------------------------------------------------------------
     def split(self, entity_id: str, types: Sequence[str] | None, names: set[str]) -> Split:
-        """Share out a write of ``names`` (expanded; empty: the entity itself, e.g. delete)
-        of one entity whose ``types`` are known (or None: unknown)."""
+        """Share out a write of ``names`` (expanded) of one entity whose ``types`` are known
+        (or None: unknown). Without names, the write is about the entity itself: a delete
+        goes to every registration about the entity, a create or replace without attributes
+        only to those that offer all of its attributes."""
         out = Split()
         whole_taken = False
+        deleting = self.operation in ("deleteEntity", "deleteBatch")
         for doc in self.docs:
             matched, offered = offered_names(doc, entity_id, types)
             if not matched:
@@ -136,6 +139,8 @@ class Writes:
             forwarded = set(names) if offered is None else names & offered
             if names and not forwarded:
                 continue  # the registration is about other attributes of this entity
+            if not names and offered is not None and not deleting:
+                continue  # an entity without attributes is nothing to a per-attribute source
             out.routes.append(Route(doc, None if offered is None else forwarded))
             mode = doc.get("mode", "inclusive")
             if mode in ("exclusive", "redirect"):
