@@ -79,6 +79,8 @@ def test_split_keeps_every_attribute_and_respects_modes(
         received |= sent
         if doc["mode"] in ("exclusive", "redirect"):
             assert not (split.local and sent - split.taken), "taken attributes stay remote"
+        else:
+            assert not (sent & split.taken), "an exclusive source's attributes go to it alone"
     local = (names - split.taken) if split.local else set()
     assert names <= received | local, "no attribute is lost"
     assert not (local & split.taken)

@@ -146,6 +146,18 @@ class Writes:
             if mode in ("exclusive", "redirect"):
                 out.taken |= forwarded
                 whole_taken = whole_taken or offered is None
+        if out.taken:
+            # What an exclusive or redirect source owns goes to it alone, not to the
+            # inclusive sources that would take the entity's other attributes.
+            kept = []
+            for route in out.routes:
+                if route.registration.get("mode", "inclusive") in ("exclusive", "redirect"):
+                    kept.append(route)
+                    continue
+                rest = (names if route.names is None else route.names) - out.taken
+                if rest:
+                    kept.append(Route(route.registration, rest))
+            out.routes = kept
         if whole_taken:
             out.local = False
         elif names and out.routes and not names - out.taken:
