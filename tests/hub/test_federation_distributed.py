@@ -145,6 +145,18 @@ def test_inclusive_writes_go_to_the_city_and_the_department(
     # Nobody holds it any more: 404, as without federation.
     assert call("DELETE", city, f"{ENTITIES}/{road}", tenant).status_code == 404
 
+    # An entity only the department holds: the hub's own "not found" is no error.
+    theirs = "urn:ngsi-ld:TrafficFlowObserved:theirs"
+    assert call("POST", department, ENTITIES, tenant, flow(theirs, intensity=1)).status_code == 201
+    patched = call("PATCH", city, f"{ENTITIES}/{theirs}/attrs", tenant,
+                   {"intensity": {"type": "Property", "value": 8}})  # fmt: skip
+    assert patched.status_code == 204, patched.text
+    assert (key_values(department, theirs, tenant) or {})["intensity"] == 8
+    assert key_values(city, theirs, tenant, local="true") is None
+    deleted = call("POST", city, f"{BATCH}/delete", tenant, [theirs])
+    assert deleted.status_code == 204, deleted.text
+    assert key_values(department, theirs, tenant) is None
+
 
 def test_exclusive_attributes_live_only_in_the_department(
     hubs: tuple[str, str], tenant: str
