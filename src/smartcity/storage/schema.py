@@ -268,3 +268,28 @@ csource_outbox = Table(
     *outbox_delivery_columns(),
     Index("ix_csource_outbox_due", "failed_at", "next_attempt_at"),
 )
+
+# Several nodes on one database (migration 0021). A periodic job's lease: the node holding it
+# (``holder`` until ``expires_at``, microseconds) is the one that runs it; ``last_run_at``
+# keeps the job's period across nodes (storage/leases.py).
+cluster_leases = Table(
+    "cluster_leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("last_run_at", BigInteger, nullable=True),
+    Column("last_holder", String(200), nullable=True),
+    Column("runs", BigInteger, nullable=False, default=0),
+)
+
+# Values every node must share, created once by whichever node needs them first: the server
+# secret that signs CSRF tokens and session cookies and keys rate-limit hashes
+# (portal/feedback/secret.py), when the database is PostgreSQL.
+cluster_settings = Table(
+    "cluster_settings",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
