@@ -178,6 +178,8 @@ subscriptions = Table(
     Column("last_notification", BigInteger, nullable=True),
     Column("last_success", BigInteger, nullable=True),
     Column("last_failure", BigInteger, nullable=True),
+    # When a notification was last queued (throttling, across every node; migration 0021).
+    Column("last_queued_at", BigInteger, nullable=True),
 )
 
 # Notifications owed to receivers. A row is written in the same transaction as the change that

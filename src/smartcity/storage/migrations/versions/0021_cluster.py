@@ -1,5 +1,6 @@
-"""Several nodes on one database: leases of periodic jobs (storage/leases.py) and the values
-every node shares, such as the server secret (portal/feedback/secret.py).
+"""Several nodes on one database: leases of periodic jobs (storage/leases.py), the values
+every node shares, such as the server secret (portal/feedback/secret.py), and
+``subscriptions.last_queued_at`` (a subscription's throttling holds across nodes).
 
 Revision ID: 0021
 Revises: 0020
@@ -18,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("subscriptions", sa.Column("last_queued_at", sa.BigInteger, nullable=True))
     op.create_table(
         "cluster_leases",
         sa.Column("name", sa.String(200), primary_key=True),
@@ -38,3 +40,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("cluster_settings")
     op.drop_table("cluster_leases")
+    op.drop_column("subscriptions", "last_queued_at")
