@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, select, text
 from tests.city_context import city_link
-from tests.hostile.harness import Server, serve
+from tests.hostile.harness import CLI, Server, serve
 
 from smartcity.portal.users.service import UserService
 from smartcity.storage import migrate
@@ -247,3 +248,56 @@ def test_each_job_runs_on_one_node_and_moves_when_that_node_is_killed(
         time.sleep(0.1)
     assert other.client().get("/healthz").json()["jobs"]["devices.silence"]["held"] is True
     assert Path("/proc", str(other.proc.pid)).exists()
+
+
+@pytest.mark.slow
+def test_a_connector_polled_from_every_node_runs_once_per_period(cluster_db: Database) -> None:
+    """`smartcity connect ... --every 1s --database postgresql://...` on two nodes: one polls
+    the feed each second between them; when it is killed, the other polls."""
+    fixtures = Path(__file__).parents[1] / "live" / "fixtures"
+    command = [
+        *CLI, "connect", "air-quality",
+        "--from", str(fixtures / "24pc_Eng_taipo.xml"),
+        "--from", str(fixtures / "24aqhi_Eng_taipo.xml"),
+        "--every", "1s", "--database", cluster_db.url,
+    ]  # fmt: skip
+    env = {**os.environ, "SMARTCITY_JOB_LEASE": str(LEASE)}
+    procs = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    try:
+
+        def job() -> Any:
+            rows = [r for n, r in leases(cluster_db).items() if n.startswith("connector.")]
+            return rows[0] if rows else None
+
+        deadline = time.monotonic() + 20
+        while job() is None or not job().runs:
+            assert time.monotonic() < deadline, "the connector never ran"
+            assert all(p.poll() is None for p in procs), procs[0].communicate()[0]
+            time.sleep(0.1)
+        before = job().runs
+        time.sleep(3.0)
+        runs = job().runs - before
+        assert 2 <= runs <= 4, runs  # once a second between both (6 if each polled)
+        holder = next(p for p in procs if p.pid == pid_of(job().holder))
+        other = next(p for p in procs if p is not holder)
+        holder.kill()
+        killed = time.monotonic()
+        while pid_of(job().holder) != other.pid:
+            assert time.monotonic() - killed < TAKEOVER_BOUND + 3
+            time.sleep(0.05)
+        before = job().runs
+        time.sleep(1.5)
+        assert job().runs > before  # the survivor polls now
+        other.terminate()  # a clean stop gives the job back
+        assert "records read" in other.communicate(timeout=20)[0]
+        assert job().holder is None
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(20)
