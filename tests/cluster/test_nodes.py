@@ -22,9 +22,10 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, select, text
 from tests.city_context import city_link
-from tests.hostile.harness import CLI, Server, serve
+from tests.hostile.harness import CLI, Server, free_port
 
 from smartcity.portal.users.service import UserService
+from smartcity.security.keys import KeyStore
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database, normalise_url
 from smartcity.storage.schema import cluster_leases
@@ -66,19 +67,56 @@ def cluster_db() -> Iterator[Database]:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def start_node(database_url: str, home: Path, env: dict[str, str], port: int) -> Any:
+    return subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--database", database_url, "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **env, "SMARTCITY_HOME": str(home)},
+    )
+
+
 @pytest.fixture(scope="module")
 def nodes(cluster_db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """Two nodes, started side by side, each with a home of its own (as on two hosts)."""
     env = {
         "SMARTCITY_JOB_LEASE": str(LEASE),
         "SMARTCITY_SILENCE_CHECK_SECONDS": str(SWEEP),
-        "SMARTCITY_SECRET": "",  # each node would otherwise be given the same one by env
+        "SMARTCITY_SECRET": "",  # nothing shared but the database
     }
-    homes = [tmp_path_factory.mktemp(f"node-{n}") for n in "ab"]
-    with (
-        serve(cluster_db.url, env={**env, "SMARTCITY_HOME": str(homes[0])}) as a,
-        serve(cluster_db.url, env={**env, "SMARTCITY_HOME": str(homes[1])}) as b,
-    ):
-        yield [a, b]
+    _, token = KeyStore(cluster_db).create("cluster-test")
+    ports = [free_port(), free_port()]
+    procs = [
+        start_node(cluster_db.url, tmp_path_factory.mktemp(f"node-{n}"), env, port)
+        for n, port in zip("ab", ports, strict=True)
+    ]
+    servers = [
+        Server(f"http://127.0.0.1:{port}", token, p, cluster_db.url)
+        for p, port in zip(procs, ports, strict=True)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        for server in servers:
+            while True:
+                assert server.proc.poll() is None, "a node exited"
+                try:
+                    if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "a node did not become ready in 60 s"
+                time.sleep(0.1)
+        yield servers
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
 
 
 def csrf(html: str) -> str:
@@ -148,6 +186,21 @@ def _read_until(lines: Iterator[str], entity_id: str, value: float, deadline: fl
     raise AssertionError("the stream ended")
 
 
+def _read_removed(lines: Iterator[str], entity_id: str, deadline: float) -> None:
+    event = ""
+    for line in lines:
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif (
+            line.startswith("data:")
+            and event == "update"
+            and entity_id in orjson.loads(line[5:])["removed"]
+        ):
+            return
+        assert time.monotonic() < deadline, "the deletion never reached the stream"
+    raise AssertionError("the stream ended")
+
+
 def test_a_write_on_one_node_reaches_the_dashboard_of_the_other_within_a_second(
     nodes: list[Server],
 ) -> None:
@@ -175,11 +228,40 @@ def test_a_write_on_one_node_reaches_the_dashboard_of_the_other_within_a_second(
                 assert r.status_code == 204, r.text
                 _read_until(lines, aqhi, value, started + 5)
                 took.append(time.monotonic() - started)
-    print(f"write on A -> SSE event on B: {[round(t, 3) for t in took]} s")
+            started = time.monotonic()
+            assert writer.delete(f"/ngsi-ld/v1/entities/{aqhi}").status_code == 204
+            _read_removed(lines, aqhi, started + 5)
+            took.append(time.monotonic() - started)
+    print(f"write on A -> SSE event on B: {[round(t, 3) for t in took]} s (the last: deletion)")
     # Poll (0.5 s) + flush (0.25 s) at most, plus the request: within a second, with a worst
     # case allowed for a loaded 2-core CI machine.
     assert statistics.median(took) < 1.0, took
     assert max(took) < 2.0, took
+
+
+def first_event(stream: httpx.Response) -> tuple[str | None, str]:
+    """The id and name of the stream's first event."""
+    event_id = None
+    for line in stream.iter_lines():
+        if line.startswith("id:"):
+            event_id = line[3:].strip()
+        elif line.startswith("event:"):
+            return event_id, line[6:].strip()
+    raise AssertionError("the stream ended")
+
+
+def test_a_browser_reconnecting_to_another_node_is_told_to_resync(nodes: list[Server]) -> None:
+    """Event ids are a node's own: another node's would replay the wrong events."""
+    a, b = nodes
+    with httpx.Client(timeout=30) as browser:
+        with browser.stream("GET", f"{b.base}/api/v1/dashboard/events") as stream:
+            last_id, event = first_event(stream)
+        assert event == "hello" and last_id is not None
+        headers = {"Last-Event-ID": last_id}
+        with browser.stream("GET", f"{a.base}/api/v1/dashboard/events", headers=headers) as again:
+            assert first_event(again)[1] == "resync"
+        with browser.stream("GET", f"{b.base}/api/v1/dashboard/events", headers=headers) as back:
+            assert first_event(back)[1] == "hello"  # the node that sent it resumes
 
 
 def leases(db: Database) -> dict[str, Any]:

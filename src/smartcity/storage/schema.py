@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -101,6 +102,14 @@ history_entities = Table(
     Column("modified_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger, nullable=True),
     UniqueConstraint("tenant", "entity_id", name="uq_history_entities_tenant_id"),
+    # Deletions, for other nodes' live views (migration 0021): only deleted entities' rows.
+    Index(
+        "ix_history_entities_deleted",
+        "tenant",
+        "deleted_at",
+        postgresql_where=text("deleted_at IS NOT NULL"),
+        sqlite_where=text("deleted_at IS NOT NULL"),
+    ),
 )
 
 attr_history = Table(

@@ -1,6 +1,7 @@
 """Several nodes on one database: leases of periodic jobs (storage/leases.py), the values
 every node shares, such as the server secret (portal/feedback/secret.py), and
-``subscriptions.last_queued_at`` (a subscription's throttling holds across nodes).
+``subscriptions.last_queued_at`` (a subscription's throttling holds across nodes) and an
+index of deleted entities (other nodes' live views learn of deletions).
 
 Revision ID: 0021
 Revises: 0020
@@ -19,6 +20,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_history_entities_deleted",
+        "history_entities",
+        ["tenant", "deleted_at"],
+        postgresql_where=sa.text("deleted_at IS NOT NULL"),
+        sqlite_where=sa.text("deleted_at IS NOT NULL"),
+    )
     op.add_column("subscriptions", sa.Column("last_queued_at", sa.BigInteger, nullable=True))
     op.create_table(
         "cluster_leases",
@@ -41,3 +49,4 @@ def downgrade() -> None:
     op.drop_table("cluster_settings")
     op.drop_table("cluster_leases")
     op.drop_column("subscriptions", "last_queued_at")
+    op.drop_index("ix_history_entities_deleted", table_name="history_entities")
