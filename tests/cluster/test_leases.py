@@ -110,3 +110,24 @@ def test_on_sqlite_by_default_jobs_run_locally_without_the_table(db: Database) -
     with db.read() as conn:
         rows = conn.execute(select(cluster_leases)).all()
     assert bool(rows) == db.is_postgres
+
+
+def test_db_jobs_shows_who_runs_each_job(db: Database) -> None:
+    from typer.testing import CliRunner
+
+    from smartcity.cli.main import app
+
+    s = Scheduler(db, lease_s=LEASE, shared=True, node="node-7")
+    ran = threading.Event()
+    s.every("sweep", 3600, ran.set)
+    try:
+        assert ran.wait(2)
+        time.sleep(0.1)  # the run is recorded after it returns
+        shown = CliRunner().invoke(app, ["db", "jobs", "--database", db.url], terminal_width=200)
+    finally:
+        s.close()
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if "sweep" in x)
+    assert "node-7" in line and "s left" in line and "never" not in line, shown.output
+    after = CliRunner().invoke(app, ["db", "jobs", "--database", db.url], terminal_width=200)
+    assert "free" in next(x for x in after.output.splitlines() if "sweep" in x)

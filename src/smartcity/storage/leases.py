@@ -76,6 +76,35 @@ class Job:
     runs: int = 0  # runs on this node
 
 
+@dataclass(frozen=True)
+class LeaseRow:
+    """A job's lease as the cluster sees it (``smartcity db jobs``)."""
+
+    name: str
+    holder: str | None  # None: free (given back, or never taken)
+    expires_in_s: float | None  # seconds; negative: expired (its holder is gone)
+    last_run_at: int | None  # microseconds since the epoch
+    last_holder: str | None  # the node that ran it last
+    runs: int
+
+
+def lease_rows(db: Database) -> list[LeaseRow]:
+    now = _now_us()
+    with db.read() as conn:
+        rows = conn.execute(select(cluster_leases).order_by(L.name)).all()
+    return [
+        LeaseRow(
+            r.name,
+            r.holder,
+            (r.expires_at - now) / 1e6 if r.holder else None,
+            r.last_run_at,
+            r.last_holder,
+            int(r.runs),
+        )
+        for r in rows
+    ]
+
+
 class Scheduler:
     """Runs registered jobs every ``period`` seconds, once per cluster (see the module
     docstring). ``every`` returns a handle that stops the job and gives its lease back."""
