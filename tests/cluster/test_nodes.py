@@ -25,7 +25,7 @@ from tests.city_context import city_link
 from tests.hostile.harness import CLI, Server, free_port
 
 from smartcity.portal.users.service import UserService
-from smartcity.security.keys import KeyStore
+from smartcity.security.keys import CACHE_SECONDS, KeyStore
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database, normalise_url
 from smartcity.storage.schema import cluster_leases
@@ -171,6 +171,29 @@ def test_rate_limits_count_the_requests_every_node_took(nodes: list[Server]) -> 
     ]
     # Three requests per address a day (FeedbackSettings.privacy_rate_email), cluster-wide.
     assert statuses == [202, 202, 202, 429]
+
+
+def test_an_api_key_revoked_through_one_node_stops_on_every_node(
+    nodes: list[Server], cluster_db: Database
+) -> None:
+    keys = KeyStore(cluster_db)
+    key, token = keys.create("revoked-soon")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def write(node: Server) -> int:
+        entity = {"id": f"urn:ngsi-ld:Probe:{uuid.uuid4().hex[:8]}", "type": "Probe"}
+        r = httpx.post(f"{node.base}/ngsi-ld/v1/entities", json=entity, headers=auth, timeout=30)
+        return r.status_code
+
+    assert [write(node) for node in nodes] == [201, 201]  # a new key works everywhere
+    keys.revoke(key.key_id)  # `smartcity keys revoke`, from any host
+    revoked = time.monotonic()
+    pending = list(nodes)
+    while pending:
+        pending = [node for node in pending if write(node) == 201]
+        assert time.monotonic() - revoked < CACHE_SECONDS + 2, "a revoked key still writes"
+        time.sleep(0.2)
+    assert [write(node) for node in nodes] == [401, 401]
 
 
 def _read_until(lines: Iterator[str], entity_id: str, value: float, deadline: float) -> None:
