@@ -133,12 +133,12 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         # Delivers whatever the outbox still holds from before the restart, then keeps going.
         hub.start()
         ingest.start()
-        archiving = start_archiving(app.state.opendata)
+        archiving = start_archiving(app.state.opendata, hub.scheduler)
         try:
             yield
         finally:
             if archiving is not None:
-                archiving.cancel()
+                archiving()
             ingest.stop()  # commits (and acknowledges) what is queued
             live_view.close()
             hub.close()
@@ -228,6 +228,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             "status": "ok",
             "version": __version__,
             "database": "postgresql" if db.is_postgres else "sqlite",
+            # The periodic jobs this node runs now, of the cluster's (docs/deploy.md).
+            "jobs": hub.scheduler.jobs(),
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.

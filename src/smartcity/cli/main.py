@@ -159,6 +159,40 @@ def db_current(database: DatabaseOpt = None) -> None:
     console.print(f"current {migrate.current_revision(db)}, head {migrate.head_revision(db)}")
 
 
+@db_app.command("jobs")
+def db_jobs(database: DatabaseOpt = None) -> None:
+    """Show the periodic jobs of the nodes on this database: which node runs each, when it
+    last ran (docs/deploy.md, "Several nodes")."""
+    from datetime import UTC, datetime
+
+    from smartcity.storage.leases import lease_rows
+
+    db = _database(database)
+    rows = lease_rows(db)
+    db.dispose()
+    if not rows:
+        console.print(
+            "no periodic job has run on this database through a lease (SQLite runs them in "
+            "the server process; PostgreSQL: no node has started yet)"
+        )
+        return
+    table = Table("job", "held by", "lease", "last run", "by", "runs")
+    for r in rows:
+        if r.holder is None:
+            lease = "free"
+        elif r.expires_in_s is not None and r.expires_in_s < 0:
+            lease = f"expired {-r.expires_in_s:.0f} s ago"
+        else:
+            lease = f"{r.expires_in_s:.0f} s left"
+        last = (
+            datetime.fromtimestamp(r.last_run_at / 1e6, UTC).isoformat(timespec="seconds")
+            if r.last_run_at
+            else "never"
+        )
+        table.add_row(r.name, r.holder or "-", lease, last, r.last_holder or "-", str(r.runs))
+    console.print(table)
+
+
 def _keys(database: str | None):  # type: ignore[no-untyped-def]
     from smartcity.security.keys import KeyStore
     from smartcity.storage import migrate

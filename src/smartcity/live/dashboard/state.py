@@ -3,10 +3,10 @@ kind, read from the hub once and then kept current by the hub's commit listeners
 
 Tiles, alerts and map layers are computed from it without touching the database, so a page
 load or an update tick costs microseconds per entity however fast readings arrive. Writes
-made by *other* processes (server workers, ``smartcity ingest mqtt``, connectors) are not
-seen by the listeners: ``poll`` asks the hub every ``poll_s`` for the entities modified since
-the last time (one indexed query), and the whole view is re-read every ``resync_s`` (which is
-also when other processes' deletions disappear; see README.md, "Several processes").
+made by *other* processes (server workers, other nodes, ``smartcity ingest mqtt``, connectors)
+are not seen by the listeners: ``poll`` asks the hub every ``poll_s`` for the entities
+modified and deleted since the last time (two indexed queries), and the whole view is re-read
+every ``resync_s`` (see README.md, "Several processes").
 """
 
 from __future__ import annotations
@@ -244,7 +244,12 @@ class LiveState:
                 for modified, eid, entity_id in rows
                 if self._seen.get(entity_id, -1) < modified // 1000
             }
-            changes = []
+            # Deletions leave no entity row: the history keeps when each was deleted.
+            changes = [
+                Change(self.tenant, entity_id, None, None)
+                for entity_id in self.entities.deleted_since(self.tenant, self._since)
+                if self._present(entity_id)
+            ]
             if wanted:
                 for eid, doc in self.entities.docs_by_eid(list(wanted)).items():
                     entity_id, ms = wanted[eid]
@@ -262,6 +267,10 @@ class LiveState:
             self.polled_at = time.monotonic()  # also after a failure: retried next interval
             self._polling.release()
         return self.apply(changes) if changes else []
+
+    def _present(self, entity_id: str) -> bool:
+        with self._lock:
+            return any(entity_id in items for items in self._items.values())
 
     # -- changes -----------------------------------------------------------------------------
     def apply(self, changes: Sequence[Change]) -> list[tuple[str, str]]:
