@@ -147,9 +147,11 @@ def reconcile(
     *,
     at_us: int | None = None,
     tenant: str = "",
+    prefix: str = "",
 ) -> Outcome:
     """Make ``analysis``'s alerts in the hub what ``holding`` says holds now: raise or update
-    those, clear the others that are still active."""
+    those, clear the others that are still active. With ``prefix``, only alerts whose subject
+    starts with it are cleared (one venue's, when the analysis watches several)."""
     at = at_us if at_us is not None else now_us()
     outcome = Outcome()
     wanted: set[str] = set()
@@ -160,8 +162,8 @@ def reconcile(
         what = raise_alert(entities, spec, at_us=at, tenant=tenant)
         getattr(outcome, what).append(spec.id)
     for alert in active_alerts(entities, analysis, tenant=tenant):
-        if alert["id"] not in wanted:
-            subject, sub_category = alert["id"][len(ID_PREFIX) :].split(":")[1:3]
+        subject, sub_category = alert["id"][len(ID_PREFIX) :].split(":")[1:3]
+        if alert["id"] not in wanted and subject.startswith(prefix):
             clear_alert(entities, analysis, subject, sub_category, at_us=at, tenant=tenant)
             outcome.cleared.append(alert["id"])
     return outcome

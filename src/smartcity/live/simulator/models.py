@@ -31,6 +31,22 @@ INCIDENT_P = 0.05
 INCIDENT_WINDOW = 2 * HOUR
 INGRESS = 2 * HOUR  # crowds build up this long before an event
 EGRESS = 1.25 * HOUR  # and disperse over this long after it
+EVENT_HOURS = 2.0  # the extra event's length (the first one of a run, see first_event)
+# Scenarios a run can start with (``smartcity simulate --scenario``): "egress" starts as an
+# event at Kai Tak ends, so the run shows a full stadium emptying (the stations, footbridges
+# and approaches surge, then calm down).
+SCENARIOS = ("egress",)
+
+
+def first_event(start_us: int, scenario: str | None = None) -> int:
+    """When a run's extra event at Kai Tak starts: 30 minutes after the run starts (so a fresh
+    run shows the crowd building up), or, for the egress scenario, so that it ends 5 minutes
+    after the run starts."""
+    if scenario is None:
+        return start_us + 30 * 60 * 1_000_000
+    if scenario == "egress":
+        return start_us - int((EVENT_HOURS * HOUR - 5 * 60) * 1_000_000)
+    raise ValueError(f"no scenario {scenario!r}; one of: {', '.join(SCENARIOS)}")
 
 
 def plateau(h: float, start: float, end: float, ramp: float) -> float:
@@ -298,7 +314,7 @@ class CityModel:
                 start = datetime(day.year, day.month, day.day, hh, mm, tzinfo=HKT).timestamp()
                 out.append((start, start + float(fixture["hours"]) * HOUR))
         if self.first_event_s is not None:
-            out.append((self.first_event_s, self.first_event_s + 2 * HOUR))
+            out.append((self.first_event_s, self.first_event_s + EVENT_HOURS * HOUR))
         return [(s, e) for s, e in out if s - INGRESS <= t_s < e + EGRESS]
 
     def crowd_level(self, role: str, hour: float, t_s: float) -> float:

@@ -1,0 +1,111 @@
+"""Readings for an analysis, as one long Arrow table: ``entity_id, attr, t, value``.
+
+From the hub's history through its temporal service, in process (the hub keeps every reading
+the devices sent, with its ``observedAt``), or from Parquet files laid out the same way. The
+analyses then register the table with an engine and ask their questions in SQL, so where the
+readings came from makes no difference to them.
+
+Numeric values only: an analysis of counts, speeds and flows has no use for text, and a
+reading that is not a number is left out (``value`` is a double).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from smartcity.hub.contexts import city_context
+from smartcity.hub.querying import EntityQuery
+from smartcity.hub.temporal.service import TemporalQuery, TemporalService
+
+SCHEMA = pa.schema(
+    [
+        ("entity_id", pa.string()),
+        ("attr", pa.string()),  # the city context's short name (peopleCount, inflow...)
+        ("t", pa.timestamp("us", tz="UTC")),
+        ("value", pa.float64()),
+    ]
+)
+# Entities per temporal query page (only their ids are asked for at first).
+PAGE = 500
+
+
+def from_hub(
+    temporal: TemporalService,
+    entity_type: str,
+    attrs: Sequence[str],
+    start_us: int,
+    end_us: int,
+    *,
+    ids: Sequence[str] | None = None,
+    tenant: str = "",
+) -> pa.Table:
+    """Every numeric reading of ``attrs`` (short names) of the entities of ``entity_type`` (or
+    just ``ids``) observed in [start, end)."""
+    ctx = city_context()
+    iris = {ctx.expand(a): a for a in attrs}
+    wanted = _entities(temporal, ctx.expand(entity_type), list(iris), start_us, end_us, ids, tenant)
+    columns: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
+    for entity_id in wanted:
+        lo = start_us
+        seen: set[tuple[str, int]] = set()
+        while True:  # pages, when the server's instance limit cuts one entity's evolution
+            tq = TemporalQuery(timerel="between", time_at=lo, end_time_at=end_us)
+            result = temporal.retrieve(tenant, entity_id, tq, attrs=list(iris))
+            for entity in result.entities:
+                for iri, instances in entity.instances.items():
+                    for inst in instances:
+                        value = inst.value.get("value")
+                        key = (iri, inst.t)
+                        if key in seen or isinstance(value, bool):
+                            continue
+                        if not isinstance(value, int | float):
+                            continue
+                        seen.add(key)
+                        columns["entity_id"].append(entity_id)
+                        columns["attr"].append(iris[iri])
+                        columns["t"].append(inst.t)
+                        columns["value"].append(float(value))
+            if result.partial is None or result.partial[1] <= lo:
+                break
+            lo = result.partial[1]
+    return pa.table(columns, schema=SCHEMA)
+
+
+def from_parquet(paths: str | Path | Sequence[str | Path]) -> pa.Table:
+    """Readings kept as Parquet with the same four columns (``entity_id, attr, t, value``)."""
+    files = [paths] if isinstance(paths, str | Path) else list(paths)
+    tables = [pq.read_table(str(f)) for f in files]
+    table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    missing = [n for n in SCHEMA.names if n not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"the Parquet readings lack the columns {', '.join(missing)}; an analysis needs "
+            f"{', '.join(SCHEMA.names)} (one reading a row)"
+        )
+    return table.select(SCHEMA.names).cast(SCHEMA)
+
+
+def _entities(
+    temporal: TemporalService,
+    type_iri: str,
+    attr_iris: list[str],
+    start_us: int,
+    end_us: int,
+    ids: Sequence[str] | None,
+    tenant: str,
+) -> list[str]:
+    """The ids of the entities with a reading in the range (their newest one is enough)."""
+    out: list[str] = []
+    offset = 0
+    tq = TemporalQuery(timerel="between", time_at=start_us, end_time_at=end_us, last_n=1)
+    query = EntityQuery(types=[frozenset({type_iri})], ids=list(ids) if ids else None)
+    while True:
+        result = temporal.query(tenant, query, tq, attrs=attr_iris, limit=PAGE, offset=offset)
+        out.extend(e.entity_id for e in result.entities if any(e.instances.values()))
+        if len(result.entities) < PAGE:
+            return out
+        offset += PAGE
