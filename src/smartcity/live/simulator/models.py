@@ -82,7 +82,24 @@ class Moment:
         return cls(t_us / 1e6, hour, local.weekday(), local.timetuple().tm_yday)
 
 
+# Water DMAs: leaks run on a 28-day cycle counted from the epoch (UTC days). A "burst" DMA's
+# main bursts on day 14 of each cycle (at a seeded hour) and is repaired on day 25; a
+# "rising" DMA's leakage grows steadily from day 7 until the repair on day 25.
+LEAK_CYCLE_DAYS = 28
+BURST_DAY = 14
+RISE_DAY = 7
+REPAIR_DAY = 25
+
+
 # -- cycles (shared with the tests, which check their shape) --------------------------------
+def water_demand(hour: float) -> float:
+    """Customers' use relative to the day's mean: lowest around 03:00 (0.15), peaks at
+    breakfast and in the evening."""
+    return (
+        0.15 + 1.1 * plateau(hour, 6.5, 23, 1.5) + 0.45 * bump(hour, 7.5, 1) + 0.3 * bump(hour, 20, 1.5)
+    )
+
+
 def parking_occupancy(usage: str, weekday: int, hour: float) -> float:
     """Expected share of spaces taken, by car park usage, day of week and hour."""
     weekend = weekday >= 5
@@ -358,6 +375,41 @@ class CityModel:
             "averageCrowdSpeed": round(1.35 * (1 - 0.85 * occ**1.5), 2),
         }
 
+    # -- water district metered areas --------------------------------------------------------
+    def water_leak(self, d: SimDevice, t_s: float) -> float:
+        """m³/h of leakage on top of the background: the DMA's burst or rising leak, if any."""
+        role = d.params["leak"]
+        if role == "clean":
+            return 0.0
+        cycle, into = divmod(t_s / DAY, LEAK_CYCLE_DAYS)
+        background = self.water_background(d)
+        if role == "burst":
+            onset = BURST_DAY + unit(self.seed, d.index, 72, int(cycle))
+            size = background * (0.6 + 0.4 * unit(self.seed, d.index, 73, int(cycle)))
+            return size if onset <= into < REPAIR_DAY else 0.0
+        # rising: grows to about the background again by the repair
+        if RISE_DAY <= into < REPAIR_DAY:
+            return background * (into - RISE_DAY) / (REPAIR_DAY - RISE_DAY)
+        return 0.0
+
+    def water_background(self, d: SimDevice) -> float:
+        """m³/h of background leakage: 3 to 6 litres an hour per connection."""
+        return int(d.params["connections"]) * (3 + 3 * unit(self.seed, d.index, 74)) / 1000
+
+    def water(self, d: SimDevice, m: Moment) -> dict[str, Any]:
+        connections = int(d.params["connections"])
+        mean_use = connections * 0.025  # m³/h: about 0.6 m³ a day per connection
+        use = mean_use * water_demand(m.hour)
+        use *= 1 + 0.05 * smooth(m.t_s, 1800, self.seed, d.index) + 0.02 * signed(
+            self.seed, d.index, int(m.t_s)
+        )
+        night = math.floor((m.t_s + 8 * HOUR) / DAY)  # leakage moves with the night's pressure
+        leakage = self.water_background(d) * (1 + 0.03 * signed(self.seed, d.index, 75, night))
+        leakage += self.water_leak(d, m.t_s)
+        inflow = (use + leakage) * (1 + 0.005 * signed(self.seed, d.index, int(m.t_s), 76))
+        metered = use * (1 + 0.005 * signed(self.seed, d.index, int(m.t_s), 77))
+        return {"inflow": round(inflow, 2), "customerConsumption": round(metered, 2)}
+
     # -- bus stop panels -----------------------------------------------------------------------
     def bus(self, d: SimDevice, m: Moment) -> dict[str, Any]:
         """The next bus at the stop: buses pass every headway (a stop's own phase), each up
@@ -384,4 +436,5 @@ _KINDS = {
     "toilet": CityModel.toilet,
     "crowd": CityModel.crowd,
     "bus": CityModel.bus,
+    "water": CityModel.water,
 }
