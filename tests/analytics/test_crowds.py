@@ -61,8 +61,18 @@ def test_walkway_los_follows_fruin(density: float, flow: float | None, los: str)
 
 @pytest.mark.parametrize(
     ("space", "los"),
-    [(1.21, "A"), (1.2, "B"), (0.93, "B"), (0.92, "C"), (0.65, "C"), (0.64, "D"),
-     (0.28, "D"), (0.27, "E"), (0.19, "E"), (0.18, "F")],
+    [
+        (1.21, "A"),
+        (1.2, "B"),
+        (0.93, "B"),
+        (0.92, "C"),
+        (0.65, "C"),
+        (0.64, "D"),
+        (0.28, "D"),
+        (0.27, "E"),
+        (0.19, "E"),
+        (0.18, "F"),
+    ],
 )
 def test_queueing_los_follows_fruin(space: float, los: str) -> None:
     assert queue_los(1 / space) == los

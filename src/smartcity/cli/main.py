@@ -14,6 +14,7 @@ from rich.table import Table
 
 from smartcity import __version__
 from smartcity.bench.cli import bench_app
+from smartcity.cli.analytics import analytics_app
 from smartcity.cli.opendata import opendata_app
 from smartcity.commandline import DatabaseOpt, open_database
 from smartcity.demo import demo
@@ -43,6 +44,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(bench_app, name="bench")
 app.add_typer(opendata_app, name="opendata")
+app.add_typer(analytics_app, name="analytics")
 console = Console()
 err = Console(stderr=True)
 

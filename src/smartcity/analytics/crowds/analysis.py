@@ -91,8 +91,14 @@ class VenueStatus:
         return out
 
 
-def assess(venue: Venue, readings: pa.Table, at_us: int, *, window_s: int = WINDOW_S,
-           engine: Engine | None = None) -> VenueStatus:
+def assess(
+    venue: Venue,
+    readings: pa.Table,
+    at_us: int,
+    *,
+    window_s: int = WINDOW_S,
+    engine: Engine | None = None,
+) -> VenueStatus:
     """The venue's state at ``at_us`` from ``readings`` (entity_id, attr, t, value)."""
     eng = engine or default_engine()
     try:
@@ -174,8 +180,15 @@ def _alerts(venue: Venue, status: VenueStatus) -> list[AlertSpec]:
                 ),
                 location=zone.location,
                 source=zone.sensors[0] if zone.sensors else None,
-                data={"level": rung.value, "los": zs.los, "density": zs.density,
-                      "flow": zs.flow, "people": zs.people, "venue": venue.id, "zone": zone.id},
+                data={
+                    "level": rung.value,
+                    "los": zs.los,
+                    "density": zs.density,
+                    "flow": zs.flow,
+                    "people": zs.people,
+                    "venue": venue.id,
+                    "zone": zone.id,
+                },
             )
         )
     if status.egress_min > venue.egress_target_min:
@@ -197,16 +210,29 @@ def _alerts(venue: Venue, status: VenueStatus) -> list[AlertSpec]:
     return out
 
 
-def run(hub: Hub, venue: Venue, at_us: int, *, window_s: int = WINDOW_S,
-        tenant: str = "", engine: Engine | None = None) -> tuple[VenueStatus, Outcome]:
+def run(
+    hub: Hub,
+    venue: Venue,
+    at_us: int,
+    *,
+    window_s: int = WINDOW_S,
+    tenant: str = "",
+    engine: Engine | None = None,
+) -> tuple[VenueStatus, Outcome]:
     """Assess the venue from the hub's history at ``at_us`` and make the hub's crowd alerts for
     this venue match."""
     sensors = [s for z in venue.zones for s in z.sensors]
     readings = from_hub(
-        hub.temporal, "CrowdFlowObserved", ATTRS, at_us - window_s * 1_000_000, at_us + 1,
-        ids=sensors, tenant=tenant,
+        hub.temporal,
+        "CrowdFlowObserved",
+        ATTRS,
+        at_us - window_s * 1_000_000,
+        at_us + 1,
+        ids=sensors,
+        tenant=tenant,
     )
     status = assess(venue, readings, at_us, window_s=window_s, engine=engine)
-    outcome = reconcile(hub.entities, ANALYSIS, status.alerts, at_us=at_us, tenant=tenant,
-                        prefix=f"{venue.id}.")
+    outcome = reconcile(
+        hub.entities, ANALYSIS, status.alerts, at_us=at_us, tenant=tenant, prefix=f"{venue.id}."
+    )
     return status, outcome

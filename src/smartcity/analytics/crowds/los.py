@@ -75,7 +75,9 @@ def walkway_los(density: float, flow: float | None = None) -> str:
     by_density = _by_space(_space(density), WALKWAY_SPACE)
     if flow is None:
         return by_density
-    by_flow = next((lv for lv, edge in zip(LEVELS, WALKWAY_FLOW, strict=False) if flow <= edge), "F")
+    by_flow = next(
+        (lv for lv, edge in zip(LEVELS, WALKWAY_FLOW, strict=False) if flow <= edge), "F"
+    )
     return max(by_density, by_flow)  # "F" > "A": the worse one
 
 

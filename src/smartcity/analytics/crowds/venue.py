@@ -83,7 +83,9 @@ class Venue:
 def venues() -> list[str]:
     """The venues shipped with the platform."""
     folder = resources.files("smartcity.analytics.crowds") / "venues"
-    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+    return sorted(
+        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+    )
 
 
 def load_venue(name_or_path: str | Path = DEFAULT_VENUE) -> Venue:

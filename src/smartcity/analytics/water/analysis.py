@@ -109,8 +109,12 @@ def night_figures(readings: pa.Table, *, engine: Engine | None = None) -> dict[s
     try:
         eng.register_arrow("readings", readings)
         sql = _NIGHTS_SQL.format(
-            hkt=HKT_US, day=DAY_US, bin=BIN_US, lo=NIGHT_FROM_H * 3_600_000_000,
-            hi=NIGHT_TO_H * 3_600_000_000, min_bins=MIN_BINS,
+            hkt=HKT_US,
+            day=DAY_US,
+            bin=BIN_US,
+            lo=NIGHT_FROM_H * 3_600_000_000,
+            hi=NIGHT_TO_H * 3_600_000_000,
+            min_bins=MIN_BINS,
         )
         rows = eng.query(sql).to_pylist()
     finally:
@@ -130,8 +134,13 @@ def night_figures(readings: pa.Table, *, engine: Engine | None = None) -> dict[s
     return out
 
 
-def assess(readings: pa.Table, at_us: int, *, engine: Engine | None = None,
-           locations: dict[str, dict[str, Any]] | None = None) -> WaterStatus:
+def assess(
+    readings: pa.Table,
+    at_us: int,
+    *,
+    engine: Engine | None = None,
+    locations: dict[str, dict[str, Any]] | None = None,
+) -> WaterStatus:
     by_dma = night_figures(readings, engine=engine)
     statuses: list[DmaStatus] = []
     skipped: dict[str, str] = {}
@@ -146,29 +155,45 @@ def assess(readings: pa.Table, at_us: int, *, engine: Engine | None = None,
     for i, s in enumerate(statuses, 1):
         s.rank = i
     status = WaterStatus(
-        at=iso_from_us(at_us), nights=max((len(n) for n in by_dma.values()), default=0),
-        dmas=statuses, skipped=skipped,
+        at=iso_from_us(at_us),
+        nights=max((len(n) for n in by_dma.values()), default=0),
+        dmas=statuses,
+        skipped=skipped,
     )
-    status.alerts = [_alert(s, (locations or {}).get(s.dma)) for s in statuses if s.finding != "none"]
+    status.alerts = [
+        _alert(s, (locations or {}).get(s.dma)) for s in statuses if s.finding != "none"
+    ]
     return status
 
 
 def _status(dma: str, nights: list[Night], f: Finding) -> DmaStatus:
     at = f.change_night if f.change_night is not None else f.alarm_night
     return DmaStatus(
-        dma=dma, rank=0, leakage=f.current, finding=f.kind, baseline=f.baseline, sigma=f.sigma,
+        dma=dma,
+        rank=0,
+        leakage=f.current,
+        finding=f.kind,
+        baseline=f.baseline,
+        sigma=f.sigma,
         since=nights[at].night if at is not None and f.kind != "none" else None,
-        step=f.step, slope_per_night=f.slope, trend_z=f.trend_z, nights=nights,
+        step=f.step,
+        slope_per_night=f.slope,
+        trend_z=f.trend_z,
+        nights=nights,
     )
 
 
 def _alert(s: DmaStatus, location: dict[str, Any] | None) -> AlertSpec:
     if s.finding == "burst":
-        text = (f"burst: night leakage up {s.step:.1f} m³/h since the night of {s.since} "
-                f"(now {s.leakage:.1f} m³/h against a baseline of {s.baseline:.1f})")
+        text = (
+            f"burst: night leakage up {s.step:.1f} m³/h since the night of {s.since} "
+            f"(now {s.leakage:.1f} m³/h against a baseline of {s.baseline:.1f})"
+        )
     else:
-        text = (f"rising leakage: {s.slope_per_night:+.2f} m³/h a night (now {s.leakage:.1f} "
-                f"m³/h against a baseline of {s.baseline:.1f})")
+        text = (
+            f"rising leakage: {s.slope_per_night:+.2f} m³/h a night (now {s.leakage:.1f} "
+            f"m³/h against a baseline of {s.baseline:.1f})"
+        )
     return AlertSpec(
         analysis=ANALYSIS,
         subject=s.dma.rsplit(":", 1)[-1],
@@ -182,14 +207,24 @@ def _alert(s: DmaStatus, location: dict[str, Any] | None) -> AlertSpec:
     )
 
 
-def run(hub: Hub, at_us: int, *, nights: int = NIGHTS, tenant: str = "",
-        engine: Engine | None = None) -> tuple[WaterStatus, Outcome]:
+def window_start(at_us: int, nights: int) -> int:
+    """Local midnight ``nights`` days before ``at_us``'s day: the range the last nights are in."""
+    return (at_us + HKT_US) // DAY_US * DAY_US - HKT_US - nights * DAY_US
+
+
+def run(
+    hub: Hub, at_us: int, *, nights: int = NIGHTS, tenant: str = "", engine: Engine | None = None
+) -> tuple[WaterStatus, Outcome]:
     """Examine the last ``nights`` nights of every DMA in the hub's history and make the hub's
     water alerts match."""
-    start = (at_us + HKT_US) // DAY_US * DAY_US - HKT_US - nights * DAY_US
+    start = window_start(at_us, nights)
     readings = from_hub(hub.temporal, ENTITY_TYPE, ATTRS, start, at_us, tenant=tenant)
     ids = sorted(set(readings.column("entity_id").to_pylist()))
-    docs, _ = hub.entities.find(tenant, EntityQuery(ids=ids), limit=max(len(ids), 1)) if ids else ([], None)
+    docs, _ = (
+        hub.entities.find(tenant, EntityQuery(ids=ids), limit=max(len(ids), 1))
+        if ids
+        else ([], None)
+    )
     loc = "https://uri.etsi.org/ngsi-ld/location"
     locations = {d["id"]: d["attrs"][loc][0]["value"] for d in docs if loc in d["attrs"]}
     status = assess(readings, at_us, engine=engine, locations=locations)

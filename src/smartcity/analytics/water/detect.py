@@ -77,9 +77,7 @@ def mann_kendall_z(y: np.ndarray) -> float:
     return (s - math.copysign(1, s)) / math.sqrt(var)
 
 
-def examine(
-    series: np.ndarray, *, baseline_nights: int = 7, trend_nights: int = 14
-) -> Finding:
+def examine(series: np.ndarray, *, baseline_nights: int = 7, trend_nights: int = 14) -> Finding:
     """What the nightly leakage ``series`` (oldest first) shows."""
     x = np.asarray(series, dtype=float)
     if len(x) < baseline_nights + 2:

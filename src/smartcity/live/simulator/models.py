@@ -96,7 +96,10 @@ def water_demand(hour: float) -> float:
     """Customers' use relative to the day's mean: lowest around 03:00 (0.15), peaks at
     breakfast and in the evening."""
     return (
-        0.15 + 1.1 * plateau(hour, 6.5, 23, 1.5) + 0.45 * bump(hour, 7.5, 1) + 0.3 * bump(hour, 20, 1.5)
+        0.15
+        + 1.1 * plateau(hour, 6.5, 23, 1.5)
+        + 0.45 * bump(hour, 7.5, 1)
+        + 0.3 * bump(hour, 20, 1.5)
     )
 
 
@@ -400,8 +403,10 @@ class CityModel:
         connections = int(d.params["connections"])
         mean_use = connections * 0.025  # m³/h: about 0.6 m³ a day per connection
         use = mean_use * water_demand(m.hour)
-        use *= 1 + 0.05 * smooth(m.t_s, 1800, self.seed, d.index) + 0.02 * signed(
-            self.seed, d.index, int(m.t_s)
+        use *= (
+            1
+            + 0.05 * smooth(m.t_s, 1800, self.seed, d.index)
+            + 0.02 * signed(self.seed, d.index, int(m.t_s))
         )
         night = math.floor((m.t_s + 8 * HOUR) / DAY)  # leakage moves with the night's pressure
         leakage = self.water_background(d) * (1 + 0.03 * signed(self.seed, d.index, 75, night))
