@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from smartcity.config import Settings
@@ -39,6 +40,7 @@ def egress_history(db: Database) -> None:
         backfill(fleet, model, hub.temporal, end_us=start + 90 * MIN, hours=2, step_s=60)
 
 
+@pytest.mark.slow
 def test_crowds_run_writes_alerts_and_the_api_shows_them(db: Database, client: TestClient) -> None:
     egress_history(db)
     # The API computes without writing: LOS per zone at 21:25, 20 minutes after the match.

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from smartcity.config import Settings
@@ -27,6 +28,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_water_run_and_api(db: Database, client: TestClient) -> None:
     fleet = [d for d in build_fleet(400, 3) if d.kind == "water"]  # clean, burst, clean, rising
     model = CityModel(3)
