@@ -3,9 +3,16 @@ entity per (analysis, subject, subCategory), seen by the hub's API and its subsc
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from tests.city_context import city_link
 
 from smartcity.analytics.alerts import (
     AlertSpec,
@@ -16,6 +23,7 @@ from smartcity.analytics.alerts import (
     raise_alert,
     reconcile,
 )
+from smartcity.app import create_app
 from smartcity.config import Settings
 from smartcity.hub.runtime import Hub, build_hub
 from smartcity.hub.timeutil import iso_from_us
@@ -89,3 +97,64 @@ def test_bad_alerts_are_refused_with_a_reason() -> None:
         spec("severe")
     with pytest.raises(ValueError, match="needs a subject"):
         spec(subject="")
+
+
+class Receiver:
+    """Notifications POSTed to 127.0.0.1 (a subscriber's endpoint)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int, timeout: float = 20.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while len(self.bodies) < count:
+            assert time.monotonic() < deadline, f"{len(self.bodies)} of {count} notifications"
+            time.sleep(0.05)
+        return self.bodies
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_subscribers_are_told_of_raising_and_clearing(settings: Settings, hub: Hub) -> None:
+    """A subscription to Alert entities on the running server hears of an alert raised (and
+    later cleared) by an analysis in another hub instance on the same database (as
+    ``smartcity analytics ... run`` does from its own process)."""
+    receiver = Receiver()
+    try:
+        with TestClient(create_app(settings)) as client:
+            r = client.post(
+                "/ngsi-ld/v1/subscriptions",
+                json={
+                    "type": "Subscription",
+                    "entities": [{"type": "Alert"}],
+                    "notification": {"endpoint": {"uri": receiver.url}, "format": "keyValues"},
+                },
+                headers=city_link(),
+            )
+            assert r.status_code == 201, r.text
+            raise_alert(hub.entities, spec("critical"), at_us=T0)
+            first = receiver.wait(1)[0]["data"][0]
+            assert first["id"] == spec().id and first["severity"] == "critical"
+            assert "validTo" not in first
+            clear_alert(hub.entities, "crowds", "gate-3", "overcrowding", at_us=T0 + MIN)
+            second = receiver.wait(2)[1]["data"][0]
+            assert second["validTo"] == {"@type": "DateTime", "@value": iso_from_us(T0 + MIN)}
+    finally:
+        receiver.close()

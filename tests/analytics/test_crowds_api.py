@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.city_context import city_link
 
 from smartcity.config import Settings
 from smartcity.hub.runtime import open_hub
@@ -68,10 +69,7 @@ def test_crowds_run_writes_alerts_and_the_api_shows_them(db: Database, client: T
     ngsi = client.get(
         "/ngsi-ld/v1/entities",
         params={"type": "Alert", "limit": 100},
-        headers={
-            "Link": "<http://localhost/ngsi-ld/v1/jsonldContexts/"
-            'smartcity-context.jsonld>; rel="http://www.w3.org/ns/json-ld#context"'
-        },
+        headers=city_link(),
     )
     assert ngsi.status_code == 200 and {e["id"] for e in ngsi.json()} == {a["id"] for a in active}
 
@@ -81,6 +79,10 @@ def test_crowds_run_writes_alerts_and_the_api_shows_them(db: Database, client: T
     assert client.get("/api/v1/analytics/crowds/kai-tak-sports-park/alerts").json() == {
         "alerts": []
     }
+    live = client.get(
+        "/ngsi-ld/v1/entities", params={"type": "Alert", "q": "!validTo"}, headers=city_link()
+    )
+    assert live.status_code == 200 and live.json() == []  # what the docs tell clients to ask
     cleared = client.get("/api/v1/analytics/crowds/kai-tak-sports-park/alerts?all=true").json()
     assert len(cleared["alerts"]) == len(active)
 
