@@ -178,6 +178,7 @@ def test_egress_scenario_raises_then_clears_alerts_in_the_hub(hub: Hub) -> None:
     bridge = next(a for i, a in active.items() if i.endswith("shing-kai-footbridge:overcrowding"))
     assert bridge["severity"] == "critical" and bridge["type"] == "Alert"
     assert "LOS F" in bridge["description"]
+    assert bridge["data"]["zone"] == "shing-kai-footbridge"  # what the next run holds it by
     assert bridge["location"]["type"] == "Point"
     assert status.people_inside < 9000  # and the concourse empties
 
@@ -189,3 +190,31 @@ def test_egress_scenario_raises_then_clears_alerts_in_the_hub(hub: Hub) -> None:
     assert active_alerts(hub.entities, "crowds") == []
     everything = alerts(hub.entities, "crowds")
     assert len(everything) == len(active) and all(a["validTo"] for a in everything)
+
+
+def test_an_alert_is_left_only_past_a_deadband() -> None:
+    """A zone hovering at an edge keeps its rung until the crowd is 10 % below it."""
+    venue = load_venue()
+    at = 1_800_000_000_000_000
+    sensor = venue.zone("shing-kai-footbridge").sensors[0]  # walkway, 600 m²
+
+    def bridge(people: float, previous: Ladder) -> str:
+        t = pa.table(
+            {
+                "entity_id": [sensor],
+                "attr": ["peopleCount"],
+                "t": pa.array([at], pa.timestamp("us", tz="UTC")),
+                "value": [people],
+            },
+            schema=SCHEMA,
+        )
+        status = analysis.assess(venue, t, at, previous={"shing-kai-footbridge": previous})
+        return next(z.level for z in status.zones if z.zone == "shing-kai-footbridge")
+
+    # LOS D (advisory) starts at 1 / 1.39 = 0.72 people/m²: 432 people on 600 m².
+    assert bridge(440, Ladder.none) == "advisory"
+    assert bridge(420, Ladder.none) == "none"  # 0.70: C
+    assert bridge(420, Ladder.advisory) == "advisory"  # held: 0.70 × 1.1 is still D
+    assert bridge(380, Ladder.advisory) == "none"  # 0.63 × 1.1 = 0.70: C, cleared
+    assert bridge(1500, Ladder.advisory) == "critical"  # going up is never held back
+    assert bridge(700, Ladder.critical) == "warning"  # 1.17 × 1.1 = 1.28: E, not F

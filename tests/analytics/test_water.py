@@ -101,6 +101,16 @@ def test_cusum_and_trend_detection() -> None:
         examine(np.ones(5))
 
 
+def test_a_dma_with_too_few_nights_is_skipped_and_says_why() -> None:
+    rows = []
+    for night in range(5):
+        t = datetime(2026, 11, 20 + night, 2, 30, tzinfo=HKT)
+        rows += [("dma-new", "inflow", t + timedelta(minutes=15 * k), 20.0) for k in range(6)]
+    status = analysis.assess(table(rows), 0)
+    assert status.dmas == [] and status.alerts == []
+    assert "5 nights" in status.skipped["dma-new"]
+
+
 def _night_end(day: int) -> int:
     """04:00 Hong Kong time on ``day`` (days since the epoch, local), in µs."""
     return int((day * DAY - 8 * 3600 + 4 * 3600) * 1e6)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from smartcity.analytics.alerts import AlertSpec, Outcome, reconcile
+from smartcity.analytics.alerts import AlertSpec, Outcome, active_alerts, reconcile
 from smartcity.analytics.crowds.los import SEVERITY, Ladder, ladder, queue_los, walkway_los
 from smartcity.analytics.crowds.venue import Venue
 from smartcity.analytics.engine import Engine, default_engine
@@ -28,6 +28,10 @@ from smartcity.hub.timeutil import iso_from_us
 ANALYSIS = "crowds"
 ATTRS = ("peopleCount", "averageCrowdSpeed")
 WINDOW_S = 180
+# A rung is left only once density and flow are this far below its threshold (10 %: about
+# the counting error of camera-based people counters).
+HYSTERESIS = 0.10
+_ORDER = list(Ladder)
 
 _ZONE_SQL = """
 WITH recent AS (
@@ -98,8 +102,13 @@ def assess(
     *,
     window_s: int = WINDOW_S,
     engine: Engine | None = None,
+    previous: dict[str, Ladder] | None = None,
 ) -> VenueStatus:
-    """The venue's state at ``at_us`` from ``readings`` (entity_id, attr, t, value)."""
+    """The venue's state at ``at_us`` from ``readings`` (entity_id, attr, t, value).
+
+    ``previous``: each zone's rung as its active alert has it; a rung is only left once the
+    crowd is ``HYSTERESIS`` below its threshold, so a zone hovering at an edge does not raise
+    and clear an alert every run."""
     eng = engine or default_engine()
     try:
         eng.register_arrow("readings", readings)
@@ -115,7 +124,10 @@ def assess(
         if engine is None:
             eng.close()
     found = {r["zone_id"]: r for r in rows}
-    zones = [_zone_status(z, found.get(z.id)) for z in venue.zones]
+    zones = [
+        _zone_status(z, found.get(z.id), (previous or {}).get(z.id, Ladder.none))
+        for z in venue.zones
+    ]
     inside = sum(s.people or 0.0 for s, z in zip(zones, venue.zones, strict=True) if z.inside)
     status = VenueStatus(
         venue=venue.id,
@@ -132,7 +144,7 @@ def assess(
     return status
 
 
-def _zone_status(zone: Any, row: dict[str, Any] | None) -> ZoneStatus:
+def _zone_status(zone: Any, row: dict[str, Any] | None, before: Ladder) -> ZoneStatus:
     people = row["people"] if row and row["reporting"] else None
     speed = row["speed"] if row else None
     density = flow = None
@@ -143,6 +155,15 @@ def _zone_status(zone: Any, row: dict[str, Any] | None) -> ZoneStatus:
         flow = density * speed * 60 if speed is not None else None
         los_ = walkway_los(density, flow) if zone.kind == "walkway" else queue_los(density)
         rung = ladder(los_, density, speed)
+        if _ORDER.index(before) > _ORDER.index(rung):  # leaving a rung: only past the deadband
+            k, q = density * (1 + HYSTERESIS), flow * (1 + HYSTERESIS) if flow else flow
+            held = walkway_los(k, q) if zone.kind == "walkway" else queue_los(k)
+            rung = _ORDER[
+                max(
+                    _ORDER.index(rung),
+                    min(_ORDER.index(before), _ORDER.index(ladder(held, k, speed))),
+                )
+            ]
     return ZoneStatus(
         zone=zone.id,
         name=zone.name,
@@ -222,6 +243,13 @@ def run(
     """Assess the venue from the hub's history at ``at_us`` and make the hub's crowd alerts for
     this venue match."""
     sensors = [s for z in venue.zones for s in z.sensors]
+    previous = {
+        a["data"]["zone"]: Ladder(a["data"]["level"])
+        for a in active_alerts(hub.entities, ANALYSIS, tenant=tenant)
+        if isinstance(a.get("data"), dict)
+        and a["data"].get("venue") == venue.id
+        and a["data"].get("zone")
+    }
     readings = from_hub(
         hub.temporal,
         "CrowdFlowObserved",
@@ -231,7 +259,7 @@ def run(
         ids=sensors,
         tenant=tenant,
     )
-    status = assess(venue, readings, at_us, window_s=window_s, engine=engine)
+    status = assess(venue, readings, at_us, window_s=window_s, engine=engine, previous=previous)
     outcome = reconcile(
         hub.entities, ANALYSIS, status.alerts, at_us=at_us, tenant=tenant, prefix=f"{venue.id}."
     )
