@@ -87,6 +87,10 @@ def test_reconcile_clears_what_no_longer_holds_and_only_its_own(hub: Hub) -> Non
     out = reconcile(e, "crowds", [spec(subject="b")], at_us=T0 + MIN)
     assert out.cleared == [spec(subject="a").id] and out.unchanged == [spec(subject="b").id]
     assert sorted(a["id"] for a in active_alerts(e)) == sorted([other.id, spec(subject="b").id])
+    out = reconcile(e, "crowds", [], at_us=T0 + 2 * MIN, keep=[spec(subject="b").id])
+    assert out.cleared == []  # kept: the analysis could not tell
+    out = reconcile(e, "crowds", [], at_us=T0 + 2 * MIN, prefix="a")
+    assert out.cleared == []  # only subjects starting with "a" are this run's to clear
     out = reconcile(e, "crowds", [], at_us=T0 + 2 * MIN)
     assert out.cleared == [spec(subject="b").id]
     assert [a["id"] for a in active_alerts(e)] == [other.id]  # water's alert untouched

@@ -185,6 +185,11 @@ def test_egress_scenario_raises_then_clears_alerts_in_the_hub(hub: Hub) -> None:
     status, outcome = analysis.run(hub, venue, start + 26 * MIN)  # again: nothing new
     assert outcome.raised == [] and len(active_alerts(hub.entities, "crowds")) == len(active)
 
+    # The sensors fall silent (no reading in the window): no news is not good news.
+    status, outcome = analysis.run(hub, venue, start + 10 * 60 * MIN)
+    assert all(z.los is None for z in status.zones) and outcome.cleared == []
+    assert len(active_alerts(hub.entities, "crowds")) == len(active)
+
     status, outcome = analysis.run(hub, venue, start + 85 * MIN)  # gone home
     assert all(z.level == "none" for z in status.zones)
     assert active_alerts(hub.entities, "crowds") == []

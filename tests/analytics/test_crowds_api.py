@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from tests.city_context import city_link
 
+from smartcity.analytics.crowds.analysis import ATTRS
+from smartcity.analytics.history import from_hub
 from smartcity.config import Settings
 from smartcity.hub.runtime import open_hub
 from smartcity.live.simulator.backfill import backfill
@@ -97,3 +101,37 @@ def test_bad_requests_say_what_to_do(db: Database, client: TestClient) -> None:
     assert client.get("/api/v1/analytics/crowds").json()["venues"][0]["id"] == "kai-tak-sports-park"
     done = cli("analytics", "crowds", "run", "--venue", "wembley", "--database", db.url)
     assert done.returncode == 2 and "no venue 'wembley'" in done.stderr
+
+
+@pytest.mark.slow
+def test_crowds_run_reads_parquet_readings(db: Database, tmp_path: Path) -> None:
+    egress_history(db)
+    with open_hub(Settings(database_url=db.url), db) as hub:
+        readings = from_hub(hub.temporal, "CrowdFlowObserved", ATTRS, 0, 2**62)
+    pq.write_table(readings, tmp_path / "crowds.parquet")
+    done = cli(
+        "analytics",
+        "crowds",
+        "run",
+        "--at",
+        "2026-11-23T21:25",
+        "--no-alerts",
+        "--json",
+        "--readings",
+        str(tmp_path / "crowds.parquet"),
+        "--database",
+        db.url,
+    )
+    assert done.returncode == 0, done.stderr
+    zones = {z["zone"]: z for z in json.loads(done.stdout)["zones"]}
+    assert zones["shing-kai-footbridge"]["los"] == "F"
+    done = cli(
+        "analytics",
+        "crowds",
+        "run",
+        "--readings",
+        str(tmp_path / "missing.parquet"),
+        "--database",
+        db.url,
+    )
+    assert done.returncode == 2 and "missing.parquet" in done.stderr

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from smartcity.analytics.alerts import active_alerts, alerts
-from smartcity.analytics.history import SCHEMA
+from smartcity.analytics.history import SCHEMA, from_hub, from_parquet
 from smartcity.analytics.water import analysis
 from smartcity.analytics.water.detect import cusum, examine
 from smartcity.config import Settings
@@ -116,7 +118,9 @@ def _night_end(day: int) -> int:
     return int((day * DAY - 8 * 3600 + 4 * 3600) * 1e6)
 
 
-def test_simulated_dmas_leaks_and_bursts_found_without_false_alarms(hub: Hub) -> None:
+def test_simulated_dmas_leaks_and_bursts_found_without_false_alarms(
+    hub: Hub, tmp_path: Path
+) -> None:
     fleet = [d for d in build_fleet(800, SEED) if d.kind == "water"]
     roles = {d.entity_id: d.params["leak"] for d in fleet}
     assert sorted(roles.values()) == ["burst"] * 2 + ["clean"] * 4 + ["rising"] * 2
@@ -152,6 +156,18 @@ def test_simulated_dmas_leaks_and_bursts_found_without_false_alarms(hub: Hub) ->
     assert len(bursts) == 2 and all(a["severity"] == "high" for a in bursts)
     assert [s.rank for s in status.dmas] == list(range(1, 9))
     assert status.dmas[0].leakage == max(s.leakage for s in status.dmas)
+
+    # The same readings from Parquet (the whole month: the run keeps its own nights) give
+    # the same answer.
+    everything = from_hub(hub.temporal, "WaterConsumptionObserved", analysis.ATTRS, 0, 2**62)
+    pq.write_table(everything, tmp_path / "readings.parquet")
+    again = analysis.assess(
+        analysis.within(
+            from_parquet(tmp_path / "readings.parquet"), analysis.window_start(at, 21), at
+        ),
+        at,
+    )
+    assert again.to_json()["dmas"] == status.to_json()["dmas"]
 
     # After the repairs (day 25), the alerts clear themselves.
     status, outcome = analysis.run(hub, _night_end(first + 27) + 3600 * 1_000_000)

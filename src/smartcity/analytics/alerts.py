@@ -148,13 +148,16 @@ def reconcile(
     at_us: int | None = None,
     tenant: str = "",
     prefix: str = "",
+    keep: Iterable[str] = (),
 ) -> Outcome:
     """Make ``analysis``'s alerts in the hub what ``holding`` says holds now: raise or update
     those, clear the others that are still active. With ``prefix``, only alerts whose subject
-    starts with it are cleared (one venue's, when the analysis watches several)."""
+    starts with it are cleared (one venue's, when the analysis watches several). ``keep``: ids
+    of alerts to leave as they are (the analysis could not tell: e.g. its sensors fell
+    silent; an alert clears on evidence that the condition ended, not for want of data)."""
     at = at_us if at_us is not None else now_us()
     outcome = Outcome()
-    wanted: set[str] = set()
+    wanted: set[str] = set(keep)
     for spec in holding:
         if spec.analysis != analysis:
             raise ValueError(f"alert {spec.id} is not of analysis {analysis!r}")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -40,6 +41,14 @@ AlertsOpt = Annotated[
     bool,
     typer.Option(
         "--alerts/--no-alerts", help="Write the alerts into the hub (--no-alerts: only print)"
+    ),
+]
+ReadingsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--readings",
+        help="Read the readings from these Parquet files (columns entity_id, attr, t, value) "
+        "instead of the hub's history; alerts still go to the hub",
     ),
 ]
 EveryOpt = Annotated[
@@ -88,6 +97,7 @@ def crowds_run(
     write_alerts: AlertsOpt = True,
     as_json: JsonOpt = False,
     every: EveryOpt = None,
+    readings_from: ReadingsOpt = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Assess a venue's crowd now (or --at): density, flow, Fruin LOS per zone, egress time."""
@@ -108,18 +118,20 @@ def crowds_run(
         def once() -> None:
             at_us = _at(at)
             outcome: Outcome | None = None
+            readings = _parquet(readings_from)
             if write_alerts:
-                status, outcome = analysis.run(hub, spec, at_us, window_s=window)
+                status, outcome = analysis.run(hub, spec, at_us, window_s=window, readings=readings)
             else:
-                sensors = [s for z in spec.zones for s in z.sensors]
-                readings = from_hub(
-                    hub.temporal,
-                    "CrowdFlowObserved",
-                    analysis.ATTRS,
-                    at_us - window * 1_000_000,
-                    at_us + 1,
-                    ids=sensors,
-                )
+                if readings is None:
+                    sensors = [s for z in spec.zones for s in z.sensors]
+                    readings = from_hub(
+                        hub.temporal,
+                        "CrowdFlowObserved",
+                        analysis.ATTRS,
+                        at_us - window * 1_000_000,
+                        at_us + 1,
+                        ids=sensors,
+                    )
                 status = analysis.assess(spec, readings, at_us, window_s=window)
             if as_json:
                 console.print_json(json.dumps(status.to_json()))
@@ -155,6 +167,7 @@ def water_run(
     write_alerts: AlertsOpt = True,
     as_json: JsonOpt = False,
     every: EveryOpt = None,
+    readings_from: ReadingsOpt = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Rank the DMAs by night leakage and find bursts and rising leaks."""
@@ -169,15 +182,17 @@ def water_run(
         def once() -> None:
             at_us = _at(at)
             outcome: Outcome | None = None
+            readings = _parquet(readings_from)
             with console.status("reading the night flows..."):
                 if write_alerts:
-                    status, outcome = analysis.run(hub, at_us, nights=nights)
+                    status, outcome = analysis.run(hub, at_us, nights=nights, readings=readings)
                 else:
                     start = analysis.window_start(at_us, nights)
-                    readings = from_hub(
-                        hub.temporal, analysis.ENTITY_TYPE, analysis.ATTRS, start, at_us
-                    )
-                    status = analysis.assess(readings, at_us)
+                    if readings is None:
+                        readings = from_hub(
+                            hub.temporal, analysis.ENTITY_TYPE, analysis.ATTRS, start, at_us
+                        )
+                    status = analysis.assess(analysis.within(readings, start, at_us), at_us)
             if as_json:
                 console.print_json(json.dumps(status.to_json()))
                 return
@@ -205,6 +220,18 @@ def water_run(
             console.print(_outcome_line(outcome))
 
         _repeat(every, once)
+
+
+def _parquet(paths: list[str] | None) -> pa.Table | None:
+    if not paths:
+        return None
+    from smartcity.analytics.history import from_parquet
+
+    try:
+        return from_parquet(paths)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _num(value: float | None, places: int) -> str:

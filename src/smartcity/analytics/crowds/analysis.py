@@ -17,7 +17,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from smartcity.analytics.alerts import AlertSpec, Outcome, active_alerts, reconcile
+from smartcity.analytics.alerts import (
+    AlertSpec,
+    Outcome,
+    active_alerts,
+    alert_id,
+    reconcile,
+)
 from smartcity.analytics.crowds.los import SEVERITY, Ladder, ladder, queue_los, walkway_los
 from smartcity.analytics.crowds.venue import Venue
 from smartcity.analytics.engine import Engine, default_engine
@@ -239,9 +245,10 @@ def run(
     window_s: int = WINDOW_S,
     tenant: str = "",
     engine: Engine | None = None,
+    readings: pa.Table | None = None,
 ) -> tuple[VenueStatus, Outcome]:
-    """Assess the venue from the hub's history at ``at_us`` and make the hub's crowd alerts for
-    this venue match."""
+    """Assess the venue from the hub's history (or ``readings``, e.g. from Parquet) at
+    ``at_us`` and make the hub's crowd alerts for this venue match."""
     sensors = [s for z in venue.zones for s in z.sensors]
     previous = {
         a["data"]["zone"]: Ladder(a["data"]["level"])
@@ -250,17 +257,30 @@ def run(
         and a["data"].get("venue") == venue.id
         and a["data"].get("zone")
     }
-    readings = from_hub(
-        hub.temporal,
-        "CrowdFlowObserved",
-        ATTRS,
-        at_us - window_s * 1_000_000,
-        at_us + 1,
-        ids=sensors,
-        tenant=tenant,
-    )
+    if readings is None:
+        readings = from_hub(
+            hub.temporal,
+            "CrowdFlowObserved",
+            ATTRS,
+            at_us - window_s * 1_000_000,
+            at_us + 1,
+            ids=sensors,
+            tenant=tenant,
+        )
     status = assess(venue, readings, at_us, window_s=window_s, engine=engine, previous=previous)
+    # A zone whose sensors fell silent keeps its alert as it was: no news is not good news.
+    silent = [
+        alert_id(ANALYSIS, f"{venue.id}.{z.zone}", "overcrowding")
+        for z in status.zones
+        if z.people is None
+    ]
     outcome = reconcile(
-        hub.entities, ANALYSIS, status.alerts, at_us=at_us, tenant=tenant, prefix=f"{venue.id}."
+        hub.entities,
+        ANALYSIS,
+        status.alerts,
+        at_us=at_us,
+        tenant=tenant,
+        prefix=f"{venue.id}.",
+        keep=silent,
     )
     return status, outcome

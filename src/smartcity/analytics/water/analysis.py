@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from smartcity.analytics.alerts import AlertSpec, Outcome, reconcile
+from smartcity.analytics.alerts import AlertSpec, Outcome, active_alerts, reconcile
 from smartcity.analytics.engine import Engine, default_engine
 from smartcity.analytics.history import from_hub
 from smartcity.analytics.water.detect import Finding, examine
@@ -212,13 +212,30 @@ def window_start(at_us: int, nights: int) -> int:
     return (at_us + HKT_US) // DAY_US * DAY_US - HKT_US - nights * DAY_US
 
 
+def within(readings: pa.Table, start_us: int, end_us: int) -> pa.Table:
+    """The readings observed in [start, end)."""
+    import pyarrow.compute as pc
+
+    t = readings.column("t").cast(pa.int64())
+    return readings.filter(pc.and_(pc.greater_equal(t, start_us), pc.less(t, end_us)))
+
+
 def run(
-    hub: Hub, at_us: int, *, nights: int = NIGHTS, tenant: str = "", engine: Engine | None = None
+    hub: Hub,
+    at_us: int,
+    *,
+    nights: int = NIGHTS,
+    tenant: str = "",
+    engine: Engine | None = None,
+    readings: pa.Table | None = None,
 ) -> tuple[WaterStatus, Outcome]:
-    """Examine the last ``nights`` nights of every DMA in the hub's history and make the hub's
-    water alerts match."""
+    """Examine the last ``nights`` nights of every DMA in the hub's history (or in
+    ``readings``, e.g. from Parquet) and make the hub's water alerts match."""
     start = window_start(at_us, nights)
-    readings = from_hub(hub.temporal, ENTITY_TYPE, ATTRS, start, at_us, tenant=tenant)
+    if readings is None:
+        readings = from_hub(hub.temporal, ENTITY_TYPE, ATTRS, start, at_us, tenant=tenant)
+    else:
+        readings = within(readings, start, at_us)
     ids = sorted(set(readings.column("entity_id").to_pylist()))
     docs, _ = (
         hub.entities.find(tenant, EntityQuery(ids=ids), limit=max(len(ids), 1))
@@ -228,5 +245,14 @@ def run(
     loc = "https://uri.etsi.org/ngsi-ld/location"
     locations = {d["id"]: d["attrs"][loc][0]["value"] for d in docs if loc in d["attrs"]}
     status = assess(readings, at_us, engine=engine, locations=locations)
-    outcome = reconcile(hub.entities, ANALYSIS, status.alerts, at_us=at_us, tenant=tenant)
+    # A DMA not examined this time (its meters fell silent) keeps its alert as it was.
+    examined = {s.dma for s in status.dmas}
+    silent = [
+        a["id"]
+        for a in active_alerts(hub.entities, ANALYSIS, tenant=tenant)
+        if a.get("alertSource") not in examined
+    ]
+    outcome = reconcile(
+        hub.entities, ANALYSIS, status.alerts, at_us=at_us, tenant=tenant, keep=silent
+    )
     return status, outcome
