@@ -75,6 +75,15 @@ def from_hub(
     return pa.table(columns, schema=SCHEMA)
 
 
+def with_micros(readings: pa.Table) -> pa.Table:
+    """``readings`` plus ``t_us``: the time as µs since the epoch (int64), so the analyses' SQL
+    does integer arithmetic on time and needs no engine's date functions (it transpiles to
+    Spark as it is)."""
+    if "t_us" in readings.column_names:
+        return readings
+    return readings.append_column("t_us", readings.column("t").cast(pa.int64()))
+
+
 def from_parquet(paths: str | Path | Sequence[str | Path]) -> pa.Table:
     """Readings kept as Parquet with the same four columns (``entity_id, attr, t, value``)."""
     files = [paths] if isinstance(paths, str | Path) else list(paths)

@@ -27,7 +27,7 @@ from smartcity.analytics.alerts import (
 from smartcity.analytics.crowds.los import SEVERITY, Ladder, ladder, queue_los, walkway_los
 from smartcity.analytics.crowds.venue import Venue
 from smartcity.analytics.engine import Engine, default_engine
-from smartcity.analytics.history import from_hub
+from smartcity.analytics.history import from_hub, with_micros
 from smartcity.hub.runtime import Hub
 from smartcity.hub.timeutil import iso_from_us
 
@@ -41,13 +41,13 @@ _ORDER = list(Ladder)
 
 _ZONE_SQL = """
 WITH recent AS (
-    SELECT entity_id, attr, value, t FROM readings
-    WHERE epoch_us(t) > {lo} AND epoch_us(t) <= {hi}
+    SELECT entity_id, attr, value, t_us FROM readings
+    WHERE t_us > {lo} AND t_us <= {hi}
 ), per_sensor AS (
     SELECT entity_id,
            avg(value) FILTER (WHERE attr = 'peopleCount') AS people,
            avg(value) FILTER (WHERE attr = 'averageCrowdSpeed') AS speed,
-           max(epoch_us(t)) AS last_us
+           max(t_us) AS last_us
     FROM recent GROUP BY entity_id
 )
 SELECT s.zone_id,
@@ -117,7 +117,7 @@ def assess(
     and clear an alert every run."""
     eng = engine or default_engine()
     try:
-        eng.register_arrow("readings", readings)
+        eng.register_arrow("readings", with_micros(readings))
         sensors = pa.table(
             {
                 "zone_id": [z.id for z in venue.zones for _ in z.sensors],

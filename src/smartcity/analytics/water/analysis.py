@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from smartcity.analytics.alerts import AlertSpec, Outcome, active_alerts, reconcile
 from smartcity.analytics.engine import Engine, default_engine
-from smartcity.analytics.history import from_hub
+from smartcity.analytics.history import from_hub, with_micros
 from smartcity.analytics.water.detect import Finding, examine
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.runtime import Hub
@@ -40,7 +40,7 @@ NIGHTS = 21
 
 _NIGHTS_SQL = """
 WITH r AS (
-    SELECT entity_id, attr, value, epoch_us(t) + {hkt} AS local_us FROM readings
+    SELECT entity_id, attr, value, t_us + {hkt} AS local_us FROM readings
     WHERE attr IN ('inflow', 'customerConsumption')
 ), night AS (
     SELECT entity_id, attr, value, local_us // {day} AS day, local_us // {bin} AS bin
@@ -107,7 +107,7 @@ def night_figures(readings: pa.Table, *, engine: Engine | None = None) -> dict[s
     """Each DMA's nights (oldest first) from ``readings`` (entity_id, attr, t, value)."""
     eng = engine or default_engine()
     try:
-        eng.register_arrow("readings", readings)
+        eng.register_arrow("readings", with_micros(readings))
         sql = _NIGHTS_SQL.format(
             hkt=HKT_US,
             day=DAY_US,
