@@ -118,8 +118,7 @@ def water_status(request: Request, at: str | None = None, nights: int = water.NI
         at_us = parse_at(at)
     except BadQuery as exc:
         return _problem(400, str(exc))
-    start = water.window_start(at_us, nights)
-    readings = from_hub(hub(request).temporal, water.ENTITY_TYPE, water.ATTRS, start, at_us)
+    readings = water.night_readings(hub(request).temporal, at_us, nights)
     return _json(water.assess(readings, at_us).to_json())
 
 

@@ -171,7 +171,6 @@ def water_run(
     database: DatabaseOpt = None,
 ) -> None:
     """Rank the DMAs by night leakage and find bursts and rising leaks."""
-    from smartcity.analytics.history import from_hub
     from smartcity.analytics.water import analysis
     from smartcity.config import Settings
     from smartcity.hub.runtime import open_hub
@@ -189,9 +188,7 @@ def water_run(
                 else:
                     start = analysis.window_start(at_us, nights)
                     if readings is None:
-                        readings = from_hub(
-                            hub.temporal, analysis.ENTITY_TYPE, analysis.ATTRS, start, at_us
-                        )
+                        readings = analysis.night_readings(hub.temporal, at_us, nights)
                     status = analysis.assess(analysis.within(readings, start, at_us), at_us)
             if as_json:
                 console.print_json(json.dumps(status.to_json()))

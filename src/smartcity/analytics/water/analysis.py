@@ -26,6 +26,7 @@ from smartcity.analytics.history import from_hub, with_micros
 from smartcity.analytics.water.detect import Finding, examine
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.runtime import Hub
+from smartcity.hub.temporal.service import TemporalService
 from smartcity.hub.timeutil import iso_from_us
 
 ANALYSIS = "water"
@@ -51,14 +52,17 @@ WITH r AS (
            avg(value) FILTER (WHERE attr = 'inflow') AS inflow,
            avg(value) FILTER (WHERE attr = 'customerConsumption') AS customer
     FROM night GROUP BY entity_id, day, bin
+),
+-- the lowest period of each night (the earlier one on a tie: the same answer every run)
+ranked AS (
+    SELECT entity_id, day, inflow, customer,
+           row_number() OVER (PARTITION BY entity_id, day ORDER BY inflow, bin) AS n,
+           count(*) OVER (PARTITION BY entity_id, day) AS periods
+    FROM bins WHERE inflow IS NOT NULL
 )
-SELECT entity_id, day,
-       min(inflow) AS mnf,
-       arg_min(customer, inflow) AS legitimate,
-       count(*) AS periods
-FROM bins WHERE inflow IS NOT NULL
-GROUP BY entity_id, day
-HAVING count(*) >= {min_bins}
+SELECT entity_id, day, inflow AS mnf, customer AS legitimate, periods
+FROM ranked
+WHERE n = 1 AND periods >= {min_bins}
 ORDER BY entity_id, day
 """
 
@@ -207,6 +211,28 @@ def _alert(s: DmaStatus, location: dict[str, Any] | None) -> AlertSpec:
     )
 
 
+def night_windows(start_us: int, end_us: int) -> list[tuple[int, int]]:
+    """The MNF windows (02:00-04:00 Hong Kong time) of the nights in [start, end)."""
+    day = (start_us + HKT_US) // DAY_US
+    out: list[tuple[int, int]] = []
+    while True:
+        lo = day * DAY_US - HKT_US + NIGHT_FROM_H * 3_600_000_000
+        if lo >= end_us:
+            return out
+        out.append((lo, lo + (NIGHT_TO_H - NIGHT_FROM_H) * 3_600_000_000))
+        day += 1
+
+
+def night_readings(
+    temporal: TemporalService, at_us: int, nights: int, *, tenant: str = ""
+) -> pa.Table:
+    """The DMAs' readings of the last ``nights`` nights' MNF windows, from the hub's history
+    (only the windows are read: a twelfth of the readings)."""
+    start = window_start(at_us, nights)
+    windows = night_windows(start, at_us)
+    return from_hub(temporal, ENTITY_TYPE, ATTRS, start, at_us, tenant=tenant, windows=windows)
+
+
 def window_start(at_us: int, nights: int) -> int:
     """Local midnight ``nights`` days before ``at_us``'s day: the range the last nights are in."""
     return (at_us + HKT_US) // DAY_US * DAY_US - HKT_US - nights * DAY_US
@@ -233,7 +259,7 @@ def run(
     ``readings``, e.g. from Parquet) and make the hub's water alerts match."""
     start = window_start(at_us, nights)
     if readings is None:
-        readings = from_hub(hub.temporal, ENTITY_TYPE, ATTRS, start, at_us, tenant=tenant)
+        readings = night_readings(hub.temporal, at_us, nights, tenant=tenant)
     else:
         readings = within(readings, start, at_us)
     ids = sorted(set(readings.column("entity_id").to_pylist()))
