@@ -29,6 +29,7 @@ from typing import Any
 
 from smartcity.hub.contexts import city_context
 from smartcity.hub.entity import Doc, parse_entity, render_entity
+from smartcity.hub.query.qlang import parse_q
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.timeutil import iso_from_us, now_us
@@ -125,17 +126,28 @@ def clear_alert(
 def active_alerts(
     entities: EntityService, analysis: str | None = None, *, tenant: str = ""
 ) -> list[dict[str, Any]]:
-    """The alerts without ``validTo`` (of one analysis, or all), as key-value dicts."""
-    return [a for a in alerts(entities, analysis, tenant=tenant) if not a.get("validTo")]
+    """The alerts without ``validTo`` (of one analysis, or all), as key-value dicts. Asked
+    of the hub as ``q=!validTo``: cleared alerts pile up over the months, active ones do not."""
+    return alerts(entities, analysis, tenant=tenant, active_only=True)
 
 
 def alerts(
-    entities: EntityService, analysis: str | None = None, *, tenant: str = "", limit: int = 10_000
+    entities: EntityService,
+    analysis: str | None = None,
+    *,
+    tenant: str = "",
+    limit: int = 10_000,
+    active_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Every alert (of one analysis, or all), active and cleared, as key-value dicts."""
     ctx = city_context()
     pattern = "^" + re.escape(ID_PREFIX + (f"{analysis}:" if analysis else ""))
-    query = EntityQuery(types=[frozenset({ctx.expand("Alert")})], id_pattern=pattern)
+    query = EntityQuery(
+        types=[frozenset({ctx.expand("Alert")})],
+        id_pattern=pattern,
+        q=parse_q("!validTo") if active_only else None,
+        expand=ctx.expand,
+    )
     docs, _ = entities.find(tenant, query, limit=limit)
     return [_compact(d) for d in docs]
 
