@@ -15,7 +15,7 @@ from smartcity.analytics.alerts import active_alerts, alerts
 from smartcity.analytics.crowds import analysis
 from smartcity.analytics.crowds.los import Ladder, ladder, queue_los, walkway_los
 from smartcity.analytics.crowds.venue import load_venue, parse_venue
-from smartcity.analytics.history import SCHEMA
+from smartcity.analytics.readings import SCHEMA
 from smartcity.config import Settings
 from smartcity.hub.runtime import Hub, build_hub
 from smartcity.live.simulator.backfill import backfill

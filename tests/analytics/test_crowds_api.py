@@ -9,13 +9,11 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from tests.city_context import city_link
 
-from smartcity.analytics.crowds.analysis import ATTRS
-from smartcity.analytics.history import from_hub
+from smartcity.analytics.history import export_history
 from smartcity.config import Settings
 from smartcity.hub.runtime import open_hub
 from smartcity.live.simulator.backfill import backfill
@@ -92,10 +90,8 @@ def test_crowds_run_writes_alerts_and_the_api_shows_them(
     cleared = client.get("/api/v1/analytics/crowds/kai-tak-sports-park/alerts?all=true").json()
     assert len(cleared["alerts"]) == len(active)
 
-    # The same readings from Parquet (--readings) instead of the hub's history.
-    with open_hub(Settings(database_url=db.url), db) as hub:
-        readings = from_hub(hub.temporal, "CrowdFlowObserved", ATTRS, 0, 2**62)
-    pq.write_table(readings, tmp_path / "crowds.parquet")
+    # The same readings from Parquet (--readings): the folder `smartcity history export` wrote.
+    export_history(db, tmp_path / "history", types=["CrowdFlowObserved"])
     done = cli(
         "analytics",
         "crowds",
@@ -105,7 +101,7 @@ def test_crowds_run_writes_alerts_and_the_api_shows_them(
         "--no-alerts",
         "--json",
         "--readings",
-        str(tmp_path / "crowds.parquet"),
+        str(tmp_path / "history"),
         "--database",
         db.url,
     )

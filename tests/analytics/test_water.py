@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from smartcity.analytics.alerts import active_alerts, alerts
-from smartcity.analytics.history import SCHEMA, from_hub, from_parquet
+from smartcity.analytics.readings import SCHEMA, from_hub, from_parquet
 from smartcity.analytics.water import analysis
 from smartcity.analytics.water.detect import cusum, examine
 from smartcity.config import Settings

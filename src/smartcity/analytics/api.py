@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from smartcity.analytics import alerts as alert_store
 from smartcity.analytics.crowds import analysis as crowds
 from smartcity.analytics.crowds.venue import load_venue, venues
-from smartcity.analytics.history import from_hub
+from smartcity.analytics.readings import from_hub
 from smartcity.analytics.water import analysis as water
 from smartcity.hub.api.deps import hub
 from smartcity.hub.timeutil import now_us

@@ -1,235 +1,185 @@
-"""``smartcity analytics crowds run`` and ``smartcity analytics water run``: assess from the
-hub's history, write the alerts into the hub (raised, updated, cleared), print the state.
-
-``crowds_app`` and ``water_app`` are Typer sub-apps; ``smartcity.cli`` mounts them under an
-``analytics`` group (beside the other analyses'). ``--every N`` repeats the run every N seconds
-until Ctrl-C, which is how alerts clear themselves on a server: the run that finds the
-condition over sets their ``validTo``.
-"""
+"""``smartcity history ...`` (the hub's history as Parquet) and ``smartcity analytics ...``
+(analyses; each one adds its own sub-group here: ``analytics_app.add_typer(...)``)."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smartcity.analytics.alerts import Outcome
 from smartcity.commandline import DatabaseOpt, open_database
+from smartcity.config import smartcity_home
 
+history_app = typer.Typer(help="The hub's history, exported for analytics.", no_args_is_help=True)
+analytics_app = typer.Typer(
+    help="City analytics over the exported history (DuckDB by default, or Spark).",
+    no_args_is_help=True,
+)
 console = Console()
 err = Console(stderr=True)
 
-crowds_app = typer.Typer(
-    help="Crowds at venues: density, Fruin LOS, egress, alerts.", no_args_is_help=True
-)
-water_app = typer.Typer(help="Water leakage in district metered areas.", no_args_is_help=True)
 
-AtOpt = Annotated[
+def default_history_dir() -> Path:
+    return smartcity_home() / "analytics" / "history"
+
+
+HistoryDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--history",
+        help="The exported history (default: $SMARTCITY_HOME/analytics/history)",
+        show_default=False,
+    ),
+]
+EngineOpt = Annotated[
     str | None,
     typer.Option(
-        help="Assess at this time, ISO 8601 (Hong Kong time without an offset); default: now"
+        "--engine",
+        help="duckdb (in process) or spark (local, or the cluster $SMARTCITY_SPARK_MASTER "
+        "names); default $SMARTCITY_ANALYTICS_ENGINE, else duckdb",
+        show_default=False,
     ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON")]
-AlertsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--alerts/--no-alerts", help="Write the alerts into the hub (--no-alerts: only print)"
-    ),
-]
-ReadingsOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--readings",
-        help="Read the readings from these Parquet files (columns entity_id, attr, t, value) "
-        "instead of the hub's history; alerts still go to the hub",
-    ),
-]
-EveryOpt = Annotated[
-    float | None, typer.Option(min=5, help="Run again every this many seconds, until Ctrl-C")
 ]
 
 
-def _at(text: str | None) -> int:
-    from smartcity.analytics.api import BadQuery, parse_at
-
+def parse_since(text: str) -> int:
+    """An ISO 8601 time or date (UTC when it has no offset) as microseconds since the epoch."""
     try:
-        return parse_at(text)
-    except BadQuery as exc:
-        raise typer.BadParameter(str(exc).replace("at=", "--at ")) from None
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a time: use e.g. 2026-03-01 or 2026-03-01T08:00:00+08:00"
+        ) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp() * 1_000_000)
 
 
-def _repeat(every: float | None, once: Callable[[], None]) -> None:
-    while True:
-        once()
-        if every is None:
-            return
-        try:
-            time.sleep(every)
-        except KeyboardInterrupt:
-            return
-
-
-def _outcome_line(outcome: Outcome | None) -> str:
-    if outcome is None:
-        return "alerts not written (--no-alerts)"
-    return (
-        f"alerts: {len(outcome.raised)} raised, {len(outcome.updated)} updated, "
-        f"{len(outcome.unchanged)} still active, {len(outcome.cleared)} cleared"
-    )
-
-
-@crowds_app.command("run")
-def crowds_run(
-    venue: Annotated[str, typer.Option(help="A shipped venue's id or a venue JSON file")] = (
-        "kai-tak-sports-park"
+@history_app.command("export")
+def history_export(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only instances observed at or after this time (ISO 8601)"),
+    ] = None,
+    types: Annotated[
+        str | None,
+        typer.Option(help="Only entities of these types, comma-separated (short names or IRIs)"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default: $SMARTCITY_HOME/analytics/history)"),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read and written at a time")] = (
+        50_000
     ),
-    at: AtOpt = None,
-    window: Annotated[
-        int, typer.Option(min=10, max=3600, help="Seconds of readings averaged")
-    ] = 180,
-    write_alerts: AlertsOpt = True,
-    as_json: JsonOpt = False,
-    every: EveryOpt = None,
-    readings_from: ReadingsOpt = None,
+    settle: Annotated[
+        float | None,
+        typer.Option(
+            help="Leave rows accepted less than this many seconds ago for the next run "
+            "(default: 120 on PostgreSQL, 0 on SQLite)",
+            show_default=False,
+        ),
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Delete what was exported and export it all again")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
     database: DatabaseOpt = None,
 ) -> None:
-    """Assess a venue's crowd now (or --at): density, flow, Fruin LOS per zone, egress time."""
-    from smartcity.analytics.crowds import analysis
-    from smartcity.analytics.crowds.venue import load_venue
-    from smartcity.analytics.history import from_hub
-    from smartcity.config import Settings
-    from smartcity.hub.runtime import open_hub
+    """Write the history as Parquet, by entity type and (Hong Kong) date; only what is new."""
+    from smartcity.analytics.history import ExportError, export_history
 
-    try:
-        spec = load_venue(venue)
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    since_us = parse_since(since) if since else None
+    wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    target = (out or default_history_dir()).expanduser()
     db = open_database(database, current=True)
-    with open_hub(Settings(database_url=db.url), db) as hub:
+    try:
+        with Progress(
+            TextColumn("[bold]history export"),
+            BarColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=as_json,
+        ) as bar:
+            task = bar.add_task("export", total=None, rows=0)
 
-        def once() -> None:
-            at_us = _at(at)
-            outcome: Outcome | None = None
-            readings = _parquet(readings_from)
-            if write_alerts:
-                status, outcome = analysis.run(hub, spec, at_us, window_s=window, readings=readings)
-            else:
-                if readings is None:
-                    sensors = [s for z in spec.zones for s in z.sensors]
-                    readings = from_hub(
-                        hub.temporal,
-                        "CrowdFlowObserved",
-                        analysis.ATTRS,
-                        at_us - window * 1_000_000,
-                        at_us + 1,
-                        ids=sensors,
-                    )
-                status = analysis.assess(spec, readings, at_us, window_s=window)
-            if as_json:
-                console.print_json(json.dumps(status.to_json()))
-                return
-            table = Table(title=f"{status.name} at {status.at}")
-            for col in ("zone", "people", "people/m²", "flow p/m/min", "LOS", "alert"):
-                table.add_column(col)
-            for z in status.zones:
-                table.add_row(
-                    z.name,
-                    _num(z.people, 0),
-                    _num(z.density, 2),
-                    _num(z.flow, 0),
-                    z.los or "no data",
-                    "" if z.level == "none" else z.level,
-                )
-            console.print(table)
-            console.print(
-                f"egress: {status.people_inside:,.0f} people inside leave in "
-                f"{status.egress_min:.1f} min; a full house ({spec.capacity:,}) in "
-                f"{status.design_egress_min:.1f} min (Green Guide target "
-                f"{status.egress_target_min:g} min)"
+            def progress(done: int, total: int, rows: int) -> None:
+                bar.update(task, completed=done, total=total, rows=rows)
+
+            result = export_history(
+                db,
+                target,
+                since_us=since_us,
+                types=wanted,
+                chunk_rows=chunk_rows,
+                settle_s=settle,
+                rebuild=rebuild,
+                progress=progress,
             )
-            console.print(_outcome_line(outcome))
+    except ExportError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    summary = {
+        "out": str(target),
+        "rows": result.rows,
+        "files": result.files,
+        "partitions": len(result.partitions),
+        "watermark": result.watermark,
+        "held_back": result.held_back,
+    }
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    if result.rows == 0:
+        console.print(f"Nothing new: {target} is up to date.")
+    else:
+        console.print(
+            f"Wrote {result.rows:,} rows in {result.files} files "
+            f"({len(result.partitions)} type/date partitions) to {target}."
+        )
+    if result.held_back:
+        console.print("Rows accepted in the last --settle seconds are left for the next run.")
 
-        _repeat(every, once)
 
-
-@water_app.command("run")
-def water_run(
-    at: AtOpt = None,
-    nights: Annotated[int, typer.Option(min=9, max=90, help="Nights examined")] = 21,
-    write_alerts: AlertsOpt = True,
-    as_json: JsonOpt = False,
-    every: EveryOpt = None,
-    readings_from: ReadingsOpt = None,
-    database: DatabaseOpt = None,
+@analytics_app.command("sql")
+def analytics_sql(
+    query: Annotated[str, typer.Argument(help="SQL in DuckDB's dialect over the table history")],
+    history: HistoryDirOpt = None,
+    engine: EngineOpt = None,
+    limit: Annotated[int, typer.Option(help="Rows to print at most")] = 50,
 ) -> None:
-    """Rank the DMAs by night leakage and find bursts and rising leaks."""
-    from smartcity.analytics.water import analysis
-    from smartcity.config import Settings
-    from smartcity.hub.runtime import open_hub
+    """Ask the exported history a question in SQL (the table is called ``history``)."""
+    from smartcity.analytics.engine import open_engine
 
-    db = open_database(database, current=True)
-    with open_hub(Settings(database_url=db.url), db) as hub:
-
-        def once() -> None:
-            at_us = _at(at)
-            outcome: Outcome | None = None
-            readings = _parquet(readings_from)
-            with console.status("reading the night flows..."):
-                if write_alerts:
-                    status, outcome = analysis.run(hub, at_us, nights=nights, readings=readings)
-                else:
-                    start = analysis.window_start(at_us, nights)
-                    if readings is None:
-                        readings = analysis.night_readings(hub.temporal, at_us, nights)
-                    status = analysis.assess(analysis.within(readings, start, at_us), at_us)
-            if as_json:
-                console.print_json(json.dumps(status.to_json()))
-                return
-            if not status.dmas:
-                err.print(
-                    "no DMA has enough nights of inflow in the hub's history "
-                    f"(WaterConsumptionObserved inflow, {nights} nights before {status.at}); "
-                    "run the simulator or connect the DMA meters first"
-                )
-            table = Table(title=f"DMAs by night leakage, {status.at}")
-            for col in ("rank", "DMA", "leakage m³/h", "baseline", "finding", "since"):
-                table.add_column(col)
-            for s in status.dmas:
-                table.add_row(
-                    str(s.rank),
-                    s.dma.rsplit(":", 1)[-1],
-                    f"{s.leakage:.1f}",
-                    f"{s.baseline:.1f}",
-                    "" if s.finding == "none" else s.finding,
-                    s.since or "",
-                )
-            console.print(table)
-            for dma, why in status.skipped.items():
-                err.print(f"[yellow]skipped[/] {dma}: {why}")
-            console.print(_outcome_line(outcome))
-
-        _repeat(every, once)
-
-
-def _parquet(paths: list[str] | None) -> pa.Table | None:
-    if not paths:
-        return None
-    from smartcity.analytics.history import from_parquet
-
+    folder = (history or default_history_dir()).expanduser()
+    if not any(folder.glob("type=*/date=*/part-*.parquet")):
+        err.print(f"[red]error:[/] no exported history in {folder}: run `smartcity history export`")
+        raise typer.Exit(1)
     try:
-        return from_parquet(paths)
-    except (OSError, ValueError) as exc:
+        runner = open_engine(engine)
+    except (ValueError, RuntimeError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-
-
-def _num(value: float | None, places: int) -> str:
-    return "" if value is None else f"{value:,.{places}f}"
+    try:
+        runner.register_parquet("history", folder)
+        result = runner.query(query)
+    except Exception as exc:  # the engine's own message says what was wrong in the SQL
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        runner.close()
+    table = Table(*result.column_names)
+    for row in result.slice(0, limit).to_pylist():
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+    if result.num_rows > limit:
+        console.print(f"({result.num_rows:,} rows; {limit} shown)")

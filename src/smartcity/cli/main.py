@@ -14,7 +14,7 @@ from rich.table import Table
 
 from smartcity import __version__
 from smartcity.bench.cli import bench_app
-from smartcity.cli.analytics import analytics_app
+from smartcity.cli.analytics import analytics_app, history_app
 from smartcity.cli.opendata import opendata_app
 from smartcity.commandline import DatabaseOpt, open_database
 from smartcity.demo import demo
@@ -44,6 +44,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(bench_app, name="bench")
 app.add_typer(opendata_app, name="opendata")
+app.add_typer(history_app, name="history")
 app.add_typer(analytics_app, name="analytics")
 console = Console()
 err = Console(stderr=True)
@@ -69,6 +70,13 @@ def serve(
         typer.Option("--no-auth", help="Let writes through without a key (local testing only)"),
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve on this already-listening socket (a file descriptor handed over by "
+            "systemd socket activation or a supervisor) instead of --host/--port"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     trusted_proxies: Annotated[
         str,
@@ -108,11 +116,13 @@ def serve(
     os.environ["SMARTCITY_AUTH"] = "0" if no_auth else "1"
     if no_auth:
         err.print("[bold yellow]WARNING: --no-auth: writes need no key. Local testing only.[/]")
-    console.print(f"smartcity {__version__} on http://{host}:{port} ({db.url.split(':')[0]})")
+    where = f"socket fd {fd}" if fd is not None else f"http://{host}:{port}"
+    console.print(f"smartcity {__version__} on {where} ({db.url.split(':')[0]})")
     uvicorn.run(
         "smartcity.cli.asgi:app",
         host=host,
         port=port,
+        fd=fd,
         workers=workers,
         log_level=log_level,
         factory=True,

@@ -27,7 +27,7 @@ from smartcity.analytics.alerts import (
 from smartcity.analytics.crowds.los import SEVERITY, Ladder, ladder, queue_los, walkway_los
 from smartcity.analytics.crowds.venue import Venue
 from smartcity.analytics.engine import Engine, default_engine
-from smartcity.analytics.history import from_hub, with_micros
+from smartcity.analytics.readings import from_hub, with_micros
 from smartcity.hub.runtime import Hub
 from smartcity.hub.timeutil import iso_from_us
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from smartcity.analytics.alerts import AlertSpec, Outcome, active_alerts, reconcile
 from smartcity.analytics.engine import Engine, default_engine
-from smartcity.analytics.history import from_hub, with_micros
+from smartcity.analytics.readings import from_hub, with_micros
 from smartcity.analytics.water.detect import Finding, examine
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.runtime import Hub

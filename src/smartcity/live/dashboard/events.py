@@ -194,6 +194,13 @@ class LiveEvents:
         current = {a.key(): a for a in self.service.alerts()}
         previous = self._alerts if self._alerts is not None else {}
         raised = [alert_json(a) for k, a in current.items() if k not in previous]
+        # Still active with a new reading: the list shows the value now, not the first one.
+        updated = [
+            alert_json(a)
+            for k, a in current.items()
+            if k in previous
+            and (a.value, a.observed_at) != (previous[k].value, previous[k].observed_at)
+        ]
         cleared = [{"rule": k[0], "id": k[1]} for k in previous if k not in current]
         self._alerts = current
         by_rule: dict[str, int] = {}
@@ -203,6 +210,7 @@ class LiveEvents:
             "active": len(current),
             "byRule": by_rule,
             "raised": raised[:200],
+            "updated": updated[:200],
             "cleared": cleared[:200],
         }
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from smartcity.hub.changes import Change
 from smartcity.hub.errors import BadRequestData
+from smartcity.hub.provenance import is_simulated_provider
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.timeutil import now_us, parse_datetime_us
@@ -36,9 +37,6 @@ POLL_LAG_US = 5_000_000  # how long a write transaction may take between its sta
 NAME = iri("name")
 STATUS = iri("status")
 PROVIDER = iri("dataProvider")
-# What the simulator writes as every simulated entity's dataProvider (simulator/provision.py):
-# the dashboard labels those figures as simulated data.
-SIMULATED = "simulated data"
 
 
 @dataclass(slots=True)
@@ -149,7 +147,7 @@ def item_from(doc: dict[str, Any], kind: Kind) -> Item:
         geometry=geometry if isinstance(geometry, dict) else None,
         point=representative_point(geometry if isinstance(geometry, dict) else None),
         status=status if isinstance(status, str) else None,
-        simulated=isinstance(provider, str) and SIMULATED in provider,
+        simulated=is_simulated_provider(provider),
     )
 
 
