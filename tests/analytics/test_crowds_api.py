@@ -91,7 +91,7 @@ def test_crowds_run_writes_alerts_and_the_api_shows_them(
     assert len(cleared["alerts"]) == len(active)
 
     # The same readings from Parquet (--readings): the folder `smartcity history export` wrote.
-    export_history(db, tmp_path / "history", types=["CrowdFlowObserved"])
+    export_history(db, tmp_path / "history", types=["CrowdFlowObserved"], settle_s=0)
     done = cli(
         "analytics",
         "crowds",

@@ -125,6 +125,8 @@ EXPORT_COLUMNS = ("entity_id", "attribute", "observed_at", "value_num")
 
 def _as_readings(table: pa.Table, where: str) -> pa.Table:
     names = set(table.column_names)
+    if table.num_rows == 0 and not names - {"type", "date"}:
+        return SCHEMA.empty_table()  # a folder with nothing exported yet
     if set(SCHEMA.names) <= names:
         return table.select(SCHEMA.names).cast(SCHEMA)
     if set(EXPORT_COLUMNS) <= names:
