@@ -15,6 +15,7 @@ from smartcity.analytics.alerts import active_alerts, alerts
 from smartcity.analytics.crowds import analysis
 from smartcity.analytics.crowds.los import Ladder, ladder, queue_los, walkway_los
 from smartcity.analytics.crowds.venue import load_venue, parse_venue
+from smartcity.analytics.engine import Engine
 from smartcity.analytics.readings import SCHEMA
 from smartcity.config import Settings
 from smartcity.hub.runtime import Hub, build_hub
@@ -122,8 +123,8 @@ def test_bad_venues_say_what_is_wrong(tmp_path: Path) -> None:
         load_venue(bad)
 
 
-def test_assess_by_hand() -> None:
-    """Density, flow and LOS of two sensors in one zone, computed by hand."""
+def test_assess_by_hand(engine: Engine) -> None:
+    """Density, flow and LOS of two sensors in one zone, computed by hand (DuckDB and Spark)."""
     venue = load_venue()
     at = 1_800_000_000_000_000
     bridge = venue.zone("shing-kai-footbridge")  # walkway, 600 m²
@@ -144,7 +145,7 @@ def test_assess_by_hand() -> None:
         },
         schema=SCHEMA,
     )
-    status = analysis.assess(venue, table, at)
+    status = analysis.assess(venue, table, at, engine=engine)
     zone = next(z for z in status.zones if z.zone == "shing-kai-footbridge")
     assert zone.people == 1500 and zone.density == pytest.approx(2.5)
     assert zone.flow == pytest.approx(60.0) and zone.los == "F" and zone.level == "critical"

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from smartcity.analytics.alerts import active_alerts, alerts
+from smartcity.analytics.engine import Engine
 from smartcity.analytics.readings import SCHEMA, from_hub, from_parquet
 from smartcity.analytics.water import analysis
 from smartcity.analytics.water.detect import cusum, examine
@@ -53,7 +54,7 @@ def table(rows: list[tuple[str, str, datetime, float]]) -> pa.Table:
     )
 
 
-def test_minimum_night_flow_and_leakage_by_hand() -> None:
+def test_minimum_night_flow_and_leakage_by_hand(engine: Engine) -> None:
     """One night, 02:00-04:00 Hong Kong time (18:00-20:00 UTC the day before): the lowest
     15-minute inflow is the MNF, the customers' use in that period the legitimate use."""
     rows: list[tuple[str, str, datetime, float]] = []
@@ -67,16 +68,16 @@ def test_minimum_night_flow_and_leakage_by_hand() -> None:
     # Outside the window: lower flows at 01:55 and 04:00 do not count.
     rows += [("dma", "inflow", night - timedelta(minutes=5), 1.0)]
     rows += [("dma", "inflow", night + timedelta(hours=2), 1.0)]
-    [n] = analysis.night_figures(table(rows))["dma"]
+    [n] = analysis.night_figures(table(rows), engine=engine)["dma"]
     assert n.night == "2026-11-24" and n.mnf == pytest.approx(22.0)
     assert n.legitimate == pytest.approx(6.0) and n.leakage == pytest.approx(16.0)
     # Without customer meters the legitimate use is unknown: leakage is the MNF (an upper bound).
     only_inflow = [r for r in rows if r[1] == "inflow"]
-    [n] = analysis.night_figures(table(only_inflow))["dma"]
+    [n] = analysis.night_figures(table(only_inflow), engine=engine)["dma"]
     assert n.legitimate is None and n.leakage == pytest.approx(22.0)
     # A night with fewer than 4 of its 8 periods reported is left out.
     sparse = [r for r in only_inflow if r[2] < night + timedelta(minutes=45)]
-    assert analysis.night_figures(table(sparse)) == {}
+    assert analysis.night_figures(table(sparse), engine=engine) == {}
 
 
 def test_cusum_and_trend_detection() -> None:
