@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
+from smartcity.analytics import api as analytics_api
 from smartcity.analytics.forecast import endpoints as forecast_api
 from smartcity.analytics.parking import endpoints as parking_api
 from smartcity.analytics.traffic import endpoints as traffic_api
@@ -256,6 +257,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(portal_api.router, prefix="/api/v1")
     app.include_router(feedback_api.router)  # /api/v1/comments, /api/v1/privacy
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
+    app.include_router(analytics_api.router)  # /api/v1/analytics/crowds, .../water
     # The open data portal's CKAN Action API and uploaded files (opendata/ckan/endpoints.py).
     app.include_router(opendata_api.router)
     # DATA.GOV.HK's historical archive API (opendata/archive/endpoints.py).
