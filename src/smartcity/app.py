@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.analytics import api as analytics_api
+from smartcity.analytics import jobs as analytics_jobs
 from smartcity.analytics.forecast import endpoints as forecast_api
 from smartcity.analytics.parking import endpoints as parking_api
 from smartcity.analytics.traffic import endpoints as traffic_api
@@ -123,6 +124,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     hub = build_hub(settings, db)
     # Device ingestion (live data): registry, batching writer, MQTT if SMARTCITY_MQTT_URL is set.
     ingest = build_ingest(hub)
+    alert_period = analytics_jobs.period_from_env()  # a bad value stops the start, said why
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,9 +137,15 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         hub.start()
         ingest.start()
         archiving = start_archiving(app.state.opendata, hub.scheduler)
+        # Crowds, parking and water alerts as Alert entities, on a schedule when configured.
+        alerting = (
+            analytics_jobs.start(hub, app.state.parking, alert_period) if alert_period else None
+        )
         try:
             yield
         finally:
+            if alerting is not None:
+                alerting()
             if archiving is not None:
                 archiving()
             ingest.stop()  # commits (and acknowledges) what is queued

@@ -190,6 +190,8 @@ def demo(
     else:
         os.environ.pop("SMARTCITY_MQTT_URL", None)
 
+    # The demo's analyses raise their alerts (crowds, parking, water) as Alert entities.
+    os.environ.setdefault("SMARTCITY_ANALYTICS_ALERTS", "60")
     from smartcity.app import create_app
     from smartcity.config import Settings
 

@@ -119,3 +119,52 @@ def test_probability_of_being_full() -> None:
     assert p_full(100, 10, 200) < 1e-6
     assert p_full(0, 10, 200) > 0.6
     assert p_full(20, float("nan"), 200) < 1e-6  # no spread known: at least one space
+
+
+def test_about_to_fill_is_an_alert_entity_in_the_hub_and_clears(client: TestClient) -> None:
+    """Alerts are data (issue #13 item 8): what ``serve`` runs on its schedule
+    (analytics/jobs.py) keeps an ``Alert`` per car park about to fill, cleared after."""
+    from smartcity.analytics import jobs
+    from smartcity.analytics.alerts import active_alerts, reconcile
+
+    _history(client)
+    app: Any = client.app
+    hub, service = app.state.hub, app.state.parking.service
+    specs = jobs.parking_alerts(service.alerts())
+    reconcile(hub.entities, jobs.PARKING, specs, at_us=NOW)
+    [alert] = active_alerts(hub.entities, jobs.PARKING)
+    assert alert["id"] == "urn:ngsi-ld:Alert:parking:A:carParkAboutToFill"
+    assert alert["alertSource"] == COMMUTER and alert["category"] == "traffic"
+    assert "likely full within" in alert["description"]
+    found = client.get("/ngsi-ld/v1/entities", params={"type": "Alert", "q": "!validTo"},
+                       headers=city_link()).json()  # fmt: skip
+    assert [a["id"] for a in found] == [alert["id"]]
+    reconcile(hub.entities, jobs.PARKING, [], at_us=NOW + STEP_US)  # no longer about to fill
+    assert active_alerts(hub.entities, jobs.PARKING) == []
+
+
+def test_the_alert_period_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smartcity.analytics import jobs
+
+    for good, period in (("", None), ("0", None), ("60", 60.0)):
+        monkeypatch.setenv(jobs.SETTING, good)
+        assert jobs.period_from_env() == period
+    for bad in ("soon", "1"):
+        monkeypatch.setenv(jobs.SETTING, bad)
+        with pytest.raises(ValueError, match=jobs.SETTING):
+            jobs.period_from_env()
+
+
+def test_serve_runs_the_alerting_analyses_when_asked(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    from smartcity.analytics import jobs
+    from smartcity.app import create_app
+
+    monkeypatch.setenv(jobs.SETTING, "60")
+    with TestClient(create_app(settings)) as running:
+        listed = running.get("/healthz").json()["jobs"]
+        assert "analytics.alerts" in str(listed)
+    monkeypatch.delenv(jobs.SETTING)
+    with TestClient(create_app(settings)) as quiet:
+        assert "analytics.alerts" not in str(quiet.get("/healthz").json()["jobs"])
