@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.browser import axe
 
-axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+pytest.importorskip("axe_playwright_python.sync_playwright")
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 MEASURE = "/measures/mobility-12"
 # As set up by conftest.py's server fixture (STAFF_PASSWORD, REPORTS_TO_HIDE there).
 STAFF_PASSWORD = "browser-tests-password"
@@ -59,17 +59,6 @@ def post_comment(page: Any, server: str, text: str, prefix: str = "en") -> int:
     page.locator("#feedback-form button[type=submit]").click()
     page.wait_for_url(re.compile(r".*#comment-\d+$"))
     return int(page.url.rsplit("-", 1)[1])
-
-
-def axe_violations(page: Any) -> str:
-    # Closed <details> are not rendered; open them so axe checks every form.
-    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    results = axe_module.Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
-    return "\n".join(
-        f"{v['id']} ({v['impact']}): {v['help']} -> "
-        + "; ".join(str(n["target"]) for n in v["nodes"][:5])
-        for v in results.response["violations"]
-    )
 
 
 def test_comment_report_until_hidden_then_restore(server: str, new_context: Any) -> None:
@@ -145,7 +134,7 @@ def test_axe_on_the_measure_page_with_comments(server: str, new_context: Any, pr
     page.fill(f"#reply-{cid}-text", "And a reply to it")
     page.locator(f"#reply-{cid} button[type=submit]").click()
     page.wait_for_url(re.compile(r".*#comment-\d+$"))
-    report = axe_violations(page)
+    report = axe.violations(page)
     assert not report, f"measure page [{prefix}]:\n{report}"
     # The form sent back with mistakes: error summary, aria-invalid, hints.
     page.goto(f"{server}/{prefix}{MEASURE}")
@@ -153,32 +142,32 @@ def test_axe_on_the_measure_page_with_comments(server: str, new_context: Any, pr
     page.locator("#feedback-form button[type=submit]").click()
     # interactive.js moves focus to the error summary once the page has loaded.
     playwright_api.expect(page.locator("#feedback-form-errors")).to_be_focused()
-    report = axe_violations(page)
+    report = axe.violations(page)
     assert not report, f"measure page with errors [{prefix}]:\n{report}"
 
 
 def test_axe_on_login_moderation_and_editor_pages(server: str, new_context: Any) -> None:
     page = new_context()
     page.goto(f"{server}/tc/login")
-    report = axe_violations(page)
+    report = axe.violations(page)
     assert not report, f"login:\n{report}"
     page.fill("#login-username", "mod")
     page.fill("#login-password", "not the password")
     page.get_by_role("button", name="登入").click()
-    report = axe_violations(page)
+    report = axe.violations(page)
     assert not report, f"login with an error:\n{report}"
     sign_in(page, server, "mod", "/moderation")
-    report = axe_violations(page)
+    report = axe.violations(page)
     assert not report, f"moderation queue:\n{report}"
     editor = new_context()
     sign_in(editor, server, "td-editor", "/measures/mobility-01/edit")
-    report = axe_violations(editor)
+    report = axe.violations(editor)
     assert not report, f"editor form:\n{report}"
     editor.goto(f"{server}/en/measures/mobility-01")
-    report = axe_violations(editor)
+    report = axe.violations(editor)
     assert not report, f"measure page with the editor panel:\n{report}"
     editor.goto(f"{server}/en/account")
-    report = axe_violations(editor)
+    report = axe.violations(editor)
     assert not report, f"account:\n{report}"
 
 
@@ -195,11 +184,11 @@ def test_sign_in_link_bulk_page_and_official_answer(server: str, new_context: An
     editor.fill("#login-password", STAFF_PASSWORD)
     editor.get_by_role("button", name="Sign in").click()
     editor.wait_for_url("**/en/account/progress")
-    report = axe_violations(editor)
+    report = axe.violations(editor)
     assert not report, f"bulk editor:\n{report}"
     editor.goto(f"{server}/en{MEASURE}")
     assert editor.locator("summary", has_text="Answer officially").count() >= 1
-    report = axe_violations(editor)  # the answer forms, the overdue mark, the status basis
+    report = axe.violations(editor)  # the answer forms, the overdue mark, the status basis
     assert not report, f"measure page with answer forms:\n{report}"
 
 
@@ -211,12 +200,12 @@ def test_voting_asks_for_an_email_address(server: str, new_context: Any) -> None
     voter.locator(f"#comment-{cid} .vote-form button").click()
     form = voter.locator(f"#vote-{cid}")
     playwright_api.expect(form).to_contain_text("One person, one vote")
-    report = axe_violations(voter)
+    report = axe.violations(voter)
     assert not report, f"the e-mail form for a vote:\n{report}"
     voter.fill(f"#vote-{cid}-email", "not an address")
     voter.locator(f"#vote-{cid} button[type=submit]").click()
     playwright_api.expect(voter.locator(f"#vote-{cid}-errors")).to_be_focused()
-    report = axe_violations(voter)
+    report = axe.violations(voter)
     assert not report, f"the e-mail form for a vote, with an error:\n{report}"
     voter.fill(f"#vote-{cid}-email", "resident@example.org")
     voter.locator(f"#vote-{cid} button[type=submit]").click()

@@ -11,6 +11,15 @@ from rich.console import Console
 console = Console()
 err = Console(stderr=True)
 
+# Where a benchmark that makes its own data keeps it.
+ScratchDatabase = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
+    ),
+]
+
 bench_app = typer.Typer(help="Benchmarks against a real server process.", no_args_is_help=True)
 
 
@@ -58,13 +67,7 @@ def bench_hub(
 
 @bench_app.command("ingest")
 def bench_ingest(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
-        ),
-    ] = None,
+    database: ScratchDatabase = None,
     mqtt_url: Annotated[str, typer.Option("--mqtt", help="Broker")] = "mqtt://127.0.0.1:1883",
     readings: Annotated[int, typer.Option(help="Readings to publish")] = 200_000,
     per_message: Annotated[
@@ -120,13 +123,7 @@ bench_app.add_typer(opendata_bench_app, name="opendata")
 
 @opendata_bench_app.command("datastore")
 def bench_opendata_datastore(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
-        ),
-    ] = None,
+    database: ScratchDatabase = None,
     rows: Annotated[int, typer.Option(help="Rows in the CSV to load")] = 1_000_000,
     repeat: Annotated[int, typer.Option(help="Searches to time")] = 50,
 ) -> None:
@@ -147,13 +144,7 @@ def bench_opendata_datastore(
 
 @opendata_bench_app.command("search")
 def bench_opendata_search(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
-        ),
-    ] = None,
+    database: ScratchDatabase = None,
     datasets: Annotated[int, typer.Option(help="Datasets in the catalogue")] = 10_000,
     repeat: Annotated[int, typer.Option(help="Searches to time per query")] = 50,
 ) -> None:

@@ -35,13 +35,11 @@ DEFAULT_FORMAT = "ttl"
 EXTENSIONS = ("ttl", "rdf", "jsonld")
 
 
-def negotiate(accept: str | None) -> str | None:
-    """The format for an ``Accept`` header (RFC 9110 quality values; the first listed wins a
-    tie), Turtle for none or ``*/*``; None when the client accepts none of them."""
-    if not accept or not accept.strip():
-        return DEFAULT_FORMAT
-    best: tuple[float, int, str] | None = None
-    for position, part in enumerate(accept.split(",")):
+def accepted(accept: str) -> list[tuple[str, float]]:
+    """An ``Accept`` header's media types (lower case) with their quality, in order (RFC 9110;
+    a quality that is not a number counts as 0)."""
+    out = []
+    for part in accept.split(","):
         media, *params = (piece.strip() for piece in part.split(";"))
         quality = 1.0
         for param in params:
@@ -51,7 +49,17 @@ def negotiate(accept: str | None) -> str | None:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        media = media.lower()
+        out.append((media.lower(), quality))
+    return out
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The format for an ``Accept`` header (RFC 9110 quality values; the first listed wins a
+    tie), Turtle for none or ``*/*``; None when the client accepts none of them."""
+    if not accept or not accept.strip():
+        return DEFAULT_FORMAT
+    best: tuple[float, int, str] | None = None
+    for position, (media, quality) in enumerate(accepted(accept)):
         if quality <= 0:
             continue
         if media in MEDIA_TYPES:
@@ -81,17 +89,7 @@ def prefers_html(accept: str | None) -> bool:
     """Whether the client ranks HTML above every RDF type it names (browsers do: they send
     ``text/html,...,*/*;q=0.8``); wildcards alone never mean HTML."""
     best_html, best_rdf = 0.0, 0.0
-    for part in (accept or "").split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        media = media.lower()
+    for media, quality in accepted(accept or ""):
         if media in HTML_TYPES:
             best_html = max(best_html, quality)
         elif media in MEDIA_TYPES:
