@@ -152,6 +152,23 @@ def reading_rows(db_url: str) -> tuple[int, int]:
         db.dispose()
 
 
+def temperature_rows(db_url: str) -> int:
+    """History instances of the devices' readings (their entities' temperature): one per
+    reading stored, so a reading stored twice shows here."""
+    db = Database(db_url)
+    try:
+        with db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(schema.attr_history)
+                    .where(schema.attr_history.c.attr.like("%temperature"))
+                ).scalar_one()
+            )
+    finally:
+        db.dispose()
+
+
 class Node:
     """One ingesting node: a `smartcity ingest mqtt` process in a share group."""
 
@@ -215,8 +232,6 @@ class Publisher:
         self.per_message = per_message
         self.acked = 0
         self.sent = 0
-        self._lock = threading.Lock()
-        self._sizes: dict[int, int] = {}
         port = int(mqtt_url.rsplit(":", 1)[1])
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -232,18 +247,25 @@ class Publisher:
         self.client.connect_async("127.0.0.1", port, clean_start=False, properties=props)
         self.client.loop_start()
         self._stop = threading.Event()
+        self.gate = threading.Event()  # cleared: publishing pauses
+        self.gate.set()
         self._thread: threading.Thread | None = None
 
-    def _on_publish(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
-        with self._lock:
-            self.acked += self._sizes.pop(mid, 0)
+    def _on_publish(self, _c: Any, _u: Any, _mid: int, _rc: Any, _p: Any) -> None:
+        # paho's thread, holding paho's locks: no lock of ours here (publish() takes paho's).
+        self.acked += self.per_message
 
     def run(self, rate: float) -> None:
         """Publish ``rate`` messages/s in a thread until ``stop()``."""
 
         def loop() -> None:
             start, m = time.monotonic(), 0
+            m0 = 0
             while not self._stop.is_set():
+                if not self.gate.is_set():
+                    self.gate.wait()
+                    start, m0 = time.monotonic(), m
+                    start -= m0 / rate
                 ahead = start + m / rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
@@ -261,10 +283,8 @@ class Publisher:
             items.append({"t": t / 1000, "value": t % 100})
         body = {"key": secret, **items[0]} if self.per_message == 1 else {
             "key": secret, "readings": items}  # fmt: skip
-        with self._lock:
-            info = self.client.publish(topic, orjson.dumps(body), qos=1)
-            self._sizes[info.mid] = self.per_message
-            self.sent += self.per_message
+        self.sent += self.per_message
+        self.client.publish(topic, orjson.dumps(body), qos=1)
 
     def stop(self, settle: float = 20.0) -> None:
         """Stop publishing; wait (bounded) for the broker to acknowledge what was sent."""

@@ -8,7 +8,7 @@ for it, round robin, as if it were alive, until the session expires, when they a
 but any client may resume one by its client id. So:
 
 - each sharing node says ``online`` (retained) on ``smartcity-ingest/<group>/members/<id>``
-  when it connects, and leaves a will (retained ``offline``, 2 s will delay) that the broker
+  when it connects, and leaves a will (retained ``offline``, 5 s will delay) that the broker
   publishes if the connection drops without a DISCONNECT;
 - every node watches that topic (a small second connection); when a member goes offline,
   one survivor (chosen the same way by all: the dead id's hash over the live ids, sorted)
@@ -152,13 +152,12 @@ class Membership:
             if drainer.finished.is_set() or drainer.failed or not done:
                 drainer.close()  # the session stays; a later takeover resumes it
                 return
-            taken = drainer.ingest.metrics.snapshot()
+            drainer.finished.set()  # before the disconnect: it is not an interruption
             drainer.close(end_session=True)
-            drainer.finished.set()
             self.clear(member)
             self.taken_over.append(member)
-            log.warning("MQTT: took over %s's session (session present: %s); ended it; %s",
-                        member, drainer.session_present, taken)  # fmt: skip
+            log.warning("MQTT: took over %s's session (session present: %s) and ended it",
+                        member, drainer.session_present)  # fmt: skip
         finally:
             with self._lock:
                 self.draining.discard(member)

@@ -55,7 +55,8 @@ RECEIVE_MAXIMUM = 20_000  # unacknowledged messages the broker may send us
 SESSION_EXPIRY_S = 86_400
 READ_BURST = 500  # packets read from the buffer per pass of paho's loop
 RESUBMIT_S = 1.0  # a batch the database could not take is offered again after this
-WILL_DELAY_S = 2  # a node not back this long after its connection dropped is taken over
+WILL_DELAY_S = 5  # a node not back this long after its connection dropped is taken over
+RECONNECT_MAX_S = 4  # below the will delay: a broker restart does not look like dead nodes
 SESSION_TAKEN_OVER = 142  # DISCONNECT reason: another connection took the client id
 
 
@@ -227,7 +228,7 @@ class MqttSubscriber:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_unsubscribe = self._on_unsubscribe
-        self.client.reconnect_delay_set(1, 30)
+        self.client.reconnect_delay_set(1, RECONNECT_MAX_S)
         self.connected = threading.Event()
         self._generation = 0  # bumped on every (re)connect: acks of an old session are void
         self._stopping = False
