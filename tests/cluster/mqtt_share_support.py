@@ -5,6 +5,7 @@ records which readings the broker acknowledged."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -25,8 +26,8 @@ import orjson
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import create_engine, func, select, text
 
 from smartcity.storage import migrate, schema
@@ -306,3 +307,108 @@ def wait_stored(db_url: str, expected: int, timeout: float = 30.0) -> tuple[int,
         if counts[1] >= expected or time.monotonic() > deadline:
             return counts
         time.sleep(0.25)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temporary directory, a free port),
+    run as the ``postgres`` user when the tests run as root: restartable by the test."""
+
+    def __init__(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            pytest.skip("PostgreSQL 15 server binaries are not installed")
+        self.home = Path(tempfile.mkdtemp(prefix="smartcity-pg-"))
+        self.data = self.home / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/smartcity"
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.home, "postgres")
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+
+    def _run(self, *cmd: str) -> None:
+        subprocess.run([*self._as, *cmd], check=True, capture_output=True, timeout=60)
+
+    def _ctl(self, *args: str) -> None:
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.home} -c fsync=off"
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts,
+                  "-l", str(self.home / "log"), "-w", *args)  # fmt: skip
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every session is ended, in-flight transactions roll
+        back; the server is back once it accepts connections."""
+        self._ctl("restart", "-m", "fast")
+
+    def stop(self) -> None:
+        self._ctl("stop", "-m", "immediate")
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    pg = PrivatePostgres()
+    pg.start()
+    try:
+        admin = create_engine(
+            normalise_url(pg.url.rsplit("/", 1)[0] + "/postgres"), isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as conn:
+            conn.execute(text('CREATE DATABASE "smartcity"'))
+        admin.dispose()
+        db = Database(pg.url)
+        migrate.upgrade(db)
+        db.dispose()
+        yield pg
+    finally:
+        with contextlib.suppress(Exception):
+            pg.stop()
+        shutil.rmtree(pg.home, ignore_errors=True)
+
+
+def start_server(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `smartcity serve` process (no MQTT); its base URL once it answers."""
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_MQTT")}
+    out = log.open("wb")
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--no-auth", "--port", str(port), "--database", database_url,
+         "--log-level", "warning"],  # fmt: skip
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"server not ready in 40 s:\n{log.read_text()}")
+
+
+def stored_ids(db_url: str, ids: list[str]) -> int:
+    """How many of the entity ids are in the database."""
+    db = Database(db_url)
+    try:
+        with db.read() as conn:
+            found = conn.execute(
+                select(func.count()).select_from(schema.entities).where(
+                    schema.entities.c.entity_id.in_(ids)
+                )
+            ).scalar_one()
+        return int(found)
+    finally:
+        db.dispose()

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-
-from smartcity.live.ingest.members import Membership, status_topic
-from smartcity.live.ingest.mqtt import check_share_group, subscription_filter
-from smartcity.live.ingest.runtime import IngestConfig, node_client_id
 from tests.cluster.mqtt_share_support import (
     Node,
     Publisher,
     private_broker,
-    temperature_rows,
     register_devices,
     scratch_postgres,
+    temperature_rows,
     wait_stored,
 )
+
+from smartcity.live.ingest.members import Membership, status_topic
+from smartcity.live.ingest.mqtt import check_share_group, subscription_filter
+from smartcity.live.ingest.runtime import IngestConfig, node_client_id
 
 PATTERN = "city/{tenant}/devices/{device_id}/readings"
 
