@@ -378,8 +378,17 @@ def start_server(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes],
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_MQTT")}
     out = log.open("wb")
     proc = subprocess.Popen(
-        [*CLI, "serve", "--no-auth", "--port", str(port), "--database", database_url,
-         "--log-level", "warning"],  # fmt: skip
+        [
+            *CLI,
+            "serve",
+            "--no-auth",
+            "--port",
+            str(port),
+            "--database",
+            database_url,
+            "--log-level",
+            "warning",
+        ],
         stdout=out,
         stderr=subprocess.STDOUT,
         env=env,
@@ -405,9 +414,9 @@ def stored_ids(db_url: str, ids: list[str]) -> int:
     try:
         with db.read() as conn:
             found = conn.execute(
-                select(func.count()).select_from(schema.entities).where(
-                    schema.entities.c.entity_id.in_(ids)
-                )
+                select(func.count())
+                .select_from(schema.entities)
+                .where(schema.entities.c.entity_id.in_(ids))
             ).scalar_one()
         return int(found)
     finally:

@@ -18,10 +18,10 @@ from tests.cluster.mqtt_share_support import (
     Publisher,
     private_broker,
     private_postgres,
-    start_server,
-    stored_ids,
     register_devices,
     scratch_postgres,
+    start_server,
+    stored_ids,
     temperature_rows,
     wait_stored,
 )
@@ -97,7 +97,7 @@ def test_broker_restart_during_ingestion(tmp_path: Path, shared: bool) -> None:
                 node.wait_ready()
             pub = Publisher(broker.url, devices, per_message=5)
             pub.run(rate=400)
-            time.sleep(2.0)
+            time.sleep(1.5)
             if shared:
                 pub.gate.clear()
                 pub.client.loop_stop()  # no reconnect (and no resend) until the nodes are back
@@ -112,9 +112,9 @@ def test_broker_restart_during_ingestion(tmp_path: Path, shared: bool) -> None:
                     time.sleep(0.1)
                 pub.client.loop_start()
                 pub.gate.set()
-            time.sleep(3.0)
+            time.sleep(2.0)
             pub.stop(settle=30)
-            assert pub.acked == pub.sent > 5_000
+            assert pub.acked == pub.sent > 3_000
             _, ledger = wait_stored(db_url, pub.acked, timeout=40)
             recovered_s = time.monotonic() - down_at
             print(f"broker restart ({'shared' if shared else 'one node'}): published "
@@ -158,11 +158,11 @@ def test_postgres_restart_during_http_writes(tmp_path: Path) -> None:
         try:
             for t in threads:
                 t.start()
-            time.sleep(2.0)
+            time.sleep(1.5)
             restart_at = time.monotonic()
             pg.restart()
             back_at = time.monotonic()
-            time.sleep(3.0)
+            time.sleep(2.0)
             stop.set()
             for t in threads:
                 t.join(20)
