@@ -275,6 +275,10 @@ class MqttSubscriber:
         if self.connected.is_set() and not self.unsubscribed.is_set():
             self.client.unsubscribe(self.filter)
             self.unsubscribed.wait(min(timeout, 5.0))
+        if not self.unsubscribed.is_set():
+            # Not connected (or no answer): the session is still in the group and must be
+            # taken over; its will says offline once the connection is gone.
+            return False
         return self.wait_idle(timeout, quiet=0.3)
 
     def wait_idle(self, timeout: float, quiet: float = 1.0) -> bool:
