@@ -8,11 +8,12 @@ for it, round robin, as if it were alive, until the session expires, when they a
 but any client may resume one by its client id. So:
 
 - each sharing node says ``online`` (retained) on ``smartcity-ingest/<group>/members/<id>``
-  when it connects, and leaves a will (retained ``offline``, 5 s will delay) that the broker
+  when it connects, and leaves a will (retained ``offline``, 1 s will delay) that the broker
   publishes if the connection drops without a DISCONNECT;
-- every node watches that topic (a small second connection); when a member goes offline,
-  one survivor (chosen the same way by all: the dead id's hash over the live ids, sorted)
-  resumes the dead session at once, the others after ``GRACE_S`` if it is still offline;
+- every node watches that topic (a small second connection); when a member is still offline
+  ``CONFIRM_S`` after it was said so, one survivor (chosen the same way by all: the dead id's
+  hash over the live ids, sorted) resumes the dead session, the others ``GRACE_S`` later if
+  it is still offline;
 - the survivor (``MqttSubscriber(drain=True)``) unsubscribes the session from the group,
   commits and acknowledges what the broker queued, then ends the session (expiry 0) and
   clears the member's status. Its readings go through the survivor's writer and the shared
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A member said offline is taken over only if it is still offline this much later: a node
+# whose connection dropped (or a broker that restarted: Mosquitto publishes every will as it
+# shuts down) reconnects within its back-off (RECONNECT_MAX_S) and says online again. Taking
+# over a live node's session would unsubscribe it from the group while it is away.
+CONFIRM_S = 5.0
 GRACE_S = 15.0  # the other survivors step in if the chosen one did not clear the member
 DRAIN_TIMEOUT_S = 300.0  # one takeover at most this long (then the session is kept)
 
@@ -103,7 +109,7 @@ class Membership:
             else:
                 self.status.pop(member, None)
         if state == "offline":
-            self._consider(member, first=True)
+            self._consider(member)
 
     # -- takeover ---------------------------------------------------------------------------------
     def chosen(self, member: str) -> str:
@@ -114,21 +120,25 @@ class Membership:
             live = sorted([*live, self.own_id])
         return live[zlib.crc32(member.encode()) % len(live)]
 
-    def _consider(self, member: str, *, first: bool) -> None:
+    def _consider(self, member: str, *, stage: int = 0) -> None:
+        """Stage 0: a member was said offline; stage 1 (``CONFIRM_S`` later): still offline,
+        the chosen survivor takes over; stage 2 (``GRACE_S`` after that): anyone does."""
         if self._closed or member == self.own_id:
             return
         with self._lock:
             if self.status.get(member) != "offline" or member in self.draining:
                 return
-        if not first or self.chosen(member) == self.own_id:
+        if stage == 2 or (stage == 1 and self.chosen(member) == self.own_id):
             threading.Thread(
                 target=self._take_over, args=(member,), name=f"takeover-{member}", daemon=True
             ).start()
-        else:
-            timer = threading.Timer(GRACE_S, self._consider, (member,), {"first": False})
-            timer.daemon = True
-            self._timers.append(timer)
-            timer.start()
+            return
+        timer = threading.Timer(
+            CONFIRM_S if stage == 0 else GRACE_S, self._consider, (member,), {"stage": stage + 1}
+        )
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
 
     def _take_over(self, member: str) -> None:
         from smartcity.live.ingest.mqtt import MqttSubscriber
