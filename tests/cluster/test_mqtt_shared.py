@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -101,3 +102,38 @@ def test_two_nodes_share_the_readings(tmp_path: Path) -> None:
         shares = [_written(n) for n in nodes]
         assert all(s >= 500 for s in shares[:1]), shares  # the broker gave both a share
         assert shares[1] >= 300 and sum(shares) == 4_300, shares
+
+
+def _duplicates(node: Node) -> int:
+    found = re.findall(r"'duplicates': (\d+)", node.text())
+    return int(found[-1]) if found else 0
+
+
+@pytest.mark.slow
+def test_a_reading_delivered_to_two_nodes_is_stored_once(tmp_path: Path) -> None:
+    """The ledger works across processes: two nodes that both get every message (plain
+    subscriptions, no group: the worst case of redelivery) write concurrently into one
+    PostgreSQL database; each reading is stored once and the other copy counted a duplicate."""
+    with scratch_postgres() as db_url, private_broker() as broker:
+        pattern = f"d{uuid.uuid4().hex[:6]}" + "/{tenant}/devices/{device_id}/readings"
+        devices = register_devices(db_url, pattern, 20)
+        nodes = [
+            Node(db_url, broker.url, pattern, None, f"dup-{i}", tmp_path / f"dup{i}.log")
+            for i in range(2)
+        ]
+        try:
+            for node in nodes:
+                node.wait_ready()
+            pub = Publisher(broker.url, devices, per_message=10)
+            for m in range(300):
+                pub.publish_one(m)
+            pub.stop()
+            _, ledger = wait_stored(db_url, 3_000)
+            time.sleep(1.0)  # the slower node's copies
+        finally:
+            for node in nodes:
+                node.stop()
+        assert ledger == temperature_rows(db_url) == 3_000
+        written = [_written(n) for n in nodes]
+        assert sum(written) == 3_000, written  # each reading written by exactly one node
+        assert sum(_duplicates(n) for n in nodes) == 3_000  # the other copy recognised
