@@ -57,7 +57,6 @@ READ_BURST = 500  # packets read from the buffer per pass of paho's loop
 RESUBMIT_S = 1.0  # a batch the database could not take is offered again after this
 WILL_DELAY_S = 1  # a node not back this long after its connection dropped is said offline
 RECONNECT_MAX_S = 4  # below members.CONFIRM_S: a reconnecting node is not taken over
-SESSION_TAKEN_OVER = 142  # DISCONNECT reason: another connection took the client id
 
 
 class _BufferedSocket:
