@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.listening import listening_socket, port_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -107,18 +108,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     )
     assert key.returncode == 0, key.stderr
     (home / "demo-api-key").write_text(key.stdout.strip().splitlines()[-1] + "\n")
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    proc = subprocess.Popen(
-        [str(wrapper), "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sock = listening_socket()
+    port = port_of(sock)
+    with sock:
+        proc = subprocess.Popen(
+            [str(wrapper), "serve", "--fd", str(sock.fileno()), "--log-level", "warning"],
+            env=env,
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(sock.fileno(),),
+        )
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -16,6 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from smartcity import __version__
+from smartcity.analytics import api as analytics_api
+from smartcity.analytics.forecast import endpoints as forecast_api
+from smartcity.analytics.parking import endpoints as parking_api
+from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.config import Settings
 from smartcity.hub.api import (
     attrs,
@@ -46,6 +50,7 @@ from smartcity.opendata.ckan import endpoints as opendata_api
 from smartcity.opendata.datastore import routes as datastore_routes
 from smartcity.opendata.dcat import endpoints as dcat_api
 from smartcity.opendata.runtime import build_opendata
+from smartcity.opendata.site import routes as opendata_site
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
 from smartcity.portal.feedback import schemas as feedback_schemas
@@ -130,12 +135,12 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         # Delivers whatever the outbox still holds from before the restart, then keeps going.
         hub.start()
         ingest.start()
-        archiving = start_archiving(app.state.opendata)
+        archiving = start_archiving(app.state.opendata, hub.scheduler)
         try:
             yield
         finally:
             if archiving is not None:
-                archiving.cancel()
+                archiving()
             ingest.stop()  # commits (and acknowledges) what is queued
             live_view.close()
             hub.close()
@@ -235,6 +240,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             "status": "ok",
             "version": __version__,
             "database": "postgresql" if db.is_postgres else "sqlite",
+            # The periodic jobs this node runs now, of the cluster's (docs/deploy.md).
+            "jobs": hub.scheduler.jobs(),
         }
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
@@ -261,6 +268,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.include_router(portal_api.router, prefix="/api/v1")
     app.include_router(feedback_api.router)  # /api/v1/comments, /api/v1/privacy
     app.include_router(feedback_moderation_api.router)  # /api/v1/moderation
+    app.include_router(analytics_api.router)  # /api/v1/analytics/crowds, .../water
     # The open data portal's CKAN Action API and uploaded files (opendata/ckan/endpoints.py).
     app.include_router(opendata_api.router)
     # DATA.GOV.HK's historical archive API (opendata/archive/endpoints.py).
@@ -269,8 +277,12 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # DCAT-AP 3: /catalog.{ttl,rdf,jsonld} and /dataset/{name}[.ext] (opendata/dcat/).
     app.include_router(dcat_api.router)
     app.include_router(citydata_api.router)  # live city datasets' files
+    app.include_router(opendata_site.router)  # /{en,tc,sc}/dataset, organisation pages...
+    app.include_router(traffic_api.router)  # /api/v1/analytics/traffic (analytics/traffic)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
+    forecast_api.install(app, hub)  # /api/v1/analytics/forecasts (analytics/forecast/)
+    parking_api.install(app, hub)  # /api/v1/analytics/parking (analytics/parking/)
     # The public site: /static, the language redirects, then the portal's pages behind its
     # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).
     web_routing.install(app)

@@ -81,7 +81,8 @@ class FeedbackSettings:
 
     Rates are (events, seconds) sliding windows, stored in the database so they hold across
     processes. ``secret`` keys the hashes of voter tokens and IP addresses and signs CSRF tokens;
-    None means ``SMARTCITY_SECRET``, else ``$SMARTCITY_HOME/secret`` (created once, mode 0600).
+    None means ``SMARTCITY_SECRET``, else on PostgreSQL the one kept in the database (shared by
+    every node), else ``$SMARTCITY_HOME/secret`` (created once, mode 0600).
     """
 
     reports_to_hide: int = 3
@@ -297,6 +298,28 @@ class OpenDataSettings:
 
 
 @dataclass
+class ClusterSettings:
+    """Several ``serve`` nodes on one PostgreSQL database (storage/leases.py, docs/deploy.md).
+
+    Each periodic job (the silent-device sweep, ledger pruning, archive runs, periodic
+    notifications) runs on the node holding its lease; the lease lasts ``job_lease`` seconds
+    and is renewed every third of that, so a dead node's jobs are taken over within
+    ``job_lease * 4 / 3`` seconds. Shorter: faster takeover, more renewals (one small UPDATE
+    per node every ``job_lease / 3`` s).
+    """
+
+    job_lease: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.job_lease <= 0:
+            raise ValueError(f"SMARTCITY_JOB_LEASE must be positive (got {self.job_lease})")
+
+    @classmethod
+    def from_env(cls) -> ClusterSettings:
+        return cls(job_lease=_env_float("SMARTCITY_JOB_LEASE", cls.job_lease))
+
+
+@dataclass
 class Settings:
     database_url: str
     auth_required: bool = True
@@ -310,6 +333,7 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
     opendata: OpenDataSettings = field(default_factory=OpenDataSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -329,4 +353,5 @@ class Settings:
             notifications=NotificationSettings.from_env(),
             sessions=SessionSettings.from_env(),
             opendata=OpenDataSettings.from_env(),
+            cluster=ClusterSettings.from_env(),
         )

@@ -16,3 +16,22 @@ def test_the_datastore_benchmark_runs() -> None:
     assert by_name["datastore load (CSV)"]["rows"] == 500
     assert by_name["datastore_search filter+sort+100"]["p50 ms"] > 0
     assert any(name.startswith("datasette") for name in by_name)
+
+
+def test_percentiles_are_in_percent_and_refuse_fractions() -> None:
+    from smartcity.bench.harness import percentile
+
+    times = [float(n) for n in range(101)]  # 0 to 100: the q-th percentile is q
+    assert (percentile(times, 50), percentile(times, 95)) == (50.0, 95.0)
+    with pytest.raises(ValueError, match="percent"):
+        percentile(times, 0.95)  # once reported the fastest run as the p95
+
+
+def test_the_search_benchmark_runs() -> None:
+    from smartcity.bench import opendata_search
+
+    results = opendata_search.run(None, datasets=40, repeat=3, progress=lambda _step: None)
+    by_name = {r.name: r.figures for r in results}
+    assert by_name["package_search facet filter"]["matches"] > 0
+    overall = by_name["package_search, all queries"]
+    assert overall["p95 ms"] >= by_name["package_search facet filter"]["p50 ms"] > 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.listening import listening_socket, port_of
 
 CHROMIUM = os.environ.get("SMARTCITY_CHROMIUM", "/usr/bin/chromium")
 
@@ -32,12 +32,6 @@ if not Path(CHROMIUM).exists():
         allow_module_level=True,
     )
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _smartcity(
@@ -96,15 +90,18 @@ def server() -> Iterator[str]:
 def serve(env: dict[str, str], home: Path) -> Iterator[str]:
     """``smartcity serve --no-auth`` with ``env`` on a free loopback port, its log in
     ``home/server.log``; yields its base URL once /healthz answers."""
-    port = _free_port()
+    sock = listening_socket()
+    port = port_of(sock)
     log = (home / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smartcity", "serve", "--no-auth", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    with sock:  # the child has its own copy of the listening socket
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartcity", "serve", "--no-auth",
+             "--fd", str(sock.fileno()), "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(sock.fileno(),),
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

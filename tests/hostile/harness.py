@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.listening import listening_socket, port_of
 
 CLI = [sys.executable, "-m", "smartcity"]
 PROBE_ENTITY = "urn:ngsi-ld:Probe:alive"
@@ -82,24 +83,27 @@ def serve(
 ) -> Iterator[Server]:
     """Run ``smartcity serve`` on a free loopback port until the block ends."""
     token = create_key(database_url, f"hostile-{time.monotonic_ns()}")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *CLI,
-            "serve",
-            "--port",
-            str(port),
-            "--database",
-            database_url,
-            "--log-level",
-            "warning",
-            *list(args),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+    sock = listening_socket()
+    port = port_of(sock)
+    with sock:  # the child has its own copy of the listening socket
+        proc = subprocess.Popen(
+            [
+                *CLI,
+                "serve",
+                "--fd",
+                str(sock.fileno()),
+                "--database",
+                database_url,
+                "--log-level",
+                "warning",
+                *list(args),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+            pass_fds=(sock.fileno(),),
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     try:

@@ -85,7 +85,7 @@ def test_registration_names_follow_the_context(client: TestClient) -> None:
         ({"refreshRate": "often"}, "ISO 8601 duration"),
         ({"mode": "exclusive"}, "entities with an id"),
         ({"mode": "auxiliary", "operations": ["updateOps"]}, "read operations"),
-        ({"colour": "red"}, "unknown ContextSourceRegistration member"),
+        ({"bad name": "red"}, "not a valid Context Source property name"),
     ],
 )
 def test_invalid_registrations_are_bad_request_data(
@@ -139,6 +139,63 @@ def test_query_by_type_id_and_attrs_with_paging(client: TestClient) -> None:
     assert client.get(BASE).status_code == 400  # neither type nor attrs (clause 5.10.2.4)
     for bad in ({"id": "invalidUri"}, {"q": "(invalidQuery"}, {"georel": "within"},
                 {"timerel": "before"}, {"type": "Road", "id": "not a uri"}):  # fmt: skip
+        response = client.get(BASE, params=bad)
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["type"].endswith("BadRequestData")
+
+
+def test_query_by_properties_place_and_time(client: TestClient) -> None:
+    """q and csf on Context Source properties, geo-queries on location, temporal queries on
+    observationInterval / managementInterval (clause 5.10.2)."""
+    td = registration(
+        id="urn:ngsi-ld:ContextSourceRegistration:td", department="TD", priority=2,
+        location={"type": "Point", "coordinates": [114.17, 22.30]},  # Tsim Sha Tsui
+        observationInterval={"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-06-30T00:00:00Z"},
+    )  # fmt: skip
+    epd = registration(
+        id="urn:ngsi-ld:ContextSourceRegistration:epd", department="EPD", priority=1,
+        mode="auxiliary", registrationName="air quality",
+        location={"type": "Point", "coordinates": [114.26, 22.31]},  # Tseung Kwan O
+        managementInterval={"startAt": "2026-03-01T00:00:00Z"},
+    )  # fmt: skip
+    for body in (td, epd):
+        assert client.post(BASE, json=body).status_code == 201
+    assert client.get(f"{BASE}/{td['id']}").json()["department"] == "TD"
+
+    def ids(**params: str) -> list[str]:
+        response = client.get(BASE, params=params)
+        assert response.status_code == 200, response.text
+        return sorted(r["id"].rsplit(":", 1)[1] for r in response.json())
+
+    assert ids(q='department=="TD"') == ["td"]
+    assert ids(q="priority>1") == ["td"]
+    assert ids(csf='mode=="auxiliary"') == ["epd"]
+    assert ids(csf='registrationName~="air"', q="priority<5") == ["epd"]
+    assert ids(type="TrafficFlowObserved", q="department") == ["epd", "td"]
+    near_tst = {"georel": "near;maxDistance==2000", "geometry": "Point",
+                "coordinates": "[114.172, 22.297]"}  # fmt: skip
+    assert ids(**near_tst) == ["td"]
+    box = "[[[114.2,22.2],[114.3,22.2],[114.3,22.4],[114.2,22.4],[114.2,22.2]]]"
+    assert ids(georel="within", geometry="Polygon", coordinates=box) == ["epd"]
+    assert ids(timerel="before", timeAt="2026-02-01T00:00:00Z") == ["td"]
+    assert ids(timerel="after", timeAt="2026-07-01T00:00:00Z") == []
+    assert ids(timerel="after", timeAt="2026-07-01T00:00:00Z", timeproperty="modifiedAt") == ["epd"]
+    between = {"timerel": "between", "timeAt": "2026-06-01T00:00:00Z",
+               "endTimeAt": "2026-08-01T00:00:00Z"}  # fmt: skip
+    assert ids(**between) == ["td"]
+    # An entity id alone is enough to ask (type-only selectors could hold any id).
+    assert ids(id="urn:ngsi-ld:TrafficFlowObserved:1") == ["epd", "td"]
+    # A Context Source property is removed by PATCH with urn:ngsi-ld:null.
+    assert (
+        client.patch(f"{BASE}/{td['id']}", json={"department": "urn:ngsi-ld:null"}).status_code
+        == 204
+    )
+    assert ids(q="department") == ["epd"]
+    for bad in ({"geoproperty": "elsewhere", "georel": "within", "geometry": "Polygon",
+                 "coordinates": box}, {"timerel": "between", "timeAt": "2026-01-01T00:00:00Z"},
+                {"timeAt": "2026-01-01T00:00:00Z"}, {"csf": "a=="},
+                {"timerel": "before", "timeAt": "2026-01-01T00:00:00Z",
+                 "timeproperty": "deletedAt"}):  # fmt: skip
         response = client.get(BASE, params=bad)
         assert response.status_code == 400, (bad, response.text)
         assert response.json()["type"].endswith("BadRequestData")
@@ -287,3 +344,35 @@ def test_registration_query_parameters_parse_or_are_bad_request(
         assert wanted.types
     if attrs and attrs.strip(", "):
         assert wanted.attrs and all(a.startswith("https://") or ":" in a for a in wanted.attrs)
+
+
+filter_text = st.one_of(
+    st.none(),
+    st.text(max_size=40),
+    st.sampled_from(["before", "after", "between", "within", "near;maxDistance==10", "Point",
+                     "[1,2]", "2026-01-01T00:00:00Z", "observedAt", "location", 'a=="b"']),
+)  # fmt: skip
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(filter_text, min_size=10, max_size=10))
+def test_registration_filters_parse_or_are_bad_request(values: list[str | None]) -> None:
+    """q, csf, geo and temporal parameters of a registration query: any text either parses
+    into a filter that evaluates without error, or is BadRequestData."""
+    from smartcity.hub.federation.regquery import parse_filter, passes
+
+    names = ["q", "csf", "georel", "geometry", "coordinates", "geoproperty", "timerel",
+             "timeAt", "endTimeAt", "timeproperty"]  # fmt: skip
+    try:
+        flt = parse_filter(
+            **dict(zip(names, values, strict=True)), max_q_length=4096, max_points=10_000
+        )
+    except BadRequestData:
+        return
+    ctx = core_context()
+    doc = parse_registration(
+        registration(department="TD", location={"type": "Point", "coordinates": [1, 2]},
+                     observationInterval={"startAt": "2026-01-01T00:00:00Z"}),
+        ctx, now_us=now_us(),
+    )  # fmt: skip
+    assert passes(doc, flt, ctx) in (True, False)

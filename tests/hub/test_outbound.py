@@ -372,3 +372,28 @@ def test_forwarding_to_a_private_source_is_refused(db: Database, site: Site) -> 
         assert r.status_code == 200, r.text
         assert SETTING in r.headers["NGSILD-Warning"]
     assert site.hits == []
+
+
+def test_forwarded_writes_to_a_private_source_are_refused(db: Database, site: Site) -> None:
+    """Distributed writes go through the same guard: the source is never reached, the hub's
+    own part is written, and the refusal is that source's error in the 207."""
+    open_settings = Settings(database_url=db.url, auth_required=False)
+    body = {**_registration(site.url), "operations": ["redirectionOps", "createSubscription"]}
+    with TestClient(create_app(open_settings)) as client:
+        r = client.post("/ngsi-ld/v1/csourceRegistrations", json=body)
+        assert r.status_code == 201, r.text
+    settings = Settings(database_url=db.url, auth_required=False, forbid_private_targets=True)
+    car = {"id": "urn:ngsi-ld:Vehicle:guarded", "type": "Vehicle",
+           "speed": {"type": "Property", "value": 30}}  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/ngsi-ld/v1/entities", json=car)
+        assert r.status_code == 207, r.text
+        [error] = r.json()["errors"]
+        assert error["registrationId"] == body["id"]
+        assert SETTING in error["error"]["detail"]
+        assert r.json()["success"] == [car["id"]]
+        assert client.get(f"/ngsi-ld/v1/entities/{car['id']}?local=true").status_code == 200
+        r = client.post("/ngsi-ld/v1/subscriptions", json=_subscription("http://8.8.8.8:9/n"))
+        assert r.status_code == 201, r.text
+        assert SETTING in r.headers["NGSILD-Warning"]
+    assert site.hits == []

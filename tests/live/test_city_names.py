@@ -97,6 +97,8 @@ def test_every_live_linked_measure_has_its_figure(
             figure = live.compute(entities, link)
             assert figure.value is not None and figure.value > 0, (measure_id, figure)
             assert figure.entities > 0, (measure_id, figure)
+            # Every one of them is the simulator's: the page labels the figure as simulated.
+            assert figure.simulated == figure.entities, (measure_id, figure)
             # The data behind the figure is found by a browser, which sends no Link header.
             behind = client.get(figure.api_url)
             assert behind.status_code == 200 and behind.json(), (measure_id, figure.api_url)
@@ -115,3 +117,13 @@ def test_every_writer_and_reader_takes_its_names_from_the_city_context() -> None
         assert kind.type_name in {d.entity_type for d in build_fleet(100, SEED)}, kind.key
     # Short names of the context are not shadowed by the core context (it is applied last).
     assert all(ctx.expand(name) == iri for name, iri in city.items())
+
+
+def test_measure_pages_label_simulated_figures(city: tuple[TestClient, list[SimDevice]]) -> None:
+    client, _fleet = city
+    linked = next(m for area in load_blueprint().areas for m in area.measures if m.live)
+    for prefix, label in (("en", "Simulated data"), ("tc", "模擬數據"), ("sc", "模拟数据")):
+        page = client.get(f"/{prefix}/measures/{linked.id}")
+        assert page.status_code == 200
+        assert page.text.count('class="figure-simulated"') == len(linked.live)
+        assert f">{label}</span>" in page.text

@@ -97,6 +97,31 @@ def test_a_committed_write_reaches_the_stream_within_a_second(server: tuple[str,
     assert air["value"] == 8
     raised = update["alerts"]["raised"]
     assert [(a["rule"], a["id"]) for a in raised] == [("aqhi", "urn:ngsi-ld:AirQualityObserved:tp")]
+    assert update["alerts"]["updated"] == []
+
+
+def test_an_active_alert_shows_its_newest_reading(server: tuple[str, Any]) -> None:
+    """Still over its threshold with a new value: the alert is sent again as "updated" (the
+    list shows the value now, not the one it was raised with) and not counted as new."""
+    base, _app = server
+    station = "urn:ngsi-ld:AirQualityObserved:kt"
+    with httpx.Client(base_url=base, timeout=10, headers=city_link()) as http:
+        http.post("/ngsi-ld/v1/entities", json={
+            "id": station, "type": "AirQualityObserved",
+            "aqhi": 8, "location": {"type": "Point", "coordinates": [114.2, 22.32]}})  # fmt: skip
+        assert http.get("/api/v1/dashboard/tiles").status_code == 200  # the view is loaded
+        with http.stream("GET", "/api/v1/dashboard/events") as stream:
+            read_events(stream, "hello", 5)
+            r = http.patch(f"/ngsi-ld/v1/entities/{station}/attrs",
+                           json={"aqhi": {"type": "Property", "value": 10}})  # fmt: skip
+            assert r.status_code == 204
+            alerts: dict[str, Any] = {}
+            while not alerts.get("updated"):
+                _, update = read_events(stream, "update", 5)[-1]
+                alerts = update.get("alerts", {})
+    assert alerts["raised"] == [] and alerts["active"] == 1
+    [alert] = alerts["updated"]
+    assert (alert["id"], alert["value"]) == (station, 10)
 
 
 def test_writes_through_another_server_process_reach_the_stream(

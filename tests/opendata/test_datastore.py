@@ -213,3 +213,21 @@ def test_dumps_neutralise_formulas(od_client: TestClient, resource_id: str) -> N
 def test_search_sql_is_off_by_default(act: Act, resource_id: str) -> None:
     off = act("datastore_search_sql", 400, sql=f'SELECT * FROM "{resource_id}"')["error"]
     assert "not enabled" in off["message"]
+
+
+def test_resources_with_a_table_say_datastore_active(act: Act, resource_id: str) -> None:
+    """CKAN's flag, which clients (and CKAN's own pages) read to offer the DataStore API."""
+    link = act("resource_create", package_id="car-parks", url="https://example.org/a.csv")
+    assert link["result"]["datastore_active"] is False
+    assert act("resource_show", id=resource_id)["result"]["datastore_active"] is True
+    shown = act("package_show", id="car-parks")["result"]["resources"]
+    assert {r["id"]: r["datastore_active"] for r in shown} == {
+        resource_id: True,
+        link["result"]["id"]: False,
+    }
+    found = act("package_search", q="name:car-parks")["result"]["results"][0]["resources"]
+    assert sorted(r["datastore_active"] for r in found) == [False, True]
+    listed = act("resource_search", query="name:Spaces")["result"]["results"]
+    assert [r["datastore_active"] for r in listed] == [True]
+    act("datastore_delete", resource_id=resource_id)
+    assert act("resource_show", id=resource_id)["result"]["datastore_active"] is False

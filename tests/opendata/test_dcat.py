@@ -213,7 +213,7 @@ def test_modified_since_returns_only_what_changed(
         ("text/turtle", "ttl", "text/turtle"),
         ("application/rdf+xml", "rdf", "application/rdf+xml"),
         ("application/ld+json", "jsonld", "application/ld+json"),
-        ("text/html;q=0.9, application/ld+json;q=0.5, */*;q=0.1", "jsonld", "application/ld+json"),
+        ("text/html;q=0.4, application/ld+json;q=0.5, */*;q=0.1", "jsonld", "application/ld+json"),
     ],
 )
 def test_the_dataset_page_negotiates_rdf(
@@ -256,11 +256,49 @@ def test_schema_org_markup_reads_as_a_dataset(
     )
 
 
-def test_a_client_wanting_only_html_is_told_what_to_ask_for(
+def test_a_client_wanting_html_gets_the_page_and_one_wanting_neither_is_told(
     od_client: TestClient, catalogue: dict[str, Any]
 ) -> None:
-    response = od_client.get("/dataset/car-park-vacancy", headers={"Accept": "text/html"})
+    for accept in ("text/html", "text/html;q=0.9, application/ld+json;q=0.5, */*;q=0.1"):
+        response = od_client.get(
+            "/dataset/car-park-vacancy", headers={"Accept": accept}, follow_redirects=False
+        )
+        assert response.status_code == 303, accept
+        assert response.headers["location"] == "/en/dataset/car-park-vacancy"
+    response = od_client.get("/dataset/car-park-vacancy", headers={"Accept": "image/png"})
     assert response.status_code == 406
     assert response.json()["error"]["__type"] == "Not Acceptable"
     assert "text/turtle" in response.json()["error"]["message"]
     assert od_client.get("/dataset/nothing-here.ttl").status_code == 404
+
+
+def test_the_site_apis_are_data_services(od_client: TestClient, act: Act) -> None:
+    """The catalogue lists its APIs as dcat:DataService; a distribution with a DataStore
+    table, or a hub query, names the service it is also reached through."""
+    act("organization_create", name="td", title="TD")
+    act("package_create", name="spaces", owner_org="td", title="Spaces",
+        resources=[{"url": "/ngsi-ld/v1/entities?type=CarPark", "name": "Now",
+                    "kind": "hub-query"}])  # fmt: skip
+    table = act("datastore_create", resource={"package_id": "spaces", "name": "Table"},
+                fields=[{"id": "n", "type": "int"}], records=[{"n": 1}])["result"]  # fmt: skip
+    graph = Graph().parse(data=od_client.get("/catalog.ttl").content, format="turtle")
+    base = "http://testserver"
+    services = set(graph.subjects(RDF.type, DCAT.DataService))
+    assert services == {
+        URIRef(base + "/api/3/action/"),
+        URIRef(base + "/api/3/action/datastore_search"),
+        URIRef(base + "/ngsi-ld/v1/"),
+    }
+    catalog = URIRef(base + "/catalog")
+    assert set(graph.objects(catalog, DCAT.service)) == services
+    for service in services:
+        assert graph.value(service, DCAT.endpointURL) is not None
+        assert graph.value(service, DCT.title) is not None
+    dataset = graph.value(predicate=DCT.title, object=Literal("Spaces", lang="en"))
+    assert dataset is not None
+    distribution = URIRef(f"{dataset}/resource/{table['resource_id']}")
+    assert graph.value(distribution, DCAT.accessService) == URIRef(
+        base + "/api/3/action/datastore_search"
+    )
+    assert (URIRef(base + "/ngsi-ld/v1/"), DCAT.servesDataset, dataset) in graph
+    assert_conforms(graph)

@@ -4,6 +4,7 @@ repeated harvests updating in place, and the source shown in ``package_show``.""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
@@ -204,3 +205,36 @@ def test_languages_with_different_ids_are_matched_by_name(
     assert harvest_ckan(od_client, base).created == 3
     shown = act("package_show", id="hk-hko-rss-current-weather-report")["result"]
     assert shown["title_translated"]["zh-Hans"] == "本港地区天气报告"
+
+
+def test_a_dataset_gone_from_the_source_is_withdrawn_here(
+    od_client: TestClient, act: Act, datagovhk: tuple[str, Path]
+) -> None:
+    """As ckanext-harvest: what the source no longer lists is deleted here (and comes back
+    when the source lists it again); a harvest that fails part way withdraws nothing."""
+    base, folder = datagovhk
+    harvest_ckan(od_client, base)
+    gone = "hk-epd-airteam-past24hr-pc-of-individual-air-quality-monitoring-stations"
+    pages = {lang: folder / f"{lang}-data/api/3/action/package_search.start-2.json"
+             for lang in ("en", "tc", "sc")}  # fmt: skip
+    kept = {lang: page.read_text() for lang, page in pages.items()}
+    for page in pages.values():  # the source drops its third dataset
+        emptied = json.loads(page.read_text())
+        emptied["result"].update(count=2, results=[])
+        page.write_text(json.dumps(emptied))
+        first = page.with_name("package_search.start-0.json")
+        first.write_text(first.read_text().replace('"count": 3', '"count": 2'))
+    report = harvest_ckan(od_client, base)
+    assert (report.unchanged, report.deleted) == (2, 1)
+    # Deleted as CKAN deletes: gone from lists and search (a sysadmin still sees its state).
+    assert act("package_show", id=gone)["result"]["state"] == "deleted"
+    assert gone not in act("package_list")["result"]
+    assert len(act("package_list")["result"]) == 2
+    assert harvest_ckan(od_client, base).deleted == 0  # withdrawn once
+    for lang, page in pages.items():  # listed again: it comes back
+        page.write_text(kept[lang])
+        first = page.with_name("package_search.start-0.json")
+        first.write_text(first.read_text().replace('"count": 2', '"count": 3'))
+    again = harvest_ckan(od_client, base)
+    assert (again.updated, again.deleted) == (1, 0)
+    assert act("package_show", id=gone)["result"]["state"] == "active"

@@ -43,6 +43,8 @@ class DuckDBEngine:
         import duckdb
 
         self._con = duckdb.connect(":memory:")
+        # Times bucket and print in UTC whatever the machine's zone, as on Spark.
+        self._con.execute("SET TimeZone = 'UTC'")
         if threads is not None:
             self._con.execute(f"SET threads = {int(threads)}")
         if memory_limit is not None:
@@ -51,7 +53,7 @@ class DuckDBEngine:
         self._arrow: dict[str, pa.Table] = {}
 
     def register_parquet(self, table: str, paths: str | Path | Sequence[str | Path]) -> None:
-        files = [str(paths)] if isinstance(paths, str | Path) else [str(p) for p in paths]
+        files = parquet_paths(paths, globs=True)
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         with self._lock:
             self._con.execute(
@@ -78,5 +80,37 @@ def _name(table: str) -> str:
     return table
 
 
+def parquet_paths(paths: str | Path | Sequence[str | Path], *, globs: bool) -> list[str]:
+    """The paths as strings; with ``globs``, a folder stands for every Parquet file below it
+    (``smartcity history export``'s output folder can be registered as it is)."""
+    listed = [paths] if isinstance(paths, str | Path) else list(paths)
+    out = []
+    for p in listed:
+        if globs and Path(p).is_dir():
+            out.append(str(Path(p) / "**" / "*.parquet"))
+        else:
+            out.append(str(p))
+    return out
+
+
+ENGINE_ENV = "SMARTCITY_ANALYTICS_ENGINE"
+ENGINES = ("duckdb", "spark")
+
+
 def default_engine() -> Engine:
     return DuckDBEngine()
+
+
+def open_engine(name: str | None = None) -> Engine:
+    """The engine called ``name`` (``duckdb`` or ``spark``; default $SMARTCITY_ANALYTICS_ENGINE,
+    else duckdb), for commands with an ``--engine`` option."""
+    import os
+
+    chosen = (name or os.environ.get(ENGINE_ENV) or "duckdb").lower()
+    if chosen == "duckdb":
+        return DuckDBEngine()
+    if chosen == "spark":
+        from smartcity.analytics.spark import SparkEngine
+
+        return SparkEngine()
+    raise ValueError(f"unknown analytics engine {chosen!r}: use one of {', '.join(ENGINES)}")

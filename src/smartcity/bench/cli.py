@@ -1,5 +1,5 @@
 """``smartcity bench hub`` and ``smartcity bench ingest``: benchmarks against real server
-processes (docs/performance.md)."""
+processes; ``bench engines``: one analysis on DuckDB and Spark (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -151,4 +151,79 @@ def bench_opendata_datastore(
             repeat=repeat,
             progress=lambda s: status.update(f"benchmarking: {s}"),
         )
+    console.print(results_table(results))
+
+
+@opendata_bench_app.command("search")
+def bench_opendata_search(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="PostgreSQL URL (a scratch database is created); default: a temporary SQLite file",
+        ),
+    ] = None,
+    datasets: Annotated[int, typer.Option(help="Datasets in the catalogue")] = 10_000,
+    repeat: Annotated[int, typer.Option(help="Searches to time per query")] = 50,
+) -> None:
+    """package_search (words in English and Chinese, a facet filter, the first page; five
+    facets each) over N datasets through a real server: p50 and p95 (target p95 ≤ 50 ms)."""
+    from smartcity.bench import opendata_search
+    from smartcity.bench.harness import results_table
+
+    with console.status("benchmarking...") as status:
+        results = opendata_search.run(
+            database,
+            datasets=datasets,
+            repeat=repeat,
+            progress=lambda s: status.update(f"benchmarking: {s}"),
+        )
+    console.print(results_table(results))
+
+
+@bench_app.command("engines")
+def bench_engines(
+    rows: Annotated[int, typer.Option(help="30-second detector samples to aggregate")] = 1_000_000,
+    spark: Annotated[bool, typer.Option(help="Time local Spark too (needs pyspark, Java)")] = True,
+    spark_master: Annotated[str, typer.Option(help="Spark master URL")] = "local[2]",
+) -> None:
+    """Time one 5-minute traffic aggregation, written once, on DuckDB and on Spark."""
+    import json
+
+    from smartcity.bench import engines
+
+    with console.status("timing the engines..."):
+        try:
+            figures = engines.run(rows, spark=spark, spark_master=spark_master)
+        except RuntimeError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print_json(json.dumps(figures))
+
+
+@bench_app.command("analytics")
+def bench_analytics(
+    detectors: Annotated[int, typer.Option(help="Detector stations (a multiple of 20)")] = 800,
+    lanes: Annotated[int, typer.Option(help="Lanes per station")] = 3,
+    small: Annotated[
+        bool, typer.Option("--small", help="40 stations: a run of seconds (tests, a quick look)")
+    ] = False,
+    threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all cores)")] = None,
+) -> None:
+    """Traffic analytics on a synthetic day (800 x 3 lanes x 2,880 samples): 5-minute
+    aggregation, health and performance measures on DuckDB, against a plain GROUP BY."""
+    from smartcity.bench import analytics
+    from smartcity.bench.harness import results_table
+
+    with console.status("benchmarking...") as status:
+        try:
+            results = analytics.run(
+                detectors=40 if small else detectors,
+                lanes=lanes,
+                threads=threads,
+                progress=lambda s: status.update(f"benchmarking: {s}"),
+            )
+        except RuntimeError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
     console.print(results_table(results))

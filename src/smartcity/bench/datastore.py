@@ -56,7 +56,7 @@ def _timed(run: Callable[[], Any], repeat: int) -> dict[str, float]:
         start = time.perf_counter()
         run()
         times.append((time.perf_counter() - start) * 1000)
-    return {"p50 ms": percentile(times, 0.5), "p95 ms": percentile(times, 0.95)}
+    return {"p50 ms": percentile(times, 50), "p95 ms": percentile(times, 95)}
 
 
 def run(

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from smartcity import __version__
 from smartcity.bench.cli import bench_app
+from smartcity.cli.analytics import analytics_app, history_app
 from smartcity.cli.opendata import opendata_app
 from smartcity.commandline import DatabaseOpt, open_database
 from smartcity.demo import demo
@@ -43,6 +44,8 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(bench_app, name="bench")
 app.add_typer(opendata_app, name="opendata")
+app.add_typer(history_app, name="history")
+app.add_typer(analytics_app, name="analytics")
 console = Console()
 err = Console(stderr=True)
 
@@ -67,6 +70,13 @@ def serve(
         typer.Option("--no-auth", help="Let writes through without a key (local testing only)"),
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve on this already-listening socket (a file descriptor handed over by "
+            "systemd socket activation or a supervisor) instead of --host/--port"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     trusted_proxies: Annotated[
         str,
@@ -106,11 +116,13 @@ def serve(
     os.environ["SMARTCITY_AUTH"] = "0" if no_auth else "1"
     if no_auth:
         err.print("[bold yellow]WARNING: --no-auth: writes need no key. Local testing only.[/]")
-    console.print(f"smartcity {__version__} on http://{host}:{port} ({db.url.split(':')[0]})")
+    where = f"socket fd {fd}" if fd is not None else f"http://{host}:{port}"
+    console.print(f"smartcity {__version__} on {where} ({db.url.split(':')[0]})")
     uvicorn.run(
         "smartcity.cli.asgi:app",
         host=host,
         port=port,
+        fd=fd,
         workers=workers,
         log_level=log_level,
         factory=True,
@@ -145,6 +157,40 @@ def db_current(database: DatabaseOpt = None) -> None:
 
     db = _database(database)
     console.print(f"current {migrate.current_revision(db)}, head {migrate.head_revision(db)}")
+
+
+@db_app.command("jobs")
+def db_jobs(database: DatabaseOpt = None) -> None:
+    """Show the periodic jobs of the nodes on this database: which node runs each, when it
+    last ran (docs/deploy.md, "Several nodes")."""
+    from datetime import UTC, datetime
+
+    from smartcity.storage.leases import lease_rows
+
+    db = _database(database)
+    rows = lease_rows(db)
+    db.dispose()
+    if not rows:
+        console.print(
+            "no periodic job has run on this database through a lease (SQLite runs them in "
+            "the server process; PostgreSQL: no node has started yet)"
+        )
+        return
+    table = Table("job", "held by", "lease", "last run", "by", "runs")
+    for r in rows:
+        if r.holder is None:
+            lease = "free"
+        elif r.expires_in_s is not None and r.expires_in_s < 0:
+            lease = f"expired {-r.expires_in_s:.0f} s ago"
+        else:
+            lease = f"{r.expires_in_s:.0f} s left"
+        last = (
+            datetime.fromtimestamp(r.last_run_at / 1e6, UTC).isoformat(timespec="seconds")
+            if r.last_run_at
+            else "never"
+        )
+        table.add_row(r.name, r.holder or "-", lease, last, r.last_holder or "-", str(r.runs))
+    console.print(table)
 
 
 def _keys(database: str | None):  # type: ignore[no-untyped-def]

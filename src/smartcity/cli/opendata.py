@@ -203,9 +203,13 @@ def _harvest(
         except HarvestError as exc:
             err.print(f"[red]error:[/] could not read {url}: {exc}")
             raise typer.Exit(1) from None
-    table = Table("created", "updated", "unchanged", "failed")
+    table = Table("created", "updated", "unchanged", "withdrawn", "failed")
     table.add_row(
-        str(report.created), str(report.updated), str(report.unchanged), str(len(report.failed))
+        str(report.created),
+        str(report.updated),
+        str(report.unchanged),
+        str(report.deleted),
+        str(len(report.failed)),
     )
     console.print(table)
     for name, why in report.failed:

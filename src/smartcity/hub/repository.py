@@ -166,6 +166,21 @@ def changed_since(
     return [(int(row.modified_at), int(row.eid), row.entity_id) for row in conn.execute(stmt)]
 
 
+def deleted_since(conn: Connection, tenant: str, since: int, limit: int) -> list[str]:
+    """The ids of the entities deleted at or after ``since`` (and not created again): the
+    history keeps the time of an entity's deletion (``history_entities.deleted_at``), which
+    the live views of other processes and nodes poll (index ``ix_history_entities_deleted``,
+    migration 0021)."""
+    H = schema.history_entities
+    stmt = (
+        select(H.c.entity_id)
+        .where(H.c.tenant == tenant, H.c.deleted_at.is_not(None), H.c.deleted_at >= since)
+        .order_by(H.c.deleted_at)
+        .limit(limit)
+    )
+    return [row.entity_id for row in conn.execute(stmt)]
+
+
 def docs_by_eid(conn: Connection, eids: Sequence[int]) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(eids), 500):

@@ -11,6 +11,10 @@ What it wires, once:
 
 ``Hub.start`` / ``Hub.stop`` run the notifier's delivery thread (the server's lifespan; a CLI
 that only writes needs neither: what it queues is delivered by the server).
+
+``Hub.scheduler`` (storage/leases.py) runs periodic jobs once per cluster when several nodes
+share a PostgreSQL database; the hub registers its own (periodic notifications) and the
+features register theirs (ingestion's sweeps, the archive's runs) on the same scheduler.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ from smartcity.hub.subscriptions.service import SubscriptionService
 from smartcity.hub.temporal.service import TemporalService
 from smartcity.security.keys import KeyStore
 from smartcity.storage.engine import Database
+from smartcity.storage.leases import Scheduler, Stop
+
+# The lease-holder queues periodic (timeInterval) notifications; the job itself only wakes
+# the delivery loop, which checks the periodic subscriptions before each claim.
+PERIODIC_JOB = "notifications.periodic"
 
 
 @dataclass
@@ -49,20 +58,30 @@ class Hub:
     temporal: TemporalService
     # Context source registrations and the distributed reads (department brokers).
     federation: Federation
+    # Periodic jobs, once per cluster (storage/leases.py).
+    scheduler: Scheduler
     _wiring: list[Unsubscribe] = field(default_factory=list, repr=False)
+    _jobs: list[Stop] = field(default_factory=list, repr=False)
 
     def start(self) -> None:
         """Deliver notifications: what the outbox still holds from before, then as owed."""
+        if not self._jobs:
+            self._jobs.append(self.scheduler.every(PERIODIC_JOB, 1.0, self.notifier.wake))
+            self.notifier.periodic_here = lambda: self.scheduler.holds(PERIODIC_JOB)
         self.notifier.start()
         self.federation.start()  # registration subscriptions' notifications
 
     def stop(self) -> None:
+        for stop in self._jobs:
+            stop()
+        self._jobs.clear()
         self.notifier.stop()
         self.federation.stop()
 
     def close(self) -> None:
         """Stop, unplug the subscription matcher from the feed, release the database."""
         self.stop()
+        self.scheduler.close()  # the features' jobs too, giving their leases back
         for unsubscribe in self._wiring:
             unsubscribe()
         self._wiring.clear()
@@ -113,6 +132,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
             db, entities, max_instances=settings.limits.max_temporal_instances
         ),
         federation=build_federation(db, settings, contexts),
+        scheduler=Scheduler(db, lease_s=settings.cluster.job_lease),
         _wiring=wiring,
     )
 

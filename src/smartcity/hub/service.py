@@ -155,6 +155,12 @@ class EntityService:
         with self.db.read() as conn:
             return repository.changed_since(conn, tenant, since, after_eid, limit)
 
+    def deleted_since(self, tenant: str, since: int, *, limit: int = 2000) -> list[str]:
+        """Ids of the entities deleted at or after ``since`` (by any process): the deletions
+        ``changed_since`` cannot show, since a deleted entity leaves no row."""
+        with self.db.read() as conn:
+            return repository.deleted_since(conn, tenant, since, limit)
+
     def docs_by_eid(self, eids: Sequence[int]) -> dict[int, Doc]:
         with self.db.read() as conn:
             return repository.docs_by_eid(conn, eids)

@@ -1,12 +1,20 @@
 """``smartcity connect NAME --from FILE|URL``: run a Hong Kong open-data connector once or on
-a schedule, into the configured database (in process) or into a running hub (``--hub``)."""
+a schedule, into the configured database (in process) or into a running hub (``--hub``).
+
+On a schedule into a PostgreSQL database, the runs are a cluster job (storage/leases.py): the
+same command started on every node (a systemd unit per host, say) polls the feed once per
+period between them, and another node's process takes over when one dies."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import signal
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -103,7 +111,7 @@ def report(name: str, result: ConnectorResult, summary: WriteSummary, seconds: f
         console.print(table)
 
 
-def _local_sink(database: str | None, tenant: str) -> Sink:
+def _local_sink(database: str | None, tenant: str) -> LocalSink:
     from smartcity.config import Settings
     from smartcity.hub.runtime import build_hub
     from smartcity.storage import migrate
@@ -168,7 +176,9 @@ def connect(
         err.print("[red]error:[/] give either --hub or --database, not both")
         raise typer.Exit(2)
     sink: Sink = HubSink(hub, key, tenant) if hub else _local_sink(database, tenant)
-    while True:
+
+    def run_once() -> bool:
+        """One run; False when it failed (the error is printed)."""
         started = time.monotonic()
         try:
             with console.status(f"{name}: reading {len(sources)} input(s)..."):
@@ -178,16 +188,57 @@ def connect(
             report(name, result, summary, time.monotonic() - started)
         except (FetchError, ConnectorError) as exc:
             err.print(f"[red]error:[/] {exc}. Nothing was written from this run.")
-            if period is None:
-                raise typer.Exit(1) from None
+            return False
         except SinkError as exc:
             err.print(f"[red]error:[/] {exc}. The run stopped; rerun it: nothing is written twice.")
-            if period is None:
-                raise typer.Exit(1) from None
-        if period is None:
-            return
+            return False
+        return True
+
+    if period is None:
+        if not run_once():
+            raise typer.Exit(1)
+        return
+    if isinstance(sink, LocalSink) and sink.service.db.is_postgres:
+        _every_in_cluster(sink, name, sources, options, tenant, period, run_once)
+        return
+    while True:
+        started = time.monotonic()
+        run_once()
         try:
             time.sleep(max(0.0, period - (time.monotonic() - started)))
         except KeyboardInterrupt:
             console.print("stopped")
             return
+
+
+def _every_in_cluster(
+    sink: LocalSink,
+    name: str,
+    sources: list[str],
+    options: dict[str, str],
+    tenant: str,
+    period: float,
+    run_once: Callable[[], bool],
+) -> None:
+    """Run as a cluster job until Ctrl-C or SIGTERM: of the processes running this same
+    command (same connector, inputs, options and tenant) on one database, one polls."""
+    from smartcity.config import ClusterSettings
+    from smartcity.storage.leases import Scheduler
+
+    what = repr((name, sorted(sources), sorted(options.items()), tenant)).encode()
+    job = f"connector.{name}.{hashlib.sha256(what).hexdigest()[:12]}"
+    scheduler = Scheduler(sink.service.db, lease_s=ClusterSettings.from_env().job_lease)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler.every(job, period, run_once)
+    console.print(
+        f"{name}: every {period:g} s, run by one of the processes polling it on this database "
+        f"(job {job}); Ctrl-C stops"
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    scheduler.close()  # gives the job to another process at once
+    console.print("stopped")

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from smartcity.live.simulator.models import HKT, CityModel
+from smartcity.live.simulator.models import HKT, SCENARIOS, CityModel, first_event
 from smartcity.live.simulator.places import MAX_DEVICES, MIN_DEVICES, build_fleet
 from smartcity.live.simulator.provision import (
     ApiRegistrar,
@@ -132,6 +132,13 @@ def simulate(
     speed: Annotated[
         float, typer.Option(min=0.001, help="Simulated seconds per real second")
     ] = 1.0,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="Start with a scenario: egress (an event at Kai Tak Sports Park ends 5 "
+            "minutes in: the crowd leaves through the stations and footbridges)"
+        ),
+    ] = None,
     register: Annotated[
         bool,
         typer.Option(
@@ -144,6 +151,8 @@ def simulate(
     """Simulate a city's devices sending live data through MQTT or HTTP, like real ones."""
     if via not in ("mqtt", "http"):
         raise typer.BadParameter("--via must be mqtt or http")
+    if scenario is not None and scenario not in SCENARIOS:
+        raise typer.BadParameter(f"--scenario must be one of: {', '.join(SCENARIOS)}")
     if via == "http" and not hub:
         err.print("[red]error:[/] --via http sends to a running platform: give --hub URL")
         raise typer.Exit(2)
@@ -195,8 +204,7 @@ def simulate(
         assert hub is not None
         publisher = HttpPublisher(hub)
 
-    first_event = start_us + 30 * 60 * 1_000_000
-    model = CityModel(seed, first_event_us=first_event)
+    model = CityModel(seed, first_event_us=first_event(start_us, scenario))
     schedule = Schedule(fleet, seed, rate, speed, start_us)
     stop = threading.Event()
 

@@ -57,6 +57,7 @@ def build_opendata(
     catalogue.on_upload.append(lambda rid, _path, _format: archive.snapshot_upload(rid))
     catalogue.on_upload.append(UploadLoader(datastore, settings.datastore_sync_load_bytes).load)
     catalogue.on_resources_removed.append(datastore.drop)
+    catalogue.datastore_tables = datastore.tables_among
     city = CityDatasets(catalogue, hub, Provenances(provenance)) if hub is not None else None
     return OpenData(
         settings,

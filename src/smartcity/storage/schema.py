@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -101,6 +102,14 @@ history_entities = Table(
     Column("modified_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger, nullable=True),
     UniqueConstraint("tenant", "entity_id", name="uq_history_entities_tenant_id"),
+    # Deletions, for other nodes' live views (migration 0021): only deleted entities' rows.
+    Index(
+        "ix_history_entities_deleted",
+        "tenant",
+        "deleted_at",
+        postgresql_where=text("deleted_at IS NOT NULL"),
+        sqlite_where=text("deleted_at IS NOT NULL"),
+    ),
 )
 
 attr_history = Table(
@@ -178,6 +187,8 @@ subscriptions = Table(
     Column("last_notification", BigInteger, nullable=True),
     Column("last_success", BigInteger, nullable=True),
     Column("last_failure", BigInteger, nullable=True),
+    # When a notification was last queued (throttling, across every node; migration 0021).
+    Column("last_queued_at", BigInteger, nullable=True),
 )
 
 # Notifications owed to receivers. A row is written in the same transaction as the change that
@@ -267,4 +278,29 @@ csource_outbox = Table(
     Column("last_error", Text, nullable=True),
     *outbox_delivery_columns(),
     Index("ix_csource_outbox_due", "failed_at", "next_attempt_at"),
+)
+
+# Several nodes on one database (migration 0021). A periodic job's lease: the node holding it
+# (``holder`` until ``expires_at``, microseconds) is the one that runs it; ``last_run_at``
+# keeps the job's period across nodes (storage/leases.py).
+cluster_leases = Table(
+    "cluster_leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("last_run_at", BigInteger, nullable=True),
+    Column("last_holder", String(200), nullable=True),
+    Column("runs", BigInteger, nullable=False, default=0),
+)
+
+# Values every node must share, created once by whichever node needs them first: the server
+# secret that signs CSRF tokens and session cookies and keys rate-limit hashes
+# (portal/feedback/secret.py), when the database is PostgreSQL.
+cluster_settings = Table(
+    "cluster_settings",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,7 +22,9 @@ from smartcity.hub.entity import (
     parse_types,
 )
 from smartcity.hub.errors import BadRequestData
+from smartcity.hub.federation import write_ops, writes
 from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.service import UpdateResult
 
 router = APIRouter(tags=["Context Information"])
 
@@ -46,17 +49,59 @@ async def append_attrs(request: Request, entityId: str, options: str | None = No
     attrs = parse_attributes(body, decoded.active)
     if not attrs and types is None and scope is None:
         raise BadRequestData("the body names no attribute to append")
-    result = await run_in_threadpool(
-        lambda: h.entities.append_attrs(
+
+    def append(names: set[str]) -> UpdateResult:
+        return h.entities.append_attrs(
             tenant,
             entityId,
-            attrs,
+            {k: v for k, v in attrs.items() if k in names},
             no_overwrite="noOverwrite" in opts,
             types=types,
             scope=scope,
         )
-    )
+
+    answer = await _distributed_attrs_write(
+        request, "appendAttrs", "POST", entityId, "attrs", body, set(attrs), decoded.active,
+        append, types=types,
+    )  # fmt: skip
+    if answer is not None:
+        return answer
+    result = await run_in_threadpool(append, set(attrs))
     return _update_response(result, decoded.active)
+
+
+async def _distributed_attrs_write(
+    request: Request,
+    operation: str,
+    method: str,
+    entity_id: str,
+    path: str,
+    body: dict[str, Any] | None,
+    names: set[str],
+    ctx: ActiveContext,
+    write: Callable[[set[str]], UpdateResult | None],
+    *,
+    types: list[str] | None = None,
+) -> Response | None:
+    """An attribute write on an entity that registered sources (also) hold (clause 4.3.6);
+    None when no registration offering ``operation`` is about it."""
+    tenant = tenant_of(request)
+    h = hub(request)
+    w = await writes.plan(request, h.federation.forwarder, tenant, operation)
+    if w is None:
+        return None
+    if types is None:
+        types = await write_ops.known_types(h.entities, tenant, entity_id)
+    parts = ("attrs",) if path == "attrs" else ("attrs", path)
+
+    async def here(local_names: set[str]) -> UpdateResult | None:
+        return await run_in_threadpool(write, local_names)
+
+    return await write_ops.attrs_write(
+        w, method=method, entity_id=entity_id, types=types,
+        path=writes.entity_url(entity_id, *parts), body=body, names=names, ctx=ctx, local=here,
+        narrow=path == "attrs",
+    )  # fmt: skip
 
 
 @router.patch(
@@ -74,7 +119,18 @@ async def update_attrs(request: Request, entityId: str) -> Response:
     if not fragment:
         raise BadRequestData("the body names no attribute to update")
     attrs = parse_attributes(fragment, decoded.active)
-    result = await run_in_threadpool(h.entities.update_attrs, tenant, entityId, attrs)
+
+    def update(names: set[str]) -> UpdateResult:
+        part = {k: v for k, v in attrs.items() if k in names}
+        return h.entities.update_attrs(tenant, entityId, part)
+
+    answer = await _distributed_attrs_write(
+        request, "updateEntity", "PATCH", entityId, "attrs", decoded.body, set(attrs),
+        decoded.active, update,
+    )  # fmt: skip
+    if answer is not None:
+        return answer
+    result = await run_in_threadpool(update, set(attrs))
     return _update_response(result, decoded.active)
 
 
@@ -100,6 +156,13 @@ async def patch_attribute(request: Request, entity_id: str, attr_id: str) -> Res
         raise BadRequestData("the attribute fragment must be a non-empty JSON object")
     iri = decoded.active.expand(check_name(attr_id))
     patch = _parse_fragment(attr_id, body, decoded.active)
+    if not h.federation.registrations.surely_none(tenant):  # the lean path's one extra check
+        answer = await _distributed_attrs_write(
+            request, "updateAttrs", "PATCH", entity_id, attr_id, body, {iri}, decoded.active,
+            lambda _: h.entities.patch_attr(tenant, entity_id, iri, patch, attr_id),
+        )  # fmt: skip
+        if answer is not None:
+            return answer
     await h.entities.patch_attr_async(tenant, entity_id, iri, patch, attr_id)
     return Response(status_code=204)
 
@@ -148,6 +211,13 @@ async def replace_attr(request: Request, entityId: str, attrId: str) -> Response
     decoded = await decode(request, h.contexts, h.settings.limits)
     iri = decoded.active.expand(check_name(attrId))
     instances = parse_attribute(attrId, _strip_context(decoded.body), decoded.active)
+    body = decoded.body if isinstance(decoded.body, dict) else None
+    answer = await _distributed_attrs_write(
+        request, "replaceAttrs", "PUT", entityId, attrId, body, {iri}, decoded.active,
+        lambda _: h.entities.replace_attr(tenant, entityId, iri, instances, attrId),
+    )  # fmt: skip
+    if answer is not None:
+        return answer
     await run_in_threadpool(h.entities.replace_attr, tenant, entityId, iri, instances, attrId)
     return Response(status_code=204)
 
@@ -179,14 +249,17 @@ async def delete_attr(
     iri = ctx.expand(check_name(attrId))
     if datasetId is not None:
         check_uri(datasetId, "datasetId")
-    await run_in_threadpool(
-        lambda: h.entities.delete_attr(
-            tenant,
-            entityId,
-            iri,
-            attrId,
-            dataset_id=datasetId,
-            delete_all=bool_param(deleteAll, "deleteAll"),
+    delete_all = bool_param(deleteAll, "deleteAll")
+
+    def delete(_: set[str]) -> None:
+        h.entities.delete_attr(
+            tenant, entityId, iri, attrId, dataset_id=datasetId, delete_all=delete_all
         )
+
+    answer = await _distributed_attrs_write(
+        request, "deleteAttrs", "DELETE", entityId, attrId, None, {iri}, ctx, delete
     )
+    if answer is not None:
+        return answer
+    await run_in_threadpool(delete, {iri})
     return Response(status_code=204)

@@ -6,6 +6,7 @@ never stops or hides the good ones (207 Multi-Status when some failed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -34,6 +35,10 @@ from smartcity.hub.api.query_body import max_query_arrays, query_params_from_bod
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, NgsiError, UnsupportedMediaType
+from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation import write_ops, writes
+from smartcity.hub.federation.forwarding import with_warnings
+from smartcity.hub.federation.write_ops import BatchItem
 from smartcity.hub.geojson import to_feature_collection
 from smartcity.hub.service import BatchResult
 from smartcity.hub.text import refuse_nul
@@ -58,8 +63,10 @@ def _error(entity_id: Any, exc: NgsiError) -> dict[str, Any]:
 
 
 async def _parse_entities(
-    request: Request, *, require_type: bool
+    request: Request, *, require_type: bool, items: list[BatchItem] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The valid entities, parsed, and an error entry for each invalid one; ``items`` (when
+    given) receives each valid entity's JSON and @context too, for forwarding."""
     h = hub(request)
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits, body_is_list=True)
@@ -90,6 +97,8 @@ async def _parse_entities(
             if isinstance(item, dict) and "@context" in item:
                 ctx = await store.active_async(item["@context"])
             docs.append(parse_entity(item, ctx, require_type=require_type))
+            if items is not None:
+                items.append(BatchItem(docs[-1]["id"], item, docs[-1], ctx))
         except NgsiError as exc:
             errors.append(_error(entity_id, exc))
     return docs, errors
@@ -109,9 +118,52 @@ def _respond(result: BatchResult, errors: list[dict[str, Any]], *, created: bool
 async def batch_create(request: Request) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "write")
-    docs, errors = await _parse_entities(request, require_type=True)
-    result = await run_in_threadpool(hub(request).entities.create_many, tenant, docs)
+    items: list[BatchItem] = []
+    docs, errors = await _parse_entities(request, require_type=True, items=items)
+    h = hub(request)
+
+    def create(local: list[BatchItem]) -> BatchResult:
+        return h.entities.create_many(tenant, _docs(local))
+
+    answer = await _distributed(request, "createBatch", "create", items, errors, create)
+    if answer is not None:
+        return answer
+    result = await run_in_threadpool(h.entities.create_many, tenant, docs)
     return _respond(result, errors, created=True)
+
+
+def _docs(items: list[BatchItem]) -> list[dict[str, Any]]:
+    return [i.doc for i in items if i.doc is not None]
+
+
+async def _distributed(
+    request: Request,
+    operation: str,
+    kind: str,
+    items: list[BatchItem],
+    errors: list[dict[str, Any]],
+    write: Callable[[list[BatchItem]], BatchResult],
+) -> Response | None:
+    """A batch some of whose entities registered sources (also) hold (clause 4.3.6): each
+    source gets one request with its share; None when no registration is about the batch."""
+    tenant = tenant_of(request)
+    h = hub(request)
+    w = await writes.plan(request, h.federation.forwarder, tenant, operation)
+    if w is None or not items:
+        return None
+
+    async def types_of(entity_id: str) -> list[str] | None:
+        return await write_ops.known_types(h.entities, tenant, entity_id)
+
+    async def here(local: list[BatchItem]) -> BatchResult:
+        return await run_in_threadpool(write, local)
+
+    out = await write_ops.batch_write(
+        w, path=f"/entityOperations/{kind}", items=items, types_of=types_of, local=here
+    )
+    if out is None:
+        return None
+    return write_ops.batch_response(out, errors, kind=kind)
 
 
 @router.post("/entityOperations/upsert", openapi_extra=LIST_BODY, summary="Batch upsert")
@@ -121,8 +173,16 @@ async def batch_upsert(request: Request, options: str | None = None) -> Response
     opts = parse_options(options, {"replace", "update"})
     if opts == {"replace", "update"}:
         raise BadRequestData("options replace and update exclude each other")
-    docs, errors = await _parse_entities(request, require_type=False)
+    items: list[BatchItem] = []
+    docs, errors = await _parse_entities(request, require_type=False, items=items)
     h = hub(request)
+
+    def upsert(local: list[BatchItem]) -> BatchResult:
+        return h.entities.upsert_many(tenant, _docs(local), replace="update" not in opts)
+
+    answer = await _distributed(request, "upsertBatch", "upsert", items, errors, upsert)
+    if answer is not None:
+        return answer
     result = await run_in_threadpool(
         lambda: h.entities.upsert_many(tenant, docs, replace="update" not in opts)
     )
@@ -137,9 +197,18 @@ async def batch_update(request: Request, options: str | None = None) -> Response
     tenant = tenant_of(request)
     require(request, tenant, "write")
     opts = parse_options(options, {"noOverwrite"})
-    docs, errors = await _parse_entities(request, require_type=False)
+    items: list[BatchItem] = []
+    docs, errors = await _parse_entities(request, require_type=False, items=items)
+    h = hub(request)
+
+    def update(local: list[BatchItem]) -> BatchResult:
+        return h.entities.update_many(tenant, _docs(local), no_overwrite="noOverwrite" in opts)
+
+    answer = await _distributed(request, "updateBatch", "update", items, errors, update)
+    if answer is not None:
+        return answer
     result = await run_in_threadpool(
-        lambda: hub(request).entities.update_many(tenant, docs, no_overwrite="noOverwrite" in opts)
+        lambda: h.entities.update_many(tenant, docs, no_overwrite="noOverwrite" in opts)
     )
     return _respond(result, errors, created=False)
 
@@ -148,19 +217,24 @@ async def batch_update(request: Request, options: str | None = None) -> Response
 async def batch_merge(request: Request) -> Response:
     tenant = tenant_of(request)
     require(request, tenant, "write")
-    docs, errors = await _parse_entities(request, require_type=False)
+    items: list[BatchItem] = []
+    _, errors = await _parse_entities(request, require_type=False, items=items)
     h = hub(request)
-    result = BatchResult()
 
-    def run() -> None:
-        for doc in docs:
+    def merge(local: list[BatchItem]) -> BatchResult:
+        result = BatchResult()
+        for doc in _docs(local):
             try:
                 h.entities.merge(tenant, doc)
                 result.success.append(doc["id"])
             except NgsiError as exc:
                 result.errors.append((doc["id"], exc))
+        return result
 
-    await run_in_threadpool(run)
+    answer = await _distributed(request, "mergeBatch", "merge", items, errors, merge)
+    if answer is not None:
+        return answer
+    result = await run_in_threadpool(merge, items)
     return _respond(result, errors, created=False)
 
 
@@ -197,6 +271,14 @@ async def batch_delete(request: Request) -> Response:
             ids.append(check_uri(item, "entity id"))
         except NgsiError as exc:
             errors.append(_error(item, exc))
+
+    def delete(local: list[BatchItem]) -> BatchResult:
+        return h.entities.delete_many(tenant, [i.entity_id for i in local])
+
+    items = [BatchItem(i, i, None, None) for i in ids]
+    answer = await _distributed(request, "deleteBatch", "delete", items, errors, delete)
+    if answer is not None:
+        return answer
     result = await run_in_threadpool(h.entities.delete_many, tenant, ids)
     return _respond(result, errors, created=False)
 
@@ -243,8 +325,19 @@ async def batch_query(
     lang = lang if lang is not None else p.lang
     asked = page_of(limits, limit, offset, count)
     page, skip, want_count = asked.limit, asked.offset, asked.count
+    # Distributed like GET /entities (clause 4.3.6): the Query is forwarded as the equivalent
+    # GET, with the URL's view parameters.
+    dist = None
+    if accept != GEOJSON:
+        forwarded = {**vars(p), "options": options, "format": format, "lang": lang}
+        dist = await federation.plan(
+            request, h.federation, tenant, "queryBatch", query, attrs=selection.attrs,
+            body=forwarded, context=decoded.context,
+        )  # fmt: skip
+    window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
+    remote = dist.start("/entities", **window.remote) if dist else None
     docs, total = await run_in_threadpool(
-        h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
+        h.entities.find, tenant, query, limit=window.limit, offset=window.offset, count=want_count
     )
     rendered = [
         render_entity(
@@ -262,10 +355,16 @@ async def batch_query(
     ]
     view = linking.View(ctx, fmt, "sysAttrs" in opts, lang)
     linked = await linking.follow(h.entities, tenant, docs, rendered, view, links, selection)
+    warnings: list[str] = []
+    if dist is not None and remote is not None:
+        rendered, total, warnings = await federation.merge_page(
+            dist, remote, rendered, total, window
+        )
     rendered += [r for _, r in linked]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, decoded.context)
         return geojson_response(body, request, context=decoded.context, headers=headers)
-    return ngsi_response(rendered, accept=accept, context=decoded.context, headers=headers)
+    response = ngsi_response(rendered, accept=accept, context=decoded.context, headers=headers)
+    return with_warnings(response, warnings)

@@ -38,6 +38,7 @@ from smartcity.hub.federation.model import (
     parse_registration,
     render_registration,
 )
+from smartcity.hub.federation.regquery import parse_filter, passes
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.repository import check_regex
 from smartcity.hub.subscriptions.model import check_target, render_subscription
@@ -133,27 +134,28 @@ async def query_registrations(
     context, ctx = await request_context(request, h.contexts)
     accept = choose_accept(request)
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
-    if q is not None:
-        from smartcity.hub.query.qlang import parse_q
-
-        parse_q(q, max_length=limits.max_q_length)  # a malformed q is a 400 of its own
-        raise BadRequestData("q on context source registrations is not supported by this hub")
-    if georel is not None or geometry is not None or coordinates is not None:
-        from smartcity.hub.query.geo import parse_geo_query
-
-        parse_geo_query(georel, geometry, coordinates, geoproperty, max_points=10_000)
-        raise BadRequestData("geo-queries on registrations are not supported by this hub")
-    if timerel is not None or timeAt is not None or csf is not None:
-        raise BadRequestData(
-            "temporal queries (timerel) and csf on registrations are not supported by this hub"
-        )
+    flt = parse_filter(
+        q=q, csf=csf, georel=georel, geometry=geometry, coordinates=coordinates,
+        geoproperty=geoproperty, timerel=timerel, timeAt=timeAt, endTimeAt=endTimeAt,
+        timeproperty=timeproperty, max_q_length=limits.max_q_length,
+        max_points=limits.max_geometry_points,
+    )  # fmt: skip
     wanted = wanted_of(ctx, id=id, type=type, idPattern=idPattern, attrs=attrs)
-    if not wanted.types and not wanted.attrs:
-        # Clause 5.10.2.4: a registration query names entity types or attributes.
-        raise BadRequestData("query registrations by type or attrs (or both), e.g. ?type=Road")
+    if not (wanted.types or wanted.attrs or wanted.ids or wanted.id_pattern or flt):
+        # Clause 5.10.2.4: a registration query says what it is looking for.
+        raise BadRequestData(
+            "query registrations by type, attrs, id, idPattern, q, csf, a geo-query or a "
+            "temporal query, e.g. ?type=Road"
+        )
     page = page_of(limits, limit, offset, count)
     found, total = await run_in_threadpool(
-        lambda: fed.registrations.query(tenant, wanted, limit=page.limit, offset=page.offset)
+        lambda: fed.registrations.query(
+            tenant,
+            wanted,
+            limit=page.limit,
+            offset=page.offset,
+            keep=(lambda doc: passes(doc, flt, ctx)) if flt else None,
+        )
     )
     body = [_render(fed, tenant, d, ctx, sys_attrs) for d in found]
     response = ngsi_response(

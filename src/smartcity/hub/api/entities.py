@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -38,6 +39,7 @@ from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation import write_ops, writes
 from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
@@ -86,6 +88,19 @@ async def create_entity(request: Request) -> Response:
     h = hub(request)
     decoded = await decode(request, h.contexts, h.settings.limits)
     doc = parse_entity(decoded.body, decoded.active)
+    w = await writes.plan(request, h.federation.forwarder, tenant, "createEntity")
+    if w is not None:  # distributed create (clause 4.3.6): registered sources get their part
+
+        async def create_here(part: dict[str, Any] | None) -> None:
+            await run_in_threadpool(h.entities.create, tenant, part or doc)
+
+        answer = await write_ops.entity_write(
+            w, method="POST", entity_id=doc["id"], types=doc["type"], body=decoded.body,
+            doc=doc, ctx=decoded.active, local=create_here, created=True,
+            location=location(f"/ngsi-ld/v1/entities/{doc['id']}"),
+        )  # fmt: skip
+        if answer is not None:
+            return answer
     await run_in_threadpool(h.entities.create, tenant, doc)
     return _created(doc["id"])
 
@@ -294,8 +309,42 @@ async def replace_entity(request: Request, entityId: str) -> Response:
     if body.get("id", entityId) != entityId:
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
+    answer = await _distributed_entity_write(
+        request, "replaceEntity", "PUT", entityId, body, doc, decoded.active,
+        lambda part: h.entities.replace(tenant, part),
+    )  # fmt: skip
+    if answer is not None:
+        return answer
     await run_in_threadpool(h.entities.replace, tenant, doc)
     return Response(status_code=204)
+
+
+async def _distributed_entity_write(
+    request: Request,
+    operation: str,
+    method: str,
+    entity_id: str,
+    body: dict[str, Any] | None,
+    doc: dict[str, Any] | None,
+    ctx: Any,
+    write: Callable[[dict[str, Any]], object],
+) -> Response | None:
+    """Replace, merge or delete an entity that registered sources (also) hold (clause
+    4.3.6); None when no registration offering ``operation`` is about it."""
+    tenant = tenant_of(request)
+    h = hub(request)
+    w = await writes.plan(request, h.federation.forwarder, tenant, operation)
+    if w is None:
+        return None
+    types = (doc or {}).get("type") or await write_ops.known_types(h.entities, tenant, entity_id)
+
+    async def here(part: dict[str, Any] | None) -> None:
+        await run_in_threadpool(write, part if part is not None else {"id": entity_id})
+
+    return await write_ops.entity_write(
+        w, method=method, entity_id=entity_id, types=types, body=body, doc=doc, ctx=ctx,
+        local=here,
+    )  # fmt: skip
 
 
 @router.patch(
@@ -314,6 +363,12 @@ async def merge_entity(request: Request, entityId: str, options: str | None = No
     if body.get("id", entityId) != entityId:
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
+    answer = await _distributed_entity_write(
+        request, "mergeEntity", "PATCH", entityId, body, doc, decoded.active,
+        lambda part: h.entities.merge(tenant, part),
+    )  # fmt: skip
+    if answer is not None:
+        return answer
     await run_in_threadpool(h.entities.merge, tenant, doc)
     return Response(status_code=204)
 
@@ -359,5 +414,11 @@ async def delete_entity(request: Request, entityId: str) -> Response:
     require(request, tenant, "write")
     h = hub(request)
     check_uri(entityId, "entity id")
+    answer = await _distributed_entity_write(
+        request, "deleteEntity", "DELETE", entityId, None, None, None,
+        lambda _: h.entities.delete(tenant, entityId),
+    )  # fmt: skip
+    if answer is not None:
+        return answer
     await run_in_threadpool(h.entities.delete, tenant, entityId)
     return Response(status_code=204)

@@ -8,6 +8,7 @@ receiverInfo often carries the receiver's credentials, so listing them is not a 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -27,6 +28,8 @@ from smartcity.hub.api.paging import add_page_links, count_header, page_of
 from smartcity.hub.api.query_body import max_query_arrays
 from smartcity.hub.entity import check_uri
 from smartcity.hub.errors import BadRequestData
+from smartcity.hub.federation import subs as federated_subs
+from smartcity.hub.federation.forwarding import with_warnings
 from smartcity.hub.subscriptions.model import (
     apply_fragment,
     check_target,
@@ -75,7 +78,13 @@ async def create_subscription(request: Request) -> Response:
     )
     await _prepare(h, doc)
     await run_in_threadpool(service.create, tenant, doc)
-    return Response(status_code=201, headers={"Location": location(PREFIX + doc["id"])})
+    response = Response(status_code=201, headers={"Location": location(PREFIX + doc["id"])})
+    body = decoded.body if isinstance(decoded.body, dict) else {}
+    warnings = await federated_subs.forward(
+        request, h.federation.forwarder, tenant, "createSubscription", doc, "POST",
+        "/subscriptions", {**body, "id": doc["id"]},
+    )  # fmt: skip
+    return with_warnings(response, warnings)
 
 
 def _render(stored: StoredSubscription, ctx: Any, sys_attrs: bool) -> dict[str, Any]:
@@ -156,7 +165,11 @@ async def update_subscription(request: Request, subscriptionId: str) -> Response
     await run_in_threadpool(
         lambda: service.update(tenant, doc, expected_modified=stored.stats["modified_at"])
     )
-    return Response(status_code=204)
+    warnings = await federated_subs.forward(
+        request, h.federation.forwarder, tenant, "updateSubscription", doc, "PATCH",
+        f"/subscriptions/{quote(subscriptionId, safe=':')}", decoded.body,
+    )  # fmt: skip
+    return with_warnings(Response(status_code=204), warnings)
 
 
 @router.delete(
@@ -168,5 +181,14 @@ async def delete_subscription(request: Request, subscriptionId: str) -> Response
     h = hub(request)
     service = _service(h)
     check_uri(subscriptionId, "subscription id")
+    stored = None
+    if not h.federation.registrations.surely_none(tenant):
+        stored = await run_in_threadpool(service.get, tenant, subscriptionId)
     await run_in_threadpool(service.delete, tenant, subscriptionId)
-    return Response(status_code=204)
+    warnings: list[str] = []
+    if stored is not None:
+        warnings = await federated_subs.forward(
+            request, h.federation.forwarder, tenant, "deleteSubscription", stored.doc,
+            "DELETE", f"/subscriptions/{quote(subscriptionId, safe=':')}", None,
+        )  # fmt: skip
+    return with_warnings(Response(status_code=204), warnings)

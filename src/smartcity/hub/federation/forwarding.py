@@ -125,6 +125,24 @@ class Forwarder:
     def health_of(self, tenant: str, reg_id: str) -> Health:
         return self.health.setdefault((tenant, reg_id), Health())
 
+    def cooling(self, tenant: str, reg: Doc) -> bool:
+        """Whether the source failed lately and is left alone (management.cooldown)."""
+        return time.monotonic() < self.health_of(tenant, reg["id"]).cooldown_until
+
+    def record(self, tenant: str, reg: Doc, error: str | None) -> None:
+        """One request's outcome in the registration's status members (clause 5.2.9); a
+        failure starts the cooldown."""
+        health = self.health_of(tenant, reg["id"])
+        if error is None:
+            health.last_success = now_us()
+            return
+        health.times_failed += 1
+        health.last_failure = now_us()
+        cooldown = reg.get("management", {}).get("cooldown")
+        if cooldown is not None:
+            health.cooldown_until = time.monotonic() + cooldown / 1000
+        log.info("forwarding to %s failed: %s", reg["endpoint"], error)
+
     async def plan(
         self,
         request: Request,
@@ -156,9 +174,9 @@ class Forwarder:
             return None
         via = request.headers.get("via", "")
         alias = host_alias()
-        if alias in _via_names(via):
+        if alias in via_names(via):
             return None
-        seen = _via_names(via)
+        seen = via_names(via)
         targets = [
             Target(doc, attrs_to_ask(doc, wanted))
             for doc in docs
@@ -171,7 +189,7 @@ class Forwarder:
         return Distributed(self, tenant, targets, params, link, via, alias)
 
 
-def _via_names(via: str) -> set[str]:
+def via_names(via: str) -> set[str]:
     """The pseudonyms on a Via header (``1.1 name, 1.1 other``)."""
     names: set[str] = set()
     for part in via.split(","):
@@ -181,7 +199,7 @@ def _via_names(via: str) -> set[str]:
     return names
 
 
-def _warning(alias: str, reg: Doc, reason: str) -> str:
+def warning_of(alias: str, reg: Doc, reason: str) -> str:
     text = f"registration {reg['id']} ({reg['endpoint']}): {reason}"
     text = text.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "/")
     return f'199 {alias} "{text}"'
@@ -224,23 +242,16 @@ class Distributed:
     ) -> Answer:
         reg = target.registration
         health = self.forwarder.health_of(self.tenant, reg["id"])
-        management = reg.get("management", {})
-        if time.monotonic() < health.cooldown_until:
+        if self.forwarder.cooling(self.tenant, reg):
             return Answer(target, error="not asked: cooling down after a failure")
-        timeout = min(MAX_TIMEOUT_S, management.get("timeout", DEFAULT_TIMEOUT_MS) / 1000)
+        timeout = timeout_of(reg)
         query: list[tuple[str, str | int | float | bool | None]] = list(self.params)
         query.append(("local", "true"))
         if target.attrs is not None:
             query.append(("attrs", ",".join(target.attrs)))
         query.extend(extra.items())
-        headers = {"Accept": "application/json", "Via": self.via}
-        if self.link:
-            headers["Link"] = self.link
-        if reg.get("tenant"):
-            headers["NGSILD-Tenant"] = reg["tenant"]
-        for pair in reg.get("contextSourceInfo", []):
-            headers[pair["key"]] = pair["value"]
-        url = _api_base(reg["endpoint"]) + path
+        headers = source_headers(reg, self.via, self.link)
+        url = api_base(reg["endpoint"]) + path
         health.times_sent += 1
         try:
             response = await asyncio.wait_for(
@@ -251,14 +262,7 @@ class Distributed:
             answer = Answer(target, error=f"no answer within {timeout:g} s")
         except Exception as exc:  # one broken source never fails the hub's answer
             answer = Answer(target, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
-        if answer.error is None:
-            health.last_success = now_us()
-        else:
-            health.times_failed += 1
-            health.last_failure = now_us()
-            if "cooldown" in management:
-                health.cooldown_until = time.monotonic() + management["cooldown"] / 1000
-            log.info("forwarding to %s failed: %s", reg["endpoint"], answer.error)
+        self.forwarder.record(self.tenant, reg, answer.error)
         return answer
 
     # -- merging ---------------------------------------------------------------------------------
@@ -267,7 +271,7 @@ class Distributed:
     ) -> Merged:
         answers = await remote
         warnings = [
-            _warning(self.alias, a.target.registration, a.error) for a in answers if a.error
+            warning_of(self.alias, a.target.registration, a.error) for a in answers if a.error
         ]
         layers: list[tuple[int, list[Doc]]] = [(LOCAL_PRIORITY, local)]
         for answer in answers:
@@ -294,7 +298,26 @@ class Distributed:
         )
 
 
-def _api_base(endpoint: str) -> str:
+def source_headers(reg: Doc, via: str, link: str | None) -> dict[str, str]:
+    """The headers every request forwarded to ``reg``'s source carries (clause 6.3.18 Via,
+    the registration's tenant and its contextSourceInfo pairs)."""
+    headers = {"Accept": "application/json", "Via": via}
+    if link:
+        headers["Link"] = link
+    if reg.get("tenant"):
+        headers["NGSILD-Tenant"] = reg["tenant"]
+    for pair in reg.get("contextSourceInfo", []):
+        headers[pair["key"]] = pair["value"]
+    return headers
+
+
+def timeout_of(reg: Doc) -> float:
+    """The registration's per-request timeout in seconds (management.timeout, capped)."""
+    management = reg.get("management", {})
+    return float(min(MAX_TIMEOUT_S, management.get("timeout", DEFAULT_TIMEOUT_MS) / 1000))
+
+
+def api_base(endpoint: str) -> str:
     base = endpoint.rstrip("/")
     return base if base.endswith(API_ROOT) else base + API_ROOT
 

@@ -85,6 +85,34 @@ def attrs_to_ask(doc: Doc, wanted: Wanted) -> list[str] | None:
     return sorted(names)
 
 
+def offered_names(
+    doc: Doc, entity_id: str, types: Sequence[str] | None
+) -> tuple[bool, set[str] | None]:
+    """Whether the registration is about this one entity (``types`` None: not known, so a
+    type-only selector could match), and the attribute names it offers for it (None: all)."""
+    matched = False
+    names: set[str] = set()
+    for info in doc["information"]:
+        entities = info.get("entities")
+        if entities and not any(_is_entity(s, entity_id, types) for s in entities):
+            continue
+        matched = True
+        found = _names(info)
+        if not found:
+            return True, None
+        names.update(found)
+    return matched, names
+
+
+def _is_entity(selector: Doc, entity_id: str, types: Sequence[str] | None) -> bool:
+    if "id" in selector and selector["id"] != entity_id:
+        return False
+    pattern = selector.get("idPattern")
+    if pattern is not None and not _could_match(pattern, entity_id):
+        return False
+    return types is None or bool(set(selector["type"]) & set(types))
+
+
 def exclusive_claims(doc: Doc) -> set[tuple[str, str]]:
     """The (entity id, attribute) pairs an exclusive or redirect registration claims; a
     redirect entry without names claims every attribute ('*')."""

@@ -134,6 +134,8 @@ REMOVABLE = frozenset(
     }
 )
 NULL_URI = "urn:ngsi-ld:null"
+# The stored document's member holding additional Context Source properties, names expanded.
+PROPERTIES = "csourceProperties"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 # The tenant names NGSILD-Tenant accepts (hub.api.negotiation.TENANT_PATTERN).
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
@@ -423,10 +425,21 @@ _MEMBERS: dict[str, Callable[[_Parser, Any], Any]] = {
 def _member(parser: _Parser, doc: Doc, key: str, value: Any) -> None:
     handler = _MEMBERS.get(key)
     if handler is None:
-        known = ", ".join(sorted([*_MEMBERS, "id", "type"]))
-        raise BadRequestData(
-            f"unknown ContextSourceRegistration member {key!r}; known members: {known}"
-        )
+        # Clause 5.2.9: any other member is an additional Context Source property (what
+        # q and csf of Query Context Source Registrations look at); its name follows the
+        # attribute name rules and is expanded like one.
+        try:
+            name = check_name(key, "Context Source property name")
+        except BadRequestData as exc:
+            known = ", ".join(sorted([*_MEMBERS, "id", "type"]))
+            raise BadRequestData(
+                f"unknown ContextSourceRegistration member {key!r} is not a valid Context "
+                f"Source property name either ({exc.detail}); known members: {known}"
+            ) from None
+        if value is None:
+            raise BadRequestData(f"Context Source property {key!r} has no value")
+        doc.setdefault(PROPERTIES, {})[parser.ctx.expand(name)] = copy.deepcopy(value)
+        return
     doc[key] = handler(parser, value)
 
 
@@ -526,6 +539,12 @@ def apply_fragment(
         if key in ("id", "type") or key in READ_ONLY:
             continue
         if value == NULL_URI:
+            extra = doc.get(PROPERTIES, {})
+            if key not in _MEMBERS and ctx.expand(key) in extra:
+                extra.pop(ctx.expand(key))
+                if not extra:
+                    doc.pop(PROPERTIES)
+                continue
             if key not in REMOVABLE:
                 raise BadRequestData(f"{key} cannot be removed from a registration")
             doc.pop(key, None)
@@ -553,6 +572,10 @@ def render_registration(
             continue
         if key == "information":
             out[key] = [_render_info(info, ctx) for info in value]
+        elif key == PROPERTIES:
+            out.update({ctx.compact(k): copy.deepcopy(v) for k, v in value.items()})
+        elif key.startswith("_"):
+            continue  # bookkeeping of the service's cache
         else:
             out[key] = copy.deepcopy(value)
     out.setdefault("mode", DEFAULT_MODE)

@@ -97,10 +97,16 @@ class RegistrationService:
         return StoredRegistration(tenant=row.tenant, doc=row.doc, modified_at=row.modified_at)
 
     def query(
-        self, tenant: str, wanted: Wanted, *, limit: int, offset: int = 0
+        self,
+        tenant: str,
+        wanted: Wanted,
+        *,
+        limit: int,
+        offset: int = 0,
+        keep: Callable[[Doc], bool] | None = None,
     ) -> tuple[list[Doc], int]:
-        """The tenant's registrations matching ``wanted`` (unexpired), one page, and how many
-        match in all."""
+        """The tenant's registrations matching ``wanted`` (unexpired) and ``keep`` (the
+        other filters of a registration query), one page, and how many match in all."""
         now = now_us()
         with self.db.read() as conn:
             rows = conn.execute(
@@ -111,7 +117,9 @@ class RegistrationService:
         found = [
             r.doc
             for r in rows
-            if (r.expires_at is None or r.expires_at > now) and registration_matches(r.doc, wanted)
+            if (r.expires_at is None or r.expires_at > now)
+            and registration_matches(r.doc, wanted)
+            and (keep is None or keep(r.doc))
         ]
         return found[offset : offset + limit], len(found)
 

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, or_, select, update
 
 from smartcity.hub.changes import Change, Listeners
 from smartcity.hub.entity import VALUE_KEY
@@ -400,8 +400,8 @@ class Matcher:
                         continue
                     owed.setdefault(sub.key, (sub, []))[1].append(item)
         rows: list[Doc] = []
-        for sub, items in owed.values():
-            if self._throttled(sub, now):
+        for sub, items in sorted(owed.values(), key=lambda owed_: owed_[0].key):
+            if self._throttled(sub, now) or not self._claim_throttle(conn, sub, now):
                 continue
             rows.append(outbox_row(sub, new_payload(items, now), now))
             self._local.pending.append(sub.key)
@@ -410,6 +410,7 @@ class Matcher:
         self._local.now = now
 
     def _throttled(self, sub: Compiled, now: int) -> bool:
+        """This process queued for ``sub`` within its throttling window (no database read)."""
         if sub.throttling_us is None:
             return False
         with self._guard:
@@ -417,6 +418,34 @@ class Matcher:
         if last is None:
             last = sub.last_notification
         return last is not None and now - last < sub.throttling_us
+
+    def _claim_throttle(self, conn: Connection, sub: Compiled, now: int) -> bool:
+        """Throttling across processes and nodes: a compare-and-set on the subscription's
+        ``last_queued_at`` in the write's own transaction. Of two nodes' writes inside one
+        window, the second waits for the first's row lock, then finds the window taken; a
+        write that rolls back takes nothing. Subscriptions are claimed in key order (sorted
+        above), so two transactions never wait on each other in a cycle."""
+        if sub.throttling_us is None:
+            return True
+        S = schema.subscriptions
+        since = now - sub.throttling_us
+        claimed = conn.execute(
+            update(S)
+            .where(
+                S.c.tenant == sub.tenant,
+                S.c.sub_id == sub.sub_id,
+                or_(S.c.last_queued_at.is_(None), S.c.last_queued_at <= since),
+            )
+            .values(last_queued_at=now)
+        ).rowcount
+        if not claimed:  # another node queued inside the window: throttle here too until its end
+            other = conn.execute(
+                select(S.c.last_queued_at).where(S.c.tenant == sub.tenant, S.c.sub_id == sub.sub_id)
+            ).scalar()
+            if other is not None:
+                with self._guard:
+                    self._last_queued[sub.key] = max(self._last_queued.get(sub.key, 0), other)
+        return bool(claimed)
 
     def after_commit(self, changes: Sequence[Change]) -> None:
         pending: list[tuple[str, str]] = getattr(self._local, "pending", [])

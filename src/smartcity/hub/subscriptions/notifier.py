@@ -12,6 +12,7 @@ compacted with the subscription's @context (which may need fetching) just before
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -241,6 +242,10 @@ class Notifier(OutboxWorker):
         self.contexts = contexts
         # (tenant, id) -> when this process will next look at a periodic subscription
         self._next_periodic: dict[tuple[str, str], int] = {}
+        # Whether this node queues periodic notifications: on several nodes, only the one
+        # holding the job's lease (hub/runtime.py) scans them; the compare-and-set below
+        # would keep the others from queueing twice anyway, but not from the scanning.
+        self.periodic_here: Callable[[], bool] = lambda: True
 
     def load(self, tenant: str, sub_id: str) -> Doc | None:
         stored = self.subscriptions.find(tenant, sub_id)
@@ -250,7 +255,8 @@ class Notifier(OutboxWorker):
         return build_message(tenant, sub, payload, self.contexts, self.entities)
 
     def before_claim(self) -> None:
-        self._enqueue_periodic()
+        if self.periodic_here():
+            self._enqueue_periodic()
 
     # -- periodic subscriptions ----------------------------------------------------------------
     def _enqueue_periodic(self) -> None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlparse
@@ -54,7 +55,9 @@ class Dashboard:
         self.config = config or DashboardConfig.from_env()
         self.private = bool({"*", self.config.tenant} & set(hub.settings.private_read_tenants))
         self.service = DashboardService(hub.entities, self.config, hub.temporal)
-        self.events = LiveEvents(self.service)
+        # Event ids of their own (several nodes, restarts: see LiveEvents); below 2**52, so
+        # a browser's JavaScript number holds them exactly.
+        self.events = LiveEvents(self.service, first_seq=secrets.randbelow(2**52))
         self.close = hub.feed.on_commit(self.events.on_commit)  # unplugs the live view
 
 

@@ -12,7 +12,10 @@ second.
 Every client has a bounded queue. A client that does not keep up loses its oldest events,
 never grows memory, and is sent a ``resync`` event telling it to reload the state. Event ids
 increase; a reconnecting client's ``Last-Event-ID`` is replayed from a short ring of recent
-events, or answered with ``resync`` when it is older than the ring.
+events, or answered with ``resync`` when it is older than the ring. The app starts the ids at
+a random number (``first_seq``): behind a load balancer a browser may reconnect to another
+node, or to this one restarted, whose numbers mean other events; an id from elsewhere falls
+outside this node's ring and gets ``resync``, never a replay of the wrong events.
 """
 
 from __future__ import annotations
@@ -84,7 +87,9 @@ class Client:
 
 
 class LiveEvents:
-    def __init__(self, service: DashboardService, *, heartbeat_s: float = 15.0) -> None:
+    def __init__(
+        self, service: DashboardService, *, heartbeat_s: float = 15.0, first_seq: int = 0
+    ) -> None:
         self.service = service
         self.flush_s = service.config.flush_s
         self.heartbeat_s = heartbeat_s
@@ -92,7 +97,7 @@ class LiveEvents:
         self._dirty_lock = threading.Lock()
         self._clients: set[Client] = set()
         self._ring: deque[tuple[int, bytes]] = deque(maxlen=RING)
-        self._seq = 0
+        self._seq = first_seq
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -194,6 +199,13 @@ class LiveEvents:
         current = {a.key(): a for a in self.service.alerts()}
         previous = self._alerts if self._alerts is not None else {}
         raised = [alert_json(a) for k, a in current.items() if k not in previous]
+        # Still active with a new reading: the list shows the value now, not the first one.
+        updated = [
+            alert_json(a)
+            for k, a in current.items()
+            if k in previous
+            and (a.value, a.observed_at) != (previous[k].value, previous[k].observed_at)
+        ]
         cleared = [{"rule": k[0], "id": k[1]} for k in previous if k not in current]
         self._alerts = current
         by_rule: dict[str, int] = {}
@@ -203,6 +215,7 @@ class LiveEvents:
             "active": len(current),
             "byRule": by_rule,
             "raised": raised[:200],
+            "updated": updated[:200],
             "cleared": cleared[:200],
         }
 

@@ -3,10 +3,10 @@ kind, read from the hub once and then kept current by the hub's commit listeners
 
 Tiles, alerts and map layers are computed from it without touching the database, so a page
 load or an update tick costs microseconds per entity however fast readings arrive. Writes
-made by *other* processes (server workers, ``smartcity ingest mqtt``, connectors) are not
-seen by the listeners: ``poll`` asks the hub every ``poll_s`` for the entities modified since
-the last time (one indexed query), and the whole view is re-read every ``resync_s`` (which is
-also when other processes' deletions disappear; see README.md, "Several processes").
+made by *other* processes (server workers, other nodes, ``smartcity ingest mqtt``, connectors)
+are not seen by the listeners: ``poll`` asks the hub every ``poll_s`` for the entities
+modified and deleted since the last time (two indexed queries), and the whole view is re-read
+every ``resync_s`` (see README.md, "Several processes").
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from smartcity.hub.changes import Change
 from smartcity.hub.errors import BadRequestData
+from smartcity.hub.provenance import is_simulated_provider
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.timeutil import now_us, parse_datetime_us
@@ -36,9 +37,6 @@ POLL_LAG_US = 5_000_000  # how long a write transaction may take between its sta
 NAME = iri("name")
 STATUS = iri("status")
 PROVIDER = iri("dataProvider")
-# What the simulator writes as every simulated entity's dataProvider (simulator/provision.py):
-# the dashboard labels those figures as simulated data.
-SIMULATED = "simulated data"
 
 
 @dataclass(slots=True)
@@ -149,7 +147,7 @@ def item_from(doc: dict[str, Any], kind: Kind) -> Item:
         geometry=geometry if isinstance(geometry, dict) else None,
         point=representative_point(geometry if isinstance(geometry, dict) else None),
         status=status if isinstance(status, str) else None,
-        simulated=isinstance(provider, str) and SIMULATED in provider,
+        simulated=is_simulated_provider(provider),
     )
 
 
@@ -246,7 +244,12 @@ class LiveState:
                 for modified, eid, entity_id in rows
                 if self._seen.get(entity_id, -1) < modified // 1000
             }
-            changes = []
+            # Deletions leave no entity row: the history keeps when each was deleted.
+            changes = [
+                Change(self.tenant, entity_id, None, None)
+                for entity_id in self.entities.deleted_since(self.tenant, self._since)
+                if self._present(entity_id)
+            ]
             if wanted:
                 for eid, doc in self.entities.docs_by_eid(list(wanted)).items():
                     entity_id, ms = wanted[eid]
@@ -264,6 +267,10 @@ class LiveState:
             self.polled_at = time.monotonic()  # also after a failure: retried next interval
             self._polling.release()
         return self.apply(changes) if changes else []
+
+    def _present(self, entity_id: str) -> bool:
+        with self._lock:
+            return any(entity_id in items for items in self._items.values())
 
     # -- changes -----------------------------------------------------------------------------
     def apply(self, changes: Sequence[Change]) -> list[tuple[str, str]]:

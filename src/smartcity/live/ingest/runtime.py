@@ -1,5 +1,9 @@
 """Ingestion wired together: registry, metrics, writer, the optional MQTT subscriber and the
-silence monitor. Built once per process (by the app, or by ``smartcity ingest mqtt``)."""
+periodic work. Built once per process (by the app, or by ``smartcity ingest mqtt``).
+
+Periodic work: every node refreshes its own device cache (``_watch``); the silent-device sweep
+and the ledger pruning are cluster jobs on the hub's scheduler (storage/leases.py), run by one
+node of the cluster at a time."""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,7 @@ from smartcity.live.devices.service import DEFAULT_TOPIC_PATTERN, REFRESH_SECOND
 from smartcity.live.ingest.metrics import Metrics
 from smartcity.live.ingest.store import prune_ledger
 from smartcity.live.ingest.writer import BatchWriter
+from smartcity.storage.leases import Scheduler, Stop
 
 if TYPE_CHECKING:
     from smartcity.live.ingest.members import Membership
@@ -54,6 +58,7 @@ class IngestConfig:
             share_group=check_share_group(group) if group else None,
             queue_capacity=int(env.get("SMARTCITY_INGEST_QUEUE", "50000")),
             ledger_days=float(env.get("SMARTCITY_INGEST_LEDGER_DAYS", "30")),
+            silence_check_s=float(env.get("SMARTCITY_SILENCE_CHECK_SECONDS", "30")),
         )
 
 
@@ -65,8 +70,11 @@ class Ingest:
     writer: BatchWriter
     mqtt: MqttSubscriber | None = None
     members: Membership | None = None
+    # The cluster's periodic jobs (the hub's); None: the sweeps are not run by this process.
+    scheduler: Scheduler | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _monitor: threading.Thread | None = None
+    _jobs: list[Stop] = field(default_factory=list)
 
     def start(self, *, mqtt: bool = True) -> None:
         self.writer.start()
@@ -90,11 +98,27 @@ class Ingest:
                 self.members.start()
             self.mqtt.start()
         self._stop.clear()
-        self._monitor = threading.Thread(target=self._watch, name="device-silence", daemon=True)
+        self._monitor = threading.Thread(target=self._watch, name="device-cache", daemon=True)
         self._monitor.start()
+        if self.scheduler is not None and not self._jobs:
+            self._jobs = [
+                self.scheduler.every(
+                    "devices.silence",
+                    self.config.silence_check_s,
+                    self.check_silence,
+                    delay_s=self.config.silence_check_s,
+                ),
+                # The first a minute after start: not while a restarted cluster is busy.
+                self.scheduler.every(
+                    "ingest.prune-ledger", self.config.prune_every_s, self.prune_ledger, delay_s=60
+                ),
+            ]
 
     def stop(self) -> None:
         self._stop.set()
+        for stop in self._jobs:
+            stop()
+        self._jobs = []
         left = False
         if self.mqtt is not None and self.members is not None:
             # A sharing node leaves the group: the others take the group's messages from now
@@ -121,33 +145,25 @@ class Ingest:
         before = now_us() - int(self.config.ledger_days * 86_400 * 1_000_000)
         removed = prune_ledger(self.writer.db, before)
         if removed:
-            log.info("ingestion ledger: forgot %d readings older than %s days",
-                     removed, self.config.ledger_days)  # fmt: skip
+            log.info(
+                "ingestion ledger: forgot %d readings older than %s days",
+                removed,
+                self.config.ledger_days,
+            )
         return removed
 
+    def check_silence(self) -> None:
+        """Mark devices silent (or ok again) and mirror that to their Device entities."""
+        for device in self.registry.check_silence():
+            log.info("device %s is now %s", device.device_id, device.status)
+
     def _watch(self) -> None:
-        last_check = time.monotonic()
-        last_prune = time.monotonic() - self.config.prune_every_s + 60  # a minute after start
+        # Every node: devices created or revoked through another node reach this one's cache.
         while not self._stop.wait(REFRESH_SECONDS):
             try:
                 self.registry.refresh()
             except Exception:
                 log.exception("device cache refresh failed")
-            if time.monotonic() - last_prune >= self.config.prune_every_s:
-                last_prune = time.monotonic()
-                try:
-                    self.prune_ledger()
-                except Exception:
-                    log.exception("ingestion ledger pruning failed")
-            if time.monotonic() - last_check < self.config.silence_check_s:
-                continue
-            last_check = time.monotonic()
-            try:
-                changed = self.registry.check_silence()
-                for device in changed:
-                    log.info("device %s is now %s", device.device_id, device.status)
-            except Exception:
-                log.exception("device silence check failed")
 
 
 def node_client_id(config: IngestConfig) -> str:
@@ -170,4 +186,4 @@ def build_ingest(hub: Hub, config: IngestConfig | None = None) -> Ingest:
     writer = BatchWriter(
         hub.db, hub.entities, metrics, capacity=config.queue_capacity, max_batch=config.max_batch
     )
-    return Ingest(config, registry, metrics, writer)
+    return Ingest(config, registry, metrics, writer, scheduler=hub.scheduler)

@@ -31,6 +31,22 @@ INCIDENT_P = 0.05
 INCIDENT_WINDOW = 2 * HOUR
 INGRESS = 2 * HOUR  # crowds build up this long before an event
 EGRESS = 1.25 * HOUR  # and disperse over this long after it
+EVENT_HOURS = 2.0  # the extra event's length (the first one of a run, see first_event)
+# Scenarios a run can start with (``smartcity simulate --scenario``): "egress" starts as an
+# event at Kai Tak ends, so the run shows a full stadium emptying (the stations, footbridges
+# and approaches surge, then calm down).
+SCENARIOS = ("egress",)
+
+
+def first_event(start_us: int, scenario: str | None = None) -> int:
+    """When a run's extra event at Kai Tak starts: 30 minutes after the run starts (so a fresh
+    run shows the crowd building up), or, for the egress scenario, so that it ends 5 minutes
+    after the run starts."""
+    if scenario is None:
+        return start_us + 30 * 60 * 1_000_000
+    if scenario == "egress":
+        return start_us - int((EVENT_HOURS * HOUR - 5 * 60) * 1_000_000)
+    raise ValueError(f"no scenario {scenario!r}; one of: {', '.join(SCENARIOS)}")
 
 
 def plateau(h: float, start: float, end: float, ramp: float) -> float:
@@ -66,7 +82,27 @@ class Moment:
         return cls(t_us / 1e6, hour, local.weekday(), local.timetuple().tm_yday)
 
 
+# Water DMAs: leaks run on a 28-day cycle counted from the epoch (UTC days). A "burst" DMA's
+# main bursts on day 14 of each cycle (at a seeded hour) and is repaired on day 25; a
+# "rising" DMA's leakage grows steadily from day 7 until the repair on day 25.
+LEAK_CYCLE_DAYS = 28
+BURST_DAY = 14
+RISE_DAY = 7
+REPAIR_DAY = 25
+
+
 # -- cycles (shared with the tests, which check their shape) --------------------------------
+def water_demand(hour: float) -> float:
+    """Customers' use relative to the day's mean: lowest around 03:00 (0.15), peaks at
+    breakfast and in the evening."""
+    return (
+        0.15
+        + 1.1 * plateau(hour, 6.5, 23, 1.5)
+        + 0.45 * bump(hour, 7.5, 1)
+        + 0.3 * bump(hour, 20, 1.5)
+    )
+
+
 def parking_occupancy(usage: str, weekday: int, hour: float) -> float:
     """Expected share of spaces taken, by car park usage, day of week and hour."""
     weekend = weekday >= 5
@@ -298,7 +334,7 @@ class CityModel:
                 start = datetime(day.year, day.month, day.day, hh, mm, tzinfo=HKT).timestamp()
                 out.append((start, start + float(fixture["hours"]) * HOUR))
         if self.first_event_s is not None:
-            out.append((self.first_event_s, self.first_event_s + 2 * HOUR))
+            out.append((self.first_event_s, self.first_event_s + EVENT_HOURS * HOUR))
         return [(s, e) for s, e in out if s - INGRESS <= t_s < e + EGRESS]
 
     def crowd_level(self, role: str, hour: float, t_s: float) -> float:
@@ -342,6 +378,43 @@ class CityModel:
             "averageCrowdSpeed": round(1.35 * (1 - 0.85 * occ**1.5), 2),
         }
 
+    # -- water district metered areas --------------------------------------------------------
+    def water_leak(self, d: SimDevice, t_s: float) -> float:
+        """m³/h of leakage on top of the background: the DMA's burst or rising leak, if any."""
+        role = d.params["leak"]
+        if role == "clean":
+            return 0.0
+        cycle, into = divmod(t_s / DAY, LEAK_CYCLE_DAYS)
+        background = self.water_background(d)
+        if role == "burst":
+            onset = BURST_DAY + unit(self.seed, d.index, 72, int(cycle))
+            size = background * (0.6 + 0.4 * unit(self.seed, d.index, 73, int(cycle)))
+            return size if onset <= into < REPAIR_DAY else 0.0
+        # rising: grows to about the background again by the repair
+        if RISE_DAY <= into < REPAIR_DAY:
+            return background * (into - RISE_DAY) / (REPAIR_DAY - RISE_DAY)
+        return 0.0
+
+    def water_background(self, d: SimDevice) -> float:
+        """m³/h of background leakage: 3 to 6 litres an hour per connection."""
+        return int(d.params["connections"]) * (3 + 3 * unit(self.seed, d.index, 74)) / 1000
+
+    def water(self, d: SimDevice, m: Moment) -> dict[str, Any]:
+        connections = int(d.params["connections"])
+        mean_use = connections * 0.025  # m³/h: about 0.6 m³ a day per connection
+        use = mean_use * water_demand(m.hour)
+        use *= (
+            1
+            + 0.05 * smooth(m.t_s, 1800, self.seed, d.index)
+            + 0.02 * signed(self.seed, d.index, int(m.t_s))
+        )
+        night = math.floor((m.t_s + 8 * HOUR) / DAY)  # leakage moves with the night's pressure
+        leakage = self.water_background(d) * (1 + 0.03 * signed(self.seed, d.index, 75, night))
+        leakage += self.water_leak(d, m.t_s)
+        inflow = (use + leakage) * (1 + 0.005 * signed(self.seed, d.index, int(m.t_s), 76))
+        metered = use * (1 + 0.005 * signed(self.seed, d.index, int(m.t_s), 77))
+        return {"inflow": round(inflow, 2), "customerConsumption": round(metered, 2)}
+
     # -- bus stop panels -----------------------------------------------------------------------
     def bus(self, d: SimDevice, m: Moment) -> dict[str, Any]:
         """The next bus at the stop: buses pass every headway (a stop's own phase), each up
@@ -368,4 +441,5 @@ _KINDS = {
     "toilet": CityModel.toilet,
     "crowd": CityModel.crowd,
     "bus": CityModel.bus,
+    "water": CityModel.water,
 }

@@ -29,11 +29,12 @@ SHARES: dict[str, float] = {
     "traffic": 0.15,
     "air": 0.04,
     "lamppost": 0.21,
-    "bin": 0.25,
+    "bin": 0.24,
     "rodent": 0.08,
     "toilet": 0.04,
     "crowd": 0.07,
     "bus": 0.04,
+    "water": 0.01,
 }
 PREFIX = {
     "carpark": "cp",
@@ -45,6 +46,7 @@ PREFIX = {
     "toilet": "wc",
     "crowd": "crowd",
     "bus": "bus",
+    "water": "dma",
 }
 
 
@@ -396,7 +398,28 @@ def build_fleet(n: int, seed: int) -> list[SimDevice]:
             stop_code=f"SIM{i + 1:05d}",
             stop_name=f"Bus stop {i + 1:05d} ({d['name']})",
         )
+    # Water district metered areas (DMAs): each inlet meter reports the area's inflow and the
+    # sum of its customers' smart meters. A quarter of them develop a burst, a quarter a
+    # slowly rising leak, the rest stay clean (models.water_leak says when).
+    for i in range(want["water"]):
+        d, lon, lat = near_district("water", i, 1500)
+        add(
+            "water",
+            "WaterConsumptionObserved",
+            f"DMA-{i:03d}",
+            f"DMA {i + 1:03d} ({d['name']})",
+            lon,
+            lat,
+            (Measure("inflow", "MQH"), Measure("customerConsumption", "MQH")),
+            district=d["name"],
+            connections=1500 + int(unit(seed, 71, i) * 4500),
+            leak=WATER_ROLES[i % len(WATER_ROLES)],
+        )
     return fleet
+
+
+# What happens to each water DMA, by its position among them (see models.water_leak).
+WATER_ROLES = ("clean", "burst", "clean", "rising")
 
 
 def name_salt(kind: str) -> int:

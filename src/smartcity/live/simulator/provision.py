@@ -32,6 +32,7 @@ from smartcity.hub.contexts import (
     city_terms,
 )
 from smartcity.hub.errors import NgsiError
+from smartcity.hub.provenance import SIMULATOR_PROVIDER
 from smartcity.hub.service import EntityService
 from smartcity.live.connectors.base import ConnectorResult, languages, point, prop, rel
 from smartcity.live.connectors.sink import HubSink, LocalSink, SinkError, WriteSummary, deliver
@@ -39,7 +40,7 @@ from smartcity.live.devices.service import DeviceRegistry, parse_spec
 from smartcity.live.simulator.places import SimDevice
 from smartcity.live.simulator.publishers import Credentials
 
-PROVIDER = "smartcity simulator (simulated data)"
+PROVIDER = SIMULATOR_PROVIDER
 
 
 class ProvisionError(Exception):

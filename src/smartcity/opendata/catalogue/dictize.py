@@ -44,6 +44,8 @@ class View:
     lang: Lang
     base_url: str
     licences: Mapping[str, Row[Any]]
+    # The resources among those written that have a DataStore table (CKAN's datastore_active).
+    datastore: frozenset[str] = frozenset()
 
 
 def download_url(base_url: str, dataset_id: str, resource_id: str, filename: str) -> str:
@@ -136,7 +138,7 @@ def resource_dict(row: Row[Any], view: View) -> dict[str, Any]:
         "metadata_modified": iso(row.modified_at),
         "last_modified": iso(row.data_modified_at),
         "state": "active",
-        "datastore_active": False,
+        "datastore_active": row.id in view.datastore,
     }
 
 

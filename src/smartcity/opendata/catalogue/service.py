@@ -79,6 +79,11 @@ class CatalogueService:
         # hook's failure is logged, never the upload's).
         self.on_resources_removed: list[Callable[[Connection, list[str]], None]] = []
         self.on_upload: list[Callable[[str, Path, str | None], object]] = []
+        # Which of these resources have a DataStore table (set by the DataStore: CKAN's
+        # ``datastore_active`` on every resource the catalogue writes).
+        self.datastore_tables: Callable[[Connection, Sequence[str]], set[str]] = (
+            lambda _conn, _ids: set()
+        )
 
     def _removed(self, conn: Connection, resource_ids: list[str]) -> None:
         for hook in self.on_resources_removed:
@@ -98,8 +103,14 @@ class CatalogueService:
 
     # -- rendering --------------------------------------------------------------------------
 
-    def view(self, conn: Connection, lang: Any, base_url: str) -> View:
-        return View(lang, base_url.rstrip("/"), {r.id: r for r in repo.licences(conn)})
+    def view(
+        self, conn: Connection, lang: Any, base_url: str, resource_ids: Sequence[str] = ()
+    ) -> View:
+        """How to write answers; ``resource_ids``: the resources they will show (their
+        ``datastore_active`` is looked up once for all)."""
+        licences = {r.id: r for r in repo.licences(conn)}
+        active = self.datastore_tables(conn, resource_ids) if resource_ids else set()
+        return View(lang, base_url.rstrip("/"), licences, frozenset(active))
 
     def packages(self, conn: Connection, ids: Sequence[str], view: View) -> list[dict[str, Any]]:
         rows = repo.datasets_by_ids(conn, ids)
@@ -107,6 +118,10 @@ class CatalogueService:
         groups = repo.groups_of(conn, ids)
         tags = repo.tags_of(conn, ids)
         resources = repo.resources_of(conn, ids)
+        listed = [r.id for found in resources.values() for r in found]
+        if listed:
+            active = self.datastore_tables(conn, listed)
+            view = View(view.lang, view.base_url, view.licences, frozenset(active))
         return [
             package_dict(
                 row,
@@ -254,7 +269,7 @@ class CatalogueService:
                 or not p.may_see(dataset.owner_org, dataset.state, dataset.private)
             ):
                 raise NotFound(f"there is no resource {key!r} (or it is not visible to you)")
-            return resource_dict(row, self.view(conn, lang, base_url))
+            return resource_dict(row, self.view(conn, lang, base_url, [row.id]))
 
     def upload_path(self, p: Principal, dataset_key: str, resource_id: str) -> tuple[Path, str]:
         """The file of an upload resource, for the download route."""
@@ -320,7 +335,7 @@ class CatalogueService:
         with self.db.read() as conn:
             count = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             rows = list(conn.execute(query.offset(offset).limit(limit)))
-            view = self.view(conn, lang, base_url)
+            view = self.view(conn, lang, base_url, [row.id for row in rows])
             return {"count": count, "results": [resource_dict(row, view) for row in rows]}
 
     def tag_list(self, p: Principal, *, query: str | None, all_fields: bool) -> list[Any]:
@@ -726,7 +741,7 @@ class CatalogueService:
         )
         index.reindex(conn, dataset_id)
         row = conn.execute(select(t.resources).where(t.resources.c.id == resource_id)).one()
-        out = resource_dict(row, self.view(conn, lang, base_url))
+        out = resource_dict(row, self.view(conn, lang, base_url, [row.id]))
         repo.record(
             conn,
             actor=p.actor,

@@ -163,6 +163,20 @@ class DataStore:
             list(row.indexes),
         )
 
+    def tables_among(self, conn: Connection, resource_ids: Sequence[str]) -> set[str]:
+        """The resources among these that have a table (the catalogue's ``datastore_active``)."""
+        found: set[str] = set()
+        ids = list(dict.fromkeys(resource_ids))
+        for start in range(0, len(ids), 500):  # bound the IN list
+            found.update(
+                conn.execute(
+                    select(datastore_tables.c.resource_id).where(
+                        datastore_tables.c.resource_id.in_(ids[start : start + 500])
+                    )
+                ).scalars()
+            )
+        return found
+
     def require_table(self, conn: Connection, resource_id: str) -> Registered:
         found = self.registered(conn, resource_id)
         if found is None:

@@ -3,15 +3,19 @@
 ``/dataset/{name}`` (``Accept: text/turtle``, ``application/rdf+xml``,
 ``application/ld+json``).
 
-``/dataset/{name}`` is also where the dataset's web page will live: until the site's pages
-exist, a client that accepts none of the RDF types (only ``text/html``, say) gets 406 (in CKAN's
-envelope, as every error on these paths) naming the types it may ask for; ``*/*`` gets Turtle.
+``/dataset/{name}`` is also the dataset's address for people (DCAT's landing page): a client
+that prefers HTML (a browser) is sent (303) to the page in its language, ``/{en,tc,sc}/dataset/
+{name}`` (opendata/site); likewise ``/catalog`` to the search page. A client that accepts none
+of the RDF types nor HTML gets 406 (in CKAN's envelope, as every error on these paths) naming
+the types it may ask for; ``*/*`` gets Turtle.
 """
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.opendata.ckan import envelope
@@ -24,6 +28,7 @@ from smartcity.opendata.dcat.service import (
     serialise,
 )
 from smartcity.opendata.errors import NotAcceptable, NotFound, OpenDataError
+from smartcity.web import i18n
 
 router = APIRouter(tags=["Open data (DCAT-AP 3)"])
 DEFAULT_FORMAT = "ttl"
@@ -69,6 +74,38 @@ def _split(key: str) -> tuple[str, str | None]:
     return key, None
 
 
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether the client ranks HTML above every RDF type it names (browsers do: they send
+    ``text/html,...,*/*;q=0.8``); wildcards alone never mean HTML."""
+    best_html, best_rdf = 0.0, 0.0
+    for part in (accept or "").split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media in HTML_TYPES:
+            best_html = max(best_html, quality)
+        elif media in MEDIA_TYPES:
+            best_rdf = max(best_rdf, quality)
+    return best_html > 0 and best_html > best_rdf
+
+
+def _to_page(request: Request, path: str) -> Response:
+    lang = i18n.negotiate(request.headers.get("accept-language"))
+    return RedirectResponse(
+        f"/{lang.prefix}{path}", status_code=303, headers={"Vary": "Accept, Accept-Language"}
+    )
+
+
 def _rdf(body: bytes, media_type: str, *, public: bool) -> Response:
     return Response(
         body,
@@ -101,6 +138,8 @@ def _service(request: Request) -> DcatService:
 async def catalogue(request: Request, ext: str | None = None) -> Response:
     """Public, active datasets, newest change first; ``page`` (from 1), ``page_size`` (100,
     at most 1000) and ``modified_since`` (ISO 8601). Hydra links name the other pages."""
+    if ext is None and prefers_html(request.headers.get("accept")):
+        return _to_page(request, "/dataset")
     fmt = ext if ext is not None else negotiate(request.headers.get("accept"))
     if fmt is None:
         return _not_acceptable()
@@ -129,6 +168,8 @@ async def catalogue(request: Request, ext: str | None = None) -> Response:
 )
 async def dataset(request: Request, key: str) -> Response:
     name, ext = _split(key)
+    if ext is None and prefers_html(request.headers.get("accept")):
+        return _to_page(request, f"/dataset/{quote(name, safe='')}")
     fmt = ext or negotiate(request.headers.get("accept"))
     if fmt is None:
         return _not_acceptable()

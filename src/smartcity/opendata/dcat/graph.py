@@ -97,6 +97,40 @@ def _datetime(iso: str | None) -> Literal | None:
     return Literal(iso + "Z" if "+" not in iso else iso, datatype=XSD.dateTime) if iso else None
 
 
+# The site's APIs, listed as dcat:DataService (DCAT-AP 3 asks a service for its endpoint URL and
+# title; its description and the datasets it serves are recommended). Keyed by what they are.
+SERVICES: dict[str, tuple[str, str, dict[str, str]]] = {
+    # key: (endpoint path, description path, title)
+    "ckan": (
+        "/api/3/action/",
+        "/api/3/action/help_show?name=package_search",
+        {
+            "en": "Catalogue API (CKAN Action API)",
+            "zh-Hant": "目錄 API（CKAN Action API）",
+            "zh-Hans": "目录 API（CKAN Action API）",
+        },
+    ),
+    "datastore": (
+        "/api/3/action/datastore_search",
+        "/api/3/action/help_show?name=datastore_search",
+        {
+            "en": "DataStore API: search the tables of the datasets",
+            "zh-Hant": "DataStore API：搜尋數據集的表格",
+            "zh-Hans": "DataStore API：搜寻数据集的表格",
+        },
+    ),
+    "ngsi-ld": (
+        "/ngsi-ld/v1/",
+        "/openapi.json",
+        {
+            "en": "City data hub (NGSI-LD API)",
+            "zh-Hant": "城市數據樞紐（NGSI-LD API）",
+            "zh-Hans": "城市数据枢纽（NGSI-LD API）",
+        },
+    ),
+}
+
+
 class CatalogueGraph:
     """Builds one graph: the catalogue node, datasets, and the shared nodes they point to."""
 
@@ -146,6 +180,18 @@ class CatalogueGraph:
         _typed(self.graph, node, v.FOAF.Document)
         return node
 
+    def _service(self, key: str) -> URIRef:
+        endpoint, description, title = SERVICES[key]
+        node = URIRef(self.base + endpoint)
+        if (node, RDF.type, v.DCAT.DataService) not in self.graph:
+            _typed(self.graph, node, v.DCAT.DataService)
+            _texts(self.graph, node, v.DCT.title, title)
+            self.graph.add((node, v.DCAT.endpointURL, self._resource(self.base + endpoint)))
+            self.graph.add(
+                (node, v.DCAT.endpointDescription, self._resource(self.base + description))
+            )
+        return node
+
     def _licence(self, package: Mapping[str, Any]) -> URIRef | None:
         licence_id = package.get("license_id")
         if not licence_id:
@@ -174,6 +220,8 @@ class CatalogueGraph:
         stamp = _datetime(modified)
         if stamp is not None:
             g.add((node, v.DCT.modified, stamp))
+        for key in SERVICES:  # the APIs every dataset of the site is reachable through
+            g.add((node, v.DCAT.service, self._service(key)))
         if page is not None:
             self._paging(node, page)
         return node
@@ -319,6 +367,14 @@ class CatalogueGraph:
         _typed(g, node, v.DCAT.Distribution)
         url = resource.get("url") or node
         g.add((node, v.DCAT.accessURL, self._resource(str(url))))
+        dataset = URIRef(f"{self.base}/dataset/{package['id']}")
+        served = ["datastore"] if resource.get("datastore_active") else []
+        if resource.get("kind") == "hub-query":
+            served.append("ngsi-ld")
+        for key in served:  # the API this distribution is also reached through
+            service = self._service(key)
+            g.add((node, v.DCAT.accessService, service))
+            g.add((service, v.DCAT.servesDataset, dataset))
         if resource.get("kind") in ("upload", "live"):
             g.add((node, v.DCAT.downloadURL, self._resource(str(url))))
         _texts(g, node, v.DCT.title, resource.get("name_translated") or {})

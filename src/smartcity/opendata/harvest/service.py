@@ -6,9 +6,12 @@ id (UUID 5), so a repeated harvest finds what the last one wrote, whatever it is
 What the source says is kept and shown in ``extras`` (see docs/opendata.md, Harvesting):
 ``harvest_source_url``, ``harvest_source_type``, ``harvest_remote_id``, ``harvest_remote_url``,
 ``harvest_remote_modified`` and ``harvested_at``. A dataset whose source has not changed since
-the last harvest (the same ``metadata_modified``) is left alone. Organisations and groups the
-source uses are created here when missing. Writes go through the catalogue as a sysadmin named
-``harvest``, so they are validated, indexed and audited like any other.
+the last harvest (the same ``metadata_modified``) is left alone. A dataset harvested from the
+source before that a complete harvest no longer finds there is withdrawn here (deleted, as
+ckanext-harvest does; it comes back if the source lists it again); a harvest that fails part
+way withdraws nothing. Organisations and groups the source uses are created here when
+missing. Writes go through the catalogue as a sysadmin named ``harvest``, so they are
+validated, indexed and audited like any other.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from smartcity.opendata.catalogue import repository as repo
+from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import Principal
 from smartcity.opendata.catalogue.organisations import GROUP, ORGANIZATION, OrganisationService
 from smartcity.opendata.catalogue.service import CatalogueService
@@ -46,6 +52,7 @@ class HarvestReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0  # harvested before, gone from the source now: withdrawn here
     failed: list[tuple[str, str]] = field(default_factory=list)  # (remote name, why)
 
 
@@ -67,7 +74,9 @@ class Harvester:
         the source names none for. One dataset failing is reported; the others go on."""
         report = HarvestReport()
         actor = Principal("harvest", sysadmin=True, actor=f"harvest ({source})")
-        for remote in datasets:
+        seen: set[str] = set()
+        for remote in datasets:  # a reader that fails part way raises: nothing is withdrawn
+            seen.add(local_id(source, remote.remote_id))
             try:
                 outcome = self._one(actor, source, source_type, remote, organization)
             except OpenDataError as exc:
@@ -76,7 +85,22 @@ class Harvester:
                 setattr(report, outcome, getattr(report, outcome) + 1)
             if progress is not None:
                 progress(remote)
+        for gone in self._harvested_from(source) - seen:
+            self.catalogue.package_delete(actor, gone)
+            report.deleted += 1
         return report
+
+    def _harvested_from(self, source: str) -> set[str]:
+        """The ids of the datasets here that an earlier harvest of ``source`` wrote and that
+        are not deleted (their extras name the source)."""
+        d = t.datasets
+        with self.catalogue.db.read() as conn:
+            rows = conn.execute(select(d.c.id, d.c.extras).where(d.c.state != "deleted"))
+            return {
+                row.id
+                for row in rows
+                if isinstance(row.extras, dict) and row.extras.get("harvest_source_url") == source
+            }
 
     def _one(
         self,

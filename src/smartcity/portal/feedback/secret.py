@@ -1,8 +1,11 @@
 """The server secret: keys the hashes of voter tokens and addresses, and signs CSRF tokens.
 
-Read from ``SMARTCITY_SECRET`` (settings) or ``$SMARTCITY_HOME/secret``; created once, mode
-0600, if neither exists. Every process of one installation must share it (same home or env),
-otherwise a vote counted by one process is not recognised by another.
+Read from ``SMARTCITY_SECRET`` (settings); else, on PostgreSQL, from the database
+(``cluster_settings``), so that every node of a cluster, each with a home of its own on its own
+host, signs and checks with the same one (``shared_secret``); else (SQLite, one machine) from
+``$SMARTCITY_HOME/secret``, created once, mode 0600. Every process of one installation must
+share it, otherwise a CSRF token minted by one node is refused by another, and a vote or a rate
+limit counted by one is not recognised by another.
 """
 
 from __future__ import annotations
@@ -12,9 +15,17 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+
 from smartcity.config import smartcity_home
+from smartcity.storage.engine import Database
+from smartcity.storage.schema import cluster_settings
+
+SECRET_NAME = "server-secret"
 
 
 def load_or_create_secret(home: Path | None = None) -> str:
@@ -40,6 +51,36 @@ def load_or_create_secret(home: Path | None = None) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     return path.read_text(encoding="ascii").strip()
+
+
+def shared_secret(db: Database, home: Path | None = None) -> str:
+    """The cluster's secret on PostgreSQL, created by the first node that needs it (from its
+    home's file if it has one: a one-node install that grows keeps its tokens valid);
+    SQLite: the home's file (``load_or_create_secret``)."""
+    if not db.is_postgres:
+        return load_or_create_secret(home)
+    C = cluster_settings.c
+    with db.read() as conn:
+        stored = conn.execute(select(C.value).where(C.name == SECRET_NAME)).scalar()
+    if stored:
+        return str(stored)
+    path = (home or smartcity_home()) / "secret"
+    try:
+        seed = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        seed = ""
+    with db.write() as conn:
+        # Of several nodes starting at once, the first insert wins and all read it back.
+        conn.execute(
+            postgresql.insert(cluster_settings)
+            .values(
+                name=SECRET_NAME,
+                value=seed or secrets.token_urlsafe(48),
+                created_at=time.time_ns() // 1000,
+            )
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return str(conn.execute(select(C.value).where(C.name == SECRET_NAME)).scalar_one())
 
 
 class Keyed:

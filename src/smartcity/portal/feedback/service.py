@@ -38,7 +38,7 @@ from smartcity.portal.feedback.sanitize import (
     count_links,
     normalise_email,
 )
-from smartcity.portal.feedback.secret import Keyed, load_or_create_secret
+from smartcity.portal.feedback.secret import Keyed, shared_secret
 from smartcity.portal.feedback.tables import comments
 from smartcity.portal.feedback.threads import build_threads, find_in
 from smartcity.storage.engine import Database
@@ -82,7 +82,7 @@ class FeedbackService:
     def keyed(self) -> Keyed:
         # Resolved on first use, so an app that never takes feedback never creates the file.
         if self._keyed is None:
-            self._keyed = Keyed(self.settings.secret or load_or_create_secret())
+            self._keyed = Keyed(self.settings.secret or shared_secret(self.db))
         return self._keyed
 
     # -- tokens for the site ------------------------------------------------------------------

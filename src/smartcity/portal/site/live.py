@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartcity.hub.contexts import city_context
+from smartcity.hub.provenance import is_simulated
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.types_expr import parse_type_selection
@@ -33,6 +34,7 @@ class LiveFigure:
     entities: int  # how many entities the figure is over
     observed_at: dt.datetime | None  # the newest reading used, if the data says
     api_url: str  # where the underlying entities are in the NGSI-LD API
+    simulated: int = 0  # how many of those entities the simulator wrote (hub/provenance.py)
 
     @property
     def label(self) -> Text:
@@ -98,9 +100,15 @@ def compute(entities: EntityService, link: LiveLink, tenant: str = "") -> LiveFi
             from smartcity.hub.query.qlang import parse_q
 
             query.q = parse_q(link.q)
+        simulated = 0
         if link.aggregate == "count" or link.attribute is None:
             _docs, total = entities.find(tenant, query, limit=0, count=True)
-            return LiveFigure(link, float(total or 0), int(total or 0), None, _api_url(link))
+            if total:  # the first page says whether the counted entities are simulated
+                sample, _ = entities.find(tenant, query, limit=PAGE)
+                simulated = round(sum(map(is_simulated, sample)) * total / len(sample))
+            return LiveFigure(
+                link, float(total or 0), int(total or 0), None, _api_url(link), simulated
+            )
         attr_iri = ctx.expand(link.attribute)
         values: list[float] = []
         times: list[str] = []
@@ -110,6 +118,7 @@ def compute(entities: EntityService, link: LiveLink, tenant: str = "") -> LiveFi
         while offset < MAX_ENTITIES:
             docs, _ = entities.find(tenant, query, limit=PAGE, offset=offset)
             for doc in docs:
+                simulated += is_simulated(doc)
                 v, t = _numbers(doc, attr_iri)
                 values.extend(v)
                 times.extend(t)
@@ -134,7 +143,7 @@ def compute(entities: EntityService, link: LiveLink, tenant: str = "") -> LiveFi
         value = _aggregate(link.aggregate, values)
     if value is not None and link.scale:
         value *= link.scale
-    return LiveFigure(link, value, seen, newest, _api_url(link))
+    return LiveFigure(link, value, seen, newest, _api_url(link), simulated)
 
 
 def figures(entities: EntityService | None, links: list[LiveLink]) -> list[LiveFigure]:

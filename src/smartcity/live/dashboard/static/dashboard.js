@@ -323,6 +323,11 @@
         if (old) old.remove();
         alertsList.insertBefore(alertItem(a), alertsList.firstChild);
       });
+      (al.updated || []).forEach(function (a) {  // still active, a newer reading: in place
+        var old = $('li[data-key="' + CSS.escape(a.rule + " " + a.id) + '"]', alertsList);
+        if (old) old.replaceWith(alertItem(a));
+        else alertsList.insertBefore(alertItem(a), alertsList.firstChild);
+      });
       newSince += al.raised.length;
       active = al.active;
       $("#alerts-count").textContent = format(labels.alertsActive, { num: fmt.number("carparks", al.active) });

@@ -1,0 +1,169 @@
+"""Query Context Source Registrations beyond the entity selectors (clause 5.10.2): ``q`` and
+``csf`` on the registration's Context Source properties, a geo-query on its ``location``
+(or ``observationSpace`` / ``operationSpace`` as ``geoproperty``), and a temporal query on its
+``observationInterval`` (``timeproperty`` observedAt, the default) or ``managementInterval``
+(createdAt / modifiedAt).
+
+``q`` and ``csf`` are evaluated alike, by the q language of entity queries (query.qeval),
+against a view of the registration as an entity whose Properties are its additional Context
+Source properties (any member the specification does not define, e.g. ``"department": "TD"``)
+and its simple members (``registrationName``, ``description``, ``endpoint``, ``mode``,
+``contextSourceAlias``, ``tenant``, ``operations``, ``scope``, ``refreshRate``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from smartcity.hub.errors import BadRequestData
+from smartcity.hub.federation.model import PROPERTIES
+from smartcity.hub.jsonld import ActiveContext
+from smartcity.hub.query import geo, qeval
+from smartcity.hub.query.qlang import QNode, parse_q
+from smartcity.hub.timeutil import parse_datetime_us
+
+Doc = dict[str, Any]
+_SIMPLE = (
+    "registrationName",
+    "description",
+    "endpoint",
+    "mode",
+    "contextSourceAlias",
+    "tenant",
+    "operations",
+    "scope",
+    "refreshRate",
+)
+_GEO_MEMBERS = ("location", "observationSpace", "operationSpace")
+_TIME_MEMBERS = {
+    "observedAt": "observationInterval",
+    "observationInterval": "observationInterval",
+    "createdAt": "managementInterval",
+    "modifiedAt": "managementInterval",
+    "managementInterval": "managementInterval",
+}
+
+
+@dataclass(frozen=True)
+class Temporal:
+    timerel: str
+    start: int
+    end: int | None
+    member: str
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The parts of a registration query that look beyond ``information``."""
+
+    q: QNode | None = None
+    csf: QNode | None = None
+    geo: geo.GeoQuery | None = None
+    geo_member: str = "location"
+    temporal: Temporal | None = None
+
+    def __bool__(self) -> bool:
+        return any(x is not None for x in (self.q, self.csf, self.geo, self.temporal))
+
+
+def parse_filter(
+    *,
+    q: str | None,
+    csf: str | None,
+    georel: str | None,
+    geometry: str | None,
+    coordinates: str | None,
+    geoproperty: str | None,
+    timerel: str | None,
+    timeAt: str | None,
+    endTimeAt: str | None,
+    timeproperty: str | None,
+    max_q_length: int,
+    max_points: int,
+) -> Filter:
+    """Validate the parameters (400 BadRequestData for what is wrong)."""
+    member = geoproperty or "location"
+    if member not in _GEO_MEMBERS:
+        raise BadRequestData(
+            f"geoproperty on registrations is one of {', '.join(_GEO_MEMBERS)}, got {member!r}"
+        )
+    geo_query = geo.parse_geo_query(georel, geometry, coordinates, None, max_points=max_points)
+    return Filter(
+        q=parse_q(q, max_length=max_q_length) if q is not None else None,
+        csf=parse_q(csf, max_length=max_q_length) if csf is not None else None,
+        geo=geo_query,
+        geo_member=member,
+        temporal=_temporal(timerel, timeAt, endTimeAt, timeproperty),
+    )
+
+
+def _temporal(timerel: str | None, time_at: str | None, end_time_at: str | None,
+              timeproperty: str | None) -> Temporal | None:  # fmt: skip
+    if timerel is None:
+        if time_at is not None or end_time_at is not None:
+            raise BadRequestData("timeAt and endTimeAt need timerel (before, after or between)")
+        return None
+    if timerel not in ("before", "after", "between"):
+        raise BadRequestData(f"timerel must be before, after or between, got {timerel!r}")
+    if time_at is None:
+        raise BadRequestData("timerel needs timeAt")
+    start = parse_datetime_us(time_at, field="timeAt")
+    end = None
+    if timerel == "between":
+        if end_time_at is None:
+            raise BadRequestData("timerel=between needs endTimeAt")
+        end = parse_datetime_us(end_time_at, field="endTimeAt")
+        if end <= start:
+            raise BadRequestData("endTimeAt must be after timeAt")
+    name = timeproperty or "observedAt"
+    if name not in _TIME_MEMBERS:
+        raise BadRequestData(
+            "timeproperty on registrations is observedAt (observationInterval), createdAt or "
+            f"modifiedAt (managementInterval), got {name!r}"
+        )
+    return Temporal(timerel, start, end, _TIME_MEMBERS[name])
+
+
+def as_entity(doc: Doc, ctx: ActiveContext) -> Doc:
+    """The registration as an entity of Properties, for q and csf."""
+    attrs: dict[str, list[Doc]] = {}
+    for key in _SIMPLE:
+        if key in doc:
+            attrs[ctx.expand(key)] = [{"type": "Property", "value": doc[key]}]
+    if "mode" not in doc:
+        attrs[ctx.expand("mode")] = [{"type": "Property", "value": "inclusive"}]
+    for iri, value in doc.get(PROPERTIES, {}).items():
+        if isinstance(value, dict) and ("value" in value or "object" in value):
+            attrs[iri] = [value]
+        else:
+            attrs[iri] = [{"type": "Property", "value": value}]
+    return {"id": doc["id"], "type": ["ContextSourceRegistration"], "attrs": attrs}
+
+
+def passes(doc: Doc, flt: Filter, ctx: ActiveContext) -> bool:
+    if flt.q is not None or flt.csf is not None:
+        view = as_entity(doc, ctx)
+        for node in (flt.q, flt.csf):
+            if node is not None and not qeval.matches(node, view, ctx.expand):
+                return False
+    if flt.geo is not None:
+        shape = doc.get(flt.geo_member)
+        if not isinstance(shape, dict) or not geo.matches(flt.geo, shape):
+            return False
+    if flt.temporal is not None:
+        return _in_time(doc.get(flt.temporal.member), flt.temporal)
+    return True
+
+
+def _in_time(interval: Any, t: Temporal) -> bool:
+    if not isinstance(interval, dict) or "startAt" not in interval:
+        return False
+    start = parse_datetime_us(interval["startAt"], field="startAt")
+    end = parse_datetime_us(interval["endAt"], field="endAt") if "endAt" in interval else None
+    if t.timerel == "before":
+        return start < t.start
+    if t.timerel == "after":
+        return end is None or end > t.start
+    assert t.end is not None
+    return start < t.end and (end is None or end > t.start)

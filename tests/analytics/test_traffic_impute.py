@@ -1,0 +1,110 @@
+"""Imputation of detectors made bad on purpose: estimates close to the truth, marked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from smartcity.analytics.engine import DuckDBEngine, Engine
+from smartcity.analytics.traffic import aggregate, health, impute, synthetic
+from smartcity.analytics.traffic.config import HealthConfig
+from smartcity.analytics.traffic.locations import Network
+
+FIRST = date(2026, 3, 1)
+DAYS = 8
+TARGET = FIRST + timedelta(days=DAYS - 1)
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    eng = DuckDBEngine()
+    yield eng
+    eng.close()
+
+
+def station5_and_health(engine: Engine, samples: pa.Table) -> tuple[pa.Table, pa.Table]:
+    engine.register_arrow("samples", samples)
+    engine.register_arrow("lane5", aggregate.lane_5min(engine, "samples"))
+    s5 = aggregate.station_5min(engine, "lane5")
+    h = health.station_health(health.lane_health(engine, HealthConfig(), "samples"), HealthConfig())
+    return s5, h
+
+
+def history(
+    engine: Engine, layout: synthetic.Layout, faults: dict[str, str]
+) -> tuple[pa.Table, pa.Table]:
+    days = [
+        synthetic.generate(
+            FIRST + timedelta(days=k), layout, faults=faults if k == DAYS - 1 else {}
+        )
+        for k in range(DAYS)
+    ]
+    return station5_and_health(engine, pa.concat_tables(days))
+
+
+def truth(engine: Engine, layout: synthetic.Layout, detector: str) -> pa.Table:
+    s5, _ = station5_and_health(engine, synthetic.generate(TARGET, layout))
+    return s5.filter(pc.equal(s5["detector_id"], detector))
+
+
+def only(table: pa.Table, detector: str) -> pa.Table:
+    return table.filter(pc.equal(table["detector_id"], detector))
+
+
+def error(estimate: pa.Table, actual: pa.Table, column: str) -> tuple[float, float]:
+    e = estimate[column].to_numpy(zero_copy_only=False).astype(float)
+    a = actual[column].to_numpy(zero_copy_only=False).astype(float)
+    assert len(e) == len(a) == 288
+    return float(np.nanmean(np.abs(e - a))), float(np.nanmean(a))
+
+
+def test_a_card_off_detector_is_imputed_from_its_neighbours(engine: Engine) -> None:
+    layout = synthetic.Layout()
+    s5, h = history(engine, layout, {"SYN0004": "card_off"})
+    clean = impute.impute_day(s5, h, Network(layout.locations()), health.day_number(TARGET))
+    bad = only(clean, "SYN0004")
+    assert set(bad["method"].to_pylist()) == {"adjacent"}
+    assert all(bad["imputed"].to_pylist())
+    actual = truth(engine, layout, "SYN0004")
+    vol_err, vol_mean = error(bad, actual, "volume")
+    speed_err, _ = error(bad, actual, "speed")
+    assert vol_err < 0.15 * vol_mean, (vol_err, vol_mean)  # the observed values were all 0
+    assert speed_err < 5.0, speed_err
+    # Good detectors keep what they measured.
+    good = only(clean, "SYN0005")
+    assert not any(good["imputed"].to_pylist())
+    assert (
+        good["volume"].to_pylist()
+        == only(s5, "SYN0005")
+        .filter(
+            pc.greater_equal(
+                only(s5, "SYN0005")["t5"], aggregate.day_bounds(health.day_number(TARGET))[0]
+            )
+        )["volume"]
+        .to_pylist()
+    )
+
+
+def test_wider_neighbours_when_the_adjacent_ones_are_bad_too(engine: Engine) -> None:
+    layout = synthetic.Layout(bottleneck_at=None, per_road=6)
+    faults = {"SYN0002": "card_off", "SYN0003": "constant", "SYN0004": "high_val"}
+    s5, h = history(engine, layout, faults)
+    clean = impute.impute_day(s5, h, Network(layout.locations()), health.day_number(TARGET))
+    mid = only(clean, "SYN0003")
+    assert set(mid["method"].to_pylist()) == {"wider"}  # SYN0001 / SYN0005, two hops away
+    vol_err, vol_mean = error(mid, truth(engine, layout, "SYN0003"), "volume")
+    assert vol_err < 0.2 * vol_mean, (vol_err, vol_mean)
+
+
+def test_the_own_profile_when_no_neighbour_can_help(engine: Engine) -> None:
+    layout = synthetic.Layout(roads=1, per_road=1, bottleneck_at=None)
+    s5, h = history(engine, layout, {"SYN0001": "intermittent"})
+    clean = impute.impute_day(s5, h, Network(layout.locations()), health.day_number(TARGET))
+    assert set(clean["method"].to_pylist()) == {"profile"}
+    vol_err, vol_mean = error(clean, truth(engine, layout, "SYN0001"), "volume")
+    assert vol_err < 0.25 * vol_mean, (vol_err, vol_mean)
