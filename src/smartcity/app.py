@@ -11,6 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
@@ -35,7 +36,7 @@ from smartcity.hub.api import (
 )
 from smartcity.hub.api import edge as edge_guard
 from smartcity.hub.api.negotiation import error_response
-from smartcity.hub.errors import ERROR_BASE, NgsiError
+from smartcity.hub.errors import ERROR_BASE, DatabaseUnavailable, NgsiError
 from smartcity.hub.runtime import build_hub
 from smartcity.live import connectors
 from smartcity.live.dashboard import endpoints as dashboard
@@ -62,7 +63,7 @@ from smartcity.portal.site import routes as site_routes
 from smartcity.portal.site.sessions import include_site
 from smartcity.portal.users.sessions import SessionStore
 from smartcity.storage import migrate
-from smartcity.storage.engine import Database
+from smartcity.storage.engine import Database, database_unavailable
 from smartcity.web import apidocs
 from smartcity.web import routing as web_routing
 
@@ -217,8 +218,18 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             )
         return problem_response(exc.status_code, "InvalidRequest", "Error", str(exc.detail))
 
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> Response:
+        if database_unavailable(exc):  # PostgreSQL restarting or failing over: retry later
+            log.warning("database unavailable: %s", exc)
+            return error_response(DatabaseUnavailable())
+        return await unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> Response:
+        if database_unavailable(exc):  # PostgreSQL restarting or failing over: retry later
+            log.warning("database unavailable: %s", exc)
+            return error_response(DatabaseUnavailable())
         log.exception("unhandled error")
         if web_routing.is_site_path(_request.url.path):
             return web_routing.error_page(_request, 500)

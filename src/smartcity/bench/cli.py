@@ -79,6 +79,14 @@ def bench_ingest(
     server: Annotated[
         bool, typer.Option("--server", help="Subscribe in a real `smartcity serve` process")
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            help="Ingesting processes sharing one MQTT v5 shared subscription "
+            "(0: the subscriber in this process)",
+            min=0,
+        ),
+    ] = 0,
     writer_only: Annotated[
         bool,
         typer.Option("--writer-only", help="Only the write path: no MQTT (see performance.md)"),
@@ -109,6 +117,7 @@ def bench_ingest(
                     rate=rate,
                     server=server,
                     per_message=per_message,
+                    processes=processes,
                     progress=progress,
                 )
         except RuntimeError as exc:

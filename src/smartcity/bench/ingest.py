@@ -162,8 +162,11 @@ def run(
     rate: float,
     server: bool,
     per_message: int = 1,
+    processes: int = 0,
     progress: Callable[[str], None] = lambda _s: None,
 ) -> list[Result]:
+    """``processes`` > 0: that many ingesting processes share the readings (one MQTT v5
+    shared subscription, one database) instead of the subscriber in this process."""
     from smartcity.config import Settings
     from smartcity.hub.runtime import build_hub
     from smartcity.live.ingest.runtime import IngestConfig, build_ingest
@@ -182,25 +185,30 @@ def run(
         registered = [(d.mqtt_topic, s) for d, s in _register(ingest, devices)]
         server_ctx = _server(db_url, mqtt_url, pattern, prefix) if server else None
         base_url = server_ctx.__enter__() if server_ctx is not None else None
+        nodes = _Nodes(db_url, mqtt_url, pattern, prefix, processes) if processes else None
         try:
-            if not server:
+            if nodes is not None:
+                progress(f"starting {processes} ingesting processes")
+                nodes.start()
+            elif not server:
                 ingest.start()
                 assert ingest.mqtt is not None
                 if not ingest.mqtt.wait_connected(10):
                     raise RuntimeError(f"cannot subscribe at {mqtt_url}; is Mosquitto running?")
+            in_process = not server and nodes is None
             ctx = BenchContext(
                 db_url,
                 mqtt_url,
                 base_url,
-                None if server else ingest,
+                ingest if in_process else None,
                 [f"urn:ngsi-ld:WeatherObserved:bench-{d:06d}" for d in range(devices)],
             )
-            probes = [factory() for factory in PROBES]
+            probes = [factory() for factory in PROBES] if nodes is None else []
             for probe in probes:
                 probe.start(ctx)
             progress(f"publishing {readings} readings from {publishers} processes")
             figures, published = _publish_and_wait(
-                ingest if not server else None,
+                ingest if in_process else nodes,
                 base_url,
                 registered,
                 mqtt_url,
@@ -220,13 +228,108 @@ def run(
                     figures[f"{probe.name} p95_ms"] = round(percentile(lat, 95), 1)
                 figures.update(probe.figures())
         finally:
-            if not server:
+            if nodes is not None:
+                nodes.stop()
+            elif not server:
                 ingest.stop()
             if server_ctx is not None:
                 server_ctx.__exit__(None, None, None)
             db.dispose()
     backend = "postgresql" if database else "sqlite"
-    return [Result(f"mqtt ingest ({backend}, {'server' if server else 'in-process'})", figures)]
+    where = "server" if server else "in-process"
+    if processes:
+        where = f"{processes} shared process{'es' if processes > 1 else ''}"
+    return [Result(f"mqtt ingest ({backend}, {where}, {per_message}/message)", figures)]
+
+
+def _ingest_node(
+    db_url: str,
+    mqtt_url: str,
+    pattern: str,
+    group: str,
+    client_id: str,
+    counts: Any,
+    cpu: Any,
+    index: int,
+    ready: Any,
+    stop: Any,
+) -> None:
+    """One ingesting process of ``--processes N``: joins the share group and publishes its
+    committed count (written + duplicates) in ``counts[index]`` until ``stop``."""
+    from smartcity.config import Settings
+    from smartcity.hub.runtime import build_hub
+    from smartcity.live.ingest.runtime import IngestConfig, build_ingest
+    from smartcity.storage.engine import Database
+
+    db = Database(db_url)
+    hub = build_hub(Settings(database_url=db_url), db)
+    config = IngestConfig(
+        mqtt_url=mqtt_url,
+        topic_pattern=pattern,
+        client_id=client_id,
+        share_group=group,
+        silence_check_s=3600,  # the sweep's device-status history is not what is measured
+    )
+    ingest = build_ingest(hub, config)
+    ingest.start()
+    assert ingest.mqtt is not None
+    if not ingest.mqtt.wait_connected(15):
+        raise RuntimeError(f"ingesting process {index} cannot subscribe at {mqtt_url}")
+    ready.release()
+    start_cpu = time.process_time()
+    while not stop.wait(0.01):
+        counts[index] = ingest.metrics.written + ingest.metrics.duplicates
+    cpu[index] = time.process_time() - start_cpu
+    ingest.stop()
+    db.dispose()
+
+
+class _Nodes:
+    """``--processes N``: N ingesting processes in one share group."""
+
+    def __init__(self, db_url: str, mqtt_url: str, pattern: str, prefix: str, n: int) -> None:
+        spawn = mp.get_context("spawn")
+        self.n = n
+        self.counts = spawn.Array("q", n, lock=False)
+        self.cpu = spawn.Array("d", n, lock=False)
+        self.ready = spawn.Semaphore(0)
+        self.stop_event = spawn.Event()
+        self.procs = [
+            spawn.Process(
+                target=_ingest_node,
+                args=(
+                    db_url,
+                    mqtt_url,
+                    pattern,
+                    prefix,
+                    f"{prefix}-node{i}",
+                    self.counts,
+                    self.cpu,
+                    i,
+                    self.ready,
+                    self.stop_event,
+                ),
+                daemon=True,
+            )
+            for i in range(n)
+        ]
+
+    def start(self) -> None:
+        for p in self.procs:
+            p.start()
+        for _ in range(self.n):
+            if not self.ready.acquire(timeout=60):
+                raise RuntimeError("an ingesting process did not subscribe within 60 s")
+
+    def committed(self) -> int:
+        return int(sum(self.counts))
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for p in self.procs:
+            p.join(60)
+            if p.is_alive():
+                p.kill()
 
 
 def _register(ingest: Any, devices: int) -> list[tuple[Any, str]]:
@@ -375,7 +478,13 @@ def _publish_and_wait(
     server_cpu_start = _process_cpu(server_pid)
     ready.set()
 
+    nodes = ingest if isinstance(ingest, _Nodes) else None
+    if nodes is not None:
+        ingest = None
+
     def written() -> int:
+        if nodes is not None:
+            return nodes.committed()
         if ingest is not None:
             return int(ingest.metrics.written + ingest.metrics.duplicates)
         got = httpx.get(f"{base_url}/api/v1/ingest/metrics", timeout=5).json()
@@ -383,7 +492,7 @@ def _publish_and_wait(
 
     deadline = started + max(120.0, total / 2_000)
     # Over HTTP, a slower poll: each request costs the server under test some CPU.
-    poll = 0.01 if ingest is not None else 0.05
+    poll = 0.05 if base_url is not None else 0.01
     while (done := written()) < total and time.monotonic() < deadline:
         committed.value = done
         time.sleep(poll)
@@ -412,6 +521,10 @@ def _publish_and_wait(
     # CPU time of the ingesting process per reading: a figure that does not depend on what
     # else the machine is doing.
     ingest_cpu = cpu if ingest is not None else server_cpu
+    if nodes is not None:
+        nodes.stop()  # the processes record their CPU time as they stop
+        ingest_cpu = float(sum(nodes.cpu))
+        figures["per_process"] = float(min(nodes.counts))  # the smallest share
     if ingest_cpu > 0:
         figures["cpu_us_per_reading"] = round(ingest_cpu / max(count, 1) * 1e6, 1)
         figures["cpu_bound_readings_per_s"] = round(count / ingest_cpu)

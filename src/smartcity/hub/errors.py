@@ -84,6 +84,24 @@ class LdContextNotAvailable(NgsiError):
     title = "JSON-LD @context not available"
 
 
+class DatabaseUnavailable(NgsiError):
+    """The database could not be reached (restarting, failing over): try again shortly.
+    Answered with a Retry-After header (hub/api/negotiation.py)."""
+
+    # Not in the NGSI-LD error catalogue (which has no "try later"); the ingestion API's type.
+    type_name = "ServiceUnavailable"
+    status = 503
+    title = "Service unavailable"
+    retry_after_s = 2
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            detail
+            or "the database is unavailable (restarting or failing over); retry after "
+            f"{self.retry_after_s} s"
+        )
+
+
 class PayloadTooLarge(NgsiError):
     # Not in the NGSI-LD error catalogue; InvalidRequest is the closest specified type.
     type_name = "InvalidRequest"

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.pool import QueuePool
 
 from smartcity.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
@@ -19,6 +20,20 @@ from smartcity.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 # every 1-10 ms of work (7 million steps/s measured on JSON-heavy q queries), so a deadline is
 # overshot by milliseconds while the handler (which must take the GIL) costs nothing measurable.
 PROGRESS_STEPS = 50_000
+CONNECT_TIMEOUT_S = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not be reached or went away (restart,
+    failover, connection lost, pool exhausted, SQLite busy) rather than a bad statement: a
+    request failing so is worth retrying later (503 + Retry-After)."""
+    if isinstance(exc, SATimeoutError):  # no pooled connection free within the pool timeout
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        return not _cancelled(exc)  # a statement stopped for its budget is not an outage
+    return False
 
 
 class QueryTimeout(Exception):
@@ -69,7 +84,9 @@ class Database:
             kwargs["pool_recycle"] = 3600
             # PostgreSQL estimates 100 rows for every jsonb_array_elements(), so q-queries look
             # expensive and JIT compilation (~0.5 s) would dwarf queries that take 0.1 ms.
-            kwargs["connect_args"] = {"options": "-c jit=off"}
+            # connect_timeout: a database host that does not answer (network, failover) fails
+            # a request in seconds (503, hub/errors.py) instead of holding it.
+            kwargs["connect_args"] = {"options": "-c jit=off", "connect_timeout": CONNECT_TIMEOUT_S}
         self.engine: Engine = create_engine(self.url, **kwargs)
         # Reads run in autocommit on PostgreSQL: a single SELECT needs no BEGIN/ROLLBACK
         # round trips (psycopg switches autocommit client-side). Each statement still sees a

@@ -21,7 +21,8 @@ from starlette.types import Receive, Scope, Send
 from smartcity.hub.api.attrs import patch_attribute
 from smartcity.hub.api.entities import retrieve
 from smartcity.hub.api.negotiation import error_response
-from smartcity.hub.errors import NgsiError
+from smartcity.hub.errors import DatabaseUnavailable, NgsiError
+from smartcity.storage.engine import database_unavailable
 
 log = logging.getLogger("smartcity")
 ENTITIES = "/ngsi-ld/v1/entities/"
@@ -79,7 +80,12 @@ async def answer(scope: Scope, receive: Receive, send: Send) -> bool:
         response = await handler(Request(scope, receive))
     except NgsiError as exc:
         response = error_response(exc)
-    except Exception:  # as the app's own handler of unexpected errors does
+    except Exception as exc:  # as the app's own handlers do
+        if database_unavailable(exc):
+            log.warning("database unavailable: %s", exc)
+            response = error_response(DatabaseUnavailable())
+            await response(scope, receive, send)
+            return True
         log.exception("unhandled error")
         response = error_response(
             NgsiError("the server failed unexpectedly; the error has been logged")

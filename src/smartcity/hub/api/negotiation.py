@@ -314,5 +314,14 @@ def error_response(exc: NgsiError) -> Response:
         orjson.dumps(exc.problem()),
         status_code=exc.status,
         media_type="application/json",
-        headers={"WWW-Authenticate": "Bearer"} if exc.status == 401 else None,
+        headers=_error_headers(exc),
     )
+
+
+def _error_headers(exc: NgsiError) -> dict[str, str] | None:
+    if exc.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        return {"Retry-After": str(retry_after)}
+    return None

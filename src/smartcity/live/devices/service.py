@@ -347,7 +347,9 @@ class DeviceRegistry:
         if seen:
             conn.execute(
                 update(D).where(D.c.did == bindparam("b_did")).values(last_seen=bindparam("b_at")),
-                [{"b_did": did, "b_at": at} for did, at in seen.items()],
+                # In device order: two nodes' batches lock the same rows in one order, so they
+                # wait for each other instead of deadlocking (PostgreSQL, shared ingestion).
+                [{"b_did": did, "b_at": at} for did, at in sorted(seen.items())],
             )
 
     def silent(self, now: int | None = None, tenant: str | None = None) -> list[Device]:

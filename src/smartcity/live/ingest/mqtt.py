@@ -6,6 +6,13 @@ transaction committed. A reading the platform received but had not committed whe
 is redelivered by the broker when the subscriber reconnects; the ledger turns any
 redelivery of a committed reading into a counted duplicate.
 
+Sharing (``SMARTCITY_MQTT_SHARE_GROUP``): nodes subscribe to ``$share/<group>/<filter>`` and
+the broker spreads messages over them. Each node's persistent session is its own: Mosquitto
+(2.0) neither hands a dead member's unacknowledged messages to the others nor stops queueing
+new ones for it (measured, docs/reliability.md), so a node that dies is taken over by a
+survivor (members.py): it resumes the dead session, takes what was queued, unsubscribes and
+ends the session. A subscriber built with ``drain=True`` is that survivor's side.
+
 Backpressure: the session's Receive Maximum bounds unacknowledged messages, so the broker
 stops sending when the writer is behind; if the writer's queue is full anyway, the network
 callback waits, which stops reading from the socket.
@@ -47,6 +54,9 @@ MAX_READINGS = 1_000
 RECEIVE_MAXIMUM = 20_000  # unacknowledged messages the broker may send us
 SESSION_EXPIRY_S = 86_400
 READ_BURST = 500  # packets read from the buffer per pass of paho's loop
+RESUBMIT_S = 1.0  # a batch the database could not take is offered again after this
+WILL_DELAY_S = 1  # a node not back this long after its connection dropped is said offline
+RECONNECT_MAX_S = 4  # below members.CONFIRM_S: a reconnecting node is not taken over
 
 
 class _BufferedSocket:
@@ -156,13 +166,37 @@ class Publish:
     mid: int
 
 
-def subscription_filter(pattern: str) -> str:
-    """``city/{tenant}/devices/{device_id}/readings`` -> ``city/+/devices/+/readings``."""
-    return "/".join("+" if "{" in level else level for level in pattern.split("/"))
+def subscription_filter(pattern: str, share_group: str | None = None) -> str:
+    """``city/{tenant}/devices/{device_id}/readings`` -> ``city/+/devices/+/readings``;
+    with a share group ``g``: ``$share/g/city/+/devices/+/readings`` (MQTT v5)."""
+    plain = "/".join("+" if "{" in level else level for level in pattern.split("/"))
+    return f"$share/{share_group}/{plain}" if share_group else plain
+
+
+def check_share_group(group: str) -> str:
+    """A share group name is one topic level without wildcards (MQTT v5, 4.8.2)."""
+    if not group or any(c in group for c in "/+#") or group.startswith("$"):
+        raise ValueError(
+            f"MQTT share group {group!r} must be a plain name such as 'smartcity' "
+            "(no '/', '+', '#', not starting with '$')"
+        )
+    return group
 
 
 class MqttSubscriber:
-    def __init__(self, ingest: Ingest, url: str, *, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        ingest: Ingest,
+        url: str,
+        *,
+        client_id: str | None = None,
+        drain: bool = False,
+        status_topic: str | None = None,
+    ) -> None:
+        """``drain``: take over another node's session (its ``client_id``): no subscription,
+        take what the broker queued for it, then unsubscribe and end the session.
+        ``status_topic``: where a sharing node says it is online; its will says "offline"
+        there when the connection drops (members.py watches it)."""
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "tcp", ""):
             raise ValueError(f"MQTT URL must look like mqtt://host:1883, got {url!r}")
@@ -175,10 +209,14 @@ class MqttSubscriber:
             raise ValueError("the MQTT topic pattern needs a {device_id} level")
         self._id_level = levels.index("{device_id}")
         self._levels = len(levels)
-        self.filter = subscription_filter(self.pattern)
+        self.share_group = ingest.config.share_group
+        self.filter = subscription_filter(self.pattern, self.share_group)
+        self.client_id = client_id or ingest.config.client_id
+        self.drain = drain
+        self.status_topic = status_topic
         self.client = _Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or ingest.config.client_id,
+            client_id=self.client_id,
             protocol=paho.MQTTv5,
             manual_ack=True,
         )
@@ -188,12 +226,20 @@ class MqttSubscriber:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
-        self.client.reconnect_delay_set(1, 30)
+        self.client.on_unsubscribe = self._on_unsubscribe
+        self.client.reconnect_delay_set(1, RECONNECT_MAX_S)
         self.connected = threading.Event()
         self._generation = 0  # bumped on every (re)connect: acks of an old session are void
         self._stopping = False
         self._last_log: dict[str, float] = {}
         self._acks: list[int] = []  # committed, to acknowledge after the batch
+        self._ack_lock = threading.Lock()
+        self.inflight = 0  # QoS 1 messages received and not acknowledged yet
+        self.last_message = time.monotonic()
+        self.unsubscribed = threading.Event()  # drain / leave: the broker sends no new ones
+        self.finished = threading.Event()  # drain: over (done, taken over or given up)
+        self.session_present: bool | None = None
+        self.failed = False  # drain: a batch could not be written (the session is kept)
         self._unplug = ingest.writer.after_batch.add(self.flush_acks)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -201,6 +247,13 @@ class MqttSubscriber:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = min(RECEIVE_MAXIMUM, max(1, self.ingest.writer.capacity))
+        if self.status_topic is not None and not self.drain:
+            # Said by the broker when this connection drops without a DISCONNECT (a crash,
+            # SIGKILL, a lost network) and is not back within the delay: survivors then take
+            # the session over.
+            will = Properties(PacketTypes.WILLMESSAGE)
+            will.WillDelayInterval = WILL_DELAY_S
+            self.client.will_set(self.status_topic, b"offline", 1, True, will)
         self.client.connect_async(
             self.host, self.port, keepalive=30, clean_start=False, properties=props
         )
@@ -213,9 +266,38 @@ class MqttSubscriber:
         """Stop taking messages (later ones stay unacknowledged and will be redelivered)."""
         self._stopping = True
 
-    def close(self) -> None:
+    def leave(self, timeout: float = 10.0) -> bool:
+        """A sharing node's orderly exit: unsubscribe (the broker sends the group's messages to
+        the others from then on), let what was received be committed and acknowledged, then
+        ``close(end_session=True)``. False if something stayed unacknowledged (the session is
+        then kept and said offline, so that a survivor takes it over)."""
+        if self.connected.is_set() and not self.unsubscribed.is_set():
+            self.client.unsubscribe(self.filter)
+            self.unsubscribed.wait(min(timeout, 5.0))
+        if not self.unsubscribed.is_set():
+            # Not connected (or no answer): the session is still in the group and must be
+            # taken over; its will says offline once the connection is gone.
+            return False
+        return self.wait_idle(timeout, quiet=0.3)
+
+    def wait_idle(self, timeout: float, quiet: float = 1.0) -> bool:
+        """Wait until nothing is unacknowledged and no message came for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.inflight == 0 and time.monotonic() - self.last_message >= quiet:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self, *, end_session: bool = False) -> None:
+        """Disconnect; ``end_session``: tell the broker to drop the session (session expiry
+        0), which also takes it out of the share group."""
         self._unplug()
-        self.client.disconnect()
+        props = None
+        if end_session:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
         self.client.loop_stop()
 
     def status(self) -> dict[str, Any]:
@@ -229,10 +311,33 @@ class MqttSubscriber:
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
             log.error("MQTT: broker %s:%s refused the connection: %s", self.host, self.port, rc)
+            if self.drain:
+                self._give_up()
             return
         self._generation += 1
+        with self._ack_lock:
+            self.inflight = 0  # the broker sends the unacknowledged ones again
+        self.session_present = bool(_f.session_present)
+        if self.drain:
+            # The broker sends what it queued for the session whatever its subscriptions;
+            # unsubscribing at once stops new messages of the group coming here.
+            self.last_message = time.monotonic()
+            client.unsubscribe(self.filter)
+            self.connected.set()
+            return
         client.subscribe(self.filter, qos=1)
+        if self.status_topic is not None:
+            client.publish(self.status_topic, b"online", qos=1, retain=True)
         log.info("MQTT: subscribed to %s on %s:%s", self.filter, self.host, self.port)
+
+    def _on_unsubscribe(self, _c: paho.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
+        self.unsubscribed.set()
+
+    def _give_up(self) -> None:
+        """Drain mode: stop for good (paho's loop would reconnect otherwise)."""
+        self._stopping = True
+        self.finished.set()
+        self.client.disconnect()
 
     def _on_subscribe(self, _c: paho.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if all(not c.is_failure for c in codes):
@@ -242,12 +347,22 @@ class MqttSubscriber:
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.connected.clear()
+        if self.drain and not self.finished.is_set():
+            # Taken over (the node came back, or another survivor) or the broker went away:
+            # whoever has the session now gets the unacknowledged messages again.
+            log.warning("MQTT: takeover of %s interrupted (%s)", self.client_id, rc)
+            self._give_up()
+            return
         if not self._stopping:
             log.warning("MQTT: disconnected (%s); reconnecting", rc)
 
     def _on_message(self, client: paho.Client, _u: Any, msg: Publish | paho.MQTTMessage) -> None:
         if self._stopping:
             return
+        self.last_message = time.monotonic()
+        if msg.qos:
+            with self._ack_lock:
+                self.inflight += 1
         metrics = self.ingest.metrics
         try:
             readings = self.parse(msg.topic, bytes(msg.payload))
@@ -255,37 +370,62 @@ class MqttSubscriber:
             metrics.add(received=1)
             metrics.reject(exc.reason)
             self._log_rejected(msg.topic, exc)
-            if msg.qos:
-                client.ack(msg.mid, msg.qos)  # redelivery would not make it acceptable
+            self._ack_now(msg)  # redelivery would not make it acceptable
             return
         except Exception:  # a bug must not stop ingestion either
             metrics.add(received=1)
             metrics.reject("internal_error")
             log.exception("MQTT: message on %s could not be handled", msg.topic)
-            if msg.qos:
-                client.ack(msg.mid, msg.qos)
+            self._ack_now(msg)
             return
         if not readings:  # every reading of a multi-reading message was refused
-            if msg.qos:
-                client.ack(msg.mid, msg.qos)
+            self._ack_now(msg)
             return
         generation, mid, qos = self._generation, msg.mid, msg.qos
-        submission = Submission(readings, lambda o: self._done(generation, mid, qos, o))
+        submission = Submission(readings)
+        submission.done = lambda o: self._done(generation, mid, qos, o, submission)
         while not self.ingest.writer.offer(submission, timeout=1.0):
             if self._stopping:
                 return  # not acknowledged: the broker redelivers it to the next session
 
-    def _done(self, generation: int, mid: int, qos: int, outcome: Outcome) -> None:
+    def _ack_now(self, msg: Publish | paho.MQTTMessage) -> None:
+        if msg.qos:
+            with self._ack_lock:
+                self.inflight = max(0, self.inflight - 1)
+            self.client.ack(msg.mid, msg.qos)
+
+    def _done(
+        self, generation: int, mid: int, qos: int, outcome: Outcome, submission: Submission
+    ) -> None:
         """In the writer's thread, once the message's readings are committed (or refused)."""
         if outcome.error is not None and outcome.retryable:
-            return  # not acknowledged: redelivered after the next reconnect
+            # The database is away (restarting, failing over): not acknowledged, and offered
+            # again shortly, so the broker's in-flight window is not held until a reconnect.
+            if self.drain:
+                self.failed = True  # the session is kept: a later takeover resumes it
+                self._give_up()
+                return
+            timer = threading.Timer(RESUBMIT_S, self._resubmit, (generation, submission))
+            timer.daemon = True
+            timer.start()
+            return
         if qos and generation == self._generation:
             self._acks.append(mid)
+
+    def _resubmit(self, generation: int, submission: Submission) -> None:
+        if generation != self._generation or self._stopping:
+            return  # a new session: the broker sends the message again itself
+        while not self.ingest.writer.offer(submission, timeout=1.0):
+            if self._stopping or generation != self._generation:
+                return
 
     def flush_acks(self) -> None:
         """Called by the writer after each batch: one write for all its acknowledgements."""
         mids, self._acks = self._acks, []
-        self.client.ack_many(mids)
+        if mids:
+            with self._ack_lock:
+                self.inflight = max(0, self.inflight - len(mids))
+            self.client.ack_many(mids)
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, topic: str, payload: bytes) -> list[Reading]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,7 +23,10 @@ from smartcity.live.ingest.writer import BatchWriter
 from smartcity.storage.leases import Scheduler, Stop
 
 if TYPE_CHECKING:
+    from smartcity.live.ingest.members import Membership
     from smartcity.live.ingest.mqtt import MqttSubscriber
+
+DEFAULT_CLIENT_ID = "smartcity-ingest"
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,10 @@ log = logging.getLogger(__name__)
 class IngestConfig:
     mqtt_url: str | None = None  # e.g. mqtt://user:pass@127.0.0.1:1883
     topic_pattern: str = DEFAULT_TOPIC_PATTERN
-    client_id: str = "smartcity-ingest"
+    client_id: str = DEFAULT_CLIENT_ID
+    # MQTT v5 shared subscription: nodes with the same group share the readings (None: this
+    # node alone takes every reading, as on one machine).
+    share_group: str | None = None
     queue_capacity: int = 50_000  # readings waiting for the writer
     max_batch: int = 5_000  # readings per transaction
     silence_check_s: float = 30.0
@@ -40,11 +47,15 @@ class IngestConfig:
 
     @classmethod
     def from_env(cls) -> IngestConfig:
+        from smartcity.live.ingest.mqtt import check_share_group
+
         env = os.environ
+        group = env.get("SMARTCITY_MQTT_SHARE_GROUP") or None
         return cls(
             mqtt_url=env.get("SMARTCITY_MQTT_URL") or None,
             topic_pattern=env.get("SMARTCITY_MQTT_TOPIC_PATTERN", DEFAULT_TOPIC_PATTERN),
-            client_id=env.get("SMARTCITY_MQTT_CLIENT_ID", "smartcity-ingest"),
+            client_id=env.get("SMARTCITY_MQTT_CLIENT_ID", DEFAULT_CLIENT_ID),
+            share_group=check_share_group(group) if group else None,
             queue_capacity=int(env.get("SMARTCITY_INGEST_QUEUE", "50000")),
             ledger_days=float(env.get("SMARTCITY_INGEST_LEDGER_DAYS", "30")),
             silence_check_s=float(env.get("SMARTCITY_SILENCE_CHECK_SECONDS", "30")),
@@ -58,6 +69,7 @@ class Ingest:
     metrics: Metrics
     writer: BatchWriter
     mqtt: MqttSubscriber | None = None
+    members: Membership | None = None
     # The cluster's periodic jobs (the hub's); None: the sweeps are not run by this process.
     scheduler: Scheduler | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -69,7 +81,21 @@ class Ingest:
         if mqtt and self.config.mqtt_url:
             from smartcity.live.ingest.mqtt import MqttSubscriber
 
-            self.mqtt = MqttSubscriber(self, self.config.mqtt_url)
+            group = self.config.share_group
+            if group is None:
+                self.mqtt = MqttSubscriber(self, self.config.mqtt_url)
+            else:
+                from smartcity.live.ingest.members import Membership, status_topic
+
+                client_id = node_client_id(self.config)
+                self.mqtt = MqttSubscriber(
+                    self,
+                    self.config.mqtt_url,
+                    client_id=client_id,
+                    status_topic=status_topic(group, client_id),
+                )
+                self.members = Membership(self, self.config.mqtt_url, group, client_id)
+                self.members.start()
             self.mqtt.start()
         self._stop.clear()
         self._monitor = threading.Thread(target=self._watch, name="device-cache", daemon=True)
@@ -93,12 +119,24 @@ class Ingest:
         for stop in self._jobs:
             stop()
         self._jobs = []
+        left = False
+        if self.mqtt is not None and self.members is not None:
+            # A sharing node leaves the group: the others take the group's messages from now
+            # on, and its session ends once what it received is committed and acknowledged.
+            left = self.mqtt.leave()
         if self.mqtt is not None:
             self.mqtt.stop()  # no more input; what is queued is still written and acked
         self.writer.stop()
         if self.mqtt is not None:
-            self.mqtt.close()
+            if self.members is not None and left:
+                self.members.clear(self.mqtt.client_id)
+            elif self.members is not None:  # kept: said offline, so a survivor drains it
+                self.mqtt.client.publish(self.mqtt.status_topic or "", b"offline", 1, True)
+            self.mqtt.close(end_session=left)
             self.mqtt = None
+        if self.members is not None:
+            self.members.close()
+            self.members = None
 
     def prune_ledger(self) -> int:
         """Forget the ledger rows of readings older than ``ledger_days`` (see store.py)."""
@@ -126,6 +164,15 @@ class Ingest:
                 self.registry.refresh()
             except Exception:
                 log.exception("device cache refresh failed")
+
+
+def node_client_id(config: IngestConfig) -> str:
+    """A sharing node's MQTT client id: the one configured, else one of its own (host and
+    process). Each node needs its own: the broker keeps one session per id, and a second
+    connection with the same id would take the session from the first."""
+    if config.client_id != DEFAULT_CLIENT_ID:
+        return config.client_id
+    return f"{DEFAULT_CLIENT_ID}-{socket.gethostname()}-{os.getpid()}"
 
 
 def build_ingest(hub: Hub, config: IngestConfig | None = None) -> Ingest:

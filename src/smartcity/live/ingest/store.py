@@ -53,7 +53,10 @@ _LEDGER_POSTGRES = (
 def _new_in_ledger(conn: Connection, keys: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
     """Add (device, time) pairs to the ledger; returns those that were not there yet."""
     if conn.dialect.name == "postgresql":
-        dids, times = [d for d, _ in keys], [t for _, t in keys]
+        # Sorted: two nodes inserting the same readings (a redelivery) take the ledger's
+        # index entries in one order and wait for each other rather than deadlock.
+        ordered = sorted(keys)
+        dids, times = [d for d, _ in ordered], [t for _, t in ordered]
         rows = conn.exec_driver_sql(_LEDGER_POSTGRES, (dids, times))
     else:
         rows = conn.exec_driver_sql(_LEDGER_SQLITE, (orjson.dumps(list(keys)).decode(),))
