@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import bool_param, hub, parse_options, require
+from smartcity.hub.api.deps import bool_param, parse_options
 from smartcity.hub.api.entities import BODY, _update_response
-from smartcity.hub.api.negotiation import decode, request_context, tenant_of
+from smartcity.hub.api.negotiation import decode
+from smartcity.hub.api.preamble import Call, Manage, Write
 from smartcity.hub.entity import (
     ENTITY_MEMBERS,
     check_name,
@@ -29,10 +30,8 @@ router = APIRouter(tags=["Context Information"])
 @router.post(
     "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Append entity attributes"
 )
-async def append_attrs(request: Request, entityId: str, options: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def append_attrs(call: Write, entityId: str, options: str | None = None) -> Response:
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     opts = parse_options(options, {"noOverwrite"})
     decoded = await decode(request, h.contexts, h.settings.limits)
@@ -62,10 +61,8 @@ async def append_attrs(request: Request, entityId: str, options: str | None = No
 @router.patch(
     "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Update entity attributes"
 )
-async def update_attrs(request: Request, entityId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def update_attrs(call: Write, entityId: str) -> Response:
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     decoded = await decode(request, h.contexts, h.settings.limits)
     if not isinstance(decoded.body, dict):
@@ -84,15 +81,13 @@ async def update_attrs(request: Request, entityId: str) -> Response:
     openapi_extra=BODY,
     summary="Partial attribute update",
 )
-async def patch_attr(request: Request, entityId: str, attrId: str) -> Response:
-    return await patch_attribute(request, entityId, attrId)
+async def patch_attr(call: Write, entityId: str, attrId: str) -> Response:
+    return await patch_attribute(call, entityId, attrId)
 
 
-async def patch_attribute(request: Request, entity_id: str, attr_id: str) -> Response:
+async def patch_attribute(call: Call, entity_id: str, attr_id: str) -> Response:
     """Partial attribute update; shared by the route above and the lean path (api/hot.py)."""
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entity_id, "entity id")
     decoded = await decode(request, h.contexts, h.settings.limits)
     body = decoded.body
@@ -136,10 +131,8 @@ def _parse_fragment(name: str, body: dict[str, Any], ctx: ActiveContext) -> dict
     openapi_extra=BODY,
     summary="Replace attribute",
 )
-async def replace_attr(request: Request, entityId: str, attrId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def replace_attr(call: Write, entityId: str, attrId: str) -> Response:
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     if attrId in ENTITY_MEMBERS:
         raise BadRequestData(
@@ -162,21 +155,18 @@ def _strip_context(body: object) -> object:
     "/entities/{entityId:path}/attrs/{attrId}", status_code=204, summary="Delete attribute"
 )
 async def delete_attr(
-    request: Request,
+    call: Manage,
     entityId: str,
     attrId: str,
     datasetId: str | None = None,
     deleteAll: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     if attrId == "scope":  # scope is an entity member, but clients delete it like an attribute
         await run_in_threadpool(h.entities.delete_scope, tenant, entityId)
         return Response(status_code=204)
-    _, ctx = await request_context(request, h.contexts)
-    iri = ctx.expand(check_name(attrId))
+    iri = call.ctx.expand(check_name(attrId))
     if datasetId is not None:
         check_uri(datasetId, "datasetId")
     await run_in_threadpool(

@@ -8,28 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
-from smartcity.hub.api.deps import hub, parse_options, require
+from smartcity.hub.api.deps import parse_options
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
     GEOJSON,
     JSON,
     JSONLD,
     OBJECT_BODY,
-    choose_accept,
     decode,
     geojson_response,
     media_type,
     ngsi_response,
     read_json,
-    tenant_of,
 )
 from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import query_from_params, require_selector
+from smartcity.hub.api.preamble import Call, ReadAuth, Write
 from smartcity.hub.api.query_body import max_query_arrays, query_params_from_body
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
@@ -58,9 +57,9 @@ def _error(entity_id: Any, exc: NgsiError) -> dict[str, Any]:
 
 
 async def _parse_entities(
-    request: Request, *, require_type: bool
+    call: Call, *, require_type: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    h = hub(request)
+    h, request = call.hub, call.request
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits, body_is_list=True)
     if not isinstance(decoded.body, list):
@@ -106,23 +105,21 @@ def _respond(result: BatchResult, errors: list[dict[str, Any]], *, created: bool
 
 
 @router.post("/entityOperations/create", openapi_extra=LIST_BODY, summary="Batch create")
-async def batch_create(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    docs, errors = await _parse_entities(request, require_type=True)
-    result = await run_in_threadpool(hub(request).entities.create_many, tenant, docs)
+async def batch_create(call: Write) -> Response:
+    tenant = call.tenant
+    docs, errors = await _parse_entities(call, require_type=True)
+    result = await run_in_threadpool(call.hub.entities.create_many, tenant, docs)
     return _respond(result, errors, created=True)
 
 
 @router.post("/entityOperations/upsert", openapi_extra=LIST_BODY, summary="Batch upsert")
-async def batch_upsert(request: Request, options: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
+async def batch_upsert(call: Write, options: str | None = None) -> Response:
+    tenant = call.tenant
     opts = parse_options(options, {"replace", "update"})
     if opts == {"replace", "update"}:
         raise BadRequestData("options replace and update exclude each other")
-    docs, errors = await _parse_entities(request, require_type=False)
-    h = hub(request)
+    docs, errors = await _parse_entities(call, require_type=False)
+    h = call.hub
     result = await run_in_threadpool(
         lambda: h.entities.upsert_many(tenant, docs, replace="update" not in opts)
     )
@@ -133,23 +130,21 @@ async def batch_upsert(request: Request, options: str | None = None) -> Response
 
 
 @router.post("/entityOperations/update", openapi_extra=LIST_BODY, summary="Batch update")
-async def batch_update(request: Request, options: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
+async def batch_update(call: Write, options: str | None = None) -> Response:
+    tenant = call.tenant
     opts = parse_options(options, {"noOverwrite"})
-    docs, errors = await _parse_entities(request, require_type=False)
+    docs, errors = await _parse_entities(call, require_type=False)
     result = await run_in_threadpool(
-        lambda: hub(request).entities.update_many(tenant, docs, no_overwrite="noOverwrite" in opts)
+        lambda: call.hub.entities.update_many(tenant, docs, no_overwrite="noOverwrite" in opts)
     )
     return _respond(result, errors, created=False)
 
 
 @router.post("/entityOperations/merge", openapi_extra=LIST_BODY, summary="Batch merge")
-async def batch_merge(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    docs, errors = await _parse_entities(request, require_type=False)
-    h = hub(request)
+async def batch_merge(call: Write) -> Response:
+    tenant = call.tenant
+    docs, errors = await _parse_entities(call, require_type=False)
+    h = call.hub
     result = BatchResult()
 
     def run() -> None:
@@ -177,10 +172,8 @@ async def batch_merge(request: Request) -> Response:
         }
     },
 )
-async def batch_delete(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def batch_delete(call: Write) -> Response:
+    h, tenant, request = call.hub, call.tenant, call.request
     # A JSON array of ids, under either media type: ids need no @context.
     ctype = media_type(request)
     if ctype not in (JSON, JSONLD):
@@ -207,7 +200,7 @@ async def batch_delete(request: Request) -> Response:
     openapi_extra=OBJECT_BODY,
 )
 async def batch_query(
-    request: Request,
+    call: ReadAuth,
     limit: str | None = None,
     offset: str | None = None,
     count: str | None = None,
@@ -220,13 +213,11 @@ async def batch_query(
     datasetId: str | None = None,
     geometryProperty: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+    request, h, tenant = call.request, call.hub, call.tenant
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
     ctx = decoded.active
-    accept = choose_accept(request, geo=True)
+    accept = call.accept(geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.

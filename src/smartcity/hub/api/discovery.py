@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import bool_param, hub, require
-from smartcity.hub.api.negotiation import choose_accept, ngsi_response, request_context, tenant_of
+from smartcity.hub.api.deps import bool_param
+from smartcity.hub.api.negotiation import ngsi_response
+from smartcity.hub.api.preamble import Read
 from smartcity.hub.entity import check_name
 from smartcity.hub.errors import ResourceNotFound
 
@@ -22,12 +23,9 @@ def _attribute_types(docs: list[dict[str, Any]], iri: str) -> list[str]:
 
 
 @router.get("/types", summary="Retrieve available entity types")
-async def list_types(request: Request, details: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def list_types(call: Read, details: str | None = None) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     types = await run_in_threadpool(h.entities.types, tenant)
     if bool_param(details, "details"):
         detailed = []
@@ -52,12 +50,9 @@ async def list_types(request: Request, details: str | None = None) -> Response:
 
 
 @router.get("/types/{type}", summary="Details of an entity type")
-async def type_details(request: Request, type: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def type_details(call: Read, type: str) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     iri = ctx.expand(check_name(type, "entity type"))
     info = await run_in_threadpool(h.entities.type_details, tenant, iri)
     if info is None:
@@ -89,12 +84,9 @@ async def type_details(request: Request, type: str) -> Response:
 
 
 @router.get("/attributes", summary="Retrieve available attributes")
-async def list_attributes(request: Request, details: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def list_attributes(call: Read, details: str | None = None) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     attrs = await run_in_threadpool(h.entities.attributes, tenant)
     if bool_param(details, "details"):
         detailed = []
@@ -126,12 +118,9 @@ def _attribute_body(
 
 
 @router.get("/attributes/{attrId}", summary="Details of an attribute")
-async def attribute_details(request: Request, attrId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def attribute_details(call: Read, attrId: str) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     iri = ctx.expand(check_name(attrId))
     info = await run_in_threadpool(h.entities.attribute_details, tenant, iri)
     if info is None:

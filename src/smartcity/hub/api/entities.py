@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
-from smartcity.hub.api.deps import (
-    hub,
-    parse_options,
-    require,
-)
+from smartcity.hub.api.deps import parse_options
 from smartcity.hub.api.negotiation import (
     GEOJSON,
     OBJECT_BODY,
-    choose_accept,
     decode,
     error_response,
     geojson_response,
     location,
     ngsi_response,
-    request_context,
-    tenant_of,
 )
 from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import (
@@ -34,6 +27,7 @@ from smartcity.hub.api.params import (
     query_from_params,
     require_selector,
 )
+from smartcity.hub.api.preamble import LinkedCall, Manage, Read, Write
 from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
@@ -80,19 +74,17 @@ def _update_response(result: UpdateResult, ctx: Any) -> Response:
 
 
 @router.post("/entities", status_code=201, openapi_extra=BODY, summary="Create entity")
-async def create_entity(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
-    decoded = await decode(request, h.contexts, h.settings.limits)
+async def create_entity(call: Write) -> Response:
+    h = call.hub
+    decoded = await decode(call.request, h.contexts, h.settings.limits)
     doc = parse_entity(decoded.body, decoded.active)
-    await run_in_threadpool(h.entities.create, tenant, doc)
+    await run_in_threadpool(h.entities.create, call.tenant, doc)
     return _created(doc["id"])
 
 
 @router.get("/entities", summary="Query entities")
 async def query_entities(
-    request: Request,
+    call: Read,
     id: str | None = None,
     type: str | None = None,
     idPattern: str | None = None,
@@ -118,12 +110,9 @@ async def query_entities(
     orderBy: str | None = None,
     datasetId: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     limits = h.settings.limits
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request, geo=True)
+    accept = call.accept(geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
     links = linking.parse_request(join, joinLevel, pick, omit)
@@ -192,7 +181,7 @@ async def query_entities(
 
 @router.get("/entities/{entityId:path}", summary="Retrieve entity")
 async def retrieve_entity(
-    request: Request,
+    call: Read,
     entityId: str,
     attrs: str | None = None,
     pick: str | None = None,
@@ -205,19 +194,16 @@ async def retrieve_entity(
     joinLevel: str | None = None,
     datasetId: str | None = None,
 ) -> Response:
-    return await retrieve(request, entityId)
+    return await retrieve(call, entityId)
 
 
-async def retrieve(request: Request, entity_id: str) -> Response:
+async def retrieve(call: LinkedCall, entity_id: str) -> Response:
     """Retrieve one entity; shared by the route above and the lean path (api/hot.py), which
     is why it reads the query string itself rather than taking typed parameters."""
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     params = request.query_params
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
     check_uri(entity_id, "entity id")
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request, geo=True)
+    accept = call.accept(geo=True)
     opts = parse_options(params.get("options"), VIEW_OPTIONS)
     fmt = _format(opts, params.get("format"))
     links = linking.parse_request(
@@ -282,12 +268,10 @@ async def retrieve(request: Request, entity_id: str) -> Response:
 @router.put(
     "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Replace entity"
 )
-async def replace_entity(request: Request, entityId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def replace_entity(call: Write, entityId: str) -> Response:
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
-    decoded = await decode(request, h.contexts, h.settings.limits)
+    decoded = await decode(call.request, h.contexts, h.settings.limits)
     body = decoded.body
     if not isinstance(body, dict):
         raise BadRequestData("an entity must be a JSON object")
@@ -301,13 +285,11 @@ async def replace_entity(request: Request, entityId: str) -> Response:
 @router.patch(
     "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Merge entity"
 )
-async def merge_entity(request: Request, entityId: str, options: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def merge_entity(call: Write, entityId: str, options: str | None = None) -> Response:
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     parse_options(options, {"noOverwrite", "replace", "update"})
-    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    decoded = await decode(call.request, h.contexts, h.settings.limits, allow_merge_patch=True)
     body = decoded.body
     if not isinstance(body, dict):
         raise BadRequestData("the merge patch must be a JSON object")
@@ -320,7 +302,7 @@ async def merge_entity(request: Request, entityId: str, options: str | None = No
 
 @router.delete("/entities", status_code=204, summary="Purge entities")
 async def purge_entities(
-    request: Request,
+    call: Manage,
     type: str | None = None,
     id: str | None = None,
     idPattern: str | None = None,
@@ -331,10 +313,7 @@ async def purge_entities(
     local: str | None = None,
 ) -> Response:
     """Delete the entities a query selects, or (keep/drop) some of their attributes."""
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
-    _, ctx = await request_context(request, h.contexts)
+    h, tenant, ctx = call.hub, call.tenant, call.ctx
     if keep is not None and drop is not None:
         raise BadRequestData("keep and drop exclude each other: give one attribute list")
     params = QueryParams(id=id, type=type, idPattern=idPattern, q=q, scopeQ=scopeQ)
@@ -354,10 +333,8 @@ async def purge_entities(
 
 
 @router.delete("/entities/{entityId:path}", status_code=204, summary="Delete entity")
-async def delete_entity(request: Request, entityId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def delete_entity(call: Write, entityId: str) -> Response:
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     await run_in_threadpool(h.entities.delete, tenant, entityId)
     return Response(status_code=204)
