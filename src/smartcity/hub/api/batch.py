@@ -33,6 +33,7 @@ from smartcity.hub.api.query_body import max_query_arrays, query_params_from_bod
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, NgsiError, UnsupportedMediaType
+from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.geojson import to_feature_collection
 from smartcity.hub.service import BatchResult
 from smartcity.hub.text import refuse_nul
@@ -209,6 +210,7 @@ async def batch_query(
     lang: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    containedBy: str | None = None,
     orderBy: str | None = None,
     datasetId: str | None = None,
     geometryProperty: str | None = None,
@@ -222,7 +224,13 @@ async def batch_query(
     fmt = _format(opts, format)
     # The same translation as POST /temporal/entityOperations/query; a temporalQ is ignored.
     p = query_params_from_body(decoded.body)
-    links = linking.parse_request(join or p.join, joinLevel or p.joinLevel, p.pick, p.omit)
+    links = linking.parse_request(
+        join or p.join,
+        joinLevel or p.joinLevel,
+        p.pick,
+        p.omit,
+        containedBy if containedBy is not None else p.containedBy,
+    )
     p.pick, p.omit = links.pick, links.omit
     if orderBy is not None:
         p.orderBy = orderBy
@@ -231,6 +239,8 @@ async def batch_query(
     # A Query's geometry may hold 10,000 positions: validating it is work for a thread.
     selection, query = await run_in_threadpool(query_from_params, ctx, limits, p)
     require_selector(query)
+    # Validated; this query is answered from the hub's own entities (no source is asked).
+    parse_csf(p.csf, max_length=limits.max_q_length)
     lang = lang if lang is not None else p.lang
     asked = page_of(limits, limit, offset, count)
     page, skip, want_count = asked.limit, asked.offset, asked.count

@@ -32,6 +32,7 @@ from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
@@ -92,6 +93,7 @@ async def query_entities(
     pick: str | None = None,
     omit: str | None = None,
     q: str | None = None,
+    csf: str | None = None,
     scopeQ: str | None = None,
     georel: str | None = None,
     geometry: str | None = None,
@@ -107,6 +109,7 @@ async def query_entities(
     local: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    containedBy: str | None = None,
     orderBy: str | None = None,
     datasetId: str | None = None,
 ) -> Response:
@@ -115,7 +118,7 @@ async def query_entities(
     accept = call.accept(geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
-    links = linking.parse_request(join, joinLevel, pick, omit)
+    links = linking.parse_request(join, joinLevel, pick, omit, containedBy)
     params = QueryParams(
         id=id,
         type=type,
@@ -134,13 +137,20 @@ async def query_entities(
     )
     selection, query = query_from_params(ctx, limits, params)
     require_selector(query)
+    source_filter = parse_csf(csf, max_length=limits.max_q_length)
     asked = page_of(limits, limit, offset, count)
     page, skip, want_count = asked.limit, asked.offset, asked.count
     # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
     dist = None
     if accept != GEOJSON:
         dist = await federation.plan(
-            request, h.federation, tenant, "queryEntity", query, attrs=selection.attrs
+            request,
+            h.federation,
+            tenant,
+            "queryEntity",
+            query,
+            attrs=selection.attrs,
+            csf=source_filter,
         )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
     remote = dist.start("/entities", **window.remote) if dist else None
@@ -192,6 +202,7 @@ async def retrieve_entity(
     format: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    containedBy: str | None = None,
     datasetId: str | None = None,
 ) -> Response:
     return await retrieve(call, entityId)
@@ -207,7 +218,11 @@ async def retrieve(call: LinkedCall, entity_id: str) -> Response:
     opts = parse_options(params.get("options"), VIEW_OPTIONS)
     fmt = _format(opts, params.get("format"))
     links = linking.parse_request(
-        params.get("join"), params.get("joinLevel"), params.get("pick"), params.get("omit")
+        params.get("join"),
+        params.get("joinLevel"),
+        params.get("pick"),
+        params.get("omit"),
+        params.get("containedBy"),
     )
     selection = parse_selection(ctx, params.get("attrs"), links.pick, links.omit)
     selection.datasets = parse_datasets(params.get("datasetId"))

@@ -59,6 +59,8 @@ class QueryParams:
     count: str | None = None
     join: str | None = None
     joinLevel: str | None = None
+    containedBy: str | None = None
+    csf: str | None = None
     orderBy: str | None = None
 
 
@@ -76,6 +78,9 @@ _QUERY_MEMBERS = {
     "lang",
     "join",
     "joinLevel",
+    "containedBy",
+    "datasetId",
+    "csf",
     "orderBy",
     "@context",
 }
@@ -110,6 +115,13 @@ def query_params_from_body(body: Any) -> QueryParams:
         if isinstance(join_level, bool) or not isinstance(join_level, int):
             raise BadRequestData(f"joinLevel must be a whole number, got {join_level!r}")
         p.joinLevel = str(join_level)
+    if "containedBy" in body:
+        # Linked entity retrieval (clause 4.5.23): linking.parse_contained_by checks each id.
+        p.containedBy = _name_list(body, "containedBy")
+    if "datasetId" in body:
+        # An array of datasetId URIs, "@none" for the default instances (clause 4.5.5).
+        p.datasetId = _name_list(body, "datasetId")
+    p.csf = _text(body, "csf", "Query")
     p.orderBy = _text(body, "orderBy", "Query")
     geo = _object(body, "geoQ", _GEO_Q_MEMBERS)
     if geo:

@@ -45,6 +45,7 @@ from smartcity.hub.entity import (
 )
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.render import (
@@ -161,6 +162,23 @@ def _temporal_query(
     return tq, representation
 
 
+# Linked entity retrieval (clause 4.5.23) and EntityMaps are features of Retrieve and Query
+# Entities (clauses 5.7.1, 5.7.2): the temporal operations (5.7.3, 5.7.4) take neither, and a
+# silently ignored parameter would look like an empty graph.
+_ENTITY_ONLY = ("join", "joinLevel", "containedBy", "entityMap")
+
+
+def _refuse_entity_only(given: dict[str, str | None]) -> None:
+    for name in _ENTITY_ONLY:
+        value = given.get(name)
+        if value is None or (name == "join" and value == "@none"):
+            continue
+        raise BadRequestData(
+            f"{name} applies to Retrieve and Query Entities only (clauses 4.5.23, 5.7.1, "
+            "5.7.2); the temporal API takes no join, joinLevel, containedBy or entityMap"
+        )
+
+
 def _check_projection(attrs: str | None, pick: str | None, omit: str | None) -> None:
     """pick and omit replace attrs (clause 4.21): combining them is ambiguous."""
     for name, value in (("pick", pick), ("omit", omit)):
@@ -217,6 +235,7 @@ async def query_temporal(
     geometry: str | None = None,
     coordinates: str | None = None,
     geoproperty: str | None = None,
+    csf: str | None = None,
     timeproperty: str | None = None,
     timerel: str | None = None,
     timeAt: str | None = None,
@@ -234,6 +253,7 @@ async def query_temporal(
     local: str | None = None,
 ) -> Response:
     call.accept()  # 406 before any work
+    _refuse_entity_only(dict(call.request.query_params))
     return await _query_temporal(
         call,
         call.context,
@@ -252,6 +272,7 @@ async def query_temporal(
             geometry=geometry,
             coordinates=coordinates,
             geoproperty=geoproperty,
+            csf=csf,
             timeproperty=timeproperty,
             timerel=timerel,
             timeAt=timeAt,
@@ -317,6 +338,7 @@ async def _query_temporal(
         attrs=selection.attrs,
         body=vars(p) if request.method == "POST" else None,
         context=context,
+        csf=parse_csf(p.csf, max_length=limits.max_q_length),
     )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
     remote = dist.start("/temporal/entities", **window.remote) if dist else None
@@ -379,6 +401,7 @@ async def retrieve_temporal(
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     check_uri(entityId, "entity id")
     call.accept()
+    _refuse_entity_only(dict(request.query_params))
     opts = parse_options(options, TEMPORAL_OPTIONS)
     tq, representation = _temporal_query(
         timerel=timerel,
@@ -669,8 +692,7 @@ async def query_temporal_post(
     decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
     call.accept()
     params = query_params_from_body(decoded.body)
-    if params.join not in (None, "@none"):
-        raise BadRequestData("join (linked entity retrieval) applies to entity queries only")
+    _refuse_entity_only({**vars(params), **dict(request.query_params)})
     for name, value in (("lastN", lastN), ("lang", lang)):
         in_body = getattr(params, name)
         if value is not None and in_body is not None and value != in_body:
@@ -681,6 +703,7 @@ async def query_temporal_post(
     params.lastN = params.lastN if params.lastN is not None else lastN
     params.lang = params.lang if params.lang is not None else lang
     params.limit, params.offset, params.count = limit, offset, count
-    params.options, params.format, params.datasetId = options, format, datasetId
+    params.options, params.format = options, format
+    params.datasetId = datasetId if datasetId is not None else params.datasetId
     params.aggrMethods, params.aggrPeriodDuration = aggrMethods, aggrPeriodDuration
     return await _query_temporal(call, decoded.context, decoded.active, local, params)
