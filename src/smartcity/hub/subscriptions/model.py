@@ -36,7 +36,7 @@ from smartcity.config import Limits
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
-from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
+from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL, Projection, parse_projection
 from smartcity.hub.outbound import TargetGuard
 from smartcity.hub.query.qregex import check_pattern
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
@@ -95,6 +95,8 @@ REMOVABLE = frozenset(
         "datasetId",
     }
 )
+# Inside the stored notification: the braces of pick/omit, {"of": "pick", "nested": {...}}.
+LINKED = "linked"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _MAX_TEXT = 4096
 
@@ -278,7 +280,11 @@ class _Parser:
             if key == "attributes":
                 out["attributes"] = self.names(member, "notification.attributes")
             elif key in ("pick", "omit"):
-                out[key] = self.members(member, f"notification.{key}")
+                out[key], nested = self.members(member, f"notification.{key}")
+                # braces project the linked entities (clause 4.21), see linked_projection
+                out.pop(LINKED, None)
+                if nested:
+                    out[LINKED] = {"of": key, "nested": nested}
             elif key == "format":
                 if member not in FORMATS:
                     raise BadRequestData(
@@ -307,18 +313,28 @@ class _Parser:
                 )
         return out
 
-    def members(self, value: Any, what: str) -> list[str]:
-        if not isinstance(value, list) or not value:
+    def members(self, value: Any, what: str) -> tuple[list[str], Doc]:
+        """The entity members named (expanded), and the projections of linked entities that
+        braces give (``locatedAt{id,name}``, clause 4.21), by expanded relationship name."""
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise BadRequestData(f"{what} must be a non-empty list of entity member names")
-        if any(isinstance(v, str) and ("{" in v or "}" in v) for v in value):
-            raise BadRequestData(
-                f"{what}: projections of linked entities (braces) are not supported in "
-                "notifications; linked entities are notified whole"
-            )
-        return [
-            v if v in ("id", "type", "scope") else self.ctx.expand(check_name(v, f"{what} entry"))
-            for v in value
-        ]
+        if any("," in v and "{" not in v for v in value):
+            raise BadRequestData(f"{what}: give one member per list entry (no commas)")
+        # The same projection language as the pick/omit query parameters.
+        projection = parse_projection(",".join(value), what)
+        return [self._member(n) for n in projection.names], self._nested(projection.nested)
+
+    def _member(self, name: str) -> str:
+        return name if name in ("id", "type", "scope") else self.ctx.expand(name)
+
+    def _nested(self, nested: Mapping[str, Projection]) -> Doc:
+        return {
+            self.ctx.expand(name): {
+                "names": [self._member(n) for n in p.names],
+                "nested": self._nested(p.nested),
+            }
+            for name, p in nested.items()
+        }
 
     def endpoint(self, value: Any) -> Doc:
         if not isinstance(value, dict):
@@ -663,13 +679,38 @@ def render_subscription(
     return out
 
 
+def _render_member(name: str, nested: Doc, ctx: ActiveContext) -> str:
+    """A pick/omit entry as the client wrote it: ``locatedAt{id,name}``."""
+    text = name if name in ("id", "type", "scope") else ctx.compact(name)
+    if name not in nested:
+        return text
+    inner = nested[name]
+    members = ",".join(_render_member(m, inner["nested"], ctx) for m in inner["names"])
+    return f"{text}{{{members}}}"
+
+
+def linked_projection(params: Doc) -> tuple[dict[str, Projection], bool]:
+    """The stored braces of notification.pick/omit as linking.Projection, by expanded
+    relationship name, and whether they pick (else omit)."""
+    linked = params.get(LINKED)
+    if not linked:
+        return {}, False
+
+    def build(nested: Doc) -> dict[str, Projection]:
+        return {iri: Projection(tuple(p["names"]), build(p["nested"])) for iri, p in nested.items()}
+
+    return build(linked["nested"]), linked["of"] == "pick"
+
+
 def _render_notification_params(params: Doc, stats: Mapping[str, Any], ctx: ActiveContext) -> Doc:
     out: Doc = {}
     if "attributes" in params:
         out["attributes"] = [ctx.compact(a) for a in params["attributes"]]
+    linked = params.get(LINKED, {})
     for key in ("pick", "omit"):
         if key in params:
-            out[key] = [m if m in ("id", "type", "scope") else ctx.compact(m) for m in params[key]]
+            nested = linked.get("nested", {}) if linked.get("of") == key else {}
+            out[key] = [_render_member(m, nested, ctx) for m in params[key]]
     out["format"] = params.get("format", "normalized")
     for key in ("sysAttrs", "showChanges", "join", "joinLevel"):
         if key in params:
