@@ -72,8 +72,8 @@ NOTIFICATION_READ_ONLY = frozenset(
 )
 # Spec members this broker does not implement: refusing them beats silently ignoring a filter.
 UNSUPPORTED = {
-    "csf": "csf (context source filter) applies to distributed operation, which this hub "
-    "does not do",
+    "csf": "csf (context source filter) selects the context sources a subscription is "
+    "distributed to; this hub's subscriptions watch its own entities only (queries take csf)",
     "temporalQ": "temporalQ applies to context source registration subscriptions only",
 }
 # Optional top-level members a PATCH may remove by setting them to urn:ngsi-ld:null.
@@ -97,6 +97,7 @@ REMOVABLE = frozenset(
 )
 # Inside the stored notification: the braces of pick/omit, {"of": "pick", "nested": {...}}.
 LINKED = "linked"
+MAX_COOLDOWN_MS = 86_400_000
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _MAX_TEXT = 4096
 
@@ -339,12 +340,14 @@ class _Parser:
     def endpoint(self, value: Any) -> Doc:
         if not isinstance(value, dict):
             raise BadRequestData("notification.endpoint must be an object with a uri")
-        unknown = set(value) - {"uri", "accept", "receiverInfo", "notifierInfo", "timeout"}
-        if "cooldown" in unknown:
-            raise BadRequestData(
-                "notification.endpoint.cooldown is not supported: failed notifications are "
-                "retried with exponential backoff instead"
-            )
+        unknown = set(value) - {
+            "uri",
+            "accept",
+            "receiverInfo",
+            "notifierInfo",
+            "timeout",
+            "cooldown",
+        }
         if unknown:
             raise BadRequestData(
                 f"notification.endpoint has unknown members {', '.join(sorted(unknown))}"
@@ -377,6 +380,17 @@ class _Parser:
             if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 1:
                 raise BadRequestData("notification.endpoint.timeout must be milliseconds (>= 1)")
             out["timeout"] = timeout
+        if "cooldown" in value:
+            # Clause 5.2.15: after a failure, nothing is sent to the endpoint for this long
+            # (see outbox.OutboxWorker._failed: what falls due meanwhile waits, in order).
+            cooldown = value["cooldown"]
+            number = isinstance(cooldown, int | float) and not isinstance(cooldown, bool)
+            if not number or not math.isfinite(cooldown) or not 1 <= cooldown <= MAX_COOLDOWN_MS:
+                raise BadRequestData(
+                    "notification.endpoint.cooldown must be milliseconds from 1 to "
+                    f"{MAX_COOLDOWN_MS} (a day), got {cooldown!r}"
+                )
+            out["cooldown"] = cooldown
         return out
 
     def pairs(self, value: Any, what: str, *, header: bool) -> list[dict[str, str]]:
@@ -623,6 +637,12 @@ def notification_context(doc: Doc) -> Any:
 
 
 # -- status and rendering --------------------------------------------------------------------
+
+
+def cooldown_seconds(doc: Doc) -> float:
+    """notification.endpoint.cooldown in seconds (0 without one)."""
+    ms = doc.get("notification", {}).get("endpoint", {}).get("cooldown", 0)
+    return float(ms) / 1000
 
 
 def status_of(doc: Doc, now_us: int) -> str:
