@@ -134,9 +134,7 @@ def test_braces_in_pick_project_the_linked_entities(
     assert listed["notification"]["pick"] == pick
 
 
-def test_braces_in_omit_keep_the_relationship(
-    hub_client: TestClient, receiver: Receiver
-) -> None:
+def test_braces_in_omit_keep_the_relationship(hub_client: TestClient, receiver: Receiver) -> None:
     """omit=locatedAt{name} omits name from the linked City and keeps locatedAt itself; the
     same request as a query gives the same entities."""
     data = notified(hub_client, receiver, join="flat", omit=["temperature", "locatedAt{name}"])

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
+from smartcity.hub.api import entity_maps
 from smartcity.hub.api.deps import parse_options
 from smartcity.hub.api.entities import VIEW_OPTIONS, _format
 from smartcity.hub.api.negotiation import (
@@ -213,6 +214,7 @@ async def batch_query(
     containedBy: str | None = None,
     orderBy: str | None = None,
     datasetId: str | None = None,
+    entityMap: str | None = None,
     geometryProperty: str | None = None,
 ) -> Response:
     request, h, tenant = call.request, call.hub, call.tenant
@@ -241,12 +243,17 @@ async def batch_query(
     require_selector(query)
     # Validated; this query is answered from the hub's own entities (no source is asked).
     parse_csf(p.csf, max_length=limits.max_q_length)
+    use = await entity_maps.map_use(call, entityMap if entityMap is not None else p.entityMap)
+    entity_maps.narrow(use, query)
     lang = lang if lang is not None else p.lang
     asked = page_of(limits, limit, offset, count)
     page, skip, want_count = asked.limit, asked.offset, asked.count
-    docs, total = await run_in_threadpool(
-        h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
-    )
+    docs: list[dict[str, Any]] = []
+    total: int | None = 0 if want_count else None
+    if not use.local_empty:
+        docs, total = await run_in_threadpool(
+            h.entities.find, tenant, query, limit=page, offset=skip, count=want_count
+        )
     rendered = [
         render_entity(
             d,
@@ -265,6 +272,7 @@ async def batch_query(
     linked = await linking.follow(h.entities, tenant, docs, rendered, view, links, selection)
     rendered += [r for _, r in linked]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    headers.update(await entity_maps.finish(call, use, query))
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, decoded.context)

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
+from smartcity.hub.api import entity_maps
 from smartcity.hub.api.deps import parse_options
 from smartcity.hub.api.negotiation import (
     GEOJSON,
@@ -29,7 +30,8 @@ from smartcity.hub.api.params import (
 )
 from smartcity.hub.api.preamble import LinkedCall, Manage, Read, Write
 from smartcity.hub.api.query_body import QueryParams
-from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
+from smartcity.hub.entity import Doc, check_name, check_uri, parse_entity, render_entity
+from smartcity.hub.entity_maps import HEADER
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
 from smartcity.hub.federation.csf import parse_csf
@@ -112,6 +114,7 @@ async def query_entities(
     containedBy: str | None = None,
     orderBy: str | None = None,
     datasetId: str | None = None,
+    entityMap: str | None = None,
 ) -> Response:
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     limits = h.settings.limits
@@ -138,6 +141,8 @@ async def query_entities(
     selection, query = query_from_params(ctx, limits, params)
     require_selector(query)
     source_filter = parse_csf(csf, max_length=limits.max_q_length)
+    use = await entity_maps.map_use(call, entityMap)
+    entity_maps.narrow(use, query)
     asked = page_of(limits, limit, offset, count)
     page, skip, want_count = asked.limit, asked.offset, asked.count
     # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
@@ -151,12 +156,21 @@ async def query_entities(
             query,
             attrs=selection.attrs,
             csf=source_filter,
+            registrations=use.registrations,
         )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
     remote = dist.start("/entities", **window.remote) if dist else None
-    docs, total = await run_in_threadpool(
-        h.entities.find, tenant, query, limit=window.limit, offset=window.offset, count=want_count
-    )
+    docs: list[Doc] = []
+    total: int | None = 0 if want_count else None
+    if not use.local_empty:
+        docs, total = await run_in_threadpool(
+            h.entities.find,
+            tenant,
+            query,
+            limit=window.limit,
+            offset=window.offset,
+            count=want_count,
+        )
     rendered = [
         render_entity(
             d,
@@ -181,6 +195,7 @@ async def query_entities(
         )
     docs, rendered = docs + [d for d, _ in linked], rendered + [r for _, r in linked]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    headers.update(await entity_maps.finish(call, use, query, remote=remote))
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, context)
@@ -204,6 +219,7 @@ async def retrieve_entity(
     joinLevel: str | None = None,
     containedBy: str | None = None,
     datasetId: str | None = None,
+    entityMap: str | None = None,
 ) -> Response:
     return await retrieve(call, entityId)
 
@@ -211,6 +227,21 @@ async def retrieve_entity(
 async def retrieve(call: LinkedCall, entity_id: str) -> Response:
     """Retrieve one entity; shared by the route above and the lean path (api/hot.py), which
     is why it reads the query string itself rather than taking typed parameters."""
+    request = call.request
+    if "entityMap" not in request.query_params and HEADER not in request.headers:
+        return await _retrieve(call, entity_id)  # the common case, kept lean
+    check_uri(entity_id, "entity id")
+    use = await entity_maps.map_use(call, request.query_params.get("entityMap"))
+    if use.used is not None and entity_id not in use.used.entities:
+        raise ResourceNotFound(f"entity {entity_id} is not in EntityMap {use.used.id}")
+    response = await _retrieve(call, entity_id)
+    if response.status_code == 200:
+        # The entity as this hub answers for it; sources that also did are not recorded.
+        response.headers.update(await entity_maps.finish(call, use, None, [entity_id]))
+    return response
+
+
+async def _retrieve(call: LinkedCall, entity_id: str) -> Response:
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     params = request.query_params
     check_uri(entity_id, "entity id")

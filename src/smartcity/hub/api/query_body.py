@@ -61,6 +61,7 @@ class QueryParams:
     joinLevel: str | None = None
     containedBy: str | None = None
     csf: str | None = None
+    entityMap: str | None = None
     orderBy: str | None = None
 
 
@@ -81,6 +82,7 @@ _QUERY_MEMBERS = {
     "containedBy",
     "datasetId",
     "csf",
+    "entityMap",
     "orderBy",
     "@context",
 }
@@ -122,6 +124,11 @@ def query_params_from_body(body: Any) -> QueryParams:
         # An array of datasetId URIs, "@none" for the default instances (clause 4.5.5).
         p.datasetId = _name_list(body, "datasetId")
     p.csf = _text(body, "csf", "Query")
+    entity_map = body.get("entityMap")
+    if entity_map is not None:
+        if not isinstance(entity_map, bool):
+            raise BadRequestData(f"entityMap must be true or false, got {entity_map!r}")
+        p.entityMap = "true" if entity_map else "false"
     p.orderBy = _text(body, "orderBy", "Query")
     geo = _object(body, "geoQ", _GEO_Q_MEMBERS)
     if geo:

@@ -43,11 +43,13 @@ async def plan(
     body: Mapping[str, str | None] | None = None,
     context: Any = None,
     csf: QNode | None = None,
+    registrations: set[str] | None = None,
 ) -> Distributed | None:
     """The forwarding of this read, or None when it stays local (no federation on this hub,
     no matching registration, or local=true). A POST query passes its ``body`` translated into
     GET parameters, and its @context, which is forwarded when one URL can convey it. ``csf``
-    (clause 4.9) narrows the matching registrations down to those it holds for."""
+    (clause 4.9) narrows the matching registrations down to those it holds for, and
+    ``registrations`` (an EntityMap's) to those named."""
     if federation is None or federation.registrations.surely_none(tenant):
         return None
     params, link = None, None
@@ -64,8 +66,13 @@ async def plan(
     dist = await federation.forwarder.plan(
         request, tenant, operation, wanted, params=params, link=link
     )
-    if dist is not None and csf is not None:
-        dist.targets = [t for t in dist.targets if csf_matches(csf, t.registration)]
+    if dist is not None and (csf is not None or registrations is not None):
+        dist.targets = [
+            t
+            for t in dist.targets
+            if (csf is None or csf_matches(csf, t.registration))
+            and (registrations is None or t.registration["id"] in registrations)
+        ]
         if not dist.targets:
             return None
     return dist
