@@ -159,3 +159,26 @@ def test_temporal_api_refuses_entity_only_parameters(
     body = {"type": "Query", "entities": [{"type": "Building"}], "temporalQ": {}}
     r = graph.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body, params=params)
     assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"attrs": "name,,locatedAt"}, {"attrs": "name,"}, {"omit": "name,"}, {"pick": ",id"}],
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        E,
+        f"{E}/{BUILDING}",
+        "/ngsi-ld/v1/temporal/entities",
+        f"/ngsi-ld/v1/temporal/entities/{BUILDING}",
+    ],
+)
+def test_consecutive_separators_are_bad_request_data(
+    graph: TestClient, path: str, params: dict[str, str]
+) -> None:
+    """An empty name in attrs/pick/omit is a 400 everywhere (it was skipped in attrs, and in
+    the temporal API's pick/omit), as the projection language already had it for pick."""
+    r = graph.get(path, params={"type": "Building", **params})
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == ERR
