@@ -121,6 +121,9 @@ def test_csf_selects_the_sources_a_query_is_forwarded_to(client: TestClient) -> 
     skipped = client.get(E, params={"type": "Sensor", "csf": 'registrationName=="TD"'})
     assert skipped.status_code == 200
     assert "NGSILD-Warning" not in skipped.headers
+    # The registration leaves mode out: it is inclusive, the default.
+    default = client.get(E, params={"type": "Sensor", "csf": 'mode=="inclusive"'})
+    assert "dead" in default.headers.get("NGSILD-Warning", "")
     temporal = client.get(
         "/ngsi-ld/v1/temporal/entities", params={"type": "Sensor", "csf": 'mode=="exclusive"'}
     )

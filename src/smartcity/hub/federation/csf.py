@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from smartcity.hub.errors import BadRequestData
+from smartcity.hub.federation.model import DEFAULT_MODE
 from smartcity.hub.query.qeval import matches
 from smartcity.hub.query.qlang import QNode, parse_q
 
@@ -34,9 +35,10 @@ def parse_csf(text: str | None, *, max_length: int = 4096) -> QNode | None:
 
 def _as_entity(registration: Doc) -> Doc:
     """The registration in the stored-entity layout q is evaluated on."""
+    members = {"mode": DEFAULT_MODE, **registration}  # the default is what the source is
     attrs = {
         key: [{"type": "Property", "value": value}]
-        for key, value in registration.items()
+        for key, value in members.items()
         if key not in _NOT_PROPERTIES and not key.startswith("_")
     }
     return {"id": registration.get("id"), "attrs": attrs}
