@@ -28,6 +28,7 @@ from smartcity.hub.api import (
     csources,
     discovery,
     entities,
+    entity_maps,
     hot,
     jsonld_contexts,
     notifications,
@@ -265,6 +266,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
         csources,
         jsonld_contexts,
         temporal,
+        entity_maps,
     )
     for module in modules:
         app.include_router(module.router, prefix=NGSI_PREFIX)

@@ -105,14 +105,61 @@ def test_without_join_nothing_is_added(
     assert notified(hub_client, receiver, **params) == [sensor()]
 
 
-def test_braces_in_notification_pick_are_refused(
+def test_braces_in_pick_project_the_linked_entities(
     hub_client: TestClient, receiver: Receiver
+) -> None:
+    """notification.pick with braces (clause 4.21) projects the linked entities as the pick
+    query parameter does, and is shown back as it was written."""
+    pick = ["id", "locatedAt{id,name,isInCountry{id}}"]
+    data = notified(hub_client, receiver, join="inline", joinLevel=2, pick=pick)
+    assert data == [
+        {
+            "id": "urn:ngsi-ld:Sensor:1",
+            "locatedAt": {
+                "type": "Relationship",
+                "object": CITY,
+                "entity": {
+                    "id": CITY,
+                    "name": {"type": "Property", "value": "Paris"},
+                    "isInCountry": {
+                        "type": "Relationship",
+                        "object": COUNTRY,
+                        "entity": {"id": COUNTRY},
+                    },
+                },
+            },
+        }
+    ]
+    (listed,) = hub_client.get(SUBS).json()
+    assert listed["notification"]["pick"] == pick
+
+
+def test_braces_in_omit_keep_the_relationship(hub_client: TestClient, receiver: Receiver) -> None:
+    """omit=locatedAt{name} omits name from the linked City and keeps locatedAt itself; the
+    same request as a query gives the same entities."""
+    data = notified(hub_client, receiver, join="flat", omit=["temperature", "locatedAt{name}"])
+    expected = hub_client.get(
+        ENTITIES,
+        params={"type": "Sensor", "join": "flat", "omit": "temperature,locatedAt{name}"},
+    ).json()
+    assert data == expected
+    assert data == [
+        {k: v for k, v in sensor().items() if k != "temperature"},
+        {k: v for k, v in city().items() if k != "name"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "pick", [["id", "locatedAt{name"], ["locatedAt{}"], ["id{name}"], ["a,b"], ["x}"]]
+)
+def test_malformed_braces_in_notification_pick_are_refused(
+    hub_client: TestClient, receiver: Receiver, pick: list[str]
 ) -> None:
     body = {
         "type": "Subscription",
         "entities": [{"type": "Sensor"}],
-        "notification": {"endpoint": {"uri": receiver.url}, "pick": ["id", "locatedAt{name}"]},
+        "notification": {"endpoint": {"uri": receiver.url}, "pick": pick},
     }
     r = hub_client.post(SUBS, json=body, headers=JSON)
-    assert r.status_code == 400
-    assert "braces" in r.json()["detail"]
+    assert r.status_code == 400, (pick, r.text)
+    assert "notification.pick" in r.json()["detail"]

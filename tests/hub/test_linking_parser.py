@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -97,3 +99,48 @@ def test_join_level_defaults_to_one() -> None:
     assert parse_join("", "2") is None
     with pytest.raises(BadRequestData):
         parse_join("inline", "0")
+
+
+# -- braces in notification.pick / omit (hub/subscriptions/model.py) --------------------------
+
+
+def _notified(key: str, p: Projection) -> dict[str, Any]:
+    """A subscription with notification.<key> written one member per entry, parsed, stored
+    and rendered back."""
+    from smartcity.config import Limits
+    from smartcity.hub.contexts import core_context
+    from smartcity.hub.subscriptions.model import parse_subscription, render_subscription
+
+    entries = [n + ("{" + write(p.nested[n]) + "}" if n in p.nested else "") for n in p.names]
+    payload = {
+        "type": "Subscription",
+        "entities": [{"type": "Sensor"}],
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}, key: entries},
+    }
+    ctx = core_context()
+    doc = parse_subscription(payload, ctx, context=None, limits=Limits(), now_us=0)
+    shown = render_subscription(doc, {}, ctx, sys_attrs=False, now_us=0)
+    assert shown["notification"][key] == entries  # shown back as written
+    stored: dict[str, Any] = doc["notification"]
+    return stored
+
+
+@given(projections(), st.sampled_from(["pick", "omit"]))
+def test_notification_projections_are_the_query_parameters_projections(
+    p: Projection, key: str
+) -> None:
+    from smartcity.hub.contexts import core_context
+    from smartcity.hub.subscriptions.model import linked_projection
+
+    stored = _notified(key, p)
+    nested, picking = linked_projection(stored)
+    ctx = core_context()
+
+    def expanded(q: Projection) -> Projection:
+        return Projection(
+            tuple(n if n in ("id", "type", "scope") else ctx.expand(n) for n in q.names),
+            {ctx.expand(n): expanded(inner) for n, inner in q.nested.items()},
+        )
+
+    assert nested == expanded(p).nested
+    assert picking == (key == "pick") or not nested

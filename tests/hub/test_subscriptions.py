@@ -125,7 +125,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"notification": _endpoint(receiverInfo=[{"key": "a b", "value": "1"}])}, "header"),
     ({"notification": _endpoint(receiverInfo={"key": "x"})}, "receiverInfo"),
     ({"notification": _endpoint(notifierInfo=[{"key": "MQTT-QoS", "value": "3"}])}, "MQTT-QoS"),
-    ({"notification": _endpoint(cooldown=100)}, "cooldown"),
+    ({"notification": _endpoint(cooldown=0)}, "cooldown"),
     ({"notification": {"format": "keyValues"}}, "endpoint"),
     ({"notification": {**_endpoint(), "format": "compact"}}, "format"),
     ({"notification": {**_endpoint(), "format": "keyValues", "showChanges": True}}, "keyValues"),

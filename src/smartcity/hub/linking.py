@@ -15,7 +15,10 @@ only relationships that survive the projection are followed.
 Targets are loaded in batches, one ``EntityService.find`` per level, in the request's tenant,
 and rendered with the parent's format, sysAttrs and lang. A target that does not exist (or
 whose type differs from the relationship's ``objectType``) is left as a plain reference; a
-link back to an entity already on the path (A -> B -> A) is not followed again.
+link back to an entity already on the path (A -> B -> A) is not followed again, nor is a link
+to an entity the client lists in ``containedBy`` ("entity ids which have previously been
+encountered whilst retrieving the Entity Graph": a broker asked by another for one more level
+of a graph leaves out what the asker already holds).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.entity import Doc, check_name, render_entity
+from smartcity.hub.entity import Doc, check_name, check_uri, render_entity
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.querying import EntityQuery
@@ -134,24 +137,41 @@ class LinkRequest:
     omit: str | None
     nested: Mapping[str, Projection]
     picking: bool  # the nested projections are picks (else omits)
+    # containedBy: entities the client already holds, never linked again
+    contained_by: frozenset[str] = frozenset()
+
+
+def parse_contained_by(value: str | list[str] | None) -> frozenset[str]:
+    """``containedBy``: entity ids (a comma-separated parameter or a Query body's array)."""
+    if value is None:
+        return frozenset()
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not names or any(not isinstance(n, str) or not n for n in names):
+        raise BadRequestData("containedBy must list entity ids (URIs), separated by commas")
+    return frozenset(check_uri(n, "containedBy entry") for n in names)
 
 
 def parse_request(
-    join: str | None, join_level: str | None, pick: str | None, omit: str | None
+    join: str | None,
+    join_level: str | None,
+    pick: str | None,
+    omit: str | None,
+    contained_by: str | list[str] | None = None,
 ) -> LinkRequest:
     parsed = parse_join(join, join_level)
+    seen = parse_contained_by(contained_by)
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
     raw = pick if pick is not None else omit
     if raw is None:
-        return LinkRequest(parsed, None, None, {}, False)
+        return LinkRequest(parsed, None, None, {}, False, seen)
     what = "pick" if pick is not None else "omit"
     projection = parse_projection(raw, what)
     if pick is not None:
-        return LinkRequest(parsed, ",".join(projection.names), None, projection.nested, True)
+        return LinkRequest(parsed, ",".join(projection.names), None, projection.nested, True, seen)
     # omit=locatedAt{name} omits name from the linked entity, not locatedAt itself.
     top = [n for n in projection.names if n not in projection.nested]
-    return LinkRequest(parsed, None, ",".join(top) or None, projection.nested, False)
+    return LinkRequest(parsed, None, ",".join(top) or None, projection.nested, False, seen)
 
 
 # -- resolving -------------------------------------------------------------------------------
@@ -243,11 +263,11 @@ def resolve(
             pick,
             omit,
             nested,
-            frozenset([doc["id"]]),
+            frozenset([doc["id"]]) | request.contained_by,
         )
         for doc, out in zip(docs, rendered, strict=True)
     ]
-    seen = {doc["id"] for doc in docs}  # flat: every entity once in the result
+    seen = {doc["id"] for doc in docs} | request.contained_by  # flat: every entity once
     flat: list[tuple[Doc, dict[str, Any]]] = []
     loaded: dict[str, Doc | None] = {}
     budget = MAX_LINKED_ENTITIES

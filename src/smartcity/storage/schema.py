@@ -304,3 +304,17 @@ cluster_settings = Table(
     Column("value", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# EntityMaps (clause 5.14, hub/entity_maps.py): which entities a query found and where (the
+# hub itself, "@none", or registered context sources), kept for a while so that the pages of
+# one query read the same set of entities. expires_at in microseconds (migration 0022).
+entity_maps = Table(
+    "entity_maps",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("map_id", String(255), primary_key=True),
+    Column("doc", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_entity_maps_expires", "expires_at"),
+)

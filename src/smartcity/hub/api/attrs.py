@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import bool_param, hub, parse_options, require
+from smartcity.hub.api.deps import bool_param, parse_options
 from smartcity.hub.api.entities import BODY, _update_response
-from smartcity.hub.api.negotiation import decode, request_context, tenant_of
+from smartcity.hub.api.negotiation import decode
+from smartcity.hub.api.preamble import Call, Manage, Write
 from smartcity.hub.entity import (
     ENTITY_MEMBERS,
     check_name,
@@ -32,10 +33,8 @@ router = APIRouter(tags=["Context Information"])
 @router.post(
     "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Append entity attributes"
 )
-async def append_attrs(request: Request, entityId: str, options: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def append_attrs(call: Write, entityId: str, options: str | None = None) -> Response:
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     opts = parse_options(options, {"noOverwrite"})
     decoded = await decode(request, h.contexts, h.settings.limits)
@@ -61,7 +60,7 @@ async def append_attrs(request: Request, entityId: str, options: str | None = No
         )
 
     answer = await _distributed_attrs_write(
-        request, "appendAttrs", "POST", entityId, "attrs", body, set(attrs), decoded.active,
+        call, "appendAttrs", "POST", entityId, "attrs", body, set(attrs), decoded.active,
         append, types=types,
     )  # fmt: skip
     if answer is not None:
@@ -71,7 +70,7 @@ async def append_attrs(request: Request, entityId: str, options: str | None = No
 
 
 async def _distributed_attrs_write(
-    request: Request,
+    call: Call,
     operation: str,
     method: str,
     entity_id: str,
@@ -85,9 +84,8 @@ async def _distributed_attrs_write(
 ) -> Response | None:
     """An attribute write on an entity that registered sources (also) hold (clause 4.3.6);
     None when no registration offering ``operation`` is about it."""
-    tenant = tenant_of(request)
-    h = hub(request)
-    w = await writes.plan(request, h.federation.forwarder, tenant, operation)
+    tenant, h = call.tenant, call.hub
+    w = await writes.plan(call.request, h.federation.forwarder, tenant, operation)
     if w is None:
         return None
     if types is None:
@@ -107,10 +105,8 @@ async def _distributed_attrs_write(
 @router.patch(
     "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Update entity attributes"
 )
-async def update_attrs(request: Request, entityId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def update_attrs(call: Write, entityId: str) -> Response:
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     decoded = await decode(request, h.contexts, h.settings.limits)
     if not isinstance(decoded.body, dict):
@@ -125,7 +121,7 @@ async def update_attrs(request: Request, entityId: str) -> Response:
         return h.entities.update_attrs(tenant, entityId, part)
 
     answer = await _distributed_attrs_write(
-        request, "updateEntity", "PATCH", entityId, "attrs", decoded.body, set(attrs),
+        call, "updateEntity", "PATCH", entityId, "attrs", decoded.body, set(attrs),
         decoded.active, update,
     )  # fmt: skip
     if answer is not None:
@@ -140,15 +136,13 @@ async def update_attrs(request: Request, entityId: str) -> Response:
     openapi_extra=BODY,
     summary="Partial attribute update",
 )
-async def patch_attr(request: Request, entityId: str, attrId: str) -> Response:
-    return await patch_attribute(request, entityId, attrId)
+async def patch_attr(call: Write, entityId: str, attrId: str) -> Response:
+    return await patch_attribute(call, entityId, attrId)
 
 
-async def patch_attribute(request: Request, entity_id: str, attr_id: str) -> Response:
+async def patch_attribute(call: Call, entity_id: str, attr_id: str) -> Response:
     """Partial attribute update; shared by the route above and the lean path (api/hot.py)."""
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entity_id, "entity id")
     decoded = await decode(request, h.contexts, h.settings.limits)
     body = decoded.body
@@ -158,7 +152,7 @@ async def patch_attribute(request: Request, entity_id: str, attr_id: str) -> Res
     patch = _parse_fragment(attr_id, body, decoded.active)
     if not h.federation.registrations.surely_none(tenant):  # the lean path's one extra check
         answer = await _distributed_attrs_write(
-            request, "updateAttrs", "PATCH", entity_id, attr_id, body, {iri}, decoded.active,
+            call, "updateAttrs", "PATCH", entity_id, attr_id, body, {iri}, decoded.active,
             lambda _: h.entities.patch_attr(tenant, entity_id, iri, patch, attr_id),
         )  # fmt: skip
         if answer is not None:
@@ -199,10 +193,8 @@ def _parse_fragment(name: str, body: dict[str, Any], ctx: ActiveContext) -> dict
     openapi_extra=BODY,
     summary="Replace attribute",
 )
-async def replace_attr(request: Request, entityId: str, attrId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def replace_attr(call: Write, entityId: str, attrId: str) -> Response:
+    h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     if attrId in ENTITY_MEMBERS:
         raise BadRequestData(
@@ -213,7 +205,7 @@ async def replace_attr(request: Request, entityId: str, attrId: str) -> Response
     instances = parse_attribute(attrId, _strip_context(decoded.body), decoded.active)
     body = decoded.body if isinstance(decoded.body, dict) else None
     answer = await _distributed_attrs_write(
-        request, "replaceAttrs", "PUT", entityId, attrId, body, {iri}, decoded.active,
+        call, "replaceAttrs", "PUT", entityId, attrId, body, {iri}, decoded.active,
         lambda _: h.entities.replace_attr(tenant, entityId, iri, instances, attrId),
     )  # fmt: skip
     if answer is not None:
@@ -232,21 +224,18 @@ def _strip_context(body: object) -> object:
     "/entities/{entityId:path}/attrs/{attrId}", status_code=204, summary="Delete attribute"
 )
 async def delete_attr(
-    request: Request,
+    call: Manage,
     entityId: str,
     attrId: str,
     datasetId: str | None = None,
     deleteAll: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     if attrId == "scope":  # scope is an entity member, but clients delete it like an attribute
         await run_in_threadpool(h.entities.delete_scope, tenant, entityId)
         return Response(status_code=204)
-    _, ctx = await request_context(request, h.contexts)
-    iri = ctx.expand(check_name(attrId))
+    iri = call.ctx.expand(check_name(attrId))
     if datasetId is not None:
         check_uri(datasetId, "datasetId")
     delete_all = bool_param(deleteAll, "deleteAll")
@@ -257,7 +246,7 @@ async def delete_attr(
         )
 
     answer = await _distributed_attrs_write(
-        request, "deleteAttrs", "DELETE", entityId, attrId, None, {iri}, ctx, delete
+        call, "deleteAttrs", "DELETE", entityId, attrId, None, {iri}, call.ctx, delete
     )
     if answer is not None:
         return answer

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import Hub, hub, parse_options, require
+from smartcity.hub.api.deps import Hub, parse_options
 from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
-    choose_accept,
     decode,
     location,
     ngsi_response,
-    request_context,
-    tenant_of,
 )
 from smartcity.hub.api.paging import add_page_links, count_header, page_of
 from smartcity.hub.api.params import split_list
+from smartcity.hub.api.preamble import Manage, Write
 from smartcity.hub.api.query_body import max_query_arrays
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
@@ -61,10 +59,8 @@ def _render(fed: Federation, tenant: str, doc: dict[str, Any], ctx: ActiveContex
     openapi_extra=OBJECT_BODY,
     summary="Register context source",
 )
-async def create_registration(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def create_registration(call: Write) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     fed = h.federation
     limits = h.settings.limits
     # Three geometries at most (location, observationSpace, operationSpace), bounded before
@@ -105,7 +101,7 @@ def wanted_of(
 
 @router.get("/csourceRegistrations", summary="Query context source registrations")
 async def query_registrations(
-    request: Request,
+    call: Manage,
     id: str | None = None,
     type: str | None = None,
     idPattern: str | None = None,
@@ -126,13 +122,10 @@ async def query_registrations(
     options: str | None = None,
     local: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     fed = h.federation
     limits = h.settings.limits
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+    accept = call.accept()
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     flt = parse_filter(
         q=q, csf=csf, georel=georel, geometry=geometry, coordinates=coordinates,
@@ -166,15 +159,12 @@ async def query_registrations(
 
 @router.get("/csourceRegistrations/{registrationId:path}", summary="Retrieve registration")
 async def retrieve_registration(
-    request: Request, registrationId: str, options: str | None = None, local: str | None = None
+    call: Manage, registrationId: str, options: str | None = None, local: str | None = None
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
     fed = h.federation
     check_uri(registrationId, "registration id")
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+    accept = call.accept()
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     stored = await run_in_threadpool(fed.registrations.get, tenant, registrationId)
     body = _render(fed, tenant, stored.doc, ctx, sys_attrs)
@@ -187,10 +177,8 @@ async def retrieve_registration(
     openapi_extra=OBJECT_BODY,
     summary="Update registration",
 )
-async def update_registration(request: Request, registrationId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def update_registration(call: Write, registrationId: str) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     fed = h.federation
     check_uri(registrationId, "registration id")
     limits = h.settings.limits
@@ -215,10 +203,8 @@ async def update_registration(request: Request, registrationId: str) -> Response
     status_code=204,
     summary="Delete registration",
 )
-async def delete_registration(request: Request, registrationId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def delete_registration(call: Write, registrationId: str) -> Response:
+    h, tenant = call.hub, call.tenant
     fed = h.federation
     check_uri(registrationId, "registration id")
     await run_in_threadpool(fed.registrations.delete, tenant, registrationId)
@@ -257,10 +243,8 @@ async def _check_receiver(h: Hub, doc: dict[str, Any]) -> None:
     openapi_extra=OBJECT_BODY,
     summary="Subscribe to registrations",
 )
-async def create_csub(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def create_csub(call: Write) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     service = _csubs(h)
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
@@ -277,18 +261,15 @@ async def create_csub(request: Request) -> Response:
 
 @router.get("/csourceSubscriptions", summary="Query registration subscriptions")
 async def query_csubs(
-    request: Request,
+    call: Manage,
     limit: str | None = None,
     offset: str | None = None,
     count: str | None = None,
     options: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     service = _csubs(h)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+    accept = call.accept()
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     page = page_of(h.settings.limits, limit, offset, count)
     found, total = await run_in_threadpool(
@@ -304,16 +285,11 @@ async def query_csubs(
 @router.get(
     "/csourceSubscriptions/{subscriptionId:path}", summary="Retrieve registration subscription"
 )
-async def retrieve_csub(
-    request: Request, subscriptionId: str, options: str | None = None
-) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def retrieve_csub(call: Manage, subscriptionId: str, options: str | None = None) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
     service = _csubs(h)
     check_uri(subscriptionId, "subscription id")
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+    accept = call.accept()
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     doc, stats = await run_in_threadpool(service.get, tenant, subscriptionId)
     return ngsi_response(_render_csub(doc, stats, ctx, sys_attrs), accept=accept, context=context)
@@ -325,10 +301,8 @@ async def retrieve_csub(
     openapi_extra=OBJECT_BODY,
     summary="Update registration subscription",
 )
-async def update_csub(request: Request, subscriptionId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def update_csub(call: Write, subscriptionId: str) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     service = _csubs(h)
     check_uri(subscriptionId, "subscription id")
     limits = h.settings.limits
@@ -350,10 +324,8 @@ async def update_csub(request: Request, subscriptionId: str) -> Response:
     status_code=204,
     summary="Delete registration subscription",
 )
-async def delete_csub(request: Request, subscriptionId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def delete_csub(call: Write, subscriptionId: str) -> Response:
+    h, tenant = call.hub, call.tenant
     service = _csubs(h)
     check_uri(subscriptionId, "subscription id")
     await run_in_threadpool(service.delete, tenant, subscriptionId)

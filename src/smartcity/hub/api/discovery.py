@@ -6,18 +6,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import bool_param, hub, require
-from smartcity.hub.api.negotiation import (
-    choose_accept,
-    error_response,
-    ngsi_response,
-    request_context,
-    tenant_of,
-)
+from smartcity.hub.api.deps import bool_param
+from smartcity.hub.api.negotiation import error_response, ngsi_response
+from smartcity.hub.api.preamble import Read
 from smartcity.hub.entity import check_name
 from smartcity.hub.errors import ResourceNotFound
 from smartcity.hub.federation import discovery as remote_discovery
@@ -33,16 +28,13 @@ def _attribute_types(docs: list[dict[str, Any]], iri: str) -> list[str]:
 
 
 @router.get("/types", summary="Retrieve available entity types")
-async def list_types(request: Request, details: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def list_types(call: Read, details: str | None = None) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     detailed = bool_param(details, "details")
     operation = "retrieveEntityTypeDetails" if detailed else "retrieveEntityTypes"
     remote = await remote_discovery.ask(
-        request, h.federation, tenant, operation, "/types", Wanted()
+        call.request, h.federation, tenant, operation, "/types", Wanted()
     )
     types = await run_in_threadpool(h.entities.types, tenant)
     if detailed:
@@ -72,16 +64,13 @@ async def list_types(request: Request, details: str | None = None) -> Response:
 
 
 @router.get("/types/{type}", summary="Details of an entity type")
-async def type_details(request: Request, type: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def type_details(call: Read, type: str) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     iri = ctx.expand(check_name(type, "entity type"))
     remote = await remote_discovery.ask(
-        request, h.federation, tenant, "retrieveEntityTypeInfo", f"/types/{quote(type, safe=':')}",
-        Wanted(types=[frozenset({iri})]),
+        call.request, h.federation, tenant, "retrieveEntityTypeInfo",
+        f"/types/{quote(type, safe=':')}", Wanted(types=[frozenset({iri})]),
     )  # fmt: skip
     info = await run_in_threadpool(h.entities.type_details, tenant, iri)
     local = None
@@ -108,16 +97,13 @@ async def type_details(request: Request, type: str) -> Response:
 
 
 @router.get("/attributes", summary="Retrieve available attributes")
-async def list_attributes(request: Request, details: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def list_attributes(call: Read, details: str | None = None) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     detailed = bool_param(details, "details")
     operation = "retrieveAttrTypeDetails" if detailed else "retrieveAttrTypes"
     remote = await remote_discovery.ask(
-        request, h.federation, tenant, operation, "/attributes", Wanted()
+        call.request, h.federation, tenant, operation, "/attributes", Wanted()
     )
     attrs = await run_in_threadpool(h.entities.attributes, tenant)
     names = remote_discovery.attribute_list([a for a, _ in attrs], remote, ctx)
@@ -155,15 +141,12 @@ def _local_attribute(
 
 
 @router.get("/attributes/{attrId}", summary="Details of an attribute")
-async def attribute_details(request: Request, attrId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+async def attribute_details(call: Read, attrId: str) -> Response:
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
+    accept = call.accept()
     iri = ctx.expand(check_name(attrId))
     remote = await remote_discovery.ask(
-        request, h.federation, tenant, "retrieveAttrTypeInfo",
+        call.request, h.federation, tenant, "retrieveAttrTypeInfo",
         f"/attributes/{quote(attrId, safe=':')}", Wanted(attrs=[iri]),
     )  # fmt: skip
     info = await run_in_threadpool(h.entities.attribute_details, tenant, iri)

@@ -5,27 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
-from smartcity.hub.api.deps import (
-    hub,
-    parse_options,
-    require,
-)
+from smartcity.hub.api import entity_maps
+from smartcity.hub.api.deps import parse_options
 from smartcity.hub.api.negotiation import (
     GEOJSON,
     OBJECT_BODY,
-    choose_accept,
     decode,
     error_response,
     geojson_response,
     location,
     ngsi_response,
-    request_context,
-    tenant_of,
 )
 from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import (
@@ -35,11 +29,14 @@ from smartcity.hub.api.params import (
     query_from_params,
     require_selector,
 )
+from smartcity.hub.api.preamble import Call, LinkedCall, Manage, Read, Write
 from smartcity.hub.api.query_body import QueryParams
-from smartcity.hub.entity import check_name, check_uri, parse_entity, render_entity
+from smartcity.hub.entity import Doc, check_name, check_uri, parse_entity, render_entity
+from smartcity.hub.entity_maps import HEADER
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
 from smartcity.hub.federation import write_ops, writes
+from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
@@ -82,13 +79,12 @@ def _update_response(result: UpdateResult, ctx: Any) -> Response:
 
 
 @router.post("/entities", status_code=201, openapi_extra=BODY, summary="Create entity")
-async def create_entity(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
-    decoded = await decode(request, h.contexts, h.settings.limits)
+async def create_entity(call: Write) -> Response:
+    h = call.hub
+    decoded = await decode(call.request, h.contexts, h.settings.limits)
     doc = parse_entity(decoded.body, decoded.active)
-    w = await writes.plan(request, h.federation.forwarder, tenant, "createEntity")
+    tenant = call.tenant
+    w = await writes.plan(call.request, h.federation.forwarder, tenant, "createEntity")
     if w is not None:  # distributed create (clause 4.3.6): registered sources get their part
 
         async def create_here(part: dict[str, Any] | None) -> None:
@@ -107,7 +103,7 @@ async def create_entity(request: Request) -> Response:
 
 @router.get("/entities", summary="Query entities")
 async def query_entities(
-    request: Request,
+    call: Read,
     id: str | None = None,
     type: str | None = None,
     idPattern: str | None = None,
@@ -115,6 +111,7 @@ async def query_entities(
     pick: str | None = None,
     omit: str | None = None,
     q: str | None = None,
+    csf: str | None = None,
     scopeQ: str | None = None,
     georel: str | None = None,
     geometry: str | None = None,
@@ -130,18 +127,17 @@ async def query_entities(
     local: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    containedBy: str | None = None,
     orderBy: str | None = None,
     datasetId: str | None = None,
+    entityMap: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     limits = h.settings.limits
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request, geo=True)
+    accept = call.accept(geo=True)
     opts = parse_options(options, VIEW_OPTIONS)
     fmt = _format(opts, format)
-    links = linking.parse_request(join, joinLevel, pick, omit)
+    links = linking.parse_request(join, joinLevel, pick, omit, containedBy)
     params = QueryParams(
         id=id,
         type=type,
@@ -160,19 +156,37 @@ async def query_entities(
     )
     selection, query = query_from_params(ctx, limits, params)
     require_selector(query)
+    source_filter = parse_csf(csf, max_length=limits.max_q_length)
+    use = await entity_maps.map_use(call, entityMap)
+    entity_maps.narrow(use, query)
     asked = page_of(limits, limit, offset, count)
     page, skip, want_count = asked.limit, asked.offset, asked.count
     # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
     dist = None
     if accept != GEOJSON:
         dist = await federation.plan(
-            request, h.federation, tenant, "queryEntity", query, attrs=selection.attrs
+            request,
+            h.federation,
+            tenant,
+            "queryEntity",
+            query,
+            attrs=selection.attrs,
+            csf=source_filter,
+            registrations=use.registrations,
         )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
     remote = dist.start("/entities", **window.remote) if dist else None
-    docs, total = await run_in_threadpool(
-        h.entities.find, tenant, query, limit=window.limit, offset=window.offset, count=want_count
-    )
+    docs: list[Doc] = []
+    total: int | None = 0 if want_count else None
+    if not use.local_empty:
+        docs, total = await run_in_threadpool(
+            h.entities.find,
+            tenant,
+            query,
+            limit=window.limit,
+            offset=window.offset,
+            count=want_count,
+        )
     rendered = [
         render_entity(
             d,
@@ -197,6 +211,7 @@ async def query_entities(
         )
     docs, rendered = docs + [d for d, _ in linked], rendered + [r for _, r in linked]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    headers.update(await entity_maps.finish(call, use, query, remote=remote))
     if accept == GEOJSON:
         geo_name = ctx.expand(check_name(geometryProperty or "location"))
         body = to_feature_collection(docs, rendered, ctx, geo_name, fmt, context)
@@ -207,7 +222,7 @@ async def query_entities(
 
 @router.get("/entities/{entityId:path}", summary="Retrieve entity")
 async def retrieve_entity(
-    request: Request,
+    call: Read,
     entityId: str,
     attrs: str | None = None,
     pick: str | None = None,
@@ -218,25 +233,43 @@ async def retrieve_entity(
     format: str | None = None,
     join: str | None = None,
     joinLevel: str | None = None,
+    containedBy: str | None = None,
     datasetId: str | None = None,
+    entityMap: str | None = None,
 ) -> Response:
-    return await retrieve(request, entityId)
+    return await retrieve(call, entityId)
 
 
-async def retrieve(request: Request, entity_id: str) -> Response:
+async def retrieve(call: LinkedCall, entity_id: str) -> Response:
     """Retrieve one entity; shared by the route above and the lean path (api/hot.py), which
     is why it reads the query string itself rather than taking typed parameters."""
-    params = request.query_params
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+    request = call.request
+    if "entityMap" not in request.query_params and HEADER not in request.headers:
+        return await _retrieve(call, entity_id)  # the common case, kept lean
     check_uri(entity_id, "entity id")
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request, geo=True)
+    use = await entity_maps.map_use(call, request.query_params.get("entityMap"))
+    if use.used is not None and entity_id not in use.used.entities:
+        raise ResourceNotFound(f"entity {entity_id} is not in EntityMap {use.used.id}")
+    response = await _retrieve(call, entity_id)
+    if response.status_code == 200:
+        # The entity as this hub answers for it; sources that also did are not recorded.
+        response.headers.update(await entity_maps.finish(call, use, None, [entity_id]))
+    return response
+
+
+async def _retrieve(call: LinkedCall, entity_id: str) -> Response:
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
+    params = request.query_params
+    check_uri(entity_id, "entity id")
+    accept = call.accept(geo=True)
     opts = parse_options(params.get("options"), VIEW_OPTIONS)
     fmt = _format(opts, params.get("format"))
     links = linking.parse_request(
-        params.get("join"), params.get("joinLevel"), params.get("pick"), params.get("omit")
+        params.get("join"),
+        params.get("joinLevel"),
+        params.get("pick"),
+        params.get("omit"),
+        params.get("containedBy"),
     )
     selection = parse_selection(ctx, params.get("attrs"), links.pick, links.omit)
     selection.datasets = parse_datasets(params.get("datasetId"))
@@ -297,12 +330,10 @@ async def retrieve(request: Request, entity_id: str) -> Response:
 @router.put(
     "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Replace entity"
 )
-async def replace_entity(request: Request, entityId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def replace_entity(call: Write, entityId: str) -> Response:
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
-    decoded = await decode(request, h.contexts, h.settings.limits)
+    decoded = await decode(call.request, h.contexts, h.settings.limits)
     body = decoded.body
     if not isinstance(body, dict):
         raise BadRequestData("an entity must be a JSON object")
@@ -310,7 +341,7 @@ async def replace_entity(request: Request, entityId: str) -> Response:
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
     answer = await _distributed_entity_write(
-        request, "replaceEntity", "PUT", entityId, body, doc, decoded.active,
+        call, "replaceEntity", "PUT", entityId, body, doc, decoded.active,
         lambda part: h.entities.replace(tenant, part),
     )  # fmt: skip
     if answer is not None:
@@ -320,7 +351,7 @@ async def replace_entity(request: Request, entityId: str) -> Response:
 
 
 async def _distributed_entity_write(
-    request: Request,
+    call: Call,
     operation: str,
     method: str,
     entity_id: str,
@@ -331,9 +362,8 @@ async def _distributed_entity_write(
 ) -> Response | None:
     """Replace, merge or delete an entity that registered sources (also) hold (clause
     4.3.6); None when no registration offering ``operation`` is about it."""
-    tenant = tenant_of(request)
-    h = hub(request)
-    w = await writes.plan(request, h.federation.forwarder, tenant, operation)
+    tenant, h = call.tenant, call.hub
+    w = await writes.plan(call.request, h.federation.forwarder, tenant, operation)
     if w is None:
         return None
     types = (doc or {}).get("type") or await write_ops.known_types(h.entities, tenant, entity_id)
@@ -350,13 +380,11 @@ async def _distributed_entity_write(
 @router.patch(
     "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Merge entity"
 )
-async def merge_entity(request: Request, entityId: str, options: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def merge_entity(call: Write, entityId: str, options: str | None = None) -> Response:
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     parse_options(options, {"noOverwrite", "replace", "update"})
-    decoded = await decode(request, h.contexts, h.settings.limits, allow_merge_patch=True)
+    decoded = await decode(call.request, h.contexts, h.settings.limits, allow_merge_patch=True)
     body = decoded.body
     if not isinstance(body, dict):
         raise BadRequestData("the merge patch must be a JSON object")
@@ -364,7 +392,7 @@ async def merge_entity(request: Request, entityId: str, options: str | None = No
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
     answer = await _distributed_entity_write(
-        request, "mergeEntity", "PATCH", entityId, body, doc, decoded.active,
+        call, "mergeEntity", "PATCH", entityId, body, doc, decoded.active,
         lambda part: h.entities.merge(tenant, part),
     )  # fmt: skip
     if answer is not None:
@@ -375,7 +403,7 @@ async def merge_entity(request: Request, entityId: str, options: str | None = No
 
 @router.delete("/entities", status_code=204, summary="Purge entities")
 async def purge_entities(
-    request: Request,
+    call: Manage,
     type: str | None = None,
     id: str | None = None,
     idPattern: str | None = None,
@@ -386,10 +414,7 @@ async def purge_entities(
     local: str | None = None,
 ) -> Response:
     """Delete the entities a query selects, or (keep/drop) some of their attributes."""
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
-    _, ctx = await request_context(request, h.contexts)
+    h, tenant, ctx = call.hub, call.tenant, call.ctx
     if keep is not None and drop is not None:
         raise BadRequestData("keep and drop exclude each other: give one attribute list")
     params = QueryParams(id=id, type=type, idPattern=idPattern, q=q, scopeQ=scopeQ)
@@ -409,13 +434,11 @@ async def purge_entities(
 
 
 @router.delete("/entities/{entityId:path}", status_code=204, summary="Delete entity")
-async def delete_entity(request: Request, entityId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def delete_entity(call: Write, entityId: str) -> Response:
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     answer = await _distributed_entity_write(
-        request, "deleteEntity", "DELETE", entityId, None, None, None,
+        call, "deleteEntity", "DELETE", entityId, None, None, None,
         lambda _: h.entities.delete(tenant, entityId),
     )  # fmt: skip
     if answer is not None:

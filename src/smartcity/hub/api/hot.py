@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from smartcity.hub.api.attrs import patch_attribute
 from smartcity.hub.api.entities import retrieve
 from smartcity.hub.api.negotiation import error_response
+from smartcity.hub.api.preamble import reader, writer
 from smartcity.hub.errors import DatabaseUnavailable, NgsiError
 from smartcity.storage.engine import database_unavailable
 
@@ -42,13 +43,22 @@ def route(method: str, path: str) -> Handler | None:
     if method == "GET":
         if not rest or "/attrs" in rest:
             return None
-        return lambda request: retrieve(request, rest)
+        return lambda request: _retrieve(request, rest)
     if method == "PATCH":
         entity_id, sep, attr_id = rest.rpartition(ATTRS)
         if not sep or not entity_id or not attr_id or "/" in attr_id:
             return None
-        return lambda request: patch_attribute(request, entity_id, attr_id)
+        return lambda request: _patch(request, entity_id, attr_id)
     return None
+
+
+async def _retrieve(request: Request, entity_id: str) -> Response:
+    # The route's own dependency (api/preamble.py), called as FastAPI would have.
+    return await retrieve(await reader(request), entity_id)
+
+
+async def _patch(request: Request, entity_id: str, attr_id: str) -> Response:
+    return await patch_attribute(await writer(request), entity_id, attr_id)
 
 
 PREFIX = "/ngsi-ld/v1/"

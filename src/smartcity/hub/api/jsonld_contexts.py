@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import bool_param, hub, require, require_every_tenant
-from smartcity.hub.api.negotiation import read_json, tenant_of
+from smartcity.hub.api.deps import bool_param, require_every_tenant
+from smartcity.hub.api.negotiation import read_json
+from smartcity.hub.api.preamble import ReadAuth, Write
 from smartcity.hub.contexts import (
     CITY_CONTEXT_ID,
     CORE_CONTEXT_URL,
@@ -55,10 +56,8 @@ def _metadata(request: Request, entry: dict[str, Any]) -> dict[str, Any]:
         }
     },
 )
-async def add_context(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def add_context(call: Write) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     body = await read_json(request, h.settings.limits)
     if not isinstance(body, dict) or "@context" not in body:
         raise BadRequestData('the body must be a JSON object with an "@context" member')
@@ -68,11 +67,9 @@ async def add_context(request: Request) -> Response:
 
 @router.get("/jsonldContexts", summary="List stored @contexts")
 async def list_contexts(
-    request: Request, details: str | None = None, kind: str | None = None
+    call: ReadAuth, details: str | None = None, kind: str | None = None
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+    request, h, tenant = call.request, call.hub, call.tenant
     if kind is not None and kind not in ("Hosted", "Cached", "ImplicitlyCreated"):
         raise BadRequestData("kind must be Hosted, Cached or ImplicitlyCreated")
     entries = await run_in_threadpool(h.contexts.entries, tenant)
@@ -98,10 +95,8 @@ def _find(entries: list[dict[str, Any]], context_id: str) -> dict[str, Any]:
 
 
 @router.get("/jsonldContexts/{contextId:path}", summary="Serve a stored @context")
-async def serve_context(request: Request, contextId: str, details: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+async def serve_context(call: ReadAuth, contextId: str, details: str | None = None) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     if contextId in ("core", CORE_CONTEXT_URL):
         return Response(orjson.dumps(core_document()), media_type="application/ld+json")
     if contextId == CITY_CONTEXT_ID:
@@ -123,12 +118,10 @@ async def serve_context(request: Request, contextId: str, details: str | None = 
 
 
 @router.delete("/jsonldContexts/{contextId:path}", status_code=204, summary="Delete a @context")
-async def delete_context(request: Request, contextId: str, reload: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
+async def delete_context(call: Write, contextId: str, reload: str | None = None) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     if contextId in ("core", CORE_CONTEXT_URL, CITY_CONTEXT_ID):
         raise BadRequestData(f"{contextId} is built into the hub and cannot be deleted")
-    h = hub(request)
     entry = _find(await run_in_threadpool(h.contexts.entries, tenant), contextId)
     if entry["kind"] != "Hosted":
         require_every_tenant(request, f"the cached @context {entry['url']}")

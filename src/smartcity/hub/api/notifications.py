@@ -31,8 +31,8 @@ from sqlalchemy import Table
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub.api.deps import Hub, hub, require
-from smartcity.hub.api.negotiation import tenant_of
 from smartcity.hub.api.paging import add_page_links, count_header, page_of
+from smartcity.hub.api.preamble import Call, Write
 from smartcity.hub.entity import check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.subscriptions.failed import discard_failed, list_failed, replay_failed
@@ -94,15 +94,13 @@ def _install(kind: str) -> None:
 
     @router.get(base, summary=f"List the failed notifications of a {kind[:-1]} (extension)")
     async def list_(
-        request: Request,
+        call: Write,
         subscriptionId: str,
         limit: str | None = None,
         offset: str | None = None,
         count: str | None = None,
     ) -> Response:
-        tenant = tenant_of(request)
-        require(request, tenant, "write")
-        h = hub(request)
+        request, h, tenant = call.request, call.hub, call.tenant
         page = page_of(h.settings.limits, limit, offset, count)
 
         def work() -> tuple[list[dict[str, Any]], int]:
@@ -116,25 +114,23 @@ def _install(kind: str) -> None:
         return add_page_links(response, request, page, total, JSON)
 
     @router.post(base + "/replay", status_code=202, summary=f"Replay failed {kind} notifications")
-    async def replay(request: Request, subscriptionId: str, id: str | None = None) -> Response:
-        replayed = await _on_failed(request, kind, subscriptionId, id, replay_failed)
+    async def replay(call: Write, subscriptionId: str, id: str | None = None) -> Response:
+        replayed = await _on_failed(call, kind, subscriptionId, id, replay_failed)
         if replayed:
-            _wake(hub(request), kind)
+            _wake(call.hub, kind)
         return _json({"replayed": replayed}, 202)
 
     @router.delete(base, status_code=204, summary=f"Discard failed {kind} notifications")
-    async def discard(request: Request, subscriptionId: str, id: str | None = None) -> Response:
-        await _on_failed(request, kind, subscriptionId, id, discard_failed)
+    async def discard(call: Write, subscriptionId: str, id: str | None = None) -> Response:
+        await _on_failed(call, kind, subscriptionId, id, discard_failed)
         return Response(status_code=204)
 
 
 async def _on_failed(
-    request: Request, kind: str, sub_id: str, raw_ids: str | None, action: Action
+    call: Call, kind: str, sub_id: str, raw_ids: str | None, action: Action
 ) -> int:
     """Replay or discard failed notifications of a subscription of ``kind``; how many."""
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant = call.hub, call.tenant
     ids = _ids(raw_ids)
 
     def work() -> int:

@@ -39,12 +39,23 @@ def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
+def name_list(value: str, what: str) -> list[str]:
+    """A comma-separated list of names; an empty one (``a,,b``, ``a,``) is a 400, as for the
+    projection language of pick/omit (clause 4.21), rather than silently skipped."""
+    names = [v.strip() for v in value.split(",")]
+    if not any(names):
+        raise BadRequestData(f"{what} must list at least one name")
+    if not all(names):
+        raise BadRequestData(
+            f"{what}: a name is missing in {value!r} (write names separated by single commas)"
+        )
+    return names
+
+
 def member_names(value: str | None, ctx: ActiveContext, what: str) -> set[str] | None:
     if value is None:
         return None
-    names = split_list(value)
-    if not names:
-        raise BadRequestData(f"{what} must list at least one name")
+    names = name_list(value, what)
     return {n if n in ("id", "type", "scope") else ctx.expand(check_name(n)) for n in names}
 
 
@@ -56,7 +67,9 @@ def parse_selection(
     if attrs is not None and (pick is not None or omit is not None):
         # pick/omit supersede attrs (clause 4.21); both at once is ambiguous.
         raise BadRequestData("attrs cannot be combined with pick or omit; use pick alone")
-    attr_list = [ctx.expand(check_name(a)) for a in split_list(attrs)] or None
+    attr_list = None
+    if attrs:  # an empty attrs= is an absent one, as for the other parameters
+        attr_list = [ctx.expand(check_name(a)) for a in name_list(attrs, "attrs")]
     return Selection(
         attrs=attr_list,
         pick=member_names(pick, ctx, "pick"),

@@ -59,6 +59,9 @@ class QueryParams:
     count: str | None = None
     join: str | None = None
     joinLevel: str | None = None
+    containedBy: str | None = None
+    csf: str | None = None
+    entityMap: str | None = None
     orderBy: str | None = None
 
 
@@ -76,6 +79,10 @@ _QUERY_MEMBERS = {
     "lang",
     "join",
     "joinLevel",
+    "containedBy",
+    "datasetId",
+    "csf",
+    "entityMap",
     "orderBy",
     "@context",
 }
@@ -110,6 +117,18 @@ def query_params_from_body(body: Any) -> QueryParams:
         if isinstance(join_level, bool) or not isinstance(join_level, int):
             raise BadRequestData(f"joinLevel must be a whole number, got {join_level!r}")
         p.joinLevel = str(join_level)
+    if "containedBy" in body:
+        # Linked entity retrieval (clause 4.5.23): linking.parse_contained_by checks each id.
+        p.containedBy = _name_list(body, "containedBy")
+    if "datasetId" in body:
+        # An array of datasetId URIs, "@none" for the default instances (clause 4.5.5).
+        p.datasetId = _name_list(body, "datasetId")
+    p.csf = _text(body, "csf", "Query")
+    entity_map = body.get("entityMap")
+    if entity_map is not None:
+        if not isinstance(entity_map, bool):
+            raise BadRequestData(f"entityMap must be true or false, got {entity_map!r}")
+        p.entityMap = "true" if entity_map else "false"
     p.orderBy = _text(body, "orderBy", "Query")
     geo = _object(body, "geoQ", _GEO_Q_MEMBERS)
     if geo:

@@ -10,21 +10,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import Hub, hub, parse_options, require
+from smartcity.hub.api.deps import Hub, parse_options
 from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
-    choose_accept,
     decode,
     location,
     ngsi_response,
-    request_context,
-    tenant_of,
 )
 from smartcity.hub.api.paging import add_page_links, count_header, page_of
+from smartcity.hub.api.preamble import Manage, Write
 from smartcity.hub.api.query_body import max_query_arrays
 from smartcity.hub.entity import check_uri
 from smartcity.hub.errors import BadRequestData
@@ -61,10 +59,8 @@ async def _prepare(h: Hub, doc: dict[str, Any]) -> None:
 
 
 @router.post("/subscriptions", status_code=201, openapi_extra=BODY, summary="Create subscription")
-async def create_subscription(request: Request) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def create_subscription(call: Write) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     service = _service(h)
     # A geoQ's geometry is bounded before the body is parsed (see max_query_arrays).
     limits = h.settings.limits
@@ -93,19 +89,16 @@ def _render(stored: StoredSubscription, ctx: Any, sys_attrs: bool) -> dict[str, 
 
 @router.get("/subscriptions", summary="Query subscriptions")
 async def query_subscriptions(
-    request: Request,
+    call: Manage,
     limit: str | None = None,
     offset: str | None = None,
     count: str | None = None,
     options: str | None = None,
     local: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     service = _service(h)
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+    accept = call.accept()
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     page = page_of(h.settings.limits, limit, offset, count)
     # The total is always counted: the prev/next links need it, and it is one cheap query.
@@ -122,15 +115,12 @@ async def query_subscriptions(
 
 @router.get("/subscriptions/{subscriptionId:path}", summary="Retrieve subscription")
 async def retrieve_subscription(
-    request: Request, subscriptionId: str, options: str | None = None, local: str | None = None
+    call: Manage, subscriptionId: str, options: str | None = None, local: str | None = None
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant, context, ctx = call.hub, call.tenant, call.context, call.ctx
     service = _service(h)
     check_uri(subscriptionId, "subscription id")
-    context, ctx = await request_context(request, h.contexts)
-    accept = choose_accept(request)
+    accept = call.accept()
     sys_attrs = "sysAttrs" in parse_options(options, {"sysAttrs"})
     stored = await run_in_threadpool(service.get, tenant, subscriptionId)
     return ngsi_response(_render(stored, ctx, sys_attrs), accept=accept, context=context)
@@ -142,10 +132,8 @@ async def retrieve_subscription(
     openapi_extra=BODY,
     summary="Update subscription",
 )
-async def update_subscription(request: Request, subscriptionId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def update_subscription(call: Write, subscriptionId: str) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     service = _service(h)
     check_uri(subscriptionId, "subscription id")
     limits = h.settings.limits
@@ -175,10 +163,8 @@ async def update_subscription(request: Request, subscriptionId: str) -> Response
 @router.delete(
     "/subscriptions/{subscriptionId:path}", status_code=204, summary="Delete subscription"
 )
-async def delete_subscription(request: Request, subscriptionId: str) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def delete_subscription(call: Write, subscriptionId: str) -> Response:
+    h, tenant = call.hub, call.tenant
     service = _service(h)
     check_uri(subscriptionId, "subscription id")
     stored = None
@@ -188,7 +174,7 @@ async def delete_subscription(request: Request, subscriptionId: str) -> Response
     warnings: list[str] = []
     if stored is not None:
         warnings = await federated_subs.forward(
-            request, h.federation.forwarder, tenant, "deleteSubscription", stored.doc,
+            call.request, h.federation.forwarder, tenant, "deleteSubscription", stored.doc,
             "DELETE", f"/subscriptions/{quote(subscriptionId, safe=':')}", None,
         )  # fmt: skip
     return with_warnings(Response(status_code=204), warnings)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcity.hub.api.deps import bool_param, hub, int_param, parse_options, require
+from smartcity.hub.api.deps import bool_param, int_param, parse_options
 from smartcity.hub.api.entities import BODY
 from smartcity.hub.api.negotiation import (
     OBJECT_BODY,
@@ -25,11 +25,10 @@ from smartcity.hub.api.negotiation import (
     error_response,
     location,
     ngsi_response,
-    request_context,
-    tenant_of,
 )
 from smartcity.hub.api.paging import page_of
 from smartcity.hub.api.params import Selection, parse_selection, query_from_params, split_list
+from smartcity.hub.api.preamble import Call, Manage, Read, ReadAuth, Write
 from smartcity.hub.api.query_body import QueryParams as _QueryParams
 from smartcity.hub.api.query_body import max_query_arrays, query_params_from_body
 from smartcity.hub.entity import (
@@ -46,6 +45,7 @@ from smartcity.hub.entity import (
 )
 from smartcity.hub.errors import BadRequestData, ResourceNotFound
 from smartcity.hub.federation import reads as federation
+from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.temporal.render import (
@@ -58,7 +58,6 @@ from smartcity.hub.temporal.render import (
 from smartcity.hub.temporal.service import (
     TemporalQuery,
     TemporalResult,
-    TemporalService,
     month_of,
     parse_period,
 )
@@ -78,11 +77,6 @@ _PAIRS_MEMBER = {
     "valueLists": "ListProperty",
     "objectLists": "ListRelationship",
 }
-
-
-def _service(request: Request) -> TemporalService:
-    service: TemporalService = hub(request).temporal
-    return service
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -168,6 +162,23 @@ def _temporal_query(
     return tq, representation
 
 
+# Linked entity retrieval (clause 4.5.23) and EntityMaps are features of Retrieve and Query
+# Entities (clauses 5.7.1, 5.7.2): the temporal operations (5.7.3, 5.7.4) take neither, and a
+# silently ignored parameter would look like an empty graph.
+_ENTITY_ONLY = ("join", "joinLevel", "containedBy", "entityMap")
+
+
+def _refuse_entity_only(given: dict[str, str | None]) -> None:
+    for name in _ENTITY_ONLY:
+        value = given.get(name)
+        if value is None or (name == "join" and value == "@none"):
+            continue
+        raise BadRequestData(
+            f"{name} applies to Retrieve and Query Entities only (clauses 4.5.23, 5.7.1, "
+            "5.7.2); the temporal API takes no join, joinLevel, containedBy or entityMap"
+        )
+
+
 def _check_projection(attrs: str | None, pick: str | None, omit: str | None) -> None:
     """pick and omit replace attrs (clause 4.21): combining them is ambiguous."""
     for name, value in (("pick", pick), ("omit", omit)):
@@ -211,7 +222,7 @@ def _respond(
 
 @router.get("/temporal/entities", summary="Query temporal evolution of entities")
 async def query_temporal(
-    request: Request,
+    call: Read,
     id: str | None = None,
     type: str | None = None,
     idPattern: str | None = None,
@@ -224,6 +235,7 @@ async def query_temporal(
     geometry: str | None = None,
     coordinates: str | None = None,
     geoproperty: str | None = None,
+    csf: str | None = None,
     timeproperty: str | None = None,
     timerel: str | None = None,
     timeAt: str | None = None,
@@ -240,15 +252,12 @@ async def query_temporal(
     count: str | None = None,
     local: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    context, ctx = await request_context(request, hub(request).contexts)
-    choose_accept(request)  # 406 before any work
+    call.accept()  # 406 before any work
+    _refuse_entity_only(dict(call.request.query_params))
     return await _query_temporal(
-        request,
-        tenant,
-        context,
-        ctx,
+        call,
+        call.context,
+        call.ctx,
         local,
         _QueryParams(
             id=id,
@@ -263,6 +272,7 @@ async def query_temporal(
             geometry=geometry,
             coordinates=coordinates,
             geoproperty=geoproperty,
+            csf=csf,
             timeproperty=timeproperty,
             timerel=timerel,
             timeAt=timeAt,
@@ -282,15 +292,15 @@ async def query_temporal(
 
 
 async def _query_temporal(
-    request: Request,
-    tenant: str,
+    call: Call,
     context: Any,
     ctx: ActiveContext,
     local: str | None,
     p: _QueryParams,
 ) -> Response:
     """Query Temporal Evolution of Entities (clause 5.7.4), for GET and POST alike."""
-    limits = hub(request).settings.limits
+    request, h, tenant = call.request, call.hub, call.tenant
+    limits = h.settings.limits
     opts = parse_options(p.options, TEMPORAL_OPTIONS)
     tq, representation = _temporal_query(
         timerel=p.timerel,
@@ -319,7 +329,6 @@ async def _query_temporal(
         )
     wanted, omitted = _projection(selection)
     # Distributed query (clause 4.3.6): matching registered brokers are asked concurrently.
-    h = hub(request)
     dist = await federation.plan(
         request,
         h.federation,
@@ -329,11 +338,12 @@ async def _query_temporal(
         attrs=selection.attrs,
         body=vars(p) if request.method == "POST" else None,
         context=context,
+        csf=parse_csf(p.csf, max_length=limits.max_q_length),
     )
     window = federation.Window.of(dist, skip, page, limits.max_page_limit, want_count)
     remote = dist.start("/temporal/entities", **window.remote) if dist else None
     result = await run_in_threadpool(
-        lambda: _service(request).query(
+        lambda: h.temporal.query(
             tenant,
             query,
             tq,
@@ -370,7 +380,7 @@ async def _query_temporal(
 
 @router.get("/temporal/entities/{entityId:path}", summary="Retrieve temporal evolution of entity")
 async def retrieve_temporal(
-    request: Request,
+    call: Read,
     entityId: str,
     attrs: str | None = None,
     pick: str | None = None,
@@ -388,12 +398,10 @@ async def retrieve_temporal(
     format: str | None = None,
     local: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+    request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     check_uri(entityId, "entity id")
-    context, ctx = await request_context(request, h.contexts)
-    choose_accept(request)
+    call.accept()
+    _refuse_entity_only(dict(request.query_params))
     opts = parse_options(options, TEMPORAL_OPTIONS)
     tq, representation = _temporal_query(
         timerel=timerel,
@@ -430,7 +438,7 @@ async def retrieve_temporal(
 
     try:
         result = await run_in_threadpool(
-            lambda: _service(request).retrieve(
+            lambda: h.temporal.retrieve(
                 tenant, entityId, tq, attrs=wanted, omit=omitted, required=selection.attrs
             )
         )
@@ -527,13 +535,11 @@ def parse_temporal_entity(body: Any, ctx: ActiveContext) -> Doc:
     openapi_extra=BODY,
     summary="Create or update temporal evolution of entity",
 )
-async def upsert_temporal(request: Request, local: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def upsert_temporal(call: Write, local: str | None = None) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     decoded = await decode(request, h.contexts, h.settings.limits)
     doc = parse_temporal_entity(decoded.body, decoded.active)
-    created = await run_in_threadpool(_service(request).upsert, tenant, doc)
+    created = await run_in_threadpool(h.temporal.upsert, tenant, doc)
     if created:
         path = f"/ngsi-ld/v1/temporal/entities/{doc['id']}"
         return Response(status_code=201, headers={"Location": location(path)})
@@ -546,12 +552,8 @@ async def upsert_temporal(request: Request, local: str | None = None) -> Respons
     openapi_extra=BODY,
     summary="Add attribute instances to temporal evolution",
 )
-async def append_temporal_attrs(
-    request: Request, entityId: str, local: str | None = None
-) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+async def append_temporal_attrs(call: Write, entityId: str, local: str | None = None) -> Response:
+    request, h, tenant = call.request, call.hub, call.tenant
     check_uri(entityId, "entity id")
     decoded = await decode(request, h.contexts, h.settings.limits)
     body = decoded.body
@@ -562,7 +564,7 @@ async def append_temporal_attrs(
     attrs = parse_temporal_attrs(body, decoded.active)
     if not attrs:
         raise BadRequestData("the body names no attribute")
-    await run_in_threadpool(_service(request).append, tenant, entityId, attrs)
+    await run_in_threadpool(h.temporal.append, tenant, entityId, attrs)
     return Response(status_code=204)
 
 
@@ -573,18 +575,16 @@ async def append_temporal_attrs(
     summary="Modify an attribute instance",
 )
 async def patch_temporal_instance(
-    request: Request, entityId: str, attrId: str, instanceId: str, local: str | None = None
+    call: Write, entityId: str, attrId: str, instanceId: str, local: str | None = None
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    request, h, tenant = call.request, call.hub, call.tenant
     check_uri(entityId, "entity id")
     check_uri(instanceId, "instanceId")
     decoded = await decode(request, h.contexts, h.settings.limits)
     iri = decoded.active.expand(check_name(attrId))
     patch = _instance_patch(attrId, iri, decoded.body, decoded.active)
     await run_in_threadpool(
-        _service(request).patch_instance, tenant, entityId, iri, instanceId, patch, attrId
+        h.temporal.patch_instance, tenant, entityId, iri, instanceId, patch, attrId
     )
     return Response(status_code=204)
 
@@ -615,18 +615,14 @@ def _instance_patch(name: str, iri: str, body: Any, ctx: ActiveContext) -> Insta
     summary="Delete an attribute instance",
 )
 async def delete_temporal_instance(
-    request: Request, entityId: str, attrId: str, instanceId: str, local: str | None = None
+    call: Manage, entityId: str, attrId: str, instanceId: str, local: str | None = None
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     check_uri(instanceId, "instanceId")
-    _, ctx = await request_context(request, h.contexts)
+    ctx = call.ctx
     iri = ctx.expand(check_name(attrId))
-    await run_in_threadpool(
-        _service(request).delete_instance, tenant, entityId, iri, instanceId, attrId
-    )
+    await run_in_threadpool(h.temporal.delete_instance, tenant, entityId, iri, instanceId, attrId)
     return Response(status_code=204)
 
 
@@ -636,24 +632,22 @@ async def delete_temporal_instance(
     summary="Delete an attribute from temporal evolution",
 )
 async def delete_temporal_attr(
-    request: Request,
+    call: Manage,
     entityId: str,
     attrId: str,
     datasetId: str | None = None,
     deleteAll: str | None = None,
     local: str | None = None,
 ) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
-    h = hub(request)
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
-    _, ctx = await request_context(request, h.contexts)
+    ctx = call.ctx
     iri = ctx.expand(check_name(attrId))
     if datasetId is not None:
         check_uri(datasetId, "datasetId")
     delete_all = bool_param(deleteAll, "deleteAll")
     await run_in_threadpool(
-        lambda: _service(request).delete_attr(
+        lambda: h.temporal.delete_attr(
             tenant, entityId, iri, attrId, dataset_id=datasetId, delete_all=delete_all
         )
     )
@@ -665,11 +659,10 @@ async def delete_temporal_attr(
     status_code=204,
     summary="Delete temporal evolution of entity",
 )
-async def delete_temporal(request: Request, entityId: str, local: str | None = None) -> Response:
-    tenant = tenant_of(request)
-    require(request, tenant, "write")
+async def delete_temporal(call: Write, entityId: str, local: str | None = None) -> Response:
+    h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
-    await run_in_threadpool(_service(request).delete_entity, tenant, entityId)
+    await run_in_threadpool(h.temporal.delete_entity, tenant, entityId)
     return Response(status_code=204)
 
 
@@ -679,7 +672,7 @@ async def delete_temporal(request: Request, entityId: str, local: str | None = N
     openapi_extra=OBJECT_BODY,
 )
 async def query_temporal_post(
-    request: Request,
+    call: ReadAuth,
     limit: str | None = None,
     offset: str | None = None,
     count: str | None = None,
@@ -694,15 +687,12 @@ async def query_temporal_post(
 ) -> Response:
     """The body is a Query (clause 5.2.23) with a temporalQ; the representation, paging and
     aggregation stay query parameters. Answers exactly as the equivalent GET."""
-    tenant = tenant_of(request)
-    require(request, tenant, "read")
-    h = hub(request)
+    request, h = call.request, call.hub
     limits = h.settings.limits
     decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
-    choose_accept(request)
+    call.accept()
     params = query_params_from_body(decoded.body)
-    if params.join not in (None, "@none"):
-        raise BadRequestData("join (linked entity retrieval) applies to entity queries only")
+    _refuse_entity_only({**vars(params), **dict(request.query_params)})
     for name, value in (("lastN", lastN), ("lang", lang)):
         in_body = getattr(params, name)
         if value is not None and in_body is not None and value != in_body:
@@ -713,6 +703,7 @@ async def query_temporal_post(
     params.lastN = params.lastN if params.lastN is not None else lastN
     params.lang = params.lang if params.lang is not None else lang
     params.limit, params.offset, params.count = limit, offset, count
-    params.options, params.format, params.datasetId = options, format, datasetId
+    params.options, params.format = options, format
+    params.datasetId = datasetId if datasetId is not None else params.datasetId
     params.aggrMethods, params.aggrPeriodDuration = aggrMethods, aggrPeriodDuration
-    return await _query_temporal(request, tenant, decoded.context, decoded.active, local, params)
+    return await _query_temporal(call, decoded.context, decoded.active, local, params)

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from smartcity.hub.federation.csf import csf_matches
 from smartcity.hub.federation.forwarding import Answer, Distributed, Merged
 from smartcity.hub.federation.matching import Wanted
 
 if TYPE_CHECKING:
     from smartcity.hub.federation import Federation
+    from smartcity.hub.query.qlang import QNode
     from smartcity.hub.querying import EntityQuery
 
 Doc = dict[str, Any]
@@ -40,10 +42,14 @@ async def plan(
     entity_id: str | None = None,
     body: Mapping[str, str | None] | None = None,
     context: Any = None,
+    csf: QNode | None = None,
+    registrations: set[str] | None = None,
 ) -> Distributed | None:
     """The forwarding of this read, or None when it stays local (no federation on this hub,
     no matching registration, or local=true). A POST query passes its ``body`` translated into
-    GET parameters, and its @context, which is forwarded when one URL can convey it."""
+    GET parameters, and its @context, which is forwarded when one URL can convey it. ``csf``
+    (clause 4.9) narrows the matching registrations down to those it holds for, and
+    ``registrations`` (an EntityMap's) to those named."""
     if federation is None or federation.registrations.surely_none(tenant):
         return None
     params, link = None, None
@@ -57,9 +63,19 @@ async def plan(
         wanted = Wanted(query.types, query.ids, query.id_pattern, attrs)
     else:
         wanted = Wanted(ids=[entity_id] if entity_id else None, attrs=attrs)
-    return await federation.forwarder.plan(
+    dist = await federation.forwarder.plan(
         request, tenant, operation, wanted, params=params, link=link
     )
+    if dist is not None and (csf is not None or registrations is not None):
+        dist.targets = [
+            t
+            for t in dist.targets
+            if (csf is None or csf_matches(csf, t.registration))
+            and (registrations is None or t.registration["id"] in registrations)
+        ]
+        if not dist.targets:
+            return None
+    return dist
 
 
 @dataclass

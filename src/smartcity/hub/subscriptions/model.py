@@ -36,7 +36,7 @@ from smartcity.config import Limits
 from smartcity.hub.entity import check_name, check_uri
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.jsonld import ActiveContext
-from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL
+from smartcity.hub.linking import JOIN_MODES, MAX_JOIN_LEVEL, Projection, parse_projection
 from smartcity.hub.outbound import TargetGuard
 from smartcity.hub.query.qregex import check_pattern
 from smartcity.hub.timeutil import iso_from_us, normalise_datetime, parse_datetime_us
@@ -72,8 +72,8 @@ NOTIFICATION_READ_ONLY = frozenset(
 )
 # Spec members this broker does not implement: refusing them beats silently ignoring a filter.
 UNSUPPORTED = {
-    "csf": "csf (context source filter) applies to distributed operation, which this hub "
-    "does not do",
+    "csf": "csf (context source filter) selects the context sources a subscription is "
+    "distributed to; this hub's subscriptions watch its own entities only (queries take csf)",
     "temporalQ": "temporalQ applies to context source registration subscriptions only",
 }
 # Optional top-level members a PATCH may remove by setting them to urn:ngsi-ld:null.
@@ -95,6 +95,9 @@ REMOVABLE = frozenset(
         "datasetId",
     }
 )
+# Inside the stored notification: the braces of pick/omit, {"of": "pick", "nested": {...}}.
+LINKED = "linked"
+MAX_COOLDOWN_MS = 86_400_000
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _MAX_TEXT = 4096
 
@@ -278,7 +281,11 @@ class _Parser:
             if key == "attributes":
                 out["attributes"] = self.names(member, "notification.attributes")
             elif key in ("pick", "omit"):
-                out[key] = self.members(member, f"notification.{key}")
+                out[key], nested = self.members(member, f"notification.{key}")
+                # braces project the linked entities (clause 4.21), see linked_projection
+                out.pop(LINKED, None)
+                if nested:
+                    out[LINKED] = {"of": key, "nested": nested}
             elif key == "format":
                 if member not in FORMATS:
                     raise BadRequestData(
@@ -307,28 +314,40 @@ class _Parser:
                 )
         return out
 
-    def members(self, value: Any, what: str) -> list[str]:
-        if not isinstance(value, list) or not value:
+    def members(self, value: Any, what: str) -> tuple[list[str], Doc]:
+        """The entity members named (expanded), and the projections of linked entities that
+        braces give (``locatedAt{id,name}``, clause 4.21), by expanded relationship name."""
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise BadRequestData(f"{what} must be a non-empty list of entity member names")
-        if any(isinstance(v, str) and ("{" in v or "}" in v) for v in value):
-            raise BadRequestData(
-                f"{what}: projections of linked entities (braces) are not supported in "
-                "notifications; linked entities are notified whole"
-            )
-        return [
-            v if v in ("id", "type", "scope") else self.ctx.expand(check_name(v, f"{what} entry"))
-            for v in value
-        ]
+        if any("," in v and "{" not in v for v in value):
+            raise BadRequestData(f"{what}: give one member per list entry (no commas)")
+        # The same projection language as the pick/omit query parameters.
+        projection = parse_projection(",".join(value), what)
+        return [self._member(n) for n in projection.names], self._nested(projection.nested)
+
+    def _member(self, name: str) -> str:
+        return name if name in ("id", "type", "scope") else self.ctx.expand(name)
+
+    def _nested(self, nested: Mapping[str, Projection]) -> Doc:
+        return {
+            self.ctx.expand(name): {
+                "names": [self._member(n) for n in p.names],
+                "nested": self._nested(p.nested),
+            }
+            for name, p in nested.items()
+        }
 
     def endpoint(self, value: Any) -> Doc:
         if not isinstance(value, dict):
             raise BadRequestData("notification.endpoint must be an object with a uri")
-        unknown = set(value) - {"uri", "accept", "receiverInfo", "notifierInfo", "timeout"}
-        if "cooldown" in unknown:
-            raise BadRequestData(
-                "notification.endpoint.cooldown is not supported: failed notifications are "
-                "retried with exponential backoff instead"
-            )
+        unknown = set(value) - {
+            "uri",
+            "accept",
+            "receiverInfo",
+            "notifierInfo",
+            "timeout",
+            "cooldown",
+        }
         if unknown:
             raise BadRequestData(
                 f"notification.endpoint has unknown members {', '.join(sorted(unknown))}"
@@ -361,6 +380,17 @@ class _Parser:
             if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 1:
                 raise BadRequestData("notification.endpoint.timeout must be milliseconds (>= 1)")
             out["timeout"] = timeout
+        if "cooldown" in value:
+            # Clause 5.2.15: after a failure, nothing is sent to the endpoint for this long
+            # (see outbox.OutboxWorker._failed: what falls due meanwhile waits, in order).
+            cooldown = value["cooldown"]
+            number = isinstance(cooldown, int | float) and not isinstance(cooldown, bool)
+            if not number or not math.isfinite(cooldown) or not 1 <= cooldown <= MAX_COOLDOWN_MS:
+                raise BadRequestData(
+                    "notification.endpoint.cooldown must be milliseconds from 1 to "
+                    f"{MAX_COOLDOWN_MS} (a day), got {cooldown!r}"
+                )
+            out["cooldown"] = cooldown
         return out
 
     def pairs(self, value: Any, what: str, *, header: bool) -> list[dict[str, str]]:
@@ -609,6 +639,12 @@ def notification_context(doc: Doc) -> Any:
 # -- status and rendering --------------------------------------------------------------------
 
 
+def cooldown_seconds(doc: Doc) -> float:
+    """notification.endpoint.cooldown in seconds (0 without one)."""
+    ms = doc.get("notification", {}).get("endpoint", {}).get("cooldown", 0)
+    return float(ms) / 1000
+
+
 def status_of(doc: Doc, now_us: int) -> str:
     if "expiresAt" in doc and parse_datetime_us(doc["expiresAt"], field="expiresAt") <= now_us:
         return "expired"
@@ -663,13 +699,38 @@ def render_subscription(
     return out
 
 
+def _render_member(name: str, nested: Doc, ctx: ActiveContext) -> str:
+    """A pick/omit entry as the client wrote it: ``locatedAt{id,name}``."""
+    text = name if name in ("id", "type", "scope") else ctx.compact(name)
+    if name not in nested:
+        return text
+    inner = nested[name]
+    members = ",".join(_render_member(m, inner["nested"], ctx) for m in inner["names"])
+    return f"{text}{{{members}}}"
+
+
+def linked_projection(params: Doc) -> tuple[dict[str, Projection], bool]:
+    """The stored braces of notification.pick/omit as linking.Projection, by expanded
+    relationship name, and whether they pick (else omit)."""
+    linked = params.get(LINKED)
+    if not linked:
+        return {}, False
+
+    def build(nested: Doc) -> dict[str, Projection]:
+        return {iri: Projection(tuple(p["names"]), build(p["nested"])) for iri, p in nested.items()}
+
+    return build(linked["nested"]), linked["of"] == "pick"
+
+
 def _render_notification_params(params: Doc, stats: Mapping[str, Any], ctx: ActiveContext) -> Doc:
     out: Doc = {}
     if "attributes" in params:
         out["attributes"] = [ctx.compact(a) for a in params["attributes"]]
+    linked = params.get(LINKED, {})
     for key in ("pick", "omit"):
         if key in params:
-            out[key] = [m if m in ("id", "type", "scope") else ctx.compact(m) for m in params[key]]
+            nested = linked.get("nested", {}) if linked.get("of") == key else {}
+            out[key] = [_render_member(m, nested, ctx) for m in params[key]]
     out["format"] = params.get("format", "normalized")
     for key in ("sysAttrs", "showChanges", "join", "joinLevel"):
         if key in params:

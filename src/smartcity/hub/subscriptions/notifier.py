@@ -24,7 +24,12 @@ from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
 from smartcity.hub.subscriptions.matcher import Compiled, new_payload, outbox_row
-from smartcity.hub.subscriptions.model import JSONLD, Doc, notification_context
+from smartcity.hub.subscriptions.model import (
+    JSONLD,
+    Doc,
+    linked_projection,
+    notification_context,
+)
 from smartcity.hub.subscriptions.outbox import OutboxWorker
 from smartcity.hub.subscriptions.senders import Message, Senders, timeout_of
 from smartcity.hub.subscriptions.service import SubscriptionService
@@ -70,6 +75,16 @@ def select_datasets(doc: Doc, wanted: list[str]) -> Doc:
     return {**doc, "attrs": attrs}
 
 
+def _top_omit(params: Doc) -> set[str] | None:
+    """The members notification.omit removes from the notified entity itself: ``omit``
+    without its braced entries (``locatedAt{name}`` omits name from the linked entity and
+    keeps locatedAt, as the query parameter does)."""
+    if "omit" not in params:
+        return None
+    nested, picking = linked_projection(params)
+    return {m for m in params["omit"] if picking or m not in nested}
+
+
 def render_item(item: Doc, ctx: ActiveContext, sub: Doc) -> Doc:
     params = sub["notification"]
     fmt = params.get("format", "normalized")
@@ -84,7 +99,7 @@ def render_item(item: Doc, ctx: ActiveContext, sub: Doc) -> Doc:
         attrs=params.get("attributes"),
         lang=sub.get("lang"),
         pick=set(params["pick"]) if "pick" in params else None,
-        omit=set(params["omit"]) if "omit" in params else None,
+        omit=_top_omit(params),
     )
     if fmt == "keyValues" and params.get("sysAttrs"):
         # NotificationParams.sysAttrs has no exception for keyValues: the entity's own
@@ -134,6 +149,7 @@ def linked_entities(
     if "datasetId" in sub:
         docs = [select_datasets(d, sub["datasetId"]) for d in docs]
     fmt = params.get("format", "normalized")
+    nested, picking = linked_projection(params)
     view = linking.View(ctx, fmt, bool(params.get("sysAttrs")), sub.get("lang"))
     flat = linking.resolve(
         entities,
@@ -141,10 +157,10 @@ def linked_entities(
         docs,
         notification["data"],
         view,
-        linking.LinkRequest(join, None, None, {}, False),
+        linking.LinkRequest(join, None, None, nested, picking),
         attrs=params.get("attributes"),
         pick=set(params["pick"]) if "pick" in params else None,
-        omit=set(params["omit"]) if "omit" in params else None,
+        omit=_top_omit(params),
     )
     return [rendered for _, rendered in flat]
 

@@ -22,6 +22,8 @@ What is promised (docs/hub.md, "Delivery"):
   a process that dies leaves its rows to the others once the lease runs out, within seconds.
   Every later change to a claimed row checks ``claimed_by``, so a worker that lost its lease
   (stalled longer than the lease) never undoes the new holder's work.
+* ``notification.endpoint.cooldown``: after a failure, the subscription's next attempt waits
+  at least that long (the back-off is the lower bound then).
 * Order: a subscription whose oldest row is leased or backing off is skipped entirely, and
   one subscription's rows are delivered in order by one thread; a failure stops the group, so
   later notifications never overtake an earlier one being retried (a notification given up is
@@ -47,7 +49,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, select, update
 
-from smartcity.hub.subscriptions.model import Doc, status_of
+from smartcity.hub.subscriptions.model import Doc, cooldown_seconds, status_of
 from smartcity.hub.subscriptions.senders import Message, Senders
 from smartcity.hub.timeutil import now_us
 from smartcity.storage.engine import Database
@@ -397,6 +399,10 @@ class OutboxWorker:
             self._give_up(sub, [row, *rest], f"the subscription is {status}", error=error)
             return
         attempts = row.attempts + 1
+        # notification.endpoint.cooldown (clause 5.2.15): no attempt to the endpoint before it
+        # has passed. What falls due meanwhile waits behind this row and goes after it, in
+        # order: the hub never drops a notification silently.
+        delay = max(self.retry.delay(attempts), cooldown_seconds(sub))
         log.info(
             "%s notification for subscription %s failed (attempt %d): %s",
             self.name,
@@ -413,7 +419,7 @@ class OutboxWorker:
                     attempts=attempts,
                     last_error=error[:2000],
                     last_attempt_at=now,
-                    next_attempt_at=now + int(self.retry.delay(attempts) * 1e6),
+                    next_attempt_at=now + int(delay * 1e6),
                     claimed_by=None,
                 )
             )
