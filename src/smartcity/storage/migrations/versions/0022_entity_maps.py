@@ -2,7 +2,7 @@
 so that the pages of one query read the same set of entities (smartcity.hub.entity_maps).
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-04
 """
 
