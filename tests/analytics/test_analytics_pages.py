@@ -174,3 +174,12 @@ def test_forecasts_page_shows_series_forecasts_and_parking(client: TestClient) -
     tc = read(client.get("/tc/analytics/forecasts").text).text
     assert "抵達時可能滿位" in tc and "即將滿位" in tc
     assert COMMUTER  # the about-to-fill car park of the parking tests
+
+
+def test_the_nav_item_reads_in_the_page_language_on_every_feature(client: TestClient) -> None:
+    """Main-nav labels come from the catalogue of the feature that registered them, so the
+    portal's home and the open data pages name the analytics (and the dashboard) in Chinese."""
+    for path in ("/tc/", "/tc/dataset"):
+        nav = read(client.get(path).text).text
+        assert "交通數據分析" in nav and "城市儀表板" in nav, path
+    assert "交通数据分析" in read(client.get("/sc/").text).text

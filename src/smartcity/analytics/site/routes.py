@@ -29,7 +29,9 @@ ASSETS = "/analytics-assets"
 router = APIRouter()
 pages = Pages(HERE / "templates", locale_dirs=[HERE / "locale"])
 # One item for both pages: the traffic page links to the forecasts and back.
-nav.register(nav.NavItem("analytics", "/analytics/traffic", nav.N_("Traffic analytics"), 45))
+nav.register(
+    nav.NavItem("analytics", "/analytics/traffic", nav.N_("Traffic analytics"), 45, HERE / "locale")
+)
 # Leaflet draws its panes with style attributes set from script (allowed) and the map's
 # vector layers as SVG; nothing else than the default is needed.
 CSP = DEFAULT_CSP
