@@ -96,8 +96,8 @@ def _forecasts(request: Request, detector: str | None) -> dict[str, Any]:
         return {"private": holder is not None and holder.private, "doc": None, "one": None}
     try:
         snap = holder.service.current("averageVehicleSpeed")
-    except Exception:  # no history yet (or none usable): the empty state says what to do
-        log.debug("no traffic forecasts", exc_info=True)
+    except Exception:  # a broken model must not take the page down: the empty state shows
+        log.warning("traffic forecasts failed; the page shows none", exc_info=True)
         return {"private": False, "doc": None, "one": None}
     doc = snap.document()
     if not doc["entities"]:
@@ -115,8 +115,8 @@ def _parking(request: Request) -> dict[str, Any]:
     try:
         status = holder.service.status()
         alerts = holder.service.alerts()
-    except Exception:  # no car park history yet
-        log.debug("no parking forecasts", exc_info=True)
+    except Exception:  # as above: the page stays up, the log says why
+        log.warning("car park forecasts failed; the page shows none", exc_info=True)
         return {"status": None, "alerts": None}
     if not status["carParks"]:
         return {"status": None, "alerts": None}
