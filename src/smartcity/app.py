@@ -20,6 +20,7 @@ from smartcity.analytics import api as analytics_api
 from smartcity.analytics import jobs as analytics_jobs
 from smartcity.analytics.forecast import endpoints as forecast_api
 from smartcity.analytics.parking import endpoints as parking_api
+from smartcity.analytics.site import routes as analytics_site
 from smartcity.analytics.traffic import endpoints as traffic_api
 from smartcity.config import Settings
 from smartcity.hub.api import (
@@ -293,6 +294,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     live_view = dashboard.install(app, hub)
     forecast_api.install(app, hub)  # /api/v1/analytics/forecasts (analytics/forecast/)
     parking_api.install(app, hub)  # /api/v1/analytics/parking (analytics/parking/)
+    analytics_site.install(app)  # /{en,tc,sc}/analytics/traffic|forecasts (analytics/site/)
     # The public site: /static, the language redirects, then the portal's pages behind its
     # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).
     web_routing.install(app)

@@ -114,7 +114,7 @@ def _compile(po_path: Path, locale: str) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(buffer)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=128)  # languages x (page catalogues + nav items' catalogues)
 def translations(lang: Lang, extra_dirs: tuple[Path, ...] = ()) -> gettext.NullTranslations:
     """The compiled catalogue for ``lang``: features' catalogues first, then the framework's."""
     result: gettext.NullTranslations | None = None

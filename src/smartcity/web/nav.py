@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def N_(message: str) -> str:
@@ -16,6 +17,9 @@ class NavItem:
     path: str  # path after the language prefix, e.g. "/search"
     label: str  # msgid, translated in the template
     order: int
+    # The registering feature's ``locale`` folder: its label is translated from there on every
+    # page, whichever feature renders it (another feature's catalogue does not have it).
+    locale_dir: Path | None = None
 
 
 NAV: list[NavItem] = [

@@ -140,11 +140,17 @@ class Pages:
                 langs=LANGS,
                 static=static_url,
                 nav_items=lambda: list(nav.NAV),
+                nav_label=lambda item: self.nav_label(lang, item),
                 version=__version__,
             )
             env.globals.update(self.extra_globals)
             self._envs[lang.prefix] = env
         return env
+
+    def nav_label(self, lang: Lang, item: nav.NavItem) -> str:
+        """A main-nav label in ``lang``: from its feature's catalogue, then this page's."""
+        dirs = (item.locale_dir, *self.locale_dirs) if item.locale_dir else self.locale_dirs
+        return i18n.translations(lang, tuple(dirs)).gettext(item.label)
 
     def gettext(self, lang: Lang, message: str) -> str:
         return i18n.translations(lang, self.locale_dirs).gettext(message)

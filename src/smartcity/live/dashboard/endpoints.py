@@ -45,7 +45,7 @@ MAX_TABLE_ROWS = 200  # rows per layer in the page's tables (worst first); JSON 
 
 router = APIRouter()
 pages = Pages(HERE / "templates", locale_dirs=[HERE / "locale"])
-register(NavItem("dashboard", "/dashboard", N_("City dashboard"), 50))
+register(NavItem("dashboard", "/dashboard", N_("City dashboard"), 50, HERE / "locale"))
 
 
 class Dashboard:

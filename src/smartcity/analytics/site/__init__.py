@@ -1,0 +1,1 @@
+"""Pages for the analytics: traffic (PeMS results) and forecasts (traffic and parking)."""
