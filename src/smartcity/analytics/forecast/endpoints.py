@@ -3,12 +3,12 @@ ahead for every traffic detector, with the observed series (docs/analytics.md, F
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 
 from smartcity.analytics.forecast.serving import ATTRIBUTES, ForecastService, Snapshot
+from smartcity.analytics.tenancy import analytics_tenant, refuse_if_private
 from smartcity.hub.errors import ResourceNotFound
 from smartcity.hub.runtime import Hub
 
@@ -17,8 +17,7 @@ router = APIRouter(prefix="/api/v1/analytics/forecasts", tags=["Analytics"])
 
 class Forecasts:
     def __init__(self, hub: Hub) -> None:
-        tenant = os.environ.get("SMARTCITY_ANALYTICS_TENANT", "")
-        self.private = bool({"*", tenant} & set(hub.settings.private_read_tenants))
+        tenant, self.private = analytics_tenant(hub)
         self.service = ForecastService(hub.temporal, tenant)
 
 
@@ -31,10 +30,7 @@ def install(app: FastAPI, hub: Hub) -> Forecasts:
 
 def _service(request: Request) -> ForecastService:
     forecasts: Forecasts = request.app.state.forecasts
-    if forecasts.private:
-        raise HTTPException(
-            403, "the analytics tenant is private (SMARTCITY_ANALYTICS_TENANT): nothing is shown"
-        )
+    refuse_if_private(forecasts.private)
     return forecasts.service
 
 

@@ -3,12 +3,12 @@ alerts when a car park is about to fill, occupancy profiles (docs/analytics.md, 
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from smartcity.analytics.parking.service import ParkingService
+from smartcity.analytics.tenancy import analytics_tenant, refuse_if_private
 from smartcity.hub.errors import ResourceNotFound
 from smartcity.hub.runtime import Hub
 
@@ -17,8 +17,7 @@ router = APIRouter(prefix="/api/v1/analytics/parking", tags=["Analytics"])
 
 class Parking:
     def __init__(self, hub: Hub) -> None:
-        tenant = os.environ.get("SMARTCITY_ANALYTICS_TENANT", "")
-        self.private = bool({"*", tenant} & set(hub.settings.private_read_tenants))
+        tenant, self.private = analytics_tenant(hub)
         self.service = ParkingService(hub.temporal, hub.entities, tenant)
 
 
@@ -31,10 +30,7 @@ def install(app: FastAPI, hub: Hub) -> Parking:
 
 def _service(request: Request) -> ParkingService:
     parking: Parking = request.app.state.parking
-    if parking.private:
-        raise HTTPException(
-            403, "the analytics tenant is private (SMARTCITY_ANALYTICS_TENANT): nothing is shown"
-        )
+    refuse_if_private(parking.private)
     return parking.service
 
 
