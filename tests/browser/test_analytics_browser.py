@@ -7,6 +7,7 @@ who chooses a day and a detector with the pages' forms."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -29,6 +30,7 @@ from smartcity.hub.contexts import city_context
 from smartcity.hub.timeutil import iso_from_us
 
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+expect = pytest.importorskip("playwright.sync_api").expect
 
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 DAY = date(2026, 3, 2)
@@ -119,11 +121,11 @@ def test_map_and_charts_are_drawn(analytics_server: str, page: Any) -> None:
     # One coloured marker per detector, in its speed band's colour.
     assert page.locator("#congestion-map path.leaflet-interactive, #congestion-map canvas, "
                         "#congestion-map path").count() > 0  # fmt: skip
-    assert page.locator("figure.trend .uplot").count() == 1
+    expect(page.locator("figure.trend .uplot")).to_have_count(1)
     page.goto(f"{analytics_server}/en/analytics/forecasts")
-    assert page.locator("figure.trend .uplot").count() == 1
+    expect(page.locator("figure.trend .uplot")).to_have_count(1)
     # Both car parks with their forecasts ("likely full" depends on the hour the test runs).
-    assert page.locator("table.parking tbody tr").count() == 2
+    expect(page.locator("table.parking tbody tr")).to_have_count(2)
 
 
 def test_reflow_at_320_px(analytics_server: str, browser: Any) -> None:
@@ -151,23 +153,25 @@ def test_a_reader_without_javascript_chooses_a_day_and_a_detector(
         page.get_by_role("navigation", name="主選單").get_by_role(
             "link", name="交通數據分析"
         ).click()
-        assert page.url.endswith("/tc/analytics/traffic")
+        expect(page).to_have_url(re.compile(r"/tc/analytics/traffic$"))
         health = page.locator("table.health")
         assert health.locator("tr", has_text="SYN0102").inner_text().split()[1] == "偵測卡關閉"
         before = (DAY - timedelta(days=1)).isoformat()
         page.get_by_label("日期").select_option(before)
         page.get_by_label("指標分組").select_option("district")
         page.get_by_role("button", name="顯示").click()
-        assert f"date={before}" in page.url and "level=district" in page.url
-        assert "District 0" in page.locator("table.measures").inner_text()
+        expect(page).to_have_url(re.compile(r"level=district"))
+        assert f"date={before}" in page.url
+        expect(page.locator("table.measures")).to_contain_text("District 0")
         # The chart's table is there to open, the hours in rows.
         page.get_by_text("表格：每小時平均車速").click()
-        assert page.locator("figure.trend table tbody tr").count() == 24
+        expect(page.locator("figure.trend table tbody tr")).to_have_count(24)
 
         page.get_by_role("link", name="預測：交通及泊車").first.click()
+        expect(page).to_have_url(re.compile(r"/tc/analytics/forecasts"))
         page.get_by_label("探測器", exact=True).select_option(DETECTORS[1])
         page.get_by_role("button", name="顯示").click()
-        assert "B1" in page.locator("figure.trend figcaption").inner_text()
-        assert page.locator("table.parking tbody tr").count() == 2
+        expect(page.locator("figure.trend figcaption")).to_contain_text("B1")
+        expect(page.locator("table.parking tbody tr")).to_have_count(2)
     finally:
         context.close()

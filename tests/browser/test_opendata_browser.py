@@ -4,6 +4,7 @@ opens a dataset and pages through its table."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from tests.browser import axe
 
 pytest.importorskip("axe_playwright_python.sync_playwright")
+expect = pytest.importorskip("playwright.sync_api").expect
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +94,16 @@ def test_a_visitor_without_javascript_finds_and_reads_a_table(
         page.get_by_label("搜尋字詞").fill("停車")
         page.get_by_role("button", name="搜尋").first.click()
         page.get_by_role("link", name="運輸署").first.click()  # the organisation facet
-        assert "organization=b-td" in page.url
+        expect(page).to_have_url(re.compile(r"organization=b-td"))
         page.get_by_role("link", name="停車場空置車位").click()
         page.get_by_role("link", name="預覽表格").click()
-        assert page.locator("table.data-table tbody tr").count() == 25
+        expect(page.locator("table.data-table tbody tr")).to_have_count(25)
         page.get_by_label("district").fill("Wan")
         page.get_by_role("button", name="篩選").click()
-        assert page.locator("table.data-table tbody tr").count() == 20
+        expect(page.locator("table.data-table tbody tr")).to_have_count(20)
         page.get_by_role("link", name="spaces").click()  # sort by spaces, ascending
-        first = page.locator("table.data-table tbody tr").first.inner_text()
-        assert first.split()[-1] == "0"
+        expect(page).to_have_url(re.compile(r"sort=spaces"))
+        first = page.locator("table.data-table tbody tr").first
+        expect(first.locator("td").last).to_have_text("0")
     finally:
         context.close()
