@@ -43,8 +43,9 @@ def _occupancy(kind: str, t_us: int) -> float:
     return 0.3 + 0.25 * math.sin(math.pi * hour / 24)  # never above 55%
 
 
-def _history(client: TestClient) -> None:
+def _history(client: TestClient, tenant: str = "") -> None:
     ctx = city_context()
+    headers = {**city_link(), **({"NGSILD-Tenant": tenant} if tenant else {})}
     hub = client.app.state.hub  # type: ignore[attr-defined]
     rng = np.random.default_rng(1)
     parks = [(COMMUTER, "commuter", 200), (SPACIOUS, "spacious", 500), (NO_TOTAL, "spacious", 300)]
@@ -54,7 +55,7 @@ def _history(client: TestClient) -> None:
                                   "name": {"type": "Property", "value": kind}}  # fmt: skip
         if entity_id != NO_TOTAL:
             entity["totalSpotNumber"] = {"type": "Property", "value": spaces}
-        r = client.post("/ngsi-ld/v1/entities", json=entity, headers=city_link())
+        r = client.post("/ngsi-ld/v1/entities", json=entity, headers=headers)
         assert r.status_code == 201, r.text
         instances = []
         for t in range(end - DAYS * DAY_US, end, STEP_US):
@@ -62,7 +63,7 @@ def _history(client: TestClient) -> None:
             free = round(spaces * (1 - occ))
             instances.append({"type": "Property", "value": free, "observedAt": iso_from_us(t)})
         hub.temporal.upsert(
-            "",
+            tenant,
             {
                 "id": entity_id,
                 "type": [ctx.expand("OffStreetParking")],
@@ -141,6 +142,28 @@ def test_about_to_fill_is_an_alert_entity_in_the_hub_and_clears(client: TestClie
     assert [a["id"] for a in found] == [alert["id"]]
     reconcile(hub.entities, jobs.PARKING, [], at_us=NOW + STEP_US)  # no longer about to fill
     assert active_alerts(hub.entities, jobs.PARKING) == []
+
+
+def test_a_tenants_car_parks_get_their_alerts_in_that_tenant(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """With the analytics reading a tenant (SMARTCITY_ANALYTICS_TENANT), the scheduled round
+    (analytics/jobs.py) writes that tenant's car-park alerts in that tenant, beside the car
+    parks, and none in the default tenant."""
+    from smartcity.analytics import jobs
+    from smartcity.analytics.alerts import active_alerts
+    from smartcity.analytics.tenancy import SETTING
+    from smartcity.app import create_app
+
+    monkeypatch.setenv(SETTING, "kowloon")
+    with TestClient(create_app(settings)) as client:
+        _history(client, tenant="kowloon")
+        app: Any = client.app
+        hub = app.state.hub
+        jobs.run_once(hub, app.state.parking, NOW)
+        [alert] = active_alerts(hub.entities, jobs.PARKING, tenant="kowloon")
+        assert alert["alertSource"] == COMMUTER
+        assert active_alerts(hub.entities, jobs.PARKING) == []
 
 
 def test_the_alert_period_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:

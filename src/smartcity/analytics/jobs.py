@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from smartcity.analytics.alerts import AlertSpec, reconcile
+from smartcity.analytics.tenancy import analytics_tenant
 from smartcity.hub.runtime import Hub
 from smartcity.hub.timeutil import now_us
 from smartcity.storage.leases import Stop
@@ -70,13 +71,16 @@ def parking_alerts(status: dict[str, Any]) -> list[AlertSpec]:
     return out
 
 
-def start(hub: Hub, parking: Any, period_s: float) -> Stop:
-    """Register the alerting analyses on the hub's scheduler; returns the stop handle."""
+def run_once(hub: Hub, parking: Any, at_us: int, run_number: int = 0) -> None:
+    """One round of the alerting analyses at ``at_us``. Each writes its alerts in the tenant
+    its data was read from (the analytics tenant, SMARTCITY_ANALYTICS_TENANT): an alert about
+    a tenant's car park or zone belongs beside it, and the default tenant's reconcile must
+    not clear (or raise) alerts that are another tenant's."""
     from smartcity.analytics.crowds.analysis import run as run_crowds
     from smartcity.analytics.crowds.venue import load_venue, venues
     from smartcity.analytics.water.analysis import run as run_water
 
-    runs = [0]
+    tenant = parking.service.tenant if parking is not None else analytics_tenant(hub)[0]
 
     def guarded(name: str, job: Callable[[], object]) -> None:
         try:
@@ -84,19 +88,29 @@ def start(hub: Hub, parking: Any, period_s: float) -> Stop:
         except Exception:  # one analysis failing never stops the others or the server
             log.exception("analytics: the %s alerts could not be computed", name)
 
-    def once() -> None:
-        at = now_us()
-        for venue in venues():
-            guarded("crowds", partial(run_crowds, hub, load_venue(venue), at))
-        if parking is not None:
-            guarded(
+    for venue in venues():
+        guarded("crowds", partial(run_crowds, hub, load_venue(venue), at_us, tenant=tenant))
+    if parking is not None:
+        guarded(
+            PARKING,
+            lambda: reconcile(
+                hub.entities,
                 PARKING,
-                lambda: reconcile(
-                    hub.entities, PARKING, parking_alerts(parking.service.alerts()), at_us=at
-                ),
-            )
-        if runs[0] % WATER_EVERY == 0:
-            guarded("water", lambda: run_water(hub, at))
+                parking_alerts(parking.service.alerts()),
+                at_us=at_us,
+                tenant=parking.service.tenant,
+            ),
+        )
+    if run_number % WATER_EVERY == 0:
+        guarded("water", lambda: run_water(hub, at_us, tenant=tenant))
+
+
+def start(hub: Hub, parking: Any, period_s: float) -> Stop:
+    """Register the alerting analyses on the hub's scheduler; returns the stop handle."""
+    runs = [0]
+
+    def once() -> None:
+        run_once(hub, parking, now_us(), runs[0])
         runs[0] += 1
 
     return hub.scheduler.every("analytics.alerts", period_s, once, delay_s=min(period_s, 10.0))
