@@ -293,7 +293,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)
     forecast_api.install(app, hub)  # /api/v1/analytics/forecasts (analytics/forecast/)
-    parking_api.install(app, hub)  # /api/v1/analytics/parking (analytics/parking/)
+    parking = parking_api.install(app, hub)  # /api/v1/analytics/parking (analytics/parking/)
+    # The dashboard's car-park table shows "likely full on arrival" from the car park
+    # forecasts, when both read the same tenant and its figures may be shown.
+    if not parking.private and parking.service.tenant == live_view.config.tenant:
+        live_view.service.car_park_outlook = parking.service.likely_full_within
     analytics_site.install(app)  # /{en,tc,sc}/analytics/traffic|forecasts (analytics/site/)
     # The public site: /static, the language redirects, then the portal's pages behind its
     # sessions (sign-in, CSRF, flash messages; portal/site/sessions.py).

@@ -191,3 +191,30 @@ def test_serve_runs_the_alerting_analyses_when_asked(
     monkeypatch.delenv(jobs.SETTING)
     with TestClient(create_app(settings)) as quiet:
         assert "analytics.alerts" not in str(quiet.get("/healthz").json()["jobs"])
+
+
+def test_the_dashboard_shows_which_car_parks_are_likely_full_on_arrival(
+    client: TestClient,
+) -> None:
+    """The city dashboard's car-park table (page, GeoJSON, state, CSV) carries each car park's
+    "likely full on arrival" from the forecasts, in the page's language."""
+    _history(client)
+    features = client.get("/api/v1/dashboard/layers", params={"kind": "carparks"}).json()
+    outlook = {f["id"]: f["properties"]["likelyFullWithin"] for f in features["features"]}
+    assert outlook[COMMUTER] in (15, 30)  # filling: full by 09:00
+    assert outlook[SPACIOUS] is None and outlook[NO_TOTAL] is None
+    state = client.get("/api/v1/dashboard/state").json()
+    assert state["likelyFullWithin"] == outlook
+    minutes = outlook[COMMUTER]
+    for prefix, label, says in (
+        ("en", "Likely full on arrival", f"Likely full within {minutes} min"),
+        ("tc", "抵達時可能已滿", f"{minutes} 分鐘內可能滿"),
+        ("sc", "抵达时可能已满", f"{minutes} 分钟内可能满"),
+    ):
+        page = client.get(f"/{prefix}/dashboard").text
+        assert label in page and says in page, prefix
+    csv_text = client.get("/api/v1/dashboard/layers.csv", params={"kind": "carparks"}).text
+    header, *rows = csv_text.lstrip("\ufeff").splitlines()
+    assert header.endswith(",likely_full_within_min")
+    by_id = {r.split(",")[0]: r.rsplit(",", 1)[1] for r in rows}
+    assert by_id[COMMUTER] == str(minutes) and by_id[SPACIOUS] == ""

@@ -65,9 +65,10 @@ def test_every_table_on_the_page_has_a_working_csv_download(seeded: TestClient) 
         assert len(rows(seeded.get(link))) >= 1
     layer = rows(seeded.get("/api/v1/dashboard/layers.csv?kind=carparks&lang=tc"))
     assert layer[0] == ["id", "name", "value", "unit", "level", "time_hkt", "observed_at_utc",
-                        "simulated"]  # fmt: skip
+                        "simulated", "likely_full_within_min"]  # fmt: skip
     assert layer[1][:3] == [PARK, "大會堂", "120"]
-    assert layer[1][5:] == ["2026-12-02T12:49:00+08:00", READ_AT, "no"]
+    # No vacancy history to forecast from: not known to be likely full.
+    assert layer[1][5:] == ["2026-12-02T12:49:00+08:00", READ_AT, "no", ""]
     alerts = rows(seeded.get("/api/v1/dashboard/alerts.csv?lang=en"))
     assert alerts[1][:5] == ["Air quality stations", "urn:ngsi-ld:AirQualityObserved:tai-po",
                              "Tai Po", "aqhi", "8"]  # fmt: skip

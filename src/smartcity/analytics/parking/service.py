@@ -165,6 +165,19 @@ class ParkingService:
             "carParks": items,
         }
 
+    def likely_full_within(self) -> dict[str, int | None]:
+        """Per car park, the first horizon (minutes) at which it is likely full on arrival; 0
+        when full now; None when not likely full within the longest horizon. What the
+        dashboard's car-park table shows beside the free spaces."""
+        out: dict[str, int | None] = {}
+        for park in self.status()["carParks"]:
+            if park["full"]:
+                out[park["id"]] = 0
+                continue
+            soon = [f["minutes"] for f in park["forecasts"] if f["likelyFullOnArrival"]]
+            out[park["id"]] = min(soon) if soon else None
+        return out
+
     def alerts(self) -> dict[str, Any]:
         """Car parks not full now but likely full within ALERT_MINUTES."""
         status = self.status()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from smartcity.live.dashboard.kinds import BY_KEY, RULES, DashboardConfig, Kind
@@ -45,14 +45,23 @@ def render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return out.getvalue()
 
 
-def layer(v: View, kind: Kind, items: Sequence[Item]) -> str:
+def layer(
+    v: View, kind: Kind, items: Sequence[Item], outlook: Mapping[str, int | None] | None = None
+) -> str:
+    """The layer's table; car parks with the page's "likely full on arrival" column as
+    minutes (``likely_full_within_min``: 0 full now, empty not within the hour)."""
     rows = []
     for item in items:
-        feature = v.feature(item)["properties"]
-        rows.append([item.id, feature["name"], number(item.value), v._(kind.unit),
-                     feature["band"] or "", local_iso(item.observed_at), item.observed_at or "",
-                     "yes" if item.simulated else "no"])  # fmt: skip
+        feature = v.feature(item, outlook)["properties"]
+        row = [item.id, feature["name"], number(item.value), v._(kind.unit),
+               feature["band"] or "", local_iso(item.observed_at), item.observed_at or "",
+               "yes" if item.simulated else "no"]  # fmt: skip
+        if kind.key == "carparks":
+            row.append(number(feature["likelyFullWithin"]))
+        rows.append(row)
     header = ["id", "name", "value", "unit", "level", "time_hkt", "observed_at_utc", "simulated"]
+    if kind.key == "carparks":
+        header.append("likely_full_within_min")
     return render(header, rows)
 
 

@@ -120,12 +120,14 @@ def dashboard_page(request: Request, lang: LangDep, dash: DashboardDep) -> Respo
     service = dash.service
     tiles = service.tiles()
     alerts = service.alerts()
+    outlook = service.likely_full_within()
     layers = []
     for kind in KINDS:
         items = service.layer(kind)
         rank = {a.entity_id: n for n, a in enumerate(alerts) if a.kind == kind.key}
         items.sort(key=lambda i: (rank.get(i.id, len(rank)), v.name(i)))
-        layers.append((kind, len(items), [v.feature(i) for i in items[:MAX_TABLE_ROWS]]))
+        shown = [v.feature(i, outlook) for i in items[:MAX_TABLE_ROWS]]
+        layers.append((kind, len(items), shown))
     trends = [(kind, {w: service.series(kind.key, w) for w in WINDOWS}) for kind in KINDS]
     client = {
         "lang": lang.bcp47,
@@ -229,7 +231,8 @@ def layers(
         raise BadRequestData(f"kind must be one of {', '.join(BY_KEY)}, got {kind!r}")
     v = view(lang)
     kinds = [BY_KEY[kind]] if kind else list(KINDS)
-    features = [v.feature(i) for k in kinds for i in dash.service.layer(k)]
+    outlook = dash.service.likely_full_within() if BY_KEY["carparks"] in kinds else None
+    features = [v.feature(i, outlook) for k in kinds for i in dash.service.layer(k)]
     return Response(
         orjson.dumps({"type": "FeatureCollection", "features": features}),
         media_type="application/geo+json",
@@ -258,6 +261,9 @@ def state(dash: DashboardDep, lang: ApiLangDep) -> Response:
             "seq": dash.events._seq,
             "tiles": [v.tile(t) for t in dash.service.tiles()],
             "alerts": [v.alert(a) for a in dash.service.alerts()[:MAX_TABLE_ROWS]],
+            # Car park id -> minutes until likely full on arrival (0 full now, null not
+            # within the hour); {} without car park forecasts.
+            "likelyFullWithin": dash.service.likely_full_within() or {},
         }
     )
 
@@ -342,7 +348,9 @@ def known_kind(kind: str) -> Kind:
 def layer_csv(dash: DashboardDep, lang: ApiLangDep, kind: Annotated[str, Query()]) -> Response:
     found = known_kind(kind)
     items = sorted(dash.service.layer(found), key=lambda i: i.id)
-    return csv_response(downloads.layer(view(lang), found, items), f"dashboard-{kind}")
+    outlook = dash.service.likely_full_within() if found.key == "carparks" else None
+    text = downloads.layer(view(lang), found, items, outlook)
+    return csv_response(text, f"dashboard-{kind}")
 
 
 @router.get(f"{API}/series.csv", tags=["Dashboard"], summary="A trend's table as CSV")

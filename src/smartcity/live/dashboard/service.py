@@ -7,10 +7,11 @@ reading), so a week of city-wide figures is one grouped SQL statement per kind.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +37,8 @@ from smartcity.storage import schema
 HOUR = 3_600_000_000
 WINDOWS = {"24h": 24, "7d": 168}
 SERIES_TTL_S = 30.0
+OUTLOOK_TTL_S = 30.0
+log = logging.getLogger(__name__)
 NGSI = "/ngsi-ld/v1"
 MAX_ALERTS = 200
 
@@ -181,6 +184,29 @@ class DashboardService:
         self.state = LiveState(entities, config.tenant, config.resync_s, config.poll_s)
         self._series_cache: dict[tuple[str, str], tuple[float, Series]] = {}
         self._cache_lock = threading.Lock()
+        # Car park id -> minutes until likely full on arrival (0: full now; None: not within
+        # the forecasts' reach). The car park analytics are another feature: the app wires
+        # their answer in here (app.py), and without it the column stays empty.
+        self.car_park_outlook: Callable[[], Mapping[str, int | None]] | None = None
+        self._outlook: tuple[float, dict[str, int | None]] | None = None
+
+    # -- car parks: likely full on arrival ---------------------------------------------------
+    def likely_full_within(self) -> dict[str, int | None] | None:
+        """The car parks' outlook (cached OUTLOOK_TTL_S: forecasts refresh every few minutes);
+        None when no analytics are wired in or they failed (the page still shows the rest)."""
+        if self.car_park_outlook is None:
+            return None
+        with self._cache_lock:
+            if self._outlook and time.monotonic() - self._outlook[0] < OUTLOOK_TTL_S:
+                return self._outlook[1]
+        try:
+            outlook = dict(self.car_park_outlook())
+        except Exception:
+            log.exception("dashboard: the car parks' forecasts could not be read")
+            return None
+        with self._cache_lock:
+            self._outlook = (time.monotonic(), outlook)
+        return outlook
 
     # -- tiles -------------------------------------------------------------------------------
     def tile(self, kind: Kind, *, with_changes: bool = True) -> Tile:

@@ -111,10 +111,15 @@ class View:
             "dataUrl": entity_url(alert.entity_id),
         }
 
-    def feature(self, item: Item) -> dict[str, Any]:
+    def feature(
+        self, item: Item, outlook: Mapping[str, int | None] | None = None
+    ) -> dict[str, Any]:
+        """One entity as a GeoJSON feature; a car park's carries ``likelyFullWithin`` (minutes
+        until likely full on arrival, 0 full now, null not within the forecasts' hour or no
+        forecast) and its label, from ``outlook`` (DashboardService.likely_full_within)."""
         kind = BY_KEY[item.kind]
         band = kind.band(item.colour_value if kind.colour_attr else item.value)
-        return {
+        feature: dict[str, Any] = {
             "type": "Feature",
             "id": item.id,
             "geometry": item.geometry,
@@ -133,6 +138,21 @@ class View:
                 "page": self.entity_page(item.id),
             },
         }
+        if item.kind == "carparks":
+            minutes = None if outlook is None else outlook.get(item.id)
+            known = outlook is not None and item.id in outlook
+            feature["properties"] |= {
+                "likelyFullWithin": minutes,
+                "likelyFull": self.likely_full(minutes) if known else "–",
+            }
+        return feature
+
+    def likely_full(self, minutes: int | None) -> str:
+        if minutes is None:
+            return self._("Not likely within the hour")
+        if minutes == 0:
+            return self._("Full now")
+        return self._("Likely full within %(minutes)s min") % {"minutes": minutes}
 
     def series(self, series: Series) -> dict[str, Any]:
         from smartcity.hub.timeutil import iso_from_us
