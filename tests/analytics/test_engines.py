@@ -138,11 +138,31 @@ def test_hive_partitioned_parquet_reads_the_same(engine: Engine, tmp_path: Path)
     ]
 
 
+def test_time_functions_over_operations_keep_their_grouping(engine: Engine) -> None:
+    """The mended functions take and make operations: their operands and results keep their
+    grouping on Spark (a performance measure's ``to_timestamp(t5 - t5 % 300)`` once lost it)."""
+    engine.register_arrow("x", pa.table({"t5": pa.array([1_772_415_123], pa.int64())}))
+    (row,) = engine.query(
+        "SELECT to_timestamp(t5 - t5 % 300) AS slot, "
+        "3600 / epoch(to_timestamp(t5 - t5 + 1800)) AS halves, "
+        "epoch(time_bucket(INTERVAL '1 hour', to_timestamp(t5 + 3600))) - t5 AS ahead, "
+        "1.0 / 60.0 AS decimals FROM x"
+    ).to_pylist()
+    assert row["slot"] == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+    assert row["halves"] == 2.0
+    assert row["ahead"] == 1_772_416_800 - 1_772_415_123
+    assert row["decimals"] == 1 / 60  # a DOUBLE on both, not Spark's DECIMAL 0.016667
+
+
 def test_translation_mends_what_sqlglot_leaves() -> None:
     spark = translate("SELECT time_bucket(INTERVAL 15 MINUTE, t) AS b, epoch_us(t) AS us FROM x")
     assert "TIMESTAMP_MICROS" in spark and "PMOD" in spark and "UNIX_MICROS(t)" in spark
     assert "900000000" in spark  # 15 minutes in microseconds
     assert "PERCENTILE(x, 0.5)" in translate("SELECT quantile_cont(x, 0.5) FROM y")
+    assert "ROUND((t - t % 300) * 1000000)" in translate("SELECT to_timestamp(t - t % 300) FROM x")
+    epoch = translate("SELECT 2 / epoch(t) FROM x")
+    assert "/ (CAST(UNIX_MICROS(t) AS DOUBLE) / 1000000.0)" in epoch
+    assert "CAST(1.0 AS DOUBLE) / 60.0" in translate("SELECT 1.0 / 60.0 FROM x")
     with pytest.raises(TranslationError, match="fixed width"):
         translate("SELECT time_bucket(INTERVAL '1 month', t) FROM x")
 

@@ -22,6 +22,10 @@ TARGET = FIRST + timedelta(days=DAYS - 1)
 
 @pytest.fixture
 def engine() -> Iterator[Engine]:
+    """DuckDB only, on purpose: the imputation is numpy over the 5-minute values and health,
+    and those are compared on both engines (test_traffic_measures.py, test_traffic_health.py);
+    eight days of samples through the tests' one-core Spark take minutes each and more than
+    its memory, for no answer that could differ."""
     eng = DuckDBEngine()
     yield eng
     eng.close()

@@ -3,14 +3,13 @@ detection; journey-time reliability."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from smartcity.analytics.engine import DuckDBEngine, Engine
+from smartcity.analytics.engine import Engine
 from smartcity.analytics.traffic import aggregate, measures
 from smartcity.analytics.traffic.config import BottleneckConfig, MeasuresConfig
 from smartcity.analytics.traffic.feed import SAMPLE_SCHEMA
@@ -19,13 +18,6 @@ from smartcity.analytics.traffic.locations import Location, Network
 
 DAY = date(2026, 3, 2)
 T0 = aggregate.day_bounds(day_number(DAY))[0] + 8 * 3600  # 08:00 Hong Kong time
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    eng = DuckDBEngine()
-    yield eng
-    eng.close()
 
 
 def clean5(rows: list[tuple[str, int, float, float | None]]) -> pa.Table:

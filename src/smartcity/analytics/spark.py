@@ -57,30 +57,57 @@ def translate(sql: str) -> str:
     return tree.sql(dialect="spark")
 
 
-def _spark(node: exp.Expression) -> str:
-    return node.sql(dialect="spark")
+def _call(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _parse(spark_sql: str) -> exp.Expression:
-    return sqlglot.parse_one(spark_sql, read="spark")  # type: ignore[return-value]
+def _number(value: int | str) -> exp.Expression:
+    return exp.Literal.number(value)
+
+
+# The replacements are built as syntax trees, never by pasting SQL text around an operand:
+# text loses the operand's grouping (``to_timestamp(t5 - t5 % 300)`` pasted into
+# ``ROUND(... * 1000000)`` read as ``t5 - (t5 % 300) * 1000000``: every performance measure's
+# ``period_start`` was wrong on Spark), and sqlglot adds no parentheses by precedence on its
+# own, so an operand that is an operation, or a replacement that is one placed inside another
+# (``2 / epoch(t)``), is wrapped in ``exp.paren``.
+# sqlglot's transform does not visit inside a replacement, so each operand a replacement
+# takes is mended itself first (``epoch(time_bucket(...))``).
+def _mended(node: exp.Expression) -> exp.Expression:
+    return node.copy().transform(_mend)
 
 
 def _mend(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
+        # DuckDB divides in DOUBLE whatever the operands; Spark keeps DECIMAL literals
+        # (``1.0 / 60.0``) in DECIMAL, rounded to 6 places: the 60 km/h delays were 1e-4 off.
+        # The dividend as DOUBLE makes Spark divide as DuckDB does (integers too: both give
+        # a fraction for ``/``).
+        dividend = exp.Cast(this=_mended(node.this), to=exp.DataType.build("DOUBLE"))
+        return exp.Div(this=dividend, expression=_mended(node.expression))
     if isinstance(node, exp.DateBin):  # time_bucket(width, ts[, origin])
         width = _interval_us(node.this)
         given = node.args.get("unit")
         origin = _origin_us(given) if given is not None else _BUCKET_ORIGIN_US
-        us = f"UNIX_MICROS({_spark(node.expression)})"
-        return _parse(f"TIMESTAMP_MICROS({us} - PMOD({us} - {origin}, {width}))")
+        us = _call("UNIX_MICROS", _mended(node.expression))
+        since = exp.Sub(this=us.copy(), expression=_number(origin))
+        start = exp.Sub(this=us, expression=_call("PMOD", since, _number(width)))
+        return _call("TIMESTAMP_MICROS", start)
     if isinstance(node, exp.PercentileCont) and not isinstance(node.parent, exp.WithinGroup):
         # quantile_cont(x, q): Spark's percentile() interpolates linearly, as DuckDB does.
-        return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])
+        return _call("PERCENTILE", _mended(node.this), _mended(node.expression))
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "epoch_us":
-        return exp.Anonymous(this="UNIX_MICROS", expressions=node.expressions)
+        return _call("UNIX_MICROS", *(_mended(e) for e in node.expressions))
     if isinstance(node, exp.TimeToUnix):  # epoch(ts): seconds with their fraction
-        return _parse(f"UNIX_MICROS({_spark(node.this)}) / 1000000.0")
+        micros = _call("UNIX_MICROS", _mended(node.this))
+        # DOUBLE, as DuckDB's epoch() (not Spark's DECIMAL for BIGINT / 1000000.0).
+        as_double = exp.Cast(this=micros, to=exp.DataType.build("DOUBLE"))
+        seconds = exp.Div(this=as_double, expression=_number("1000000.0"))
+        return exp.paren(seconds, copy=False)
     if isinstance(node, exp.UnixToTime) and node.args.get("scale") is None:  # to_timestamp(s)
-        return _parse(f"TIMESTAMP_MICROS(CAST(ROUND({_spark(node.this)} * 1000000) AS BIGINT))")
+        micros = exp.Mul(this=exp.paren(_mended(node.this)), expression=_number(1_000_000))
+        rounded = exp.Cast(this=_call("ROUND", micros), to=exp.DataType.build("BIGINT"))
+        return _call("TIMESTAMP_MICROS", rounded)
     return node
 
 
