@@ -3,6 +3,7 @@ only at the default 800 stations on a quiet machine: docs/performance.md, "Analy
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from smartcity.bench import analytics
@@ -25,3 +26,20 @@ def test_the_command_has_a_small_size() -> None:
     assert "duckdb traffic job" in result.output
     bad = CliRunner().invoke(app, ["bench", "analytics", "--detectors", "33"])
     assert bad.exit_code == 1 and "multiple of 20" in bad.output
+
+
+@pytest.mark.spark
+def test_the_same_job_on_spark_is_reported_beside() -> None:
+    """``--spark``: the job and the ceiling on a local Spark too, with its start time; the run
+    fails if Spark's tables differ in size from DuckDB's."""
+    from tests.analytics.conftest import _spark_missing
+
+    missing = _spark_missing()
+    if missing:
+        pytest.skip(missing)
+    results = analytics.run(detectors=20, lanes=1, spark=True, spark_master="local[1]")
+    by_name = {r.name: r.figures for r in results}
+    ceiling = by_name["spark (local[1]) plain GROUP BY"]
+    job = by_name["spark (local[1]) traffic job"]
+    assert ceiling["start s"] > 0 and ceiling["s"] > 0
+    assert job["rows/s"] > 0 and job["x duckdb job"] > 0

@@ -7,6 +7,10 @@ day's health cascade, and the performance measures (detector, road and district 
 hour and day) with bottlenecks; reported as rows/s and as a ratio to DuckDB's own time for a
 plain GROUP BY (detector, lane, 5-minute slot) over the same Parquet, the ceiling for any
 analysis that must read every sample once.
+
+With ``spark``, the same job (the same SQL, translated by sqlglot) and the same ceiling run
+on a local Spark too, reported beside DuckDB's with the time Spark took to start (the JVM
+and the session), which a one-off job pays and a long-running cluster does not.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ def run(
     lanes: int = 3,
     per_road: int = 20,
     threads: int | None = None,
+    spark: bool = False,
+    spark_master: str = "local[*]",
     progress: Callable[[str], None] = lambda _s: None,
 ) -> list[Result]:
     if detectors % per_road:
@@ -81,19 +87,20 @@ def run(
         generate_s = time.perf_counter() - t0
 
         progress("DuckDB: plain GROUP BY (the ceiling)")
-        engine = DuckDBEngine(threads=threads)
-        try:
-            engine.register_parquet("samples", path)
+        duck = _timed_job(DuckDBEngine(threads=threads), path, config, network, progress)
+        spark_figures = None
+        if spark:
+            from smartcity.analytics.spark import SparkEngine
+
+            progress("Spark: starting")
             t0 = time.perf_counter()
-            engine.query(ceiling_sql())
-            ceiling_s = time.perf_counter() - t0
-            progress("DuckDB: 5-minute aggregation, health, performance measures")
-            t0 = time.perf_counter()
-            counts = analyse(engine, config, network)
-            job_s = time.perf_counter() - t0
-        finally:
-            engine.close()
-    return [
+            # The job hands Spark tables of a few hundred thousand rows from the driver
+            # (register_arrow): more driver memory than the 1 GB default.
+            engine = SparkEngine(master=spark_master, config={"spark.driver.memory": "4g"})
+            start_s = time.perf_counter() - t0
+            spark_figures = (start_s, _timed_job(engine, path, config, network, progress))
+    ceiling_s, job_s, counts = duck
+    results = [
         Result(
             "synthetic day",
             {"rows": rows, "detectors": detectors, "lanes": lanes, "write s": round(generate_s, 2)},
@@ -111,3 +118,50 @@ def run(
             },
         ),
     ]
+    if spark_figures is not None:
+        start_s, (s_ceiling, s_job, s_counts) = spark_figures
+        if s_counts != counts:  # the engines must agree; a benchmark of a wrong answer is none
+            raise RuntimeError(f"Spark's row counts differ from DuckDB's: {s_counts} != {counts}")
+        results += [
+            Result(
+                f"spark ({spark_master}) plain GROUP BY",
+                {
+                    "start s": round(start_s, 2),
+                    "s": round(s_ceiling, 2),
+                    "rows/s": round(rows / s_ceiling),
+                },
+            ),
+            Result(
+                f"spark ({spark_master}) traffic job",
+                {
+                    "s": round(s_job, 2),
+                    "rows/s": round(rows / s_job),
+                    "x ceiling": round(s_job / s_ceiling, 1),
+                    "x duckdb job": round(s_job / job_s, 1),
+                },
+            ),
+        ]
+    return results
+
+
+def _timed_job(
+    engine: Engine,
+    path: Path,
+    config: TrafficConfig,
+    network: Network,
+    progress: Callable[[str], None],
+) -> tuple[float, float, dict[str, int]]:
+    """Seconds for the ceiling and for the job on ``engine`` (closed after), and the job's
+    row counts."""
+    try:
+        engine.register_parquet("samples", path)
+        t0 = time.perf_counter()
+        engine.query(ceiling_sql())
+        ceiling_s = time.perf_counter() - t0
+        progress(f"{engine.name}: 5-minute aggregation, health, performance measures")
+        t0 = time.perf_counter()
+        counts = analyse(engine, config, network)
+        job_s = time.perf_counter() - t0
+    finally:
+        engine.close()
+    return ceiling_s, job_s, counts

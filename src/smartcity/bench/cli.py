@@ -200,9 +200,16 @@ def bench_analytics(
         bool, typer.Option("--small", help="40 stations: a run of seconds (tests, a quick look)")
     ] = False,
     threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all cores)")] = None,
+    spark: Annotated[
+        bool, typer.Option("--spark", help="The same job on a local Spark too (pyspark, Java)")
+    ] = False,
+    spark_master: Annotated[
+        str, typer.Option(help="Spark's master with --spark (local[N] or spark://host:port)")
+    ] = "local[*]",
 ) -> None:
     """Traffic analytics on a synthetic day (800 x 3 lanes x 2,880 samples): 5-minute
-    aggregation, health and performance measures on DuckDB, against a plain GROUP BY."""
+    aggregation, health and performance measures on DuckDB, against a plain GROUP BY; with
+    --spark the same on Spark beside it."""
     from smartcity.bench import analytics
     from smartcity.bench.harness import results_table
 
@@ -212,6 +219,8 @@ def bench_analytics(
                 detectors=40 if small else detectors,
                 lanes=lanes,
                 threads=threads,
+                spark=spark,
+                spark_master=spark_master,
                 progress=lambda s: status.update(f"benchmarking: {s}"),
             )
         except RuntimeError as exc:
