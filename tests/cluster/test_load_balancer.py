@@ -20,7 +20,7 @@ import pytest
 from tests.city_context import city_link
 from tests.cluster.haproxy_support import LoadBalancer, render
 from tests.cluster.test_nodes import PASSWORD, cluster_db, start_node  # noqa: F401
-from tests.hostile.harness import Server, free_port
+from tests.hostile.harness import CLI, Server, free_port
 
 from smartcity.security.keys import KeyStore
 from smartcity.storage.engine import Database
@@ -31,6 +31,7 @@ pytestmark = [
     pytest.mark.slow,  # three processes started, one killed: about half a minute
 ]
 PRIVACY_PER_IP = 2  # privacy requests an address may make an hour, for these nodes
+CKAN_KEY: list[str] = []  # the open data portal's sysadmin, made by the fixture
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,16 @@ def cluster(
         "SMARTCITY_TRUSTED_PROXIES": "127.0.0.1",  # HAProxy connects to the nodes from here
         "SMARTCITY_FEEDBACK_RATE_PRIVACY_IP": f"{PRIVACY_PER_IP}/3600",
     }
+    # Uploads on a directory every node mounts (docs/deploy.md, "Files"), not in their homes.
+    env["SMARTCITY_OPENDATA_DIR"] = str(tmp_path_factory.mktemp("shared-opendata"))
     _, token = KeyStore(cluster_db).create("lb-test")
+    for args in (["opendata", "seed"], ["keys", "create", "lb-data-office"],
+                 ["opendata", "sysadmin", "add", "lb-data-office"]):  # fmt: skip
+        done = subprocess.run([*CLI, *args, "--database", cluster_db.url], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        if args[0] == "keys":
+            CKAN_KEY.append(done.stdout.strip().splitlines()[-1])
     ports = {"node1": free_port(), "node2": free_port()}
     nodes = {
         name: Server(
@@ -188,6 +198,32 @@ def test_the_nodes_count_the_clients_address_not_the_proxys(
         assert claimed.status_code == 429, claimed.text
         # Another client (another address) has its own allowance.
         assert privacy_request(two).status_code == 202
+
+
+def test_an_upload_through_the_load_balancer_downloads_from_every_node(
+    cluster: tuple[LoadBalancer, dict[str, Server]],
+) -> None:
+    """Uploaded files are files: with SMARTCITY_OPENDATA_DIR on storage every node mounts,
+    a file taken by one node is served by all."""
+    lb, nodes = cluster
+    key = {"Authorization": CKAN_KEY[-1]}  # a sysadmin of the open data portal
+    name = f"lb-{uuid.uuid4().hex[:8]}"
+    content = b"district,spaces\nWan Chai,120\n"
+    with httpx.Client(base_url=lb.base, timeout=30, headers=key) as http:
+        r = http.post("/api/3/action/package_create", json={
+            "name": name, "owner_org": "td", "title": "Spaces",
+            "license_id": "datagovhk-terms"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = http.post("/api/3/action/resource_create",
+                      data={"package_id": name, "name": "Spaces by district"},
+                      files={"upload": ("spaces.csv", content, "text/csv")})  # fmt: skip
+        assert r.status_code == 200, r.text
+        url = r.json()["result"]["url"]
+    path = httpx.URL(url).path
+    for node in nodes.values():
+        got = httpx.get(f"{node.base}{path}", timeout=30)
+        assert got.status_code == 200, (node.base, got.text[:300])
+        assert got.content == content
 
 
 def _read_update(lines: Iterator[str], entity_id: str, deadline: float) -> None:
