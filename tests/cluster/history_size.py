@@ -4,7 +4,8 @@ Writes ``readings`` readings of ``devices`` devices (one numeric value each, eve
 traffic detector reports) through the ingestion writer, exactly as a node commits them
 (ledger, latest state, history instance, hourly rollup), into a scratch database; then
 ``VACUUM ANALYZE`` and each table's size with its indexes and TOAST
-(``pg_total_relation_size``), per reading.
+(``pg_total_relation_size``), per reading; and the same history as Parquet
+(`smartcity history export`), per reading.
 
     PYTHONPATH=src:. python -m tests.cluster.history_size [ADMIN_URL] [--readings 300000]
 """
@@ -13,6 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -49,6 +54,30 @@ def _sizes(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+def _rollup_row_bytes(url: str) -> float:
+    engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM FULL attr_history_hourly"))
+            size = conn.execute(text("SELECT pg_total_relation_size('attr_history_hourly')"))
+            rows = conn.execute(text("SELECT count(*) FROM attr_history_hourly"))
+            return round(int(size.scalar_one()) / int(rows.scalar_one()), 1)
+    finally:
+        engine.dispose()
+
+
+def _parquet_bytes(url: str) -> int:
+    """The history as `smartcity history export` writes it for the analytics (and as the
+    archive keeps it): the files' bytes."""
+    with tempfile.TemporaryDirectory(prefix="smartcity-size-") as out:
+        subprocess.run(
+            [sys.executable, "-m", "smartcity", "history", "export", "--out", out,
+             "--settle", "0", "--database", url],
+            check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        return sum(f.stat().st_size for f in Path(out).rglob("*.parquet"))
+
+
 def measure(admin_url: str, readings: int, devices: int) -> dict[str, Any]:
     with fresh_database(admin_url) as db_url:
         db = Database(db_url)
@@ -74,12 +103,18 @@ def measure(admin_url: str, readings: int, devices: int) -> dict[str, Any]:
             writer._commit(batch(first, min(first + 5_000, devices + readings)))
         after = _sizes(db_url)
         db.dispose()
+        rollup = _rollup_row_bytes(db_url)
+        parquet = _parquet_bytes(db_url)
     per_reading = {t: round((after[t] - before[t]) / readings, 1) for t in after}
     return {
         "readings": readings,
         "devices": devices,
         "bytes_per_reading": per_reading,
         "total_bytes_per_reading": round(sum(per_reading[t] for t in TABLES), 1),
+        # A rollup row is updated by every reading of its hour: the table above carries the
+        # dead versions autovacuum has not reused yet; compacted, one series-hour costs this.
+        "bytes_per_rollup_row_compacted": rollup,
+        "parquet_bytes_per_reading": round(parquet / (readings + devices), 1),
     }
 
 
