@@ -250,6 +250,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             "status": "ok",
             "version": __version__,
             "database": "postgresql" if db.is_postgres else "sqlite",
+            # Which process answered (host:pid:random, as in `smartcity db jobs`): behind a
+            # load balancer, the node a request reached.
+            "node": hub.scheduler.node,
             # The periodic jobs this node runs now, of the cluster's (docs/deploy.md).
             "jobs": hub.scheduler.jobs(),
         }
