@@ -6,6 +6,11 @@ on a free loopback port, streaming from the primary. PostgreSQL refuses to run a
 root the server runs as the ``postgres`` user (owner of the directory, mode 0700, as it
 requires). The primary must allow replication connections from 127.0.0.1 (scripts/services
 adds the line to pg_hba.conf).
+
+The replica streams through a replication slot of its own: without one the primary recycles
+WAL the replica has not received yet (the test server is shared, and busy), and a replica
+stopped for a moment can never resume. A slot keeps WAL on the primary until dropped, so
+``destroy`` drops it, and ``create`` drops the slots of test processes that died without.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy import create_engine, text
 from smartcity.storage.engine import normalise_url
 
 BIN = Path(os.environ.get("SMARTCITY_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+SLOT_PREFIX = "smartcity_test_replica_"
 
 
 def unavailable(primary_url: str | None) -> str | None:
@@ -52,11 +58,41 @@ class StreamingReplica:
         self.root = Path(tempfile.mkdtemp(prefix="smartcity-replica-"))
         self.data = self.root / "data"
         self.running = False
+        self.primary_url = primary_url
+        self.slot = f"{SLOT_PREFIX}{os.getpid()}_{port}"
 
     def url(self, database: str) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
+    def _primary(self, statement: str) -> None:
+        engine = create_engine(normalise_url(self.primary_url), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(statement))
+        finally:
+            engine.dispose()
+
+    def _drop_abandoned_slots(self) -> None:
+        """Slots of earlier test processes that are gone (killed before ``destroy``)."""
+        engine = create_engine(normalise_url(self.primary_url), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                names = conn.execute(
+                    text(
+                        "SELECT slot_name FROM pg_replication_slots "
+                        "WHERE NOT active AND slot_name LIKE :prefix"
+                    ),
+                    {"prefix": SLOT_PREFIX + "%"},
+                ).scalars()
+                for name in list(names):
+                    pid = name[len(SLOT_PREFIX) :].split("_")[0]
+                    if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                        conn.execute(text("SELECT pg_drop_replication_slot(:n)"), {"n": name})
+        finally:
+            engine.dispose()
+
     def create(self) -> None:
+        self._drop_abandoned_slots()
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         self.root.chmod(0o700)
@@ -71,6 +107,9 @@ class StreamingReplica:
             "-D",
             str(self.data),
             "-R",  # standby.signal + primary_conninfo: it streams from the primary
+            "-C",  # ... through a slot of its own (see above)
+            "-S",
+            self.slot,
             "-X",
             "stream",
             "-c",
@@ -120,7 +159,7 @@ class StreamingReplica:
     def resume_replay(self) -> None:
         self.sql("SELECT pg_wal_replay_resume()")
 
-    def wait_replayed(self, primary_url: str, timeout: float = 30) -> None:
+    def wait_replayed(self, primary_url: str, timeout: float = 180) -> None:
         """Until the replica has replayed everything the primary had written when asked."""
         engine = create_engine(normalise_url(primary_url), isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
@@ -139,6 +178,15 @@ class StreamingReplica:
         if self.running:
             with contextlib.suppress(subprocess.CalledProcessError):
                 self.stop("immediate")
+        for _ in range(40):  # the primary's walsender lets go of the slot a moment after
+            try:
+                self._primary(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    f"WHERE slot_name = '{self.slot}'"
+                )
+                break
+            except Exception:
+                time.sleep(0.25)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _run(self, *args: object) -> None:
