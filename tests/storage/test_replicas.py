@@ -350,3 +350,37 @@ def test_a_server_reads_from_the_replica_and_each_client_reads_its_own_writes(
         wait_for(lambda: health()["replicas"][0]["state"] == "down", "/healthz shows it down")
         anyone.close()
         writer.close()
+
+
+def test_a_server_skips_a_lagging_replica_and_healthz_says_so(
+    healthy: StreamingReplica, primary_url: str
+) -> None:
+    replica_url = healthy.url(primary_url.rsplit("/", 1)[1])
+    env = {"SMARTCITY_READ_MAX_LAG": "1", "SMARTCITY_READ_PROBE_INTERVAL": "0.1"}
+    with serve(primary_url, env=env, args=("--read-database", replica_url)) as server:
+        anyone = server.client()
+        writer = server.client(headers=server.auth)
+
+        def replica() -> dict[str, Any]:
+            return dict(anyone.get("/healthz").json()["replicas"][0])
+
+        wait_for(lambda: replica()["state"] == "ok", "the server's probe")
+        eid = f"urn:ngsi-ld:Vehicle:{uuid.uuid4().hex[:8]}"
+        created = writer.post(
+            "/ngsi-ld/v1/entities",
+            json={"id": eid, "type": "Vehicle", "speed": {"type": "Property", "value": 1}},
+        )
+        assert created.status_code == 201, created.text
+        healthy.pause_replay()
+        try:
+            writer.patch(
+                f"/ngsi-ld/v1/entities/{eid}/attrs/speed", json={"type": "Property", "value": 2}
+            )
+            lagging = wait_for(lambda: (r := replica())["state"] == "lagging" and r, "lagging")
+            assert lagging["lag_seconds"] > 1
+            assert _speed(anyone, eid) == 2  # skipped: the primary answers, with the change
+        finally:
+            healthy.resume_replay()
+        wait_for(lambda: replica()["state"] == "ok", "the replica comes back once caught up")
+        anyone.close()
+        writer.close()
