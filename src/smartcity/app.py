@@ -33,6 +33,7 @@ from smartcity.hub.api import (
     hot,
     jsonld_contexts,
     notifications,
+    read_routing,
     subscriptions,
     temporal,
 )
@@ -89,6 +90,22 @@ def connector_provenance() -> list[FeedProvenance]:
     ]
 
 
+def lag_tolerant_reads() -> list[read_routing.LagRule]:
+    """The requests whose reads a replica may serve, a little behind the primary (docs/deploy.md,
+    "Read replicas"): NGSI-LD entity queries and retrieval, discovery and temporal queries, the
+    open data portal's read-only CKAN actions (DataStore searches included) and DataStore
+    dumps, and the analytics API. Everything else (writes, sign-in, subscriptions,
+    notifications, the site's pages) reads from the primary."""
+    rule = read_routing.LagRule.of
+    return [
+        rule("GET HEAD", NGSI_PREFIX + r"/(entities|temporal/entities|types|attributes)(/|$)"),
+        rule("POST", NGSI_PREFIX + r"/(temporal/)?entityOperations/query/?$"),
+        rule("GET HEAD POST", opendata_api.CKAN_ACTION_PATHS, opendata_api.is_read_action),
+        rule("GET HEAD", r"/datastore/dump/"),
+        rule("GET HEAD", r"/api/v1/analytics/"),
+    ]
+
+
 def problem_response(status: int, type_name: str, title: str, detail: str) -> Response:
     body = {"type": ERROR_BASE + type_name, "title": title, "status": status, "detail": detail}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
@@ -104,8 +121,17 @@ class CityApp(FastAPI):
 
     lean_path = True
     edge: edge_guard.Edge | None = None
+    # With read replicas: which requests' reads may lag, and read-your-writes
+    # (hub/api/read_routing.py). None without replicas: nothing changes.
+    replica_reads: read_routing.ReadRouting | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.replica_reads is not None:
+            await self.replica_reads(scope, receive, send, self._answer)
+            return
+        await self._answer(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if self.edge is not None:
                 admitted = await self.edge.admit(scope, receive, send)
@@ -124,6 +150,12 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     db = Database(settings.database_url)
     if check_schema:
         migrate.ensure_current(db)
+    if settings.replicas.urls:  # serve --read-database (storage/replicas.py)
+        db.use_replicas(
+            list(settings.replicas.urls),
+            max_lag=settings.replicas.max_lag,
+            probe_interval=settings.replicas.probe_interval,
+        )
     hub = build_hub(settings, db)
     # Device ingestion (live data): registry, batching writer, MQTT if SMARTCITY_MQTT_URL is set.
     ingest = build_ingest(hub)
@@ -190,6 +222,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             default=MAX_FORM_BYTES,
         ),
     )
+    if db.has_replicas:
+        app.replica_reads = read_routing.ReadRouting(db, lag_tolerant_reads())
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
     app.state.feedback = FeedbackService(
         db, settings.feedback, target_exists=catalogue_target_check(db)
@@ -246,7 +280,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     def healthz() -> dict[str, Any]:
         with db.read() as conn:
             conn.exec_driver_sql("SELECT 1")
-        return {
+        health: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
             "database": "postgresql" if db.is_postgres else "sqlite",
@@ -256,6 +290,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
             # The periodic jobs this node runs now, of the cluster's (docs/deploy.md).
             "jobs": hub.scheduler.jobs(),
         }
+        replicas = db.replica_status()
+        if replicas is not None:  # each read replica's state and lag, as the probe saw it
+            health["replicas"] = replicas
+        return health
 
     # Attribute routes first: '/entities/{id}' would otherwise swallow '/entities/{id}/attrs'.
     # Failed notifications before the subscription routes: '/subscriptions/{id:path}' would

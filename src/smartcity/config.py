@@ -320,6 +320,36 @@ class ClusterSettings:
 
 
 @dataclass
+class ReplicaSettings:
+    """PostgreSQL streaming replicas for the reads that tolerate a short lag (storage/replicas.py,
+    docs/deploy.md "Read replicas"). ``urls``: ``serve --read-database`` or
+    ``SMARTCITY_READ_DATABASE_URLS`` (comma-separated); none means every read on the primary.
+    A replica more than ``max_lag`` seconds behind (``SMARTCITY_READ_MAX_LAG``) is skipped, as
+    measured by a probe every ``probe_interval`` seconds (``SMARTCITY_READ_PROBE_INTERVAL``).
+    """
+
+    urls: tuple[str, ...] = ()
+    max_lag: float = 5.0
+    probe_interval: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_lag <= 0 or self.probe_interval <= 0:
+            raise ValueError(
+                "SMARTCITY_READ_MAX_LAG and SMARTCITY_READ_PROBE_INTERVAL must be positive "
+                f"(got {self.max_lag} and {self.probe_interval})"
+            )
+
+    @classmethod
+    def from_env(cls) -> ReplicaSettings:
+        raw = os.environ.get("SMARTCITY_READ_DATABASE_URLS", "")
+        return cls(
+            urls=tuple(u.strip() for u in raw.split(",") if u.strip()),
+            max_lag=_env_float("SMARTCITY_READ_MAX_LAG", cls.max_lag),
+            probe_interval=_env_float("SMARTCITY_READ_PROBE_INTERVAL", cls.probe_interval),
+        )
+
+
+@dataclass
 class Settings:
     database_url: str
     auth_required: bool = True
@@ -334,6 +364,7 @@ class Settings:
     sessions: SessionSettings = field(default_factory=SessionSettings)
     opendata: OpenDataSettings = field(default_factory=OpenDataSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, *, auth_required: bool = True) -> Settings:
@@ -354,4 +385,5 @@ class Settings:
             sessions=SessionSettings.from_env(),
             opendata=OpenDataSettings.from_env(),
             cluster=ClusterSettings.from_env(),
+            replicas=ReplicaSettings.from_env(),
         )

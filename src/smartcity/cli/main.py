@@ -86,25 +86,46 @@ def serve(
             "networks, comma-separated (default: none, so clients cannot choose their address)",
         ),
     ] = "",
+    read_database: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--read-database",
+            help="A PostgreSQL streaming replica for the reads that tolerate a short lag "
+            "(queries, temporal, open data, analytics); repeat for several (default: "
+            "$SMARTCITY_READ_DATABASE_URLS, comma-separated; docs/deploy.md)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the API server."""
     import os
 
     import uvicorn
 
-    from smartcity.config import SessionSettings, parse_trusted_proxies
+    from smartcity.config import ReplicaSettings, SessionSettings, parse_trusted_proxies
     from smartcity.storage import migrate
+    from smartcity.storage.engine import normalise_url
 
+    if read_database:  # the workers read them from the environment, as the rest
+        os.environ["SMARTCITY_READ_DATABASE_URLS"] = ",".join(read_database)
     try:
         proxies = parse_trusted_proxies(trusted_proxies)
         # Read again by each worker; checked here so a mistake is one message, not a
         # traceback per worker.
         SessionSettings.from_env()
+        replica_urls = ReplicaSettings.from_env().urls
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
     db = _database(database)
+    if replica_urls and not db.is_postgres:
+        err.print("[red]error:[/] read replicas (--read-database) need a PostgreSQL --database")
+        raise typer.Exit(2)
+    for url in replica_urls:
+        if not normalise_url(url).startswith("postgresql"):
+            err.print(f"[red]error:[/] a read replica must be a postgresql:// URL, not {url!r}")
+            raise typer.Exit(2)
     try:
         migrate.ensure_current(db)
     except migrate.SchemaOutOfDate as exc:
@@ -118,6 +139,8 @@ def serve(
         err.print("[bold yellow]WARNING: --no-auth: writes need no key. Local testing only.[/]")
     where = f"socket fd {fd}" if fd is not None else f"http://{host}:{port}"
     console.print(f"smartcity {__version__} on {where} ({db.url.split(':')[0]})")
+    if replica_urls:
+        console.print(f"reads that tolerate a short lag: {len(replica_urls)} replica(s)")
     uvicorn.run(
         "smartcity.cli.asgi:app",
         host=host,

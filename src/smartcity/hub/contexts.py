@@ -39,7 +39,7 @@ from smartcity.hub.errors import BadRequestData, NgsiError
 from smartcity.hub.jsonld import ActiveContext, process_context
 from smartcity.hub.outbound import TargetGuard
 from smartcity.hub.text import refuse_unstorable
-from smartcity.storage import schema
+from smartcity.storage import replicas, schema
 from smartcity.storage.engine import Database
 
 CORE_CONTEXT_URL = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
@@ -254,7 +254,9 @@ class ContextStore:
     def _load_stored(self, url: str) -> Any:
         if self.db is None:
             return None
-        with self.db.read() as conn:
+        # On the primary even in a request whose reads may lag (storage/replicas.py): a
+        # context hosted a moment ago must expand at once, and it is cached once loaded.
+        with replicas.primary_only(), self.db.read() as conn:
             body = conn.execute(
                 select(schema.jsonld_contexts.c.body).where(schema.jsonld_contexts.c.url == url)
             ).scalar()

@@ -35,6 +35,7 @@ from smartcity.hub.query.qsql import register_sqlite_functions
 from smartcity.hub.querying import EntityQuery, matches_geo, to_filter
 from smartcity.hub.text import refuse_unstorable
 from smartcity.hub.timeutil import iso_from_us, now_us
+from smartcity.storage import replicas
 from smartcity.storage.engine import Database, QueryTimeout
 
 
@@ -94,7 +95,9 @@ class EntityService:
         self.query_budget = query_budget
         self._group: GroupCommit[_Modification] = GroupCommit(self._modify_batch)
         self._agroup: AsyncBatcher[_Modification, None] = AsyncBatcher(self._modify_batch)
-        self._aget: AsyncBatcher[tuple[str, str], Doc] = AsyncBatcher(self._get_batch)
+        self._aget: AsyncBatcher[tuple[str, str, replicas.ReadPolicy | None], Doc] = AsyncBatcher(
+            self._get_batch
+        )
         if db.is_sqlite:  # regexp() and q_datetime_key(), which q and idPattern compile to
             db.prepare_connection(register_sqlite_functions)
 
@@ -136,10 +139,16 @@ class EntityService:
         go to the thread pool and the database as one batch (one hop, one round trip)."""
         if not self.db.is_postgres:
             return self.get(tenant, entity_id)
-        return await self._aget.submit((tenant, entity_id))
+        # Each retrieval carries its request's read policy (storage/replicas.py): the batch
+        # runs on a task of whichever request came first, and must satisfy all of them.
+        return await self._aget.submit((tenant, entity_id, replicas.current()))
 
-    def _get_batch(self, keys: Sequence[tuple[str, str]]) -> list[Doc | BaseException]:
-        found = repository.get_docs(self.db, keys)
+    def _get_batch(
+        self, items: Sequence[tuple[str, str, replicas.ReadPolicy | None]]
+    ) -> list[Doc | BaseException]:
+        keys = [(tenant, entity_id) for tenant, entity_id, _ in items]
+        with replicas.using(replicas.strictest(policy for _, _, policy in items)):
+            found = repository.get_docs(self.db, keys)
         return [
             found.get(key)
             or ResourceNotFound(f"entity {key[1]} does not exist" + _tenant_note(key[0]))

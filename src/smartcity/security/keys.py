@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from smartcity.storage import schema
+from smartcity.storage import replicas, schema
 from smartcity.storage.engine import Database
 
 K = schema.api_keys
@@ -103,7 +103,9 @@ class KeyStore:
         now = time.monotonic()
         if hit is not None and now - hit[0] < CACHE_SECONDS:
             return hit[1]
-        with self.db.read() as conn:
+        # On the primary even in a request whose reads may lag (storage/replicas.py): a key
+        # created a second ago must work at once, and a miss is cached like a hit.
+        with replicas.primary_only(), self.db.read() as conn:
             row = conn.execute(select(K).where(K.c.digest == digest)).first()
         key = _row_to_key(row) if row is not None and row.revoked_at is None else None
         if len(self._cache) > 10_000:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 import orjson
@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.pool import QueuePool
 
+from smartcity.storage import replicas
 from smartcity.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 # SQLite calls a bounded read's progress handler every this many virtual-machine steps: about
@@ -21,6 +22,9 @@ from smartcity.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 # overshot by milliseconds while the handler (which must take the GIL) costs nothing measurable.
 PROGRESS_STEPS = 50_000
 CONNECT_TIMEOUT_S = 5
+# A replica that does not answer is skipped (its reads go to the primary), so waiting long
+# for it only delays the read that found out.
+REPLICA_CONNECT_TIMEOUT_S = 2
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -60,7 +64,14 @@ def normalise_url(url: str) -> str:
 class Database:
     """An engine plus the few things that differ between SQLite and PostgreSQL."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        pre_ping: bool = False,
+        connect_timeout: int = CONNECT_TIMEOUT_S,
+    ) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.is_postgres = self.url.startswith("postgresql")
@@ -86,7 +97,10 @@ class Database:
             # expensive and JIT compilation (~0.5 s) would dwarf queries that take 0.1 ms.
             # connect_timeout: a database host that does not answer (network, failover) fails
             # a request in seconds (503, hub/errors.py) instead of holding it.
-            kwargs["connect_args"] = {"options": "-c jit=off", "connect_timeout": CONNECT_TIMEOUT_S}
+            kwargs["connect_args"] = {"options": "-c jit=off", "connect_timeout": connect_timeout}
+            # Replicas ping (storage/replicas.py): one stopped or restarted is expected, and a
+            # dead pooled connection found at checkout can still send the read elsewhere.
+            kwargs["pool_pre_ping"] = pre_ping
         self.engine: Engine = create_engine(self.url, **kwargs)
         # Reads run in autocommit on PostgreSQL: a single SELECT needs no BEGIN/ROLLBACK
         # round trips (psycopg switches autocommit client-side). Each statement still sees a
@@ -109,6 +123,87 @@ class Database:
         self._has_postgis: bool | None = None
         self._setups: list[Callable[[Any], None]] = []
         self._pg_sql: dict[str, str] = {}
+        # Streaming replicas for reads that tolerate a short lag (use_replicas); None on
+        # SQLite and on a PostgreSQL without them: every read on this database then.
+        self._replicas: replicas.ReplicaSet | None = None
+
+    # -- read replicas (storage/replicas.py) ---------------------------------------------------
+    def use_replicas(self, urls: list[str], *, max_lag: float, probe_interval: float) -> None:
+        """Send the reads a request declares lag-tolerant (``replicas.lag_tolerant``) to these
+        streaming replicas of this database while they are healthy, and start their probe."""
+        if not self.is_postgres:
+            raise ValueError("read replicas need a PostgreSQL primary (--database postgresql://)")
+        members = []
+        for url in urls:
+            db = Database(
+                url, pool_size=4, pre_ping=True, connect_timeout=REPLICA_CONNECT_TIMEOUT_S
+            )
+            if not db.is_postgres:
+                raise ValueError(f"a read replica must be PostgreSQL, not {url!r}")
+            for setup in self._setups:
+                db.prepare_connection(setup)
+            name = db.engine.url.render_as_string(hide_password=True)
+            members.append(replicas.Replica(db=db, name=name))
+        self._replicas = replicas.ReplicaSet(
+            self, members, max_lag=max_lag, probe_interval=probe_interval
+        )
+        self._replicas.start()
+
+    def replica_status(self) -> list[dict[str, Any]] | None:
+        """Each replica's state and lag (for /healthz); None without replicas."""
+        return None if self._replicas is None else self._replicas.status()
+
+    @property
+    def has_replicas(self) -> bool:
+        return self._replicas is not None
+
+    def current_lsn(self) -> str | None:
+        """The primary's WAL position now (after a write: at or past its commit), which a
+        client sends back so that its next reads see that write (read-your-writes)."""
+        if not self.is_postgres:
+            return None
+        with replicas.primary_only():
+            row = self.fetch_one(replicas.PRIMARY_POSITION, ())
+        return str(row[0]) if row else None
+
+    def _replica(self) -> replicas.Replica | None:
+        """The replica this read may use, or None for the primary. Costs one context-variable
+        lookup when there are no replicas or the request did not declare its reads lag-tolerant."""
+        if self._replicas is None:
+            return None
+        policy = replicas.current()
+        if policy is None:
+            return None
+        return self._replicas.pick(policy)
+
+    @contextmanager
+    def _routed(
+        self, open_on: Callable[[Database], AbstractContextManager[Connection]]
+    ) -> Iterator[Connection]:
+        """A read connection on a replica when the request allows one, else on the primary. A
+        replica that cannot be reached at checkout is marked down and the read goes to the
+        primary; one lost during the read fails this read (it cannot be run twice from here)
+        and is marked down, so the reads after it go elsewhere."""
+        replica = self._replica()
+        with ExitStack() as stack:
+            conn: Connection | None = None
+            if replica is not None:
+                try:
+                    conn = stack.enter_context(open_on(replica.db))
+                except (DBAPIError, SATimeoutError) as exc:
+                    if not database_unavailable(exc):
+                        raise
+                    assert self._replicas is not None
+                    self._replicas.failed(replica, exc)
+                    replica = None
+            if conn is None:
+                conn = stack.enter_context(open_on(self))
+            try:
+                yield conn
+            except (DBAPIError, SATimeoutError) as exc:
+                if replica is not None and self._replicas and database_unavailable(exc):
+                    self._replicas.failed(replica, exc)
+                raise
 
     def prepare_connection(self, setup: Callable[[Any], None]) -> None:
         """Run ``setup(dbapi_connection)`` on every connection of this database (Datasette's
@@ -135,6 +230,16 @@ class Database:
         self, sql: str, params: tuple[Any, ...], *, one: bool = False
     ) -> list[tuple[Any, ...]]:
         """The rows of a read, straight through the driver (see ``fetch_one``)."""
+        replica = self._replica()
+        if replica is not None:
+            try:
+                return replica.db.fetch_all(sql, params, one=one)
+            except Exception as exc:
+                if not (database_unavailable(exc) or _driver_unavailable(exc)):
+                    raise
+                # A read is safe to run again: on the primary, once the replica is skipped.
+                assert self._replicas is not None
+                self._replicas.failed(replica, exc)
         if self.is_postgres:
             sql = self._pg_sql.get(sql) or self._pg_sql.setdefault(sql, sql.replace("?", "%s"))
         raw = self.engine.raw_connection()
@@ -158,7 +263,16 @@ class Database:
     def read(self, *, budget: float | None = None) -> Iterator[Connection]:
         """A connection for reads. With a ``budget`` (seconds), a statement that runs past it
         is cancelled and :class:`QueryTimeout` raised (see ``_bounded``): for reads whose cost
-        the client controls."""
+        the client controls. On a replica when the request allows it (storage/replicas.py)."""
+        if self._replicas is not None:
+            with self._routed(lambda db: db._read_here(budget)) as conn:
+                yield conn
+            return
+        with self._read_here(budget) as conn:
+            yield conn
+
+    @contextmanager
+    def _read_here(self, budget: float | None) -> Iterator[Connection]:
         if budget is not None:
             with self._bounded(budget) as conn:
                 yield conn
@@ -169,7 +283,17 @@ class Database:
     @contextmanager
     def snapshot(self, *, budget: float | None = None) -> Iterator[Connection]:
         """A read-only transaction: several statements see one snapshot (a page and its
-        count), and server-side cursors work on PostgreSQL. ``budget`` as for ``read``."""
+        count), and server-side cursors work on PostgreSQL. ``budget`` and replicas as for
+        ``read``."""
+        if self._replicas is not None:
+            with self._routed(lambda db: db._snapshot_here(budget)) as conn:
+                yield conn
+            return
+        with self._snapshot_here(budget) as conn:
+            yield conn
+
+    @contextmanager
+    def _snapshot_here(self, budget: float | None) -> Iterator[Connection]:
         if budget is not None:
             with self._bounded(budget) as conn:
                 yield conn
@@ -242,9 +366,20 @@ class Database:
         return self._has_postgis
 
     def dispose(self) -> None:
+        if self._replicas is not None:
+            self._replicas.close()
+            self._replicas = None
         if self._checkpointer is not None:
             self._checkpointer.close()
         self.engine.dispose()
+
+
+def _driver_unavailable(exc: BaseException) -> bool:
+    """``database_unavailable`` for the driver's own exceptions (``fetch_all`` talks to psycopg
+    directly): the connection failed or was lost, not a statement stopped for its budget."""
+    import psycopg
+
+    return isinstance(exc, psycopg.OperationalError) and getattr(exc, "sqlstate", None) != "57014"
 
 
 def _cancelled(exc: OperationalError) -> bool:

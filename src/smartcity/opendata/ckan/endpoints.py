@@ -144,6 +144,21 @@ CKAN_PREFIXES = (
 # CKAN's paths, as a pattern for the app's edge (app.py).
 CKAN_PATHS = "(" + "|".join(re.escape(p) for p in CKAN_PREFIXES) + ")"
 
+# The Action API's paths (every language), as a pattern for the app's read routing (app.py).
+CKAN_ACTION_PATHS = r"(/(en|tc|sc)-data)?/api/(3/)?action/"
+_ACTION_NAME = re.compile(CKAN_ACTION_PATHS + r"(?P<name>[^/]+)/?$")
+
+
+def is_read_action(path: str) -> bool:
+    """Whether ``path`` calls a read-only action (CKAN's side_effect_free: package_show,
+    package_search, datastore_search ...), by GET or POST alike: ckanapi POSTs every call.
+    Such calls may be served by a read replica (app.py, hub/api/read_routing.py)."""
+    match = _ACTION_NAME.match(path)
+    if match is None:
+        return False
+    found = actions.find(match.group("name"))
+    return found is not None and found.read_only
+
 
 def is_ckan_path(path: str) -> bool:
     return path.startswith(CKAN_PREFIXES)
