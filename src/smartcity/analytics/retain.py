@@ -40,6 +40,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, column, delete, func, insert, select, table, text, update
+from sqlalchemy.exc import OperationalError
 
 from smartcity.analytics.history import (
     ARCHIVE_MARK,
@@ -136,7 +137,15 @@ def retain(
         with db.read() as conn:
             result.planned = _plan(conn, first_kept)
         for plan in result.planned:
-            done = _archive_month(db, archive, plan, offset_us, progress)
+            try:
+                done = _archive_month(db, archive, plan, offset_us, progress)
+            except OperationalError as exc:
+                if "lock timeout" not in str(exc):
+                    raise
+                raise RetainError(
+                    f"{plan.label}: the history tables stayed busy for 10 s (a long query?), "
+                    "so the month was not detached; nothing was lost. Run again."
+                ) from None
             if done is not None:
                 result.archived.append(done)
                 _note_manifest(archive, done)
