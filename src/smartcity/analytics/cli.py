@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from smartcity.commandline import DatabaseOpt, open_database
@@ -148,6 +148,93 @@ def history_export(
         )
     if result.held_back:
         console.print("Rows accepted in the last --settle seconds are left for the next run.")
+
+
+def parse_keep(text: str) -> int:
+    """A retention window: 400d, 13w, 36h (days, weeks, hours), in microseconds."""
+    raw = text.strip().lower()
+    units = {"d": 86_400, "w": 7 * 86_400, "h": 3_600}
+    if len(raw) < 2 or raw[-1] not in units or not raw[:-1].isdigit() or int(raw[:-1]) < 1:
+        raise typer.BadParameter(f"{text!r}: give days, weeks or hours, e.g. 400d, 57w")
+    return int(raw[:-1]) * units[raw[-1]] * 1_000_000
+
+
+@history_app.command("retain")
+def history_retain(
+    keep: Annotated[
+        str, typer.Option(help="Keep this much history in the database, e.g. 400d (days, w, h)")
+    ],
+    archive: Annotated[
+        Path,
+        typer.Option(help="Folder for the archived months (Parquet, the export's layout)"),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the months that would go, change nothing")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Move every whole month older than --keep out of the database into Parquet (checked
+    before anything is removed); temporal queries over those months then answer 410."""
+    from smartcity.analytics.retain import RetainError, retain
+
+    keep_us = parse_keep(keep)
+    db = open_database(database, current=True)
+    try:
+        with Progress(
+            TextColumn("[bold]history retain {task.fields[month]}"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,} rows"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=dry_run,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(month: str, done: int, total: int) -> None:
+                if month not in tasks:
+                    tasks[month] = bar.add_task(month, total=total, month=month)
+                bar.update(tasks[month], completed=done, total=max(total, done))
+
+            result = retain(db, archive, keep_us=keep_us, dry_run=dry_run, progress=progress)
+    except RetainError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    if as_json:
+        summary = {
+            "archive": str(archive),
+            "keep_from": result.keep_from,
+            "dry_run": dry_run,
+            "months": [
+                {"month": p.label, "batch": p.batch, "rows": p.rows} for p in result.planned
+            ],
+            "archived": [vars(d) for d in result.archived],
+            "finished": result.finished,
+        }
+        console.print_json(json.dumps(summary))
+        return
+    if dry_run:
+        if not result.planned:
+            console.print(f"Nothing to archive: the history starts in {result.keep_from} or later.")
+            return
+        title = f"Would archive (keeping {result.keep_from} on)"
+        table = Table("month", "batch", "rows", title=title)
+        for p in result.planned:
+            table.add_row(p.label, str(p.batch), f"{p.rows:,}")
+        console.print(table)
+        return
+    for month in result.finished:
+        console.print(f"Finished {month}: removed what an interrupted run had archived.")
+    if not result.archived:
+        console.print(f"Nothing to archive: the database holds {result.keep_from} on.")
+        return
+    table = Table("month", "batch", "rows", "files", "bytes", title=f"Archived to {archive}")
+    for d in result.archived:
+        table.add_row(d.month, str(d.batch), f"{d.rows:,}", str(d.files), f"{d.bytes:,}")
+    console.print(table)
 
 
 @analytics_app.command("sql")

@@ -60,6 +60,9 @@ AH = schema.attr_history
 
 STATE = "_state.json"
 LOCK = "_lock"
+# Written by ``smartcity history retain`` in its archive folder (analytics/retain.py): an
+# export must not write there (it would remove the archive's files as uncommitted ones).
+ARCHIVE_MARK = "_archive.json"
 FORMAT = 1
 HONG_KONG_OFFSET_US = 8 * 3_600_000_000  # UTC+8 all year (no daylight saving since 1979)
 DEFAULT_CHUNK_ROWS = 50_000
@@ -162,6 +165,10 @@ def export_history(
     is called after each chunk with (keys done, keys to do, rows written); ``after_file``
     after each file is in place (tests use it to stop a run half-way)."""
     out.mkdir(parents=True, exist_ok=True)
+    if (out / ARCHIVE_MARK).exists():
+        raise ExportError(
+            f"{out} is an archive of `smartcity history retain`: export to a folder of its own"
+        )
     iris = sorted({expand(t) for t in types}) if types else None
     if settle_s is None:
         settle_s = DEFAULT_PG_SETTLE_S if db.is_postgres else 0.0
@@ -217,24 +224,30 @@ def export_history(
         return result
 
 
+def read_columns(history: Any) -> tuple[Any, ...]:
+    """The columns ``group_rows`` takes, from ``history`` (``attr_history`` or a table like
+    it, such as a detached partition) joined with ``history_entities``."""
+    return (
+        history.c.iid,
+        history.c.attr,
+        history.c.dataset_id,
+        history.c.instance_id,
+        history.c.observed_at,
+        history.c.created_at,
+        history.c.num,
+        cast(history.c.value, Text).label("value_text"),
+        history.c.deleted_at,
+        H.c.tenant,
+        H.c.entity_id,
+        cast(H.c.types, Text).label("types_text"),
+    )
+
+
 def _chunk(
     after: int, iris: Sequence[str] | None, since_us: int | None, n: int, dialect: str
 ) -> Select[Any]:
     stmt = (
-        select(
-            AH.c.iid,
-            AH.c.attr,
-            AH.c.dataset_id,
-            AH.c.instance_id,
-            AH.c.observed_at,
-            AH.c.created_at,
-            AH.c.num,
-            cast(AH.c.value, Text).label("value_text"),
-            AH.c.deleted_at,
-            H.c.tenant,
-            H.c.entity_id,
-            cast(H.c.types, Text).label("types_text"),
-        )
+        select(*read_columns(AH))
         .join(H, H.c.hid == AH.c.hid)
         .where(AH.c.iid > after)
         .order_by(AH.c.iid)
@@ -270,6 +283,33 @@ def _write_chunk(
     offset_us: int,
     after_file: Callable[[Path], None] | None,
 ) -> _Written:
+    groups = group_rows(rows, iris, offset_us, state.done)
+    written = _Written()
+    for (tkey, day), buf in sorted(groups.items()):
+        folder = out / f"type={tkey}" / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"part-{state.seq:010d}.parquet"
+        tmp = folder / f".{final.name}.tmp"  # hidden: no reader's glob or listing takes it
+        pq.write_table(buf.table(), tmp, compression="zstd")
+        _fsync(tmp)
+        os.replace(tmp, final)
+        written.rows += len(buf)
+        written.files += 1
+        written.partitions.add((tkey, day))
+        if after_file is not None:
+            after_file(final)
+    return written
+
+
+def group_rows(
+    rows: Sequence[Any],
+    iris: Sequence[str] | None,
+    offset_us: int,
+    done: Callable[[str], int] | None = None,
+) -> dict[tuple[str, str], RowBuffer]:
+    """Rows read by ``read_columns`` as typed Parquet rows, by (type partition, date): the
+    layout of the export, which ``smartcity history retain`` writes too. ``done(type IRI)``
+    is the key up to which a type's rows were exported already (left out here)."""
     groups: dict[tuple[str, str], RowBuffer] = {}
     # What rows of one entity, one attribute or one day share is worked out once per chunk.
     homes: dict[Any, tuple[str, str, str, int]] = {}
@@ -297,10 +337,10 @@ def _write_chunk(
             etype = ([t for t in types if iris is None or t in iris] or types)[0]
             tshort = short_name(etype)
             # Rows up to here were exported by an earlier run over one of its types alone.
-            done = max(state.done(t) for t in types)
-            home = homes[types_text] = (etype, tshort, partition_key(tshort), done)
-        etype, tshort, tkey, done = home
-        if iid <= done:
+            upto = max(done(t) for t in types) if done is not None else -1
+            home = homes[types_text] = (etype, tshort, partition_key(tshort), upto)
+        etype, tshort, tkey, upto = home
+        if iid <= upto:
             continue
         value = _json(value_text)
         deleted = deleted_at is not None
@@ -336,21 +376,7 @@ def _write_chunk(
                 deleted,
             )
         )
-    written = _Written()
-    for (tkey, day), buf in sorted(groups.items()):
-        folder = out / f"type={tkey}" / f"date={day}"
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"part-{state.seq:010d}.parquet"
-        tmp = folder / f".{final.name}.tmp"  # hidden: no reader's glob or listing takes it
-        pq.write_table(buf.table(), tmp, compression="zstd")
-        _fsync(tmp)
-        os.replace(tmp, final)
-        written.rows += len(buf)
-        written.files += 1
-        written.partitions.add((tkey, day))
-        if after_file is not None:
-            after_file(final)
-    return written
+    return groups
 
 
 def _json(value: Any) -> Any:

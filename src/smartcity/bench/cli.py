@@ -172,6 +172,34 @@ def bench_opendata_search(
     console.print(results_table(results))
 
 
+@bench_app.command("history")
+def bench_history(
+    database: Annotated[
+        str, typer.Option("--database", help="PostgreSQL URL (a scratch database is created)")
+    ],
+    month_rows: Annotated[int, typer.Option(help="Readings per month")] = 300_000,
+    months: Annotated[int, typer.Option(help="Months of history")] = 12,
+) -> None:
+    """Temporal queries before and after monthly partitions, bytes per row in PostgreSQL and
+    in Parquet, and the time `history retain` takes for one month."""
+    import json
+
+    from smartcity.bench import history
+
+    with console.status("benchmarking...") as status:
+        try:
+            figures = history.run(
+                database,
+                month_rows=month_rows,
+                months=months,
+                progress=lambda s: status.update(f"benchmarking: {s}"),
+            )
+        except RuntimeError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print_json(json.dumps(figures))
+
+
 @bench_app.command("engines")
 def bench_engines(
     rows: Annotated[int, typer.Option(help="30-second detector samples to aggregate")] = 1_000_000,

@@ -143,3 +143,18 @@ class Conflict(NgsiError):
     type_name = "Conflict"
     status = 409
     title = "Conflict"
+
+
+class HistoryArchived(NgsiError):
+    """A temporal query reaching into months that ``smartcity history retain`` moved out of
+    the database into Parquet. NGSI-LD defines no error for this, so the type is the
+    platform's own URN; the detail says from when the history is kept and where the archive
+    is (docs/hub.md, "Archived history")."""
+
+    type_name = "HistoryArchived"
+    status = 410
+    title = "History archived"
+
+    @property
+    def type_uri(self) -> str:
+        return "urn:smartcity:errors:HistoryArchived"

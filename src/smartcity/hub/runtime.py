@@ -19,6 +19,7 @@ features register theirs (ingestion's sweeps, the archive's runs) on the same sc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ from smartcity.hub.subscriptions.senders import Senders
 from smartcity.hub.subscriptions.service import SubscriptionService
 from smartcity.hub.temporal.service import TemporalService
 from smartcity.security.keys import KeyStore
+from smartcity.storage import partitions
 from smartcity.storage.engine import Database
 from smartcity.storage.leases import Scheduler, Stop
 
 # The lease-holder queues periodic (timeInterval) notifications; the job itself only wakes
 # the delivery loop, which checks the periodic subscriptions before each claim.
 PERIODIC_JOB = "notifications.periodic"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,8 +71,17 @@ class Hub:
         if not self._jobs:
             self._jobs.append(self.scheduler.every(PERIODIC_JOB, 1.0, self.notifier.wake))
             self.notifier.periodic_here = lambda: self.scheduler.holds(PERIODIC_JOB)
+            if self.db.is_postgres:  # the history's monthly partitions, made ahead of time
+                self._jobs.append(
+                    self.scheduler.every(partitions.JOB, partitions.JOB_PERIOD_S, self._partitions)
+                )
         self.notifier.start()
         self.federation.start()  # registration subscriptions' notifications
+
+    def _partitions(self) -> None:
+        made = partitions.ensure_ahead(self.db)
+        if made:
+            log.info("made history partitions %s", ", ".join(made))
 
     def stop(self) -> None:
         for stop in self._jobs:

@@ -158,6 +158,28 @@ attr_history_hourly = Table(
     sqlite_with_rowid=False,
 )
 
+# Months of history that ``smartcity history retain`` moved out of the database into Parquet
+# (migration 0023; storage/partitions.py): written before a month's rows leave, so the Temporal
+# API refuses queries reaching into it (410) from then on, with ``location`` in its message.
+# A month has more than one batch when readings for it arrived after it was archived.
+# On PostgreSQL ``attr_history`` and ``attr_history_hourly`` are partitioned by month there
+# (the tables below declare the unpartitioned layout SQLite keeps; see partitions.py).
+history_archives = Table(
+    "history_archives",
+    metadata,
+    Column("month", String(7), primary_key=True),  # YYYY-MM, UTC
+    Column("batch", Integer, primary_key=True),
+    Column("lo_us", BigInteger, nullable=False),  # the month's first microsecond
+    Column("hi_us", BigInteger, nullable=False),  # the next month's
+    Column("location", Text, nullable=False),  # the archive folder
+    Column("state", String(16), nullable=False),  # archiving | archived
+    Column("rows", BigInteger, nullable=True),  # rows written, once archived
+    # SQLite: the highest attr_history key archived; later rows of the month are another batch.
+    Column("upto_key", BigInteger, nullable=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+)
+
 
 def outbox_delivery_columns() -> list[Column[Any]]:
     """The delivery state both outboxes share (migration 0012; hub/subscriptions/outbox.py).

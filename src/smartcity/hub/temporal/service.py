@@ -25,6 +25,15 @@ Time ranges
     intervals, so consecutive queries (and temporal pages) neither overlap nor leave gaps.
     Without timerel the whole evolution is selected.
 
+Archived months
+    ``smartcity history retain`` moves whole months of old history into Parquet files and out
+    of the database (storage/partitions.py). A query whose time range (timerel) reaches into
+    such a month is refused with 410 Gone, naming the archive and the first time still held,
+    rather than answered with part of the evolution: the archive is for the analytics
+    (DuckDB, Spark). A query without timerel asks for the evolution the database holds: it
+    starts where the archive ends (so lastN and dashboards go on working). Months are
+    archived by observedAt; the rule applies to every timeproperty.
+
 Aggregations
     Periods lie on a fixed UTC grid: multiples of aggrPeriodDuration since the epoch (whole
     weeks from a Monday), so PT1H periods start on the hour and P1D periods at midnight
@@ -57,7 +66,13 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from smartcity.hub.entity import VALUE_KEY, Doc, Instance
-from smartcity.hub.errors import BadRequestData, Conflict, ResourceNotFound, TooManyResults
+from smartcity.hub.errors import (
+    BadRequestData,
+    Conflict,
+    HistoryArchived,
+    ResourceNotFound,
+    TooManyResults,
+)
 from smartcity.hub.history import instance_rows, numeric
 from smartcity.hub.querying import EntityQuery
 from smartcity.hub.service import EntityService
@@ -65,6 +80,7 @@ from smartcity.hub.temporal import repository as repo
 from smartcity.hub.temporal.repository import HOUR, HistoryFilter, Series
 from smartcity.hub.timeutil import now_us, parse_datetime_us
 from smartcity.storage.engine import Database
+from smartcity.storage.partitions import archived_months, month_label
 
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
@@ -218,6 +234,37 @@ def month_of(t: int) -> int:
     """The month number (from January of year 0) of a time in microseconds."""
     d = _EPOCH + timedelta(microseconds=t)
     return d.year * 12 + d.month - 1
+
+
+def held_from(conn: Connection, lo: int | None, hi: int | None, *, explicit: bool) -> int | None:
+    """The start of the range to read, given the months archived: ``lo`` itself when none
+    of them overlaps [lo, hi) (None: unbounded); the end of the archive when the range was not
+    asked for (no timerel); HistoryArchived when an asked-for range reaches into them."""
+    months = archived_months(conn)
+    if not months:
+        return lo
+    kept_from = max(m.hi for m in months)
+    if not explicit:
+        return kept_from if lo is None or lo < kept_from else lo
+    hit = [m for m in months if (lo is None or lo < m.hi) and (hi is None or m.lo < hi)]
+    if not hit:
+        return lo
+    since = _iso(kept_from)
+    first, last = month_label(months[0].month), month_label(months[-1].month)
+    span = first if first == last else f"{first} to {last}"
+    locations = sorted({m.location for m in hit})
+    raise HistoryArchived(
+        f"the history before {since} is archived ({span}, UTC months) and no longer in the "
+        f"database; it is in the Parquet archive at {', '.join(locations)} (smartcity history "
+        f"retain), readable with smartcity analytics sql --history. Ask for times from {since} "
+        f"on, e.g. timerel=after&timeAt={since}",
+        archivedBefore=since,
+        archive=locations[0] if len(locations) == 1 else locations,
+    )
+
+
+def _iso(t_us: int) -> str:
+    return (_EPOCH + timedelta(microseconds=t_us)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -379,6 +426,7 @@ class TemporalService:
             for r in rows
         }
         lo, hi = tq.bounds()
+        lo = held_from(conn, lo, hi, explicit=tq.timerel is not None)
         series = Series(
             hids=list(found),
             attrs=attrs,
