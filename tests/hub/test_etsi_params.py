@@ -7,8 +7,16 @@ silently ignored would answer something the client did not ask for."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 from fastapi.testclient import TestClient
+
+from smartcity.app import create_app
+from smartcity.config import Settings
 
 JSON = {"Content-Type": "application/json"}
 INVALID = "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest"
@@ -107,3 +115,70 @@ def test_writes_to_one_entity_take_its_type(sensor: TestClient) -> None:
     assert r.status_code == 204
     assert sensor.delete(f"{V1}/entities/{ID}/attrs/n", params=given).status_code == 204
     assert sensor.delete(f"{V1}/entities/{ID}", params=given).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/entities?type=Sensor&options=bogus"),
+        ("GET", f"/entities/{ID}?options=bogus"),
+        ("GET", f"/temporal/entities/{ID}?options=bogus"),
+        ("POST", f"/entities/{ID}/attrs?options=bogus"),
+    ],
+)
+def test_unsupported_option_is_invalid_request(sensor: TestClient, method: str, path: str) -> None:
+    """Clause 5.5.2: "values of the options parameter that are not supported by the
+    operation" are InvalidRequest too."""
+    r = sensor.request(
+        method, f"{V1}{path}", json={"n": {"value": 1}} if method == "POST" else None
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == INVALID
+    assert "bogus" in r.json()["detail"]
+
+
+SPEC = Path(__file__).resolve().parents[2].parent / "shared/ngsi-ld/ngsi-ld-api-v1.8.1.yaml"
+
+
+def _spec_parameters() -> dict[tuple[str, str], set[str]]:
+    """(method, path with {} for path parameters) -> the query parameters the OpenAPI of the
+    specification gives the operation."""
+    spec: Any = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    shared = spec["components"]["parameters"]
+
+    def resolved(p: dict[str, Any]) -> dict[str, Any]:
+        return shared[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p
+
+    found: dict[tuple[str, str], set[str]] = {}
+    for path, operations in spec["paths"].items():
+        common = operations.get("parameters", [])
+        for method, op in operations.items():
+            if method == "parameters":
+                continue
+            params = [resolved(p) for p in common + op.get("parameters", [])]
+            key = (method, re.sub(r"\{[^}]*\}", "{}", path))
+            found[key] = {p["name"] for p in params if p["in"] == "query"}
+    return found
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="../shared/ngsi-ld is not present")
+def test_every_parameter_the_specification_gives_is_known(settings: Settings) -> None:
+    """The routes declare every query parameter the v1.8.1 OpenAPI gives their operation, so
+    none of them is refused as unknown."""
+    served = create_app(settings, check_schema=False).openapi()["paths"]
+    declared = {
+        (method, re.sub(r"\{[^}]*\}", "{}", path.removeprefix(V1))): {
+            p["name"] for p in op.get("parameters", []) if p["in"] == "query"
+        }
+        for path, operations in served.items()
+        if path.startswith(V1)
+        for method, op in operations.items()
+    }
+    given = _spec_parameters()
+    assert len(given.keys() & declared.keys()) >= 50  # all 53 operations but sourceIdentity
+    missing = {
+        key: sorted(names - declared[key] - {"local"})
+        for key, names in given.items()
+        if key in declared and names - declared[key] - {"local"}
+    }
+    assert missing == {}

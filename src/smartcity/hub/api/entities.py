@@ -132,6 +132,7 @@ async def query_entities(
     orderBy: str | None = None,
     datasetId: str | None = None,
     entityMap: str | None = None,
+    details: str | None = None,  # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
 ) -> Response:
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     limits = h.settings.limits
@@ -238,6 +239,7 @@ async def retrieve_entity(
     containedBy: str | None = None,
     datasetId: str | None = None,
     entityMap: str | None = None,
+    details: str | None = None,  # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
 ) -> Response:
     return await retrieve(call, entityId)
 
@@ -388,7 +390,14 @@ async def _distributed_entity_write(
     "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Merge entity"
 )
 async def merge_entity(
-    call: Write, entityId: str, _type: EntityTypeHint, options: str | None = None
+    call: Write,
+    entityId: str,
+    _type: EntityTypeHint,
+    options: str | None = None,
+    # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
+    observedAt: str | None = None,
+    format: str | None = None,
+    lang: str | None = None,
 ) -> Response:
     h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")

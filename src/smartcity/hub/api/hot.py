@@ -53,8 +53,8 @@ def route(method: str, path: str) -> Handler | None:
 
 
 # The query parameters of the routes answered here, as the routes declare them.
-RETRIEVE_PARAMS = known_params(retrieve_entity, "/entities/{entityId:path}")
-PATCH_PARAMS = known_params(patch_attr, "/entities/{entityId:path}/attrs/{attrId}")
+RETRIEVE_PARAMS = known_params(retrieve_entity, "/entities/{entityId}")
+PATCH_PARAMS = known_params(patch_attr, "/entities/{entityId}/attrs/{attrId}")
 
 
 async def _retrieve(request: Request, entity_id: str) -> Response:
