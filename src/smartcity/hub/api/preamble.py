@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from weakref import ref
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -69,7 +70,9 @@ class LinkedCall(Call):
 # Accepted by every operation: ``local=true`` keeps a request on this broker (clause 6.3.18);
 # every operation that may be distributed takes it, and the hub's writes read it too.
 EVERYWHERE = frozenset({"local"})
-_known: dict[int, frozenset[str]] = {}
+# Per route object, by id (routes are not hashable) with a weak reference to tell a route from
+# a later one that reuses a freed route's id (apps come and go, in tests).
+_known: dict[int, tuple[ref[APIRoute], frozenset[str]]] = {}
 
 
 def _declared(dependant: Dependant) -> set[str]:
@@ -93,9 +96,10 @@ def check_params(request: Request, known: frozenset[str] | None = None) -> None:
         route = request.scope.get("route")
         if not isinstance(route, APIRoute):
             return
-        known = _known.get(id(route))
-        if known is None:
-            known = _known[id(route)] = EVERYWHERE | _declared(route.dependant)
+        entry = _known.get(id(route))
+        if entry is None or entry[0]() is not route:
+            entry = _known[id(route)] = (ref(route), EVERYWHERE | _declared(route.dependant))
+        known = entry[1]
     unknown = sorted({name for name in request.query_params if name not in known})
     if unknown:
         raise InvalidRequest(
