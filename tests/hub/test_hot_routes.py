@@ -76,6 +76,8 @@ ENTITY = {
         ("/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:1", {"Accept": "application/geo+json"}),
         ("/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:1", {"Accept": "text/csv"}),
         ("/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:1?options=bogus", {}),
+        ("/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:1?limt=5", {}),  # unknown parameter
+        ("/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:1?type=Bench", {}),
         ("/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:2", {}),
         ("/ngsi-ld/v1/entities/not%20a%20uri", {}),
         ("/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:1", {"NGSILD-Tenant": "other"}),

@@ -707,7 +707,6 @@ ANY = _Any()
         ({"options": "aggregatedValues"}, "aggrMethods"),
         ({"options": "temporalValues,aggregatedValues"}, "not both"),
         ({"options": "temporalValues", "aggrMethods": "avg"}, "aggrMethods"),
-        ({"options": "keyValues"}, "keyValues"),
         ({"format": "bogus"}, "format"),
         ({"datasetId": "not a uri"}, "datasetId"),
         (
@@ -741,6 +740,21 @@ def test_bad_parameters_are_400_saying_why(
         assert r.status_code == 400, (url, params, r.text)
         assert r.json()["type"] == ERR + "BadRequestData"
         assert word in r.json()["detail"], (word, r.json())
+
+
+def test_unsupported_options_are_invalid_request(client: TestClient) -> None:
+    """keyValues is an entity representation the temporal API does not support: an options
+    value unsupported by the operation is InvalidRequest (clause 5.5.2), on GET and POST."""
+    hourly(client, 1)
+    answers = [
+        client.get(T, params={"type": "Sensor", "options": "keyValues"}),
+        client.get(f"{T}/{S1}", params={"options": "keyValues"}),
+        post_query(client, {"type": "Query"}, 400, options="keyValues"),
+    ]
+    for r in answers:
+        assert r.status_code == 400, r.text
+        assert r.json()["type"] == ERR + "InvalidRequest"
+        assert "keyValues" in r.json()["detail"]
 
 
 def test_bad_bodies_are_400(client: TestClient) -> None:
@@ -969,7 +983,6 @@ def test_post_query_selects_on_the_latest_state_and_takes_a_body_context(
         ({"type": "Query", "q": "temperature>>1"}, {}, "q"),
         ({"type": "Query", "geoQ": {"georel": "near"}}, {}, "geo"),
         ({"type": "Query"}, {"aggrMethods": "avg", "aggrPeriodDuration": "P1M15D"}, "combined"),
-        ({"type": "Query"}, {"options": "keyValues"}, "keyValues"),
         ({"type": "Query"}, {"limit": "0"}, "count"),
     ],
 )

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from smartcity.hub.api.deps import bool_param, parse_options
 from smartcity.hub.api.entities import BODY, _update_response
 from smartcity.hub.api.negotiation import decode
-from smartcity.hub.api.preamble import Call, Manage, Write
+from smartcity.hub.api.preamble import Call, EntityTypeHint, Manage, Write
 from smartcity.hub.entity import (
     ENTITY_MEMBERS,
     check_name,
@@ -33,7 +33,9 @@ router = APIRouter(tags=["Context Information"])
 @router.post(
     "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Append entity attributes"
 )
-async def append_attrs(call: Write, entityId: str, options: str | None = None) -> Response:
+async def append_attrs(
+    call: Write, entityId: str, _type: EntityTypeHint, options: str | None = None
+) -> Response:
     h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     opts = parse_options(options, {"noOverwrite"})
@@ -105,7 +107,7 @@ async def _distributed_attrs_write(
 @router.patch(
     "/entities/{entityId:path}/attrs", openapi_extra=BODY, summary="Update entity attributes"
 )
-async def update_attrs(call: Write, entityId: str) -> Response:
+async def update_attrs(call: Write, entityId: str, _type: EntityTypeHint) -> Response:
     h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     decoded = await decode(request, h.contexts, h.settings.limits)
@@ -136,7 +138,7 @@ async def update_attrs(call: Write, entityId: str) -> Response:
     openapi_extra=BODY,
     summary="Partial attribute update",
 )
-async def patch_attr(call: Write, entityId: str, attrId: str) -> Response:
+async def patch_attr(call: Write, entityId: str, attrId: str, _type: EntityTypeHint) -> Response:
     return await patch_attribute(call, entityId, attrId)
 
 
@@ -193,7 +195,7 @@ def _parse_fragment(name: str, body: dict[str, Any], ctx: ActiveContext) -> dict
     openapi_extra=BODY,
     summary="Replace attribute",
 )
-async def replace_attr(call: Write, entityId: str, attrId: str) -> Response:
+async def replace_attr(call: Write, entityId: str, attrId: str, _type: EntityTypeHint) -> Response:
     h, tenant, request = call.hub, call.tenant, call.request
     check_uri(entityId, "entity id")
     if attrId in ENTITY_MEMBERS:
@@ -227,6 +229,7 @@ async def delete_attr(
     call: Manage,
     entityId: str,
     attrId: str,
+    _type: EntityTypeHint,
     datasetId: str | None = None,
     deleteAll: str | None = None,
 ) -> Response:

@@ -121,6 +121,10 @@ async def query_registrations(
     count: str | None = None,
     options: str | None = None,
     local: str | None = None,
+    # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
+    scopeQ: str | None = None,
+    geometryProperty: str | None = None,
+    lang: str | None = None,
 ) -> Response:
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     fed = h.federation

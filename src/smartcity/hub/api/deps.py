@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from fastapi import Request
 
-from smartcity.hub.errors import BadRequestData, Forbidden, Unauthorized
+from smartcity.hub.errors import BadRequestData, Forbidden, InvalidRequest, Unauthorized
 from smartcity.hub.runtime import Hub
 from smartcity.security.keys import ApiKey
 
@@ -67,12 +67,14 @@ def _key(request: Request, scope: str) -> ApiKey:
 
 
 def parse_options(options: str | None, allowed: set[str]) -> set[str]:
+    """The ``options`` values; one the operation does not support is InvalidRequest (clause
+    5.5.2: "values of the options parameter that are not supported by the operation")."""
     if not options:
         return set()
     found = {o.strip() for o in options.split(",") if o.strip()}
     unknown = found - allowed
     if unknown:
-        raise BadRequestData(
+        raise InvalidRequest(
             f"options {', '.join(sorted(unknown))} not understood here; allowed: "
             + ", ".join(sorted(allowed))
         )

@@ -29,7 +29,7 @@ from smartcity.hub.api.params import (
     query_from_params,
     require_selector,
 )
-from smartcity.hub.api.preamble import Call, LinkedCall, Manage, Read, Write
+from smartcity.hub.api.preamble import Call, EntityTypeHint, LinkedCall, Manage, Read, Write
 from smartcity.hub.api.query_body import QueryParams
 from smartcity.hub.entity import Doc, check_name, check_uri, parse_entity, render_entity
 from smartcity.hub.entity_maps import HEADER
@@ -40,6 +40,7 @@ from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
+from smartcity.hub.types_expr import parse_type_selection
 
 router = APIRouter(tags=["Context Information"])
 BODY = OBJECT_BODY
@@ -131,6 +132,7 @@ async def query_entities(
     orderBy: str | None = None,
     datasetId: str | None = None,
     entityMap: str | None = None,
+    details: str | None = None,  # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
 ) -> Response:
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     limits = h.settings.limits
@@ -224,6 +226,7 @@ async def query_entities(
 async def retrieve_entity(
     call: Read,
     entityId: str,
+    type: str | None = None,
     attrs: str | None = None,
     pick: str | None = None,
     omit: str | None = None,
@@ -236,6 +239,7 @@ async def retrieve_entity(
     containedBy: str | None = None,
     datasetId: str | None = None,
     entityMap: str | None = None,
+    details: str | None = None,  # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
 ) -> Response:
     return await retrieve(call, entityId)
 
@@ -273,6 +277,9 @@ async def _retrieve(call: LinkedCall, entity_id: str) -> Response:
     )
     selection = parse_selection(ctx, params.get("attrs"), links.pick, links.omit)
     selection.datasets = parse_datasets(params.get("datasetId"))
+    type_text = params.get("type")
+    # type (clause 6.5.3.1) names what the client expects: an entity of other types is not it.
+    types = parse_type_selection(type_text, ctx.expand) if type_text else None
 
     def render(doc: dict[str, Any]) -> dict[str, Any]:
         return render_entity(
@@ -309,6 +316,8 @@ async def _retrieve(call: LinkedCall, entity_id: str) -> Response:
             return with_warnings(error_response(missing), warnings)
         return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
     doc = await h.entities.get_async(tenant, entity_id)
+    if types is not None and not any(t <= set(doc["type"]) for t in types):
+        raise ResourceNotFound(f"entity {entity_id} is not of type {type_text}")
     rendered = render(doc)
     if links.join is not None:
         view = linking.View(ctx, fmt, "sysAttrs" in opts, params.get("lang"))
@@ -330,7 +339,7 @@ async def _retrieve(call: LinkedCall, entity_id: str) -> Response:
 @router.put(
     "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Replace entity"
 )
-async def replace_entity(call: Write, entityId: str) -> Response:
+async def replace_entity(call: Write, entityId: str, _type: EntityTypeHint) -> Response:
     h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     decoded = await decode(call.request, h.contexts, h.settings.limits)
@@ -380,7 +389,16 @@ async def _distributed_entity_write(
 @router.patch(
     "/entities/{entityId:path}", status_code=204, openapi_extra=BODY, summary="Merge entity"
 )
-async def merge_entity(call: Write, entityId: str, options: str | None = None) -> Response:
+async def merge_entity(
+    call: Write,
+    entityId: str,
+    _type: EntityTypeHint,
+    options: str | None = None,
+    # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
+    observedAt: str | None = None,
+    format: str | None = None,
+    lang: str | None = None,
+) -> Response:
     h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     parse_options(options, {"noOverwrite", "replace", "update"})
@@ -434,7 +452,7 @@ async def purge_entities(
 
 
 @router.delete("/entities/{entityId:path}", status_code=204, summary="Delete entity")
-async def delete_entity(call: Write, entityId: str) -> Response:
+async def delete_entity(call: Write, entityId: str, _type: EntityTypeHint) -> Response:
     h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
     answer = await _distributed_entity_write(

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from smartcity.hub.api.attrs import patch_attribute
-from smartcity.hub.api.entities import retrieve
+from smartcity.hub.api.attrs import patch_attr, patch_attribute
+from smartcity.hub.api.entities import retrieve, retrieve_entity
 from smartcity.hub.api.negotiation import error_response
-from smartcity.hub.api.preamble import reader, writer
+from smartcity.hub.api.preamble import check_params, known_params, reader, writer
 from smartcity.hub.errors import DatabaseUnavailable, NgsiError
 from smartcity.storage.engine import database_unavailable
 
@@ -52,13 +52,22 @@ def route(method: str, path: str) -> Handler | None:
     return None
 
 
+# The query parameters of the routes answered here, as the routes declare them.
+RETRIEVE_PARAMS = known_params(retrieve_entity, "/entities/{entityId}")
+PATCH_PARAMS = known_params(patch_attr, "/entities/{entityId}/attrs/{attrId}")
+
+
 async def _retrieve(request: Request, entity_id: str) -> Response:
     # The route's own dependency (api/preamble.py), called as FastAPI would have.
-    return await retrieve(await reader(request), entity_id)
+    call = await reader(request)
+    check_params(request, RETRIEVE_PARAMS)
+    return await retrieve(call, entity_id)
 
 
 async def _patch(request: Request, entity_id: str, attr_id: str) -> Response:
-    return await patch_attribute(await writer(request), entity_id, attr_id)
+    call = await writer(request)
+    check_params(request, PATCH_PARAMS)
+    return await patch_attribute(call, entity_id, attr_id)
 
 
 PREFIX = "/ngsi-ld/v1/"

@@ -10,9 +10,9 @@ history only; see ``smartcity.hub.temporal.service``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -62,6 +62,7 @@ from smartcity.hub.temporal.service import (
     parse_period,
 )
 from smartcity.hub.timeutil import compact_iso_from_us, parse_datetime_us
+from smartcity.hub.types_expr import parse_type_selection
 
 router = APIRouter(tags=["Temporal Context Information"])
 TEMPORAL_OPTIONS = {TEMPORAL_VALUES, AGGREGATED_VALUES, "sysAttrs"}
@@ -179,6 +180,21 @@ def _refuse_entity_only(given: dict[str, str | None]) -> None:
         )
 
 
+def _entity_only_params(
+    join: str | None = None,
+    joinLevel: str | None = None,
+    containedBy: str | None = None,
+    entityMap: str | None = None,
+) -> None:
+    """Declared on the temporal reads so that these are refused with their reason rather than
+    as parameters unknown to the operation."""
+    given = {"join": join, "joinLevel": joinLevel, "containedBy": containedBy}
+    _refuse_entity_only({**given, "entityMap": entityMap})
+
+
+EntityOnly = Annotated[None, Depends(_entity_only_params)]
+
+
 def _check_projection(attrs: str | None, pick: str | None, omit: str | None) -> None:
     """pick and omit replace attrs (clause 4.21): combining them is ambiguous."""
     for name, value in (("pick", pick), ("omit", omit)):
@@ -223,6 +239,7 @@ def _respond(
 @router.get("/temporal/entities", summary="Query temporal evolution of entities")
 async def query_temporal(
     call: Read,
+    _refused: EntityOnly,
     id: str | None = None,
     type: str | None = None,
     idPattern: str | None = None,
@@ -253,7 +270,6 @@ async def query_temporal(
     local: str | None = None,
 ) -> Response:
     call.accept()  # 406 before any work
-    _refuse_entity_only(dict(call.request.query_params))
     return await _query_temporal(
         call,
         call.context,
@@ -382,6 +398,8 @@ async def _query_temporal(
 async def retrieve_temporal(
     call: Read,
     entityId: str,
+    _refused: EntityOnly,
+    type: str | None = None,
     attrs: str | None = None,
     pick: str | None = None,
     omit: str | None = None,
@@ -401,7 +419,6 @@ async def retrieve_temporal(
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     check_uri(entityId, "entity id")
     call.accept()
-    _refuse_entity_only(dict(request.query_params))
     opts = parse_options(options, TEMPORAL_OPTIONS)
     tq, representation = _temporal_query(
         timerel=timerel,
@@ -418,6 +435,8 @@ async def retrieve_temporal(
     _check_projection(attrs, pick, omit)
     selection = parse_selection(ctx, attrs, pick, omit)
     wanted, omitted = _projection(selection)
+    # type names what the client expects, as on Retrieve Entity (clause 6.5.3.1)
+    types = parse_type_selection(type, ctx.expand) if type else None
     dist = await federation.plan(
         request, h.federation, tenant, "retrieveTemporal", attrs=selection.attrs, entity_id=entityId
     )
@@ -450,6 +469,8 @@ async def retrieve_temporal(
             return with_warnings(error_response(exc), warnings)
         accept = choose_accept(request)
         return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
+    if types is not None and not any(t <= set(result.entities[0].types) for t in types):
+        raise ResourceNotFound(f"entity {entityId} is not of type {type}")
     rendered = render(result.entities[0])
     if not rendered and (selection.pick is not None or selection.omit is not None):
         # Clause 4.21: nothing of the entity is left to return.
@@ -673,6 +694,7 @@ async def delete_temporal(call: Write, entityId: str, local: str | None = None) 
 )
 async def query_temporal_post(
     call: ReadAuth,
+    _refused: EntityOnly,
     limit: str | None = None,
     offset: str | None = None,
     count: str | None = None,
@@ -692,7 +714,7 @@ async def query_temporal_post(
     decoded = await decode(request, h.contexts, limits, max_arrays=max_query_arrays(limits))
     call.accept()
     params = query_params_from_body(decoded.body)
-    _refuse_entity_only({**vars(params), **dict(request.query_params)})
+    _refuse_entity_only(vars(params))  # the query string's: EntityOnly
     for name, value in (("lastN", lastN), ("lang", lang)):
         in_body = getattr(params, name)
         if value is not None and in_body is not None and value != in_body:

@@ -84,6 +84,8 @@ def render_temporal(
                 ends = [_period_iso(t) for t in agg.ends]
                 for method in aggr_methods:
                     values = agg.values[method]
+                    if method in _OF_GIVEN_NUMBERS:
+                        values = [_as_given(v) for v in values]
                     # Tuples (serialised as arrays) made by zip: the fast path for big answers.
                     triples = list(zip(values, starts, ends, strict=True))
                     if None in values:
@@ -112,6 +114,17 @@ def render_temporal(
 # entities), and formatting a datetime costs more than everything else per period. They are
 # computed, so written as clients write times: 2020-08-01T12:00:00Z, no fraction.
 _period_iso = lru_cache(maxsize=65_536)(compact_iso_from_us)
+
+# Methods whose result is one of the given values, or a sum of them: computed over the history's
+# numeric column (a float), they come back as integers where the values were (120, not 120.0).
+_OF_GIVEN_NUMBERS = frozenset({"min", "max", "sum", "sumsq"})
+_EXACT = 2**53  # floats hold every whole number up to here exactly
+
+
+def _as_given(value: Any) -> Any:
+    if type(value) is float and value.is_integer() and -_EXACT < value < _EXACT:
+        return int(value)
+    return value
 
 
 def _normalized(
