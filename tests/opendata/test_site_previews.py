@@ -167,6 +167,8 @@ def test_a_live_dataset_maps_its_entities_and_charts_its_history(
     city.set_spots(1, 4)
     dataset = act("live_dataset_publish", type="OffStreetParking", owner_org="td")["result"]
     current = resource(dataset, "Current state (GeoJSON)")["id"]
+    listing = page(od_client, f"/tc/dataset/{dataset['name']}")
+    assert f'/resource/{current}#map">在地圖上查看' in listing  # the dataset page points to it
     html = page(od_client, f"/en/dataset/{dataset['name']}/resource/{current}")
     assert sorted(row_heads(html, "places")) == ["City Hall", "Star Ferry"]
     history = resource(dataset, "History, one CSV file per day (index)")

@@ -189,6 +189,12 @@ def dataset_page(request: Request, name: str, lang: LangDep, od: OpenDataDep) ->
         "dataset.html",
         {
             "package": package,
+            # Which resources show a map or a chart without reading their table (visuals.py);
+            # a DataStore table's figures are on its page beside the table.
+            "figures": {
+                r["id"]: visuals.plan(r, None, live=figures.live_type(package) is not None)
+                for r in package["resources"]
+            },
             # A data block, never run (the CSP allows no inline script); "</" cannot end it.
             "schema_org": schema.decode().replace("</", "<\\/"),
             "api_base": base_url(request),
