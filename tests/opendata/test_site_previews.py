@@ -189,3 +189,10 @@ def test_a_live_dataset_maps_its_entities_and_charts_its_history(
     assert data["series"][0]["values"] == [pytest.approx(sum(v) / len(v), abs=1e-3) for _, v in
                                            sorted(hours.items())]  # fmt: skip
     assert sum(len(v) for v in hours.values()) == 3  # 10 and 20, then 4
+
+
+def test_names_cannot_break_out_of_the_data_block() -> None:
+    name = "</script><script>alert(1)</script><!--"
+    shown = figures.MapPreview(places=[figures.Place(name, 22.3, 114.2)]).data()
+    assert "<" not in shown
+    assert json.loads(shown)["places"][0]["name"] == name

@@ -108,8 +108,9 @@ class ChartPreview:
 
 
 def _script_json(value: Any) -> str:
-    # A data block, never run (the CSP allows no inline script); "</" cannot end it.
-    return orjson.dumps(value).decode().replace("</", "<\\/")
+    # A data block, never run (the CSP allows no inline script). "<" only occurs inside JSON
+    # strings, where \u003c means the same: no "</script>" or "<!--" can reach the parser.
+    return orjson.dumps(value).decode().replace("<", "\\u003c")
 
 
 def fields_of(found: Registered) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from smartcity import __version__
 from smartcity.opendata.catalogue.access import ANONYMOUS
 from smartcity.opendata.catalogue.organisations import GROUP, ORGANIZATION, Kind
+from smartcity.opendata.citydata.exports import HKT
 from smartcity.opendata.dcat.schemaorg import schema_org_dataset
 from smartcity.opendata.errors import NotFound, OpenDataError
 from smartcity.opendata.languages import Lang as DataLang
@@ -263,7 +264,7 @@ def _figures(
     if plan.chart == "datastore" and found is not None:
         chart = figures.datastore_chart(od, found, plan)
     elif plan.chart == "live-history":
-        chart = figures.live_chart(od, package, dt.datetime.now(figures.exports.HKT).date())
+        chart = figures.live_chart(od, package, dt.datetime.now(HKT).date())
     return shown_map, chart
 
 
