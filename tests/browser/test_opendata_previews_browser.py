@@ -106,3 +106,19 @@ def test_without_javascript_the_tables_stand_in(
         expect(page.locator("figure.data-chart .chart-summary").first).to_contain_text("最低 1,037")
     finally:
         context.close()
+
+
+def test_the_figures_reflow_at_320_px(server: str, browser: Any, previews: dict[str, str]) -> None:
+    context = browser.new_context(viewport={"width": 320, "height": 640})
+    try:
+        page = context.new_page()
+        for kind, path in previews.items():
+            page.goto(f"{server}/en{path}")
+            ready = "#data-map[data-map-ready]" if kind == "map" else "figure[data-chart-ready]"
+            page.wait_for_selector(ready)
+            widths = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert widths[0] <= widths[1], f"{kind} scrolls sideways: {widths}"
+    finally:
+        context.close()
