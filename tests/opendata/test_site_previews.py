@@ -142,8 +142,9 @@ def test_an_uploaded_geojson_file_is_a_map(od_client: TestClient, org: Act) -> N
         data={"package_id": "pools", "name": "Broken", "format": "GeoJSON"},
         files={"upload": ("broken.geojson", b"{not json", "application/geo+json")},
     )
-    broken = page(od_client, f"/en/dataset/pools/resource/{bad.json()['result']['id']}")
-    assert "The map could not be shown: the file is not GeoJSON" in broken
+    broken = f"/dataset/pools/resource/{bad.json()['result']['id']}"
+    assert "The map could not be shown: the file is not GeoJSON" in page(od_client, "/en" + broken)
+    assert "無法顯示地圖：檔案不是 GeoJSON 格式" in page(od_client, "/tc" + broken)
 
 
 def test_a_private_datasets_previews_are_nobodys_business(od_client: TestClient, org: Act) -> None:

@@ -28,12 +28,18 @@ from smartcity.opendata.errors import OpenDataError
 from smartcity.opendata.runtime import OpenData
 from smartcity.opendata.site import visuals
 from smartcity.storage.engine import QueryTimeout
+from smartcity.web.nav import N_
 
 MAX_FEATURES = 500  # places drawn and listed
 MAX_POINTS = 500  # rows of a time series charted (the latest)
 MAX_GEOJSON_BYTES = 5_000_000  # an uploaded GeoJSON file read for its map
 MAX_VERTICES = 50_000  # line and polygon vertices drawn in all (beyond: their centre only)
 MAX_READINGS = 20_000  # a live dataset's history rows read for its chart
+# Why a figure is missing, translated on the page (a DataStore's own message passes as it is).
+SLOW = N_("the table took too long to read")
+MISSING = N_("the file is missing")
+TOO_LARGE = N_("the file is too large to show on a map: download it")
+NOT_GEOJSON = N_("the file is not GeoJSON")
 NAME_KEYS = ("name", "名稱", "名称", "title", "label", "NAME", "Name")
 
 
@@ -138,7 +144,7 @@ def datastore_map(od: OpenData, found: Registered, plan: visuals.Plan) -> MapPre
         with od.datastore.db.snapshot(budget=od.settings.datastore_search_timeout_s) as conn:
             page = s.search(conn, found, params)
     except (OpenDataError, QueryTimeout) as exc:
-        return MapPreview(error=getattr(exc, "message", "the table took too long to read"))
+        return MapPreview(error=getattr(exc, "message", SLOW))
     shown = MapPreview(capped=(page.total or 0) > MAX_FEATURES, limit=MAX_FEATURES)
     for n, record in enumerate(page.records, 1):
         lat = visuals.coordinate(record[0], "lat")
@@ -209,11 +215,11 @@ def upload_map(od: OpenData, package: Mapping[str, Any], resource_id: str, lang:
     except OpenDataError as exc:
         return MapPreview(error=exc.message)
     except FileNotFoundError:
-        return MapPreview(error="the file is missing")
+        return MapPreview(error=MISSING)
     except _TooLarge:
-        return MapPreview(error="the file is too large to show on a map: download it")
+        return MapPreview(error=TOO_LARGE)
     except _NotGeoJSON:
-        return MapPreview(error="the file is not GeoJSON")
+        return MapPreview(error=NOT_GEOJSON)
 
 
 def live_map(od: OpenData, package: Mapping[str, Any], lang: str) -> MapPreview | None:
@@ -284,7 +290,7 @@ def datastore_chart(od: OpenData, found: Registered, plan: visuals.Plan) -> Char
         with od.datastore.db.snapshot(budget=od.settings.datastore_search_timeout_s) as conn:
             page = s.search(conn, found, params)
     except (OpenDataError, QueryTimeout) as exc:
-        return ChartPreview(error=getattr(exc, "message", "the table took too long to read"))
+        return ChartPreview(error=getattr(exc, "message", SLOW))
     rows = []
     for record in page.records:
         when = visuals.moment(record[0])
