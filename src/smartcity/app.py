@@ -329,7 +329,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # DCAT-AP 3: /catalog.{ttl,rdf,jsonld} and /dataset/{name}[.ext] (opendata/dcat/).
     app.include_router(dcat_api.router)
     app.include_router(citydata_api.router)  # live city datasets' files
-    app.include_router(opendata_site.router)  # /{en,tc,sc}/dataset, organisation pages...
+    opendata_site.install(app)  # /{en,tc,sc}/dataset, organisation pages, preview script
     app.include_router(traffic_api.router)  # /api/v1/analytics/traffic (analytics/traffic)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)

@@ -1,9 +1,10 @@
 """Browser fixtures: a real server process on a temporary SQLite database with the blueprint
 loaded, and Debian's Chromium driven by Playwright (no browser download: executable_path).
 
-Reuse in any browser test: ``server`` (base URL), ``browser``, and ``page`` (a fresh page in a
-fresh context, English locale, 1280x900). Tests skip, saying why, when /usr/bin/chromium or the
-playwright package is missing; CI installs both.
+Reuse in any browser test: ``server`` (base URL), ``browser``, ``page`` (a fresh page in a
+fresh context, English locale, 1280x900) and ``offline_page`` (the same, refusing and
+recording every request to another host: ``page.outside``). Tests skip, saying why, when
+/usr/bin/chromium or the playwright package is missing; CI installs both.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -152,5 +154,27 @@ def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def offline_page(browser: Any) -> Any:
+    """A page whose requests to any host but the test server are refused and recorded."""
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.outside = outside
     yield page
     context.close()

@@ -1,10 +1,9 @@
-"""Every page works offline: nothing is requested from another host, and the API
-documentation pages (/docs, /redoc) render from vendored assets."""
+"""Every page works offline: nothing is requested from another host (``offline_page``, in
+conftest.py), and the API documentation pages (/docs, /redoc) render from vendored assets."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,28 +19,6 @@ PAGES = [
     "/docs",
     "/redoc",
 ]
-
-
-@pytest.fixture
-def offline_page(browser: Any) -> Any:
-    """A page whose requests to any host but the test server are refused and recorded."""
-    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
-    outside: list[str] = []
-
-    def only_local(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.outside = outside
-    yield page
-    context.close()
 
 
 @pytest.mark.parametrize("path", PAGES)

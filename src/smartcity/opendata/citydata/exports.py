@@ -126,23 +126,28 @@ def current_csv(hub: Hub, etype: EntityType) -> Iterator[bytes]:
     yield lines.take()
 
 
-def current_geojson(hub: Hub, etype: EntityType) -> Iterator[bytes]:
-    """A FeatureCollection: each entity's ``location`` as geometry, its attributes (key-values)
-    as properties."""
+def current_features(hub: Hub, etype: EntityType) -> Iterator[dict[str, Any]]:
+    """Each entity as a GeoJSON Feature: its ``location`` as geometry, its attributes
+    (key-values) as properties (the GeoJSON file's features, and the map preview's)."""
     ctx = city_context()
-    yield b'{"type":"FeatureCollection","features":['
-    first = True
     for doc in _docs(hub, etype):
         shown = render_entity(doc, ctx, fmt="keyValues")
         shown.pop("id", None)
         shown.pop("location", None)
         geometries = geo_subject(doc, LOCATION)
-        feature = {
+        yield {
             "type": "Feature",
             "id": doc["id"],
             "geometry": geometries[0] if geometries else None,
             "properties": shown,
         }
+
+
+def current_geojson(hub: Hub, etype: EntityType) -> Iterator[bytes]:
+    """A FeatureCollection of ``current_features``."""
+    yield b'{"type":"FeatureCollection","features":['
+    first = True
+    for feature in current_features(hub, etype):
         yield (b"" if first else b",") + orjson.dumps(feature)
         first = False
     yield b"]}"
@@ -173,11 +178,25 @@ HISTORY_COLUMNS = [
 
 def history_csv(hub: Hub, etype: EntityType, day: dt.date) -> Iterator[bytes]:
     """What the hub recorded of the type's entities on ``day`` (Hong Kong time)."""
-    ctx = city_context()
-    start, end = day_bounds(day)
     lines = _Lines()
     lines.row(HISTORY_COLUMNS)
     yield "\ufeff".encode() + lines.take()
+    for batch in history_batches(hub, etype, day):
+        for row in batch:
+            lines.row(row)
+        yield lines.take()
+
+
+def history_rows(hub: Hub, etype: EntityType, day: dt.date) -> Iterator[list[Any]]:
+    """The rows of ``history_csv`` (``HISTORY_COLUMNS``), values as the hub gives them."""
+    for batch in history_batches(hub, etype, day):
+        yield from batch
+
+
+def history_batches(hub: Hub, etype: EntityType, day: dt.date) -> Iterator[list[list[Any]]]:
+    """The day's rows, a batch per temporal read."""
+    ctx = city_context()
+    start, end = day_bounds(day)
     offset = 0
     while offset < MAX_ENTITIES:
         lo, seen_at_lo, entities = start, set[str](), 0
@@ -189,13 +208,14 @@ def history_csv(hub: Hub, etype: EntityType, day: dt.date) -> Iterator[bytes]:
                 etype.tenant, etype.query, tq, limit=HISTORY_PAGE, offset=offset
             )
             entities = len(result.entities)
+            batch: list[list[Any]] = []
             for entity in result.entities:
                 for attr, instances in entity.instances.items():
                     for inst in instances:
                         if inst.t == lo and inst.instance_id in seen_at_lo:
                             continue  # sent before the hub's limit cut the last read
                         value = render_instance(inst.value, ctx, "keyValues", False, None)
-                        lines.row(
+                        batch.append(
                             [
                                 entity.entity_id,
                                 ctx.compact(attr),
@@ -206,7 +226,7 @@ def history_csv(hub: Hub, etype: EntityType, day: dt.date) -> Iterator[bytes]:
                                 _iso(inst.modified_at),
                             ]
                         )
-            yield lines.take()
+            yield batch
             if result.partial is None:
                 break
             # The hub's instance limit cut this read at range-end: go on from there (the

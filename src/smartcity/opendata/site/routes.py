@@ -11,25 +11,30 @@ from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 
+from smartcity import __version__
 from smartcity.opendata.catalogue.access import ANONYMOUS
 from smartcity.opendata.catalogue.organisations import GROUP, ORGANIZATION, Kind
+from smartcity.opendata.citydata.exports import HKT
 from smartcity.opendata.dcat.schemaorg import schema_org_dataset
 from smartcity.opendata.errors import NotFound, OpenDataError
 from smartcity.opendata.languages import Lang as DataLang
 from smartcity.opendata.runtime import OpenData
 from smartcity.opendata.search.engine import SearchRequest
-from smartcity.opendata.site import preview
+from smartcity.opendata.site import figures, preview, visuals
 from smartcity.web import nav
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb, Pages
 from smartcity.web.paging import Pager, page_number
 from smartcity.web.routing import LangDep, page
 
+HERE = Path(__file__).parent
+ASSETS = "/opendata-assets"  # the previews' script and style (static/)
 router = APIRouter()
-pages = Pages(Path(__file__).parent / "templates", locale_dirs=[Path(__file__).parent / "locale"])
+pages = Pages(HERE / "templates", locale_dirs=[HERE / "locale"])
 nav.register(nav.NavItem("data", "/dataset", nav.N_("Open data"), 50))
 
 PER_PAGE = 20
@@ -48,6 +53,18 @@ SORTS = (
     ("title_string asc", nav.N_("Name (A to Z)")),
     ("metadata_created desc", nav.N_("Newest")),
 )
+
+
+def asset(path: str) -> str:
+    return f"{ASSETS}/{path}?v={__version__}"
+
+
+pages.extra_globals.update(data_asset=asset)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount(ASSETS, StaticFiles(directory=HERE / "static"), name="opendata-assets")
 
 
 def opendata(request: Request) -> OpenData:
@@ -173,6 +190,12 @@ def dataset_page(request: Request, name: str, lang: LangDep, od: OpenDataDep) ->
         "dataset.html",
         {
             "package": package,
+            # Which resources show a map or a chart without reading their table (visuals.py);
+            # a DataStore table's figures are on its page beside the table.
+            "figures": {
+                r["id"]: visuals.plan(r, None, live=figures.live_type(package) is not None)
+                for r in package["resources"]
+            },
             # A data block, never run (the CSP allows no inline script); "</" cannot end it.
             "schema_org": schema.decode().replace("</", "<\\/"),
             "api_base": base_url(request),
@@ -197,6 +220,7 @@ def resource_page(
         if resource["datastore_active"]
         else None
     )
+    shown = _figures(od, package, resource, data_lang(lang))
     return pages.render(
         request,
         "resource.html",
@@ -204,6 +228,8 @@ def resource_page(
             "package": package,
             "resource": resource,
             "table": table,
+            "map": shown[0],
+            "chart": shown[1],
             "api_base": base_url(request),
             "nav_key": "data",
             "breadcrumbs": crumbs(
@@ -213,6 +239,33 @@ def resource_page(
             ),
         },
     )
+
+
+def _figures(
+    od: OpenData, package: dict[str, Any], resource: dict[str, Any], lang: str
+) -> tuple[figures.MapPreview | None, figures.ChartPreview | None]:
+    """The resource's map and chart, when it holds places or a time series (visuals.py)."""
+    found = None
+    if resource["datastore_active"]:
+        try:
+            found = od.datastore.readable(ANONYMOUS, resource["id"])
+        except OpenDataError:
+            found = None
+    live = figures.live_type(package) is not None
+    plan = visuals.plan(resource, figures.fields_of(found) if found else None, live=live)
+    shown_map: figures.MapPreview | None = None
+    chart: figures.ChartPreview | None = None
+    if plan.map == "datastore" and found is not None:
+        shown_map = figures.datastore_map(od, found, plan)
+    elif plan.map == "geojson":
+        shown_map = figures.upload_map(od, package, resource["id"], lang)
+    elif plan.map == "live-geojson":
+        shown_map = figures.live_map(od, package, lang)
+    if plan.chart == "datastore" and found is not None:
+        chart = figures.datastore_chart(od, found, plan)
+    elif plan.chart == "live-history":
+        chart = figures.live_chart(od, package, dt.datetime.now(HKT).date())
+    return shown_map, chart
 
 
 def _moment(value: Any) -> dt.datetime | None:
