@@ -25,7 +25,8 @@ def engine() -> Iterator[Engine]:
     """DuckDB only, on purpose: the imputation is numpy over the 5-minute values and health,
     and those are compared on both engines (test_traffic_measures.py, test_traffic_health.py);
     eight days of samples through the tests' one-core Spark take minutes each and more than
-    its memory, for no answer that could differ."""
+    its memory. test_the_same_imputation_on_every_engine below runs the whole pipeline on both
+    engines, on a network small enough for Spark, and finds the same answers."""
     eng = DuckDBEngine()
     yield eng
     eng.close()
