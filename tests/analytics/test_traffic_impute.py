@@ -25,7 +25,8 @@ def engine() -> Iterator[Engine]:
     """DuckDB only, on purpose: the imputation is numpy over the 5-minute values and health,
     and those are compared on both engines (test_traffic_measures.py, test_traffic_health.py);
     eight days of samples through the tests' one-core Spark take minutes each and more than
-    its memory, for no answer that could differ."""
+    its memory. test_the_same_imputation_on_every_engine below runs the whole pipeline on both
+    engines, on a network small enough for Spark, and finds the same answers."""
     eng = DuckDBEngine()
     yield eng
     eng.close()
@@ -112,3 +113,83 @@ def test_the_own_profile_when_no_neighbour_can_help(engine: Engine) -> None:
     assert set(clean["method"].to_pylist()) == {"profile"}
     vol_err, vol_mean = error(clean, truth(engine, layout, "SYN0001"), "volume")
     assert vol_err < 0.25 * vol_mean, (vol_err, vol_mean)
+
+
+# The same imputation from DuckDB and Spark: the whole pipeline (30-second samples -> 5-minute
+# values -> health -> impute_day) on a small network, so the one-core Spark of the tests runs
+# it in seconds. One road of five one-lane stations and a single day of history (288 pairs of
+# 5-minute values per neighbour, well above ImputeConfig.min_points).
+SMALL = synthetic.Layout(roads=1, per_road=5, lanes=1, bottleneck_at=None)
+SMALL_FAULTS = {"SYN0002": "card_off", "SYN0003": "constant", "SYN0004": "high_val"}
+SMALL_METHODS = {"SYN0002": "adjacent", "SYN0003": "wider", "SYN0004": "adjacent"}
+
+
+def small_pipeline(engine: Engine) -> tuple[pa.Table, pa.Table]:
+    """(health, imputed day) of SMALL, its last of two days with SMALL_FAULTS."""
+    first = TARGET - timedelta(days=1)
+    samples = pa.concat_tables(
+        [synthetic.generate(first, SMALL), synthetic.generate(TARGET, SMALL, faults=SMALL_FAULTS)]
+    )
+    s5, h = station5_and_health(engine, samples)
+    day = health.day_number(TARGET)
+    clean = impute.impute_day(s5, h, Network(SMALL.locations()), day)
+    return h.filter(pc.equal(h["dayn"], day)), clean.sort_by(
+        [("detector_id", "ascending"), ("t5", "ascending")]
+    )
+
+
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def either_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """conftest's ``engine`` (this module's own ``engine`` is DuckDB only): DuckDB, then the
+    session's Spark, with the ``spark`` marker."""
+    if request.param == "spark":
+        yield request.getfixturevalue("spark_engine")
+        return
+    duck = DuckDBEngine()
+    yield duck
+    duck.close()
+
+
+@pytest.fixture(scope="module")
+def duckdb_small() -> tuple[pa.Table, pa.Table]:
+    eng = DuckDBEngine()
+    try:
+        return small_pipeline(eng)
+    finally:
+        eng.close()
+
+
+def test_the_same_imputation_on_every_engine(
+    either_engine: Engine, duckdb_small: tuple[pa.Table, pa.Table]
+) -> None:
+    h, clean = small_pipeline(either_engine)
+    status = dict(zip(h["detector_id"].to_pylist(), h["status"].to_pylist(), strict=True))
+    assert {d: s != "good" for d, s in status.items()} == {
+        d.detector_id: d.detector_id in SMALL_FAULTS for d in SMALL.locations()
+    }, status
+    for detector, method in SMALL_METHODS.items():
+        bad = only(clean, detector)
+        assert len(bad) == 288, detector
+        assert set(bad["method"].to_pylist()) == {method}, detector
+        assert all(bad["imputed"].to_pylist()), detector
+    good = clean.filter(pc.invert(pc.is_in(clean["detector_id"], pa.array(list(SMALL_FAULTS)))))
+    assert set(good["method"].to_pylist()) == {"observed"}
+    assert not any(good["imputed"].to_pylist())
+    # And exactly what DuckDB gives.
+    ref_h, ref = duckdb_small
+    assert (
+        h.sort_by("detector_id")
+        .select(["detector_id", "status"])
+        .equals(ref_h.sort_by("detector_id").select(["detector_id", "status"]))
+    )
+    for column in ("detector_id", "t5", "period_start", "imputed", "method"):
+        assert clean[column].to_pylist() == ref[column].to_pylist(), column
+    for column in ("volume", "occupancy", "speed"):
+        np.testing.assert_allclose(
+            clean[column].to_numpy(zero_copy_only=False).astype(float),
+            ref[column].to_numpy(zero_copy_only=False).astype(float),
+            rtol=1e-9,
+            atol=1e-9,
+            equal_nan=True,
+            err_msg=column,
+        )
