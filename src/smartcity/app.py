@@ -241,9 +241,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
     # Its targets: the portal's measures and areas, and the open data catalogue's public
     # datasets ("report a problem with this data" on a dataset page).
-    app.state.feedback = FeedbackService(
-        db, settings.feedback, target_exists=feedback_targets(db)
-    )
+    app.state.feedback = FeedbackService(db, settings.feedback, target_exists=feedback_targets(db))
     # The site's signed-in sessions, kept in the database so they can be ended at once.
     app.state.site_sessions = SessionStore(db, settings.sessions)
 

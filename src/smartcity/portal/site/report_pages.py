@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.portal.feedback.errors import FeedbackError, InvalidFeedback
-from smartcity.portal.feedback.model import CommentDraft, Target
+from smartcity.portal.feedback.model import Client, CommentDraft, Target
 from smartcity.portal.site.auth import (
     account_context,
     client_ip,
@@ -39,9 +39,6 @@ from smartcity.portal.site.routes import home_crumb, pages, tr
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
 from smartcity.web.routing import LangDep, page
-from fastapi import APIRouter
-
-from smartcity.portal.feedback.model import Client
 
 router = APIRouter()
 
