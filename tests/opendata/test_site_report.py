@@ -83,3 +83,12 @@ def test_private_or_unknown_datasets_cannot_be_reported(
         headers={"X-Voter-Token": "api-test-browser-0001"},
     )
     assert api.status_code == 404 and "unknown_target" in api.text
+
+
+def test_moderators_are_linked_to_the_dataset() -> None:
+    from smartcity.portal.site.moderation import _target_url
+    from smartcity.web.i18n import LANGS
+
+    tc = next(lang for lang in LANGS if lang.prefix == "tc")
+    assert _target_url(tc, "dataset:car-park-vacancy", 7) == "/tc/dataset/car-park-vacancy"
+    assert _target_url(tc, "measure:mobility-01", 7) == "/tc/measures/mobility-01#comment-7"
