@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,6 +48,7 @@ from smartcity.live.ingest import http as ingest_http
 from smartcity.live.ingest.runtime import build_ingest
 from smartcity.opendata.archive import endpoints as archive_api
 from smartcity.opendata.archive.schedule import start_archiving
+from smartcity.opendata.catalogue.public import dataset_exists
 from smartcity.opendata.citydata import endpoints as citydata_api
 from smartcity.opendata.citydata.provenance import FeedProvenance
 from smartcity.opendata.ckan import endpoints as opendata_api
@@ -146,6 +147,19 @@ class CityApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def feedback_targets(db: Database) -> Callable[[str, str], bool]:
+    """What feedback may be about: the portal's measures and areas, and public open datasets
+    (kind ``dataset``, by name or id). Only the app knows both features."""
+    portal = catalogue_target_check(db)
+
+    def exists(kind: str, ident: str) -> bool:
+        if kind == "dataset":
+            return dataset_exists(db, ident)
+        return portal(kind, ident)
+
+    return exists
+
+
 def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     db = Database(settings.database_url)
     if check_schema:
@@ -225,9 +239,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     if db.has_replicas:
         app.replica_reads = read_routing.ReadRouting(db, lag_tolerant_reads())
     # Public feedback (portal/feedback): the JSON API below and the site's forms share it.
-    app.state.feedback = FeedbackService(
-        db, settings.feedback, target_exists=catalogue_target_check(db)
-    )
+    # Its targets: the portal's measures and areas, and the open data catalogue's public
+    # datasets ("report a problem with this data" on a dataset page).
+    app.state.feedback = FeedbackService(db, settings.feedback, target_exists=feedback_targets(db))
     # The site's signed-in sessions, kept in the database so they can be ended at once.
     app.state.site_sessions = SessionStore(db, settings.sessions)
 

@@ -14,7 +14,10 @@ from smartcity.hub.timeutil import iso_from_us
 from smartcity.portal.blueprint.model import AREAS, LANGS
 from smartcity.portal.feedback.errors import InvalidFeedback
 
-TARGET_KINDS = ("measure", "area")
+TARGET_KINDS = ("measure", "area", "dataset")
+# Kinds whose comments always wait for a moderator: reports of a problem with an open dataset
+# (the dataset page shows no comments; the app says which datasets exist).
+HELD_KINDS = ("dataset",)
 LANGUAGES = LANGS
 STANCES = ("support", "neutral", "oppose")
 REPORT_REASONS = ("spam", "offensive", "off-topic", "personal-data", "other")
@@ -41,7 +44,9 @@ class Target:
     def parse(cls, raw: object) -> Target:
         """``measure:mobility-01`` or ``area:mobility``."""
         if not isinstance(raw, str) or ":" not in raw:
-            raise InvalidFeedback("invalid_target", "target must be 'measure:<id>' or 'area:<id>'")
+            raise InvalidFeedback(
+                "invalid_target", "target must be 'measure:<id>', 'area:<id>' or 'dataset:<name>'"
+            )
         kind, _, ident = raw.partition(":")
         return cls.of(kind, ident)
 

@@ -15,6 +15,7 @@ from smartcity.portal.feedback import repository as repo
 from smartcity.portal.feedback.csrf import mint_csrf_token, verify_csrf_token
 from smartcity.portal.feedback.errors import FeedbackNotFound, InvalidFeedback
 from smartcity.portal.feedback.model import (
+    HELD_KINDS,
     LANGUAGES,
     MAX_DEPTH,
     PENDING,
@@ -179,7 +180,8 @@ class FeedbackService:
                         "already at the deepest level: reply to an earlier comment instead",
                     )
                 depth, root = parent.depth + 1, parent.root_id or parent.id
-            status = PENDING if s.premoderation else PUBLISHED
+            held = s.premoderation or draft.target.kind in HELD_KINDS
+            status = PENDING if held else PUBLISHED
             comment_id = repo.insert_comment(
                 conn,
                 {

@@ -69,6 +69,8 @@ def _when(us: int) -> dt.datetime:
 
 def _target_url(lang: Lang, target: str, comment_id: int) -> str:
     kind, _, ident = target.partition(":")
+    if kind == "dataset":  # the open data site's page (a report of a problem with the data)
+        return f"/{lang.prefix}/dataset/{ident}"
     return f"/{lang.prefix}/{kind}s/{ident}#comment-{comment_id}"
 
 

@@ -247,11 +247,12 @@ from smartcity.portal.site import (  # noqa: E402
     feedback_pages,
     moderation,
     official,
+    report_pages,
     vote_pages,
 )
 
 # The account bar on every page (signed in: name and sign-out; else the sign-in link).
 pages.extra_globals["account_of"] = auth.account_context
 
-for _forms in (auth, editor, bulk, official, feedback_pages, moderation, vote_pages):
+for _forms in (auth, editor, bulk, official, feedback_pages, moderation, report_pages, vote_pages):
     router.include_router(_forms.router)
