@@ -56,6 +56,7 @@ def catalogue(server: str) -> dict[str, str]:
         "organisations": "/organization",
         "organisation": "/organization/b-td",
         "group": "/group/b-transport",
+        "report": "/report/dataset/b-car-parks",
     }
 
 
@@ -105,5 +106,23 @@ def test_a_visitor_without_javascript_finds_and_reads_a_table(
         expect(page).to_have_url(re.compile(r"sort=spaces"))
         first = page.locator("table.data-table tbody tr").first
         expect(first.locator("td").last).to_have_text("0")
+    finally:
+        context.close()
+
+
+def test_a_visitor_without_javascript_reports_a_problem_with_a_dataset(
+    server: str, browser: Any, catalogue: dict[str, str]
+) -> None:
+    """From the dataset page to the moderation queue, with no script: the link, the form,
+    the confirmation (the report itself is checked in tests/opendata/test_site_report.py)."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/en{catalogue['dataset']}")
+        page.get_by_role("link", name="Report a problem with this data").click()
+        expect(page).to_have_url(re.compile(r"/en/report/dataset/b-car-parks"))
+        page.get_by_label("What is the problem?").fill("Car park 07 shows 21 spaces at night.")
+        page.get_by_role("button", name="Send the report").click()
+        expect(page.locator("#report-message")).to_contain_text("A moderator will read")
     finally:
         context.close()
