@@ -35,6 +35,8 @@ search_tokens = Table(
     ),
     Column("weight", Integer, nullable=False),
     Index("ix_opendata_search_tokens_dataset", "dataset_id"),
+    # Relevance (migration 0024): a matched dataset's weight for a token in one index seek.
+    Index("ix_opendata_search_tokens_score", "token", "dataset_id", "weight"),
 )
 
 search_facets = Table(
