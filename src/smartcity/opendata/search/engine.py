@@ -221,19 +221,19 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     has_text = bool(compiler.scored)
     default = "score desc, metadata_modified desc" if has_text else "metadata_modified desc"
     sort = request.sort.strip() if request.sort and request.sort.strip() else default
-    # Relevance: the matched tokens' weights summed once per dataset (a grouped scan of the
-    # query's tokens), joined to the matches; a correlated sum per dataset cost ten times more.
+    # Relevance: the matched tokens' weights summed per matched dataset, each sum a few seeks
+    # in the covering index (token, dataset_id, weight) of migration 0024; before it, a
+    # grouped scan of every row of the query's tokens joined to the matches was cheaper.
     source: Any = D
     score = None
     if has_text:
-        scores = (
-            select(T.c.dataset_id, func.sum(T.c.weight).label("score"))
-            .where(T.c.token.in_(sorted(set(compiler.scored))))
-            .group_by(T.c.dataset_id)
-            .subquery("scores")
+        score = func.coalesce(
+            select(func.sum(T.c.weight))
+            .where(T.c.token.in_(sorted(set(compiler.scored))), T.c.dataset_id == D.c.id)
+            .correlate(D)
+            .scalar_subquery(),
+            0,
         )
-        source = D.outerjoin(scores, scores.c.dataset_id == D.c.id)
-        score = func.coalesce(scores.c.score, 0)
     order = _order(sort, request.lang, score)
 
     # One statement gives the page and the count (a window over every match); only a page

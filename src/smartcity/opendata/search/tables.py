@@ -7,7 +7,7 @@ dataset it describes.
   (``search/text.py``). The primary key starts with the token: a term is one index range.
 * ``opendata_search_facets``: one row per facet value of a dataset (organization, groups,
   tags, res_format, license_id ...), ``folded`` for case-insensitive ``field:value`` filters
-  and ``value`` as written for the facet counts.
+  and ``value`` as written for the facet counts (counted from a covering index, 0024).
 * ``opendata_search_text``: the dataset's text folded the same way, one string: phrases
   ("car park", 停車場) are checked on it after their tokens narrowed the candidates.
 """
@@ -35,6 +35,8 @@ search_tokens = Table(
     ),
     Column("weight", Integer, nullable=False),
     Index("ix_opendata_search_tokens_dataset", "dataset_id"),
+    # Relevance (migration 0024): a matched dataset's weight for a token in one index seek.
+    Index("ix_opendata_search_tokens_score", "token", "dataset_id", "weight"),
 )
 
 search_facets = Table(
@@ -50,6 +52,8 @@ search_facets = Table(
     ),
     Column("value", String(VALUE), nullable=False),
     Index("ix_opendata_search_facets_dataset", "dataset_id"),
+    # Facet counts (migration 0024): field, value and dataset from the index alone, in order.
+    Index("ix_opendata_search_facets_count", "field", "value", "dataset_id"),
 )
 
 search_text = Table(
