@@ -21,7 +21,7 @@ TARGET = FIRST + timedelta(days=DAYS - 1)
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
+def duck() -> Iterator[Engine]:
     """DuckDB only, on purpose: the imputation is numpy over the 5-minute values and health,
     and those are compared on both engines (test_traffic_measures.py, test_traffic_health.py);
     eight days of samples through the tests' one-core Spark take minutes each and more than
@@ -68,7 +68,8 @@ def error(estimate: pa.Table, actual: pa.Table, column: str) -> tuple[float, flo
     return float(np.nanmean(np.abs(e - a))), float(np.nanmean(a))
 
 
-def test_a_card_off_detector_is_imputed_from_its_neighbours(engine: Engine) -> None:
+def test_a_card_off_detector_is_imputed_from_its_neighbours(duck: Engine) -> None:
+    engine = duck
     layout = synthetic.Layout()
     s5, h = history(engine, layout, {"SYN0004": "card_off"})
     clean = impute.impute_day(s5, h, Network(layout.locations()), health.day_number(TARGET))
@@ -95,7 +96,8 @@ def test_a_card_off_detector_is_imputed_from_its_neighbours(engine: Engine) -> N
     )
 
 
-def test_wider_neighbours_when_the_adjacent_ones_are_bad_too(engine: Engine) -> None:
+def test_wider_neighbours_when_the_adjacent_ones_are_bad_too(duck: Engine) -> None:
+    engine = duck
     layout = synthetic.Layout(bottleneck_at=None, per_road=6)
     faults = {"SYN0002": "card_off", "SYN0003": "constant", "SYN0004": "high_val"}
     s5, h = history(engine, layout, faults)
@@ -106,7 +108,8 @@ def test_wider_neighbours_when_the_adjacent_ones_are_bad_too(engine: Engine) -> 
     assert vol_err < 0.2 * vol_mean, (vol_err, vol_mean)
 
 
-def test_the_own_profile_when_no_neighbour_can_help(engine: Engine) -> None:
+def test_the_own_profile_when_no_neighbour_can_help(duck: Engine) -> None:
+    engine = duck
     layout = synthetic.Layout(roads=1, per_road=1, bottleneck_at=None)
     s5, h = history(engine, layout, {"SYN0001": "intermittent"})
     clean = impute.impute_day(s5, h, Network(layout.locations()), health.day_number(TARGET))
@@ -138,18 +141,6 @@ def small_pipeline(engine: Engine) -> tuple[pa.Table, pa.Table]:
     )
 
 
-@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
-def either_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """conftest's ``engine`` (this module's own ``engine`` is DuckDB only): DuckDB, then the
-    session's Spark, with the ``spark`` marker."""
-    if request.param == "spark":
-        yield request.getfixturevalue("spark_engine")
-        return
-    duck = DuckDBEngine()
-    yield duck
-    duck.close()
-
-
 @pytest.fixture(scope="module")
 def duckdb_small() -> tuple[pa.Table, pa.Table]:
     eng = DuckDBEngine()
@@ -160,9 +151,9 @@ def duckdb_small() -> tuple[pa.Table, pa.Table]:
 
 
 def test_the_same_imputation_on_every_engine(
-    either_engine: Engine, duckdb_small: tuple[pa.Table, pa.Table]
+    engine: Engine, duckdb_small: tuple[pa.Table, pa.Table]
 ) -> None:
-    h, clean = small_pipeline(either_engine)
+    h, clean = small_pipeline(engine)
     status = dict(zip(h["detector_id"].to_pylist(), h["status"].to_pylist(), strict=True))
     assert {d: s != "good" for d, s in status.items()} == {
         d.detector_id: d.detector_id in SMALL_FAULTS for d in SMALL.locations()

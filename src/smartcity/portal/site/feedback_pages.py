@@ -226,7 +226,7 @@ def _rerender(
     return response
 
 
-def _field_errors(
+def field_errors(
     lang: Lang, values: dict[str, str], max_chars: int, max_links: int
 ) -> dict[str, str]:
     """Every mistake at once (the service stops at the first)."""
@@ -265,7 +265,7 @@ def _field_errors(
     return errors
 
 
-def _service_error(lang: Lang, exc: FeedbackError) -> tuple[str, str, int]:
+def service_error(lang: Lang, exc: FeedbackError) -> tuple[str, str, int]:
     """(field, message, status) for a refusal by the feedback service."""
     if isinstance(exc, RateLimited):
         minutes = max(1, -(-exc.retry_after // 60))
@@ -298,7 +298,7 @@ def _post_comment(
             "is kept below: please send it again.",
         )
         return _rerender(request, lang, target.kind, target.id, state, 400)
-    state.errors = _field_errors(lang, values, fb.settings.max_text_chars, fb.settings.max_links)
+    state.errors = field_errors(lang, values, fb.settings.max_text_chars, fb.settings.max_links)
     if state.errors:
         return _rerender(request, lang, target.kind, target.id, state, 400)
     draft = CommentDraft(
@@ -316,7 +316,7 @@ def _post_comment(
     except FeedbackError as exc:
         if exc.code == "unknown_target":
             raise HTTPException(404) from exc
-        name, message, status = _service_error(lang, exc)
+        name, message, status = service_error(lang, exc)
         state.errors[name] = message
         return _rerender(request, lang, target.kind, target.id, state, status)
     path = f"/{lang.prefix}{_subject_path(target.kind, target.id)}"
@@ -375,7 +375,7 @@ def _vote(
                 comment_id, values["email"], client, language=lang.text
             )
     except FeedbackError as exc:
-        name, message, status = _service_error(lang, exc)
+        name, message, status = service_error(lang, exc)
         state.errors[name if name == "email" else "_form"] = message
         return _rerender(request, lang, target.kind, target.id, state, status)
     if vote is None:
@@ -426,7 +426,7 @@ def _report(
     try:
         report = fb.report(comment_id, values["reason"], values["detail"] or None, client)
     except FeedbackError as exc:
-        name, message, status = _service_error(lang, exc)
+        name, message, status = service_error(lang, exc)
         if name not in ("_form", "reason", "detail"):
             name = "detail"  # e.g. a control character in the detail
         state.errors[name] = message
@@ -553,7 +553,7 @@ def _privacy_request(request: Request, lang: Lang, form: dict[str, str]) -> Resp
             values["email"], values["action"], language=lang.text, ip=client_ip(request)
         )
     except FeedbackError as exc:
-        name, message, status = _service_error(lang, exc)
+        name, message, status = service_error(lang, exc)
         errors[name] = message
         return _privacy_form(request, lang, values, errors, status)
     flash(

@@ -34,7 +34,7 @@ from smartcity.portal.site.auth import (
     voter_person,
     voter_token,
 )
-from smartcity.portal.site.feedback_pages import NAME_CHARS, _field_errors, _service_error
+from smartcity.portal.site.feedback_pages import NAME_CHARS, field_errors, service_error
 from smartcity.portal.site.routes import home_crumb, pages, tr
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
@@ -116,7 +116,7 @@ def _submit(request: Request, lang: Lang, name: str, form: dict[str, str]) -> Re
         return _render(request, lang, name, found=True, values=values, errors={"_form": error},
                        status=400)  # fmt: skip
     checked = {**values, "stance": "neutral"}
-    errors = _field_errors(lang, checked, fb.settings.max_text_chars, fb.settings.max_links)
+    errors = field_errors(lang, checked, fb.settings.max_text_chars, fb.settings.max_links)
     if errors:
         return _render(request, lang, name, found=True, values=values, errors=errors, status=400)
     voter = voter_token(request)
@@ -136,7 +136,7 @@ def _submit(request: Request, lang: Lang, name: str, form: dict[str, str]) -> Re
     except FeedbackError as exc:
         if exc.code == "unknown_target":
             return _render(request, lang, name, found=False, status=404)
-        field, message, status = _service_error(lang, exc)
+        field, message, status = service_error(lang, exc)
         response = _render(request, lang, name, found=True, values=values,
                            errors={field: message}, status=status)  # fmt: skip
     else:
