@@ -100,6 +100,28 @@ def test_bad_rows_are_reported_by_line_and_good_rows_kept(
     assert [r["district"] for r in rows(act, rid)] == ["Central", "Sha\nTin", "Yuen Long"]
 
 
+def test_a_bad_cell_in_a_fast_batch_costs_only_its_row(
+    od: OpenData, act: Act, rid: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "counts.csv"
+    path.write_text(
+        "day,count,rate\n"
+        "2024-01-01,5,1.5\n"
+        "2024-02-30,6,2.5\n"  # line 3: no such day
+        "2024-01-03,,\n"  # empty cells are NULL
+        '2024-01-04,"1,234",3\n'  # a thousands separator is read by the general path
+        "2024-01-05,12345678901234567890,4\n",  # line 6: more digits than an int holds
+        encoding="utf-8",
+    )
+    report = load_file(od.datastore, rid, path, types={"day": "date", "count": "int"})
+    assert [b["line"] for b in report.bad_rows] == [3, 6]
+    assert [(r["day"], r["count"], r["rate"]) for r in rows(act, rid)] == [
+        ("2024-01-01", 5, 1.5),
+        ("2024-01-03", None, None),
+        ("2024-01-04", 1234, 3.0),
+    ]
+
+
 def test_types_are_inferred_and_overridden(
     od: OpenData, act: Act, rid: str, tmp_path: Path
 ) -> None:

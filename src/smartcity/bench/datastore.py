@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -110,9 +111,19 @@ def run(
     return results
 
 
+def _datasette_command() -> list[str] | None:
+    """Datasette in this environment, or a ``datasette`` on PATH (installed apart, e.g.
+    ``pipx install datasette``, so that its pins never touch the platform's environment)."""
+    if importlib.util.find_spec("datasette") is not None:
+        return [sys.executable, "-m", "datasette"]
+    found = shutil.which("datasette")
+    return [found] if found else None
+
+
 def _datasette(source: Path, repeat: int, progress: Callable[[str], None]) -> list[Result]:
     """The same rows and query on ``datasette serve`` (a SQLite copy, the same indexes)."""
-    if importlib.util.find_spec("datasette") is None:
+    command = _datasette_command()
+    if command is None:
         return [Result("datasette (not installed: skipped)", {})]
     progress("datasette")
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +140,7 @@ def _datasette(source: Path, repeat: int, progress: Callable[[str], None]) -> li
             conn.execute("CREATE INDEX ix_spaces ON spaces (spaces)")
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "datasette", "serve", str(path), "--port", str(port)],
+            [*command, "serve", str(path), "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -10,7 +10,8 @@ resource id never reaches the database as a name either.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -100,6 +101,12 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
+    it = iter(rows)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
 def _json_as_text(row: Sequence[Any], json_at: list[int]) -> list[Any]:
     """JSON values as JSON text (a JSON string too: "abc" is stored as '"abc"')."""
     out = list(row)
@@ -136,14 +143,15 @@ def insert_rows(
         return count
     marks = ", ".join("?" for _ in fields)
     sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        batch.append(tuple(_sqlite_value(v) for v in row))
-        if len(batch) >= 5000:
-            driver.executemany(sql, batch)
-            count += len(batch)
-            batch.clear()
-    if batch:
-        driver.executemany(sql, batch)
-        count += len(batch)
+    # Only bool, date and timestamp values need mapping (a column at a time, in C's loops):
+    # the others are stored as they are.
+    mapped_at = [i for i, f in enumerate(fields) if f.type in ("bool", "date", "timestamp")]
+    for chunk in _chunks(rows, 5000):
+        if mapped_at:
+            columns = list(zip(*chunk, strict=True))
+            for i in mapped_at:
+                columns[i] = tuple(map(_sqlite_value, columns[i]))
+            chunk = list(zip(*columns, strict=True))
+        driver.executemany(sql, chunk)
+        count += len(chunk)
     return count
