@@ -146,7 +146,7 @@ def insert_rows(
     # Only bool, date and timestamp values need mapping (a column at a time, in C's loops):
     # the others are stored as they are.
     mapped_at = [i for i, f in enumerate(fields) if f.type in ("bool", "date", "timestamp")]
-    for chunk in _chunks(rows, 5000):
+    for chunk in _chunks(rows, 1000):
         if mapped_at:
             columns = list(zip(*chunk, strict=True))
             for i in mapped_at:
