@@ -86,16 +86,24 @@ def run(
             link = {"package_id": "bench", "url": "https://x.example/s.csv"}
             rid = od.catalogue.resource_create(NO_AUTH, DEFAULT, "", link, None)["id"]
             progress("loading")
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             report = load_file(od.datastore, rid, source)
             seconds = time.perf_counter() - start
+            # This process's CPU time: on a shared machine, rows per CPU second is what the
+            # load would reach alone (PostgreSQL's own work is in its processes, not here).
+            cpu = time.process_time() - cpu_start
             od.datastore.create(NO_AUTH, rid, [], None, ["district", "spaces"], [])
         finally:
             db.dispose()
         results.append(
             Result(
                 "datastore load (CSV)",
-                {"rows": report.rows_loaded, "s": seconds, "rows/s": report.rows_loaded / seconds},
+                {
+                    "rows": report.rows_loaded,
+                    "s": seconds,
+                    "rows/s": report.rows_loaded / seconds,
+                    "rows per CPU s": report.rows_loaded / cpu,
+                },
             )
         )
         query = {"resource_id": rid, "filters": '{"district": "沙田"}', "sort": "spaces desc"}
