@@ -59,6 +59,9 @@ class Limits:
     # statement_timeout, on SQLite a progress-handler deadline. Past it the client gets
     # 403 TooComplexQuery. SMARTCITY_QUERY_TIMEOUT overrides it.
     query_timeout: float = 10.0
+    # Rendered retrieve-by-id bodies kept per worker process (hub/body_cache.py), in bytes;
+    # 0 turns the cache off. SMARTCITY_RENDER_CACHE_MB overrides it.
+    render_cache_bytes: int = 32 * 1024 * 1024
 
 
 def _env_int(name: str, default: int) -> int:
@@ -379,6 +382,10 @@ class Settings:
                     "SMARTCITY_TEMPORAL_INSTANCE_LIMIT", Limits.max_temporal_instances
                 ),
                 query_timeout=_env_float("SMARTCITY_QUERY_TIMEOUT", Limits.query_timeout),
+                render_cache_bytes=int(
+                    _env_float("SMARTCITY_RENDER_CACHE_MB", Limits.render_cache_bytes / 2**20)
+                    * 2**20
+                ),
             ),
             feedback=FeedbackSettings.from_env(),
             notifications=NotificationSettings.from_env(),

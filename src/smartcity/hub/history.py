@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
 from smartcity.hub.changes import Change
 from smartcity.hub.entity import VALUE_KEY, Instance
+from smartcity.hub.repository import HistoryKey
 from smartcity.hub.temporal.repository import InstanceRow, insert_deletions, insert_instances
 from smartcity.hub.timeutil import parse_datetime_us
 from smartcity.storage import bulk, schema
@@ -72,14 +73,25 @@ _NEW_HID_COLUMNS = (
 _NEW_HID_RETURNING = ("hid", "tenant", "entity_id")
 
 
-def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[str, str], int]:
+def _hids(
+    conn: Connection,
+    changes: Sequence[Change],
+    now: int,
+    known: Mapping[tuple[str, str], HistoryKey] | None = None,
+) -> dict[tuple[str, str], int]:
     """The history key of every changed entity, created where missing: a few set-wise
-    statements per batch rather than two statements per entity."""
+    statements per batch rather than two statements per entity, none for the keys ``known``
+    (read with the entities, in this transaction: ``repository.load_many``)."""
     wanted = {(c.tenant, c.entity_id): c for c in changes}
     found: dict[tuple[str, str], int] = {}
     by_tenant: dict[str, list[str]] = {}
-    for tenant, entity_id in wanted:
-        by_tenant.setdefault(tenant, []).append(entity_id)
+    for key, change in wanted.items():
+        hit = known.get(key) if known is not None else None
+        if hit is not None:
+            found[key] = hit.hid
+            _settle(conn, hit.hid, hit.types, hit.deleted_at, change, now)
+        else:
+            by_tenant.setdefault(key[0], []).append(key[1])
     for tenant, ids in by_tenant.items():
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -94,19 +106,7 @@ def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[s
             for row in rows:
                 key = (tenant, row.entity_id)
                 found[key] = int(row.hid)
-                change = wanted[key]
-                doc = change.after or change.before or {}
-                values: dict[str, Any] = {}
-                if change.after is None:
-                    values["deleted_at"] = now
-                elif row.deleted_at is not None:
-                    values["deleted_at"] = None  # created again after a delete
-                new_types = set(doc.get("type", []))
-                if not new_types <= set(row.types):
-                    values["types"] = sorted(set(row.types) | new_types)
-                if values:
-                    values["modified_at"] = now
-                    conn.execute(update(H).where(H.c.hid == row.hid).values(**values))
+                _settle(conn, int(row.hid), row.types, row.deleted_at, wanted[key], now)
     missing = [change for key, change in wanted.items() if key not in found]
     new_rows = []
     for c in missing:
@@ -118,6 +118,29 @@ def _hids(conn: Connection, changes: Sequence[Change], now: int) -> dict[tuple[s
     for hid, tenant, entity_id in returned:
         found[(tenant, entity_id)] = int(hid)
     return found
+
+
+def _settle(
+    conn: Connection,
+    hid: int,
+    types: Sequence[str],
+    deleted_at: int | None,
+    change: Change,
+    now: int,
+) -> None:
+    """Bring an existing history key up to ``change``: deleted, created again, new types."""
+    doc = change.after or change.before or {}
+    values: dict[str, Any] = {}
+    if change.after is None:
+        values["deleted_at"] = now
+    elif deleted_at is not None:
+        values["deleted_at"] = None  # created again after a delete
+    new_types = set(doc.get("type", []))
+    if not new_types <= set(types):
+        values["types"] = sorted(set(types) | new_types)
+    if values:
+        values["modified_at"] = now
+        conn.execute(update(H).where(H.c.hid == hid).values(**values))
 
 
 def instance_rows(hid: int, attrs: dict[str, list[Instance]], now: int) -> list[InstanceRow]:
@@ -181,14 +204,20 @@ def deletion_rows(hid: int, gone: dict[str, list[Instance]], now: int) -> list[I
     return rows
 
 
-def record(conn: Connection, changes: Sequence[Change], now: int) -> None:
+def record(
+    conn: Connection,
+    changes: Sequence[Change],
+    now: int,
+    known: Mapping[tuple[str, str], HistoryKey] | None = None,
+) -> None:
+    """The history of ``changes``; ``known``: history keys already read in this transaction."""
     rows: list[InstanceRow] = []
     deletions: list[InstanceRow] = []
     gone = {id(c): deleted_instances(c) for c in changes if c.before is not None}
     relevant = [c for c in changes if c.written or c.after is None or gone.get(id(c))]
     if not relevant:
         return
-    hids = _hids(conn, relevant, now)
+    hids = _hids(conn, relevant, now, known)
     for change in relevant:
         hid = hids[(change.tenant, change.entity_id)]
         rows.extend(instance_rows(hid, change.written, now))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 import orjson
@@ -86,12 +87,18 @@ def get_doc(db: Database, tenant: str, entity_id: str) -> dict[str, Any] | None:
     """The document of one entity, by the driver's shortest path (``Database.fetch_one``);
     the JSON text is parsed here with orjson (psycopg's own jsonb loader is the slower
     standard library's)."""
+    text = get_text(db, tenant, entity_id)
+    if text is None:
+        return None
+    doc: dict[str, Any] = orjson.loads(text)
+    return doc
+
+
+def get_text(db: Database, tenant: str, entity_id: str) -> str | None:
+    """The stored JSON text of one entity's document (``get_doc`` before parsing)."""
     sql = _GET_DOC_POSTGRES if db.is_postgres else _GET_DOC_SQLITE
     row = db.fetch_one(sql, (tenant, entity_id))
-    if row is None:
-        return None
-    doc: dict[str, Any] = orjson.loads(row[0])
-    return doc
+    return None if row is None else str(row[0])
 
 
 _GET_DOCS_POSTGRES = (
@@ -103,11 +110,16 @@ def get_docs(
     db: Database, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The documents of many (tenant, entity id) pairs in one statement (PostgreSQL)."""
+    return {key: orjson.loads(text) for key, text in get_texts(db, keys).items()}
+
+
+def get_texts(db: Database, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """``get_docs`` before parsing: the stored JSON texts."""
     tenants = sorted({t for t, _ in keys})
     ids = sorted({e for _, e in keys})
     wanted = set(keys)
     rows = db.fetch_all(_GET_DOCS_POSTGRES, (tenants, ids))
-    return {(t, e): orjson.loads(doc) for t, e, doc in rows if (t, e) in wanted}
+    return {(t, e): str(doc) for t, e, doc in rows if (t, e) in wanted}
 
 
 def get(conn: Connection, tenant: str, entity_id: str, *, for_update: bool = False) -> Any:
@@ -129,21 +141,53 @@ def existing_ids(conn: Connection, tenant: str, ids: Iterable[str]) -> dict[str,
     return found
 
 
+@dataclass(frozen=True)
+class HistoryKey:
+    """An entity's row of the history's entity table as ``load_many`` found it (hub/history.py
+    then needs no statement of its own to find the key of a changed entity)."""
+
+    hid: int
+    types: list[str]
+    deleted_at: int | None
+
+
+@cache
+def _load_many_stmt(dialect: str) -> Any:
+    # The history key comes with the entity (a LEFT JOIN on its unique (tenant, entity_id)):
+    # a partial update needs one statement less. Built once per dialect (bulk.among_param).
+    H = schema.history_entities
+    stmt = (
+        select(E.c.entity_id, E.c.eid, E.c.doc, H.c.hid, H.c.types, H.c.deleted_at)
+        .select_from(E.outerjoin(H, and_(H.c.tenant == E.c.tenant, H.c.entity_id == E.c.entity_id)))
+        .where(E.c.tenant == bindparam("tenant"), bulk.among_param(E.c.entity_id, "ids", dialect))
+    )
+    if dialect == "postgresql":
+        # Locked in id order (LockRows sits above the sort): concurrent batches of other
+        # processes take the same rows in the same order instead of deadlocking. Only the
+        # entities' rows: the history's are not the lock's business.
+        stmt = stmt.order_by(E.c.entity_id).with_for_update(of=E)
+    return stmt
+
+
 def load_many(
-    conn: Connection, tenant: str, ids: Sequence[str]
+    conn: Connection,
+    tenant: str,
+    ids: Sequence[str],
+    history_keys: dict[tuple[str, str], HistoryKey] | None = None,
 ) -> dict[str, tuple[int, dict[str, Any]]]:
-    """eid and document of each existing entity among ``ids``, locked for update."""
+    """eid and document of each existing entity among ``ids``, locked for update; the
+    history key of those that have one goes into ``history_keys`` when given."""
     found: dict[str, tuple[int, dict[str, Any]]] = {}
+    dialect = conn.dialect.name
+    stmt = _load_many_stmt(dialect)
     for start in range(0, len(ids), 500):
-        stmt = select(E.c.entity_id, E.c.eid, E.c.doc).where(
-            E.c.tenant == tenant,
-            bulk.among(E.c.entity_id, ids[start : start + 500], conn.dialect),
-        )
-        if conn.dialect.name == "postgresql":
-            # Locked in id order (LockRows sits above the sort): concurrent batches of other
-            # processes take the same rows in the same order instead of deadlocking.
-            stmt = stmt.order_by(E.c.entity_id).with_for_update()
-        found.update({row.entity_id: (row.eid, row.doc) for row in conn.execute(stmt)})
+        params = {"tenant": tenant, "ids": bulk.keys_param(ids[start : start + 500], dialect)}
+        for row in conn.execute(stmt, params):
+            found[row.entity_id] = (row.eid, row.doc)
+            if history_keys is not None and row.hid is not None:
+                history_keys[(tenant, row.entity_id)] = HistoryKey(
+                    int(row.hid), list(row.types), row.deleted_at
+                )
     return found
 
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from smartcity.config import Settings
+from smartcity.hub.body_cache import BodyCache
 from smartcity.hub.changes import ChangeFeed, Unsubscribe
 from smartcity.hub.contexts import ContextStore
 from smartcity.hub.federation import Federation, build_federation
@@ -63,6 +64,8 @@ class Hub:
     federation: Federation
     # Periodic jobs, once per cluster (storage/leases.py).
     scheduler: Scheduler
+    # Rendered retrieve-by-id bodies, keyed by the stored document's text (hub/api/entities.py)
+    rendered: BodyCache | None = None
     _wiring: list[Unsubscribe] = field(default_factory=list, repr=False)
     _jobs: list[Stop] = field(default_factory=list, repr=False)
 
@@ -145,6 +148,7 @@ def build_hub(settings: Settings, db: Database | None = None) -> Hub:
         ),
         federation=build_federation(db, settings, contexts),
         scheduler=Scheduler(db, lease_s=settings.cluster.job_lease),
+        rendered=BodyCache(lim) if (lim := settings.limits.render_cache_bytes) > 0 else None,
         _wiring=wiring,
     )
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -42,13 +43,15 @@ from smartcity.storage.engine import Database, QueryTimeout
 class Transaction:
     """A write in progress (``EntityService.transaction``)."""
 
-    __slots__ = ("changes", "conn", "history", "now")
+    __slots__ = ("changes", "conn", "history", "history_keys", "now")
 
     def __init__(self, now: int) -> None:
         self.now = now  # µs since the epoch: every timestamp this write sets
         self.conn: Connection
         self.changes: list[Change] = []  # of the latest state: for the feed
         self.history: list[Change] = []  # the instances the temporal evolution keeps
+        # History keys read along with the entities (repository.load_many): no lookup later
+        self.history_keys: dict[tuple[str, str], repository.HistoryKey] = {}
 
     @property
     def now_iso(self) -> str:
@@ -95,7 +98,7 @@ class EntityService:
         self.query_budget = query_budget
         self._group: GroupCommit[_Modification] = GroupCommit(self._modify_batch)
         self._agroup: AsyncBatcher[_Modification, None] = AsyncBatcher(self._modify_batch)
-        self._aget: AsyncBatcher[tuple[str, str, replicas.ReadPolicy | None], Doc] = AsyncBatcher(
+        self._aget: AsyncBatcher[tuple[str, str, replicas.ReadPolicy | None], str] = AsyncBatcher(
             self._get_batch
         )
         if db.is_sqlite:  # regexp() and q_datetime_key(), which q and idPattern compile to
@@ -115,7 +118,7 @@ class EntityService:
             tx.conn = conn
             yield tx
             if tx.history:
-                history.record(conn, tx.history, tx.now)
+                history.record(conn, tx.history, tx.now, tx.history_keys)
             self.feed.in_transaction(conn, tx.changes)
         self.feed.committed(tx.changes)
 
@@ -127,28 +130,40 @@ class EntityService:
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, tenant: str, entity_id: str) -> Doc:
-        doc = repository.get_doc(self.db, tenant, entity_id)
-        if doc is None:
-            raise ResourceNotFound(f"entity {entity_id} does not exist" + _tenant_note(tenant))
+        doc: Doc = orjson.loads(self.get_text(tenant, entity_id))
         return doc
 
+    def get_text(self, tenant: str, entity_id: str) -> str:
+        """The stored JSON text of the entity's document (``get`` before parsing): what the
+        HTTP layer's cache of rendered bodies is keyed by (hub/body_cache.py)."""
+        text = repository.get_text(self.db, tenant, entity_id)
+        if text is None:
+            raise ResourceNotFound(f"entity {entity_id} does not exist" + _tenant_note(tenant))
+        return text
+
     async def get_async(self, tenant: str, entity_id: str) -> Doc:
-        """``get`` from the event loop. SQLite reads (a local file, WAL: never blocked by a
-        writer) take tens of microseconds, less than a hop to the thread pool, so they run on
-        the loop; PostgreSQL reads wait on the network, so the retrievals that arrive together
-        go to the thread pool and the database as one batch (one hop, one round trip)."""
+        """``get`` from the event loop."""
+        doc: Doc = orjson.loads(await self.get_text_async(tenant, entity_id))
+        return doc
+
+    async def get_text_async(self, tenant: str, entity_id: str) -> str:
+        """``get_text`` from the event loop. SQLite reads (a local file, WAL: never blocked by
+        a writer) take tens of microseconds, less than a hop to the thread pool, so they run
+        on the loop; PostgreSQL reads wait on the network, so the retrievals that arrive
+        together go to the thread pool and the database as one batch (one hop, one round
+        trip)."""
         if not self.db.is_postgres:
-            return self.get(tenant, entity_id)
+            return self.get_text(tenant, entity_id)
         # Each retrieval carries its request's read policy (storage/replicas.py): the batch
         # runs on a task of whichever request came first, and must satisfy all of them.
         return await self._aget.submit((tenant, entity_id, replicas.current()))
 
     def _get_batch(
         self, items: Sequence[tuple[str, str, replicas.ReadPolicy | None]]
-    ) -> list[Doc | BaseException]:
+    ) -> list[str | BaseException]:
         keys = [(tenant, entity_id) for tenant, entity_id, _ in items]
         with replicas.using(replicas.strictest(policy for _, _, policy in items)):
-            found = repository.get_docs(self.db, keys)
+            found = repository.get_texts(self.db, keys)
         return [
             found.get(key)
             or ResourceNotFound(f"entity {key[1]} does not exist" + _tenant_note(key[0]))
@@ -271,7 +286,7 @@ class EntityService:
                 merged_docs[doc["id"]] = documents.clone(doc)
         with self.transaction(now) as tx:
             conn = tx.conn
-            loaded = repository.load_many(conn, tenant, list(merged_docs))
+            loaded = repository.load_many(conn, tenant, list(merged_docs), tx.history_keys)
             existing = {entity_id: eid for entity_id, (eid, _) in loaded.items()}
             fresh: list[Doc] = []
             changes: list[Change] = []
@@ -479,7 +494,7 @@ class EntityService:
                 by_tenant_ids.setdefault(mod.tenant, set()).add(mod.entity_id)
             for tenant, ids in by_tenant_ids.items():
                 for entity_id, (eid, loaded) in repository.load_many(
-                    tx.conn, tenant, sorted(ids)
+                    tx.conn, tenant, sorted(ids), tx.history_keys
                 ).items():
                     docs[(tenant, entity_id)] = [eid, loaded, loaded]
             for i, mod in enumerate(mods):

@@ -165,3 +165,19 @@ def among(
     # each call: 8 % of a group commit's time).
     keys_json = func.json_each(bindparam(None, json_text(list(values)))).table_valued("value")
     return column.in_(select(keys_json.c.value).scalar_subquery())
+
+
+def among_param(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """``among`` with the keys in the named parameter ``name`` (pass ``keys_param(values,
+    dialect)`` at execution), for statements built once rather than per call: building
+    ``among``'s expression was most of a small batch's statement cost (~1 ms a call)."""
+    if dialect == "postgresql":
+        keys = bindparam(name, type_=postgresql.ARRAY(column.type))
+        return column.in_(select(func.unnest(keys)).scalar_subquery())
+    keys_json = func.json_each(bindparam(name)).table_valued("value")
+    return column.in_(select(keys_json.c.value).scalar_subquery())
+
+
+def keys_param(values: Sequence[Any], dialect: str) -> Any:
+    """The value of ``among_param``'s parameter: a list on PostgreSQL, JSON text on SQLite."""
+    return list(values) if dialect == "postgresql" else json_text(list(values))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
-from smartcity.hub.api import entity_maps
+from smartcity.hub.api import cached, entity_maps
 from smartcity.hub.api.deps import parse_options
 from smartcity.hub.api.negotiation import (
     GEOJSON,
@@ -248,8 +249,10 @@ async def retrieve(call: LinkedCall, entity_id: str) -> Response:
     """Retrieve one entity; shared by the route above and the lean path (api/hot.py), which
     is why it reads the query string itself rather than taking typed parameters."""
     request = call.request
-    if "entityMap" not in request.query_params and HEADER not in request.headers:
-        return await _retrieve(call, entity_id)  # the common case, kept lean
+    # (no query string: nothing to parse for entityMap, the usual retrieval)
+    mapped = request.scope.get("query_string") and "entityMap" in request.query_params
+    if not mapped and HEADER not in request.headers:
+        return await cached.retrieve(call, entity_id, _retrieve)  # the common case, kept lean
     check_uri(entity_id, "entity id")
     use = await entity_maps.map_use(call, request.query_params.get("entityMap"))
     if use.used is not None and entity_id not in use.used.entities:
@@ -261,7 +264,8 @@ async def retrieve(call: LinkedCall, entity_id: str) -> Response:
     return response
 
 
-async def _retrieve(call: LinkedCall, entity_id: str) -> Response:
+async def _retrieve(call: LinkedCall, entity_id: str, text: str | None = None) -> Response:
+    """The retrieval itself; ``text``: the entity's stored document, when already read."""
     request, h, tenant, context, ctx = call.request, call.hub, call.tenant, call.context, call.ctx
     params = request.query_params
     check_uri(entity_id, "entity id")
@@ -315,7 +319,9 @@ async def _retrieve(call: LinkedCall, entity_id: str) -> Response:
             missing = ResourceNotFound(f"entity {entity_id} does not exist")
             return with_warnings(error_response(missing), warnings)
         return with_warnings(ngsi_response(merged, accept=accept, context=context), warnings)
-    doc = await h.entities.get_async(tenant, entity_id)
+    if text is None:
+        text = await h.entities.get_text_async(tenant, entity_id)
+    doc = orjson.loads(text)
     if types is not None and not any(t <= set(doc["type"]) for t in types):
         raise ResourceNotFound(f"entity {entity_id} is not of type {type_text}")
     rendered = render(doc)
