@@ -62,6 +62,7 @@ def test_axe_finds_no_violations_on_the_editor_pages(
         "edit dataset": "/publish/dataset/p-vacancy",
         "new resource": "/publish/dataset/p-vacancy/resource/new",
         "delete dataset": "/publish/dataset/p-vacancy/delete",
+        "live dataset": "/publish/live",
         "dataset page with its edit link": "/dataset/p-vacancy",
     }.items():
         page.goto(f"{server}/{prefix}{path}")

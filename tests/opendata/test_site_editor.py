@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from tests.city_context import city_link
 from tests.opendata.helpers import Act, make_act, open_settings, trilingual
 
 from smartcity.app import create_app
@@ -27,9 +28,10 @@ CSV = "district,spaces\n中西區,120\nWan Chai,80\n".encode()
 class Site:
     """The app (authentication on) with portal accounts whose catalogue roles differ."""
 
-    def __init__(self, client: TestClient, root: Act, uploads: Path) -> None:
+    def __init__(self, client: TestClient, root_key: str, uploads: Path) -> None:
         self.client = client
-        self.root = root  # a sysadmin's API key
+        self.root_key = root_key  # a sysadmin's API key
+        self.root: Act = make_act(client, headers={"Authorization": root_key})
         self.uploads = uploads
 
     def sign_in(self, username: str) -> None:
@@ -67,7 +69,8 @@ def site(db: Database, tmp_path: Path) -> Iterator[Site]:
     with TestClient(app) as client:
         keys = app.state.hub.keys
         app.state.opendata.organisations.set_sysadmin(keys.create("root")[0].name, True)
-        root = make_act(client, headers={"Authorization": keys.create("root")[1]})
+        root_key = keys.create("root")[1]
+        root = make_act(client, headers={"Authorization": root_key})
         root(
             "organization_create",
             name="td",
@@ -83,7 +86,7 @@ def site(db: Database, tmp_path: Path) -> Iterator[Site]:
         ):
             root("organization_member_create", id=org, username=user, role=role)
         root("package_create", name="air-quality", owner_org="epd", title="Air quality")
-        yield Site(client, root, tmp_path / "opendata" / "uploads")
+        yield Site(client, root_key, tmp_path / "opendata" / "uploads")
 
 
 def csrf(html: str) -> str:
@@ -399,3 +402,42 @@ def test_the_publish_link_is_on_the_open_data_pages_for_editors(site: Site) -> N
     site.sign_in("td-editor")
     page = site.client.get("/tc/dataset")
     assert 'href="/tc/publish"' in page.text
+
+
+def test_an_editor_publishes_a_hub_entity_type_as_a_live_dataset(site: Site) -> None:
+    for n in (1, 2):
+        made = site.client.post(
+            "/ngsi-ld/v1/entities",
+            json={
+                "id": f"urn:ngsi-ld:OffStreetParking:{n}",
+                "type": "OffStreetParking",
+                "availableSpotNumber": {"type": "Property", "value": 10 * n},
+            },
+            headers={**city_link(), "Authorization": f"Bearer {site.root_key}"},
+        )
+        assert made.status_code == 201, made.text
+    # EPD's editor may not publish car parks, whose feed's department (the default) is TD.
+    site.sign_in("epd-editor")
+    page = site.client.get("/en/publish/live")
+    assert page.status_code == 200 and "OffStreetParking (2)" in page.text
+    refused = post_form(site.client, "/en/publish/live", {"type": "OffStreetParking"})
+    assert refused.status_code == 403 and "You may not publish in that organisation" in (
+        refused.text
+    )
+    assert site.root("package_list")["result"] == ["air-quality"]
+    site.sign_in("td-editor")
+    assert 'href="/en/publish/live"' in site.client.get("/en/publish").text
+    form = {"type": "OffStreetParking", "owner_org": "td", "visibility": "public"}
+    sent = post_form(site.client, "/en/publish/live", form)
+    assert sent.status_code == 303, sent.text[:2000]
+    assert sent.headers["location"].startswith("/en/publish/dataset/live-off-street-parking")
+    p = site.show("live-off-street-parking")
+    assert p["organization"]["name"] == "td" and len(p["resources"]) == 5
+    assert site.activity("live-off-street-parking")[0]["user_id"] == "td-editor (site)"
+    csv_url = next(r["url"] for r in p["resources"] if r["format"] == "CSV")
+    assert "urn:ngsi-ld:OffStreetParking:2" in site.client.get(
+        csv_url.removeprefix("http://testserver")
+    ).content.decode("utf-8-sig")
+    # An unknown type is said next to its field, and nothing is written.
+    bad = post_form(site.client, "/en/publish/live", {**form, "type": "Spaceship"})
+    assert bad.status_code == 400 and 'id="live-type-error"' in bad.text

@@ -61,6 +61,9 @@ KNOWN_MESSAGES = {
     "A dataset belongs to an organization: send owner_org (its id or name)": N_(
         "Choose the organisation that publishes the dataset."
     ),
+    "say which organization publishes the dataset (--org / owner_org)": N_(
+        "Choose the organisation that publishes the dataset."
+    ),
     "must be an ISO 8601 date (2024-01-31) or date and time": N_(
         "Enter a date as YYYY-MM-DD, for example 2024-01-31."
     ),
