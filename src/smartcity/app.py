@@ -242,6 +242,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
                         settings.opendata.max_upload_bytes + FORM_OVERHEAD, streamed=True
                     ),
                 ),
+                (opendata_publishing.FORM_PATHS, settings.limits.max_body_bytes),
             ],
             # Everything else: the site's forms, device registration, the healthz probe.
             default=MAX_FORM_BYTES,

@@ -9,9 +9,13 @@ from fastapi import APIRouter
 from smartcity.opendata.site import dataset_pages, live_pages, resource_pages
 from smartcity.opendata.site.resource_pages import UPLOAD_PATHS
 
+# The other forms of these pages: a dataset's texts in three languages may be as long as the
+# Action API takes in a JSON body, more than the site's other forms.
+FORM_PATHS = r"/(en|tc|sc)/publish/"
+
 router = APIRouter()
 router.include_router(dataset_pages.router)
 router.include_router(resource_pages.router)
 router.include_router(live_pages.router)
 
-__all__ = ["UPLOAD_PATHS", "router"]
+__all__ = ["FORM_PATHS", "UPLOAD_PATHS", "router"]
