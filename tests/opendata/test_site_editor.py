@@ -318,7 +318,9 @@ def test_a_refused_upload_writes_nothing(
     assert 'id="res-upload-error"' in sent.text and message in sent.text
     assert 'value="Spaces"' in sent.text
     assert site.show("car-parks")["resources"] == []
-    assert not any(p.is_file() for p in site.uploads.rglob("*")) if site.uploads.exists() else True
+    # Nothing kept: neither a resource's file nor the staged copy (.upload-*) of the refused one.
+    kept = [p for p in site.uploads.rglob("*") if p.is_file()] if site.uploads.exists() else []
+    assert kept == []
 
 
 def test_another_organisations_dataset_is_refused_on_get_and_post(site: Site) -> None:
