@@ -258,6 +258,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.state.site_sessions = SessionStore(db, settings.sessions)
     # Who is signed in, for features that do not own sign-in (the open data editor pages).
     app.state.site_accounts = PortalAccounts()
+    # Links the portal's account bar shows for them: "Publish data" for open data editors.
+    app.state.account_links = [opendata_site.account_link]
 
     @app.exception_handler(NgsiError)
     async def ngsi_error(_request: Request, exc: NgsiError) -> Response:

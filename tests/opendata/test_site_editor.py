@@ -400,10 +400,14 @@ def test_a_form_without_its_csrf_token_saves_nothing(site: Site) -> None:
     assert sorted(site.root("package_list")["result"]) == ["air-quality", "old-data"]
 
 
-def test_the_publish_link_is_on_the_open_data_pages_for_editors(site: Site) -> None:
+def test_the_publish_link_is_in_the_account_bar_of_editors_only(site: Site) -> None:
     site.sign_in("td-editor")
-    page = site.client.get("/tc/dataset")
-    assert 'href="/tc/publish"' in page.text
+    for path in ("/tc/dataset", "/tc/account", "/tc/"):  # open data's pages and the portal's
+        page = site.client.get(path)
+        assert page.status_code == 200 and '<a href="/tc/publish">發布數據</a>' in page.text, path
+    site.sign_in("td-member")
+    for path in ("/tc/dataset", "/tc/account"):
+        assert "/tc/publish" not in site.client.get(path).text
 
 
 def test_an_editor_publishes_a_hub_entity_type_as_a_live_dataset(site: Site) -> None:

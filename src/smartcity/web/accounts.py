@@ -9,7 +9,7 @@ that use them are served behind the portal's session layer (``portal/site/sessio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from fastapi import Request
@@ -63,6 +63,17 @@ class NoAccounts:
 
     def login_url(self, lang: Lang, next_url: str) -> str:
         return f"/{lang.prefix}/"
+
+
+# A feature's link in the portal's account bar for the signed-in user, or None (e.g. the open
+# data portal's "Publish data" for its editors): (label in ``lang``, path). The app lists them
+# on ``app.state.account_links``; the portal's account bar shows them.
+AccountLink = Callable[[Request, Lang], "tuple[str, str] | None"]
+
+
+def account_links(request: Request, lang: Lang) -> list[tuple[str, str]]:
+    providers: list[AccountLink] = getattr(request.app.state, "account_links", [])
+    return [link for provider in providers if (link := provider(request, lang)) is not None]
 
 
 def site_accounts(request: Request) -> SiteAccounts:

@@ -66,6 +66,14 @@ def asset(path: str) -> str:
 pages.extra_globals.update(data_asset=asset, od_account=editors.account_bar)
 
 
+def account_link(request: Request, lang: Lang) -> tuple[str, str] | None:
+    """ "Publish data" in the portal's account bar, for a signed-in user who may publish."""
+    editor = editors.signed_in(request, opendata(request))
+    if editor is None or not editor.may_publish:
+        return None
+    return tr(lang, "Publish data"), f"/{lang.prefix}/publish"
+
+
 def install(app: FastAPI, include: Callable[[FastAPI, APIRouter], None] | None = None) -> None:
     """Serve the pages and their assets; ``include`` adds the router to the app (the app
     passes the site's session layer, so the pages know who is signed in)."""
