@@ -52,9 +52,11 @@ from smartcity.opendata.catalogue.public import dataset_exists
 from smartcity.opendata.citydata import endpoints as citydata_api
 from smartcity.opendata.citydata.provenance import FeedProvenance
 from smartcity.opendata.ckan import endpoints as opendata_api
+from smartcity.opendata.ckan.requests import FORM_OVERHEAD
 from smartcity.opendata.datastore import routes as datastore_routes
 from smartcity.opendata.dcat import endpoints as dcat_api
 from smartcity.opendata.runtime import build_opendata
+from smartcity.opendata.site import publishing as opendata_publishing
 from smartcity.opendata.site import routes as opendata_site
 from smartcity.portal.feedback import endpoints as feedback_api
 from smartcity.portal.feedback import moderation_api as feedback_moderation_api
@@ -64,6 +66,7 @@ from smartcity.portal.feedback.targets import catalogue_target_check
 from smartcity.portal.measures import endpoints as portal_api
 from smartcity.portal.site import MAX_FORM_BYTES
 from smartcity.portal.site import routes as site_routes
+from smartcity.portal.site.accounts import PortalAccounts
 from smartcity.portal.site.sessions import include_site
 from smartcity.portal.users.sessions import SessionStore
 from smartcity.storage import migrate
@@ -231,6 +234,15 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
                     opendata_api.CKAN_PATHS,
                     opendata_api.edge_rule(settings.opendata.max_upload_bytes),
                 ),
+                # The open data editor pages' resource forms carry a file: as large as an
+                # upload through the API, counted again as it streams in.
+                (
+                    opendata_publishing.UPLOAD_PATHS,
+                    edge_guard.BodyRule(
+                        settings.opendata.max_upload_bytes + FORM_OVERHEAD, streamed=True
+                    ),
+                ),
+                (opendata_publishing.FORM_PATHS, settings.limits.max_body_bytes),
             ],
             # Everything else: the site's forms, device registration, the healthz probe.
             default=MAX_FORM_BYTES,
@@ -244,6 +256,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     app.state.feedback = FeedbackService(db, settings.feedback, target_exists=feedback_targets(db))
     # The site's signed-in sessions, kept in the database so they can be ended at once.
     app.state.site_sessions = SessionStore(db, settings.sessions)
+    # Who is signed in, for features that do not own sign-in (the open data editor pages).
+    app.state.site_accounts = PortalAccounts()
+    # Links the portal's account bar shows for them: "Publish data" for open data editors.
+    app.state.account_links = [opendata_site.account_link]
 
     @app.exception_handler(NgsiError)
     async def ngsi_error(_request: Request, exc: NgsiError) -> Response:
@@ -343,7 +359,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
     # DCAT-AP 3: /catalog.{ttl,rdf,jsonld} and /dataset/{name}[.ext] (opendata/dcat/).
     app.include_router(dcat_api.router)
     app.include_router(citydata_api.router)  # live city datasets' files
-    opendata_site.install(app)  # /{en,tc,sc}/dataset, organisation pages, preview script
+    # /{en,tc,sc}/dataset, organisation pages, preview script; then the editor pages
+    # (/{en,tc,sc}/publish...). Both behind the site's sessions: who is signed in decides
+    # what the editor pages allow and whether a dataset page links to them.
+    opendata_site.install(app, include_site)
+    include_site(app, opendata_publishing.router)
     app.include_router(traffic_api.router)  # /api/v1/analytics/traffic (analytics/traffic)
     # The real-time city dashboard: pages, JSON, live events (live/dashboard/endpoints.py).
     live_view = dashboard.install(app, hub)

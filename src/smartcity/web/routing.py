@@ -38,6 +38,23 @@ def page(router: APIRouter, path: str) -> Callable[[Endpoint], Endpoint]:
     return decorator
 
 
+def post_page(router: APIRouter, path: str) -> Callable[[Endpoint], Endpoint]:
+    """Like ``page`` for a form's POST: one route per language prefix."""
+
+    def decorator(endpoint: Endpoint) -> Endpoint:
+        for lang in i18n.LANGS:
+            router.add_api_route(
+                f"/{lang.prefix}{path}",
+                endpoint,
+                methods=["POST"],
+                include_in_schema=False,
+                name=f"{endpoint.__name__}_post_{lang.prefix}",
+            )
+        return endpoint
+
+    return decorator
+
+
 def current_lang(request: Request) -> Lang:
     """FastAPI dependency: the language of the page being served."""
     return lang_of_path(request.url.path) or i18n.DEFAULT

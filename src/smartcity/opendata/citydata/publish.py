@@ -166,6 +166,12 @@ class CityDatasets:
 
     # -- hub entity types ---------------------------------------------------------------------
 
+    def entity_types(self, tenant: str = "") -> list[tuple[str, int]]:
+        """The hub's entity types (the city @context's short names where it has them) with
+        their entity counts: what ``publish_type`` can publish."""
+        ctx = city_context()
+        return sorted((ctx.compact(iri), n) for iri, n in self.hub.entities.types(tenant))
+
     def publish_type(
         self,
         p: Principal,

@@ -1,11 +1,13 @@
 """``/{en,tc,sc}/dataset`` (search), ``/dataset/{name}``, ``/dataset/{name}/resource/{id}``,
 ``/organization[/{name}]`` and ``/group[/{name}]``: CKAN's page paths, under the site's
 language prefixes. Every page shows what an anonymous visitor may see (private and draft
-datasets never appear, whoever asks: editors use the Action API or the CLI)."""
+datasets never appear, whoever asks); a signed-in editor also gets links to the editor pages
+(``dataset_pages``: "Publish data", "Edit this dataset")."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
@@ -24,7 +26,7 @@ from smartcity.opendata.errors import NotFound, OpenDataError
 from smartcity.opendata.languages import Lang as DataLang
 from smartcity.opendata.runtime import OpenData
 from smartcity.opendata.search.engine import SearchRequest
-from smartcity.opendata.site import figures, preview, visuals
+from smartcity.opendata.site import editors, figures, preview, visuals
 from smartcity.web import nav
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb, Pages
@@ -59,11 +61,26 @@ def asset(path: str) -> str:
     return f"{ASSETS}/{path}?v={__version__}"
 
 
-pages.extra_globals.update(data_asset=asset)
+# The account bar of these pages (templates/account_bar.html): who is signed in, and a link
+# to the editor pages for those who may publish.
+pages.extra_globals.update(data_asset=asset, od_account=editors.account_bar)
 
 
-def install(app: FastAPI) -> None:
-    app.include_router(router)
+def account_link(request: Request, lang: Lang) -> tuple[str, str] | None:
+    """ "Publish data" in the portal's account bar, for a signed-in user who may publish."""
+    editor = editors.signed_in(request, opendata(request))
+    if editor is None or not editor.may_publish:
+        return None
+    return tr(lang, "Publish data"), f"/{lang.prefix}/publish"
+
+
+def install(app: FastAPI, include: Callable[[FastAPI, APIRouter], None] | None = None) -> None:
+    """Serve the pages and their assets; ``include`` adds the router to the app (the app
+    passes the site's session layer, so the pages know who is signed in)."""
+    if include is None:
+        app.include_router(router)
+    else:
+        include(app, router)
     app.mount(ASSETS, StaticFiles(directory=HERE / "static"), name="opendata-assets")
 
 
@@ -185,6 +202,8 @@ def dataset_page(request: Request, name: str, lang: LangDep, od: OpenDataDep) ->
     package = _package(od, request, lang, name)
     schema = orjson.dumps(schema_org_dataset(package, base_url(request), data_lang(lang)))
     created, modified = (_moment(package.get(k)) for k in ("metadata_created", "metadata_modified"))
+    editor = editors.signed_in(request, od)
+    may_edit = editor is not None and editor.may_edit(package["owner_org"])
     return pages.render(
         request,
         "dataset.html",
@@ -199,6 +218,7 @@ def dataset_page(request: Request, name: str, lang: LangDep, od: OpenDataDep) ->
             # A data block, never run (the CSP allows no inline script); "</" cannot end it.
             "schema_org": schema.decode().replace("</", "<\\/"),
             "api_base": base_url(request),
+            "edit_url": f"/{lang.prefix}/publish/dataset/{package['name']}" if may_edit else None,
             "created": created,
             "modified": modified,
             "nav_key": "data",

@@ -16,6 +16,7 @@ from smartcity.hub.api.deps import hub
 from smartcity.portal.site import live, sections, timeline
 from smartcity.portal.site.content import SiteData
 from smartcity.storage.engine import Database
+from smartcity.web.accounts import account_links
 from smartcity.web.i18n import Formatter, Lang
 from smartcity.web.pages import Crumb, Pages
 from smartcity.web.paging import Pager, page_number
@@ -253,6 +254,8 @@ from smartcity.portal.site import (  # noqa: E402
 
 # The account bar on every page (signed in: name and sign-out; else the sign-in link).
 pages.extra_globals["account_of"] = auth.account_context
+# Other features' links for the signed-in user (the app wires them: web/accounts.py).
+pages.extra_globals["account_links"] = account_links
 
 for _forms in (auth, editor, bulk, official, feedback_pages, moderation, report_pages, vote_pages):
     router.include_router(_forms.router)
