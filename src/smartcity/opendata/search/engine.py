@@ -376,7 +376,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
 
     # One statement, three kinds of row: 0, the page (id and its place); 1, the count; 2, a
     # facet value and its count.
-    parts: list[Select[Any]] = [
+    parts: list[Select[Any, Any, Any, Any]] = [
         select(
             literal(1).label("kind"), null().label("a"), null().label("b"), func.count()
         ).select_from(matches)
