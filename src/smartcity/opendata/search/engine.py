@@ -1,5 +1,7 @@
 """``package_search`` over the index tables: the query tree compiled to one SQL condition,
-then a count, one page of ids in order, and the facet counts, all with the same condition.
+whose matches are built once (a CTE) for a count, one page of ids in order, and the facet
+counts, all in one statement; a search without words or filters skips the matches
+(``_browse``).
 
 Every term is an index lookup (``opendata_search_tokens`` by token, its primary key's first
 column), combined with the others as ``id IN (...)`` semi-joins; relevance is the sum of
@@ -188,8 +190,8 @@ def _visible(principal: Principal, request: SearchRequest) -> ColumnElement[bool
 
 @dataclass(frozen=True)
 class _Keys:
-    """The columns a page is ordered by: the datasets table's own, or the match set's copies
-    of them (``_matches``)."""
+    """The columns a page is ordered by: the datasets table's own (``_browse``), or their
+    copies in the CTE of matches (``search``)."""
 
     id: Any
     modified_at: Any
