@@ -172,3 +172,34 @@ def test_the_audit_trail_names_who_changed_what_to_insiders(world: dict[str, Act
     public = world["anonymous"]("package_activity_list", id="public-data")["result"]
     assert [e["user_id"] for e in public] == [None, None]
     world["anonymous"]("package_activity_list", 404, id="private-data")
+
+
+def test_facets_of_the_first_page_count_only_what_the_reader_sees(
+    world: dict[str, Act], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first page (no words, no filters) counts its facets as the whole index less the
+    datasets hidden from the reader (search/engine.py ``_browse``); with more hidden than
+    ``MAX_HIDDEN`` it counts the visible ones instead: both give the same answer."""
+    from smartcity.opendata.search import engine
+
+    world["admin"]("package_create", name="gone", owner_org="td", tags=[{"name": "secret"}])
+    world["admin"]("package_delete", id="gone")
+    wanted = {"facet.field": '["organization", "tags"]', "facet.limit": -1}
+
+    def facets(who: str, **params: Any) -> dict[str, dict[str, int]]:
+        found = world[who]("package_search", **wanted, **params)["result"]["search_facets"]
+        return {f: {i["name"]: i["count"] for i in v["items"]} for f, v in found.items()}
+
+    expected = {
+        ("anonymous", False): {"organization": {"td": 1}, "tags": {}},
+        ("epd-editor", True): {"organization": {"td": 1}, "tags": {}},
+        ("td-member", False): {"organization": {"td": 1}, "tags": {}},
+        ("td-member", True): {"organization": {"td": 2}, "tags": {"secret": 1}},
+        ("td-editor", True): {"organization": {"td": 3}, "tags": {"secret": 1}},
+        ("admin", True): {"organization": {"td": 3}, "tags": {"secret": 1}},
+    }
+    for hidden_at_most in (engine.MAX_HIDDEN, 0):
+        monkeypatch.setattr(engine, "MAX_HIDDEN", hidden_at_most)
+        for (who, everything), counts in expected.items():
+            params = {"include_private": everything, "include_drafts": everything}
+            assert facets(who, **params) == counts, (who, everything, hidden_at_most)
