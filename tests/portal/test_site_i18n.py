@@ -58,6 +58,14 @@ def test_every_ui_string_is_translated() -> None:
         assert catalogues.problems(folder) == [], folder
 
 
+def test_form_macros_are_shared_not_shadowed() -> None:
+    """Every feature imports the shared layer's form_macros.html; a feature's own copy would
+    come first on its template path and shadow it (and its strings' catalogue)."""
+    shared = catalogues.PACKAGE / "web" / "templates" / "form_macros.html"
+    found = sorted(catalogues.PACKAGE.rglob("form_macros.html"))
+    assert found == [shared]
+
+
 def test_catalogues_compile_and_translate() -> None:
     assert i18n.translations(TC).gettext("Skip to main content") == "跳至主要內容"
     assert i18n.translations(SC).gettext("Skip to main content") == "跳至主要内容"

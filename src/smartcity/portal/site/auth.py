@@ -13,7 +13,7 @@ session (new ``sid`` and ``key``), so a session planted before sign-in is worth 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -35,7 +35,7 @@ from smartcity.portal.users.service import LoginThrottled, UserService
 from smartcity.portal.users.sessions import SessionStore
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb, lang_of_path
-from smartcity.web.routing import LangDep, current_lang, page
+from smartcity.web.routing import LangDep, current_lang, page, post_page
 
 router = APIRouter()
 
@@ -424,31 +424,13 @@ def _login(request: Request, lang: Lang, form: dict[str, str]) -> Response:
     return see_other(next_url)
 
 
-def post_route(target: APIRouter, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Like ``smartcity.web.routing.page`` but for POST: one route per language prefix."""
-    from smartcity.web import i18n
-
-    def decorator(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        for lang in i18n.LANGS:
-            target.add_api_route(
-                f"/{lang.prefix}{path}",
-                endpoint,
-                methods=["POST"],
-                include_in_schema=False,
-                name=f"{endpoint.__name__}_post_{lang.prefix}",
-            )
-        return endpoint
-
-    return decorator
-
-
-@post_route(router, "/login")
+@post_page(router, "/login")
 async def login_submit(request: Request, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_login, request, lang, form)
 
 
-@post_route(router, "/logout")
+@post_page(router, "/logout")
 async def logout_submit(request: Request, lang: LangDep) -> Response:
     form = await read_form(request)
     if not csrf_ok(request, form):

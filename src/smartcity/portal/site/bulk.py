@@ -26,7 +26,6 @@ from smartcity.portal.site.auth import (
     csrf_token,
     flash,
     form_expired,
-    post_route,
     read_form,
     require_role,
     see_other,
@@ -37,7 +36,7 @@ from smartcity.portal.site.routes import pages, tr
 from smartcity.portal.users.model import User
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
-from smartcity.web.routing import LangDep, page
+from smartcity.web.routing import LangDep, page, post_page
 
 router = APIRouter()
 
@@ -165,7 +164,7 @@ def _submit(request: Request, lang: Lang, form: dict[str, str]) -> Response:
     return see_other(f"/{lang.prefix}/account/progress#bulk-message")
 
 
-@post_route(router, "/account/progress")
+@post_page(router, "/account/progress")
 async def bulk_submit(request: Request, lang: LangDep) -> Response:
     form: dict[str, Any] = await read_form(request)
     return await run_in_threadpool(_submit, request, lang, form)

@@ -31,7 +31,6 @@ from smartcity.portal.site.auth import (
     current_user,
     flash,
     form_expired,
-    post_route,
     read_form,
     require_role,
     see_other,
@@ -41,7 +40,7 @@ from smartcity.portal.site.routes import pages, tr
 from smartcity.portal.users.model import User
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
-from smartcity.web.routing import LangDep, page
+from smartcity.web.routing import LangDep, page, post_page
 
 router = APIRouter()
 TEXT_LANGS = (("en", "English"), ("zh-Hant", "繁體中文"), ("zh-Hans", "简体中文"))
@@ -306,7 +305,7 @@ def _submit(request: Request, lang: Lang, measure_id: str, form: dict[str, str])
     return see_other(f"/{lang.prefix}/measures/{measure_id}#{anchor}")
 
 
-@post_route(router, "/measures/{measure_id}/edit")
+@post_page(router, "/measures/{measure_id}/edit")
 async def edit_submit(request: Request, measure_id: str, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_submit, request, lang, measure_id, form)

@@ -49,7 +49,6 @@ from smartcity.portal.site.auth import (
     feedback_service,
     flash,
     new_voter_token,
-    post_route,
     read_form,
     see_other,
     set_voter_cookie,
@@ -62,7 +61,7 @@ from smartcity.web.i18n import Lang
 from smartcity.web.nav import N_
 from smartcity.web.pages import Crumb
 from smartcity.web.paging import Pager, page_number
-from smartcity.web.routing import LangDep, page
+from smartcity.web.routing import LangDep, page, post_page
 
 router = APIRouter()
 PER_PAGE = 20
@@ -467,13 +466,13 @@ def _handle(
     return response
 
 
-@post_route(router, "/measures/{measure_id}")
+@post_page(router, "/measures/{measure_id}")
 async def post_on_measure(request: Request, measure_id: str, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_handle, request, lang, "measure", measure_id, form)
 
 
-@post_route(router, "/areas/{area_id}")
+@post_page(router, "/areas/{area_id}")
 async def post_on_area(request: Request, area_id: str, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_handle, request, lang, "area", area_id, form)
@@ -569,7 +568,7 @@ def _privacy_request(request: Request, lang: Lang, form: dict[str, str]) -> Resp
     return see_other(f"/{lang.prefix}/privacy#privacy-message")
 
 
-@post_route(router, "/privacy")
+@post_page(router, "/privacy")
 async def privacy_submit(request: Request, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_privacy_request, request, lang, form)
@@ -636,7 +635,7 @@ def _privacy_confirm(request: Request, lang: Lang, form: dict[str, str]) -> Resp
     return _confirm_page(request, lang, "", deleted=outcome.deleted)
 
 
-@post_route(router, "/privacy/confirm")
+@post_page(router, "/privacy/confirm")
 async def privacy_confirm_submit(request: Request, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_privacy_confirm, request, lang, form)

@@ -26,7 +26,6 @@ from smartcity.portal.site.auth import (
     feedback_service,
     flash,
     form_expired,
-    post_route,
     read_form,
     require_role,
     see_other,
@@ -39,7 +38,7 @@ from smartcity.web.i18n import Lang
 from smartcity.web.nav import N_
 from smartcity.web.pages import Crumb
 from smartcity.web.paging import Pager, page_number
-from smartcity.web.routing import LangDep, page
+from smartcity.web.routing import LangDep, page, post_page
 
 router = APIRouter()
 ROLES = ("moderator", "admin")
@@ -231,7 +230,7 @@ def _act(request: Request, lang: Lang, comment_id: int, form: dict[str, str]) ->
     return see_other(f"/{lang.prefix}/moderation#moderation-message")
 
 
-@post_route(router, "/moderation/{comment_id}")
+@post_page(router, "/moderation/{comment_id}")
 async def act(request: Request, comment_id: str, lang: LangDep) -> Response:
     if not comment_id.isdigit() or len(comment_id) > 15:
         raise HTTPException(404)

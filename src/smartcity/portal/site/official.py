@@ -24,7 +24,6 @@ from smartcity.portal.site.auth import (
     feedback_service,
     flash,
     form_expired,
-    post_route,
     read_form,
     require_role,
     see_other,
@@ -33,7 +32,7 @@ from smartcity.portal.site.editor import department_refusal, measures_service
 from smartcity.portal.site.routes import tr
 from smartcity.portal.users.model import User
 from smartcity.web.i18n import Lang
-from smartcity.web.routing import LangDep
+from smartcity.web.routing import LangDep, post_page
 
 router = APIRouter()
 MAX_ANSWER = 4000
@@ -122,7 +121,7 @@ def _submit(request: Request, lang: Lang, measure_id: str, form: dict[str, str])
     return see_other(f"{back}#comment-{comment_id}")
 
 
-@post_route(router, "/measures/{measure_id}/answer")
+@post_page(router, "/measures/{measure_id}/answer")
 async def answer_submit(request: Request, measure_id: str, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_submit, request, lang, measure_id, form)

@@ -26,7 +26,6 @@ from smartcity.portal.site.auth import (
     feedback_service,
     flash,
     new_voter_token,
-    post_route,
     read_form,
     see_other,
     set_voter_cookie,
@@ -38,7 +37,7 @@ from smartcity.portal.site.feedback_pages import NAME_CHARS, field_errors, servi
 from smartcity.portal.site.routes import home_crumb, pages, tr
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
-from smartcity.web.routing import LangDep, page
+from smartcity.web.routing import LangDep, page, post_page
 
 router = APIRouter()
 
@@ -151,7 +150,7 @@ def _submit(request: Request, lang: Lang, name: str, form: dict[str, str]) -> Re
     return response
 
 
-@post_route(router, "/report/dataset/{name}")
+@post_page(router, "/report/dataset/{name}")
 async def report_dataset_submit(request: Request, name: str, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_submit, request, lang, name, form)

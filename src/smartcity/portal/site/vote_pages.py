@@ -18,7 +18,6 @@ from smartcity.portal.site.auth import (
     csrf_token,
     current_user,
     feedback_service,
-    post_route,
     read_form,
     remember_voter,
     see_other,
@@ -28,7 +27,7 @@ from smartcity.portal.site.routes import pages, tr
 from smartcity.web.i18n import Lang
 from smartcity.web.nav import N_
 from smartcity.web.pages import Crumb
-from smartcity.web.routing import LangDep, page
+from smartcity.web.routing import LangDep, page, post_page
 
 router = APIRouter()
 
@@ -94,7 +93,7 @@ def _confirm(request: Request, lang: Lang, form: dict[str, str]) -> Response:
     )
 
 
-@post_route(router, "/votes/confirm")
+@post_page(router, "/votes/confirm")
 async def vote_confirm_submit(request: Request, lang: LangDep) -> Response:
     form = await read_form(request)
     return await run_in_threadpool(_confirm, request, lang, form)
