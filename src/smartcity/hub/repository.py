@@ -327,8 +327,7 @@ def update_entities(
     else:  # many: the driver's executemany (see storage.bulk)
         rows = [(_storable_json(new), now, eid) for eid, _, new in items]
         bulk.execute_many(conn, _UPDATE_DOC, ("b_doc", "b_now", "b_eid"), rows)
-    for eid, old, new in items:
-        _update_indexes(conn, tenant, eid, old, new)
+    _update_indexes(conn, tenant, items)
 
 
 def update_entity(
@@ -341,33 +340,47 @@ def update_entity(
 ) -> None:
     refuse_unstorable(new, f"entity {new['id']}")
     conn.execute(_UPDATE_DOC, {"b_eid": eid, "b_doc": new, "b_now": now})
-    _update_indexes(conn, tenant, eid, old, new)
+    _update_indexes(conn, tenant, [(eid, old, new)])
+
+
+_DELETE_TYPE = delete(T).where(T.c.eid == bindparam("eid"), T.c.etype == bindparam("etype"))
+_DELETE_ATTR = delete(A).where(A.c.eid == bindparam("eid"), A.c.attr == bindparam("attr"))
 
 
 def _update_indexes(
-    conn: Connection, tenant: str, eid: int, old: dict[str, Any], new: dict[str, Any]
+    conn: Connection,
+    tenant: str,
+    items: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
 ) -> None:
-    old_types, new_types = set(old["type"]), set(new["type"])
-    if old_types != new_types:
-        if old_types - new_types:
-            conn.execute(delete(T).where(T.c.eid == eid, T.c.etype.in_(old_types - new_types)))
-        if new_types - old_types:
-            conn.execute(
-                insert(T),
-                [{"eid": eid, "etype": t, "tenant": tenant} for t in new_types - old_types],
-            )
-    if _geo_part(old) != _geo_part(new):
-        conn.execute(delete(G).where(G.c.eid == eid))
-        rows = _geo_rows(tenant, eid, new)
-        if rows:
-            conn.execute(insert(G), rows)
-    old_attrs, new_attrs = set(old["attrs"]), set(new["attrs"])
-    if old_attrs - new_attrs:
-        conn.execute(delete(A).where(A.c.eid == eid, A.c.attr.in_(old_attrs - new_attrs)))
-    if new_attrs - old_attrs:
-        conn.execute(
-            insert(A), [{"eid": eid, "attr": a, "tenant": tenant} for a in new_attrs - old_attrs]
-        )
+    """Move the type, attribute and geometry index rows of the (eid, old, new) documents
+    that changed them. The rows of the whole batch go in a few statements: an upsert of a
+    thousand existing entities whose location moved was two statements per entity, most of
+    a batch's time on PostgreSQL (697 against 1,583 entities/s once batched)."""
+    type_gone: list[tuple[Any, ...]] = []
+    type_new: list[tuple[Any, ...]] = []
+    attr_gone: list[tuple[Any, ...]] = []
+    attr_new: list[tuple[Any, ...]] = []
+    geo_moved: list[int] = []
+    geo_new: list[tuple[Any, ...]] = []
+    for eid, old, new in items:
+        old_types, new_types = set(old["type"]), set(new["type"])
+        type_gone += [(eid, t) for t in sorted(old_types - new_types)]
+        type_new += [(eid, t, tenant) for t in sorted(new_types - old_types)]
+        old_attrs, new_attrs = set(old["attrs"]), set(new["attrs"])
+        attr_gone += [(eid, a) for a in sorted(old_attrs - new_attrs)]
+        attr_new += [(eid, a, tenant) for a in sorted(new_attrs - old_attrs)]
+        if _geo_part(old) != _geo_part(new):
+            geo_moved.append(eid)
+            geo_new += [tuple(r[c] for c in _GEO_COLUMNS) for r in _geo_rows(tenant, eid, new)]
+    # Deletions first: a type or attribute can leave and come back within one batch.
+    bulk.execute_many(conn, _DELETE_TYPE, ("eid", "etype"), type_gone)
+    bulk.execute_many(conn, _DELETE_ATTR, ("eid", "attr"), attr_gone)
+    for start in range(0, len(geo_moved), 500):
+        chunk = geo_moved[start : start + 500]
+        conn.execute(delete(G).where(bulk.among(G.c.eid, chunk, conn.dialect)))
+    bulk.execute_many(conn, _INSERT_TYPE, _TYPE_COLUMNS, type_new)
+    bulk.execute_many(conn, _INSERT_ATTR, _ATTR_COLUMNS, attr_new)
+    bulk.execute_many(conn, _INSERT_GEO, _GEO_COLUMNS, geo_new)
 
 
 def delete_entities(conn: Connection, eids: Sequence[int]) -> None:
