@@ -73,6 +73,7 @@ from smartcity.storage import migrate
 from smartcity.storage.engine import Database, database_unavailable
 from smartcity.web import apidocs
 from smartcity.web import routing as web_routing
+from smartcity.web.refusals import site_answer
 
 log = logging.getLogger("smartcity")
 NGSI_PREFIX = "/ngsi-ld/v1"
@@ -235,17 +236,23 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> CityApp:
                     opendata_api.edge_rule(settings.opendata.max_upload_bytes),
                 ),
                 # The open data editor pages' resource forms carry a file: as large as an
-                # upload through the API, counted again as it streams in.
+                # upload through the API, counted again as it streams in. A browser sent
+                # past a page's limit gets a page that says so (web/refusals.py).
                 (
                     opendata_publishing.UPLOAD_PATHS,
                     edge_guard.BodyRule(
-                        settings.opendata.max_upload_bytes + FORM_OVERHEAD, streamed=True
+                        settings.opendata.max_upload_bytes + FORM_OVERHEAD,
+                        streamed=True,
+                        answer=site_answer(settings.opendata.max_upload_bytes),
                     ),
                 ),
-                (opendata_publishing.FORM_PATHS, settings.limits.max_body_bytes),
+                (
+                    opendata_publishing.FORM_PATHS,
+                    edge_guard.BodyRule(settings.limits.max_body_bytes, answer=site_answer()),
+                ),
             ],
             # Everything else: the site's forms, device registration, the healthz probe.
-            default=MAX_FORM_BYTES,
+            default=edge_guard.BodyRule(MAX_FORM_BYTES, answer=site_answer()),
         ),
     )
     if db.has_replicas:

@@ -157,9 +157,10 @@ def test_an_editor_creates_a_dataset_that_reads_back_with_every_field(site: Site
     assert p["url"] == "https://www.td.gov.hk/" and p["version"] == "1.0"
     assert (p["author"], p["author_email"]) == ("Traffic Unit", "traffic@example.org")
     assert (p["maintainer"], p["maintainer_email"]) == ("Chan Tai Man", "chan@example.org")
-    # The private draft is on the editor's publish page, and nowhere public.
+    # The private draft is on the editor's publish page, and its page is the editors' alone
+    # (test_site_restricted.py).
     assert "Journey times" in site.client.get("/en/publish").text
-    assert site.client.get("/en/dataset/journey-times").status_code == 404
+    assert "Draft: only" in site.client.get("/en/dataset/journey-times").text
     # The audit trail names the signed-in user.
     assert site.activity("journey-times")[0]["user_id"] == "td-editor (site)"
     assert p["creator_user_id"] == "td-editor"

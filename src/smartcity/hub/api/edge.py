@@ -38,8 +38,18 @@ class Linger:
     idle_seconds: float = 2.0  # a client that stops sending is not waited for longer
 
 
-# How a route's clients expect a refusal written: (status, JSON body) for the problem.
-Answer = Callable[[NgsiError, Scope], tuple[int, bytes]]
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal as written to the client: status, body and headers (Content-Length and
+    ``Connection: close`` are the edge's)."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ((b"content-type", b"application/json"),)
+
+
+# How a route's clients expect a refusal written, given the problem and the route's limit.
+Answer = Callable[[NgsiError, Scope, int], Refusal]
 
 
 @dataclass(frozen=True)
@@ -58,12 +68,14 @@ class BodyRule:
 class BodyLimits:
     """The rule per route: the first pattern that matches the path wins."""
 
-    def __init__(self, routes: Sequence[tuple[str, int | BodyRule]], default: int) -> None:
+    def __init__(
+        self, routes: Sequence[tuple[str, int | BodyRule]], default: int | BodyRule
+    ) -> None:
         self.routes = [
             (re.compile(pattern), rule if isinstance(rule, BodyRule) else BodyRule(rule))
             for pattern, rule in routes
         ]
-        self.default = BodyRule(default)
+        self.default = default if isinstance(default, BodyRule) else BodyRule(default)
 
     def for_path(self, path: str) -> BodyRule:
         for pattern, rule in self.routes:
@@ -155,17 +167,18 @@ class Edge:
         self, exc: NgsiError, scope: Scope, receive: Receive, send: Send, *, pending: bool
     ) -> None:
         """Answer ``exc`` and close; first discard what the client is still sending."""
-        answer = self.limits.for_path(scope["path"]).answer
-        if answer is not None:
-            status, payload = answer(exc, scope)
+        rule = self.limits.for_path(scope["path"])
+        if rule.answer is not None:
+            refusal = rule.answer(exc, scope, rule.limit)
         else:
-            status, payload = exc.status, orjson.dumps(exc.problem())
+            refusal = Refusal(exc.status, orjson.dumps(exc.problem()))
+        payload = refusal.body
         headers = [
-            (b"content-type", b"application/json"),
+            *refusal.headers,
             (b"content-length", str(len(payload)).encode()),
             (b"connection", b"close"),
         ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
         # The whole answer goes out now; the response ends (and the server closes the
         # connection) only after the discarding.
         await send({"type": "http.response.body", "body": payload, "more_body": pending})

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from smartcity.hub.api.edge import BodyRule
+from smartcity.hub.api.edge import BodyRule, Refusal
 from smartcity.hub.errors import NgsiError
 from smartcity.opendata.catalogue.access import ANONYMOUS, NO_AUTH, Principal, principal_for
 from smartcity.opendata.ckan import actions, envelope
@@ -214,7 +214,7 @@ def edge_rule(max_upload_bytes: int) -> BodyRule:
     upload, streamed to the action (which counts them again as they come, ckan/requests.py),
     and refusals in CKAN's envelope, where ckanapi looks for them."""
 
-    def answer(exc: NgsiError, scope: Scope) -> tuple[int, bytes]:
+    def answer(exc: NgsiError, scope: Scope, limit: int) -> Refusal:
         error: OpenDataError
         if exc.status == 413:
             ctype = dict(scope["headers"]).get(b"content-type", b"")
@@ -223,6 +223,6 @@ def edge_rule(max_upload_bytes: int) -> BodyRule:
         else:
             error = BadRequest(exc.detail)
         body = {"help": None, "success": False, "error": envelope.error_body(error)}
-        return error.status, orjson.dumps(body)
+        return Refusal(error.status, orjson.dumps(body))
 
     return BodyRule(max_upload_bytes + FORM_OVERHEAD, streamed=True, answer=answer)

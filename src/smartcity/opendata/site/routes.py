@@ -1,8 +1,9 @@
 """``/{en,tc,sc}/dataset`` (search), ``/dataset/{name}``, ``/dataset/{name}/resource/{id}``,
 ``/organization[/{name}]`` and ``/group[/{name}]``: CKAN's page paths, under the site's
 language prefixes. Every page shows what an anonymous visitor may see (private and draft
-datasets never appear, whoever asks); a signed-in editor also gets links to the editor pages
-(``dataset_pages``: "Publish data", "Edit this dataset")."""
+datasets never appear, whoever asks), except that a private or draft dataset's own page is
+shown, labelled, to the editors who may edit it; a signed-in editor also gets links to the
+editor pages (``dataset_pages``: "Publish data", "Edit this dataset")."""
 
 from __future__ import annotations
 
@@ -199,16 +200,21 @@ def dataset_search(request: Request, lang: LangDep, od: OpenDataDep) -> Response
 
 @page(router, "/dataset/{name}")
 def dataset_page(request: Request, name: str, lang: LangDep, od: OpenDataDep) -> Response:
-    package = _package(od, request, lang, name)
+    editor = editors.signed_in(request, od)
+    package, restricted = _package_for_page(od, request, lang, name, editor)
     schema = orjson.dumps(schema_org_dataset(package, base_url(request), data_lang(lang)))
     created, modified = (_moment(package.get(k)) for k in ("metadata_created", "metadata_modified"))
-    editor = editors.signed_in(request, od)
     may_edit = editor is not None and editor.may_edit(package["owner_org"])
+    # A private or draft dataset's page is its editors' alone: never kept by a cache, never
+    # indexed, and without the public links (its resource pages, DCAT and schema.org are
+    # an anonymous visitor's, so they stay hidden).
+    headers = {"Cache-Control": "no-store"} if restricted else None
     return pages.render(
         request,
         "dataset.html",
         {
             "package": package,
+            "restricted": restricted,
             # Which resources show a map or a chart without reading their table (visuals.py);
             # a DataStore table's figures are on its page beside the table.
             "figures": {
@@ -224,6 +230,7 @@ def dataset_page(request: Request, name: str, lang: LangDep, od: OpenDataDep) ->
             "nav_key": "data",
             "breadcrumbs": crumbs(lang, Crumb(package["title"] or package["name"])),
         },
+        headers=headers,
     )
 
 
@@ -297,6 +304,30 @@ def _moment(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _package_for_page(
+    od: OpenData, request: Request, lang: Lang, name: str, editor: editors.Editor | None
+) -> tuple[dict[str, Any], str | None]:
+    """The dataset as an anonymous visitor sees it, or — for a private or draft dataset —
+    as its editors do, with the label that says why nobody else sees it (404 for the rest:
+    the editor pages' rule, ``Editor.may_edit``)."""
+    try:
+        return _package(od, request, lang, name), None
+    except HTTPException:
+        if editor is None or not editor.may_publish:
+            raise
+    try:
+        package = od.catalogue.package_show(editor.principal, lang.text, base_url(request), name)
+    except NotFound:
+        raise HTTPException(404) from None
+    if not editor.may_edit(package["owner_org"]):
+        raise HTTPException(404)
+    if package.get("state") == "draft":
+        return package, tr(
+            lang, "Draft: only its organisation's editors see it until it is published."
+        )
+    return package, tr(lang, "Private: only its organisation's editors see it.")
 
 
 def _package(od: OpenData, request: Request, lang: Lang, name: str) -> dict[str, Any]:
