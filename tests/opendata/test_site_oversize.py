@@ -17,6 +17,14 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 TOO_BIG = b"a,b\n" + b"1" * (MAX_UPLOAD + FORM_OVERHEAD)  # past the upload route's edge limit
 
 
+def upload_form(site: Site, lang: str = "en") -> tuple[str, str]:
+    """The car-parks dataset's new-resource form, signed in as its editor: (path, CSRF token)."""
+    site.root("package_create", name="car-parks", owner_org="td", title="Car parks")
+    site.sign_in("td-editor")
+    new = f"/{lang}/publish/dataset/car-parks/resource/new"
+    return new, csrf(site.client.get(new).text)
+
+
 def kept_files(site: Site) -> list[str]:
     if not site.uploads.exists():
         return []
@@ -34,10 +42,7 @@ def kept_files(site: Site) -> list[str]:
 def test_an_upload_past_the_limit_gets_a_page_in_the_readers_language(
     site: Site, lang: str, heading: str, limit: str
 ) -> None:
-    site.root("package_create", name="car-parks", owner_org="td", title="Car parks")
-    site.sign_in("td-editor")
-    new = f"/{lang}/publish/dataset/car-parks/resource/new"
-    token = csrf(site.client.get(new).text)
+    new, token = upload_form(site, lang)
     sent = site.client.post(
         new,
         data={"csrf": token, "name_en": "Spaces"},
@@ -69,10 +74,7 @@ def test_a_dataset_form_past_the_limit_gets_the_page_too(site: Site) -> None:
 
 
 def test_scripts_and_the_action_api_keep_their_json(site: Site) -> None:
-    site.root("package_create", name="car-parks", owner_org="td", title="Car parks")
-    site.sign_in("td-editor")
-    new = "/en/publish/dataset/car-parks/resource/new"
-    token = csrf(site.client.get(new).text)
+    new, token = upload_form(site)
     sent = site.client.post(
         new,
         data={"csrf": token},
