@@ -156,6 +156,16 @@ def bench_opendata_search(
     database: ScratchDatabase = None,
     datasets: Annotated[int, typer.Option(help="Datasets in the catalogue")] = 10_000,
     repeat: Annotated[int, typer.Option(help="Searches to time per query")] = 50,
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            "--keep",
+            metavar="NAME",
+            help="Keep the seeded catalogue under NAME and reuse it on later runs "
+            "(a SQLite file in the temporary directory, or a PostgreSQL database "
+            "smartcity_bench_keep_NAME); migrations still run on it",
+        ),
+    ] = None,
 ) -> None:
     """package_search (words in English and Chinese, a facet filter, the first page; five
     facets each) over N datasets through a real server: p50 and p95 (target p95 ≤ 50 ms)."""
@@ -163,12 +173,17 @@ def bench_opendata_search(
     from smartcity.bench.harness import results_table
 
     with console.status("benchmarking...") as status:
-        results = opendata_search.run(
-            database,
-            datasets=datasets,
-            repeat=repeat,
-            progress=lambda s: status.update(f"benchmarking: {s}"),
-        )
+        try:
+            results = opendata_search.run(
+                database,
+                datasets=datasets,
+                repeat=repeat,
+                keep=keep,
+                progress=lambda s: status.update(f"benchmarking: {s}"),
+            )
+        except (RuntimeError, ValueError) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
     console.print(results_table(results))
 
 

@@ -77,6 +77,45 @@ def fresh_database(url: str | None) -> Iterator[str]:
 
 
 @contextmanager
+def kept_database(url: str | None, name: str) -> Iterator[str]:
+    """A migrated database kept between runs under ``name``: a SQLite file in the temporary
+    directory, or a PostgreSQL database ``smartcity_bench_keep_<name>`` beside ``url``'s.
+    Created when missing and brought to the current schema each run (so a new migration is
+    measured on the data already there); never dropped: remove the file or drop the database
+    to start over."""
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", name):
+        raise ValueError(f"--keep {name!r}: use letters, digits and _ (at most 40)")
+    if url is None:
+        db_url = f"sqlite:///{Path(tempfile.gettempdir()) / f'smartcity-bench-keep-{name}.db'}"
+    else:
+        from sqlalchemy import create_engine, text
+
+        from smartcity.storage.engine import normalise_url
+
+        database = f"smartcity_bench_keep_{name.lower()}"
+        admin = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                found = conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database}
+                ).first()
+                if found is None:
+                    conn.execute(text(f'CREATE DATABASE "{database}"'))
+        finally:
+            admin.dispose()
+        db_url = url.rsplit("/", 1)[0] + "/" + database
+    db = Database(db_url)
+    try:
+        if db.engine.dialect.name == "postgresql":
+            with db.write() as c:
+                c.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+        migrate.upgrade(db)
+    finally:
+        db.dispose()
+    yield db_url
+
+
+@contextmanager
 def server(database_url: str, workers: int, pids: list[int] | None = None) -> Iterator[str]:
     """A real ``smartcity serve`` process on a free port; yields its URL (its process id is
     appended to ``pids``)."""

@@ -128,6 +128,7 @@ def serve(
             raise typer.Exit(2)
     try:
         migrate.ensure_current(db)
+        db.refresh_statistics()  # once per start, before the workers plan any query
     except migrate.SchemaOutOfDate as exc:
         err.print(f"[red]cannot start:[/] {exc}")
         raise typer.Exit(1) from None
@@ -166,6 +167,7 @@ def db_upgrade(database: DatabaseOpt = None) -> None:
     before = migrate.current_revision(db)
     migrate.upgrade(db)
     after = migrate.current_revision(db)
+    db.refresh_statistics()  # new tables and indexes get statistics too
     db.dispose()
     if before == after:
         console.print(f"schema already at {after}")

@@ -41,11 +41,17 @@ from smartcity.opendata.languages import Lang
 from smartcity.opendata.search import query as ql
 from smartcity.opendata.search import text
 from smartcity.opendata.search.index import FACETS, fold_value
-from smartcity.opendata.search.tables import search_facets, search_text, search_tokens
+from smartcity.opendata.search.tables import (
+    search_facet_counts,
+    search_facets,
+    search_text,
+    search_tokens,
+)
 
 D = t.datasets
 T = search_tokens
 F = search_facets
+C = search_facet_counts
 S = search_text
 MAX_TERM_TOKENS = 8
 # At most this many datasets hidden from a reader are taken away from the whole index's facet
@@ -284,9 +290,8 @@ def _browse(
     """A search that only hides what the reader may not see (the catalogue's first page: no
     words, no filters). Its count and page come from the datasets' index (state, private,
     modified_at) without visiting every match, and its facets are those of the whole index
-    less those of the few ``hidden`` datasets: one pass over the facets' covering index
-    without a membership probe per row, which was most of this query's time (80,000 probes
-    into a list of 10,000 ids for five facets over 10,000 datasets)."""
+    (kept per value in ``opendata_search_facet_counts``) less those of the few ``hidden``
+    datasets (counted from their own facet rows)."""
     keys = _Keys(
         D.c.id, D.c.modified_at, D.c.created_at, D.c.name, TITLE_COLUMN[request.lang], None
     )
@@ -307,11 +312,9 @@ def _browse(
     if request.facet_fields:
         fields = _facet_fields(request)
         totals: Counter[tuple[str, str]] = Counter()
-        every = (
-            select(F.c.field, F.c.value, func.count().label("n"))
-            .where(F.c.field.in_(fields))
-            .group_by(F.c.field, F.c.value)
-        )
+        # The whole index's counts as kept by search/index.py (migration 0026): a few dozen
+        # rows, where counting them was a pass over every facet row (80,000 for 10,000).
+        every = select(C.c.field, C.c.value, C.c.n).where(C.c.field.in_(fields))
         for row in conn.execute(every):
             totals[(row.field, row.value)] += row.n
         if hidden:

@@ -7,12 +7,19 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from smartcity.opendata.catalogue import repository as repo
 from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.search import text
-from smartcity.opendata.search.tables import VALUE, search_facets, search_text, search_tokens
+from smartcity.opendata.search.tables import (
+    VALUE,
+    search_facet_counts,
+    search_facets,
+    search_text,
+    search_tokens,
+)
 
 # How much a match in each field counts towards a dataset's score.
 WEIGHTS = {
@@ -46,16 +53,62 @@ def _texts(value: Any) -> Iterable[str]:
     return [str(value)] if value else []
 
 
-def remove(conn: Connection, dataset_id: str) -> None:
+def _facet_values(conn: Connection, dataset_id: str) -> Counter[tuple[str, str]]:
+    F = search_facets
+    return Counter(
+        (row.field, row.value)
+        for row in conn.execute(select(F.c.field, F.c.value).where(F.c.dataset_id == dataset_id))
+    )
+
+
+def _count(
+    conn: Connection, before: Counter[tuple[str, str]], after: Counter[tuple[str, str]]
+) -> None:
+    """Move ``opendata_search_facet_counts`` from a dataset's old facet rows to its new ones.
+    Only the difference is written: an edit that keeps the licence leaves the licence's row
+    (which every dataset shares) alone, so writers seldom wait on each other's row locks;
+    keys go in sorted order so two writers lock shared rows in the same order (no deadlock).
+    A count that reaches 0 is deleted, so the table holds exactly the GROUP BY of the rows."""
+    C = search_facet_counts
+    added = sorted((after - before).items())
+    taken = sorted((before - after).items())
+    if added:
+        rows = [{"field": f, "value": v, "n": n} for (f, v), n in added]
+        upsert: Any = (
+            postgresql.insert(C)
+            if conn.dialect.name == "postgresql"
+            else sqlite.insert(C)  # SQLite 3.24+: INSERT ... ON CONFLICT DO UPDATE
+        )
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[C.c.field, C.c.value], set_={"n": C.c.n + upsert.excluded.n}
+            ),
+            rows,
+        )
+    if taken:
+        key = and_(C.c.field == bindparam("f"), C.c.value == bindparam("v"))
+        rows = [{"f": f, "v": v, "k": n} for (f, v), n in taken]
+        conn.execute(update(C).where(key).values(n=C.c.n - bindparam("k")), rows)
+        conn.execute(delete(C).where(key, C.c.n <= 0), [{"f": f, "v": v} for (f, v), _ in taken])
+
+
+def _delete_rows(conn: Connection, dataset_id: str) -> None:
     for table in (search_tokens, search_facets, search_text):
         conn.execute(delete(table).where(table.c.dataset_id == dataset_id))
 
 
+def remove(conn: Connection, dataset_id: str) -> None:
+    _count(conn, _facet_values(conn, dataset_id), Counter())
+    _delete_rows(conn, dataset_id)
+
+
 def reindex(conn: Connection, dataset_id: str) -> None:
     """Rewrite the index rows of one dataset (none for a deleted one)."""
-    remove(conn, dataset_id)
+    before = _facet_values(conn, dataset_id)
+    _delete_rows(conn, dataset_id)
     d = conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
     if d is None or d.state == "deleted":
+        _count(conn, before, Counter())
         return
     org = conn.execute(select(t.organisations).where(t.organisations.c.id == d.owner_org)).first()
     groups = repo.groups_of(conn, [dataset_id]).get(dataset_id, [])
@@ -110,6 +163,7 @@ def reindex(conn: Connection, dataset_id: str) -> None:
             for (f, folded), value in facet_rows.items()
         ],
     )
+    _count(conn, before, Counter((f, value) for (f, _), value in facet_rows.items()))
     body = " | ".join(text.surface(v) for values in fields.values() for v in values if v)
     conn.execute(insert(search_text).values(dataset_id=dataset_id, body=f" {body} "))
 
