@@ -119,3 +119,15 @@ def test_live_figure_is_robust(db: Database) -> None:
     assert broken.value is None and broken.entities == 0
     # No hub at all.
     assert live.figures(None, [_link()])[0].value is None
+
+
+def test_every_catalogue_says_optional_the_same_way() -> None:
+    """A feature's catalogue comes before the shared one, so a feature that translates
+    "(optional)" itself decides what its forms say: all of them must agree (the portal's
+    moderation page once said 可選填 where every other form says 選填)."""
+    for lang, want in ((TC, "（選填）"), (SC, "（选填）")):
+        found = {}
+        for folder in catalogues.FOLDERS:
+            translated = i18n.translations(lang, (folder / "locale",)).gettext("(optional)")
+            found[folder.name] = translated
+        assert set(found.values()) == {want}, found
