@@ -389,6 +389,26 @@ def test_visitors_are_sent_to_sign_in(site: Site) -> None:
     assert 'href="/en/login?next=' in page and "/en/publish" not in page
 
 
+def test_the_guard_answers_before_a_body_is_read(site: Site) -> None:
+    """Who may use a page is decided before its form or upload is read: a visitor posting
+    JSON is sent to sign in (not told the body is of the wrong type), and another
+    organisation's editor uploading more than the largest upload is refused with the 403
+    page (not told the file is too large), and nothing is written."""
+    sent = site.client.post("/en/publish/new", json={"name": "x"}, follow_redirects=False)
+    assert sent.status_code == 303 and "/login" in sent.headers["location"]
+    site.sign_in("td-editor")
+    refused = site.client.post(
+        "/en/publish/dataset/air-quality/resource/new",
+        data={"csrf": "any", "name_en": "Spaces"},
+        files={"upload": ("big.csv", b"a,b\n" + b"1,2\n" * MAX_UPLOAD, "text/csv")},
+    )
+    assert refused.status_code == 403
+    assert "Environmental Protection Department" in refused.text
+    assert site.show("air-quality")["resources"] == []
+    kept = [p for p in site.uploads.rglob("*") if p.is_file()] if site.uploads.exists() else []
+    assert kept == []
+
+
 def test_a_form_without_its_csrf_token_saves_nothing(site: Site) -> None:
     site.sign_in("td-editor")
     sent = site.client.post("/en/publish/new", data=DATASET_FORM)

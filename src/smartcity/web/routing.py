@@ -1,4 +1,10 @@
-"""Language-prefixed routes (/en, /tc, /sc), the root redirect, static files and HTML errors."""
+"""Language-prefixed routes (/en, /tc, /sc), the root redirect, static files and HTML errors.
+
+A page dependency that must answer instead of the page (a guard sending a visitor to sign
+in, or a 403 page naming the missing role) raises ``PageAnswer`` with that response; the
+handler ``install`` registers returns it. So a guard declared once as a typed dependency
+answers before the handler runs, and before a form or an upload is read.
+"""
 
 from __future__ import annotations
 
@@ -78,9 +84,24 @@ def error_page(request: Request, status_code: int = 404) -> Response:
     )
 
 
+class PageAnswer(Exception):
+    """Raised by a page dependency to answer with ``response`` instead of the page."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _page_answer(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageAnswer)
+    return exc.response
+
+
 def install(app: FastAPI) -> None:
-    """Mount /static, the root redirect and the bare-prefix redirects on ``app``."""
+    """Mount /static, the root redirect and the bare-prefix redirects on ``app``, and let
+    page dependencies answer with ``PageAnswer``."""
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(PageAnswer, _page_answer)
 
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> Response:

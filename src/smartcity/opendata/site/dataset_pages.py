@@ -25,10 +25,11 @@ from smartcity.opendata.search.engine import SearchRequest
 from smartcity.opendata.site import dataset_forms as forms
 from smartcity.opendata.site.editing import (
     SLOT,
+    Editable,
+    EditableDep,
+    PublisherDep,
     csrf_ok,
-    editable_dataset,
     expired,
-    need_publisher,
     publish_crumbs,
     read_form,
     render,
@@ -84,10 +85,7 @@ def _datasets_of(od: OpenData, editor: Editor, lang: Lang, base: str, org: str) 
     return od.catalogue.package_search(editor.principal, base, search)
 
 
-def _publish(request: Request, lang: Lang, od: OpenData) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
+def _publish(request: Request, lang: Lang, od: OpenData, editor: Editor) -> Response:
     base = base_url(request)
     organisations = [
         {**org, "found": _datasets_of(od, editor, lang, base, org["name"])}
@@ -104,8 +102,10 @@ def _publish(request: Request, lang: Lang, od: OpenData) -> Response:
 
 
 @page(router, "/publish")
-async def publish_page(request: Request, lang: LangDep, od: OpenDataDep) -> Response:
-    return await run_in_threadpool(_publish, request, lang, od)
+async def publish_page(
+    request: Request, lang: LangDep, od: OpenDataDep, editor: PublisherDep
+) -> Response:
+    return await run_in_threadpool(_publish, request, lang, od, editor)
 
 
 # -- the dataset form --------------------------------------------------------------------------
@@ -155,18 +155,17 @@ def _form_page(
     return render(request, lang, "dataset_form.html", context, status=status)
 
 
-def _new(request: Request, lang: Lang, od: OpenData) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
+def _new(request: Request, lang: Lang, od: OpenData, editor: Editor) -> Response:
     chosen = request.query_params.get("organization") or ""
     values = {"owner_org": chosen, "visibility": "public", "publication": "active", "groups": []}
     return _form_page(request, lang, od, editor, values=values, package=None)
 
 
 @page(router, "/publish/new")
-async def new_dataset(request: Request, lang: LangDep, od: OpenDataDep) -> Response:
-    return await run_in_threadpool(_new, request, lang, od)
+async def new_dataset(
+    request: Request, lang: LangDep, od: OpenDataDep, editor: PublisherDep
+) -> Response:
+    return await run_in_threadpool(_new, request, lang, od, editor)
 
 
 def _errors(lang: Lang, exc: ValidationFailed | NotAuthorized) -> dict[str, str]:
@@ -179,10 +178,9 @@ def _status(exc: ValidationFailed | NotAuthorized) -> int:
     return 403 if isinstance(exc, NotAuthorized) else 400
 
 
-def _create(request: Request, lang: Lang, od: OpenData, form: forms.Form) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
+def _create(
+    request: Request, lang: Lang, od: OpenData, editor: Editor, form: forms.Form
+) -> Response:
     values = forms.posted_values(form)
     if not csrf_ok(request, form):
         return _form_page(request, lang, od, editor, values=values, package=None,
@@ -203,34 +201,29 @@ def _create(request: Request, lang: Lang, od: OpenData, form: forms.Form) -> Res
 
 
 @post_page(router, "/publish/new")
-async def create_dataset(request: Request, lang: LangDep, od: OpenDataDep) -> Response:
+async def create_dataset(
+    request: Request, lang: LangDep, od: OpenDataDep, editor: PublisherDep
+) -> Response:
     form = await read_form(request)
-    return await run_in_threadpool(_create, request, lang, od, form)
+    return await run_in_threadpool(_create, request, lang, od, editor, form)
 
 
-def _edit(request: Request, lang: Lang, od: OpenData, name: str) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
-    package = editable_dataset(request, lang, od, editor, name)
-    if isinstance(package, Response):
-        return package
-    values = forms.dataset_values(package)
-    return _form_page(request, lang, od, editor, values=values, package=package)
+def _edit(request: Request, lang: Lang, od: OpenData, target: Editable) -> Response:
+    values = forms.dataset_values(target.package)
+    return _form_page(request, lang, od, target.editor, values=values, package=target.package)
 
 
 @page(router, "/publish/dataset/{name}")
-async def edit_dataset(request: Request, name: str, lang: LangDep, od: OpenDataDep) -> Response:
-    return await run_in_threadpool(_edit, request, lang, od, name)
+async def edit_dataset(
+    request: Request, lang: LangDep, od: OpenDataDep, target: EditableDep
+) -> Response:
+    return await run_in_threadpool(_edit, request, lang, od, target)
 
 
-def _update(request: Request, lang: Lang, od: OpenData, name: str, form: forms.Form) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
-    package = editable_dataset(request, lang, od, editor, name)
-    if isinstance(package, Response):
-        return package
+def _update(
+    request: Request, lang: Lang, od: OpenData, target: Editable, form: forms.Form
+) -> Response:
+    editor, package = target.editor, target.package
     values = forms.posted_values(form)
     if not csrf_ok(request, form):
         return _form_page(request, lang, od, editor, values=values, package=package,
@@ -250,23 +243,20 @@ def _update(request: Request, lang: Lang, od: OpenData, name: str, form: forms.F
 
 
 @post_page(router, "/publish/dataset/{name}")
-async def update_dataset(request: Request, name: str, lang: LangDep, od: OpenDataDep) -> Response:
+async def update_dataset(
+    request: Request, lang: LangDep, od: OpenDataDep, target: EditableDep
+) -> Response:
     form = await read_form(request)
-    return await run_in_threadpool(_update, request, lang, od, name, form)
+    return await run_in_threadpool(_update, request, lang, od, target, form)
 
 
 # -- deleting ----------------------------------------------------------------------------------
 
 
 def _delete_page(
-    request: Request, lang: Lang, od: OpenData, name: str, form: forms.Form | None
+    request: Request, lang: Lang, od: OpenData, target: Editable, form: forms.Form | None
 ) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
-    package = editable_dataset(request, lang, od, editor, name)
-    if isinstance(package, Response):
-        return package
+    editor, package = target.editor, target.package
     label = package["title"] or package["name"]
     errors: dict[str, str] = {}
     if form is not None:
@@ -301,12 +291,14 @@ def _delete_page(
 
 @page(router, "/publish/dataset/{name}/delete")
 async def delete_dataset_page(
-    request: Request, name: str, lang: LangDep, od: OpenDataDep
+    request: Request, lang: LangDep, od: OpenDataDep, target: EditableDep
 ) -> Response:
-    return await run_in_threadpool(_delete_page, request, lang, od, name, None)
+    return await run_in_threadpool(_delete_page, request, lang, od, target, None)
 
 
 @post_page(router, "/publish/dataset/{name}/delete")
-async def delete_dataset(request: Request, name: str, lang: LangDep, od: OpenDataDep) -> Response:
+async def delete_dataset(
+    request: Request, lang: LangDep, od: OpenDataDep, target: EditableDep
+) -> Response:
     form = await read_form(request)
-    return await run_in_threadpool(_delete_page, request, lang, od, name, form)
+    return await run_in_threadpool(_delete_page, request, lang, od, target, form)

@@ -1,29 +1,32 @@
 """What the editor pages share: who may use them (checked on every GET and POST, not only
 by hiding links), reading their forms, and rendering their pages and refusals.
 
-Every page first asks ``need_publisher`` (signed in, and editor or admin in an organisation,
-or a sysadmin) and, for a dataset, ``editable_dataset`` (its organisation's editor or admin).
-The catalogue service checks the same roles again when it writes, so a page that forgot would
-still be refused there.
+Every page declares its guard once, as a typed dependency: ``editor: PublisherDep`` (signed
+in, and editor or admin in an organisation, or a sysadmin) or, for a dataset,
+``target: EditableDep`` (its organisation's editor or admin). A guard that refuses answers with
+the sign-in redirect or a 403 page (``PageAnswer``) before the handler runs, so before a form
+or an upload is read. The catalogue service checks the same roles again when it writes, so a
+page that forgot would still be refused there.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from smartcity.hub.text import NUL
 from smartcity.opendata.errors import NotFound
-from smartcity.opendata.runtime import OpenData
 from smartcity.opendata.site.dataset_forms import Form
 from smartcity.opendata.site.editors import Editor, signed_in
-from smartcity.opendata.site.routes import base_url, crumbs, data_lang, pages, tr
+from smartcity.opendata.site.routes import OpenDataDep, base_url, crumbs, data_lang, pages, tr
 from smartcity.web.accounts import site_accounts
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
+from smartcity.web.routing import LangDep, PageAnswer
 
 SLOT = "publish"  # the slot of these pages' one-time messages
 MAX_FIELDS = 200
@@ -68,12 +71,12 @@ def refused(request: Request, lang: Lang, reason: str) -> Response:
     return render(request, lang, "publish_refused.html", context, status=403)
 
 
-def need_publisher(request: Request, lang: Lang, od: OpenData) -> Editor | Response:
-    """The signed-in editor, a redirect to the sign-in page, or a 403 page naming the role
-    the account lacks."""
+def publisher(request: Request, lang: LangDep, od: OpenDataDep) -> Editor:
+    """Page dependency: the signed-in editor. Anyone else gets the sign-in redirect, or a 403
+    page naming the role the account lacks."""
     editor = signed_in(request, od)
     if editor is None:
-        return see_other(site_accounts(request).login_url(lang, request.url.path))
+        raise PageAnswer(see_other(site_accounts(request).login_url(lang, request.url.path)))
     if editor.may_publish:
         return editor
     if editor.principal.roles:  # a member somewhere: may read private datasets, not edit
@@ -90,14 +93,27 @@ def need_publisher(request: Request, lang: Lang, od: OpenData) -> Editor | Respo
             "Publishing needs the editor or admin role in an organisation.",
         )
     reason += " " + tr(lang, "An admin of your organisation can grant it.")
-    return refused(request, lang, reason % {"name": editor.username})
+    raise PageAnswer(refused(request, lang, reason % {"name": editor.username}))
 
 
-def editable_dataset(
-    request: Request, lang: Lang, od: OpenData, editor: Editor, name: str
-) -> dict[str, Any] | Response:
-    """The dataset (with its private and draft states, as its editors see it), a 404 when
-    there is none the editor may see, or a 403 page when it is another organisation's."""
+# An editor page's parameter: ``editor: PublisherDep``.
+PublisherDep = Annotated[Editor, Depends(publisher)]
+
+
+@dataclass(frozen=True)
+class Editable:
+    """A dataset the signed-in editor may change, as its editors see it (private and draft
+    states included)."""
+
+    editor: Editor
+    package: dict[str, Any]
+
+
+def editable(
+    request: Request, name: str, lang: LangDep, od: OpenDataDep, editor: PublisherDep
+) -> Editable:
+    """Page dependency for ``/publish/{name}/...``: the dataset ``name``; a 404 when there is
+    none the editor may see, or a 403 page when it is another organisation's."""
     try:
         package = od.catalogue.package_show(
             editor.principal, data_lang(lang), base_url(request), name
@@ -115,8 +131,12 @@ def editable_dataset(
             "organisation": org.get("title") or org.get("name") or "",
             "name": editor.username,
         }
-        return refused(request, lang, reason)
-    return package
+        raise PageAnswer(refused(request, lang, reason))
+    return Editable(editor, package)
+
+
+# A dataset editor page's parameter: ``target: EditableDep``.
+EditableDep = Annotated[Editable, Depends(editable)]
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:

@@ -17,9 +17,9 @@ from smartcity.opendata.runtime import OpenData
 from smartcity.opendata.site import dataset_forms as forms
 from smartcity.opendata.site.editing import (
     SLOT,
+    PublisherDep,
     csrf_ok,
     expired,
-    need_publisher,
     publish_crumbs,
     read_form,
     render,
@@ -60,22 +60,20 @@ def _page(
     return render(request, lang, "live_form.html", context, status=status)
 
 
-def _show(request: Request, lang: Lang, od: OpenData) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
+def _show(request: Request, lang: Lang, od: OpenData, editor: Editor) -> Response:
     return _page(request, lang, od, editor, {"visibility": "public"})
 
 
 @page(router, "/publish/live")
-async def live_page(request: Request, lang: LangDep, od: OpenDataDep) -> Response:
-    return await run_in_threadpool(_show, request, lang, od)
+async def live_page(
+    request: Request, lang: LangDep, od: OpenDataDep, editor: PublisherDep
+) -> Response:
+    return await run_in_threadpool(_show, request, lang, od, editor)
 
 
-def _publish(request: Request, lang: Lang, od: OpenData, form: forms.Form) -> Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
+def _publish(
+    request: Request, lang: Lang, od: OpenData, editor: Editor, form: forms.Form
+) -> Response:
     values = forms.posted_values(form)
     if not csrf_ok(request, form):
         return _page(request, lang, od, editor, values, expired(lang), 400)
@@ -104,6 +102,8 @@ def _publish(request: Request, lang: Lang, od: OpenData, form: forms.Form) -> Re
 
 
 @post_page(router, "/publish/live")
-async def publish_live(request: Request, lang: LangDep, od: OpenDataDep) -> Response:
+async def publish_live(
+    request: Request, lang: LangDep, od: OpenDataDep, editor: PublisherDep
+) -> Response:
     form = await read_form(request)
-    return await run_in_threadpool(_publish, request, lang, od, form)
+    return await run_in_threadpool(_publish, request, lang, od, editor, form)

@@ -23,15 +23,14 @@ from smartcity.opendata.runtime import OpenData
 from smartcity.opendata.site import dataset_forms as forms
 from smartcity.opendata.site.editing import (
     SLOT,
-    editable_dataset,
+    Editable,
+    EditableDep,
     expired,
-    need_publisher,
     publish_crumbs,
     read_form,
     render,
     see_other,
 )
-from smartcity.opendata.site.editors import Editor
 from smartcity.opendata.site.routes import OpenDataDep, base_url, data_lang, tr
 from smartcity.web.accounts import site_accounts
 from smartcity.web.i18n import Lang
@@ -121,23 +120,10 @@ def _form_page(
     return render(request, lang, "resource_form.html", context, status=status)
 
 
-def _guard(
-    request: Request, lang: Lang, od: OpenData, name: str
-) -> tuple[Editor, dict[str, Any]] | Response:
-    editor = need_publisher(request, lang, od)
-    if not isinstance(editor, Editor):
-        return editor
-    package = editable_dataset(request, lang, od, editor, name)
-    if isinstance(package, Response):
-        return package
-    return editor, package
-
-
-def _show(request: Request, lang: Lang, od: OpenData, name: str, rid: str | None) -> Response:
-    found = _guard(request, lang, od, name)
-    if isinstance(found, Response):
-        return found
-    _editor, package = found
+def _show(
+    request: Request, lang: Lang, od: OpenData, target: Editable, rid: str | None
+) -> Response:
+    package = target.package
     resource = _resource(package, rid) if rid else None
     values = forms.resource_values(resource) if resource else {}
     return _form_page(request, lang, od, package, resource, values)
@@ -147,14 +133,11 @@ def _save(
     request: Request,
     lang: Lang,
     od: OpenData,
-    name: str,
+    target: Editable,
     rid: str | None,
     posted: Posted | dict[str, str],
 ) -> Response:
-    found = _guard(request, lang, od, name)
-    if isinstance(found, Response):
-        return found
-    editor, package = found
+    editor, package = target.editor, target.package
     resource = _resource(package, rid) if rid else None
     if isinstance(posted, dict):  # unreadable: say why, keep nothing
         return _form_page(request, lang, od, package, resource, {}, posted, status=400)
@@ -193,36 +176,40 @@ def _save(
 
 
 @page(router, "/publish/dataset/{name}/resource/new")
-async def new_resource(request: Request, name: str, lang: LangDep, od: OpenDataDep) -> Response:
-    return await run_in_threadpool(_show, request, lang, od, name, None)
+async def new_resource(
+    request: Request, lang: LangDep, od: OpenDataDep, target: EditableDep
+) -> Response:
+    return await run_in_threadpool(_show, request, lang, od, target, None)
 
 
 @post_page(router, "/publish/dataset/{name}/resource/new")
-async def create_resource(request: Request, name: str, lang: LangDep, od: OpenDataDep) -> Response:
+async def create_resource(
+    request: Request, lang: LangDep, od: OpenDataDep, target: EditableDep
+) -> Response:
     posted = await read_upload_form(request, od)
-    return await run_in_threadpool(_save, request, lang, od, name, None, posted)
+    return await run_in_threadpool(_save, request, lang, od, target, None, posted)
 
 
 @page(router, "/publish/dataset/{name}/resource/{resource_id}")
 async def edit_resource(
-    request: Request, name: str, resource_id: str, lang: LangDep, od: OpenDataDep
+    request: Request, resource_id: str, lang: LangDep, od: OpenDataDep, target: EditableDep
 ) -> Response:
-    return await run_in_threadpool(_show, request, lang, od, name, resource_id)
+    return await run_in_threadpool(_show, request, lang, od, target, resource_id)
 
 
 @post_page(router, "/publish/dataset/{name}/resource/{resource_id}")
 async def update_resource(
-    request: Request, name: str, resource_id: str, lang: LangDep, od: OpenDataDep
+    request: Request, resource_id: str, lang: LangDep, od: OpenDataDep, target: EditableDep
 ) -> Response:
     posted = await read_upload_form(request, od)
-    return await run_in_threadpool(_save, request, lang, od, name, resource_id, posted)
+    return await run_in_threadpool(_save, request, lang, od, target, resource_id, posted)
 
 
-def _delete(request: Request, lang: Lang, od: OpenData, name: str, rid: str, form: Any) -> Response:
-    found = _guard(request, lang, od, name)
-    if isinstance(found, Response):
-        return found
-    editor, package = found
+def _delete(
+    request: Request, lang: Lang, od: OpenData, target: Editable, rid: str, form: Any
+) -> Response:
+    editor, package = target.editor, target.package
+    name = package["name"]
     resource = _resource(package, rid)
     label = resource["name"] or resource["id"]
     errors: dict[str, str] = {}
@@ -253,14 +240,14 @@ def _delete(request: Request, lang: Lang, od: OpenData, name: str, rid: str, for
 
 @page(router, "/publish/dataset/{name}/resource/{resource_id}/delete")
 async def delete_resource_page(
-    request: Request, name: str, resource_id: str, lang: LangDep, od: OpenDataDep
+    request: Request, resource_id: str, lang: LangDep, od: OpenDataDep, target: EditableDep
 ) -> Response:
-    return await run_in_threadpool(_delete, request, lang, od, name, resource_id, None)
+    return await run_in_threadpool(_delete, request, lang, od, target, resource_id, None)
 
 
 @post_page(router, "/publish/dataset/{name}/resource/{resource_id}/delete")
 async def delete_resource(
-    request: Request, name: str, resource_id: str, lang: LangDep, od: OpenDataDep
+    request: Request, resource_id: str, lang: LangDep, od: OpenDataDep, target: EditableDep
 ) -> Response:
     form = {k: v[0] for k, v in (await read_form(request)).items()}
-    return await run_in_threadpool(_delete, request, lang, od, name, resource_id, form)
+    return await run_in_threadpool(_delete, request, lang, od, target, resource_id, form)
