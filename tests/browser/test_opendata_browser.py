@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 from tests.browser import axe
+from tests.browser.catalogue import act, exists
 
 pytest.importorskip("axe_playwright_python.sync_playwright")
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -20,34 +20,26 @@ def catalogue(server: str) -> dict[str, str]:
     """An organisation, a category and a dataset with a DataStore table (the session server
     runs with --no-auth, so every caller may write)."""
 
-    def act(action: str, **data: Any) -> Any:
-        r = httpx.post(f"{server}/api/3/action/{action}", json=data, timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()["result"]
-
-    def exists(action: str, name: str) -> bool:
-        return httpx.get(f"{server}/api/3/action/{action}", params={"id": name}).status_code == 200
-
-    if not exists("organization_show", "b-td"):
-        act("organization_create", name="b-td", title_translated={
+    if not exists(server, "organization_show", "b-td"):
+        act(server, "organization_create", name="b-td", title_translated={
             "en": "Transport Department", "zh-Hant": "運輸署", "zh-Hans": "运输署"})  # fmt: skip
-    if not exists("group_show", "b-transport"):
-        act("group_create", name="b-transport", title="Transport")
-    if not exists("package_show", "b-car-parks"):
-        act("package_create", name="b-car-parks", owner_org="b-td",
+    if not exists(server, "group_show", "b-transport"):
+        act(server, "group_create", name="b-transport", title="Transport")
+    if not exists(server, "package_show", "b-car-parks"):
+        act(server, "package_create", name="b-car-parks", owner_org="b-td",
             title_translated={"en": "Car park vacancy", "zh-Hant": "停車場空置車位",
                               "zh-Hans": "停车场空置车位"},
             notes="Free spaces in public car parks, every minute.",
             groups=[{"name": "b-transport"}], tags=[{"name": "parking"}],
             data_dictionary=[{"name": "spaces", "type": "int", "unit": "vehicles",
                               "description": "Free spaces"}])  # fmt: skip
-        act("datastore_create",
+        act(server, "datastore_create",
             resource={"package_id": "b-car-parks", "name": "Spaces by car park", "format": "CSV"},
             fields=[{"id": "car_park", "type": "text"}, {"id": "district", "type": "text"},
                     {"id": "spaces", "type": "int"}],
             records=[{"car_park": f"Car park {i:02d}", "district": "Kowloon City" if i % 2
                       else "Wan Chai", "spaces": i * 3} for i in range(40)])  # fmt: skip
-    shown = act("package_show", id="b-car-parks")
+    shown = act(server, "package_show", id="b-car-parks")
     rid = next(r["id"] for r in shown["resources"] if r["datastore_active"])
     return {
         "search": "/dataset?q=car",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from tests.browser import axe
+from tests.browser.catalogue import act, exists
 
 pytest.importorskip("axe_playwright_python.sync_playwright")
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -25,21 +25,15 @@ PLACES = [
 def previews(server: str) -> dict[str, str]:
     """A dataset with a table of places (緯度/經度) and one with a daily time series."""
 
-    def act(action: str, **data: Any) -> Any:
-        r = httpx.post(f"{server}/api/3/action/{action}", json=data, timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()["result"]
-
     def table(dataset: str, name: str, **data: Any) -> str:
-        shown = httpx.get(f"{server}/api/3/action/package_show", params={"id": dataset})
-        if shown.status_code != 200:
-            act("package_create", name=dataset, owner_org="p-lcsd", title=name)
-            act("datastore_create", resource={"package_id": dataset, "name": name}, **data)
-        found = act("package_show", id=dataset)
+        if not exists(server, "package_show", dataset):
+            act(server, "package_create", name=dataset, owner_org="p-lcsd", title=name)
+            act(server, "datastore_create", resource={"package_id": dataset, "name": name}, **data)
+        found = act(server, "package_show", id=dataset)
         return next(r["id"] for r in found["resources"] if r["datastore_active"])
 
-    if httpx.get(f"{server}/api/3/action/organization_show", params={"id": "p-lcsd"}).is_error:
-        act("organization_create", name="p-lcsd", title_translated={
+    if not exists(server, "organization_show", "p-lcsd"):
+        act(server, "organization_create", name="p-lcsd", title_translated={
             "en": "Leisure and Cultural Services Department", "zh-Hant": "康樂及文化事務署",
             "zh-Hans": "康乐及文化事务署"})  # fmt: skip
     pools = table("p-pools", "Public swimming pools",

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.browser import axe
+from tests.browser.catalogue import act, exists
 from tests.browser.conftest import STAFF_PASSWORD
 
 pytest.importorskip("axe_playwright_python.sync_playwright")
@@ -22,24 +23,16 @@ def publisher(server: str) -> str:
     """An organisation with td-editor as its editor, a category and one dataset (the server
     runs with --no-auth, so the API lets the test set it up)."""
 
-    def act(action: str, **data: Any) -> Any:
-        r = httpx.post(f"{server}/api/3/action/{action}", json=data, timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()["result"]
-
-    def exists(action: str, name: str) -> bool:
-        return httpx.get(f"{server}/api/3/action/{action}", params={"id": name}).status_code == 200
-
-    if not exists("organization_show", "p-td"):
-        act("organization_create", name="p-td", title_translated={
+    if not exists(server, "organization_show", "p-td"):
+        act(server, "organization_create", name="p-td", title_translated={
             "en": "Transport Department", "zh-Hant": "運輸署", "zh-Hans": "运输署"})  # fmt: skip
-        act("organization_member_create", id="p-td", username="td-editor", role="editor")
-    if not exists("group_show", "p-transport"):
+        act(server, "organization_member_create", id="p-td", username="td-editor", role="editor")
+    if not exists(server, "group_show", "p-transport"):
         # A title of its own: the browser tests share one server, and another module's
         # category is called "Transport" (the form lists every category).
-        act("group_create", name="p-transport", title="Roads and rail")
-    if not exists("package_show", "p-vacancy"):
-        act("package_create", name="p-vacancy", owner_org="p-td", title="Car park vacancy",
+        act(server, "group_create", name="p-transport", title="Roads and rail")
+    if not exists(server, "package_show", "p-vacancy"):
+        act(server, "package_create", name="p-vacancy", owner_org="p-td", title="Car park vacancy",
             resources=[{"url": "https://example.org/v.csv", "name": "Vacancy"}])  # fmt: skip
     return "p-td"
 

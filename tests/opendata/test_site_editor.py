@@ -421,6 +421,23 @@ def test_a_form_without_its_csrf_token_saves_nothing(site: Site) -> None:
     assert sorted(site.root("package_list")["result"]) == ["air-quality", "old-data"]
 
 
+def test_the_account_bar_is_the_portals_on_the_open_data_pages(site: Site) -> None:
+    """One account bar (components.html) for the portal and the open data pages: the same
+    words in every language and the same sign-out form (the open data copy once said
+    （政策局及部門職員） where the portal says （供政策局及部門職員使用））."""
+    for path in ("/tc/", "/tc/dataset"):
+        page = site.client.get(path).text
+        assert 'href="/tc/login?next=' in page and "（供政策局及部門職員使用）" in page, path
+    site.sign_in("td-editor")
+    for path in ("/tc/", "/tc/dataset"):
+        page = site.client.get(path).text
+        assert "已登入：td-editor" in page, path
+        form = re.search(r'<form method="post" action="/tc/logout"[^>]*>(.*?)</form>', page, re.S)
+        assert form and 'name="csrf"' in form.group(1) and "登出" in form.group(1), path
+    sent = site.client.post("/tc/logout", data={"csrf": csrf(site.client.get("/tc/dataset").text)})
+    assert "已登入" not in site.client.get("/tc/dataset").text and sent.status_code == 200
+
+
 def test_the_publish_link_is_in_the_account_bar_of_editors_only(site: Site) -> None:
     site.sign_in("td-editor")
     for path in ("/tc/dataset", "/tc/account", "/tc/"):  # open data's pages and the portal's
