@@ -115,6 +115,23 @@ def test_query_language(catalogue: Act) -> None:
     assert names(search(catalogue, q="the bus")) == ["bus-stops"]
 
 
+def test_every_word_of_a_conjunction_must_match(catalogue: Act) -> None:
+    """Words combined by AND (written or not), also in parentheses, under NOT and within a
+    field: each must be found (PostgreSQL looks them up together, SQLite one by one)."""
+    assert names(search(catalogue, q="car park vacancy")) == ["car-parks"]
+    assert names(search(catalogue, q="car AND park AND station")) == ["air-quality"]
+    assert names(search(catalogue, q="park -(car vacancy)")) == ["air-quality", "bus-stops"]
+    assert names(search(catalogue, q="park NOT (car station)")) == ["bus-stops", "car-parks"]
+    assert names(search(catalogue, q="title:(car vacancy)")) == ["car-parks"]
+    assert names(search(catalogue, q="title:(car station)")) == []  # station: notes only
+    assert names(search(catalogue, q="title:car station")) == []
+    assert names(search(catalogue, q="title:air hourly")) == ["air-quality"]
+    assert names(search(catalogue, q="空置 vacancy -bus")) == ["car-parks"]
+    assert names(search(catalogue, q="巴士 parked")) == ["bus-stops"]
+    ranked = search(catalogue, q="car park")["result"]["results"]
+    assert [p["name"] for p in ranked] == ["car-parks", "air-quality"]  # in the title first
+
+
 def test_filters_and_facets(catalogue: Act) -> None:
     result = search(
         catalogue,
