@@ -6,8 +6,8 @@ counts, all in one statement; a search without words or filters skips the matche
 Every term is an index lookup (``opendata_search_tokens`` by token, its primary key's first
 column), combined with the others as ``id IN (...)`` semi-joins (on PostgreSQL the words of a
 conjunction share one grouped lookup); relevance is the sum of the matched tokens' weights
-(title counts more than notes). Offsets are not capped: a page
-costs a sort of the matching ids, not a walk through earlier pages' documents.
+(title counts more than notes). Offsets are not capped: a page costs a sort of the matching
+ids, not a walk through earlier pages' documents.
 """
 
 from __future__ import annotations
@@ -400,7 +400,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     source: Any = D
     if has_text:
         scored = sorted(set(compiler.scored))
-        if conn.dialect.name == "postgresql":
+        if compiler.dialect == "postgresql":
             sums = (
                 select(T.c.dataset_id, func.sum(T.c.weight).label("weight"))
                 .where(T.c.token.in_(scored))
