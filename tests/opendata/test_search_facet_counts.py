@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from alembic import command
 from sqlalchemy import func, select
 from tests.opendata.helpers import Act
 
 from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import ANONYMOUS, NO_AUTH, Principal
-from smartcity.opendata.search import engine
+from smartcity.opendata.search import engine, index
 from smartcity.opendata.search.tables import search_facet_counts, search_facets
+from smartcity.storage import migrate
 from smartcity.storage.engine import Database
 
 FIELDS = ["organization", "owner_org", "groups", "tags", "res_format", "license_id", "capacity"]
@@ -51,6 +53,16 @@ def _check(db: Database, td_editor_id: str) -> None:
         )
     assert kept == counted
     assert all(n > 0 for n in kept.values())
+    # Each dataset's own copy of its facet rows (0027), which searches count from, is those
+    # rows exactly; a deleted dataset has none.
+    with db.read() as conn:
+        rows: dict[str, list[tuple[str, str]]] = {}
+        for r in conn.execute(select(F.c.dataset_id, F.c.field, F.c.value)):
+            rows.setdefault(r.dataset_id, []).append((r.field, r.value))
+        D = t.datasets
+        for d in conn.execute(select(D.c.id, D.c.state, D.c.search_facets)):
+            expected = None if d.state == "deleted" else index.keep_facets(rows.get(d.id, []))
+            assert d.search_facets == expected, d.id
 
     editor = Principal("ed", roles={td_editor_id: "editor"})
     member = Principal("mem", roles={td_editor_id: "member"})
@@ -125,3 +137,31 @@ def test_first_page_facets_follow_every_change(db: Database, act: Act) -> None:
 
     act("dataset_purge", id="set-4")
     _check(db, td)
+
+    # Migration 0027 fills each dataset's kept values from the rows already indexed.
+    command.downgrade(migrate._config(db), "0026")
+    migrate.upgrade(db)
+    _check(db, td)
+
+
+def test_separators_in_a_value_are_not_separators(db: Database, act: Act) -> None:
+    """A dataset's facet values are kept joined by two control characters; a value holding
+    them (a resource's free-text format) is indexed, counted and found with spaces instead,
+    never split into values of its own."""
+    act("organization_create", name="td", title="Transport")
+    for i, fmt in enumerate(["C\x1eSV", "C\x1fSV", "C SV"]):
+        act(
+            "package_create",
+            name=f"odd-{i}",
+            owner_org="td",
+            resources=[{"url": f"https://example.org/{i}", "format": fmt}],
+        )
+    request = engine.SearchRequest(q="odd", facet_fields=["res_format"], facet_limit=-1)
+    with db.read() as conn:
+        found = engine.search(conn, request, ANONYMOUS)
+        filtered = engine.search(
+            conn, engine.SearchRequest(fq=['res_format:"C\x1eSV"']), ANONYMOUS
+        )
+    assert found.count == 3
+    assert found.facets == {"res_format": [("C SV", 3)]}
+    assert filtered.count == 3

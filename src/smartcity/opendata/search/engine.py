@@ -4,10 +4,11 @@ counts, all in one statement; a search without words or filters skips the matche
 (``_browse``).
 
 Every term is an index lookup (``opendata_search_tokens`` by token, its primary key's first
-column), combined with the others as ``id IN (...)`` semi-joins (on PostgreSQL the words of a
-conjunction share one grouped lookup); relevance is the sum of the matched tokens' weights
-(title counts more than notes). Offsets are not capped: a page costs a sort of the matching
-ids, not a walk through earlier pages' documents.
+column): on SQLite one ``id IN (...)`` semi-join per token, on PostgreSQL a flag of one grouped
+pass over all the query's tokens (``_Compiler.words``); relevance is the sum of the matched
+tokens' weights (title counts more than notes). Facets are counted from the values each match
+keeps in its own row (``index.keep_facets``). Offsets are not capped: a page costs a sort of
+the matching ids, not a walk through earlier pages' documents.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
+    ColumnClause,
     ColumnElement,
     Connection,
     Select,
@@ -35,13 +38,14 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy.sql import Subquery, column
 
 from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import Principal
 from smartcity.opendata.errors import SearchQueryError
 from smartcity.opendata.languages import Lang
+from smartcity.opendata.search import index, text
 from smartcity.opendata.search import query as ql
-from smartcity.opendata.search import text
 from smartcity.opendata.search.index import FACETS, fold_value
 from smartcity.opendata.search.tables import (
     search_facet_counts,
@@ -115,15 +119,26 @@ Fields = tuple[str, ...] | None
 
 
 class _Compiler:
+    """A query tree as one SQL condition on the datasets table.
+
+    On PostgreSQL a word's token is a flag of one grouped pass over all the query's tokens
+    (``search`` joins it as ``words``, which also sums relevance): ``has_N = 1`` where the
+    dataset has the token (in the fields given). PostgreSQL otherwise de-duplicated each
+    token's list, hash-joined them in turn and grouped the same rows again for relevance
+    (10,000 datasets, two words of ~7,000 rows each: 20 ms, 11 ms with one pass). SQLite
+    plans a separate lookup per token better (``id IN (...)``, then a seek per match for
+    relevance): the grouped forms measured slower there."""
+
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.scored: list[str] = []  # tokens that count towards relevance
+        self.flags: dict[tuple[str, Fields], ColumnClause[int]] = {}
 
     def compile(self, node: ql.Node, *, negated: bool = False) -> ColumnElement[bool]:
         if isinstance(node, ql.All):
             return true()
         if isinstance(node, ql.And):
-            return self.conjunction(node.items, negated=negated)
+            return and_(true(), *(self.compile(n, negated=negated) for n in node.items))
         if isinstance(node, ql.Or):
             return or_(*(self.compile(n, negated=negated) for n in node.items))
         if isinstance(node, ql.Not):
@@ -142,48 +157,51 @@ class _Compiler:
             if high is not None:
                 conds.append(column <= high if node.high_inclusive else column < high)
             return and_(true(), *conds)
-        return self.conjunction([node], negated=negated)
+        tokens, extra = self.terms(node, negated=negated)
+        return and_(true(), *self.having(tokens, node.fields or None, negated=negated), *extra)
 
-    def conjunction(self, items: Sequence[ql.Node], *, negated: bool) -> ColumnElement[bool]:
-        """``items`` all hold. On PostgreSQL the tokens that their words need (per field
-        restriction) are required together, by one lookup (``having``)."""
-        conds: list[ColumnElement[bool]] = []
-        merge = self.dialect == "postgresql"
-        required: dict[Fields, list[str]] = {}
-        for item in items:
-            if not isinstance(item, ql.Words):
-                conds.append(self.compile(item, negated=negated))
-                continue
-            tokens, extra = self.terms(item, negated=negated)
-            if merge:
-                required.setdefault(item.fields or None, []).extend(tokens)
-            else:
-                conds.extend(self.having(tokens, item.fields))
-            conds.extend(extra)
-        for fields, needed in required.items():
-            conds.extend(self.having(needed, fields))
-        return and_(true(), *conds)
-
-    def having(self, needed: list[str], fields: Fields) -> list[ColumnElement[bool]]:
+    def having(
+        self, needed: list[str], fields: Fields, *, negated: bool
+    ) -> list[ColumnElement[bool]]:
         """The datasets with every one of ``needed`` (in ``fields``, when given)."""
-        tokens = list(dict.fromkeys(needed))  # once each, in the query's order
-        if self.dialect == "postgresql" and len(tokens) > 1:
-            # One grouped pass over the tokens' index rows. PostgreSQL otherwise
-            # de-duplicated each token's list and hash-joined them in turn (10,000 datasets,
-            # two words of ~7,000 rows each: 25 → 11 ms for the matches alone). SQLite plans
-            # the separate lookups better: this way it got slower.
-            lookup = select(T.c.dataset_id).where(T.c.token.in_(tokens))
-            if fields:
-                lookup = lookup.where(T.c.field.in_(fields))
-            every = [func.max(case((T.c.token == token, 1), else_=0)) == 1 for token in tokens]
-            return [D.c.id.in_(lookup.group_by(T.c.dataset_id).having(and_(*every)))]
         conds: list[ColumnElement[bool]] = []
-        for token in tokens:
+        for token in dict.fromkeys(needed):  # once each, in the query's order
+            if self.dialect == "postgresql":
+                flag = self.flags.setdefault((token, fields), column(f"has_{len(self.flags)}"))
+                # A dataset with none of the query's tokens has no ``words`` row: NULL. Where
+                # it must count as "not found" (under NOT) it is made 0; elsewhere NULL
+                # already fails, and the strict ``= 1`` lets PostgreSQL join only the
+                # datasets that have the tokens.
+                conds.append((func.coalesce(flag, 0) if negated else flag) == 1)
+                continue
             lookup = select(T.c.dataset_id).where(T.c.token == token)
             if fields:
                 lookup = lookup.where(T.c.field.in_(fields))
             conds.append(D.c.id.in_(lookup))
         return conds
+
+    def words(self) -> Subquery | None:
+        """PostgreSQL: one row per dataset with any of the query's tokens, its relevance
+        (``weight``, from the scored tokens) and a ``has_N`` flag per token the conditions
+        name; None when they name none."""
+        if not self.flags:
+            return None
+        scored = set(self.scored)
+        tokens = sorted(scored | {token for token, _ in self.flags})
+        weight: Any = (
+            T.c.weight
+            if set(tokens) == scored
+            else case((T.c.token.in_(sorted(scored)), T.c.weight), else_=0)
+        )
+        columns: list[Any] = [T.c.dataset_id, func.sum(weight).label("weight")]
+        for (token, fields), flag in self.flags.items():
+            found = T.c.token == token
+            if fields:
+                found = and_(found, T.c.field.in_(fields))
+            columns.append(func.max(case((found, 1), else_=0)).label(flag.name))
+        return (
+            select(*columns).where(T.c.token.in_(tokens)).group_by(T.c.dataset_id).subquery("words")
+        )
 
     def terms(
         self, node: ql.Words, *, negated: bool
@@ -391,32 +409,24 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
         if hidden is not None:
             return _browse(conn, request, visible, sort, hidden)
 
-    # Relevance: the matched tokens' weights summed per matched dataset. On SQLite each sum
-    # is a few seeks in the covering index (token, dataset_id, weight) of migration 0024. On
-    # PostgreSQL one grouped pass over the tokens' rows, joined to the datasets, costs less
-    # than a seek per match (the same 1,374 matches: 42 → 30 ms with the grouped matches
-    # above); on SQLite it cost more.
+    # Relevance: the matched tokens' weights summed per matched dataset. On PostgreSQL the
+    # sums come from the query's one grouped pass over its tokens (``_Compiler.words``),
+    # joined to the datasets; on SQLite each sum is a few seeks in the covering index
+    # (token, dataset_id, weight) of migration 0024, which cost less there.
     score: Any = literal(0)
     source: Any = D
-    if has_text:
-        scored = sorted(set(compiler.scored))
-        if compiler.dialect == "postgresql":
-            sums = (
-                select(T.c.dataset_id, func.sum(T.c.weight).label("weight"))
-                .where(T.c.token.in_(scored))
-                .group_by(T.c.dataset_id)
-                .subquery("sums")
-            )
-            source = D.outerjoin(sums, sums.c.dataset_id == D.c.id)
-            score = func.coalesce(sums.c.weight, 0)
-        else:
-            score = func.coalesce(
-                select(func.sum(T.c.weight))
-                .where(T.c.token.in_(scored), T.c.dataset_id == D.c.id)
-                .correlate(D)
-                .scalar_subquery(),
-                0,
-            )
+    words = compiler.words()
+    if words is not None:
+        source = D.outerjoin(words, words.c.dataset_id == D.c.id)
+        score = func.coalesce(words.c.weight, 0)
+    elif has_text:
+        score = func.coalesce(
+            select(func.sum(T.c.weight))
+            .where(T.c.token.in_(sorted(set(compiler.scored))), T.c.dataset_id == D.c.id)
+            .correlate(D)
+            .scalar_subquery(),
+            0,
+        )
     # The match set, built once per request: the page, the count and every facet read it.
     # A CTE read more than once is materialised by PostgreSQL (12+) and SQLite (3.35+), so
     # the index lookups of the query's terms run once, not once for the page and again for
@@ -430,6 +440,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
             D.c.name.label("name"),
             TITLE_COLUMN[request.lang].label("title"),
             score.label("score"),
+            D.c.search_facets.label("facets"),
         )
         .select_from(source)
         .where(where)
@@ -440,11 +451,9 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     order = _order(sort, keys)
 
     # One statement, three kinds of row: 0, the page (id and its place); 1, the count; 2, a
-    # facet value and its count.
-    parts: list[Select[Any, Any, Any, Any]] = [
-        select(
-            literal(1).label("kind"), null().label("a"), null().label("b"), func.count()
-        ).select_from(matches)
+    # match's facet values.
+    parts: list[Select[Any, Any, Any]] = [
+        select(literal(1).label("kind"), null().label("a"), func.count()).select_from(matches)
     ]
     if request.rows > 0:
         page = (
@@ -457,30 +466,39 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
             .offset(request.start)
             .subquery("page")
         )
-        parts.append(select(literal(0), page.c.id, null(), page.c.place))
+        parts.append(select(literal(0), page.c.id, page.c.place))
     fields: list[str] = []
     if request.facet_fields:
+        # The matches' facet values as kept in their rows (migration 0027), counted here: the
+        # rows are already read, where counting them in SQL sought each match's rows of
+        # opendata_search_facets (10,000 datasets, 1,374 matches: 9 → 2.5 ms on SQLite,
+        # 20 → 15 ms with the matches on PostgreSQL).
         fields = _facet_fields(request)
-        counted = (
-            select(F.c.field, F.c.value, func.count().label("n"))
-            .where(F.c.field.in_(fields), F.c.dataset_id.in_(select(m.id)))
-            .group_by(F.c.field, F.c.value)
-            .having(func.count() >= max(request.facet_mincount, 1))
-            .subquery("counted")
-        )
-        parts.append(select(literal(2), counted.c.field, counted.c.value, counted.c.n))
+        parts.append(select(literal(2), m.facets, null()))
     rows = conn.execute(union_all(*parts)).all()
 
     count = 0
     placed: list[tuple[int, str]] = []
-    counted_rows: list[tuple[str, str, int]] = []
-    for kind, a, b, n in rows:
+    kept: list[str] = []
+    for kind, a, n in rows:
         if kind == 0:
             placed.append((n, a))
         elif kind == 1:
             count = n
-        else:
-            counted_rows.append((a, b, n))
+        elif a:
+            kept.append(a)
     ids = [i for _, i in sorted(placed)]
-    facets = _facets(request, counted_rows) if fields else {}
+    facets = _facets(request, _count_kept(kept, fields)) if fields else {}
     return SearchResult(count, ids, facets, sort)
+
+
+def _count_kept(kept: list[str], fields: list[str]) -> Iterable[tuple[str, str, int]]:
+    """The facet counts of the matches' kept values (``index.keep_facets``): every entry
+    counted at C speed, then the requested fields taken (a few dozen distinct entries). A
+    JSON object per match, parsed and counted per field, cost twice as long."""
+    wanted = set(fields)
+    counted = Counter(chain.from_iterable(entries.split(index.ENTRY) for entries in kept))
+    for entry, n in counted.items():
+        name, _, value = entry.partition(index.FIELD)
+        if name in wanted:
+            yield name, value, n

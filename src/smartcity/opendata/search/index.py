@@ -3,6 +3,7 @@ a dataset changed and its index rows change together or not at all."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -32,6 +33,10 @@ WEIGHTS = {
     "res": 1,
     "dict": 1,
 }
+# The separators of a dataset's kept facet values (``keep_facets``): ASCII's unit and
+# record separators.
+FIELD, ENTRY = "\x1f", "\x1e"
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 # Facet fields (``field:value`` filters, ``facet.field`` counts).
 FACETS = (
     "organization",
@@ -97,9 +102,22 @@ def _delete_rows(conn: Connection, dataset_id: str) -> None:
         conn.execute(delete(table).where(table.c.dataset_id == dataset_id))
 
 
+def keep_facets(rows: Iterable[tuple[str, str]]) -> str:
+    """A dataset's facet rows as kept in its own row (``opendata_datasets.search_facets``,
+    migration 0027), which search counts its matches' facets from: ``field<US>value``
+    entries joined by RS, in order. The two separators are control characters, which
+    ``facet_value`` takes out of every value."""
+    return ENTRY.join(f"{field}{FIELD}{value}" for field, value in sorted(rows))
+
+
+def _keep_facets(conn: Connection, dataset_id: str, kept: str | None) -> None:
+    conn.execute(update(t.datasets).where(t.datasets.c.id == dataset_id).values(search_facets=kept))
+
+
 def remove(conn: Connection, dataset_id: str) -> None:
     _count(conn, _facet_values(conn, dataset_id), Counter())
     _delete_rows(conn, dataset_id)
+    _keep_facets(conn, dataset_id, None)
 
 
 def reindex(conn: Connection, dataset_id: str) -> None:
@@ -109,6 +127,7 @@ def reindex(conn: Connection, dataset_id: str) -> None:
     d = conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
     if d is None or d.state == "deleted":
         _count(conn, before, Counter())
+        _keep_facets(conn, dataset_id, None)
         return
     org = conn.execute(select(t.organisations).where(t.organisations.c.id == d.owner_org)).first()
     groups = repo.groups_of(conn, [dataset_id]).get(dataset_id, [])
@@ -155,7 +174,8 @@ def reindex(conn: Connection, dataset_id: str) -> None:
     facet_rows: dict[tuple[str, str], str] = {}
     for field, found in facet_values.items():
         for value in found:
-            facet_rows.setdefault((field, fold_value(value)), value[:VALUE])
+            value = facet_value(value)
+            facet_rows.setdefault((field, fold_value(value)), value)
     conn.execute(
         insert(search_facets),
         [
@@ -164,10 +184,17 @@ def reindex(conn: Connection, dataset_id: str) -> None:
         ],
     )
     _count(conn, before, Counter((f, value) for (f, _), value in facet_rows.items()))
+    _keep_facets(conn, dataset_id, keep_facets((f, value) for (f, _), value in facet_rows.items()))
     body = " | ".join(text.surface(v) for values in fields.values() for v in values if v)
     conn.execute(insert(search_text).values(dataset_id=dataset_id, body=f" {body} "))
 
 
+def facet_value(value: str) -> str:
+    """A facet value as indexed: at most ``VALUE`` characters, control characters (which
+    no name, tag or format means to hold) made spaces."""
+    return _CONTROLS.sub(" ", value)[:VALUE]
+
+
 def fold_value(value: str) -> str:
     """A facet value as ``field:value`` filters compare it: case-insensitively."""
-    return value.casefold()[:VALUE]
+    return facet_value(value).casefold()[:VALUE]

@@ -7,8 +7,8 @@ dataset it describes.
   (``search/text.py``). The primary key starts with the token: a term is one index range.
 * ``opendata_search_facets``: one row per facet value of a dataset (organization, groups,
   tags, res_format, license_id ...), ``folded`` for case-insensitive ``field:value`` filters
-  and ``value`` as written for the facet counts (counted from covering indexes: all rows of
-  a field, 0024; a matched dataset's rows, 0025).
+  and ``value`` as written for the facet counts. A search counts its matches' values from
+  the copy each dataset keeps in its own row (``opendata_datasets.search_facets``, 0027).
 * ``opendata_search_facet_counts``: how many index rows each (field, value) of
   ``opendata_search_facets`` has, kept by ``search/index.py`` in the same transaction
   (migration 0026): the catalogue's first page reads its facets here instead of counting
