@@ -61,8 +61,8 @@ def _check(db: Database, td_editor_id: str) -> None:
             rows.setdefault(r.dataset_id, []).append((r.field, r.value))
         D = t.datasets
         for d in conn.execute(select(D.c.id, D.c.state, D.c.search_facets)):
-            expected = None if d.state == "deleted" else index.keep_facets(rows.get(d.id, []))
-            assert d.search_facets == expected, d.id
+            own = None if d.state == "deleted" else index.keep_facets(rows.get(d.id, []))
+            assert d.search_facets == own, d.id
 
     editor = Principal("ed", roles={td_editor_id: "editor"})
     member = Principal("mem", roles={td_editor_id: "member"})
@@ -159,9 +159,7 @@ def test_separators_in_a_value_are_not_separators(db: Database, act: Act) -> Non
     request = engine.SearchRequest(q="odd", facet_fields=["res_format"], facet_limit=-1)
     with db.read() as conn:
         found = engine.search(conn, request, ANONYMOUS)
-        filtered = engine.search(
-            conn, engine.SearchRequest(fq=['res_format:"C\x1eSV"']), ANONYMOUS
-        )
+        filtered = engine.search(conn, engine.SearchRequest(fq=['res_format:"C\x1eSV"']), ANONYMOUS)
     assert found.count == 3
     assert found.facets == {"res_format": [("C SV", 3)]}
     assert filtered.count == 3
