@@ -5,16 +5,32 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Executable, Row, Table, delete, func, insert, or_, select, update
 
 from smartcity.opendata.catalogue import tables as t
+from smartcity.storage import bulk
 
 
 def now_us() -> int:
     return time.time_ns() // 1000
+
+
+# The reads of many rows by key (a page of datasets, their resources, tags and groups), each
+# built once per dialect with its keys in one parameter (``bulk.among_param``): an expanding
+# IN list was rendered anew for every call, ~0.15-0.35 ms a statement, a sixth of a search
+# page's time; and one parameter has no upper bound on the keys (SQLite's has 32,766).
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def _by_keys(conn: Connection, name: str, build: Callable[[str], Executable], keys: Any) -> Any:
+    dialect = conn.dialect.name
+    statement = _BUILT.get((name, dialect))
+    if statement is None:
+        statement = _BUILT[(name, dialect)] = build(dialect)
+    return conn.execute(statement, {"keys": bulk.keys_param(list(keys), dialect)})
 
 
 # -- organisations and groups ------------------------------------------------------------
@@ -29,7 +45,11 @@ def named_by_ids(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str
     wanted = list(set(ids))
     if not wanted:
         return {}
-    return {r.id: r for r in conn.execute(select(table).where(table.c.id.in_(wanted)))}
+
+    def build(dialect: str) -> Executable:
+        return select(table).where(bulk.among_param(table.c.id, "keys", dialect))
+
+    return {r.id: r for r in _by_keys(conn, f"{table.name} by id", build, wanted)}
 
 
 def list_named(
@@ -123,7 +143,11 @@ def datasets_by_ids(conn: Connection, ids: Sequence[str]) -> list[Row[Any]]:
     if not ids:
         return []
     d = t.datasets
-    found = {r.id: r for r in conn.execute(select(d).where(d.c.id.in_(list(ids))))}
+
+    def build(dialect: str) -> Executable:
+        return select(d).where(bulk.among_param(d.c.id, "keys", dialect))
+
+    found = {r.id: r for r in _by_keys(conn, "datasets by id", build, ids)}
     return [found[i] for i in ids if i in found]
 
 
@@ -131,12 +155,15 @@ def resources_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list
     r = t.resources
     out: dict[str, list[Row[Any]]] = defaultdict(list)
     if dataset_ids:
-        query = (
-            select(r)
-            .where(r.c.dataset_id.in_(list(dataset_ids)))
-            .order_by(r.c.dataset_id, r.c.position)
-        )
-        for row in conn.execute(query):
+
+        def build(dialect: str) -> Executable:
+            return (
+                select(r)
+                .where(bulk.among_param(r.c.dataset_id, "keys", dialect))
+                .order_by(r.c.dataset_id, r.c.position)
+            )
+
+        for row in _by_keys(conn, "resources of datasets", build, dataset_ids):
             out[row.dataset_id].append(row)
     return out
 
@@ -145,13 +172,16 @@ def tags_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Any]
     dt, tg = t.dataset_tags, t.tags
     out: dict[str, list[Any]] = defaultdict(list)
     if dataset_ids:
-        query = (
-            select(dt.c.dataset_id, tg.c.id, tg.c.name)
-            .join(tg, tg.c.id == dt.c.tag_id)
-            .where(dt.c.dataset_id.in_(list(dataset_ids)))
-            .order_by(tg.c.name)
-        )
-        for row in conn.execute(query):
+
+        def build(dialect: str) -> Executable:
+            return (
+                select(dt.c.dataset_id, tg.c.id, tg.c.name)
+                .join(tg, tg.c.id == dt.c.tag_id)
+                .where(bulk.among_param(dt.c.dataset_id, "keys", dialect))
+                .order_by(tg.c.name)
+            )
+
+        for row in _by_keys(conn, "tags of datasets", build, dataset_ids):
             out[row.dataset_id].append(row)
     return out
 
@@ -160,13 +190,16 @@ def groups_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[An
     dg, g = t.dataset_groups, t.groups
     out: dict[str, list[Any]] = defaultdict(list)
     if dataset_ids:
-        query = (
-            select(dg.c.dataset_id, g)
-            .join(g, g.c.id == dg.c.group_id)
-            .where(dg.c.dataset_id.in_(list(dataset_ids)))
-            .order_by(g.c.name)
-        )
-        for row in conn.execute(query):
+
+        def build(dialect: str) -> Executable:
+            return (
+                select(dg.c.dataset_id, g)
+                .join(g, g.c.id == dg.c.group_id)
+                .where(bulk.among_param(dg.c.dataset_id, "keys", dialect))
+                .order_by(g.c.name)
+            )
+
+        for row in _by_keys(conn, "groups of datasets", build, dataset_ids):
             out[row.dataset_id].append(row)
     return out
 
