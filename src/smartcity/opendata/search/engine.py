@@ -456,17 +456,22 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
         select(literal(1).label("kind"), null().label("a"), func.count()).select_from(matches)
     ]
     if request.rows > 0:
+        # The page is cut from the matches by ORDER BY ... LIMIT, which both databases do as
+        # a top-N sort, and numbered afterwards: numbered over all the matches (a window
+        # below the LIMIT) they were sorted in full (10,000 matches: 9.7 ms on PostgreSQL).
         page = (
-            select(
-                m.id.label("id"),
-                func.row_number().over(order_by=order).label("place"),
-            )
+            select(m.id, m.modified_at, m.created_at, m.name, m.title, m.score)
             .order_by(*order)
             .limit(request.rows)
             .offset(request.start)
             .subquery("page")
         )
-        parts.append(select(literal(0), page.c.id, page.c.place))
+        p = page.c
+        in_page = _Keys(
+            p.id, p.modified_at, p.created_at, p.name, p.title, p.score if has_text else None
+        )
+        place = func.row_number().over(order_by=_order(sort, in_page))
+        parts.append(select(literal(0), p.id, place))
     fields: list[str] = []
     if request.facet_fields:
         # The matches' facet values as kept in their rows (migration 0027), counted here: the
