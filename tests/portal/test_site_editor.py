@@ -185,3 +185,39 @@ def test_milestones(site: TestClient) -> None:
     r = edit(site, TD_MEASURE, form="milestone_done", milestone=milestone.group(1), done="1")
     assert r.status_code == 303
     assert "The milestone is marked as reached." in site.get(f"/en/measures/{TD_MEASURE}").text
+
+
+def test_who_may_post_is_decided_before_the_form_is_read(site: TestClient) -> None:
+    """Every staff form (progress, bulk progress, official answers, moderation) decides who may
+    use it before reading the body: a visitor posting JSON is sent to sign in, and an account
+    without the role, or an editor of another department, gets the 403 page saying why —
+    neither is told the body has the wrong type. (A body larger than any form is refused at
+    the edge, for everyone, before a byte is kept.)"""
+    posts = [
+        f"/en/measures/{TD_MEASURE}/edit",
+        "/en/account/progress",
+        f"/en/measures/{TD_MEASURE}/answer",
+        "/en/moderation/1",
+    ]
+    for path in posts:
+        sent = site.post(path, json={"form": "progress"}, follow_redirects=False)
+        assert sent.status_code == 303 and "/login" in sent.headers["location"], path
+    sign_in(site, "mod")
+    for path in posts[:3]:  # the editors' forms, posted by a moderator
+        refused = site.post(path, json={"form": "progress"}, follow_redirects=False)
+        assert refused.status_code == 403, path
+        assert "This page is for editors and administrators." in refused.text, path
+    site.post("/en/logout", data={"csrf": csrf(site.get("/en/account").text)})
+    sign_in(site, "td-editor")
+    for path in (f"/en/measures/{OGCIO_MEASURE}/edit", f"/en/measures/{OGCIO_MEASURE}/answer"):
+        refused = site.post(path, json={"form": "progress"}, follow_redirects=False)
+        assert refused.status_code == 403 and "OGCIO" in refused.text, path
+    refused = site.post("/en/moderation/1", json={}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert "This page is for moderators and administrators." in refused.text
+    # The guarded pages themselves still open for those they are for.
+    assert site.get(f"/en/measures/{TD_MEASURE}/edit").status_code == 200
+    assert site.get("/en/account/progress").status_code == 200
+    assert site.get("/en/account").status_code == 200
+    assert site.get(f"/en/measures/{OGCIO_MEASURE}/edit").status_code == 403
+    assert site.get("/en/measures/no-such-measure/edit").status_code == 404

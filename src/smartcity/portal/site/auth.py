@@ -13,12 +13,12 @@ session (new ``sid`` and ``key``), so a session planted before sign-in is worth 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +35,7 @@ from smartcity.portal.users.service import LoginThrottled, UserService
 from smartcity.portal.users.sessions import SessionStore
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb, lang_of_path
-from smartcity.web.routing import LangDep, current_lang, page, post_page
+from smartcity.web.routing import LangDep, PageAnswer, current_lang, page, post_page
 
 router = APIRouter()
 
@@ -252,16 +252,26 @@ def login_url(lang: Lang, next_url: str) -> str:
     return f"/{lang.prefix}/login?next={quote(next_url, safe='/')}"
 
 
-def require_role(
-    request: Request, lang: Lang, roles: tuple[str, ...] | None = None
-) -> User | Response:
-    """The signed-in user, a redirect to the sign-in page, or a 403 page."""
-    user = current_user(request)
-    if user is None:
-        return see_other(login_url(lang, request.url.path))
-    if roles is not None and user.role not in roles:
-        return access_denied(request, lang, role_refusal(lang, user, roles))
-    return user
+def _signed_in_with(roles: tuple[str, ...] | None) -> Callable[..., User]:
+    """A page dependency: the signed-in user with one of ``roles`` (any role when None).
+    Anyone else is answered (``PageAnswer``) with the sign-in redirect, or the 403 page naming
+    the role, before the handler runs: so before a form is read, whatever its type or size."""
+
+    def guard(request: Request, lang: LangDep) -> User:
+        user = current_user(request)
+        if user is None:
+            raise PageAnswer(see_other(login_url(lang, request.url.path)))
+        if roles is not None and user.role not in roles:
+            raise PageAnswer(access_denied(request, lang, role_refusal(lang, user, roles)))
+        return user
+
+    return guard
+
+
+# A staff page's parameter, declared once per handler: ``user: EditorDep``.
+SignedInDep = Annotated[User, Depends(_signed_in_with(None))]
+EditorDep = Annotated[User, Depends(_signed_in_with(("editor", "admin")))]
+ModeratorDep = Annotated[User, Depends(_signed_in_with(("moderator", "admin")))]
 
 
 ROLE_NAMES = {"admin": "administrators", "editor": "editors", "moderator": "moderators"}

@@ -20,6 +20,7 @@ from smartcity.portal.measures.errors import Forbidden, PortalError
 from smartcity.portal.measures.schemas import MeasureView
 from smartcity.portal.measures.service import MAX_NOTE
 from smartcity.portal.site.auth import (
+    EditorDep,
     access_denied,
     account_context,
     csrf_ok,
@@ -27,7 +28,6 @@ from smartcity.portal.site.auth import (
     flash,
     form_expired,
     read_form,
-    require_role,
     see_other,
     take_flash,
 )
@@ -88,15 +88,8 @@ def _render(
     )
 
 
-def _guard(request: Request, lang: Lang) -> User | Response:
-    return require_role(request, lang, ("editor", "admin"))
-
-
 @page(router, "/account/progress")
-def bulk_page(request: Request, lang: LangDep) -> Response:
-    user = _guard(request, lang)
-    if not isinstance(user, User):
-        return user
+def bulk_page(request: Request, lang: LangDep, user: EditorDep) -> Response:
     return _render(request, lang, user, None, {})
 
 
@@ -130,10 +123,7 @@ def _changes(
     return changes, errors
 
 
-def _submit(request: Request, lang: Lang, form: dict[str, str]) -> Response:
-    user = _guard(request, lang)
-    if not isinstance(user, User):
-        return user
+def _submit(request: Request, lang: Lang, user: User, form: dict[str, str]) -> Response:
     if not csrf_ok(request, form):
         return form_expired(request, lang)
     service = measures_service(request)
@@ -165,6 +155,6 @@ def _submit(request: Request, lang: Lang, form: dict[str, str]) -> Response:
 
 
 @post_page(router, "/account/progress")
-async def bulk_submit(request: Request, lang: LangDep) -> Response:
+async def bulk_submit(request: Request, lang: LangDep, user: EditorDep) -> Response:
     form: dict[str, Any] = await read_form(request)
-    return await run_in_threadpool(_submit, request, lang, form)
+    return await run_in_threadpool(_submit, request, lang, user, form)

@@ -9,9 +9,10 @@ measure's audit trail and shows in its timeline and in the roll-ups.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +24,8 @@ from smartcity.portal.measures.schemas import MeasureView
 from smartcity.portal.measures.service import MAX_NOTE, MeasureService
 from smartcity.portal.site import sections
 from smartcity.portal.site.auth import (
+    EditorDep,
+    SignedInDep,
     access_denied,
     account_context,
     assets_tags,
@@ -32,7 +35,6 @@ from smartcity.portal.site.auth import (
     flash,
     form_expired,
     read_form,
-    require_role,
     see_other,
     take_flash,
 )
@@ -40,7 +42,7 @@ from smartcity.portal.site.routes import pages, tr
 from smartcity.portal.users.model import User
 from smartcity.web.i18n import Lang
 from smartcity.web.pages import Crumb
-from smartcity.web.routing import LangDep, page, post_page
+from smartcity.web.routing import LangDep, PageAnswer, page, post_page
 
 router = APIRouter()
 TEXT_LANGS = (("en", "English"), ("zh-Hant", "繁體中文"), ("zh-Hans", "简体中文"))
@@ -125,17 +127,29 @@ def _edit_page(
     )
 
 
-def _guard(request: Request, lang: Lang, measure_id: str) -> tuple[User, MeasureView] | Response:
-    user = require_role(request, lang, ("editor", "admin"))
-    if not isinstance(user, User):
-        return user
+@dataclass(frozen=True)
+class Editing:
+    """An editor and the measure of the page, which the editor's department owns."""
+
+    user: User
+    measure: MeasureView
+
+
+def editing(request: Request, measure_id: str, lang: LangDep, user: EditorDep) -> Editing:
+    """Page dependency of a measure's staff forms: an editor of the measure's department (or
+    an administrator). Another department's editor gets the 403 page saying whose measure it
+    is, before the form is read; a measure not in the database is a 404."""
+    service = measures_service(request)
     try:
-        m = measures_service(request).get_measure(measure_id)
+        m = service.get_measure(measure_id)
     except NotFound as exc:
         raise HTTPException(404) from exc
-    if not measures_service(request).can_edit(user, measure_id):
-        return access_denied(request, lang, department_refusal(lang, user, m))
-    return user, m
+    if not service.can_edit(user, measure_id):
+        raise PageAnswer(access_denied(request, lang, department_refusal(lang, user, m)))
+    return Editing(user, m)
+
+
+EditingDep = Annotated[Editing, Depends(editing)]
 
 
 def department_refusal(lang: Lang, user: User, m: MeasureView) -> str:
@@ -155,11 +169,8 @@ def department_refusal(lang: Lang, user: User, m: MeasureView) -> str:
 
 
 @page(router, "/measures/{measure_id}/edit")
-def edit_page(request: Request, measure_id: str, lang: LangDep) -> Response:
-    guarded = _guard(request, lang, measure_id)
-    if not isinstance(guarded, tuple):
-        return guarded
-    return _edit_page(request, lang, guarded[1], {}, 200)
+def edit_page(request: Request, lang: LangDep, target: EditingDep) -> Response:
+    return _edit_page(request, lang, target.measure, {}, 200)
 
 
 def _date(raw: str, lang: Lang) -> tuple[dt.date | None, str | None]:
@@ -281,11 +292,8 @@ def _milestone_done(
 HANDLERS = {"progress": _progress, "milestone": _milestone, "milestone_done": _milestone_done}
 
 
-def _submit(request: Request, lang: Lang, measure_id: str, form: dict[str, str]) -> Response:
-    guarded = _guard(request, lang, measure_id)
-    if not isinstance(guarded, tuple):
-        return guarded
-    user, m = guarded
+def _submit(request: Request, lang: Lang, target: Editing, form: dict[str, str]) -> Response:
+    user, m = target.user, target.measure
     if not csrf_ok(request, form):
         return form_expired(request, lang)
     kind = form.get("form", "")
@@ -302,23 +310,20 @@ def _submit(request: Request, lang: Lang, measure_id: str, form: dict[str, str])
         return _edit_page(request, lang, m, {kind: failed}, 400)
     # The confirmation shows next to what changed: the status block, or the milestones.
     anchor = "status-message" if kind == "progress" else "milestones-message"
-    return see_other(f"/{lang.prefix}/measures/{measure_id}#{anchor}")
+    return see_other(f"/{lang.prefix}/measures/{m.id}#{anchor}")
 
 
 @post_page(router, "/measures/{measure_id}/edit")
-async def edit_submit(request: Request, measure_id: str, lang: LangDep) -> Response:
+async def edit_submit(request: Request, lang: LangDep, target: EditingDep) -> Response:
     form = await read_form(request)
-    return await run_in_threadpool(_submit, request, lang, measure_id, form)
+    return await run_in_threadpool(_submit, request, lang, target, form)
 
 
 # -- the account page ----------------------------------------------------------------------------
 
 
 @page(router, "/account")
-def account(request: Request, lang: LangDep) -> Response:
-    user = require_role(request, lang)
-    if not isinstance(user, User):
-        return user
+def account(request: Request, lang: LangDep, user: SignedInDep) -> Response:
     editable: list[MeasureView] = []
     if user.role in ("editor", "admin"):
         service = measures_service(request)

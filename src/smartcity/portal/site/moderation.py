@@ -20,6 +20,7 @@ from smartcity.portal.feedback.moderation import ModerationItem
 from smartcity.portal.feedback.sanitize import render_comment_html
 from smartcity.portal.site import routes
 from smartcity.portal.site.auth import (
+    ModeratorDep,
     account_context,
     csrf_ok,
     csrf_token,
@@ -27,7 +28,6 @@ from smartcity.portal.site.auth import (
     flash,
     form_expired,
     read_form,
-    require_role,
     see_other,
     take_flash,
 )
@@ -41,7 +41,6 @@ from smartcity.web.paging import Pager, page_number
 from smartcity.web.routing import LangDep, page, post_page
 
 router = APIRouter()
-ROLES = ("moderator", "admin")
 PER_PAGE = 25
 STATUS_LABELS = {
     "published": N_("Published"),
@@ -144,10 +143,7 @@ def _queue_page(
 
 
 @page(router, "/moderation")
-def queue(request: Request, lang: LangDep) -> Response:
-    user = require_role(request, lang, ROLES)
-    if not isinstance(user, User):
-        return user
+def queue(request: Request, lang: LangDep, user: ModeratorDep) -> Response:
     return _queue_page(request, lang, user)
 
 
@@ -196,10 +192,9 @@ def _refusal(lang: Lang, exc: FeedbackError) -> str:
     return tr(lang, "This could not be saved. Please check what you entered.")
 
 
-def _act(request: Request, lang: Lang, comment_id: int, form: dict[str, str]) -> Response:
-    user = require_role(request, lang, ROLES)
-    if not isinstance(user, User):
-        return user
+def _act(
+    request: Request, lang: Lang, user: User, comment_id: int, form: dict[str, str]
+) -> Response:
     if not csrf_ok(request, form):
         return form_expired(request, lang)
     action = form.get("action", "")
@@ -231,8 +226,8 @@ def _act(request: Request, lang: Lang, comment_id: int, form: dict[str, str]) ->
 
 
 @post_page(router, "/moderation/{comment_id}")
-async def act(request: Request, comment_id: str, lang: LangDep) -> Response:
+async def act(request: Request, comment_id: str, lang: LangDep, user: ModeratorDep) -> Response:
     if not comment_id.isdigit() or len(comment_id) > 15:
         raise HTTPException(404)
     form = await read_form(request)
-    return await run_in_threadpool(_act, request, lang, int(comment_id), form)
+    return await run_in_threadpool(_act, request, lang, user, int(comment_id), form)

@@ -25,10 +25,9 @@ from smartcity.portal.site.auth import (
     flash,
     form_expired,
     read_form,
-    require_role,
     see_other,
 )
-from smartcity.portal.site.editor import department_refusal, measures_service
+from smartcity.portal.site.editor import Editing, EditingDep, measures_service
 from smartcity.portal.site.routes import tr
 from smartcity.portal.users.model import User
 from smartcity.web.i18n import Lang
@@ -60,17 +59,9 @@ def _department(request: Request, user: User, owners: list[str]) -> dict[str, st
     return {k: name.get(k) for k in LANGUAGES}
 
 
-def _submit(request: Request, lang: Lang, measure_id: str, form: dict[str, str]) -> Response:
-    user = require_role(request, lang, ("editor", "admin"))
-    if not isinstance(user, User):
-        return user
-    service = measures_service(request)
-    try:
-        m = service.get_measure(measure_id)
-    except NotFound as exc:
-        raise HTTPException(404) from exc
-    if not service.can_edit(user, measure_id):
-        return access_denied(request, lang, department_refusal(lang, user, m))
+def _submit(request: Request, lang: Lang, target: Editing, form: dict[str, str]) -> Response:
+    user, m = target.user, target.measure
+    measure_id = m.id
     if not csrf_ok(request, form):
         return form_expired(request, lang)
     raw = form.get("comment", "")
@@ -122,6 +113,6 @@ def _submit(request: Request, lang: Lang, measure_id: str, form: dict[str, str])
 
 
 @post_page(router, "/measures/{measure_id}/answer")
-async def answer_submit(request: Request, measure_id: str, lang: LangDep) -> Response:
+async def answer_submit(request: Request, lang: LangDep, target: EditingDep) -> Response:
     form = await read_form(request)
-    return await run_in_threadpool(_submit, request, lang, measure_id, form)
+    return await run_in_threadpool(_submit, request, lang, target, form)
