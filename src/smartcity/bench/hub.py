@@ -122,12 +122,28 @@ def _load_service(db_url: str, count: int, seed: int) -> None:
     db.dispose()
 
 
+# Each figure that enters a ratio is the best of this many wrk runs, each with fresh
+# connections, for the hub and the bare app alike: with two workers, the kernel hands a run's
+# connections to whichever process accepts first, and a run whose 32 connections all went to one
+# process measures one process (seen on 2026-12-07, the same build: retrieve by id 12,289 req/s
+# in one run, 22,218 in the next, against the same bare app).
+BEST_OF = 3
+
+
+def _best(base: str, script: str, *, seconds: int, connections: int) -> dict[str, float]:
+    runs = [wrk(base, script, seconds=seconds, connections=connections) for _ in range(BEST_OF)]
+    best = max(runs, key=lambda figures: figures["rps"])
+    return {**best, "runs": float(BEST_OF), "worst_rps": min(r["rps"] for r in runs)}
+
+
 def single_entity(db_url: str, seconds: int, workers: int, connections: int) -> list[Result]:
     """The single-entity requests, then the same retrieval and partial update against the
-    bare ASGI app (bench/bare.py) with the same workers: the hub's figures as ratios to it."""
+    bare ASGI app (bench/bare.py) with the same workers: the hub's figures as ratios to it,
+    each side the best of ``BEST_OF`` runs."""
     n = 1000
     _load_service(db_url, n, seed=1)
     results = []
+    ratioed = {"partial update", "retrieve by id"}
     with server(db_url, workers) as base:
         for name, script in [
             ("create", LUA_CREATE),
@@ -135,7 +151,8 @@ def single_entity(db_url: str, seconds: int, workers: int, connections: int) -> 
             ("retrieve by id", LUA_GET % {"n": n}),
             ("query type+q", LUA_QUERY % {}),
         ]:
-            figures = wrk(base, script, seconds=seconds, connections=connections)
+            measure = _best if name in ratioed else wrk
+            figures = measure(base, script, seconds=seconds, connections=connections)
             results.append(Result(name, figures))
     hub_rates = {r.name: r.figures["rps"] for r in results}
     with bare_server(workers) as base:
@@ -143,7 +160,7 @@ def single_entity(db_url: str, seconds: int, workers: int, connections: int) -> 
             ("retrieve by id", LUA_GET % {"n": n}),
             ("partial update", LUA_PATCH % {"n": n}),
         ]:
-            figures = wrk(base, script, seconds=seconds, connections=connections)
+            figures = _best(base, script, seconds=seconds, connections=connections)
             results.append(Result(f"bare ASGI app, {name}", figures))
             ratio = round(hub_rates[name] / figures["rps"], 3)
             results.append(Result(f"{name} ÷ bare ASGI app", {"ratio": ratio}))
