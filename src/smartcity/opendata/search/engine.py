@@ -432,20 +432,17 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     # the index lookups of the query's terms run once, not once for the page and again for
     # the facets as they did (a temporary table would do the same but cannot be created on
     # a read replica, where these reads may go).
-    matches = (
-        select(
-            D.c.id.label("id"),
-            D.c.modified_at.label("modified_at"),
-            D.c.created_at.label("created_at"),
-            D.c.name.label("name"),
-            TITLE_COLUMN[request.lang].label("title"),
-            score.label("score"),
-            D.c.search_facets.label("facets"),
-        )
-        .select_from(source)
-        .where(where)
-        .cte("matches")
-    )
+    columns = [
+        D.c.id.label("id"),
+        D.c.modified_at.label("modified_at"),
+        D.c.created_at.label("created_at"),
+        D.c.name.label("name"),
+        TITLE_COLUMN[request.lang].label("title"),
+        score.label("score"),
+    ]
+    if request.facet_fields:  # the kept facet values, counted below
+        columns.append(D.c.search_facets.label("facets"))
+    matches = select(*columns).select_from(source).where(where).cte("matches")
     m = matches.c
     keys = _Keys(m.id, m.modified_at, m.created_at, m.name, m.title, m.score if has_text else None)
     order = _order(sort, keys)
