@@ -125,7 +125,7 @@ def _load_service(db_url: str, count: int, seed: int) -> None:
 # Each figure that enters a ratio is the best of this many wrk runs, each with fresh
 # connections, for the hub and the bare app alike: with two workers, the kernel hands a run's
 # connections to whichever process accepts first, and a run whose 32 connections all went to one
-# process measures one process (seen on 2026-12-07, the same build: retrieve by id 12,289 req/s
+# process measures one process (seen on 2026-12-06, the same build: retrieve by id 12,289 req/s
 # in one run, 22,218 in the next, against the same bare app).
 BEST_OF = 3
 
