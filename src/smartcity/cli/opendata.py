@@ -127,6 +127,39 @@ def member_add(
     console.print(f"{name} is {role} of {organization}")
 
 
+@opendata_app.command("reindex")
+def reindex(database: DatabaseOpt = None) -> None:
+    """Rewrite every dataset's search index: its words, facet values and the package dicts a
+    search page is read from. Run it once after upgrading to migration 0029 (until then a
+    dataset's page entry is built from its rows, as before), or to repair an index. Safe
+    while the site runs: each batch of datasets is one transaction."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from sqlalchemy import select
+
+    from smartcity.opendata.catalogue import tables as t
+    from smartcity.opendata.search import index
+
+    db = open_database(database, current=True)
+    with db.read() as conn:
+        ids = list(conn.execute(select(t.datasets.c.id).order_by(t.datasets.c.id)).scalars())
+    with Progress(
+        TextColumn("reindexing datasets"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as progress:
+        task = progress.add_task("reindex", total=len(ids))
+        for start in range(0, len(ids), REINDEX_BATCH):
+            batch = ids[start : start + REINDEX_BATCH]
+            with db.write() as conn:
+                for dataset_id in batch:
+                    index.reindex(conn, dataset_id)
+            progress.advance(task, len(batch))
+    console.print(f"reindexed {len(ids):,} dataset{'' if len(ids) == 1 else 's'}")
+
+
+# Datasets per transaction of ``reindex``: a batch holds the write lock for well under a
+# second, so the site's own writes wait little.
+REINDEX_BATCH = 100
+
+
 @archive_app.command("run")
 def archive_run(database: DatabaseOpt = None) -> None:
     """Snapshot every resource now (links and APIs fetched, hub queries read from

@@ -110,10 +110,14 @@ def tag_dict(tag_id: str, name: str) -> dict[str, Any]:
     }
 
 
+# The kinds of resource whose link is a path of this site, written after the site's address.
+SITE_LINKS = ("upload", "hub-query", "live")
+
+
 def resource_dict(row: Row[Any], view: View) -> dict[str, Any]:
     if row.kind == "upload":
         url = download_url(view.base_url, row.dataset_id, row.id, row.url)
-    elif row.kind in ("hub-query", "live"):  # paths of this site
+    elif row.kind in SITE_LINKS:  # paths of this site
         url = view.base_url + row.url
     else:
         url = row.url
@@ -207,3 +211,58 @@ def package_dict(
         "relationships_as_object": [],
         "relationships_as_subject": [],
     }
+
+
+def kept_package(
+    row: Row[Any],
+    lang: Lang,
+    *,
+    groups: Sequence[Row[Any]],
+    tags: Sequence[Row[Any]],
+    resources: Sequence[Row[Any]],
+) -> dict[str, Any]:
+    """A dataset's ``package_dict`` as the search index keeps it (``opendata_search_docs``),
+    written from the dataset's own rows when they change: everything but what may change
+    without the dataset (``finish_kept`` adds it when read). Its groups are their ids."""
+    kept = package_dict(
+        row,
+        View(lang, "", {}),
+        organisation=None,
+        groups=[],
+        tags=tags,
+        resources=resources,
+    )
+    kept["groups"] = [g.id for g in groups]
+    return kept
+
+
+def finish_kept(
+    kept: dict[str, Any],
+    view: View,
+    *,
+    organisation: Row[Any] | None,
+    groups: Mapping[str, Row[Any]],
+) -> dict[str, Any]:
+    """A kept package (``kept_package``) made what ``package_dict`` writes for ``view``: the
+    organisation and groups as they are now (in name order, as ``repository.groups_of``
+    reads them), the licence, links to this site, the DataStore's tables. Every field of
+    ``package_dict`` that reads something beyond the dataset's own rows is set here.
+    ``groups``: the groups by id, in the order the database sorts their names."""
+    licence = view.licences.get(kept["license_id"] or "")
+    kept["license_title"] = pick(licence.title, view.lang) if licence else kept["license_id"]
+    kept["license_url"] = licence.url if licence else None
+    kept["isopen"] = bool(licence.is_open) if licence else False
+    kept["organization"] = (
+        group_summary(organisation, view, is_organization=True) if organisation else None
+    )
+    wanted = set(kept["groups"])
+    kept["groups"] = [
+        group_summary(g, view, is_organization=False)
+        for g_id, g in groups.items()
+        if g_id in wanted
+    ]
+    for resource in kept["resources"]:
+        if resource["kind"] in SITE_LINKS:
+            resource["url"] = view.base_url + resource["url"]
+        resource["datastore_active"] = resource["id"] in view.datastore
+    return kept

@@ -151,6 +151,16 @@ def datasets_by_ids(conn: Connection, ids: Sequence[str]) -> list[Row[Any]]:
     return [found[i] for i in ids if i in found]
 
 
+def groups_in_name_order(conn: Connection, ids: Iterable[str]) -> dict[str, Row[Any]]:
+    """The groups of ``ids`` by id, in the order the database sorts their names (as
+    ``groups_of`` gives a dataset's)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    g = t.groups
+    return {r.id: r for r in conn.execute(select(g).where(g.c.id.in_(wanted)).order_by(g.c.name))}
+
+
 def resources_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
     r = t.resources
     out: dict[str, list[Row[Any]]] = defaultdict(list)

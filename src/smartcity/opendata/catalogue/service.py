@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
 from sqlalchemy import Connection, Text, cast, delete, func, insert, or_, select, update
 
 from smartcity.opendata.archive import tables as archive_tables
@@ -23,6 +24,7 @@ from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import Principal
 from smartcity.opendata.catalogue.dictize import (
     View,
+    finish_kept,
     iso,
     package_dict,
     parse_iso,
@@ -134,6 +136,30 @@ class CatalogueService:
             for row in rows
         ]
 
+    def found_packages(
+        self, conn: Connection, ids: Sequence[str], view: View
+    ) -> list[dict[str, Any]]:
+        """``packages`` for a search's page: each dataset's dict as the search index keeps it
+        (``dictize.kept_package``), finished with what is not the dataset's own; one read
+        instead of five and no rendering of the dataset's rows. A dataset without a kept
+        dict (not written since migration 0029) is built from its rows."""
+        kept = {i: orjson.loads(doc) for i, doc in index.kept_docs(conn, ids, view.lang).items()}
+        built: dict[str, dict[str, Any]] = {}
+        missing = [i for i in ids if i not in kept]
+        if missing:
+            built = {p["id"]: p for p in self.packages(conn, missing, view)}
+        if kept:
+            orgs = repo.named_by_ids(conn, t.organisations, (k["owner_org"] for k in kept.values()))
+            groups = repo.groups_in_name_order(
+                conn, (g for k in kept.values() for g in k["groups"])
+            )
+            listed = [r["id"] for k in kept.values() for r in k["resources"]]
+            active = self.datastore_tables(conn, listed) if listed else set()
+            view = View(view.lang, view.base_url, view.licences, frozenset(active))
+            for k in kept.values():
+                finish_kept(k, view, organisation=orgs.get(k["owner_org"]), groups=groups)
+        return [kept[i] if i in kept else built[i] for i in ids if i in kept or i in built]
+
     # -- reads -------------------------------------------------------------------------------
 
     def visible_dataset(self, conn: Connection, p: Principal, key: str) -> Any:
@@ -208,7 +234,7 @@ class CatalogueService:
         request = engine.SearchRequest(rows=limit, start=offset, sort="metadata_modified desc")
         with self.db.read() as conn:
             found = engine.search(conn, request, p)
-            return self.packages(conn, found.ids, self.view(conn, lang, base_url))
+            return self.found_packages(conn, found.ids, self.view(conn, lang, base_url))
 
     def package_search(
         self, p: Principal, base_url: str, request: engine.SearchRequest
@@ -216,7 +242,7 @@ class CatalogueService:
         with self.db.snapshot() as conn:
             found = engine.search(conn, request, p)
             view = self.view(conn, request.lang, base_url)
-            results = self.packages(conn, found.ids, view)
+            results = self.found_packages(conn, found.ids, view)
             titles = self._facet_titles(conn, found.facets, view)
         facets = {f: dict(items) for f, items in found.facets.items()}
         search_facets = {

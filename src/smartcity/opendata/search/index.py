@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+import orjson
+from sqlalchemy import Connection, Executable, and_, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from smartcity.opendata.catalogue import repository as repo
 from smartcity.opendata.catalogue import tables as t
+from smartcity.opendata.catalogue.dictize import kept_package
+from smartcity.opendata.languages import LANGS
 from smartcity.opendata.search import text
 from smartcity.opendata.search.tables import (
     VALUE,
+    search_docs,
     search_facet_counts,
     search_facets,
     search_text,
     search_tokens,
 )
+from smartcity.storage import bulk
 
 # How much a match in each field counts towards a dataset's score.
 WEIGHTS = {
@@ -103,7 +108,7 @@ def _count(
 
 
 def _delete_rows(conn: Connection, dataset_id: str) -> None:
-    for table in (search_tokens, search_facets, search_text):
+    for table in (search_tokens, search_facets, search_text, search_docs):
         conn.execute(delete(table).where(table.c.dataset_id == dataset_id))
 
 
@@ -192,6 +197,15 @@ def reindex(conn: Connection, dataset_id: str) -> None:
     _keep_facets(conn, dataset_id, keep_facets((f, value) for (f, _), value in facet_rows.items()))
     body = " | ".join(text.surface(v) for values in fields.values() for v in values if v)
     conn.execute(insert(search_text).values(dataset_id=dataset_id, body=f" {body} "))
+    # The dataset's package dict in each language, which a search's page is read from.
+    docs = [kept_package(d, lang, groups=groups, tags=tags, resources=resources) for lang in LANGS]
+    conn.execute(
+        insert(search_docs),
+        [
+            {"dataset_id": dataset_id, "lang": lang, "doc": orjson.dumps(doc).decode()}
+            for lang, doc in zip(LANGS, docs, strict=True)
+        ],
+    )
 
 
 def facet_value(value: str) -> str:
@@ -203,3 +217,24 @@ def facet_value(value: str) -> str:
 def fold_value(value: str) -> str:
     """A facet value as ``field:value`` filters compare it: case-insensitively."""
     return facet_value(value).casefold()[:VALUE]
+
+
+_KEPT: dict[str, Executable] = {}
+
+
+def kept_docs(conn: Connection, ids: Sequence[str], lang: str) -> dict[str, str]:
+    """The kept package dicts (``opendata_search_docs``) of ``ids`` in ``lang``, as JSON
+    text, by dataset id; a dataset not indexed since migration 0029 has none. The statement
+    is built once per dialect with the ids in one parameter (as catalogue/repository.py's
+    reads of many rows are)."""
+    if not ids:
+        return {}
+    dialect = conn.dialect.name
+    statement = _KEPT.get(dialect)
+    if statement is None:
+        k = search_docs
+        statement = _KEPT[dialect] = select(k.c.dataset_id, k.c.doc).where(
+            bulk.among_param(k.c.dataset_id, "keys", dialect), k.c.lang == bindparam("lang")
+        )
+    keys = bulk.keys_param(list(ids), dialect)
+    return {r.dataset_id: r.doc for r in conn.execute(statement, {"keys": keys, "lang": lang})}

@@ -15,6 +15,9 @@ dataset it describes.
   80,000 rows. A value no dataset has any more has no row (never ``n`` = 0).
 * ``opendata_search_text``: the dataset's text folded the same way, one string: phrases
   ("car park", 停車場) are checked on it after their tokens narrowed the candidates.
+* ``opendata_search_docs`` (migration 0029): each dataset's ``package_show`` dict per
+  language, as JSON, less what is not the dataset's own (``catalogue/dictize.kept_package``):
+  a search's page is read from here in one statement instead of built from five.
 """
 
 from __future__ import annotations
@@ -81,4 +84,17 @@ search_text = Table(
         primary_key=True,
     ),
     Column("body", Text, nullable=False),
+)
+
+search_docs = Table(
+    "opendata_search_docs",
+    metadata,
+    Column(
+        "dataset_id",
+        String(ID),
+        ForeignKey("opendata_datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("lang", String(8), primary_key=True),
+    Column("doc", Text, nullable=False),
 )
