@@ -22,6 +22,7 @@ from smartcity.opendata.search.tables import (
     search_docs,
     search_facet_counts,
     search_facets,
+    search_postings,
     search_text,
     search_tokens,
 )
@@ -108,7 +109,7 @@ def _count(
 
 
 def _delete_rows(conn: Connection, dataset_id: str) -> None:
-    for table in (search_tokens, search_facets, search_text, search_docs):
+    for table in (search_tokens, search_postings, search_facets, search_text, search_docs):
         conn.execute(delete(table).where(table.c.dataset_id == dataset_id))
 
 
@@ -168,6 +169,14 @@ def reindex(conn: Connection, dataset_id: str) -> None:
         )
     if rows:
         conn.execute(insert(search_tokens), rows)
+        # The same tokens once per dataset, their weights summed over the fields.
+        summed: Counter[str] = Counter()
+        for row in rows:
+            summed[row["token"]] += row["weight"]
+        conn.execute(
+            insert(search_postings),
+            [{"token": tok, "dataset_id": dataset_id, "weight": w} for tok, w in summed.items()],
+        )
 
     facet_values: dict[str, set[str]] = {
         "organization": {org.name} if org else set(),

@@ -15,6 +15,9 @@ dataset it describes.
   80,000 rows. A value no dataset has any more has no row (never ``n`` = 0).
 * ``opendata_search_text``: the dataset's text folded the same way, one string: phrases
   ("car park", 停車場) are checked on it after their tokens narrowed the candidates.
+* ``opendata_search_postings`` (migration 0030): one row per (token, dataset), its weight
+  summed over the fields: a query's words that name no field are found by joining their
+  tokens' rows on the dataset (``search/engine.py``), one seek per candidate and no grouping.
 * ``opendata_search_docs`` (migration 0029): each dataset's ``package_show`` dict per
   language, as JSON, less what is not the dataset's own (``catalogue/dictize.kept_package``):
   a search's page is read from here in one statement instead of built from five.
@@ -22,7 +25,16 @@ dataset it describes.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 from smartcity.opendata.catalogue.tables import ID
 from smartcity.storage.schema import metadata
@@ -97,4 +109,23 @@ search_docs = Table(
     ),
     Column("lang", String(8), primary_key=True),
     Column("doc", Text, nullable=False),
+)
+
+search_postings = Table(
+    "opendata_search_postings",
+    metadata,
+    Column("token", String(TOKEN), nullable=False),
+    Column(
+        "dataset_id",
+        String(ID),
+        ForeignKey("opendata_datasets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("weight", Integer, nullable=False),
+    # A token's datasets in order with their weights, from the key alone: on PostgreSQL the
+    # key's index carries the weight (two words' lists merge-joined from the index: 3 ms
+    # instead of 18 ms reading the table); on SQLite the rows are stored in key order.
+    PrimaryKeyConstraint("token", "dataset_id", postgresql_include=["weight"]),
+    Index("ix_opendata_search_postings_dataset", "dataset_id"),
+    sqlite_with_rowid=False,
 )
