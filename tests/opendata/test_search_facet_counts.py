@@ -20,18 +20,7 @@ from smartcity.storage import migrate
 from smartcity.storage.engine import Database
 
 # Every facet, including the two counted from the matches' own columns (name, id: 0028).
-FIELDS = [
-    "organization",
-    "owner_org",
-    "groups",
-    "tags",
-    "res_format",
-    "license_id",
-    "capacity",
-    "frequency",
-    "name",
-    "id",
-]
+FIELDS = list(index.FACETS)
 
 
 def _direct(db: Database, principal: Principal, request: engine.SearchRequest) -> dict[str, Any]:
