@@ -220,3 +220,11 @@ def test_only_narrowing_words_are_joined() -> None:
     for general in ("parking OR bus", "parking -bus", "title:parking", "NOT parking", "*:*"):
         assert plan(general) is None, general
     assert plan("organization:td") is None  # no words: nothing to join
+
+
+def test_a_query_of_many_words_is_answered(both: tuple[Database, Database]) -> None:
+    """More words than SQLite joins tables (64) take the general plan, and answer alike."""
+    q = " ".join(f"word{i}" for i in range(80))
+    for db in both:
+        assert _answer(db, q) == (0, [], {f: [] for f in FACETS})
+        assert _answer(db, f"{q} OR bus")[0] == 4

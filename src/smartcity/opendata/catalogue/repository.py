@@ -25,12 +25,16 @@ def now_us() -> int:
 _BUILT: dict[tuple[str, str], Any] = {}
 
 
-def _by_keys(conn: Connection, name: str, build: Callable[[str], Executable], keys: Any) -> Any:
+def by_keys(
+    conn: Connection, name: str, build: Callable[[str], Executable], keys: Any, **params: Any
+) -> Any:
+    """Run the statement ``build(dialect)`` (built once per dialect and ``name``) with its
+    ``keys`` parameter bound to ``keys`` and its other parameters to ``params``."""
     dialect = conn.dialect.name
     statement = _BUILT.get((name, dialect))
     if statement is None:
         statement = _BUILT[(name, dialect)] = build(dialect)
-    return conn.execute(statement, {"keys": bulk.keys_param(list(keys), dialect)})
+    return conn.execute(statement, {"keys": bulk.keys_param(list(keys), dialect), **params})
 
 
 # -- organisations and groups ------------------------------------------------------------
@@ -49,7 +53,7 @@ def named_by_ids(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str
     def build(dialect: str) -> Executable:
         return select(table).where(bulk.among_param(table.c.id, "keys", dialect))
 
-    return {r.id: r for r in _by_keys(conn, f"{table.name} by id", build, wanted)}
+    return {r.id: r for r in by_keys(conn, f"{table.name} by id", build, wanted)}
 
 
 def list_named(
@@ -147,7 +151,7 @@ def datasets_by_ids(conn: Connection, ids: Sequence[str]) -> list[Row[Any]]:
     def build(dialect: str) -> Executable:
         return select(d).where(bulk.among_param(d.c.id, "keys", dialect))
 
-    found = {r.id: r for r in _by_keys(conn, "datasets by id", build, ids)}
+    found = {r.id: r for r in by_keys(conn, "datasets by id", build, ids)}
     return [found[i] for i in ids if i in found]
 
 
@@ -173,7 +177,7 @@ def resources_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list
                 .order_by(r.c.dataset_id, r.c.position)
             )
 
-        for row in _by_keys(conn, "resources of datasets", build, dataset_ids):
+        for row in by_keys(conn, "resources of datasets", build, dataset_ids):
             out[row.dataset_id].append(row)
     return out
 
@@ -191,7 +195,7 @@ def tags_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Any]
                 .order_by(tg.c.name)
             )
 
-        for row in _by_keys(conn, "tags of datasets", build, dataset_ids):
+        for row in by_keys(conn, "tags of datasets", build, dataset_ids):
             out[row.dataset_id].append(row)
     return out
 
@@ -209,7 +213,7 @@ def groups_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[An
                 .order_by(g.c.name)
             )
 
-        for row in _by_keys(conn, "groups of datasets", build, dataset_ids):
+        for row in by_keys(conn, "groups of datasets", build, dataset_ids):
             out[row.dataset_id].append(row)
     return out
 

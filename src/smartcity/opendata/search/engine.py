@@ -64,6 +64,9 @@ F = search_facets
 C = search_facet_counts
 S = search_text
 MAX_TERM_TOKENS = 8
+# At most this many tokens' postings are joined (``_conjunction``); a query with more takes
+# the general plan, which looks tokens up without joining them.
+MAX_JOINED = 32
 # At most this many datasets hidden from a reader are taken away from the whole index's facet
 # counts (``_browse``); past it, the visible ones are counted instead.
 MAX_HIDDEN = 1000
@@ -404,9 +407,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     trees = [ql.parse(request.q), *(ql.parse(fq) for fq in request.fq if fq.strip())]
     plan = _conjunction(trees)
     joined: list[str] = []  # tokens whose postings are joined on the dataset
-    if plan is None:
-        conditions = [visible, *(compiler.compile(tree) for tree in trees)]
-    else:
+    if plan is not None:
         plain, others = plan
         conditions = [visible, *(compiler.compile(node) for node in others)]
         for node in plain:
@@ -414,6 +415,10 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
             joined.extend(tokens)
             conditions.extend(extra)
         joined = list(dict.fromkeys(joined))
+        if len(joined) > MAX_JOINED:  # SQLite joins at most 64 tables in a statement
+            plan, joined, compiler = None, [], _Compiler(conn.dialect.name)
+    if plan is None:
+        conditions = [visible, *(compiler.compile(tree) for tree in trees)]
     where = and_(*conditions)
 
     has_text = bool(compiler.scored)

@@ -228,22 +228,17 @@ def fold_value(value: str) -> str:
     return facet_value(value).casefold()[:VALUE]
 
 
-_KEPT: dict[str, Executable] = {}
-
-
 def kept_docs(conn: Connection, ids: Sequence[str], lang: str) -> dict[str, str]:
     """The kept package dicts (``opendata_search_docs``) of ``ids`` in ``lang``, as JSON
-    text, by dataset id; a dataset not indexed since migration 0029 has none. The statement
-    is built once per dialect with the ids in one parameter (as catalogue/repository.py's
-    reads of many rows are)."""
+    text, by dataset id; a dataset not indexed since migration 0029 has none."""
     if not ids:
         return {}
-    dialect = conn.dialect.name
-    statement = _KEPT.get(dialect)
-    if statement is None:
-        k = search_docs
-        statement = _KEPT[dialect] = select(k.c.dataset_id, k.c.doc).where(
+    k = search_docs
+
+    def build(dialect: str) -> Executable:
+        return select(k.c.dataset_id, k.c.doc).where(
             bulk.among_param(k.c.dataset_id, "keys", dialect), k.c.lang == bindparam("lang")
         )
-    keys = bulk.keys_param(list(ids), dialect)
-    return {r.dataset_id: r.doc for r in conn.execute(statement, {"keys": keys, "lang": lang})}
+
+    found = repo.by_keys(conn, "kept docs", build, ids, lang=lang)
+    return {r.dataset_id: r.doc for r in found}
