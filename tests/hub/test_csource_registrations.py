@@ -15,6 +15,7 @@ from smartcity.hub.contexts import core_context
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.federation.model import parse_registration, render_registration
 from smartcity.hub.timeutil import now_us
+from smartcity.storage.engine import Database
 
 BASE = "/ngsi-ld/v1/csourceRegistrations"
 VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
@@ -376,3 +377,48 @@ def test_registration_filters_parse_or_are_bad_request(values: list[str | None])
         ctx, now_us=now_us(),
     )  # fmt: skip
     assert passes(doc, flt, ctx) in (True, False)
+
+
+def test_requests_finding_the_cache_stale_together_read_the_registrations_once(
+    db: Database,
+) -> None:
+    """The forwarding path's cache of a tenant's registrations expires every ``cache_ttl``;
+    the writes that find it stale at once must share one read (32 concurrent writers each
+    made their own, and opened connections past the pool's size to do it)."""
+    import threading
+    import time
+
+    from sqlalchemy import event
+
+    from smartcity.hub.federation.service import RegistrationService
+
+    service = RegistrationService(db, cache_ttl=60.0)
+    service.create("", parse_registration(registration(), core_context(), now_us=now_us()))
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "csource" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert len(service.active("")) == 1
+        assert len(reads) == 1
+        # As if cache_ttl had passed since the read.
+        service._cache[""] = (time.monotonic() - 61.0, service._cache[""][1])
+        start = threading.Barrier(16)
+        found: list[int] = []
+
+        def request() -> None:
+            start.wait()
+            found.append(len(service.active("")))
+
+        threads = [threading.Thread(target=request) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert found == [1] * 16
+    assert len(reads) == 2

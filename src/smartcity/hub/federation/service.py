@@ -58,6 +58,10 @@ class RegistrationService:
         self.db = db
         self.cache_ttl = cache_ttl
         self._lock = threading.Lock()
+        # Held while the cache is reloaded: requests that find it stale together wait for one
+        # read instead of each making its own (32 concurrent writers did, every ``cache_ttl``,
+        # each checking a connection out of the pool or opening one past its size).
+        self._loading = threading.Lock()
         self._cache: dict[str, tuple[float, list[Doc]]] = {}
         self._generation: dict[str, int] = {}
         self.change_hooks: list[ChangeHook] = []
@@ -177,6 +181,29 @@ class RegistrationService:
             hook(conn, tenant, change, old, new)
 
     # -- the cache of active registrations -----------------------------------------------------
+    def _fresh(self, tenant: str) -> list[Doc] | None:
+        with self._lock:
+            hit = self._cache.get(tenant)
+        if hit is not None and time.monotonic() - hit[0] < self.cache_ttl:
+            return hit[1]
+        return None
+
+    def _load(self, tenant: str) -> list[Doc]:
+        now = time.monotonic()
+        with self._lock:
+            generation = self._generation.get(tenant, 0)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(R.c.doc, R.c.expires_at)
+                .where(R.c.tenant == tenant)
+                .order_by(R.c.created_at, R.c.reg_id)
+            ).all()
+        docs = [r.doc | {"_expires": r.expires_at} for r in rows]
+        with self._lock:
+            if self._generation.get(tenant, 0) == generation:
+                self._cache[tenant] = (now, docs)
+        return docs
+
     def _changed(self, tenant: str) -> None:
         with self._lock:
             self._generation[tenant] = self._generation.get(tenant, 0) + 1
@@ -196,31 +223,19 @@ class RegistrationService:
     def cached(self, tenant: str) -> list[Doc] | None:
         """The tenant's unexpired registrations if the cache holds them (no database read:
         safe on the event loop), else None."""
-        with self._lock:
-            hit = self._cache.get(tenant)
-        if hit is None or time.monotonic() - hit[0] >= self.cache_ttl:
+        docs = self._fresh(tenant)
+        if docs is None:
             return None
         clock = now_us()
-        return [d for d in hit[1] if d["_expires"] is None or d["_expires"] > clock]
+        return [d for d in docs if d["_expires"] is None or d["_expires"] > clock]
 
     def active(self, tenant: str) -> list[Doc]:
         """The tenant's unexpired registrations (cached; see the module docstring)."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(tenant)
-            generation = self._generation.get(tenant, 0)
-        if hit is not None and now - hit[0] < self.cache_ttl:
-            docs = hit[1]
-        else:
-            with self.db.read() as conn:
-                rows = conn.execute(
-                    select(R.c.doc, R.c.expires_at)
-                    .where(R.c.tenant == tenant)
-                    .order_by(R.c.created_at, R.c.reg_id)
-                ).all()
-            docs = [r.doc | {"_expires": r.expires_at} for r in rows]
-            with self._lock:
-                if self._generation.get(tenant, 0) == generation:
-                    self._cache[tenant] = (now, docs)
+        docs = self._fresh(tenant)
+        if docs is None:
+            with self._loading:
+                docs = self._fresh(tenant)  # another thread may have just read them
+                if docs is None:
+                    docs = self._load(tenant)
         clock = now_us()
         return [d for d in docs if d["_expires"] is None or d["_expires"] > clock]
