@@ -22,6 +22,7 @@ from smartcity.opendata.search.tables import (
     search_docs,
     search_facet_counts,
     search_facets,
+    search_rows,
     search_text,
     search_tokens,
 )
@@ -44,6 +45,18 @@ def _check(db: Database, catalogue: CatalogueService) -> None:
                 kept = catalogue.found_packages(conn, live, view)
                 assert kept == catalogue.packages(conn, live, view), (lang, base_url)
                 assert [p["id"] for p in kept] == live
+        # Their search rows (0031), which searches build their matches from, are copies of
+        # the datasets' own columns; a deleted dataset has none.
+        D, R = t.datasets, search_rows
+        own = {
+            r.id: tuple(r._mapping[c] for c in index.ROW_COLUMNS)
+            for r in conn.execute(select(D).where(D.c.state != "deleted"))
+        }
+        copies = {
+            r.dataset_id: tuple(r._mapping[c] for c in index.ROW_COLUMNS)
+            for r in conn.execute(select(R))
+        }
+        assert copies == own
 
 
 def _upload(client: TestClient, dataset: str, name: str, rid: str | None = None) -> Any:
@@ -152,7 +165,14 @@ def test_reindex_writes_the_kept_dicts_of_every_dataset(
         assert {table.name: _rows(conn, table) for table in INDEX_TABLES} == before
 
 
-INDEX_TABLES = (search_docs, search_tokens, search_facets, search_facet_counts, search_text)
+INDEX_TABLES = (
+    search_docs,
+    search_tokens,
+    search_facets,
+    search_facet_counts,
+    search_text,
+    search_rows,
+)
 
 
 def _rows(conn: Any, table: Any) -> list[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ from tests.opendata.helpers import Act
 from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.catalogue.access import ANONYMOUS, NO_AUTH, Principal
 from smartcity.opendata.search import engine, index
-from smartcity.opendata.search.tables import search_facet_counts, search_facets
+from smartcity.opendata.search.tables import search_facet_counts, search_facets, search_rows
 from smartcity.storage import migrate
 from smartcity.storage.engine import Database
 
@@ -54,16 +54,24 @@ def _check(db: Database, td_editor_id: str) -> None:
         )
     assert kept == counted
     assert all(n > 0 for n in kept.values())
-    # Each dataset's own copy of its facet rows (0027), which searches count from, is those
-    # rows exactly, less its name and id (0028); a deleted dataset has none.
+    # Each dataset's search row (0031) is a copy of its own columns that search reads, and
+    # of its facet rows (0027), which searches count from, less its name and id (0028); a
+    # deleted dataset has none.
     with db.read() as conn:
         rows: dict[str, list[tuple[str, str]]] = {}
         for r in conn.execute(select(F.c.dataset_id, F.c.field, F.c.value)):
             rows.setdefault(r.dataset_id, []).append((r.field, r.value))
-        D = t.datasets
-        for d in conn.execute(select(D.c.id, D.c.state, D.c.search_facets)):
-            own = None if d.state == "deleted" else index.keep_facets(rows.get(d.id, []))
-            assert d.search_facets == own, d.id
+        D, R = t.datasets, search_rows
+        copies = {r.dataset_id: r for r in conn.execute(select(R))}
+        for d in conn.execute(select(D)):
+            if d.state == "deleted":
+                assert d.id not in copies
+                continue
+            copy = copies.pop(d.id)
+            assert copy.facets == index.keep_facets(rows.get(d.id, [])), d.id
+            for column in index.ROW_COLUMNS:
+                assert copy._mapping[column] == d._mapping[column], (d.id, column)
+        assert not copies
 
     editor = Principal("ed", roles={td_editor_id: "editor"})
     member = Principal("mem", roles={td_editor_id: "member"})
@@ -139,10 +147,10 @@ def test_first_page_facets_follow_every_change(db: Database, act: Act) -> None:
     act("dataset_purge", id="set-4")
     _check(db, td)
 
-    # Migrations 0027 and 0028 fill each dataset's kept values from the rows already indexed
-    # (none for a deleted dataset).
+    # Migrations 0027, 0028 and 0031 fill each dataset's kept values and search row from the
+    # rows already indexed (none for a deleted dataset).
     act("package_delete", id="set-5")
-    for before in ("0027", "0026"):
+    for before in ("0030", "0027", "0026"):
         try:
             command.downgrade(migrate._config(db), before)
         finally:  # the worker's later tests share this database: leave it at the head

@@ -130,11 +130,6 @@ datasets = Table(
     Column("creator", String(255), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("modified_at", BigInteger, nullable=False),
-    # The dataset's facet values as search counts them, ``{"tags": ["bus", ...], ...}`` in
-    # JSON: the same values as its rows in ``opendata_search_facets``, kept with them by
-    # ``search/index.py`` (migration 0027), so a search counts its matches' facets from the
-    # rows it has already read instead of seeking each match's facet rows.
-    Column("search_facets", Text, nullable=True),
     Index("ix_opendata_datasets_org", "owner_org", "state"),
     Index("ix_opendata_datasets_modified", "state", "private", "modified_at"),
 )

@@ -53,11 +53,13 @@ from smartcity.opendata.search.tables import (
     search_facet_counts,
     search_facets,
     search_postings,
+    search_rows,
     search_text,
     search_tokens,
 )
 
 D = t.datasets
+R = search_rows
 T = search_tokens
 P = search_postings
 F = search_facets
@@ -70,9 +72,40 @@ MAX_JOINED = 32
 # At most this many datasets hidden from a reader are taken away from the whole index's facet
 # counts (``_browse``); past it, the visible ones are counted instead.
 MAX_HIDDEN = 1000
-TITLE_COLUMN = {"en": D.c.title_en, "zh-Hant": D.c.title_tc, "zh-Hans": D.c.title_sc}
 _RELATIVE = re.compile(r"^NOW(?:([+-])(\d+)(SECOND|MINUTE|HOUR|DAY|WEEK|YEAR)S?)?$")
 _UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800, "YEAR": 31_556_952}
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The columns search reads of a dataset: the datasets' own (``_browse`` walks their index
+    on state, private and modified_at) or their narrow copies in ``opendata_search_rows``,
+    which ``search`` builds its matches from (migration 0031: PostgreSQL hashed or probed the
+    wide rows of every dataset for a word search)."""
+
+    table: Any
+    id: Any
+    owner_org: Any
+    state: Any
+    private: Any
+    name: Any
+    created_at: Any
+    modified_at: Any
+    titles: dict[str, Any]
+    facets: Any
+
+    @classmethod
+    def of(cls, table: Any, key: str, facets: str | None) -> _Rows:
+        c = table.c
+        titles = {"en": c.title_en, "zh-Hant": c.title_tc, "zh-Hans": c.title_sc}
+        return cls(
+            table, c[key], c.owner_org, c.state, c.private, c.name, c.created_at,
+            c.modified_at, titles, c[facets] if facets else None,
+        )  # fmt: skip
+
+
+DATASETS = _Rows.of(D, "id", None)
+SEARCH_ROWS = _Rows.of(R, "dataset_id", "facets")
 
 
 @dataclass
@@ -136,8 +169,9 @@ class _Compiler:
     plans a separate lookup per token better (``id IN (...)``, then a seek per match for
     relevance): the grouped forms measured slower there."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, rows: _Rows) -> None:
         self.dialect = dialect
+        self.rows = rows
         self.scored: list[str] = []  # tokens that count towards relevance
         self.flags: dict[tuple[str, Fields], ColumnClause[int]] = {}
 
@@ -154,9 +188,10 @@ class _Compiler:
             lookup = select(F.c.dataset_id).where(F.c.field == node.field)
             if node.value != "*":
                 lookup = lookup.where(F.c.folded == fold_value(node.value))
-            return D.c.id.in_(lookup)
+            return self.rows.id.in_(lookup)
         if isinstance(node, ql.Range):
-            column = D.c.modified_at if node.field == "metadata_modified" else D.c.created_at
+            rows = self.rows
+            column = rows.modified_at if node.field == "metadata_modified" else rows.created_at
             low, high = _time(node.low, node.field), _time(node.high, node.field)
             conds: list[ColumnElement[bool]] = []
             if low is not None:
@@ -184,7 +219,7 @@ class _Compiler:
             lookup = select(T.c.dataset_id).where(T.c.token == token)
             if fields:
                 lookup = lookup.where(T.c.field.in_(fields))
-            conds.append(D.c.id.in_(lookup))
+            conds.append(self.rows.id.in_(lookup))
         return conds
 
     def words(self) -> Subquery | None:
@@ -223,7 +258,7 @@ class _Compiler:
             )
             if node.fields:
                 lookup = lookup.where(T.c.field.in_(node.fields))
-            return [], [D.c.id.in_(lookup)]
+            return [], [self.rows.id.in_(lookup)]
         tokens, is_phrase = text.query_tokens(node.value)
         if not tokens:  # only common words ("the"): they narrow nothing
             return [], []
@@ -239,28 +274,30 @@ class _Compiler:
             phrase = text.surface(node.value)
             if phrase:
                 extra.append(
-                    D.c.id.in_(
+                    self.rows.id.in_(
                         select(S.c.dataset_id).where(S.c.body.contains(phrase, autoescape=True))
                     )
                 )
         return tokens, extra
 
 
-def _visible(principal: Principal, request: SearchRequest) -> ColumnElement[bool]:
+def _visible(
+    principal: Principal, request: SearchRequest, rows: _Rows = DATASETS
+) -> ColumnElement[bool]:
     orgs = principal.reads_private_of()
-    states = D.c.state == "active"
+    states = rows.state == "active"
     if request.include_drafts:
         if orgs is None:
-            states = D.c.state.in_(["active", "draft"])
+            states = rows.state.in_(["active", "draft"])
         else:
             editable = [o for o in orgs if principal.has_role(o, "editor")]
-            states = or_(states, and_(D.c.state == "draft", D.c.owner_org.in_(editable)))
+            states = or_(states, and_(rows.state == "draft", rows.owner_org.in_(editable)))
     if not request.include_private:
-        privacy: ColumnElement[bool] = not_(D.c.private)
+        privacy: ColumnElement[bool] = not_(rows.private)
     elif orgs is None:
         privacy = true()
     else:
-        privacy = or_(not_(D.c.private), D.c.owner_org.in_(list(orgs)) if orgs else false())
+        privacy = or_(not_(rows.private), rows.owner_org.in_(list(orgs)) if orgs else false())
     return and_(states, privacy)
 
 
@@ -363,7 +400,7 @@ def _browse(
     (kept per value in ``opendata_search_facet_counts``) less those of the few ``hidden``
     datasets (counted from their own facet rows)."""
     keys = _Keys(
-        D.c.id, D.c.modified_at, D.c.created_at, D.c.name, TITLE_COLUMN[request.lang], None
+        D.c.id, D.c.modified_at, D.c.created_at, D.c.name, DATASETS.titles[request.lang], None
     )
     order = _order(sort, keys)
     count = conn.execute(select(func.count()).select_from(D).where(visible)).scalar_one()
@@ -402,8 +439,9 @@ def _browse(
 
 
 def search(conn: Connection, request: SearchRequest, principal: Principal) -> SearchResult:
-    compiler = _Compiler(conn.dialect.name)
-    visible = _visible(principal, request)
+    rows = SEARCH_ROWS  # the matches are built from the narrow rows (migration 0031)
+    compiler = _Compiler(conn.dialect.name, rows)
+    visible = _visible(principal, request, rows)
     trees = [ql.parse(request.q), *(ql.parse(fq) for fq in request.fq if fq.strip())]
     plan = _conjunction(trees)
     joined: list[str] = []  # tokens whose postings are joined on the dataset
@@ -416,7 +454,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
             conditions.extend(extra)
         joined = list(dict.fromkeys(joined))
         if len(joined) > MAX_JOINED:  # SQLite joins at most 64 tables in a statement
-            plan, joined, compiler = None, [], _Compiler(conn.dialect.name)
+            plan, joined, compiler = None, [], _Compiler(conn.dialect.name, rows)
     if plan is None:
         conditions = [visible, *(compiler.compile(tree) for tree in trees)]
     where = and_(*conditions)
@@ -425,9 +463,10 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     default = "score desc, metadata_modified desc" if has_text else "metadata_modified desc"
     sort = request.sort.strip() if request.sort and request.sort.strip() else default
     if all(isinstance(tree, ql.All) for tree in trees):
-        hidden = _hidden(conn, visible) if request.facet_fields else []
+        every = _visible(principal, request)  # the datasets' own columns, and their index
+        hidden = _hidden(conn, every) if request.facet_fields else []
         if hidden is not None:
-            return _browse(conn, request, visible, sort, hidden)
+            return _browse(conn, request, every, sort, hidden)
 
     # Relevance: the matched tokens' weights summed per matched dataset. On PostgreSQL the
     # sums come from the query's one grouped pass over its tokens (``_Compiler.words``),
@@ -437,7 +476,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     # search) are their tokens' postings joined on the dataset, each posting's weight the
     # token's relevance in that dataset (``_conjunction``).
     score: Any = literal(0)
-    source: Any = D
+    source: Any = rows.table
     words = compiler.words()
     if joined:
         # The postings first, each joined on the one before, then the dataset on the last: so
@@ -451,18 +490,18 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
                 postings[i].c.token == joined[i],
             )
             source = _InOrder(source, postings[i], on)
-        source = _InOrder(source, D, D.c.id == postings[-1].c.dataset_id)
+        source = _InOrder(source, rows.table, rows.id == postings[-1].c.dataset_id)
         conditions.append(postings[0].c.token == joined[0])
         where = and_(*conditions)
         score = sum((p.c.weight for p in postings[1:]), postings[0].c.weight)
     elif words is not None:
-        source = D.outerjoin(words, words.c.dataset_id == D.c.id)
+        source = rows.table.outerjoin(words, words.c.dataset_id == rows.id)
         score = func.coalesce(words.c.weight, 0)
     elif has_text:
         score = func.coalesce(
             select(func.sum(T.c.weight))
-            .where(T.c.token.in_(sorted(set(compiler.scored))), T.c.dataset_id == D.c.id)
-            .correlate(D)
+            .where(T.c.token.in_(sorted(set(compiler.scored))), T.c.dataset_id == rows.id)
+            .correlate(rows.table)
             .scalar_subquery(),
             0,
         )
@@ -472,15 +511,15 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     # the facets as they did (a temporary table would do the same but cannot be created on
     # a read replica, where these reads may go).
     columns = [
-        D.c.id.label("id"),
-        D.c.modified_at.label("modified_at"),
-        D.c.created_at.label("created_at"),
-        D.c.name.label("name"),
-        TITLE_COLUMN[request.lang].label("title"),
+        rows.id.label("id"),
+        rows.modified_at.label("modified_at"),
+        rows.created_at.label("created_at"),
+        rows.name.label("name"),
+        rows.titles[request.lang].label("title"),
         score.label("score"),
     ]
     if request.facet_fields:  # the kept facet values, counted below
-        columns.append(D.c.search_facets.label("facets"))
+        columns.append(rows.facets.label("facets"))
     matches = select(*columns).select_from(source).where(where).cte("matches")
     m = matches.c
     keys = _Keys(m.id, m.modified_at, m.created_at, m.name, m.title, m.score if has_text else None)
@@ -526,13 +565,13 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
             for i, name in enumerate(index.OWN)
             if name in fields
         )
-    rows = conn.execute(union_all(*parts)).all()
+    answered = conn.execute(union_all(*parts)).all()
 
     count = 0
     placed: list[tuple[int, str]] = []
     kept = ""
     own: Counter[tuple[str, str]] = Counter()
-    for kind, a, n in rows:
+    for kind, a, n in answered:
         if kind == 0:
             placed.append((n, a))
         elif kind == 1:

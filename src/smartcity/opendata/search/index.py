@@ -23,6 +23,7 @@ from smartcity.opendata.search.tables import (
     search_facet_counts,
     search_facets,
     search_postings,
+    search_rows,
     search_text,
     search_tokens,
 )
@@ -61,6 +62,18 @@ FACETS = (
 # every match's ~12 entries but nearly all of the distinct ones counted (2,748 of 2,794 for
 # 1,374 matches), which cost more to count than the rest.
 OWN = ("name", "id")
+# The dataset's columns its search row copies (``opendata_search_rows``, migration 0031).
+ROW_COLUMNS = (
+    "owner_org",
+    "state",
+    "private",
+    "name",
+    "title_en",
+    "title_tc",
+    "title_sc",
+    "created_at",
+    "modified_at",
+)
 
 
 def _texts(value: Any) -> Iterable[str]:
@@ -109,26 +122,29 @@ def _count(
 
 
 def _delete_rows(conn: Connection, dataset_id: str) -> None:
-    for table in (search_tokens, search_postings, search_facets, search_text, search_docs):
+    for table in (
+        search_tokens,
+        search_postings,
+        search_facets,
+        search_text,
+        search_docs,
+        search_rows,
+    ):
         conn.execute(delete(table).where(table.c.dataset_id == dataset_id))
 
 
 def keep_facets(rows: Iterable[tuple[str, str]]) -> str:
-    """A dataset's facet rows as kept in its own row (``opendata_datasets.search_facets``,
-    migration 0027), which search counts its matches' facets from: ``field<US>value``
-    entries joined by RS, in order. The two separators are control characters, which
-    ``facet_value`` takes out of every value. The ``OWN`` fields are left out (0028)."""
+    """A dataset's facet rows as kept in its search row (``opendata_search_rows.facets``,
+    migrations 0027 and 0031), which search counts its matches' facets from:
+    ``field<US>value`` entries joined by RS, in order. The two separators are control
+    characters, which ``facet_value`` takes out of every value. The ``OWN`` fields are left
+    out (0028)."""
     return ENTRY.join(f"{field}{FIELD}{value}" for field, value in sorted(rows) if field not in OWN)
-
-
-def _keep_facets(conn: Connection, dataset_id: str, kept: str | None) -> None:
-    conn.execute(update(t.datasets).where(t.datasets.c.id == dataset_id).values(search_facets=kept))
 
 
 def remove(conn: Connection, dataset_id: str) -> None:
     _count(conn, _facet_values(conn, dataset_id), Counter())
     _delete_rows(conn, dataset_id)
-    _keep_facets(conn, dataset_id, None)
 
 
 def reindex(conn: Connection, dataset_id: str) -> None:
@@ -138,7 +154,6 @@ def reindex(conn: Connection, dataset_id: str) -> None:
     d = conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
     if d is None or d.state == "deleted":
         _count(conn, before, Counter())
-        _keep_facets(conn, dataset_id, None)
         return
     org = conn.execute(select(t.organisations).where(t.organisations.c.id == d.owner_org)).first()
     groups = repo.groups_of(conn, [dataset_id]).get(dataset_id, [])
@@ -203,7 +218,13 @@ def reindex(conn: Connection, dataset_id: str) -> None:
         ],
     )
     _count(conn, before, Counter((f, value) for (f, _), value in facet_rows.items()))
-    _keep_facets(conn, dataset_id, keep_facets((f, value) for (f, _), value in facet_rows.items()))
+    conn.execute(
+        insert(search_rows).values(
+            dataset_id=dataset_id,
+            facets=keep_facets((f, value) for (f, _), value in facet_rows.items()),
+            **{column: d._mapping[column] for column in ROW_COLUMNS},
+        )
+    )
     body = " | ".join(text.surface(v) for values in fields.values() for v in values if v)
     conn.execute(insert(search_text).values(dataset_id=dataset_id, body=f" {body} "))
     # The dataset's package dict in each language, which a search's page is read from.
