@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smartcity.hub.errors import AlreadyExists, Conflict, ResourceNotFound
@@ -112,12 +113,7 @@ class RegistrationService:
         """The tenant's registrations matching ``wanted`` (unexpired) and ``keep`` (the
         other filters of a registration query), one page, and how many match in all."""
         now = now_us()
-        with self.db.read() as conn:
-            rows = conn.execute(
-                select(R.c.doc, R.c.expires_at)
-                .where(R.c.tenant == tenant)
-                .order_by(R.c.created_at, R.c.reg_id)
-            ).all()
+        rows = self._stored(tenant)
         found = [
             r.doc
             for r in rows
@@ -188,16 +184,20 @@ class RegistrationService:
             return hit[1]
         return None
 
-    def _load(self, tenant: str) -> list[Doc]:
-        now = time.monotonic()
-        with self._lock:
-            generation = self._generation.get(tenant, 0)
+    def _stored(self, tenant: str) -> Sequence[Row[Any, Any]]:
+        """The tenant's registrations as stored (doc, expires_at), oldest first."""
         with self.db.read() as conn:
-            rows = conn.execute(
+            return conn.execute(
                 select(R.c.doc, R.c.expires_at)
                 .where(R.c.tenant == tenant)
                 .order_by(R.c.created_at, R.c.reg_id)
             ).all()
+
+    def _load(self, tenant: str) -> list[Doc]:
+        now = time.monotonic()
+        with self._lock:
+            generation = self._generation.get(tenant, 0)
+        rows = self._stored(tenant)
         docs = [r.doc | {"_expires": r.expires_at} for r in rows]
         with self._lock:
             if self._generation.get(tenant, 0) == generation:
