@@ -228,3 +228,19 @@ def test_a_query_of_many_words_is_answered(both: tuple[Database, Database]) -> N
     for db in both:
         assert _answer(db, q) == (0, [], {f: [] for f in FACETS})
         assert _answer(db, f"{q} OR bus")[0] == 4
+
+
+def test_a_kept_statement_answers_for_its_own_words(both: tuple[Database, Database]) -> None:
+    """A public search of plain words reuses its statement, built once per shape with the
+    words and the page as parameters: each search answers for its own words and page, as the
+    general plan does, and never with an earlier search's."""
+    answers: dict[str, Any] = {}
+    for db in both:
+        for q in ("car park", "bus station", "air hourly", "car park", "zebra road"):
+            kept = _answer(db, q)
+            with mock.patch.object(engine, "_conjunction", return_value=None):
+                assert _answer(db, q) == kept, q
+            assert answers.setdefault(q, kept) == kept, q  # the same on both backends
+            if not isinstance(kept, str):
+                assert _paged(db, q, 2) == kept[1], q
+    assert len({str(a) for a in answers.values()}) == len(answers)  # all different

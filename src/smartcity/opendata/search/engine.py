@@ -18,6 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -25,29 +26,25 @@ from sqlalchemy import (
     ColumnClause,
     ColumnElement,
     Connection,
-    Select,
     and_,
     case,
     false,
     func,
     literal,
     not_,
-    null,
     or_,
     select,
     true,
-    union_all,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import Join, Subquery, column
-from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql import Subquery, column
 
 from smartcity.opendata.catalogue import tables as t
-from smartcity.opendata.catalogue.access import Principal
+from smartcity.opendata.catalogue.access import ANONYMOUS, Principal
 from smartcity.opendata.errors import SearchQueryError
 from smartcity.opendata.languages import Lang
 from smartcity.opendata.search import index, text
 from smartcity.opendata.search import query as ql
+from smartcity.opendata.search import statement as st
 from smartcity.opendata.search.index import FACETS, fold_value
 from smartcity.opendata.search.tables import (
     search_facet_counts,
@@ -74,38 +71,6 @@ MAX_JOINED = 32
 MAX_HIDDEN = 1000
 _RELATIVE = re.compile(r"^NOW(?:([+-])(\d+)(SECOND|MINUTE|HOUR|DAY|WEEK|YEAR)S?)?$")
 _UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800, "YEAR": 31_556_952}
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """The columns search reads of a dataset: the datasets' own (``_browse`` walks their index
-    on state, private and modified_at) or their narrow copies in ``opendata_search_rows``,
-    which ``search`` builds its matches from (migration 0031: PostgreSQL hashed or probed the
-    wide rows of every dataset for a word search)."""
-
-    table: Any
-    id: Any
-    owner_org: Any
-    state: Any
-    private: Any
-    name: Any
-    created_at: Any
-    modified_at: Any
-    titles: dict[str, Any]
-    facets: Any
-
-    @classmethod
-    def of(cls, table: Any, key: str, facets: str | None) -> _Rows:
-        c = table.c
-        titles = {"en": c.title_en, "zh-Hant": c.title_tc, "zh-Hans": c.title_sc}
-        return cls(
-            table, c[key], c.owner_org, c.state, c.private, c.name, c.created_at,
-            c.modified_at, titles, c[facets] if facets else None,
-        )  # fmt: skip
-
-
-DATASETS = _Rows.of(D, "id", None)
-SEARCH_ROWS = _Rows.of(R, "dataset_id", "facets")
 
 
 @dataclass
@@ -169,7 +134,7 @@ class _Compiler:
     plans a separate lookup per token better (``id IN (...)``, then a seek per match for
     relevance): the grouped forms measured slower there."""
 
-    def __init__(self, dialect: str, rows: _Rows) -> None:
+    def __init__(self, dialect: str, rows: st.Rows) -> None:
         self.dialect = dialect
         self.rows = rows
         self.scored: list[str] = []  # tokens that count towards relevance
@@ -282,7 +247,7 @@ class _Compiler:
 
 
 def _visible(
-    principal: Principal, request: SearchRequest, rows: _Rows = DATASETS
+    principal: Principal, request: SearchRequest, rows: st.Rows = st.DATASETS
 ) -> ColumnElement[bool]:
     orgs = principal.reads_private_of()
     states = rows.state == "active"
@@ -299,54 +264,6 @@ def _visible(
     else:
         privacy = or_(not_(rows.private), rows.owner_org.in_(list(orgs)) if orgs else false())
     return and_(states, privacy)
-
-
-@dataclass(frozen=True)
-class _Keys:
-    """The columns a page is ordered by: the datasets table's own (``_browse``), or their
-    copies in the CTE of matches (``search``)."""
-
-    id: Any
-    modified_at: Any
-    created_at: Any
-    name: Any
-    title: Any
-    score: Any
-
-
-def _order(sort: str, keys: _Keys) -> list[Any]:
-    columns: list[Any] = []
-    for part in sort.split(","):
-        bits = part.split()
-        if not bits:
-            continue
-        name = bits[0]
-        direction = bits[1].lower() if len(bits) > 1 else "asc"
-        if len(bits) > 2 or direction not in ("asc", "desc"):
-            raise SearchQueryError(f"sort: {part.strip()!r} must read 'FIELD asc' or 'FIELD desc'")
-        column: Any
-        if name == "score":
-            column = keys.score
-        elif name == "metadata_modified":
-            column = keys.modified_at
-        elif name == "metadata_created":
-            column = keys.created_at
-        elif name == "name":
-            column = keys.name
-        elif name in ("title_string", "title"):
-            column = keys.title
-        elif name in ("id",):
-            column = keys.id
-        else:
-            raise SearchQueryError(
-                f"sort: cannot sort by {name!r}; sort by score, metadata_modified, "
-                "metadata_created, name or title_string"
-            )
-        if column is None:
-            continue
-        columns.append(column.desc() if direction == "desc" else column.asc())
-    columns.append(keys.id.asc())  # a total order: pages never overlap or skip
-    return columns
 
 
 def _facet_fields(request: SearchRequest) -> list[str]:
@@ -399,10 +316,10 @@ def _browse(
     modified_at) without visiting every match, and its facets are those of the whole index
     (kept per value in ``opendata_search_facet_counts``) less those of the few ``hidden``
     datasets (counted from their own facet rows)."""
-    keys = _Keys(
-        D.c.id, D.c.modified_at, D.c.created_at, D.c.name, DATASETS.titles[request.lang], None
+    keys = st.Keys(
+        D.c.id, D.c.modified_at, D.c.created_at, D.c.name, st.DATASETS.titles[request.lang], None
     )
-    order = _order(sort, keys)
+    order = st.order(sort, keys)
     count = conn.execute(select(func.count()).select_from(D).where(visible)).scalar_one()
     ids: list[str] = []
     if request.rows > 0 and request.start < count:
@@ -439,7 +356,7 @@ def _browse(
 
 
 def search(conn: Connection, request: SearchRequest, principal: Principal) -> SearchResult:
-    rows = SEARCH_ROWS  # the matches are built from the narrow rows (migration 0031)
+    rows = st.SEARCH_ROWS  # the matches are built from the narrow rows (migration 0031)
     compiler = _Compiler(conn.dialect.name, rows)
     visible = _visible(principal, request, rows)
     trees = [ql.parse(request.q), *(ql.parse(fq) for fq in request.fq if fq.strip())]
@@ -457,7 +374,6 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
             plan, joined, compiler = None, [], _Compiler(conn.dialect.name, rows)
     if plan is None:
         conditions = [visible, *(compiler.compile(tree) for tree in trees)]
-    where = and_(*conditions)
 
     has_text = bool(compiler.scored)
     default = "score desc, metadata_modified desc" if has_text else "metadata_modified desc"
@@ -468,104 +384,21 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
         if hidden is not None:
             return _browse(conn, request, every, sort, hidden)
 
-    # Relevance: the matched tokens' weights summed per matched dataset. On PostgreSQL the
-    # sums come from the query's one grouped pass over its tokens (``_Compiler.words``),
-    # joined to the datasets; on SQLite each sum is a few seeks in the covering index
-    # (token, dataset_id, weight) of migration 0024, which cost less there.
-    # Words that only narrow (a conjunction at the top of the query, no fields: the common
-    # search) are their tokens' postings joined on the dataset, each posting's weight the
-    # token's relevance in that dataset (``_conjunction``).
-    score: Any = literal(0)
-    source: Any = rows.table
-    words = compiler.words()
-    if joined:
-        # The postings first, each joined on the one before, then the dataset on the last: so
-        # SQLite seeks a dataset only for the candidates that have every token (it otherwise
-        # sought one for every dataset of the first token: 3,958 seeks for 1,374 matches).
-        postings = [P.alias(f"p{i}") for i in range(len(joined))]
-        source = postings[0]
-        for i in range(1, len(joined)):
-            on = and_(
-                postings[i].c.dataset_id == postings[i - 1].c.dataset_id,
-                postings[i].c.token == joined[i],
-            )
-            source = _InOrder(source, postings[i], on)
-        source = _InOrder(source, rows.table, rows.id == postings[-1].c.dataset_id)
-        conditions.append(postings[0].c.token == joined[0])
-        where = and_(*conditions)
-        score = sum((p.c.weight for p in postings[1:]), postings[0].c.weight)
-    elif words is not None:
-        source = rows.table.outerjoin(words, words.c.dataset_id == rows.id)
-        score = func.coalesce(words.c.weight, 0)
-    elif has_text:
-        score = func.coalesce(
-            select(func.sum(T.c.weight))
-            .where(T.c.token.in_(sorted(set(compiler.scored))), T.c.dataset_id == rows.id)
-            .correlate(rows.table)
-            .scalar_subquery(),
-            0,
+    fields = _facet_fields(request) if request.facet_fields else []
+    paged = request.rows > 0
+    params: dict[str, Any] = {f"joined_{i}": token for i, token in enumerate(joined)}
+    if paged:
+        params.update(page_rows=request.rows, page_start=request.start)
+    if joined and len(conditions) == 1 and not (request.include_private or request.include_drafts):
+        # The usual search, public words and nothing else: its statement is built once per
+        # shape, the words bound as parameters (building it took ~1.5 ms a search, py-spy).
+        statement = _public_words(len(joined), request.lang, sort, tuple(fields), paged)
+    else:
+        source, score = _relevance(rows, compiler, joined, conditions)
+        statement = st.statement(
+            rows, source, and_(*conditions), score, has_text, request.lang, sort, fields, paged
         )
-    # The match set, built once per request: the page, the count and every facet read it.
-    # A CTE read more than once is materialised by PostgreSQL (12+) and SQLite (3.35+), so
-    # the index lookups of the query's terms run once, not once for the page and again for
-    # the facets as they did (a temporary table would do the same but cannot be created on
-    # a read replica, where these reads may go).
-    columns = [
-        rows.id.label("id"),
-        rows.modified_at.label("modified_at"),
-        rows.created_at.label("created_at"),
-        rows.name.label("name"),
-        rows.titles[request.lang].label("title"),
-        score.label("score"),
-    ]
-    if request.facet_fields:  # the kept facet values, counted below
-        columns.append(rows.facets.label("facets"))
-    matches = select(*columns).select_from(source).where(where).cte("matches")
-    m = matches.c
-    keys = _Keys(m.id, m.modified_at, m.created_at, m.name, m.title, m.score if has_text else None)
-    order = _order(sort, keys)
-
-    # One statement, three kinds of row: 0, the page (id and its place); 1, the count; 2, a
-    # match's facet values.
-    parts: list[Select[Any, Any, Any]] = [
-        select(literal(1).label("kind"), null().label("a"), func.count()).select_from(matches)
-    ]
-    if request.rows > 0:
-        # The page is cut from the matches by ORDER BY ... LIMIT, which both databases do as
-        # a top-N sort, and numbered afterwards: numbered over all the matches (a window
-        # below the LIMIT) they were sorted in full (10,000 matches: 9.7 ms on PostgreSQL).
-        page = (
-            select(m.id, m.modified_at, m.created_at, m.name, m.title, m.score)
-            .order_by(*order)
-            .limit(request.rows)
-            .offset(request.start)
-            .subquery("page")
-        )
-        p = page.c
-        in_page = _Keys(
-            p.id, p.modified_at, p.created_at, p.name, p.title, p.score if has_text else None
-        )
-        place = func.row_number().over(order_by=_order(sort, in_page))
-        parts.append(select(literal(0), p.id, place))
-    fields: list[str] = []
-    if request.facet_fields:
-        # The matches' facet values as kept in their rows (migration 0027), counted here: the
-        # rows are already read, where counting them in SQL sought each match's rows of
-        # opendata_search_facets (10,000 datasets, 1,374 matches: 9 → 2.5 ms on SQLite,
-        # 20 → 15 ms with the matches on PostgreSQL).
-        # All of them joined into one text by the database (string_agg, group_concat),
-        # with the separator that already parts a match's entries: one row to fetch where a
-        # row per match cost more to fetch and unpack than to count (1,374 matches: ~10 % of
-        # a word search's time on SQLite, by py-spy).
-        fields = _facet_fields(request)
-        parts.append(select(literal(2), func.aggregate_strings(m.facets, index.ENTRY), null()))
-        # The facets that are a match's own column (``index.OWN``), when asked for.
-        parts.extend(
-            select(literal(3 + i), m[name], null())
-            for i, name in enumerate(index.OWN)
-            if name in fields
-        )
-    answered = conn.execute(union_all(*parts)).all()
+    answered = conn.execute(statement, params).all()
 
     count = 0
     placed: list[tuple[int, str]] = []
@@ -588,30 +421,49 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     return SearchResult(count, ids, facets, sort)
 
 
-class _InOrder(Join):
-    """A join that SQLite runs in the order written (``CROSS JOIN``); a plain join elsewhere.
-    SQLite's statistics give a token's average list, which the many tokens found in one
-    dataset only (numbers, names) make ~1 row: it took every list for short and sought the
-    dataset before the next token (postings of "parking vacancy": 24.5 ms, 15.6 ms in order,
-    measured alternately on the same catalogue). PostgreSQL knows each token's frequency."""
+def _relevance(
+    rows: st.Rows, compiler: _Compiler, joined: list[str], conditions: list[ColumnElement[bool]]
+) -> tuple[Any, Any]:
+    """Where the matches come from and their relevance: the matched tokens' weights summed
+    per matched dataset. Words that only narrow (a conjunction at the top of the query, no
+    fields: the common search) are their tokens' postings joined on the dataset, each
+    posting's weight the token's relevance in that dataset (``_conjunction``; the condition
+    on the first token is added to ``conditions``). Otherwise on PostgreSQL the sums come
+    from the query's one grouped pass over its tokens (``_Compiler.words``), joined to the
+    datasets; on SQLite each sum is a few seeks in the covering index (token, dataset_id,
+    weight) of migration 0024, which cost less there."""
+    if joined:
+        source, first, score = st.joined(rows, len(joined))
+        conditions.append(first)
+        return source, score
+    words = compiler.words()
+    if words is not None:
+        return rows.table.outerjoin(words, words.c.dataset_id == rows.id), func.coalesce(
+            words.c.weight, 0
+        )
+    if compiler.scored:
+        score = (
+            select(func.sum(T.c.weight))
+            .where(T.c.token.in_(sorted(set(compiler.scored))), T.c.dataset_id == rows.id)
+            .correlate(rows.table)
+            .scalar_subquery()
+        )
+        return rows.table, func.coalesce(score, 0)
+    return rows.table, literal(0)
 
-    inherit_cache = True
 
-
-@compiles(_InOrder)
-def _join(join: _InOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.visit_join(join, **kw)
-
-
-@compiles(_InOrder, "sqlite")
-def _cross_join(join: _InOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    kw["asfrom"] = True
-    assert join.onclause is not None  # every _InOrder is built with one
-    return (
-        f"{join.left._compiler_dispatch(compiler, **kw)} CROSS JOIN "
-        f"{join.right._compiler_dispatch(compiler, **kw)} ON "
-        f"{join.onclause._compiler_dispatch(compiler, **{**kw, 'asfrom': False})}"
-    )
+# Shapes are few in practice (words per query, language, sort, facets), but sort and facet
+# fields come from the caller: the cache is bounded.
+@lru_cache(maxsize=256)
+def _public_words(n: int, lang: Lang, sort: str, fields: tuple[str, ...], paged: bool) -> Any:
+    """The statement of a public search (no private or draft datasets) for ``n`` words that
+    only narrow and nothing else, its tokens bound as ``joined_0`` ...: the same statement
+    ``search`` builds, kept per shape."""
+    rows = st.SEARCH_ROWS
+    source, first, score = st.joined(rows, n)
+    visible = _visible(ANONYMOUS, SearchRequest(), rows)  # for every reader alike
+    where = and_(visible, first)
+    return st.statement(rows, source, where, score, True, lang, sort, list(fields), paged)
 
 
 def _conjunction(trees: list[ql.Node]) -> tuple[list[ql.Words], list[ql.Node]] | None:
