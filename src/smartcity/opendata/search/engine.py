@@ -6,9 +6,11 @@ counts, all in one statement; a search without words or filters skips the matche
 Every term is an index lookup (``opendata_search_tokens`` by token, its primary key's first
 column): on SQLite one ``id IN (...)`` semi-join per token, on PostgreSQL a flag of one grouped
 pass over all the query's tokens (``_Compiler.words``); relevance is the sum of the matched
-tokens' weights (title counts more than notes). Facets are counted from the values each match
-keeps in its own row (``index.keep_facets``). Offsets are not capped: a page costs a sort of
-the matching ids, not a walk through earlier pages' documents.
+tokens' weights (title counts more than notes); words that only narrow join their tokens'
+postings instead (``_conjunction``). Facets are counted from the values each match keeps in its
+search row (``index.keep_facets``). The statement itself is written by ``search/statement.py``.
+Offsets are not capped: a page costs a sort of the matching ids, not a walk through earlier
+pages' documents.
 """
 
 from __future__ import annotations
@@ -49,16 +51,12 @@ from smartcity.opendata.search.index import FACETS, fold_value
 from smartcity.opendata.search.tables import (
     search_facet_counts,
     search_facets,
-    search_postings,
-    search_rows,
     search_text,
     search_tokens,
 )
 
 D = t.datasets
-R = search_rows
 T = search_tokens
-P = search_postings
 F = search_facets
 C = search_facet_counts
 S = search_text
