@@ -296,3 +296,22 @@ def test_ckan_form_posts_are_understood(od_client: TestClient, transport: dict[s
     assert r.status_code == 200 and r.json()["result"]["name"] == "car-park-vacancy"
     act_tc = make_act(od_client, "/tc-data")
     assert act_tc("package_show", id="car-park-vacancy")["result"]["title"] == "停車場空置車位"
+
+
+def test_licences_seeded_after_a_read_are_shown_at_once(
+    db: Database, od_client: TestClient, act: Act, transport: dict[str, Any]
+) -> None:
+    """A process keeps the licences it read (they change only when an upgrade ships more);
+    seeding them in that process shows the new ones at once."""
+    from sqlalchemy import delete
+
+    dataset = act("package_create", name="noise", owner_org="td", license_id="cc-by")["result"]
+    assert dataset["license_title"] != "cc-by"
+    with db.write() as conn:  # a database from before cc-by shipped
+        conn.execute(delete(t.licences).where(t.licences.c.id == "cc-by"))
+    od_client.app.state.opendata.catalogue.licences_changed()  # type: ignore[attr-defined]
+    assert act("package_show", id="noise")["result"]["license_title"] == "cc-by"  # not known
+    assert od_client.app.state.opendata.organisations.seed_licences() == 1  # type: ignore[attr-defined]
+    shown = act("package_show", id="noise")["result"]
+    assert shown["license_title"] == dataset["license_title"]
+    assert shown["isopen"] == dataset["isopen"]

@@ -360,12 +360,15 @@ class OrganisationService:
                     )
                     created["groups"] += 1
             created["licences"] = self._seed_licences(conn)
+        self.catalogue.licences_changed()
         return created
 
     def seed_licences(self) -> int:
         """Add the shipped licences that are missing (the migration adds them at first)."""
         with self.db.write() as conn:
-            return self._seed_licences(conn)
+            added = self._seed_licences(conn)
+        self.catalogue.licences_changed()
+        return added
 
     @staticmethod
     def _seed_licences(conn: Connection) -> int:

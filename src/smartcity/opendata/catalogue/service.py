@@ -9,6 +9,7 @@ the database never names a file that is not there because of a failed write.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Connection, Text, cast, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Text, cast, delete, func, insert, or_, select, update
 
 from smartcity.opendata.archive import tables as archive_tables
 from smartcity.opendata.catalogue import repository as repo
@@ -39,6 +40,8 @@ from smartcity.opendata.search import engine, index
 from smartcity.storage.engine import Database
 
 MAX_LIST = 10_000
+# How long a process keeps the licences it read (``CatalogueService._licences``).
+LICENCES_KEPT_S = 60.0
 
 
 def new_id() -> str:
@@ -86,6 +89,8 @@ class CatalogueService:
         self.datastore_tables: Callable[[Connection, Sequence[str]], set[str]] = (
             lambda _conn, _ids: set()
         )
+        # The licences by id, as last read, and when (``_licences``).
+        self._kept_licences: tuple[float, dict[str, Row[Any]]] | None = None
 
     def _removed(self, conn: Connection, resource_ids: list[str]) -> None:
         for hook in self.on_resources_removed:
@@ -110,9 +115,23 @@ class CatalogueService:
     ) -> View:
         """How to write answers; ``resource_ids``: the resources they will show (their
         ``datastore_active`` is looked up once for all)."""
-        licences = {r.id: r for r in repo.licences(conn)}
         active = self.datastore_tables(conn, resource_ids) if resource_ids else set()
-        return View(lang, base_url.rstrip("/"), licences, frozenset(active))
+        return View(lang, base_url.rstrip("/"), self._licences(conn), frozenset(active))
+
+    def _licences(self, conn: Connection) -> dict[str, Row[Any]]:
+        """The licences by id, kept for ``LICENCES_KEPT_S``: they are the shipped list
+        (``OrganisationService.seed_licences``), which only an upgrade changes, and as CKAN
+        reads its licence list once per process, so need answers not read it per request
+        (~0.8 ms of every read action on PostgreSQL, a round trip). Seeding in this process
+        forgets them at once (``licences_changed``); another process's, within the delay."""
+        kept = self._kept_licences
+        now = time.monotonic()
+        if kept is None or now - kept[0] >= LICENCES_KEPT_S:
+            kept = self._kept_licences = (now, {r.id: r for r in repo.licences(conn)})
+        return kept[1]
+
+    def licences_changed(self) -> None:
+        self._kept_licences = None
 
     def packages(self, conn: Connection, ids: Sequence[str], view: View) -> list[dict[str, Any]]:
         rows = repo.datasets_by_ids(conn, ids)
