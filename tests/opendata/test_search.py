@@ -174,6 +174,15 @@ def test_organisation_titles_in_facets_follow_the_language(od_client: Any, catal
         "Environmental Protection Department",
     }
     assert "運輸" in {i["display_name"] for i in facets["groups"]["items"]}
+    # Without a page (rows=0) the facets' organisations and groups are still shown by title.
+    r = od_client.get(
+        "/tc-data/api/3/action/package_search",
+        params={"facet.field": '["organization","groups"]', "rows": 0, "q": "bus OR parking"},
+    )
+    result = r.json()["result"]
+    assert result["results"] == [] and result["count"] > 0
+    assert "運輸署" in {i["display_name"] for i in result["search_facets"]["organization"]["items"]}
+    assert "運輸" in {i["display_name"] for i in result["search_facets"]["groups"]["items"]}
 
 
 def test_relevance_and_sorting(catalogue: Act) -> None:

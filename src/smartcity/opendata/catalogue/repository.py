@@ -56,6 +56,23 @@ def named_by_ids(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str
     return {r.id: r for r in by_keys(conn, f"{table.name} by id", build, wanted)}
 
 
+def named_rows(
+    conn: Connection, table: Table, ids: Iterable[str], names: Iterable[str]
+) -> list[Row[Any]]:
+    """Rows of ``table`` with one of ``ids`` or of ``names``, in the order the database sorts
+    their names (as ``groups_of`` gives a dataset's groups)."""
+    by_id, by_name = sorted(set(ids)), sorted(set(names))
+    if not by_id and not by_name:
+        return []
+    return list(
+        conn.execute(
+            select(table)
+            .where(or_(table.c.id.in_(by_id), table.c.name.in_(by_name)))
+            .order_by(table.c.name)
+        )
+    )
+
+
 def list_named(
     conn: Connection,
     table: Table,
@@ -153,16 +170,6 @@ def datasets_by_ids(conn: Connection, ids: Sequence[str]) -> list[Row[Any]]:
 
     found = {r.id: r for r in by_keys(conn, "datasets by id", build, ids)}
     return [found[i] for i in ids if i in found]
-
-
-def groups_in_name_order(conn: Connection, ids: Iterable[str]) -> dict[str, Row[Any]]:
-    """The groups of ``ids`` by id, in the order the database sorts their names (as
-    ``groups_of`` gives a dataset's)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    g = t.groups
-    return {r.id: r for r in conn.execute(select(g).where(g.c.id.in_(wanted)).order_by(g.c.name))}
 
 
 def resources_of(conn: Connection, dataset_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -162,22 +162,47 @@ class CatalogueService:
         (``dictize.kept_package``), finished with what is not the dataset's own; one read
         instead of five and no rendering of the dataset's rows. A dataset without a kept
         dict (not written since migration 0029) is built from its rows."""
+        return self._found(conn, ids, view, {})[0]
+
+    def _found(
+        self,
+        conn: Connection,
+        ids: Sequence[str],
+        view: View,
+        facet_names: Mapping[str, Sequence[str]],
+    ) -> tuple[list[dict[str, Any]], dict[str, list[Row[Any]]]]:
+        """``found_packages``, and the organisations and groups that ``facet_names`` name
+        ("organization", "groups": a search's facet values) for their titles: read with the
+        page's own, one statement for each kind (on PostgreSQL each read is a round trip)."""
         kept = {i: orjson.loads(doc) for i, doc in index.kept_docs(conn, ids, view.lang).items()}
         built: dict[str, dict[str, Any]] = {}
         missing = [i for i in ids if i not in kept]
         if missing:
             built = {p["id"]: p for p in self.packages(conn, missing, view)}
+        named = {
+            "organization": repo.named_rows(
+                conn,
+                t.organisations,
+                (k["owner_org"] for k in kept.values()),
+                facet_names.get("organization", ()),
+            ),
+            "groups": repo.named_rows(
+                conn,
+                t.groups,
+                (g for k in kept.values() for g in k["groups"]),
+                facet_names.get("groups", ()),
+            ),
+        }
         if kept:
-            orgs = repo.named_by_ids(conn, t.organisations, (k["owner_org"] for k in kept.values()))
-            groups = repo.groups_in_name_order(
-                conn, (g for k in kept.values() for g in k["groups"])
-            )
+            orgs = {r.id: r for r in named["organization"]}
+            groups = {r.id: r for r in named["groups"]}  # in name order
             listed = [r["id"] for k in kept.values() for r in k["resources"]]
             active = self.datastore_tables(conn, listed) if listed else set()
             view = View(view.lang, view.base_url, view.licences, frozenset(active))
             for k in kept.values():
                 finish_kept(k, view, organisation=orgs.get(k["owner_org"]), groups=groups)
-        return [kept[i] if i in kept else built[i] for i in ids if i in kept or i in built]
+        page = [kept[i] if i in kept else built[i] for i in ids if i in kept or i in built]
+        return page, named
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -261,8 +286,9 @@ class CatalogueService:
         with self.db.snapshot() as conn:
             found = engine.search(conn, request, p)
             view = self.view(conn, request.lang, base_url)
-            results = self.found_packages(conn, found.ids, view)
-            titles = self._facet_titles(conn, found.facets, view)
+            names = {f: [value for value, _ in found.facets.get(f, [])] for f in TITLED}
+            results, named = self._found(conn, found.ids, view, names)
+        titles = _facet_titles(found.facets, view, named)
         facets = {f: dict(items) for f, items in found.facets.items()}
         search_facets = {
             f: {
@@ -281,24 +307,6 @@ class CatalogueService:
             "facets": facets,
             "search_facets": search_facets,
         }
-
-    def _facet_titles(
-        self, conn: Connection, facets: dict[str, list[tuple[str, int]]], view: View
-    ) -> dict[tuple[str, str], str]:
-        """Organisations, groups and licences show their titles in the reader's language."""
-        from smartcity.opendata.languages import pick
-
-        titles: dict[tuple[str, str], str] = {}
-        for f, table in (("organization", t.organisations), ("groups", t.groups)):
-            names = [value for value, _ in facets.get(f, [])]
-            if names:
-                for row in conn.execute(select(table).where(table.c.name.in_(names))):
-                    titles[(f, row.name)] = pick(row.title, view.lang) or row.name
-        for value, _ in facets.get("license_id", []):
-            licence = view.licences.get(value)
-            if licence is not None:
-                titles[("license_id", value)] = pick(licence.title, view.lang)
-        return titles
 
     def resource_show(self, p: Principal, lang: Any, base_url: str, key: str) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -949,3 +957,27 @@ def _unchanged(current: Any, values: dict[str, Any], position: int) -> bool:
         for k, v in values.items()
         if k not in ("modified_at", "created_at", "data_modified_at")
     )
+
+
+# The facets whose values are shown by title: organisations and groups (read with a search's
+# page), licences (kept per process).
+TITLED = ("organization", "groups")
+
+
+def _facet_titles(
+    facets: dict[str, list[tuple[str, int]]], view: View, named: Mapping[str, list[Row[Any]]]
+) -> dict[tuple[str, str], str]:
+    """Organisations, groups and licences show their titles in the reader's language."""
+    from smartcity.opendata.languages import pick
+
+    titles: dict[tuple[str, str], str] = {}
+    for f in TITLED:
+        names = {value for value, _ in facets.get(f, [])}
+        for row in named.get(f, []):
+            if row.name in names:
+                titles[(f, row.name)] = pick(row.title, view.lang) or row.name
+    for value, _ in facets.get("license_id", []):
+        licence = view.licences.get(value)
+        if licence is not None:
+            titles[("license_id", value)] = pick(licence.title, view.lang)
+    return titles
