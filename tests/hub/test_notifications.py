@@ -49,6 +49,7 @@ class Received:
     path: str
     headers: dict[str, str]  # lower-case names
     body: Any
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class Receiver:
@@ -57,6 +58,7 @@ class Receiver:
 
     def __init__(self, port: int = 0, *, delay: float = 0.0) -> None:
         self.received: list[Received] = []
+        self.refused_at: list[float] = []  # time.monotonic() of each request answered >= 300
         self.answers: list[int] = []
         self.delay = delay
         self._lock = threading.Lock()
@@ -72,7 +74,10 @@ class Receiver:
                     status = receiver.answers.pop(0) if receiver.answers else 204
                     if status < 300:
                         headers = {k.lower(): v for k, v in self.headers.items()}
-                        receiver.received.append(Received(self.path, headers, body))
+                        now = time.monotonic()
+                        receiver.received.append(Received(self.path, headers, body, now))
+                    else:
+                        receiver.refused_at.append(time.monotonic())
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
