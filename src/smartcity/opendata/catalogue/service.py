@@ -42,6 +42,9 @@ from smartcity.storage.engine import Database
 MAX_LIST = 10_000
 # How long a process keeps the licences it read (``CatalogueService._licences``).
 LICENCES_KEPT_S = 60.0
+# The facets whose values are shown by title and read with a search's page (licences are
+# titled too, from the kept licences).
+TITLED = ("organization", "groups")
 
 
 def new_id() -> str:
@@ -119,11 +122,11 @@ class CatalogueService:
         return View(lang, base_url.rstrip("/"), self._licences(conn), frozenset(active))
 
     def _licences(self, conn: Connection) -> dict[str, Row[Any]]:
-        """The licences by id, kept for ``LICENCES_KEPT_S``: they are the shipped list
-        (``OrganisationService.seed_licences``), which only an upgrade changes, and as CKAN
-        reads its licence list once per process, so need answers not read it per request
-        (~0.8 ms of every read action on PostgreSQL, a round trip). Seeding in this process
-        forgets them at once (``licences_changed``); another process's, within the delay."""
+        """The licences by id, kept for ``LICENCES_KEPT_S``. They are the shipped list
+        (``OrganisationService.seed_licences``), which only an upgrade changes; CKAN too reads
+        its licence list once per process. Reading them per request cost a round trip (~0.8 ms
+        of every read action on PostgreSQL). Seeding in this process forgets them at once
+        (``licences_changed``); seeding in another process shows within the delay."""
         kept = self._kept_licences
         now = time.monotonic()
         if kept is None or now - kept[0] >= LICENCES_KEPT_S:
@@ -957,11 +960,6 @@ def _unchanged(current: Any, values: dict[str, Any], position: int) -> bool:
         for k, v in values.items()
         if k not in ("modified_at", "created_at", "data_modified_at")
     )
-
-
-# The facets whose values are shown by title: organisations and groups (read with a search's
-# page), licences (kept per process).
-TITLED = ("organization", "groups")
 
 
 def _facet_titles(

@@ -18,6 +18,7 @@ from smartcity.opendata.catalogue.dictize import kept_package
 from smartcity.opendata.languages import LANGS
 from smartcity.opendata.search import text
 from smartcity.opendata.search.tables import (
+    ROW_COLUMNS,
     VALUE,
     search_docs,
     search_facet_counts,
@@ -62,18 +63,6 @@ FACETS = (
 # every match's ~12 entries but nearly all of the distinct ones counted (2,748 of 2,794 for
 # 1,374 matches), which cost more to count than the rest.
 OWN = ("name", "id")
-# The dataset's columns its search row copies (``opendata_search_rows``, migration 0031).
-ROW_COLUMNS = (
-    "owner_org",
-    "state",
-    "private",
-    "name",
-    "title_en",
-    "title_tc",
-    "title_sc",
-    "created_at",
-    "modified_at",
-)
 
 
 def _texts(value: Any) -> Iterable[str]:

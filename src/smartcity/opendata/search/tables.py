@@ -31,8 +31,6 @@ dataset it describes.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -43,7 +41,7 @@ from sqlalchemy import (
     Text,
 )
 
-from smartcity.opendata.catalogue.tables import ID, NAME
+from smartcity.opendata.catalogue.tables import ID, datasets
 from smartcity.storage.schema import metadata
 
 TOKEN = 64
@@ -137,6 +135,19 @@ search_postings = Table(
     sqlite_with_rowid=False,
 )
 
+# The dataset's columns its search row copies (``opendata_search_rows``, migration 0031).
+ROW_COLUMNS = (
+    "owner_org",
+    "state",
+    "private",
+    "name",
+    "title_en",
+    "title_tc",
+    "title_sc",
+    "created_at",
+    "modified_at",
+)
+
 search_rows = Table(
     "opendata_search_rows",
     metadata,
@@ -146,16 +157,8 @@ search_rows = Table(
         ForeignKey("opendata_datasets.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    # The dataset's own columns of the same names (opendata_datasets), as of its last index.
-    Column("owner_org", String(ID), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("private", Boolean, nullable=False),
-    Column("name", String(NAME), nullable=False),
-    Column("title_en", String(500), nullable=False),
-    Column("title_tc", String(500), nullable=False),
-    Column("title_sc", String(500), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("modified_at", BigInteger, nullable=False),
+    # The dataset's own columns of the same names and types, as of its last index.
+    *(Column(name, datasets.c[name].type, nullable=False) for name in ROW_COLUMNS),
     # Its facet values, ``field<US>value`` entries joined by RS (``index.keep_facets``; the
     # ``OWN`` fields left out): search counts its matches' facets from these.
     Column("facets", Text, nullable=False),
