@@ -19,7 +19,9 @@ from smartcity.hub.api.hot import route
         ("GET", "/ngsi-ld/v1/entities/urn:ngsi-ld:X:a/b", True),  # ids may hold '/'
         ("GET", "/ngsi-ld/v1/entities/", False),
         ("GET", "/ngsi-ld/v1/entities/urn:ngsi-ld:X:1/attrs/speed", False),
-        ("GET", "/ngsi-ld/v1/entities", False),
+        ("GET", "/ngsi-ld/v1/entities", True),  # the query
+        ("POST", "/ngsi-ld/v1/entities", False),
+        ("DELETE", "/ngsi-ld/v1/entities", False),
         ("PATCH", "/ngsi-ld/v1/entities/urn:ngsi-ld:X:1/attrs/speed", True),
         ("PATCH", "/ngsi-ld/v1/entities/urn:ngsi-ld:X:1/attrs", False),
         ("PATCH", "/ngsi-ld/v1/entities/urn:ngsi-ld:X:1/attrs/", False),
@@ -95,6 +97,60 @@ def test_retrieve_answers_as_the_route_does(
         b.headers.get("link"),
     )
     assert a.json() == b.json()
+
+
+SECOND = {
+    "id": "urn:ngsi-ld:Bench:2",
+    "type": "Bench",
+    "speed": {"type": "Property", "value": 70},
+    "near": {"type": "Relationship", "object": "urn:ngsi-ld:Bench:1"},
+    "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [114.2, 22.3]}},
+}
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("type=Bench", {}),
+        ("type=Bench&q=speed%3E60", {}),
+        ("type=Bench&q=speed%3E60&q=speed%3C60", {}),  # repeated: the last one counts
+        ("type=Bench&q=speed%3E", {}),  # a q that does not parse
+        ("type=Bench&limit=1&offset=1&count=true", {}),
+        ("type=Bench&limit=0&count=true", {}),
+        ("type=Bench&limit=-1", {}),
+        ("type=Bench&orderBy=speed;desc", {}),
+        ("type=Bench&attrs=speed&options=keyValues", {}),
+        ("type=Bench&pick=id,speed&attrs=speed", {}),  # pick with attrs: 400
+        ("type=Bench&join=inline", {}),
+        ("type=Bench&format=simplified&lang=zh-Hant", {}),
+        ("id=urn:ngsi-ld:Bench:2,urn:ngsi-ld:Bench:1", {}),
+        ("idPattern=.*:2", {}),
+        (
+            "type=Bench&georel=near%3BmaxDistance%3D%3D20000&geometry=Point&coordinates=[114.1,22.3]",
+            {},
+        ),
+        ("type=Bench", {"Accept": "application/geo+json"}),
+        ("type=Bench", {"Accept": "application/ld+json"}),
+        ("type=Bench", {"Accept": "text/csv"}),
+        ("type=Bench&type=", {}),
+        ("type=Bench&limt=5", {}),  # unknown parameter
+        ("", {}),  # none of the minimal parameters
+        ("type=Bench", {"NGSILD-Tenant": "other"}),
+        ("local=true&type=Bench", {}),
+    ],
+)
+def test_query_answers_as_the_route_does(
+    pair: tuple[TestClient, TestClient], query: str, headers: dict[str, str]
+) -> None:
+    lean, plain = pair
+    for entity in (ENTITY, SECOND):
+        assert lean.post("/ngsi-ld/v1/entities", json=entity).status_code == 201
+    url = "/ngsi-ld/v1/entities" + (f"?{query}" if query else "")
+    a, b = lean.get(url, headers=headers), plain.get(url, headers=headers)
+    assert a.status_code == b.status_code
+    for header in ("content-type", "link", "ngsild-results-count", "content-range"):
+        assert a.headers.get(header) == b.headers.get(header), header
+    assert a.content == b.content
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from smartcity.hub.kept import Kept, Same
 from smartcity.hub.text import refuse_unstorable
 from smartcity.hub.types_expr import TypeSelection
 from smartcity.storage import bulk, schema
@@ -476,6 +477,73 @@ def _geo_candidates(
     return stmt.where(G.c.gid.in_(hits))
 
 
+# An entity query's statements, kept per shape (hub/kept.py); the page is bound at execution.
+_PAGE_LIMIT: Any = bindparam("page_limit")
+_PAGE_OFFSET: Any = bindparam("page_offset")
+# Shapes with many ids or a box of coordinates are rarely asked twice: built, not kept.
+_KEPT_IDS = 100
+
+
+@dataclass(frozen=True)
+class _QueryStatements:
+    page: Select[Any]  # the documents of a page, given page_limit and page_offset
+    count: Select[Any]  # how many entities match
+
+
+_queries: Kept[_QueryStatements] = Kept(256)
+
+
+def _shape(tenant: str, flt: EntityFilter, dialect: str, order: str | None) -> Any:
+    """What an entity query's statements depend on, or None for one not worth keeping."""
+    if flt.geo_box is not None or (flt.ids is not None and len(flt.ids) > _KEPT_IDS):
+        return None
+    return (
+        dialect,
+        tenant,
+        order,
+        tuple(tuple(sorted(alt)) for alt in flt.types) if flt.types is not None else None,
+        tuple(flt.ids) if flt.ids is not None else None,
+        flt.id_pattern,
+        tuple(flt.attrs) if flt.attrs is not None else None,
+        Same(flt.q),
+        Same(flt.scope),
+        tuple(Same(clause) for clause in flt.extra),
+    )
+
+
+def _query_statements(
+    tenant: str, flt: EntityFilter, dialect: str, order: str | None
+) -> _QueryStatements:
+    where = _where(tenant, flt, dialect)
+    count = select(func.count()).select_from(E).where(*where)
+    limit, offset = _PAGE_LIMIT, _PAGE_OFFSET
+    if order is not None:
+        # Code-point order, as Python sorts (SQLite's default BINARY collation is that too).
+        by_id = E.c.entity_id.collate("C") if dialect == "postgresql" else E.c.entity_id
+        key = by_id.desc() if order == "id_desc" else by_id
+        return _QueryStatements(
+            select(E.c.doc).where(*where).order_by(key).limit(limit).offset(offset), count
+        )
+    # Deferred join: page through ids first (an index walk), then read the documents of the
+    # page only. PostgreSQL would otherwise fetch and detoast every skipped document.
+    page: Select[Any] = select(E.c.eid).where(*where).order_by(E.c.eid).limit(limit).offset(offset)
+    single = _single_type(flt)
+    if single is not None:
+        # One type: walk the (tenant, etype, eid) index in order, so a page, even at a deep
+        # offset, needs no sort of every entity of the type.
+        rest = _where(tenant, replace(flt, types=None), dialect, tenant_clause=False)
+        page = (
+            select(T.c.eid)
+            .select_from(T.join(E, E.c.eid == T.c.eid) if rest else T)
+            .where(T.c.tenant == tenant, T.c.etype == single, *rest)
+            .order_by(T.c.eid)
+            .limit(limit)
+            .offset(offset)
+        )
+    docs = select(E.c.doc).where(E.c.eid.in_(page.scalar_subquery())).order_by(E.c.eid)
+    return _QueryStatements(docs, count)
+
+
 def query(
     conn: Connection,
     tenant: str,
@@ -488,38 +556,16 @@ def query(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of matching documents in insertion order, or with ``order`` "id"/"id_desc" by
     entity id."""
-    where = _where(tenant, flt, conn.dialect.name)
-    if order is not None:
-        # Code-point order, as Python sorts (SQLite's default BINARY collation is that too).
-        by_id = E.c.entity_id.collate("C") if conn.dialect.name == "postgresql" else E.c.entity_id
-        key = by_id.desc() if order == "id_desc" else by_id
-        stmt = select(E.c.doc).where(*where).order_by(key).limit(limit).offset(offset)
-        docs = [row.doc for row in conn.execute(stmt)] if limit > 0 else []
-        total = None
-        if count:
-            total = conn.execute(select(func.count()).select_from(E).where(*where)).scalar_one()
-        return docs, total
-    # Deferred join: page through ids first (an index walk), then read the documents of the
-    # page only. PostgreSQL would otherwise fetch and detoast every skipped document.
-    page: Select[Any] = select(E.c.eid).where(*where).order_by(E.c.eid).limit(limit).offset(offset)
-    single = _single_type(flt)
-    if single is not None:
-        # One type: walk the (tenant, etype, eid) index in order, so a page, even at a deep
-        # offset, needs no sort of every entity of the type.
-        rest = _where(tenant, replace(flt, types=None), conn.dialect.name, tenant_clause=False)
-        page = (
-            select(T.c.eid)
-            .select_from(T.join(E, E.c.eid == T.c.eid) if rest else T)
-            .where(T.c.tenant == tenant, T.c.etype == single, *rest)
-            .order_by(T.c.eid)
-            .limit(limit)
-            .offset(offset)
-        )
-    stmt = select(E.c.doc).where(E.c.eid.in_(page.scalar_subquery())).order_by(E.c.eid)
-    docs = [row.doc for row in conn.execute(stmt)] if limit > 0 else []
-    total = None
-    if count:
-        total = conn.execute(select(func.count()).select_from(E).where(*where)).scalar_one()
+    dialect = conn.dialect.name
+    shape = _shape(tenant, flt, dialect, order)
+    stmts = (
+        _query_statements(tenant, flt, dialect, order)
+        if shape is None
+        else _queries.get(shape, lambda: _query_statements(tenant, flt, dialect, order))
+    )
+    page = {"page_limit": limit, "page_offset": offset}
+    docs = [row.doc for row in conn.execute(stmts.page, page)] if limit > 0 else []
+    total = conn.execute(stmts.count).scalar_one() if count else None
     return docs, total
 
 
