@@ -88,8 +88,10 @@ async def _retrieve(request: Request, entity_id: str) -> Response:
 async def _query(request: Request) -> Response:
     call = await reader(request)
     check_params(request, QUERY_PARAMS)
-    params = request.query_params
-    return await query_entities(call, **{name: params.get(name) for name in _QUERY_NAMES})
+    # As FastAPI reads them: the last value of a repeated parameter. (A dict of what was given,
+    # because the multidict's get raises and catches KeyError for each of the 31 absent ones.)
+    given = dict(request.query_params.multi_items())
+    return await query_entities(call, **{name: given.get(name) for name in _QUERY_NAMES})
 
 
 async def _patch(request: Request, entity_id: str, attr_id: str) -> Response:
