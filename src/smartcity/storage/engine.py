@@ -62,7 +62,7 @@ def _json_dumps(value: Any) -> str:
 # characters. An entity query with a q (hub/query/qsql.py) compiles to ~5,000: converting it
 # anew cost ~0.4 ms of a ~1.3 ms query (cProfile, 2026-12-07). The limit is a module constant
 # of psycopg's, read at each call; raised here, and left alone if a later psycopg drops it.
-# psycopg's cache holds at most 128 queries, so this bounds its memory at ~2 MB.
+# psycopg's cache holds at most 128 queries: a few MB at most with this limit.
 PSYCOPG_CACHED_QUERY_CHARS = 32_768
 
 
