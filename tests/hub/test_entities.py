@@ -134,6 +134,21 @@ def test_concise_input_is_understood_and_normalized_output(client: TestClient) -
     assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Sensor:c1").json() == got
 
 
+def test_a_concise_value_whose_type_is_not_a_name_is_data(client: TestClient) -> None:
+    """A concise value that is an object with a "type" member is a Property's value unless that
+    type names a geometry (found by the fuzz test: a list there was a 500)."""
+    body = {
+        "id": "urn:ngsi-ld:Sensor:c2",
+        "type": "Sensor",
+        "label": {"value": {"type": []}},
+        "location": {"value": {"type": ["Point"], "coordinates": [114.1, 22.3]}},
+    }
+    assert client.post("/ngsi-ld/v1/entities", json=body, headers=JSON).status_code == 201
+    got = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Sensor:c2").json()
+    assert got["label"] == {"type": "Property", "value": {"type": []}}
+    assert got["location"]["type"] == "Property"
+
+
 def test_key_values_and_sys_attrs_and_lang(client: TestClient) -> None:
     client.post("/ngsi-ld/v1/entities", json=parking(), headers=JSON)
     kv = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:OffStreetParking:1?options=keyValues").json()

@@ -126,6 +126,11 @@ def entity_values() -> st.SearchStrategy[Any]:
 @example(
     payload={"id": "urn:ngsi-ld:Car:1", "type": "Car", "a": {"type": ["Property"]}}, context=None
 )
+# Found by this test too: a concise value whose "type" is a list was a TypeError (a 500).
+@example(
+    payload={"id": "urn:ngsi-ld:Car:1", "type": "Car", "name": {"value": {"type": []}}},
+    context=None,
+)
 def test_any_entity_is_parsed_or_refused(payload: Any, context: Any) -> None:
     try:
         active = (

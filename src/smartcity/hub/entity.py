@@ -230,7 +230,9 @@ def _infer_type(name: str, raw: Any) -> tuple[str, Any]:
             if (
                 key == "value"
                 and isinstance(raw["value"], dict)
-                and (raw["value"].get("type") in GEO_TYPES and name in GEO_ATTRS)
+                # (a value's "type" may be anything, a list too: data, not a geometry's name)
+                and isinstance(raw["value"].get("type"), str)
+                and (raw["value"]["type"] in GEO_TYPES and name in GEO_ATTRS)
             ):
                 return "GeoProperty", raw
             return attr_type, raw
