@@ -88,9 +88,16 @@ def test_what_an_expired_subscription_still_owed_is_kept_listed_and_replayed(
 ) -> None:
     port = free_port()
     with TestClient(create_app(fast(settings))) as client:
-        sub_id = subscribe(client, f"http://127.0.0.1:{port}/notify", expiresAt=in_seconds(1.5))
+        sub_id = subscribe(client, f"http://127.0.0.1:{port}/notify", expiresAt=in_seconds(600))
         write(client, "POST", ENTITIES, sensor(2, 0.0))
         set_temperature(client, 2, 1.0)
+        # Both notifications exist and have failed while the subscription was active; then it
+        # ends. (It used to expire 1.5 s after it was made: a loaded CI machine once took longer
+        # than that over the two writes, and the second write found it expired.)
+        wait_for(lambda: outbox_rows(db) == 2, what="both notifications queued")
+        wait_for(lambda: status(client, sub_id)["notification"].get("timesFailed", 0) >= 2)
+        ends = client.patch(f"{SUBS}/{sub_id}", json={"expiresAt": in_seconds(0.3)})
+        assert ends.status_code == 204, ends.text
         failed = f"{SUBS}/{sub_id}/failedNotifications"
         wait_for(lambda: len(client.get(failed).json()) == 2, timeout=10, what="kept as failed")
         listed = client.get(failed, params={"count": "true"})
