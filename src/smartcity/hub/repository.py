@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import orjson
@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 
-from smartcity.hub.kept import Kept, Same
+from smartcity.hub.kept import Same, Shaped
 from smartcity.hub.text import refuse_unstorable
 from smartcity.hub.types_expr import TypeSelection
 from smartcity.storage import bulk, schema
@@ -490,10 +490,9 @@ class _QueryStatements:
     count: Select[Any]  # how many entities match
 
 
-_queries: Kept[_QueryStatements] = Kept(256)
-
-
-def _shape(tenant: str, flt: EntityFilter, dialect: str, order: str | None) -> Any:
+def _shape(
+    tenant: str, flt: EntityFilter, dialect: str, order: str | None
+) -> tuple[Any, ...] | None:
     """What an entity query's statements depend on, or None for one not worth keeping."""
     if flt.geo_box is not None or (flt.ids is not None and len(flt.ids) > _KEPT_IDS):
         return None
@@ -544,6 +543,11 @@ def _query_statements(
     return _QueryStatements(docs, count)
 
 
+@lru_cache(maxsize=256)
+def _kept_statements(query: Shaped) -> _QueryStatements:
+    return _query_statements(*query.parts)
+
+
 def query(
     conn: Connection,
     tenant: str,
@@ -561,7 +565,7 @@ def query(
     stmts = (
         _query_statements(tenant, flt, dialect, order)
         if shape is None
-        else _queries.get(shape, lambda: _query_statements(tenant, flt, dialect, order))
+        else _kept_statements(Shaped(shape, tenant, flt, dialect, order))
     )
     page = {"page_limit": limit, "page_offset": offset}
     docs = [row.doc for row in conn.execute(stmts.page, page)] if limit > 0 else []
