@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import Any
 
 import orjson
@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.pool import QueuePool
 
-from smartcity.storage import replicas
+from smartcity.storage import replicas, writer_lock
 from smartcity.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 # SQLite calls a bounded read's progress handler every this many virtual-machine steps: about
@@ -139,12 +139,15 @@ class Database:
         # busy-wait/retry storms SQLite's own locking produces under a thread pool.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._checkpointer: WalCheckpointer | None = None
+        # Between processes and between this file's Databases (storage/writer_lock.py).
+        self._writer_lock: writer_lock.WriterLock | None = None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
             path = self.engine.url.database
             if path and path != ":memory:" and not path.startswith("file:"):
                 self._checkpointer = WalCheckpointer(path)
+                self._writer_lock = writer_lock.for_path(path)
         self._has_postgis: bool | None = None
         self._setups: list[Callable[[Any], None]] = []
         self._pg_sql: dict[str, str] = {}
@@ -386,7 +389,8 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A transaction that commits on success and rolls back on any exception."""
         if self._write_lock is not None:
-            with self._write_lock, self.engine.connect() as conn:
+            between = self._writer_lock.held() if self._writer_lock is not None else nullcontext()
+            with self._write_lock, between, self.engine.connect() as conn:
                 # Take the write lock up front (BEGIN IMMEDIATE): a deferred transaction that
                 # later needs to write fails at once with SQLITE_BUSY if another process writes.
                 conn.info["sqlite_immediate"] = True
