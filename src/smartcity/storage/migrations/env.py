@@ -9,7 +9,11 @@ from smartcity.storage.schema import metadata
 config = context.config
 database = config.attributes["database"]
 
-with database.engine.begin() as connection:
+# As the writer (Database.write: on SQLite, BEGIN IMMEDIATE under the writer lock), not in a
+# transaction that reads the schema version first and writes later: SQLite fails such a
+# transaction at once ("database is locked") if any other connection commits in between, which
+# a running server's leases or an ingest do many times a second.
+with database.write() as connection:
     context.configure(
         connection=connection,
         target_metadata=metadata,
