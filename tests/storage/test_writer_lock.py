@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from smartcity.storage import writer_lock
 from smartcity.storage.engine import Database
@@ -132,3 +133,38 @@ def test_every_database_of_one_file_shares_its_lock(sqlite_file: str, tmp_path: 
         assert conn.exec_driver_sql("SELECT count(*) FROM counted").scalar() == 160
     first.dispose()
     second.dispose()
+
+
+def test_a_write_gives_up_on_a_process_that_never_lets_go(
+    sqlite_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process stuck inside a write (a hung disk, a debugger) fails the others' writes after
+    ``WAIT_S`` with SQLite's own "database is locked", as its busy handler would: it does not
+    hang them."""
+    monkeypatch.setattr(writer_lock, "WAIT_S", 0.5)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", CHILD, sqlite_file, "hold"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    db = Database(sqlite_file)
+    try:
+        assert holder.stdout.readline().strip() == "inside"
+        with (
+            pytest.raises(OperationalError, match="database is locked"),
+            db.write() as conn,
+        ):
+            conn.exec_driver_sql("INSERT INTO counted (who) VALUES ('waiter')")
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+        with db.write() as conn:  # and writes again once it has gone
+            conn.exec_driver_sql("INSERT INTO counted (who) VALUES ('after')")
+        with db.read() as conn:
+            rows = [r[0] for r in conn.exec_driver_sql("SELECT who FROM counted ORDER BY rowid")]
+        assert rows == ["holder", "after"]
+    finally:
+        holder.kill()
+        holder.wait()
+        db.dispose()

@@ -99,7 +99,7 @@ end
 """
 
 
-def _load_service(db_url: str, count: int, seed: int) -> None:
+def load_entities(db_url: str, count: int, seed: int) -> None:
     """Load entities in-process through the service (fast set-up for read benchmarks)."""
     from smartcity.hub.contexts import core_context
     from smartcity.hub.entity import parse_entity
@@ -141,7 +141,7 @@ def single_entity(db_url: str, seconds: int, workers: int, connections: int) -> 
     bare ASGI app (bench/bare.py) with the same workers: the hub's figures as ratios to it,
     each side the best of ``BEST_OF`` runs."""
     n = 1000
-    _load_service(db_url, n, seed=1)
+    load_entities(db_url, n, seed=1)
     results = []
     ratioed = {"partial update", "retrieve by id"}
     with server(db_url, workers) as base:
@@ -261,7 +261,7 @@ def geo_query(
     # Latency is the figure that matters here, so the load is kept to two requests in flight
     # per worker: with more, p99 measures the queue, not the query.
     connections = min(connections, 2 * workers)
-    _load_service(db_url, entities, seed=3)
+    load_entities(db_url, entities, seed=3)
     with server(db_url, workers) as base:
         script = LUA_GEO % {"x0": 114.10, "x1": 114.25, "y0": 22.27, "y1": 22.40}
         figures = wrk(base, script, seconds=seconds, connections=connections)

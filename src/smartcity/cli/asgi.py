@@ -38,7 +38,7 @@ def settle_heap() -> None:
     and the youngest generation collects every 50,000 allocations instead of every 700, so a
     request's objects are mostly gone before a collection can promote them. Measured on
     that machine: no full pass at all in a warm worker's 10 s under the same load, the
-    query's p99 362–394 ms (the rest is queueing), partial updates' p99 halved, and the CPU
+    query's p99 362–464 ms (the rest is queueing), partial updates' p99 halved, and the CPU
     per request unchanged (docs/performance.md, twelfth session). Not done in ``create_app``:
     tests build hundreds of apps in one process, and frozen apps would never be collected."""
     gc.collect()  # what the start left as garbage is collected, not frozen

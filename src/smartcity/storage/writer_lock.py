@@ -1,4 +1,4 @@
-"""SQLite's one writer, handed from process to process by the kernel, not by sleeping.
+"""SQLite's one writer, handed from process to process by a file lock tried every millisecond.
 
 SQLite lets one connection write at a time. A writer that finds the database locked by another
 process waits in SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50,
@@ -6,9 +6,10 @@ process waits in SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25, 25
 milliseconds, so the waiter oversleeps, while the process that held it, whose next write is
 already queued, takes it again at once. With `smartcity serve --workers 2` that was a partial
 update's p99 of 100–470 ms. An exclusive ``flock`` on a file beside the database, taken before
-SQLite's own lock, has the waiting process block in the kernel and wake the moment the holder
-lets go. SQLite's own locking still guards everything: a process that writes without this
-lock (an older version, the sqlite3 shell, a migration) is waited for as before.
+SQLite's own lock, is tried again at most a millisecond apart (``PAUSES_S``), so the waiting
+process takes it within a millisecond of the holder letting go, and gives up after ``WAIT_S``
+as SQLite's busy handler would. SQLite's own locking still guards everything: a process that
+writes without this lock (an older version, the sqlite3 shell) is waited for as before.
 
 The lock is a file of its own (``<database>-writer.lock``), never the database: SQLite's POSIX
 locks on a file are dropped when the process closes any descriptor of that file. One lock per
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,6 +35,11 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
 
 # As long as SQLite's own busy timeout (engine.py): a write that waits longer fails as it did.
 WAIT_S = 30.0
+# A waiting process tries the file lock again after these pauses (then every last one), so it
+# takes the lock at most a millisecond after it is let go. A blocking ``flock`` would wake it at
+# once but could not be given up: a process stuck inside a write (a hung disk, a debugger) would
+# hang every other writer with it instead of their failing after WAIT_S.
+PAUSES_S = (0.00005, 0.0001, 0.0002, 0.0005, 0.001)
 
 
 class WriterLock:
@@ -56,7 +63,7 @@ class WriterLock:
             self._depth += 1
             fd = self._descriptor() if self._depth == 1 else None
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # the GIL is released while the kernel waits
+                _take(fd)
             try:
                 yield
             finally:
@@ -79,6 +86,33 @@ class WriterLock:
                 return None
             self._pid = os.getpid()
         return self._fd
+
+
+def _take(fd: int) -> None:
+    """The file lock on ``fd``, waited for at most WAIT_S."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + WAIT_S
+    tries = 0
+    while True:
+        time.sleep(PAUSES_S[min(tries, len(PAUSES_S) - 1)])
+        tries += 1
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise OperationalError(
+                    "BEGIN IMMEDIATE",
+                    {},
+                    Exception(
+                        f"database is locked (another process has been writing for over "
+                        f"{WAIT_S:.0f} s)"
+                    ),
+                ) from None
 
 
 _locks: dict[str, WriterLock] = {}
