@@ -64,13 +64,24 @@ def named_rows(
     by_id, by_name = sorted(set(ids)), sorted(set(names))
     if not by_id and not by_name:
         return []
-    return list(
-        conn.execute(
+
+    # Built once (``by_keys``): building the IN lists' statement per call was most of a
+    # search page's Python outside its statements (py-spy, 20 results on PostgreSQL).
+    def build(dialect: str) -> Executable:
+        return (
             select(table)
-            .where(or_(table.c.id.in_(by_id), table.c.name.in_(by_name)))
+            .where(
+                or_(
+                    bulk.among_param(table.c.id, "keys", dialect),
+                    bulk.among_param(table.c.name, "names", dialect),
+                )
+            )
             .order_by(table.c.name)
         )
-    )
+
+    dialect = conn.dialect.name
+    names_param = bulk.keys_param(by_name, dialect)
+    return list(by_keys(conn, f"{table.name} by id or name", build, by_id, names=names_param))
 
 
 def list_named(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Table, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Executable, Table, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +31,7 @@ from smartcity.opendata.datastore.fields import (
 )
 from smartcity.opendata.datastore.tables import datastore_tables, loads
 from smartcity.opendata.errors import NotFound, ValidationFailed
+from smartcity.storage import bulk
 from smartcity.storage.engine import Database
 
 MAX_RECORDS = 100_000  # per datastore_create / datastore_upsert call; files load by the CLI
@@ -165,17 +166,17 @@ class DataStore:
 
     def tables_among(self, conn: Connection, resource_ids: Sequence[str]) -> set[str]:
         """The resources among these that have a table (the catalogue's ``datastore_active``)."""
-        found: set[str] = set()
         ids = list(dict.fromkeys(resource_ids))
-        for start in range(0, len(ids), 500):  # bound the IN list
-            found.update(
-                conn.execute(
-                    select(datastore_tables.c.resource_id).where(
-                        datastore_tables.c.resource_id.in_(ids[start : start + 500])
-                    )
-                ).scalars()
-            )
-        return found
+        if not ids:
+            return set()
+
+        # Built once, the ids bound as one parameter (``repo.by_keys``): every search page
+        # asks this of its results' resources.
+        def build(dialect: str) -> Executable:
+            column = datastore_tables.c.resource_id
+            return select(column).where(bulk.among_param(column, "keys", dialect))
+
+        return set(repo.by_keys(conn, "datastore tables among", build, ids).scalars())
 
     def require_table(self, conn: Connection, resource_id: str) -> Registered:
         found = self.registered(conn, resource_id)
