@@ -7,6 +7,7 @@ Every test that takes ``db`` (or ``client``) runs once on SQLite and, when
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import uuid
@@ -108,6 +109,21 @@ def bare_db(
         _drop_pg_database(name)
 
 
+@functools.cache
+def _head() -> str | None:
+    return migrate.head_revision(Database("sqlite://"))
+
+
+def _at_head(database: Database) -> None:
+    """Bring the worker's shared database back to the head revision if a test left it
+    behind (a test that steps down and fails before stepping up again): that test fails
+    once, rather than every later test of the worker with a missing table."""
+    with database.read() as conn:
+        current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if current != _head():
+        migrate.upgrade(database)
+
+
 def _empty(database: Database) -> None:
     with database.write() as conn:
         for table in reversed(schema.metadata.sorted_tables):  # children first
@@ -117,10 +133,12 @@ def _empty(database: Database) -> None:
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
+    _at_head(database)
     # Empty before as well as after: tests that run servers on ``database_url`` itself (module
     # fixtures with real processes) leave their data behind, and a test must start clean.
     _empty(database)
     yield database
+    _at_head(database)
     _empty(database)
     database.dispose()
 
