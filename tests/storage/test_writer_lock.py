@@ -1,6 +1,6 @@
-"""SQLite's one writer is handed between processes by the kernel (storage/writer_lock.py): a
+"""SQLite's one writer is handed between processes by a file lock (storage/writer_lock.py): a
 process inside a write holds ``<database>-writer.lock``, and a write from another process waits
-on it rather than in SQLite's sleeping busy handler."""
+on it rather than in SQLite's sleeping busy handler, for at most ``WAIT_S``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,10 +59,9 @@ def _free(lock_file: str) -> bool:
     return True
 
 
-def test_a_process_inside_a_write_holds_the_lock_until_it_commits(
-    sqlite_file: str, tmp_path: Path
-) -> None:
-    lock_file = str(tmp_path / "locked.db") + "-writer.lock"
+@contextmanager
+def _holder(sqlite_file: str) -> Iterator[subprocess.Popen[str]]:
+    """A process inside a write of ``sqlite_file`` until its stdin is closed."""
     holder = subprocess.Popen(
         [sys.executable, "-c", CHILD, sqlite_file, "hold"],
         stdin=subprocess.PIPE,
@@ -70,6 +71,23 @@ def test_a_process_inside_a_write_holds_the_lock_until_it_commits(
     assert holder.stdout is not None and holder.stdin is not None
     try:
         assert holder.stdout.readline().strip() == "inside"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _let_go(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.close()
+    assert holder.wait(timeout=30) == 0
+
+
+def test_a_process_inside_a_write_holds_the_lock_until_it_commits(
+    sqlite_file: str, tmp_path: Path
+) -> None:
+    lock_file = str(tmp_path / "locked.db") + "-writer.lock"
+    with _holder(sqlite_file) as holder:
         assert not _free(lock_file)
         # This process's write waits for the other's commit, then goes ahead.
         db = Database(sqlite_file)
@@ -83,8 +101,7 @@ def test_a_process_inside_a_write_holds_the_lock_until_it_commits(
         waiter = threading.Thread(target=write)
         waiter.start()
         assert not done.wait(0.3)  # still waiting for the holder
-        holder.stdin.close()
-        assert holder.wait(timeout=30) == 0
+        _let_go(holder)
         waiter.join(timeout=30)
         assert done.is_set()
         assert _free(lock_file)
@@ -92,9 +109,6 @@ def test_a_process_inside_a_write_holds_the_lock_until_it_commits(
             rows = [r[0] for r in conn.exec_driver_sql("SELECT who FROM counted ORDER BY rowid")]
         assert rows == ["holder", "waiter"]
         db.dispose()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_writers_in_two_processes_lose_nothing(sqlite_file: str) -> None:
@@ -142,29 +156,17 @@ def test_a_write_gives_up_on_a_process_that_never_lets_go(
     ``WAIT_S`` with SQLite's own "database is locked", as its busy handler would: it does not
     hang them."""
     monkeypatch.setattr(writer_lock, "WAIT_S", 0.5)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", CHILD, sqlite_file, "hold"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdin is not None
     db = Database(sqlite_file)
-    try:
-        assert holder.stdout.readline().strip() == "inside"
+    with _holder(sqlite_file) as holder:
         with (
             pytest.raises(OperationalError, match="database is locked"),
             db.write() as conn,
         ):
             conn.exec_driver_sql("INSERT INTO counted (who) VALUES ('waiter')")
-        holder.stdin.close()
-        assert holder.wait(timeout=30) == 0
-        with db.write() as conn:  # and writes again once it has gone
-            conn.exec_driver_sql("INSERT INTO counted (who) VALUES ('after')")
-        with db.read() as conn:
-            rows = [r[0] for r in conn.exec_driver_sql("SELECT who FROM counted ORDER BY rowid")]
-        assert rows == ["holder", "after"]
-    finally:
-        holder.kill()
-        holder.wait()
-        db.dispose()
+        _let_go(holder)
+    with db.write() as conn:  # and writes again once it has gone
+        conn.exec_driver_sql("INSERT INTO counted (who) VALUES ('after')")
+    with db.read() as conn:
+        rows = [r[0] for r in conn.exec_driver_sql("SELECT who FROM counted ORDER BY rowid")]
+    assert rows == ["holder", "after"]
+    db.dispose()
