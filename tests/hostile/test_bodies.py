@@ -209,11 +209,14 @@ def test_a_chunked_body_is_cut_off_at_the_limit(server: Server, device_secret: s
     stop = threading.Event()
 
     def send() -> None:
+        # Paced at ~25 MB/s, as a real upload over a fast link (20 MB in ~0.8 s): unpaced,
+        # loopback takes 20 MB in ~10 ms, and a reader that the loaded CI machine kept waiting
+        # that long saw the whole body sent before it read the early answer.
         nonlocal sent
         block = b" " * CHUNK
         frame = f"{len(block):x}\r\n".encode() + block + b"\r\n"
         with contextlib.suppress(OSError):
-            while not stop.is_set() and sent < 20 * MB:
+            while not stop.wait(0.01) and sent < 20 * MB:
                 sock.sendall(frame)
                 sent += CHUNK
 
