@@ -5,6 +5,7 @@ is checked on the address actually connected to, with real servers on loopback a
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -149,7 +150,8 @@ def test_public_addresses_are_allowed(address: str) -> None:
         "::ffff:127.0.0.1",
         "0.0.0.0",
         "169.254.169.254",
-        "nonexistent.invalid",  # does not resolve: refused, not let through
+        "nonexistent.invalid",  # never resolves (RFC 6761): refused, not let through
+        "hub.localhost",  # loopback by RFC 6761
     ],
 )
 def test_the_guard_resolves_and_refuses(host: str) -> None:
@@ -158,6 +160,39 @@ def test_the_guard_resolves_and_refuses(host: str) -> None:
     with pytest.raises(TargetRefused, match=SETTING):
         run_async(FORBID.addresses_async(host, 80, 5.0))
     assert TargetGuard().addresses(host, 80) == [host]  # not forbidding: the socket resolves
+
+
+@pytest.mark.parametrize(
+    "host", ["nonexistent.invalid", "A.Invalid.", "hub.localhost", "LOCALHOST."]
+)
+def test_special_use_names_are_refused_without_asking_dns(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI found this: with no DNS reachable, resolving ``nonexistent.invalid`` took longer
+    than the 5 s allowed, and the guard answered with a timeout instead of a refusal. The
+    lookup here stands in for that resolver (no unreachable DNS server can be made here)."""
+
+    def hanging_resolver(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"asked DNS for {args[0]}")
+
+    monkeypatch.setattr("socket.getaddrinfo", hanging_resolver)
+    with pytest.raises(TargetRefused, match=SETTING):
+        FORBID.addresses(host, 80)
+    with pytest.raises(TargetRefused, match=SETTING):
+        run_async(FORBID.addresses_async(host, 80, 5.0))
+
+
+def test_a_name_that_does_not_resolve_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard fails closed: a name whose addresses it cannot check is not let through."""
+
+    def failing_resolver(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr("socket.getaddrinfo", failing_resolver)
+    with pytest.raises(TargetRefused, match="does not resolve"):
+        FORBID.addresses("gone.example.org", 80)
+    with pytest.raises(TargetRefused, match="does not resolve"):
+        run_async(FORBID.addresses_async("gone.example.org", 80, 5.0))
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,9 @@ happens where the connection is made, on the addresses the connection will use:
 * the host name is resolved here, not by the socket layer; *every* address it resolves to
   must be public (a name with one private address among public ones is refused), and a name
   that does not resolve is refused (the guard fails closed);
+* the special-use names of RFC 6761 are judged without asking DNS: ``*.invalid`` never
+  resolves and ``localhost``/``*.localhost`` are loopback, so both are refused at once (a
+  resolver that cannot reach DNS would otherwise keep the caller waiting for its timeout);
 * the connection is then made to one of the checked addresses, so the name cannot resolve
   elsewhere between the check and the connection (DNS rebinding); TLS still verifies the
   certificate against the host name;
@@ -74,6 +77,20 @@ def _unresolvable(host: str, exc: BaseException) -> TargetRefused:
     )
 
 
+def _special_use(host: str) -> TargetRefused | None:
+    """The refusal of an RFC 6761 special-use name, decided without a lookup (None: ask DNS).
+    The RFC asks resolvers to answer these at once; not every resolver does."""
+    name = host.rstrip(".").lower()
+    if name == "invalid" or name.endswith(".invalid"):
+        return _unresolvable(host, OSError("RFC 6761: .invalid names never resolve"))
+    if name == "localhost" or name.endswith(".localhost"):
+        return TargetRefused(
+            f"{host} is a loopback name (RFC 6761): this hub refuses private or loopback "
+            f"targets ({SETTING})"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class TargetGuard:
     """Which addresses outbound connections may reach (all, unless ``forbid_private``)."""
@@ -85,6 +102,8 @@ class TargetGuard:
         forbidden (the socket layer resolves it), else its checked addresses."""
         if not self.forbid_private:
             return [host]
+        if (special := _special_use(host)) is not None:
+            raise special
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError, ValueError) as exc:
@@ -94,6 +113,8 @@ class TargetGuard:
     async def addresses_async(self, host: str, port: int, timeout: float | None) -> list[str]:
         if not self.forbid_private:
             return [host]
+        if (special := _special_use(host)) is not None:
+            raise special
         try:
             with anyio.fail_after(timeout):
                 infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
