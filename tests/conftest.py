@@ -110,8 +110,14 @@ def bare_db(
 
 
 @functools.cache
+@functools.cache
 def _head() -> str | None:
-    return migrate.head_revision(Database("sqlite://"))
+    """The migrations' head revision (read from the scripts; the database is not opened)."""
+    database = Database("sqlite://")
+    try:
+        return migrate.head_revision(database)
+    finally:
+        database.dispose()
 
 
 def _at_head(database: Database) -> None:

@@ -58,7 +58,7 @@ def test_stepping_down_and_up_beside_a_busy_writer(tmp_path: Path) -> None:
             assert migrate.current_revision(db) == head
         writer.stdin.close()
         assert writer.wait(timeout=60) == 0
-        assert int(writer.stdout.read()) > 0  # it wrote throughout, and none of it failed
+        assert int(writer.stdout.read()) > 0  # it wrote, and none of its writes failed
     finally:
         writer.kill()
         writer.wait()
