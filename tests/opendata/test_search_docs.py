@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from smartcity.cli.main import app as cli
 from smartcity.opendata.catalogue import tables as t
+from smartcity.opendata.catalogue.access import ANONYMOUS
 from smartcity.opendata.catalogue.service import CatalogueService
 from smartcity.opendata.languages import LANGS
-from smartcity.opendata.search import index
+from smartcity.opendata.search import engine, index
 from smartcity.opendata.search.tables import (
     search_docs,
     search_facet_counts,
@@ -45,6 +46,26 @@ def _check(db: Database, catalogue: CatalogueService) -> None:
                 kept = catalogue.found_packages(conn, live, view)
                 assert kept == catalogue.packages(conn, live, view), (lang, base_url)
                 assert [p["id"] for p in kept] == live
+            # A search reads its page's kept dicts with the page, in its language: the same
+            # texts (a word search and a filtered one: both build the search statement).
+            named = {
+                r.id: r.name
+                for r in conn.execute(
+                    select(t.datasets.c.id, t.datasets.c.name).where(
+                        t.datasets.c.state == "active", t.datasets.c.private.is_(False)
+                    )
+                )
+            }
+            public, word = set(named), min(named.values(), default="").split("-")[0]
+            for fq in (["metadata_modified:[* TO *]"], ["metadata_modified:[* TO *]", word]):
+                request = engine.SearchRequest(fq=fq, rows=1000, lang=lang)
+                found = engine.search(conn, request, ANONYMOUS)
+                assert found.ids and set(found.ids) <= public
+                assert found.docs is not None and set(found.docs) == set(found.ids)
+                assert found.docs == index.kept_docs(conn, found.ids, lang)
+                assert found.docs_in(lang) == found.docs
+                other = next(other for other in LANGS if other != lang)
+                assert found.docs_in(other) is None  # read again in the reader's language
         # Their search rows (0031), which searches build their matches from, are copies of
         # the datasets' own columns; a deleted dataset has none.
         D, R = t.datasets, search_rows

@@ -159,13 +159,18 @@ class CatalogueService:
         ]
 
     def found_packages(
-        self, conn: Connection, ids: Sequence[str], view: View
+        self,
+        conn: Connection,
+        ids: Sequence[str],
+        view: View,
+        docs: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """``packages`` for a search's page: each dataset's dict as the search index keeps it
-        (``dictize.kept_package``), finished with what is not the dataset's own; one read
-        instead of five and no rendering of the dataset's rows. A dataset without a kept
-        dict (not written since migration 0029) is built from its rows."""
-        return self._found(conn, ids, view, {})[0]
+        (``dictize.kept_package``), finished with what is not the dataset's own; no rendering
+        of the dataset's rows. A dataset without a kept dict (not written since migration
+        0029) is built from its rows. ``docs``: the kept dicts, when the search read them with
+        its page (``SearchResult.docs``); else they are read here."""
+        return self._found(conn, ids, view, {}, docs)[0]
 
     def _found(
         self,
@@ -173,37 +178,36 @@ class CatalogueService:
         ids: Sequence[str],
         view: View,
         facet_names: Mapping[str, Sequence[str]],
+        docs: Mapping[str, str] | None,
     ) -> tuple[list[dict[str, Any]], dict[str, list[Row[Any]]]]:
         """``found_packages``, and the organisations and groups that ``facet_names`` name
         ("organization", "groups": a search's facet values) for their titles: read with the
         page's own, one statement for each kind (on PostgreSQL each read is a round trip)."""
-        kept = {i: orjson.loads(doc) for i, doc in index.kept_docs(conn, ids, view.lang).items()}
+        if docs is None:
+            docs = index.kept_docs(conn, ids, view.lang)
+        kept = {i: orjson.loads(doc) for i, doc in docs.items()}
         built: dict[str, dict[str, Any]] = {}
         missing = [i for i in ids if i not in kept]
         if missing:
             built = {p["id"]: p for p in self.packages(conn, missing, view)}
-        named = {
-            "organization": repo.named_rows(
-                conn,
-                t.organisations,
-                (k["owner_org"] for k in kept.values()),
-                facet_names.get("organization", ()),
+        organisations, groups = repo.organisations_and_groups(
+            conn,
+            repo.Named(
+                (k["owner_org"] for k in kept.values()), facet_names.get("organization", ())
             ),
-            "groups": repo.named_rows(
-                conn,
-                t.groups,
-                (g for k in kept.values() for g in k["groups"]),
-                facet_names.get("groups", ()),
+            repo.Named(
+                (g for k in kept.values() for g in k["groups"]), facet_names.get("groups", ())
             ),
-        }
+        )
+        named = {"organization": organisations, "groups": groups}
         if kept:
-            orgs = {r.id: r for r in named["organization"]}
-            groups = {r.id: r for r in named["groups"]}  # in name order
+            orgs = {r.id: r for r in organisations}
+            by_id = {r.id: r for r in groups}  # in name order
             listed = [r["id"] for k in kept.values() for r in k["resources"]]
             active = self.datastore_tables(conn, listed) if listed else set()
             view = View(view.lang, view.base_url, view.licences, frozenset(active))
             for k in kept.values():
-                finish_kept(k, view, organisation=orgs.get(k["owner_org"]), groups=groups)
+                finish_kept(k, view, organisation=orgs.get(k["owner_org"]), groups=by_id)
         page = [kept[i] if i in kept else built[i] for i in ids if i in kept or i in built]
         return page, named
 
@@ -278,10 +282,13 @@ class CatalogueService:
     def current_with_resources(
         self, p: Principal, lang: Any, base_url: str, *, limit: int, offset: int
     ) -> list[dict[str, Any]]:
-        request = engine.SearchRequest(rows=limit, start=offset, sort="metadata_modified desc")
+        request = engine.SearchRequest(
+            rows=limit, start=offset, sort="metadata_modified desc", lang=lang
+        )
         with self.db.read() as conn:
             found = engine.search(conn, request, p)
-            return self.found_packages(conn, found.ids, self.view(conn, lang, base_url))
+            view = self.view(conn, lang, base_url)
+            return self.found_packages(conn, found.ids, view, found.docs_in(view.lang))
 
     def package_search(
         self, p: Principal, base_url: str, request: engine.SearchRequest
@@ -290,7 +297,8 @@ class CatalogueService:
             found = engine.search(conn, request, p)
             view = self.view(conn, request.lang, base_url)
             names = {f: [value for value, _ in found.facets.get(f, [])] for f in TITLED}
-            results, named = self._found(conn, found.ids, view, names)
+            docs = found.docs_in(view.lang)
+            results, named = self._found(conn, found.ids, view, names, docs)
         titles = _facet_titles(found.facets, view, named)
         facets = {f: dict(items) for f, items in found.facets.items()}
         search_facets = {

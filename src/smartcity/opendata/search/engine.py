@@ -92,6 +92,14 @@ class SearchResult:
     ids: list[str]
     facets: dict[str, list[tuple[str, int]]]
     sort: str
+    lang: Lang = "en"
+    # The page's kept package dicts in ``lang`` (JSON text) by id, when the search read them
+    # with the page (a dataset not indexed since migration 0029 has none); None: not read.
+    docs: dict[str, str] | None = None
+
+    def docs_in(self, lang: str) -> dict[str, str] | None:
+        """The page's kept dicts if they are in ``lang`` (else None: read them)."""
+        return self.docs if lang == self.lang else None
 
 
 def _time(text_value: str, field_name: str) -> int | None:
@@ -400,11 +408,14 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
 
     count = 0
     placed: list[tuple[int, str]] = []
+    docs: dict[str, str] = {}
     kept = ""
     own: Counter[tuple[str, str]] = Counter()
-    for kind, a, n in answered:
+    for kind, a, n, doc in answered:
         if kind == 0:
             placed.append((n, a))
+            if doc is not None:
+                docs[a] = doc
         elif kind == 1:
             count = n
         elif kind == 2:
@@ -416,7 +427,7 @@ def search(conn: Connection, request: SearchRequest, principal: Principal) -> Se
     if fields:
         counted = chain(_count_kept(kept, fields), ((f, v, n) for (f, v), n in own.items()))
         facets = _facets(request, counted)
-    return SearchResult(count, ids, facets, sort)
+    return SearchResult(count, ids, facets, sort, request.lang, docs)
 
 
 def _relevance(

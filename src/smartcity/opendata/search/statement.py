@@ -29,7 +29,7 @@ from smartcity.opendata.catalogue import tables as t
 from smartcity.opendata.errors import SearchQueryError
 from smartcity.opendata.languages import Lang
 from smartcity.opendata.search import index
-from smartcity.opendata.search.tables import search_postings, search_rows
+from smartcity.opendata.search.tables import search_docs, search_postings, search_rows
 
 D = t.datasets
 P = search_postings
@@ -145,9 +145,10 @@ def statement(
     fields: list[str],
     paged: bool,
 ) -> Any:
-    """One statement, three kinds of row: 0, the page (id and its place; its size and offset
-    bound as ``page_rows`` and ``page_start``); 1, the count; 2, the matches' kept facet
-    values in one text, and 3+, their ``index.OWN`` columns when those facets are asked for.
+    """One statement, three kinds of row: 0, the page (id, its place and its kept package
+    dict in ``lang``, or NULL; its size and offset bound as ``page_rows`` and
+    ``page_start``); 1, the count; 2, the matches' kept facet values in one text, and 3+,
+    their ``index.OWN`` columns when those facets are asked for.
 
     The match set is built once (a CTE): the page, the count and every facet read it. A
     CTE read more than once is materialised by PostgreSQL (12+) and SQLite (3.35+), so the
@@ -168,8 +169,10 @@ def statement(
     m = matches.c
     keys = Keys(m.id, m.modified_at, m.created_at, m.name, m.title, m.score if has_text else None)
     ordered = order(sort, keys)
-    parts: list[Select[Any, Any, Any]] = [
-        select(literal(1).label("kind"), null().label("a"), func.count()).select_from(matches)
+    parts: list[Select[Any, Any, Any, Any]] = [
+        select(
+            literal(1).label("kind"), null().label("a"), func.count(), null().label("doc")
+        ).select_from(matches)
     ]
     if paged:
         # The page is cut from the matches by ORDER BY ... LIMIT, which both databases do as
@@ -187,7 +190,12 @@ def statement(
             p.id, p.modified_at, p.created_at, p.name, p.title, p.score if has_text else None
         )
         place = func.row_number().over(order_by=order(sort, in_page))
-        parts.append(select(literal(0), p.id, place))
+        # The page's kept package dicts come with it (``index.kept_docs`` read them after the
+        # search, one more round trip of the page's five; waiting on them was a sixth of
+        # ``package_search`` on PostgreSQL under load, by py-spy).
+        k = search_docs
+        with_docs = page.outerjoin(k, and_(k.c.dataset_id == p.id, k.c.lang == literal(lang)))
+        parts.append(select(literal(0), p.id, place, k.c.doc).select_from(with_docs))
     if fields:
         # The matches' facet values as kept in their rows (migration 0027), counted by
         # ``search``: the rows are already read, where counting them in SQL sought each
@@ -197,10 +205,12 @@ def statement(
         # with the separator that already parts a match's entries: one row to fetch where a
         # row per match cost more to fetch and unpack than to count (1,374 matches: ~10 % of
         # a word search's time on SQLite, by py-spy).
-        parts.append(select(literal(2), func.aggregate_strings(m.facets, index.ENTRY), null()))
+        parts.append(
+            select(literal(2), func.aggregate_strings(m.facets, index.ENTRY), null(), null())
+        )
         # The facets that are a match's own column (``index.OWN``), when asked for.
         parts.extend(
-            select(literal(3 + i), m[name], null())
+            select(literal(3 + i), m[name], null(), null())
             for i, name in enumerate(index.OWN)
             if name in fields
         )
