@@ -182,7 +182,7 @@ class CatalogueService:
     ) -> tuple[list[dict[str, Any]], dict[str, list[Row[Any]]]]:
         """``found_packages``, and the organisations and groups that ``facet_names`` name
         ("organization", "groups": a search's facet values) for their titles: read with the
-        page's own, one statement for each kind (on PostgreSQL each read is a round trip)."""
+        page's own, in one statement (on PostgreSQL each read is a round trip)."""
         if docs is None:
             docs = index.kept_docs(conn, ids, view.lang)
         kept = {i: orjson.loads(doc) for i, doc in docs.items()}
