@@ -110,7 +110,6 @@ def bare_db(
 
 
 @functools.cache
-@functools.cache
 def _head() -> str | None:
     """The migrations' head revision (read from the scripts; the database is not opened)."""
     database = Database("sqlite://")

@@ -169,13 +169,14 @@ def test_special_use_names_are_refused_without_asking_dns(
     host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CI found this: with no DNS reachable, resolving ``nonexistent.invalid`` took longer
-    than the 5 s allowed, and the guard answered with a timeout instead of a refusal. The
-    lookup here stands in for that resolver (no unreachable DNS server can be made here)."""
+    than the 5 s allowed, and the guard answered with a timeout instead of a refusal. A
+    resolver that fails the test when asked stands in for it (no unreachable DNS server can
+    be made here)."""
 
-    def hanging_resolver(*args: Any, **kwargs: Any) -> Any:
+    def asked_resolver(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"asked DNS for {args[0]}")
 
-    monkeypatch.setattr("socket.getaddrinfo", hanging_resolver)
+    monkeypatch.setattr("socket.getaddrinfo", asked_resolver)
     with pytest.raises(TargetRefused, match=SETTING):
         FORBID.addresses(host, 80)
     with pytest.raises(TargetRefused, match=SETTING):
