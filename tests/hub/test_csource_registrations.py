@@ -202,6 +202,32 @@ def test_query_by_properties_place_and_time(client: TestClient) -> None:
         assert response.json()["type"].endswith("BadRequestData")
 
 
+def test_query_by_scope(client: TestClient) -> None:
+    """scopeQ on the registrations' ``scope`` (the v1.8.1 OpenAPI's queryCSR), with the scope
+    query language of entity queries: it was accepted and ignored, every registration found."""
+    kowloon = registration(id="urn:ngsi-ld:ContextSourceRegistration:kln",
+                           scope=["/HK/Kowloon/TST", "/TD"])  # fmt: skip
+    island = registration(id="urn:ngsi-ld:ContextSourceRegistration:hki", scope="/HK/Island")
+    bare = registration(id="urn:ngsi-ld:ContextSourceRegistration:none")
+    for body in (kowloon, island, bare):
+        assert client.post(BASE, json=body).status_code == 201
+
+    def ids(scope_q: str) -> list[str]:
+        response = client.get(BASE, params={"scopeQ": scope_q})
+        assert response.status_code == 200, response.text
+        return sorted(r["id"].rsplit(":", 1)[1] for r in response.json())
+
+    assert ids("/HK/#") == ["hki", "kln"]
+    assert ids("/HK/+/TST") == ["kln"]
+    assert ids("/HK/Island") == ["hki"]
+    assert ids("/HK/Island|/TD") == ["hki", "kln"]
+    assert ids("/HK/#;/TD") == ["kln"]
+    assert ids("/EPD") == []
+    response = client.get(BASE, params={"scopeQ": "/HK//x"})
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("BadRequestData")
+
+
 def test_patch_and_delete(client: TestClient) -> None:
     location = client.post(BASE, json=registration()).headers["Location"]
     patched = client.patch(location, json={"mode": "auxiliary", "management": {"timeout": 500}})

@@ -429,8 +429,10 @@ class EntityService:
             tenant, doc["id"], lambda old, iso: (documents.replace_doc(old, doc, iso), doc["attrs"])
         )
 
-    def merge(self, tenant: str, doc: Doc) -> None:
-        """Merge-patch an entity (PATCH /entities/{id}); urn:ngsi-ld:null deletes."""
+    def merge(self, tenant: str, doc: Doc, *, observed_at: str | None = None) -> None:
+        """Merge-patch an entity (PATCH /entities/{id}); urn:ngsi-ld:null deletes. An
+        ``observed_at`` (the ``observedAt`` parameter) becomes the observedAt of each merged
+        instance that had one before and is given none (clause 5.6.17)."""
 
         def apply(old: Doc, iso: str) -> tuple[Doc, dict[str, list[Instance]]]:
             new = documents.clone(old)
@@ -452,6 +454,13 @@ class EntityService:
                         if current
                         else without_nulls(inst)
                     )
+                    if (
+                        observed_at
+                        and current
+                        and "observedAt" in current
+                        and "observedAt" not in inst
+                    ):
+                        merged["observedAt"] = observed_at
                     documents.stamp([merged], iso, [current] if current else None)
                     new["attrs"].setdefault(iri, [])
                     documents.put_instances(new["attrs"][iri], [merged])

@@ -121,8 +121,9 @@ async def query_registrations(
     count: str | None = None,
     options: str | None = None,
     local: str | None = None,
-    # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
     scopeQ: str | None = None,
+    # in the v1.8.1 OpenAPI, without effect here: registrations are not rendered as GeoJSON,
+    # and hold no LanguageProperty (docs/conformance.md)
     geometryProperty: str | None = None,
     lang: str | None = None,
 ) -> Response:
@@ -135,14 +136,14 @@ async def query_registrations(
         q=q, csf=csf, georel=georel, geometry=geometry, coordinates=coordinates,
         geoproperty=geoproperty, timerel=timerel, timeAt=timeAt, endTimeAt=endTimeAt,
         timeproperty=timeproperty, max_q_length=limits.max_q_length,
-        max_points=limits.max_geometry_points,
+        max_points=limits.max_geometry_points, scopeQ=scopeQ,
     )  # fmt: skip
     wanted = wanted_of(ctx, id=id, type=type, idPattern=idPattern, attrs=attrs)
     if not (wanted.types or wanted.attrs or wanted.ids or wanted.id_pattern or flt):
         # Clause 5.10.2.4: a registration query says what it is looking for.
         raise BadRequestData(
-            "query registrations by type, attrs, id, idPattern, q, csf, a geo-query or a "
-            "temporal query, e.g. ?type=Road"
+            "query registrations by type, attrs, id, idPattern, q, csf, scopeQ, a geo-query "
+            "or a temporal query, e.g. ?type=Road"
         )
     page = page_of(limits, limit, offset, count)
     found, total = await run_in_threadpool(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 from fastapi import Request
@@ -79,6 +80,19 @@ def parse_options(options: str | None, allowed: set[str]) -> set[str]:
             + ", ".join(sorted(allowed))
         )
     return found
+
+
+# One BCP 47 language tag (RFC 5646's shape, not its registry), or JSON-LD's "@none".
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*|@none")
+
+
+def language_tag(value: str) -> str:
+    """The ``lang`` of a write: the one language a simplified LanguageProperty text is in."""
+    if not _LANGUAGE_TAG.fullmatch(value):
+        raise BadRequestData(
+            f"lang {value!r} is not a language tag; give one, such as en, zh-Hant or zh-Hans"
+        )
+    return value
 
 
 def int_param(value: str | None, name: str, default: int, *, low: int, high: int) -> int:

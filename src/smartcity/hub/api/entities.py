@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smartcity.hub import linking
 from smartcity.hub.api import cached, entity_maps
-from smartcity.hub.api.deps import parse_options
+from smartcity.hub.api.deps import language_tag, parse_options
 from smartcity.hub.api.negotiation import (
     GEOJSON,
     OBJECT_BODY,
@@ -41,6 +41,8 @@ from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.forwarding import entity_path, with_warnings
 from smartcity.hub.geojson import to_feature, to_feature_collection
 from smartcity.hub.service import UpdateResult
+from smartcity.hub.simplified_input import normalized_fragment
+from smartcity.hub.timeutil import parse_datetime_us
 from smartcity.hub.types_expr import parse_type_selection
 
 router = APIRouter(tags=["Context Information"])
@@ -59,7 +61,8 @@ def _format(options: set[str], fmt: str | None) -> str:
     return "normalized"
 
 
-VIEW_OPTIONS = {"keyValues", "simplified", "concise", "normalized", "sysAttrs"}
+REPRESENTATIONS = {"keyValues", "simplified", "concise", "normalized"}
+VIEW_OPTIONS = REPRESENTATIONS | {"sysAttrs"}
 
 
 def _created(entity_id: str) -> Response:
@@ -400,28 +403,42 @@ async def merge_entity(
     entityId: str,
     _type: EntityTypeHint,
     options: str | None = None,
-    # in the v1.8.1 OpenAPI, not acted upon (docs/conformance.md)
     observedAt: str | None = None,
     format: str | None = None,
     lang: str | None = None,
 ) -> Response:
+    """Merge-patch the entity (clause 5.6.17). With ``format=keyValues`` (or the deprecated
+    ``options=keyValues``) the fragment is simplified: each value is read as the value of the
+    existing attribute of that name (hub/simplified_input.py), a LanguageProperty's text in
+    ``lang``. ``observedAt`` stamps the merged attributes that had an observedAt and are
+    given none."""
     h, tenant = call.hub, call.tenant
     check_uri(entityId, "entity id")
-    parse_options(options, {"noOverwrite", "replace", "update"})
+    opts = parse_options(options, {"noOverwrite", "replace", "update"} | REPRESENTATIONS)
+    fmt = _format(opts, format)
+    if observedAt is not None:
+        parse_datetime_us(observedAt, field="observedAt")
+    language = language_tag(lang) if lang is not None else None
     decoded = await decode(call.request, h.contexts, h.settings.limits, allow_merge_patch=True)
     body = decoded.body
     if not isinstance(body, dict):
         raise BadRequestData("the merge patch must be a JSON object")
     if body.get("id", entityId) != entityId:
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
+    if fmt == "keyValues":
+        try:
+            current: Doc | None = await h.entities.get_async(tenant, entityId)
+        except ResourceNotFound:  # (held by a registered source, or nowhere: said below)
+            current = None
+        body = normalized_fragment(body, current, decoded.active, language)
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
     answer = await _distributed_entity_write(
         call, "mergeEntity", "PATCH", entityId, body, doc, decoded.active,
-        lambda part: h.entities.merge(tenant, part),
+        lambda part: h.entities.merge(tenant, part, observed_at=observedAt),
     )  # fmt: skip
     if answer is not None:
         return answer
-    await run_in_threadpool(h.entities.merge, tenant, doc)
+    await run_in_threadpool(lambda: h.entities.merge(tenant, doc, observed_at=observedAt))
     return Response(status_code=204)
 
 

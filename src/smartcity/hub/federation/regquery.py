@@ -2,7 +2,7 @@
 ``csf`` on the registration's Context Source properties, a geo-query on its ``location``
 (or ``observationSpace`` / ``operationSpace`` as ``geoproperty``), and a temporal query on its
 ``observationInterval`` (``timeproperty`` observedAt, the default) or ``managementInterval``
-(createdAt / modifiedAt).
+(createdAt / modifiedAt), and ``scopeQ`` on the registration's ``scope`` (as on entities).
 
 ``q`` and ``csf`` are evaluated alike, by the q language of entity queries (query.qeval),
 against a view of the registration as an entity whose Properties are its additional Context
@@ -21,6 +21,7 @@ from smartcity.hub.federation.model import PROPERTIES
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.query import geo, qeval
 from smartcity.hub.query.qlang import QNode, parse_q
+from smartcity.hub.query.scope import ScopeNode, parse_scope_q, scope_matches
 from smartcity.hub.timeutil import parse_datetime_us
 
 Doc = dict[str, Any]
@@ -62,9 +63,10 @@ class Filter:
     geo: geo.GeoQuery | None = None
     geo_member: str = "location"
     temporal: Temporal | None = None
+    scope: ScopeNode | None = None
 
     def __bool__(self) -> bool:
-        return any(x is not None for x in (self.q, self.csf, self.geo, self.temporal))
+        return any(x is not None for x in (self.q, self.csf, self.geo, self.temporal, self.scope))
 
 
 def parse_filter(
@@ -81,6 +83,7 @@ def parse_filter(
     timeproperty: str | None,
     max_q_length: int,
     max_points: int,
+    scopeQ: str | None = None,
 ) -> Filter:
     """Validate the parameters (400 BadRequestData for what is wrong)."""
     member = geoproperty or "location"
@@ -95,6 +98,7 @@ def parse_filter(
         geo=geo_query,
         geo_member=member,
         temporal=_temporal(timerel, timeAt, endTimeAt, timeproperty),
+        scope=parse_scope_q(scopeQ) if scopeQ is not None else None,
     )
 
 
@@ -147,6 +151,8 @@ def passes(doc: Doc, flt: Filter, ctx: ActiveContext) -> bool:
         for node in (flt.q, flt.csf):
             if node is not None and not qeval.matches(node, view, ctx.expand):
                 return False
+    if flt.scope is not None and not scope_matches(flt.scope, doc.get("scope")):
+        return False
     if flt.geo is not None:
         shape = doc.get(flt.geo_member)
         if not isinstance(shape, dict) or not geo.matches(flt.geo, shape):
