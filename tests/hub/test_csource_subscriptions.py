@@ -178,7 +178,22 @@ def test_crud_and_validation(hub_client: TestClient, receiver: Receiver) -> None
     assert client.get(location).status_code == 404
 
     for bad, needle in [
-        ({"q": "intensity>5"}, "q on registration subscriptions"),
+        ({"q": "intensity>"}, "q"),
+        ({"csf": "mode=="}, "csf"),
+        ({"csf": 3}, "csf must be a string"),
+        ({"scopeQ": "/HK//x"}, "scope"),
+        (
+            {
+                "geoQ": {
+                    "georel": "within",
+                    "geometry": "Point",
+                    "coordinates": [1, 2],
+                    "geoproperty": "parkingArea",
+                }
+            },
+            "geoQ.geoproperty",
+        ),
+        ({"temporalQ": {"timerel": "after", "timeAt": "2026-01-01T00:00:00Z"}}, "temporalQ"),
         ({"timeInterval": 10}, "periodic"),
         ({"type": "Registration"}, "type 'Subscription'"),
         ({"notification": {"endpoint": {"uri": "gopher://x"}}}, "http"),
@@ -187,3 +202,60 @@ def test_crud_and_validation(hub_client: TestClient, receiver: Receiver) -> None
         response = client.post(CSUBS, json={**subscription(receiver), **bad})
         assert response.status_code == 400, (bad, response.text)
         assert needle in response.json()["detail"], (bad, response.json())
+
+
+def test_q_csf_geoq_and_scopeq_narrow_what_is_notified(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    """The subscription's filters, on the registration before and after each change, as a
+    registration query applies them (they were refused with 400 before)."""
+    client = hub_client
+    box = [[[114.1, 22.2], [114.2, 22.2], [114.2, 22.4], [114.1, 22.4], [114.1, 22.2]]]
+    sub = subscription(
+        receiver,
+        q='department=="TD"',
+        csf='mode=="inclusive"',
+        geoQ={"georel": "within", "geometry": "Polygon", "coordinates": box},
+        scopeQ="/HK/#",
+    )
+    made = client.post(CSUBS, json=sub)
+    assert made.status_code == 201, made.text
+    got = client.get(made.headers["Location"]).json()
+    assert (got["q"], got["csf"], got["scopeQ"]) == ('department=="TD"', 'mode=="inclusive"',
+                                                     "/HK/#")  # fmt: skip
+    assert got["geoQ"]["geoproperty"] == "location" and "csfNames" not in got
+
+    tst = {"type": "Point", "coordinates": [114.17, 22.30]}  # inside the box
+    tko = {"type": "Point", "coordinates": [114.26, 22.31]}  # outside it
+    for reg_id, extra in [
+        ("epd", {"department": "EPD", "location": tst, "scope": "/HK/Kowloon"}),
+        ("far", {"department": "TD", "location": tko, "scope": "/HK/Kowloon"}),
+        ("aux", {"department": "TD", "location": tst, "scope": "/HK", "mode": "auxiliary"}),
+        ("noscope", {"department": "TD", "location": tst}),
+        ("td", {"department": "TD", "location": tst, "scope": "/HK/Kowloon"}),
+    ]:
+        assert client.post(CSR, json=registration(reg_id, **extra)).status_code == 201
+    first = receiver.wait(1)[0]
+    assert [r["id"].rsplit(":", 1)[1] for r in first["data"]] == ["td"]
+    time.sleep(0.3)
+    assert len(receiver.bodies) == 1  # none of the four others passed every filter
+
+    # The source moves out of the box: it no longer matches.
+    location = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:td"
+    assert client.patch(location, json={"location": tko}).status_code == 204
+    assert receiver.wait(2)[1]["triggerReason"] == "noLongerMatching"
+    # Another source comes into line with every filter.
+    far = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:far"
+    assert client.patch(far, json={"location": tst}).status_code == 204
+    changed = receiver.wait(3)[2]
+    assert changed["triggerReason"] == "newlyMatching"
+    assert changed["data"][0]["id"].endswith(":far")
+
+    # csf removed by PATCH: the auxiliary source (now changed) is notified
+    assert (
+        client.patch(made.headers["Location"], json={"csf": "urn:ngsi-ld:null"}).status_code == 204
+    )
+    assert "csf" not in client.get(made.headers["Location"]).json()
+    aux = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:aux"
+    assert client.patch(aux, json={"scope": "/HK/Island"}).status_code == 204
+    assert receiver.wait(4)[3]["data"][0]["id"].endswith(":aux")

@@ -152,7 +152,7 @@ async def query_registrations(
             wanted,
             limit=page.limit,
             offset=page.offset,
-            keep=(lambda doc: passes(doc, flt, ctx)) if flt else None,
+            keep=(lambda doc: passes(doc, flt, ctx.expand)) if flt else None,
         )
     )
     body = [_render(fed, tenant, d, ctx, sys_attrs) for d in found]
@@ -231,6 +231,8 @@ def _render_csub(doc: dict[str, Any], stats: dict[str, Any], ctx: ActiveContext,
                  sys_attrs: bool) -> dict[str, Any]:  # fmt: skip
     out = render_subscription(doc, stats, ctx, sys_attrs=sys_attrs, now_us=now_us())
     out.pop("notificationTrigger", None)  # entity triggers; see csubs.UNSUPPORTED
+    if "csf" in doc:
+        out["csf"] = doc["csf"]
     return out
 
 

@@ -5,7 +5,11 @@ The payload is a Subscription like those on entities (same parser, same stored l
 ``hub.subscriptions.model``) minus the members that only make sense for entities. A
 registration subscription matches a registration when one of its entity selectors could
 overlap the registration's information (``matching``) and, with watchedAttributes, when the
-registration names one of them or names none (it then offers every attribute).
+registration names one of them or names none (it then offers every attribute). ``q``, ``csf``,
+``geoQ`` and ``scopeQ`` then narrow it as they narrow a registration query (``regquery``): q and
+csf on the registration's Context Source properties and simple members, geoQ on its
+``location`` (or ``observationSpace`` / ``operationSpace`` as ``geoproperty``), scopeQ on its
+``scope``; a change is judged on the registration before and after it, as for entities.
 
 Durable like entity notifications: the change hook runs inside the registration's write
 transaction and writes one ``csource_outbox`` row per matching subscription; the notifier
@@ -22,11 +26,22 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smartcity.config import Limits
+from smartcity.hub.entity import NULL_URI
 from smartcity.hub.errors import AlreadyExists, BadRequestData, Conflict, ResourceNotFound
+from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.matching import Wanted, registration_matches
 from smartcity.hub.federation.model import Doc
+from smartcity.hub.federation.regquery import Filter, passes
 from smartcity.hub.jsonld import ActiveContext
-from smartcity.hub.subscriptions.model import apply_fragment, parse_subscription, status_of
+from smartcity.hub.query.geo import parse_geo_query
+from smartcity.hub.query.qlang import parse_q
+from smartcity.hub.query.scope import parse_scope_q
+from smartcity.hub.subscriptions.model import (
+    apply_fragment,
+    parse_subscription,
+    q_names,
+    status_of,
+)
 from smartcity.hub.subscriptions.service import STAT_COLUMNS  # the same status columns
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage import schema
@@ -38,10 +53,6 @@ R = schema.csource_registrations
 
 # Members of entity subscriptions that this hub does not offer on registration subscriptions.
 UNSUPPORTED = {
-    "q": "q on registration subscriptions is not supported by this hub",
-    "geoQ": "geoQ on registration subscriptions is not supported by this hub",
-    "scopeQ": "scopeQ on registration subscriptions is not supported by this hub",
-    "csf": "csf on registration subscriptions is not supported by this hub",
     "temporalQ": "temporalQ on registration subscriptions is not supported by this hub",
     "timeInterval": "periodic (timeInterval) registration subscriptions are not supported",
     "throttling": "throttling on registration subscriptions is not supported",
@@ -54,24 +65,88 @@ UNSUPPORTED = {
 def _check_members(payload: Any) -> None:
     if isinstance(payload, dict):
         for key in payload:
-            if key in UNSUPPORTED and payload[key] != "urn:ngsi-ld:null":
+            if key in UNSUPPORTED and payload[key] != NULL_URI:
                 raise BadRequestData(UNSUPPORTED[key])
+
+
+# A registration's geometries, by the IRI a geoQ's geoproperty expands to (core @context terms).
+_GEO_MEMBERS = {
+    f"https://uri.etsi.org/ngsi-ld/{name}": name
+    for name in ("location", "observationSpace", "operationSpace")
+}
+
+
+def _split_csf(payload: Any) -> tuple[Any, str | None]:
+    """The payload without ``csf`` (the entity subscriptions' parser refuses it), and csf."""
+    if not isinstance(payload, dict) or "csf" not in payload:
+        return payload, None
+    rest = {k: v for k, v in payload.items() if k != "csf"}
+    text = payload["csf"]
+    if text != NULL_URI and not isinstance(text, str):
+        raise BadRequestData("csf must be a string in the query language of q")
+    return rest, text
+
+
+def _with_csf(doc: Doc, text: str | None, ctx: ActiveContext) -> Doc:
+    if text == NULL_URI:
+        doc.pop("csf", None)
+        doc.pop("csfNames", None)
+    elif text is not None:
+        parse_csf(text)
+        doc["csf"] = text
+        doc["csfNames"] = q_names(text, ctx)
+    geo = doc.get("geoQ")
+    if geo is not None and geo["geoproperty"] not in _GEO_MEMBERS:
+        raise BadRequestData(
+            "geoQ.geoproperty on a registration subscription is location, observationSpace "
+            f"or operationSpace, got {ctx.compact(geo['geoproperty'])!r}"
+        )
+    return doc
 
 
 def parse_csub(payload: Any, ctx: ActiveContext, *, context: Any, limits: Limits) -> Doc:
     """Validate a Create Context Source Registration Subscription payload (clause 5.11.2)."""
     _check_members(payload)
-    return parse_subscription(payload, ctx, context=context, limits=limits, now_us=now_us())
+    payload, csf = _split_csf(payload)
+    doc = parse_subscription(payload, ctx, context=context, limits=limits, now_us=now_us())
+    return _with_csf(doc, csf, ctx)
 
 
 def patch_csub(old: Doc, fragment: Any, ctx: ActiveContext, *, context: Any,
                limits: Limits) -> Doc:  # fmt: skip
     _check_members(fragment)
-    return apply_fragment(old, fragment, ctx, context=context, limits=limits, now_us=now_us())
+    fragment, csf = _split_csf(fragment)
+    if csf is not None and not fragment:  # csf alone changes
+        doc = {**old, "modifiedAt": iso_from_us(now_us())}
+    else:
+        doc = apply_fragment(old, fragment, ctx, context=context, limits=limits, now_us=now_us())
+    return _with_csf(doc, csf, ctx)
+
+
+def _filter_of(sub: Doc) -> tuple[Filter, dict[str, str]]:
+    """The subscription's q, csf, geoQ and scopeQ as a registration query's filter, and the
+    IRIs their names expanded to when the subscription was stored."""
+    geo = sub.get("geoQ")
+    geo_query = (
+        parse_geo_query(geo["georel"], geo["geometry"], geo["coordinates"], None, max_points=10**9)
+        if geo
+        else None
+    )
+    flt = Filter(
+        q=parse_q(sub["q"], max_length=len(sub["q"]) + 1) if "q" in sub else None,
+        csf=parse_q(sub["csf"], max_length=len(sub["csf"]) + 1) if "csf" in sub else None,
+        geo=geo_query,
+        geo_member=_GEO_MEMBERS.get(geo["geoproperty"], "location") if geo else "location",
+        scope=parse_scope_q(sub["scopeQ"]) if "scopeQ" in sub else None,
+    )
+    return flt, {**sub.get("qNames", {}), **sub.get("csfNames", {})}
 
 
 def csub_matches(sub: Doc, registration: Doc) -> bool:
     """Whether a registration is one the subscription is about (see the module docstring)."""
+    flt, names = _filter_of(sub)
+    if flt and not passes(registration, flt, lambda name: names.get(name, name)):
+        return False
     watched = sub.get("watchedAttributes")
     selectors = sub.get("entities")
     if not selectors:

@@ -13,12 +13,12 @@ and its simple members (``registrationName``, ``description``, ``endpoint``, ``m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from smartcity.hub.errors import BadRequestData
 from smartcity.hub.federation.model import PROPERTIES
-from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.query import geo, qeval
 from smartcity.hub.query.qlang import QNode, parse_q
 from smartcity.hub.query.scope import ScopeNode, parse_scope_q, scope_matches
@@ -129,14 +129,15 @@ def _temporal(timerel: str | None, time_at: str | None, end_time_at: str | None,
     return Temporal(timerel, start, end, _TIME_MEMBERS[name])
 
 
-def as_entity(doc: Doc, ctx: ActiveContext) -> Doc:
-    """The registration as an entity of Properties, for q and csf."""
+def as_entity(doc: Doc, expand: Callable[[str], str]) -> Doc:
+    """The registration as an entity of Properties, for q and csf; its simple members are
+    named by ``expand`` (the one q's names are expanded by)."""
     attrs: dict[str, list[Doc]] = {}
     for key in _SIMPLE:
         if key in doc:
-            attrs[ctx.expand(key)] = [{"type": "Property", "value": doc[key]}]
+            attrs[expand(key)] = [{"type": "Property", "value": doc[key]}]
     if "mode" not in doc:
-        attrs[ctx.expand("mode")] = [{"type": "Property", "value": "inclusive"}]
+        attrs[expand("mode")] = [{"type": "Property", "value": "inclusive"}]
     for iri, value in doc.get(PROPERTIES, {}).items():
         if isinstance(value, dict) and ("value" in value or "object" in value):
             attrs[iri] = [value]
@@ -145,11 +146,13 @@ def as_entity(doc: Doc, ctx: ActiveContext) -> Doc:
     return {"id": doc["id"], "type": ["ContextSourceRegistration"], "attrs": attrs}
 
 
-def passes(doc: Doc, flt: Filter, ctx: ActiveContext) -> bool:
+def passes(doc: Doc, flt: Filter, expand: Callable[[str], str]) -> bool:
+    """Whether the registration passes the filter; ``expand`` gives the IRI of a name of q or
+    csf (a query's @context, or the names a subscription's context expanded when stored)."""
     if flt.q is not None or flt.csf is not None:
-        view = as_entity(doc, ctx)
+        view = as_entity(doc, expand)
         for node in (flt.q, flt.csf):
-            if node is not None and not qeval.matches(node, view, ctx.expand):
+            if node is not None and not qeval.matches(node, view, expand):
                 return False
     if flt.scope is not None and not scope_matches(flt.scope, doc.get("scope")):
         return False

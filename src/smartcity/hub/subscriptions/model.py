@@ -414,7 +414,7 @@ class _Parser:
         return out
 
 
-def _q_names(text: str, ctx: ActiveContext) -> dict[str, str]:
+def q_names(text: str, ctx: ActiveContext) -> dict[str, str]:
     """Expand every attribute name and string literal of q (see the module docstring)."""
     from smartcity.hub.query.qlang import (
         INSTANCE_MEMBERS,
@@ -521,7 +521,7 @@ def _finish(doc: Doc, ctx: ActiveContext, *, q_changed: bool) -> None:
     if "q" not in doc:
         doc.pop("qNames", None)
     elif q_changed:
-        doc["qNames"] = _q_names(doc["q"], ctx)
+        doc["qNames"] = q_names(doc["q"], ctx)
 
 
 def parse_subscription(
