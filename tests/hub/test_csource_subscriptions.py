@@ -193,7 +193,10 @@ def test_crud_and_validation(hub_client: TestClient, receiver: Receiver) -> None
             },
             "geoQ.geoproperty",
         ),
-        ({"temporalQ": {"timerel": "after", "timeAt": "2026-01-01T00:00:00Z"}}, "temporalQ"),
+        ({"temporalQ": {"timerel": "after"}}, "timeAt"),
+        ({"temporalQ": {"timerel": "whenever", "timeAt": "2026-01-01T00:00:00Z"}}, "timerel"),
+        ({"temporalQ": {"timerel": "after", "timeAt": "soon"}}, "timeAt"),
+        ({"temporalQ": "after"}, "temporalQ must be an object"),
         ({"timeInterval": 10}, "periodic"),
         ({"type": "Registration"}, "type 'Subscription'"),
         ({"notification": {"endpoint": {"uri": "gopher://x"}}}, "http"),
@@ -259,3 +262,29 @@ def test_q_csf_geoq_and_scopeq_narrow_what_is_notified(
     aux = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:aux"
     assert client.patch(aux, json={"scope": "/HK/Island"}).status_code == 204
     assert receiver.wait(4)[3]["data"][0]["id"].endswith(":aux")
+
+
+def test_temporal_q_selects_by_the_registration_interval(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    """temporalQ (clause 5.2.21) on the registrations' observationInterval, as timerel on a
+    registration query: only the sources whose data covers the period are notified."""
+    client = hub_client
+    sub = subscription(receiver, temporalQ={"timerel": "after", "timeAt": "2026-07-01T00:00:00Z"})
+    made = client.post(CSUBS, json=sub)
+    assert made.status_code == 201, made.text
+    assert client.get(made.headers["Location"]).json()["temporalQ"] == sub["temporalQ"]
+    first_half = {"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-06-30T00:00:00Z"}
+    ongoing = {"startAt": "2026-01-01T00:00:00Z"}
+    for reg_id, interval in [("old", first_half), ("live", ongoing)]:
+        body = registration(reg_id, observationInterval=interval)
+        assert client.post(CSR, json=body).status_code == 201
+    first = receiver.wait(1)[0]
+    assert [r["id"].rsplit(":", 1)[1] for r in first["data"]] == ["live"]
+    # removed by PATCH: every matching source is notified again
+    patched = client.patch(made.headers["Location"], json={"temporalQ": "urn:ngsi-ld:null"})
+    assert patched.status_code == 204
+    assert "temporalQ" not in client.get(made.headers["Location"]).json()
+    old = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:old"
+    assert client.patch(old, json={"registrationName": "TD 2026 H1"}).status_code == 204
+    assert receiver.wait(2)[1]["data"][0]["id"].endswith(":old")

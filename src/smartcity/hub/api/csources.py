@@ -231,8 +231,9 @@ def _render_csub(doc: dict[str, Any], stats: dict[str, Any], ctx: ActiveContext,
                  sys_attrs: bool) -> dict[str, Any]:  # fmt: skip
     out = render_subscription(doc, stats, ctx, sys_attrs=sys_attrs, now_us=now_us())
     out.pop("notificationTrigger", None)  # entity triggers; see csubs.UNSUPPORTED
-    if "csf" in doc:
-        out["csf"] = doc["csf"]
+    for key in ("csf", "temporalQ"):  # (members of registration subscriptions only)
+        if key in doc:
+            out[key] = doc[key]
     return out
 
 

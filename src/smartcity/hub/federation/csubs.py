@@ -6,10 +6,11 @@ The payload is a Subscription like those on entities (same parser, same stored l
 registration subscription matches a registration when one of its entity selectors could
 overlap the registration's information (``matching``) and, with watchedAttributes, when the
 registration names one of them or names none (it then offers every attribute). ``q``, ``csf``,
-``geoQ`` and ``scopeQ`` then narrow it as they narrow a registration query (``regquery``): q and
-csf on the registration's Context Source properties and simple members, geoQ on its
-``location`` (or ``observationSpace`` / ``operationSpace`` as ``geoproperty``), scopeQ on its
-``scope``; a change is judged on the registration before and after it, as for entities.
+``geoQ``, ``scopeQ`` and ``temporalQ`` then narrow it as they narrow a registration query
+(``regquery``): q and csf on the registration's Context Source properties and simple members,
+geoQ on its ``location`` (or ``observationSpace`` / ``operationSpace`` as ``geoproperty``),
+scopeQ on its ``scope``, temporalQ on its ``observationInterval`` (or ``managementInterval``);
+a change is judged on the registration before and after it, as for entities.
 
 Durable like entity notifications: the change hook runs inside the registration's write
 transaction and writes one ``csource_outbox`` row per matching subscription; the notifier
@@ -31,7 +32,7 @@ from smartcity.hub.errors import AlreadyExists, BadRequestData, Conflict, Resour
 from smartcity.hub.federation.csf import parse_csf
 from smartcity.hub.federation.matching import Wanted, registration_matches
 from smartcity.hub.federation.model import Doc
-from smartcity.hub.federation.regquery import Filter, passes
+from smartcity.hub.federation.regquery import Filter, Temporal, passes, temporal_filter
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.query.geo import parse_geo_query
 from smartcity.hub.query.qlang import parse_q
@@ -53,7 +54,6 @@ R = schema.csource_registrations
 
 # Members of entity subscriptions that this hub does not offer on registration subscriptions.
 UNSUPPORTED = {
-    "temporalQ": "temporalQ on registration subscriptions is not supported by this hub",
     "timeInterval": "periodic (timeInterval) registration subscriptions are not supported",
     "throttling": "throttling on registration subscriptions is not supported",
     "notificationTrigger": "registration subscriptions notify newlyMatching, updated and "
@@ -76,25 +76,58 @@ _GEO_MEMBERS = {
 }
 
 
-def _split_csf(payload: Any) -> tuple[Any, str | None]:
-    """The payload without ``csf`` (the entity subscriptions' parser refuses it), and csf."""
-    if not isinstance(payload, dict) or "csf" not in payload:
-        return payload, None
-    rest = {k: v for k, v in payload.items() if k != "csf"}
-    text = payload["csf"]
-    if text != NULL_URI and not isinstance(text, str):
-        raise BadRequestData("csf must be a string in the query language of q")
-    return rest, text
+# Members of registration subscriptions only (the entity subscriptions' parser refuses them).
+_OWN = ("csf", "temporalQ")
 
 
-def _with_csf(doc: Doc, text: str | None, ctx: ActiveContext) -> Doc:
-    if text == NULL_URI:
+def _split_own(payload: Any) -> tuple[Any, Doc]:
+    """The payload without ``csf`` and ``temporalQ``, and those of them it has."""
+    if not isinstance(payload, dict) or not any(key in payload for key in _OWN):
+        return payload, {}
+    return (
+        {k: v for k, v in payload.items() if k not in _OWN},
+        {k: payload[k] for k in _OWN if k in payload},
+    )
+
+
+def _temporal_q(value: Any) -> Doc:
+    """A TemporalQuery (clause 5.2.21) on the registration's observationInterval (timeproperty
+    observedAt, the default) or managementInterval (createdAt, modifiedAt)."""
+    if not isinstance(value, dict) or "timerel" not in value:
+        raise BadRequestData(
+            'temporalQ must be an object such as {"timerel": "after", "timeAt": "2026-01-01Z"}'
+        )
+    unknown = set(value) - {"timerel", "timeAt", "endTimeAt", "timeproperty"}
+    if unknown:
+        raise BadRequestData(f"temporalQ has unknown members {', '.join(sorted(unknown))}")
+    texts = {k: v for k, v in value.items() if isinstance(v, str)}
+    if len(texts) != len(value):
+        raise BadRequestData("temporalQ's members are strings")
+    _temporal_of(texts)  # validates
+    return texts
+
+
+def _temporal_of(query: Doc) -> Temporal | None:
+    return temporal_filter(
+        query.get("timerel"), query.get("timeAt"), query.get("endTimeAt"), query.get("timeproperty")
+    )
+
+
+def _with_own(doc: Doc, own: Doc, ctx: ActiveContext) -> Doc:
+    if "csf" in own:
+        text = own["csf"]
         doc.pop("csf", None)
         doc.pop("csfNames", None)
-    elif text is not None:
-        parse_csf(text)
-        doc["csf"] = text
-        doc["csfNames"] = q_names(text, ctx)
+        if text != NULL_URI:
+            if not isinstance(text, str):
+                raise BadRequestData("csf must be a string in the query language of q")
+            parse_csf(text)
+            doc["csf"] = text
+            doc["csfNames"] = q_names(text, ctx)
+    if "temporalQ" in own:
+        doc.pop("temporalQ", None)
+        if own["temporalQ"] != NULL_URI:
+            doc["temporalQ"] = _temporal_q(own["temporalQ"])
     geo = doc.get("geoQ")
     if geo is not None and geo["geoproperty"] not in _GEO_MEMBERS:
         raise BadRequestData(
@@ -107,25 +140,25 @@ def _with_csf(doc: Doc, text: str | None, ctx: ActiveContext) -> Doc:
 def parse_csub(payload: Any, ctx: ActiveContext, *, context: Any, limits: Limits) -> Doc:
     """Validate a Create Context Source Registration Subscription payload (clause 5.11.2)."""
     _check_members(payload)
-    payload, csf = _split_csf(payload)
+    payload, own = _split_own(payload)
     doc = parse_subscription(payload, ctx, context=context, limits=limits, now_us=now_us())
-    return _with_csf(doc, csf, ctx)
+    return _with_own(doc, own, ctx)
 
 
 def patch_csub(old: Doc, fragment: Any, ctx: ActiveContext, *, context: Any,
                limits: Limits) -> Doc:  # fmt: skip
     _check_members(fragment)
-    fragment, csf = _split_csf(fragment)
-    if csf is not None and not fragment:  # csf alone changes
+    fragment, own = _split_own(fragment)
+    if own and not fragment:  # only members of registration subscriptions change
         doc = {**old, "modifiedAt": iso_from_us(now_us())}
     else:
         doc = apply_fragment(old, fragment, ctx, context=context, limits=limits, now_us=now_us())
-    return _with_csf(doc, csf, ctx)
+    return _with_own(doc, own, ctx)
 
 
 def _filter_of(sub: Doc) -> tuple[Filter, dict[str, str]]:
-    """The subscription's q, csf, geoQ and scopeQ as a registration query's filter, and the
-    IRIs their names expanded to when the subscription was stored."""
+    """The subscription's q, csf, geoQ, scopeQ and temporalQ as a registration query's
+    filter, and the IRIs their names expanded to when the subscription was stored."""
     geo = sub.get("geoQ")
     geo_query = (
         parse_geo_query(geo["georel"], geo["geometry"], geo["coordinates"], None, max_points=10**9)
@@ -138,6 +171,7 @@ def _filter_of(sub: Doc) -> tuple[Filter, dict[str, str]]:
         geo=geo_query,
         geo_member=_GEO_MEMBERS.get(geo["geoproperty"], "location") if geo else "location",
         scope=parse_scope_q(sub["scopeQ"]) if "scopeQ" in sub else None,
+        temporal=_temporal_of(sub["temporalQ"]) if "temporalQ" in sub else None,
     )
     return flt, {**sub.get("qNames", {}), **sub.get("csfNames", {})}
 

@@ -97,13 +97,15 @@ def parse_filter(
         csf=parse_q(csf, max_length=max_q_length) if csf is not None else None,
         geo=geo_query,
         geo_member=member,
-        temporal=_temporal(timerel, timeAt, endTimeAt, timeproperty),
+        temporal=temporal_filter(timerel, timeAt, endTimeAt, timeproperty),
         scope=parse_scope_q(scopeQ) if scopeQ is not None else None,
     )
 
 
-def _temporal(timerel: str | None, time_at: str | None, end_time_at: str | None,
-              timeproperty: str | None) -> Temporal | None:  # fmt: skip
+def temporal_filter(timerel: str | None, time_at: str | None, end_time_at: str | None,
+                    timeproperty: str | None) -> Temporal | None:  # fmt: skip
+    """A temporal query on registrations (parameters, or a registration subscription's
+    temporalQ); None without timerel."""
     if timerel is None:
         if time_at is not None or end_time_at is not None:
             raise BadRequestData("timeAt and endTimeAt need timerel (before, after or between)")
