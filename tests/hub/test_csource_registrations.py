@@ -147,19 +147,28 @@ def test_query_by_type_id_and_attrs_with_paging(client: TestClient) -> None:
 
 def test_query_by_properties_place_and_time(client: TestClient) -> None:
     """q and csf on Context Source properties, geo-queries on location, temporal queries on
-    observationInterval / managementInterval (clause 5.10.2)."""
+    observationInterval / managementInterval (clause 5.10.2). Without a temporal query only
+    the sources of latest information (no interval) are found; with one, only those whose
+    interval matches."""
     td = registration(
         id="urn:ngsi-ld:ContextSourceRegistration:td", department="TD", priority=2,
         location={"type": "Point", "coordinates": [114.17, 22.30]},  # Tsim Sha Tsui
-        observationInterval={"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-06-30T00:00:00Z"},
     )  # fmt: skip
     epd = registration(
         id="urn:ngsi-ld:ContextSourceRegistration:epd", department="EPD", priority=1,
         mode="auxiliary", registrationName="air quality",
         location={"type": "Point", "coordinates": [114.26, 22.31]},  # Tseung Kwan O
+    )  # fmt: skip
+    h1 = registration(
+        id="urn:ngsi-ld:ContextSourceRegistration:h1", department="TD", priority=3,
+        location={"type": "Point", "coordinates": [114.17, 22.30]},
+        observationInterval={"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-06-30T00:00:00Z"},
+    )  # fmt: skip
+    wsd = registration(
+        id="urn:ngsi-ld:ContextSourceRegistration:wsd", department="WSD",
         managementInterval={"startAt": "2026-03-01T00:00:00Z"},
     )  # fmt: skip
-    for body in (td, epd):
+    for body in (td, epd, h1, wsd):
         assert client.post(BASE, json=body).status_code == 201
     assert client.get(f"{BASE}/{td['id']}").json()["department"] == "TD"
 
@@ -168,7 +177,7 @@ def test_query_by_properties_place_and_time(client: TestClient) -> None:
         assert response.status_code == 200, response.text
         return sorted(r["id"].rsplit(":", 1)[1] for r in response.json())
 
-    assert ids(q='department=="TD"') == ["td"]
+    assert ids(q='department=="TD"') == ["td"]  # not h1: it holds a past period only
     assert ids(q="priority>1") == ["td"]
     assert ids(csf='mode=="auxiliary"') == ["epd"]
     assert ids(csf='registrationName~="air"', q="priority<5") == ["epd"]
@@ -178,12 +187,13 @@ def test_query_by_properties_place_and_time(client: TestClient) -> None:
     assert ids(**near_tst) == ["td"]
     box = "[[[114.2,22.2],[114.3,22.2],[114.3,22.4],[114.2,22.4],[114.2,22.2]]]"
     assert ids(georel="within", geometry="Polygon", coordinates=box) == ["epd"]
-    assert ids(timerel="before", timeAt="2026-02-01T00:00:00Z") == ["td"]
+    assert ids(timerel="before", timeAt="2026-02-01T00:00:00Z") == ["h1"]
+    assert ids(timerel="before", timeAt="2026-02-01T00:00:00Z", q='department=="TD"') == ["h1"]
     assert ids(timerel="after", timeAt="2026-07-01T00:00:00Z") == []
-    assert ids(timerel="after", timeAt="2026-07-01T00:00:00Z", timeproperty="modifiedAt") == ["epd"]
+    assert ids(timerel="after", timeAt="2026-07-01T00:00:00Z", timeproperty="modifiedAt") == ["wsd"]
     between = {"timerel": "between", "timeAt": "2026-06-01T00:00:00Z",
                "endTimeAt": "2026-08-01T00:00:00Z"}  # fmt: skip
-    assert ids(**between) == ["td"]
+    assert ids(**between) == ["h1"]
     # An entity id alone is enough to ask (type-only selectors could hold any id).
     assert ids(id="urn:ngsi-ld:TrafficFlowObserved:1") == ["epd", "td"]
     # A Context Source property is removed by PATCH with urn:ngsi-ld:null.

@@ -268,7 +268,8 @@ def test_temporal_q_selects_by_the_registration_interval(
     hub_client: TestClient, receiver: Receiver
 ) -> None:
     """temporalQ (clause 5.2.21) on the registrations' observationInterval, as timerel on a
-    registration query: only the sources whose data covers the period are notified."""
+    registration query: only the sources whose data covers the period are notified; without
+    it, only the sources of latest information (clause 5.10.2)."""
     client = hub_client
     sub = subscription(receiver, temporalQ={"timerel": "after", "timeAt": "2026-07-01T00:00:00Z"})
     made = client.post(CSUBS, json=sub)
@@ -281,10 +282,15 @@ def test_temporal_q_selects_by_the_registration_interval(
         assert client.post(CSR, json=body).status_code == 201
     first = receiver.wait(1)[0]
     assert [r["id"].rsplit(":", 1)[1] for r in first["data"]] == ["live"]
-    # removed by PATCH: every matching source is notified again
+    # removed by PATCH: only the sources of latest information (no interval) match now
     patched = client.patch(made.headers["Location"], json={"temporalQ": "urn:ngsi-ld:null"})
     assert patched.status_code == 204
     assert "temporalQ" not in client.get(made.headers["Location"]).json()
-    old = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:old"
-    assert client.patch(old, json={"registrationName": "TD 2026 H1"}).status_code == 204
-    assert receiver.wait(2)[1]["data"][0]["id"].endswith(":old")
+    live = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:live"
+    assert client.patch(live, json={"registrationName": "TD now"}).status_code == 204
+    assert client.post(CSR, json=registration("now")).status_code == 201
+    notified = receiver.wait(2)[1]
+    assert notified["triggerReason"] == "newlyMatching"
+    assert [r["id"].rsplit(":", 1)[1] for r in notified["data"]] == ["now"]
+    time.sleep(0.3)
+    assert len(receiver.bodies) == 2  # the change to "live" was not notified

@@ -152,7 +152,7 @@ async def query_registrations(
             wanted,
             limit=page.limit,
             offset=page.offset,
-            keep=(lambda doc: passes(doc, flt, ctx.expand)) if flt else None,
+            keep=lambda doc: passes(doc, flt, ctx.expand),
         )
     )
     body = [_render(fed, tenant, d, ctx, sys_attrs) for d in found]

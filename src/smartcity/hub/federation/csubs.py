@@ -179,7 +179,7 @@ def _filter_of(sub: Doc) -> tuple[Filter, dict[str, str]]:
 def csub_matches(sub: Doc, registration: Doc) -> bool:
     """Whether a registration is one the subscription is about (see the module docstring)."""
     flt, names = _filter_of(sub)
-    if flt and not passes(registration, flt, lambda name: names.get(name, name)):
+    if not passes(registration, flt, lambda name: names.get(name, name)):
         return False
     watched = sub.get("watchedAttributes")
     selectors = sub.get("entities")

@@ -3,6 +3,8 @@
 (or ``observationSpace`` / ``operationSpace`` as ``geoproperty``), and a temporal query on its
 ``observationInterval`` (``timeproperty`` observedAt, the default) or ``managementInterval``
 (createdAt / modifiedAt), and ``scopeQ`` on the registration's ``scope`` (as on entities).
+Without a temporal query only registrations without either interval are found (clause
+5.10.2: they are the sources of latest information).
 
 ``q`` and ``csf`` are evaluated alike, by the q language of entity queries (query.qeval),
 against a view of the registration as an entity whose Properties are its additional Context
@@ -164,7 +166,9 @@ def passes(doc: Doc, flt: Filter, expand: Callable[[str], str]) -> bool:
             return False
     if flt.temporal is not None:
         return _in_time(doc.get(flt.temporal.member), flt.temporal)
-    return True
+    # Clause 5.10.2: without a temporal query, only the sources of latest information are
+    # considered, i.e. registrations without a time interval.
+    return "observationInterval" not in doc and "managementInterval" not in doc
 
 
 def _in_time(interval: Any, t: Temporal) -> bool:
