@@ -332,6 +332,26 @@ def test_modes_decide_whose_attribute_values_win(hubs: tuple[str, str], tenant: 
     assert found == {"id": road, "type": FLOW, "intensity": 99, "laneCount": 2, "colour": "red"}
 
 
+def test_a_registration_of_a_period_is_asked_temporal_requests_only(
+    hubs: tuple[str, str], tenant: str
+) -> None:
+    """A registration with an observationInterval offers temporal representations only (the
+    v1.8.1 CsourceRegistration: latest information needs a registration of its own): queries,
+    retrievals and writes of the latest state are not forwarded to it, temporal queries are.
+    Before, every request went to it."""
+    city, _ = hubs
+    flow_id = "urn:ngsi-ld:TrafficFlowObserved:period"
+    with StubBroker(0, [{"id": flow_id, "type": FLOW}]) as stub:
+        register(city, tenant, stub.url, observationInterval={"startAt": "2026-01-01T00:00:00Z"})
+        assert get(city, ENTITIES, tenant, type=FLOW).status_code == 200
+        assert get(city, f"{ENTITIES}/{flow_id}", tenant).status_code == 404
+        post(city, ENTITIES, flow(flow_id, intensity=3), tenant)  # created here, not there
+        assert stub.requests == []
+        params = {"type": FLOW, "timerel": "after", "timeAt": "2026-11-01T00:00:00Z"}
+        assert get(city, TEMPORAL, tenant, **params).status_code == 200
+        assert [path.split("?")[0] for path, _ in stub.requests] == [TEMPORAL]
+
+
 def test_what_is_not_forwarded(hubs: tuple[str, str], tenant: str) -> None:
     """Operations the registration does not offer, requests that already passed through this
     hub (Via), and sources cooling down after a failure are not asked."""

@@ -39,7 +39,13 @@ from starlette.responses import Response
 
 from smartcity.hub.errors import ResourceNotFound
 from smartcity.hub.federation.matching import Wanted, attrs_to_ask, registration_matches
-from smartcity.hub.federation.model import DEFAULT_OPERATIONS, Doc, expand_operations
+from smartcity.hub.federation.model import (
+    DEFAULT_OPERATIONS,
+    TEMPORAL_OPERATIONS,
+    Doc,
+    expand_operations,
+    of_a_period,
+)
 from smartcity.hub.federation.service import RegistrationService
 from smartcity.hub.outbound import TargetGuard, async_http_client
 from smartcity.hub.timeutil import iso_from_us, now_us
@@ -177,11 +183,13 @@ class Forwarder:
         if alias in via_names(via):
             return None
         seen = via_names(via)
+        latest = operation not in TEMPORAL_OPERATIONS
         targets = [
             Target(doc, attrs_to_ask(doc, wanted))
             for doc in docs
             if operation in expand_operations(doc.get("operations", list(DEFAULT_OPERATIONS)))
             and doc.get("contextSourceAlias") not in seen
+            and not (latest and of_a_period(doc))
             and registration_matches(doc, wanted)
         ]
         if not targets:

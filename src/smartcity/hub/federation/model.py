@@ -96,6 +96,17 @@ OPERATION_GROUPS: dict[str, tuple[str, ...]] = {
 }
 OPERATIONS = frozenset(_WRITE_OPS + _READ_OPS + _SUBSCRIPTION_OPS + _ENTITY_MAP_OPS)
 DEFAULT_OPERATIONS = ("federationOps",)
+# The operations a registration with a time interval is asked (see ``of_a_period``).
+TEMPORAL_OPERATIONS = frozenset(op for op in OPERATIONS if op.endswith("Temporal"))
+
+
+def of_a_period(doc: Doc) -> bool:
+    """Whether the registration gives an observationInterval or a managementInterval: its
+    source is then for temporal representations only ("if latest Entity information is also
+    provided, a separate Context Registration is needed", the v1.8.1 CsourceRegistration), and
+    a registration query without a temporal query does not find it (clause 5.10.2)."""
+    return "observationInterval" in doc or "managementInterval" in doc
+
 
 # Members the broker computes; a client may send them back (a GET result) and they are ignored.
 READ_ONLY = frozenset(

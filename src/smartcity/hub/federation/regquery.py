@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartcity.hub.errors import BadRequestData
-from smartcity.hub.federation.model import PROPERTIES
+from smartcity.hub.federation.model import PROPERTIES, of_a_period
 from smartcity.hub.query import geo, qeval
 from smartcity.hub.query.qlang import QNode, parse_q
 from smartcity.hub.query.scope import ScopeNode, parse_scope_q, scope_matches
@@ -168,7 +168,7 @@ def passes(doc: Doc, flt: Filter, expand: Callable[[str], str]) -> bool:
         return _in_time(doc.get(flt.temporal.member), flt.temporal)
     # Clause 5.10.2: without a temporal query, only the sources of latest information are
     # considered, i.e. registrations without a time interval.
-    return "observationInterval" not in doc and "managementInterval" not in doc
+    return not of_a_period(doc)
 
 
 def _in_time(interval: Any, t: Temporal) -> bool:
