@@ -352,6 +352,35 @@ def test_a_registration_of_a_period_is_asked_temporal_requests_only(
         assert [path.split("?")[0] for path, _ in stub.requests] == [TEMPORAL]
 
 
+def test_a_registration_of_a_period_is_asked_about_that_period_only(
+    hubs: tuple[str, str], tenant: str
+) -> None:
+    """A temporal query goes to a registration of a period only when its interval overlaps
+    the time asked about (observedAt: observationInterval; createdAt, modifiedAt, deletedAt:
+    managementInterval); a registration without an interval is asked every one."""
+    city, _ = hubs
+    first_half = {"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-07-01T00:00:00Z"}
+    with StubBroker(0, []) as h1, StubBroker(0, []) as managed, StubBroker(0, []) as live:
+        register(city, tenant, h1.url, observationInterval=first_half)
+        register(city, tenant, managed.url, managementInterval=first_half)
+        register(city, tenant, live.url)
+
+        def asked(**params: str) -> list[str]:
+            for stub in (h1, managed, live):
+                stub.requests.clear()
+            response = get(city, TEMPORAL, tenant, type=FLOW, **params)
+            assert response.status_code == 200, response.text
+            named = {"h1": h1, "managed": managed, "live": live}
+            return sorted(name for name, stub in named.items() if stub.requests)
+
+        assert asked(timerel="after", timeAt="2026-11-01T00:00:00Z") == ["live"]
+        assert asked(timerel="before", timeAt="2026-02-01T00:00:00Z") == ["h1", "live"]
+        between = {"timerel": "between", "timeAt": "2026-03-01T00:00:00Z",
+                   "endTimeAt": "2026-04-01T00:00:00Z"}  # fmt: skip
+        assert asked(**between) == ["h1", "live"]
+        assert asked(**between, timeproperty="modifiedAt") == ["live", "managed"]
+
+
 def test_what_is_not_forwarded(hubs: tuple[str, str], tenant: str) -> None:
     """Operations the registration does not offer, requests that already passed through this
     hub (Via), and sources cooling down after a failure are not asked."""

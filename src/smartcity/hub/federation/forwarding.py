@@ -46,6 +46,7 @@ from smartcity.hub.federation.model import (
     expand_operations,
     of_a_period,
 )
+from smartcity.hub.federation.regquery import covers, period_asked
 from smartcity.hub.federation.service import RegistrationService
 from smartcity.hub.outbound import TargetGuard, async_http_client
 from smartcity.hub.timeutil import iso_from_us, now_us
@@ -183,13 +184,16 @@ class Forwarder:
         if alias in via_names(via):
             return None
         seen = via_names(via)
+        # A registration of a period (an observationInterval or a managementInterval) is asked
+        # temporal requests only, and only about a time its interval overlaps.
         latest = operation not in TEMPORAL_OPERATIONS
+        period = None if latest else period_asked(params)
         targets = [
             Target(doc, attrs_to_ask(doc, wanted))
             for doc in docs
             if operation in expand_operations(doc.get("operations", list(DEFAULT_OPERATIONS)))
             and doc.get("contextSourceAlias") not in seen
-            and not (latest and of_a_period(doc))
+            and not (of_a_period(doc) and (latest or (period and not covers(doc, period))))
             and registration_matches(doc, wanted)
         ]
         if not targets:

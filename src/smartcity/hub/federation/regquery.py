@@ -165,10 +165,31 @@ def passes(doc: Doc, flt: Filter, expand: Callable[[str], str]) -> bool:
         if not isinstance(shape, dict) or not geo.matches(flt.geo, shape):
             return False
     if flt.temporal is not None:
-        return _in_time(doc.get(flt.temporal.member), flt.temporal)
+        return covers(doc, flt.temporal)
     # Clause 5.10.2: without a temporal query, only the sources of latest information are
     # considered, i.e. registrations without a time interval.
     return not of_a_period(doc)
+
+
+def covers(doc: Doc, t: Temporal) -> bool:
+    """Whether the registration's interval for the query's time property (observationInterval
+    or managementInterval) overlaps the period the temporal query asks about."""
+    return _in_time(doc.get(t.member), t)
+
+
+def period_asked(params: list[tuple[str, str]]) -> Temporal | None:
+    """The period a forwarded temporal query asks about, from its parameters; None when it
+    names none (or names it wrongly: the hub's own endpoint has said so already)."""
+    given = dict(params)
+    timeproperty = given.get("timeproperty")
+    if timeproperty == "deletedAt":  # (the managementInterval too; not a registration query's)
+        timeproperty = "modifiedAt"
+    try:
+        return temporal_filter(
+            given.get("timerel"), given.get("timeAt"), given.get("endTimeAt"), timeproperty
+        )
+    except BadRequestData:
+        return None
 
 
 def _in_time(interval: Any, t: Temporal) -> bool:
