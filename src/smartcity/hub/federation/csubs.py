@@ -95,7 +95,8 @@ def _temporal_q(value: Any) -> Doc:
     observedAt, the default) or managementInterval (createdAt, modifiedAt)."""
     if not isinstance(value, dict) or "timerel" not in value:
         raise BadRequestData(
-            'temporalQ must be an object such as {"timerel": "after", "timeAt": "2026-01-01Z"}'
+            "temporalQ must be an object such as "
+            '{"timerel": "after", "timeAt": "2026-01-01T00:00:00Z"}'
         )
     unknown = set(value) - {"timerel", "timeAt", "endTimeAt", "timeproperty"}
     if unknown:

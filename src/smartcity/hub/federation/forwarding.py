@@ -39,13 +39,7 @@ from starlette.responses import Response
 
 from smartcity.hub.errors import ResourceNotFound
 from smartcity.hub.federation.matching import Wanted, attrs_to_ask, registration_matches
-from smartcity.hub.federation.model import (
-    DEFAULT_OPERATIONS,
-    TEMPORAL_OPERATIONS,
-    Doc,
-    expand_operations,
-    of_a_period,
-)
+from smartcity.hub.federation.model import TEMPORAL_OPERATIONS, Doc, of_a_period, offers
 from smartcity.hub.federation.regquery import covers, period_asked
 from smartcity.hub.federation.service import RegistrationService
 from smartcity.hub.outbound import TargetGuard, async_http_client
@@ -185,15 +179,14 @@ class Forwarder:
             return None
         seen = via_names(via)
         # A registration of a period (an observationInterval or a managementInterval) is asked
-        # temporal requests only, and only about a time its interval overlaps.
-        latest = operation not in TEMPORAL_OPERATIONS
-        period = None if latest else period_asked(params)
+        # temporal requests only (``offers``), and only about a time its interval overlaps.
+        period = period_asked(params) if operation in TEMPORAL_OPERATIONS else None
         targets = [
             Target(doc, attrs_to_ask(doc, wanted))
             for doc in docs
-            if operation in expand_operations(doc.get("operations", list(DEFAULT_OPERATIONS)))
+            if offers(doc, operation)
             and doc.get("contextSourceAlias") not in seen
-            and not (of_a_period(doc) and (latest or (period and not covers(doc, period))))
+            and (period is None or not of_a_period(doc) or covers(doc, period))
             and registration_matches(doc, wanted)
         ]
         if not targets:

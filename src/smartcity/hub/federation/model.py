@@ -108,6 +108,13 @@ def of_a_period(doc: Doc) -> bool:
     return "observationInterval" in doc or "managementInterval" in doc
 
 
+def offers(doc: Doc, operation: str) -> bool:
+    """Whether the registration's source is asked ``operation``: its ``operations`` name it,
+    and, for an operation on the latest state, the registration is not of a period."""
+    named = expand_operations(doc.get("operations", list(DEFAULT_OPERATIONS)))
+    return operation in named and (operation in TEMPORAL_OPERATIONS or not of_a_period(doc))
+
+
 # Members the broker computes; a client may send them back (a GET result) and they are ignored.
 READ_ONLY = frozenset(
     {

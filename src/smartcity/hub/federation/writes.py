@@ -49,13 +49,7 @@ from smartcity.hub.federation.forwarding import (
     warning_of,
 )
 from smartcity.hub.federation.matching import offered_names
-from smartcity.hub.federation.model import (
-    DEFAULT_OPERATIONS,
-    TEMPORAL_OPERATIONS,
-    Doc,
-    expand_operations,
-    of_a_period,
-)
+from smartcity.hub.federation.model import Doc, offers
 from smartcity.hub.jsonld import ActiveContext
 from smartcity.hub.outbound import async_http_client
 
@@ -248,14 +242,12 @@ async def plan(
     seen = via_names(request.headers.get("via", ""))
     if host_alias() in seen:
         return None
-    latest = operation not in TEMPORAL_OPERATIONS  # (a registration of a period: temporal only)
     eligible = [
         d
         for d in docs
         if (include_auxiliary or d.get("mode", "inclusive") != "auxiliary")
-        and operation in expand_operations(d.get("operations", list(DEFAULT_OPERATIONS)))
+        and offers(d, operation)
         and d.get("contextSourceAlias") not in seen
-        and not (latest and of_a_period(d))
     ]
     if not eligible:
         return None
