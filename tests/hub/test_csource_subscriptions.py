@@ -197,7 +197,11 @@ def test_crud_and_validation(hub_client: TestClient, receiver: Receiver) -> None
         ({"temporalQ": {"timerel": "whenever", "timeAt": "2026-01-01T00:00:00Z"}}, "timerel"),
         ({"temporalQ": {"timerel": "after", "timeAt": "soon"}}, "timeAt"),
         ({"temporalQ": "after"}, "temporalQ must be an object"),
-        ({"timeInterval": 10}, "periodic"),
+        ({"timeInterval": 10, "watchedAttributes": ["intensity"]}, "timeInterval"),
+        ({"timeInterval": 0.5}, "timeInterval"),
+        ({"throttling": -1}, "throttling"),
+        ({"throttling": 5, "timeInterval": 10}, "throttling"),
+        ({"notificationTrigger": ["entityCreated"]}, "notificationTrigger"),
         ({"type": "Registration"}, "type 'Subscription'"),
         ({"notification": {"endpoint": {"uri": "gopher://x"}}}, "http"),
         ({"entities": [{"id": "urn:a:b"}]}, "needs a type"),
@@ -294,3 +298,66 @@ def test_temporal_q_selects_by_the_registration_interval(
     assert [r["id"].rsplit(":", 1)[1] for r in notified["data"]] == ["now"]
     time.sleep(0.3)
     assert len(receiver.bodies) == 2  # the change to "live" was not notified
+
+
+def test_throttling_drops_what_comes_within_the_window(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    """throttling (clause 5.2.12): at least that many seconds between two notifications, as on
+    entity subscriptions; what a change would notify inside the window is not sent (it was
+    refused with 400 before)."""
+    client = hub_client
+    made = client.post(CSUBS, json=subscription(receiver, throttling=1))
+    assert made.status_code == 201, made.text
+    assert client.get(made.headers["Location"]).json()["throttling"] == 1
+    started = time.monotonic()
+    assert client.post(CSR, json=registration("td")).status_code == 201
+    td = f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:td"
+    assert client.patch(td, json={"registrationName": "inside the window"}).status_code == 204
+    assert client.post(CSR, json=registration("td2")).status_code == 201
+    inside = time.monotonic() - started
+    first = receiver.wait(1)[0]
+    assert first["triggerReason"] == "newlyMatching" and first["data"][0]["id"].endswith(":td")
+    time.sleep(max(0.0, 1.2 - (time.monotonic() - started)))
+    assert len(receiver.bodies) == 1, "the two changes inside the window were not notified"
+    assert inside < 1.0, "the machine was too slow for this test's window"
+
+    assert client.patch(td, json={"registrationName": "after the window"}).status_code == 204
+    after = receiver.wait(2)[1]
+    assert after["triggerReason"] == "updated"
+    assert after["data"][0]["registrationName"] == "after the window"
+
+
+def test_a_periodic_subscription_lists_what_matches_every_interval(
+    hub_client: TestClient, receiver: Receiver
+) -> None:
+    """timeInterval: not notified of changes; every interval (the first at once) one
+    notification listing every registration that matches then, nothing when none does."""
+    client = hub_client
+    assert client.post(CSR, json=registration("td")).status_code == 201
+    assert client.post(CSR, json=registration("epd", "AirQualityObserved")).status_code == 201
+    made = client.post(CSUBS, json=subscription(receiver, timeInterval=1))
+    assert made.status_code == 201, made.text
+    assert client.get(made.headers["Location"]).json()["timeInterval"] == 1
+    first = receiver.wait(1)[0]
+    assert first["triggerReason"] == "newlyMatching"
+    assert [r["id"].rsplit(":", 1)[1] for r in first["data"]] == ["td"]
+
+    assert client.post(CSR, json=registration("td2")).status_code == 201
+    # The next periods' notifications, not one of the change: each lists what matches then.
+    deadline = time.monotonic() + 15
+    while not any(len(b["data"]) == 2 for b in receiver.bodies):
+        assert time.monotonic() < deadline, receiver.bodies
+        time.sleep(0.05)
+    later = receiver.bodies[1:]
+    assert all(b["triggerReason"] == "newlyMatching" for b in later)
+    assert [r["id"].rsplit(":", 1)[1] for r in later[-1]["data"]] == ["td", "td2"]
+    assert later[0]["notifiedAt"] > first["notifiedAt"]
+
+    for reg_id in ("td", "td2"):
+        gone = client.delete(f"{CSR}/urn:ngsi-ld:ContextSourceRegistration:{reg_id}")
+        assert gone.status_code == 204
+    count = len(receiver.bodies)
+    time.sleep(2.5)  # two more periods with nothing matching: nothing sent
+    assert len(receiver.bodies) <= count + 1  # (one period may have begun before the deletes)
+    assert all(b["triggerReason"] == "newlyMatching" for b in receiver.bodies)

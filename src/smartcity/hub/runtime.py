@@ -42,7 +42,8 @@ from smartcity.storage.engine import Database
 from smartcity.storage.leases import Scheduler, Stop
 
 # The lease-holder queues periodic (timeInterval) notifications; the job itself only wakes
-# the delivery loop, which checks the periodic subscriptions before each claim.
+# the delivery loops (entity and registration subscriptions'), which check the periodic
+# subscriptions before each claim.
 PERIODIC_JOB = "notifications.periodic"
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,22 @@ class Hub:
     def start(self) -> None:
         """Deliver notifications: what the outbox still holds from before, then as owed."""
         if not self._jobs:
-            self._jobs.append(self.scheduler.every(PERIODIC_JOB, 1.0, self.notifier.wake))
-            self.notifier.periodic_here = lambda: self.scheduler.holds(PERIODIC_JOB)
+            self._jobs.append(self.scheduler.every(PERIODIC_JOB, 1.0, self._wake_periodic))
+            here = lambda: self.scheduler.holds(PERIODIC_JOB)  # noqa: E731
+            self.notifier.periodic_here = here
+            if self.federation.notifier is not None:  # periodic registration subscriptions
+                self.federation.notifier.periodic_here = here
             if self.db.is_postgres:  # the history's monthly partitions, made ahead of time
                 self._jobs.append(
                     self.scheduler.every(partitions.JOB, partitions.JOB_PERIOD_S, self._partitions)
                 )
         self.notifier.start()
         self.federation.start()  # registration subscriptions' notifications
+
+    def _wake_periodic(self) -> None:
+        self.notifier.wake()
+        if self.federation.notifier is not None:
+            self.federation.notifier.wake()
 
     def _partitions(self) -> None:
         made = partitions.ensure_ahead(self.db)

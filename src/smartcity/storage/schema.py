@@ -285,6 +285,7 @@ csource_subscriptions = Table(
     Column("last_notification", BigInteger, nullable=True),  # migration 0012
     Column("last_success", BigInteger, nullable=True),
     Column("last_failure", BigInteger, nullable=True),
+    Column("last_queued_at", BigInteger, nullable=True),  # migration 0032: throttling
 )
 
 csource_outbox = Table(

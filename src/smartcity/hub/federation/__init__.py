@@ -52,6 +52,7 @@ def build_federation(db: Database, settings: Settings, contexts: ContextStore) -
         db,
         contexts,
         senders,
+        periodic=subscriptions.enqueue_periodic,
         retry=RetryPolicy(base_delay=delivery.retry_base, max_delay=delivery.retry_cap),
         lease=delivery.lease,
     )

@@ -8,6 +8,7 @@ loading the subscription and building the ``CsourceNotification`` are its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -45,11 +46,26 @@ class CsubNotifier(OutboxWorker):
     name = "csub-notifier"
 
     def __init__(
-        self, db: Database, contexts: ContextStore, senders: Senders, **delivery: Any
+        self,
+        db: Database,
+        contexts: ContextStore,
+        senders: Senders,
+        periodic: Callable[[], int] | None = None,
+        **delivery: Any,
     ) -> None:
         # Registrations change rarely: two delivery threads are plenty.
         super().__init__(db, O, S, senders, **{"workers": 2, **delivery})
         self.contexts = contexts
+        # Queues the periodic (timeInterval) subscriptions' notifications that are due.
+        self.periodic = periodic
+        # Whether this node queues them: on several nodes, the one holding the periodic job's
+        # lease (hub/runtime.py); the compare-and-set in ``periodic`` keeps the others from
+        # queueing twice anyway, but not from scanning.
+        self.periodic_here: Callable[[], bool] = lambda: True
+
+    def before_claim(self) -> None:
+        if self.periodic is not None and self.periodic_here():
+            self.periodic()
 
     def load(self, tenant: str, sub_id: str) -> Doc | None:
         with self.db.read() as conn:

@@ -12,6 +12,14 @@ geoQ on its ``location`` (or ``observationSpace`` / ``operationSpace`` as ``geop
 scopeQ on its ``scope``, temporalQ on its ``observationInterval`` (or ``managementInterval``);
 a change is judged on the registration before and after it, as for entities.
 
+``throttling`` drops what a change would notify within that many seconds of the previous
+notification, as on entity subscriptions; a compare-and-set on ``last_queued_at`` in the
+registration's own transaction makes it hold across processes and nodes. A periodic
+subscription (``timeInterval``) is not notified of changes: every interval, the first at once,
+it gets one notification listing every registration that matches then (triggerReason
+``newlyMatching``, as a first notification), or none when nothing matches. It is a snapshot: a
+registration missing from it no longer matches.
+
 Durable like entity notifications: the change hook runs inside the registration's write
 transaction and writes one ``csource_outbox`` row per matching subscription; the notifier
 (``csub_notifier``, the shared outbox loop) delivers and deletes them, retrying failures while
@@ -23,7 +31,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smartcity.config import Limits
@@ -54,8 +62,6 @@ R = schema.csource_registrations
 
 # Members of entity subscriptions that this hub does not offer on registration subscriptions.
 UNSUPPORTED = {
-    "timeInterval": "periodic (timeInterval) registration subscriptions are not supported",
-    "throttling": "throttling on registration subscriptions is not supported",
     "notificationTrigger": "registration subscriptions notify newlyMatching, updated and "
     "noLongerMatching registrations; notificationTrigger does not apply",
     "localOnly": "localOnly does not apply to registration subscriptions",
@@ -216,6 +222,25 @@ def _payload(reason: str, registrations: list[Doc]) -> Doc:
     }
 
 
+def _claim_throttle(conn: Connection, tenant: str, sub_id: str, sub: Doc, now: int) -> bool:
+    """Whether a throttled subscription may be notified now: a compare-and-set on its
+    ``last_queued_at`` in the registration write's transaction (a rolled back write takes
+    nothing; of two nodes' writes inside one window, the second finds it taken)."""
+    if "throttling" not in sub:
+        return True
+    since = now - int(sub["throttling"] * 1_000_000)
+    claimed = conn.execute(
+        update(S)
+        .where(
+            S.c.tenant == tenant,
+            S.c.sub_id == sub_id,
+            or_(S.c.last_queued_at.is_(None), S.c.last_queued_at <= since),
+        )
+        .values(last_queued_at=now)
+    ).rowcount
+    return bool(claimed)
+
+
 def _not_found(sub_id: str, tenant: str) -> ResourceNotFound:
     where = f" in tenant {tenant!r}" if tenant else ""
     return ResourceNotFound(f"registration subscription {sub_id} does not exist{where}")
@@ -230,16 +255,78 @@ class CsourceSubscriptionService:
         self, conn: Connection, tenant: str, _change: str, old: Doc | None, new: Doc | None
     ) -> None:
         now = now_us()
-        rows = conn.execute(select(S.c.sub_id, S.c.doc).where(S.c.tenant == tenant)).all()
-        for row in rows:
-            if status_of(row.doc, now) != "active":
+        rows = conn.execute(
+            select(S.c.sub_id, S.c.doc).where(S.c.tenant == tenant).order_by(S.c.sub_id)
+        ).all()
+        for row in rows:  # (in id order: throttling's row locks are taken in one order)
+            if status_of(row.doc, now) != "active" or "timeInterval" in row.doc:
                 continue
             reason = trigger_reason(row.doc, old, new)
-            if reason is None:
+            if reason is None or not _claim_throttle(conn, tenant, row.sub_id, row.doc, now):
                 continue
             registration = new if new is not None else old
             assert registration is not None
             self._queue(conn, tenant, row.sub_id, _payload(reason, [registration]), now)
+
+    # -- periodic subscriptions (the notifier's loop, on the node holding the periodic job) --
+    def enqueue_periodic(self) -> int:
+        """Queue the notification of each periodic subscription that is due; how many."""
+        now = now_us()
+        with self.db.read() as conn:
+            subs = [
+                r
+                for r in conn.execute(
+                    select(S.c.tenant, S.c.sub_id, S.c.doc, S.c.last_notification)
+                ).all()
+                if "timeInterval" in r.doc and status_of(r.doc, now) == "active"
+            ]
+        queued = 0
+        for sub in subs:
+            interval = int(sub.doc["timeInterval"] * 1_000_000)
+            last = sub.last_notification
+            if last is not None and last + interval > now:
+                continue
+            with self.db.write() as conn:
+                pending = conn.execute(
+                    select(func.count())
+                    .select_from(O)
+                    .where(O.c.tenant == sub.tenant, O.c.sub_id == sub.sub_id,
+                           O.c.failed_at.is_(None))
+                ).scalar_one()  # fmt: skip
+                matching = self._matching(conn, sub.tenant, sub.doc, now)
+                # Nothing matches, or the previous one is still being delivered (or retried):
+                # send nothing rather than pile notifications up.
+                if not matching or pending:
+                    continue
+                # Compare-and-set on last_notification: of several processes, one queues.
+                column = S.c.last_notification
+                won = conn.execute(
+                    update(S)
+                    .where(
+                        S.c.tenant == sub.tenant,
+                        S.c.sub_id == sub.sub_id,
+                        column.is_(None) if last is None else column == last,
+                    )
+                    .values(last_notification=now)
+                ).rowcount
+                if won:
+                    payload = _payload("newlyMatching", matching)
+                    self._queue(conn, sub.tenant, sub.sub_id, payload, now)
+                    queued += 1
+        return queued
+
+    def _matching(self, conn: Connection, tenant: str, sub: Doc, now: int) -> list[Doc]:
+        """The registrations of ``tenant`` that are live and match ``sub``, oldest first."""
+        rows = conn.execute(
+            select(R.c.doc, R.c.expires_at)
+            .where(R.c.tenant == tenant)
+            .order_by(R.c.created_at, R.c.reg_id)
+        ).all()
+        return [
+            r.doc
+            for r in rows
+            if (r.expires_at is None or r.expires_at > now) and csub_matches(sub, r.doc)
+        ]
 
     def _queue(self, conn: Connection, tenant: str, sub_id: str, payload: Doc, now: int) -> None:
         conn.execute(
@@ -267,19 +354,11 @@ class CsourceSubscriptionService:
                     insert(S).values(tenant=tenant, sub_id=doc["id"], doc=doc, created_at=now,
                                      modified_at=now, times_sent=0, times_failed=0)
                 )  # fmt: skip
-                # Clause 5.11.2: the first notification lists the registrations matching now.
-                if doc.get("isActive", True):
-                    rows = conn.execute(
-                        select(R.c.doc, R.c.expires_at)
-                        .where(R.c.tenant == tenant)
-                        .order_by(R.c.created_at, R.c.reg_id)
-                    ).all()
-                    matching = [
-                        r.doc
-                        for r in rows
-                        if (r.expires_at is None or r.expires_at > now) and csub_matches(doc, r.doc)
-                    ]
-                    if matching:
+                # Clause 5.11.2: the first notification lists the registrations matching now
+                # (a periodic subscription's comes from its first period, at once).
+                if doc.get("isActive", True) and "timeInterval" not in doc:
+                    matching = self._matching(conn, tenant, doc, now)
+                    if matching and _claim_throttle(conn, tenant, doc["id"], doc, now):
                         self._queue(
                             conn, tenant, doc["id"], _payload("newlyMatching", matching), now
                         )
