@@ -443,3 +443,41 @@ def test_subscriptions_are_created_on_the_department(hubs: tuple[str, str], tena
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def test_a_key_values_merge_reaches_the_department_as_it_was_meant(
+    hubs: tuple[str, str], tenant: str
+) -> None:
+    """Merge Entity with ``format=keyValues`` (clause 5.6.17). Where the city holds the entity,
+    it reads the fragment against its copy and sends the department that reading, without
+    ``format`` and ``lang`` (the department would read the normalized fragment as simplified
+    values again); where only the department holds it, the department gets the fragment and
+    the parameters as the client sent them, and reads them against its own copy."""
+    city, department = hubs
+    road = "urn:ngsi-ld:TrafficFlowObserved:kv"
+    register(city, tenant, department, [{"entities": [{"type": FLOW}]}],
+             tenant=tenant, operations=WRITES)  # fmt: skip
+    created = call("POST", city, ENTITIES, tenant, flow(road, intensity=1))
+    assert created.status_code == 201, created.text
+    merged = call("PATCH", city, f"{ENTITIES}/{road}", tenant, {"intensity": 9},
+                  format="keyValues", observedAt="2026-12-08T01:00:00Z")  # fmt: skip
+    assert merged.status_code == 204, merged.text
+    for base in (city, department):
+        assert (key_values(base, road, tenant, local="true") or {}).get("intensity") == 9, base
+    merged = call("PATCH", city, f"{ENTITIES}/{road}", tenant, {"intensity": 10},
+                  options="keyValues")  # fmt: skip  (the deprecated spelling)
+    assert merged.status_code == 204, merged.text
+    for base in (city, department):
+        assert (key_values(base, road, tenant, local="true") or {}).get("intensity") == 10, base
+
+    theirs = "urn:ngsi-ld:TrafficFlowObserved:kv-theirs"
+    body = {**flow(theirs, intensity=1),
+            "refRoad": {"type": "Relationship", "object": "urn:ngsi-ld:Road:1"}}  # fmt: skip
+    assert call("POST", department, ENTITIES, tenant, body).status_code == 201
+    fragment = {"refRoad": "urn:ngsi-ld:Road:2", "intensity": 4}
+    merged = call("PATCH", city, f"{ENTITIES}/{theirs}", tenant, fragment, format="keyValues")
+    assert merged.status_code == 204, merged.text
+    held = call("GET", department, f"{ENTITIES}/{theirs}", tenant).json()
+    assert held["refRoad"]["type"] == "Relationship", held
+    assert held["refRoad"]["object"] == "urn:ngsi-ld:Road:2"
+    assert held["intensity"]["value"] == 4

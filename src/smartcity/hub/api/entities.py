@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -377,13 +377,18 @@ async def _distributed_entity_write(
     doc: dict[str, Any] | None,
     ctx: Any,
     write: Callable[[dict[str, Any]], object],
+    *,
+    read_as: Iterable[str] = (),
 ) -> Response | None:
     """Replace, merge or delete an entity that registered sources (also) hold (clause
-    4.3.6); None when no registration offering ``operation`` is about it."""
+    4.3.6); None when no registration offering ``operation`` is about it. ``read_as``: the
+    parameters that said how to read the body, which the hub has read already (they are not
+    sent on with the body as read)."""
     tenant, h = call.tenant, call.hub
     w = await writes.plan(call.request, h.federation.forwarder, tenant, operation)
     if w is None:
         return None
+    w.already_read(read_as)
     types = (doc or {}).get("type") or await write_ops.known_types(h.entities, tenant, entity_id)
 
     async def here(part: dict[str, Any] | None) -> None:
@@ -425,16 +430,23 @@ async def merge_entity(
         raise BadRequestData("the merge patch must be a JSON object")
     if body.get("id", entityId) != entityId:
         raise BadRequestData(f"the body's id {body.get('id')!r} differs from the URL's {entityId}")
+    forwarded: dict[str, Any] = body
+    read_as: tuple[str, ...] = ()
     if fmt == "keyValues":
         try:
             current: Doc | None = await h.entities.get_async(tenant, entityId)
         except ResourceNotFound:  # (held by a registered source, or nowhere: said below)
             current = None
         body = normalized_fragment(body, current, decoded.active, language)
+        # Read against the hub's copy, a source gets that reading (and not the parameters
+        # that would make it read it as simplified values again); where the hub holds no copy,
+        # each source gets the fragment as sent, to read against its own.
+        if current is not None:
+            forwarded, read_as = body, ("format", "lang", "options")
     doc = parse_entity({**body, "id": entityId}, decoded.active, require_type=False)
     answer = await _distributed_entity_write(
-        call, "mergeEntity", "PATCH", entityId, body, doc, decoded.active,
-        lambda part: h.entities.merge(tenant, part, observed_at=observedAt),
+        call, "mergeEntity", "PATCH", entityId, forwarded, doc, decoded.active,
+        lambda part: h.entities.merge(tenant, part, observed_at=observedAt), read_as=read_as,
     )  # fmt: skip
     if answer is not None:
         return answer

@@ -27,7 +27,7 @@ is written all the same and the answer comes within the source's timeout.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -56,6 +56,8 @@ from smartcity.hub.outbound import async_http_client
 # Entity members that are not attributes: kept in every part sent to a source.
 _MEMBERS = frozenset({"id", "type", "scope", "@context"})
 _JSON = "application/json"
+# The representations `options` may name (clause 5.5.4), which say how a body is read.
+_REPRESENTATIONS = {"keyValues", "simplified", "normalized", "concise"}
 
 
 @dataclass
@@ -122,6 +124,23 @@ class Writes:
             (k, v) for k, v in request.query_params.multi_items() if k != "local"
         ]
         self.params.append(("local", "true"))
+
+    def already_read(self, names: Iterable[str]) -> None:
+        """Send on without the parameters ``names``: they said how to read the body, and
+        the body sent on is the hub's reading of it. ``options`` loses only its
+        representation values (keyValues, simplified, normalized, concise)."""
+        drop = set(names)
+        if not drop:
+            return
+        kept: list[tuple[str, str | int | float | bool | None]] = []
+        for key, value in self.params:
+            if key == "options" and "options" in drop and isinstance(value, str):
+                rest = [o for o in value.split(",") if o.strip() not in _REPRESENTATIONS]
+                if rest:
+                    kept.append((key, ",".join(rest)))
+            elif key not in drop or key == "options":
+                kept.append((key, value))
+        self.params = kept
 
     # -- routing -----------------------------------------------------------------------------
     def split(self, entity_id: str, types: Sequence[str] | None, names: set[str]) -> Split:
