@@ -187,3 +187,54 @@ def test_postgres_restart_during_http_writes(tmp_path: Path) -> None:
               f"{back_at - restart_at:.1f} s, first 201 after it "
               f"{first_ok_after - back_at:.2f} s")  # fmt: skip
         assert stored == len(acked)  # every acknowledged write is there
+
+
+@pytest.mark.slow
+def test_postgres_restart_during_http_reads(tmp_path: Path) -> None:
+    """PostgreSQL restarted under `smartcity serve` while four clients retrieve an entity by id
+    (the reads each worker's event loop runs on a connection of its own, which the restart
+    kills): requests that meet the outage get 503 with Retry-After (never a 500, never a hang),
+    and once the database is back the reads are answered again without a restart."""
+    with private_postgres() as pg:
+        server, base = start_server(pg.url, tmp_path / "serve.log")
+        eid = "urn:ngsi-ld:Probe:read"
+        try:
+            made = httpx.post(f"{base}/ngsi-ld/v1/entities", json={"id": eid, "type": "Probe"})
+            assert made.status_code == 201, made.text
+            results: list[tuple[int, float, float, str | None]] = []
+            lock = threading.Lock()
+            stop = threading.Event()
+
+            def reader() -> None:
+                with httpx.Client(base_url=base, timeout=15) as client:
+                    while not stop.is_set():
+                        started = time.monotonic()
+                        try:
+                            r = client.get(f"/ngsi-ld/v1/entities/{eid}")
+                            status, retry = r.status_code, r.headers.get("retry-after")
+                        except httpx.HTTPError:
+                            status, retry = -1, None  # no answer within 15 s: a hang
+                        with lock:
+                            results.append((status, started, time.monotonic(), retry))
+                        if status == 503:
+                            time.sleep(0.2)
+
+            threads = [threading.Thread(target=reader) for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(1.0)
+            pg.restart()
+            back_at = time.monotonic()
+            time.sleep(2.0)
+            stop.set()
+            for t in threads:
+                t.join(20)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(20)
+        other = [r for r in results if r[0] not in (200, 503)]
+        assert not other, f"neither 200 nor 503: {other[:5]}"
+        assert all(r[3] is not None and int(r[3]) > 0 for r in results if r[0] == 503)
+        assert max(end - start for _, start, end, _ in results) < 10  # nothing hung
+        # Answered again after the restart, by the same server processes.
+        assert any(status == 200 and start > back_at for status, start, _, _ in results)

@@ -464,8 +464,9 @@ def test_a_key_values_merge_reaches_the_department_as_it_was_meant(
     assert merged.status_code == 204, merged.text
     for base in (city, department):
         assert (key_values(base, road, tenant, local="true") or {}).get("intensity") == 9, base
-    merged = call("PATCH", city, f"{ENTITIES}/{road}", tenant, {"intensity": 10},
-                  options="keyValues")  # fmt: skip  (the deprecated spelling)
+    merged = call(
+        "PATCH", city, f"{ENTITIES}/{road}", tenant, {"intensity": 10}, options="keyValues"
+    )  # fmt: skip  (the deprecated spelling)
     assert merged.status_code == 204, merged.text
     for base in (city, department):
         assert (key_values(base, road, tenant, local="true") or {}).get("intensity") == 10, base

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -80,10 +80,19 @@ class _LoopQueue(Generic[T, R]):
 class AsyncBatcher(Generic[T, R]):
     """``await submit(item)`` from the event loop: items queued while a batch is in the thread
     pool go together in the next one. ``run(items)`` returns one result per item, in order, or
-    the exception for that item alone. Serves group commit (results None) and batched reads."""
+    the exception for that item alone. Serves group commit (results None) and batched reads.
+    With ``on_loop``, ``run`` is a coroutine function awaited on the loop itself (reads that
+    wait on the loop's own connection, storage/loop_reads.py): no thread, the same batching."""
 
-    def __init__(self, run: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> None:
+    def __init__(
+        self,
+        run: Callable[[Sequence[T]], Sequence[R | BaseException]]
+        | Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]],
+        *,
+        on_loop: bool = False,
+    ) -> None:
         self._run = run
+        self._on_loop = on_loop
         # One queue per event loop (a server has one per worker; tests start several).
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue[T, R]] = (
             weakref.WeakKeyDictionary()
@@ -106,8 +115,12 @@ class AsyncBatcher(Generic[T, R]):
             while queue.pending:
                 batch, queue.pending = queue.pending, []
                 outcomes: Sequence[R | BaseException]
+                items = [item for item, _ in batch]
                 try:
-                    outcomes = await run_in_threadpool(self._run, [item for item, _ in batch])
+                    if self._on_loop:
+                        outcomes = await self._run(items)  # type: ignore[misc]
+                    else:
+                        outcomes = await run_in_threadpool(self._run, items)  # type: ignore[arg-type]
                 except BaseException as exc:
                     outcomes = [exc] * len(batch)
                 for (_, done), outcome in zip(batch, outcomes, strict=True):

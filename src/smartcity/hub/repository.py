@@ -107,19 +107,15 @@ _GET_DOCS_POSTGRES = (
 )
 
 
-def get_docs(
+async def get_texts_async(
     db: Database, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """The documents of many (tenant, entity id) pairs in one statement (PostgreSQL)."""
-    return {key: orjson.loads(text) for key, text in get_texts(db, keys).items()}
-
-
-def get_texts(db: Database, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """``get_docs`` before parsing: the stored JSON texts."""
+) -> dict[tuple[str, str], str]:
+    """The stored JSON texts of many (tenant, entity id) pairs in one statement (PostgreSQL),
+    from the event loop (``Database.fetch_all_async``)."""
     tenants = sorted({t for t, _ in keys})
     ids = sorted({e for _, e in keys})
     wanted = set(keys)
-    rows = db.fetch_all(_GET_DOCS_POSTGRES, (tenants, ids))
+    rows = await db.fetch_all_async(_GET_DOCS_POSTGRES, (tenants, ids))
     return {(t, e): str(doc) for t, e, doc in rows if (t, e) in wanted}
 
 

@@ -99,7 +99,7 @@ class EntityService:
         self._group: GroupCommit[_Modification] = GroupCommit(self._modify_batch)
         self._agroup: AsyncBatcher[_Modification, None] = AsyncBatcher(self._modify_batch)
         self._aget: AsyncBatcher[tuple[str, str, replicas.ReadPolicy | None], str] = AsyncBatcher(
-            self._get_batch
+            self._get_batch, on_loop=True
         )
         if db.is_sqlite:  # regexp() and q_datetime_key(), which q and idPattern compile to
             db.prepare_connection(register_sqlite_functions)
@@ -150,20 +150,20 @@ class EntityService:
         """``get_text`` from the event loop. SQLite reads (a local file, WAL: never blocked by
         a writer) take tens of microseconds, less than a hop to the thread pool, so they run
         on the loop; PostgreSQL reads wait on the network, so the retrievals that arrive
-        together go to the thread pool and the database as one batch (one hop, one round
-        trip)."""
+        together go to the database as one batch (one round trip), on the loop's own
+        connection (storage/loop_reads.py)."""
         if not self.db.is_postgres:
             return self.get_text(tenant, entity_id)
         # Each retrieval carries its request's read policy (storage/replicas.py): the batch
         # runs on a task of whichever request came first, and must satisfy all of them.
         return await self._aget.submit((tenant, entity_id, replicas.current()))
 
-    def _get_batch(
+    async def _get_batch(
         self, items: Sequence[tuple[str, str, replicas.ReadPolicy | None]]
     ) -> list[str | BaseException]:
         keys = [(tenant, entity_id) for tenant, entity_id, _ in items]
         with replicas.using(replicas.strictest(policy for _, _, policy in items)):
-            found = repository.get_texts(self.db, keys)
+            found = await repository.get_texts_async(self.db, keys)
         return [
             found.get(key)
             or ResourceNotFound(f"entity {key[1]} does not exist" + _tenant_note(key[0]))

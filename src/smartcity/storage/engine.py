@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from sqlalchemy.pool import QueuePool
 
 from smartcity.storage import replicas, writer_lock
 from smartcity.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+from smartcity.storage.loop_reads import LOOP_READS_APPLICATION, LoopReaders
 
 # SQLite calls a bounded read's progress handler every this many virtual-machine steps: about
 # every 1-10 ms of work (7 million steps/s measured on JSON-heavy q queries), so a deadline is
@@ -42,7 +44,8 @@ def database_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OperationalError):
         return not _cancelled(exc)  # a statement stopped for its budget is not an outage
-    return False
+    # The driver's own, from the reads that bypass SQLAlchemy (fetch_all, fetch_all_async).
+    return type(exc).__module__.startswith("psycopg") and _driver_unavailable(exc)
 
 
 class QueryTimeout(Exception):
@@ -158,6 +161,15 @@ class Database:
         self._readers = threading.local()
         self._generation = 0
         self._held: list[Any] = []
+        # PostgreSQL's reads from the event loop (``fetch_all_async``): a connection per loop.
+        self._loop_readers: LoopReaders | None = None
+        if self.is_postgres:
+            self._loop_readers = LoopReaders(
+                self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                options="-c jit=off",
+                connect_timeout=connect_timeout,
+                application_name=LOOP_READS_APPLICATION,
+            )
         self._held_lock = threading.Lock()
         # Streaming replicas for reads that tolerate a short lag (use_replicas); None on
         # SQLite and on a PostgreSQL without them: every read on this database then.
@@ -295,6 +307,19 @@ class Database:
         finally:
             raw.close()  # back to the pool
         return [tuple(row) for row in rows if row is not None]
+
+    async def fetch_all_async(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """``fetch_all`` from the event loop. PostgreSQL reads run on the loop's own
+        connection (storage/loop_reads.py), without the thread pool, unless the request may
+        read from a replica (that routing stays with ``fetch_all``, in a thread). SQLite reads
+        take tens of microseconds, less than any hop: they run as they are. Plain SELECTs
+        only: the loop's connections do not run the ``prepare_connection`` setups."""
+        if self._loop_readers is None:
+            return self.fetch_all(sql, params)
+        if self._replica() is not None:
+            return await asyncio.to_thread(self.fetch_all, sql, params)
+        sql = self._pg_sql.get(sql) or self._pg_sql.setdefault(sql, sql.replace("?", "%s"))
+        return await self._loop_readers.fetch_all(sql, params)
 
     def _sqlite_reader(self) -> Any:
         """This thread's SQLite connection for ``fetch_all`` (autocommit: each SELECT sees the
@@ -445,6 +470,8 @@ class Database:
                 raw.close()
             self._held.clear()
         self._generation += 1
+        if self._loop_readers is not None:
+            self._loop_readers.close()
         self.engine.dispose()
 
 

@@ -286,18 +286,19 @@ class CsourceSubscriptionService:
             last = sub.last_notification
             if last is not None and last + interval > now:
                 continue
-            with self.db.write() as conn:
+            with self.db.read() as conn:
                 pending = conn.execute(
                     select(func.count())
                     .select_from(O)
                     .where(O.c.tenant == sub.tenant, O.c.sub_id == sub.sub_id,
                            O.c.failed_at.is_(None))
                 ).scalar_one()  # fmt: skip
-                matching = self._matching(conn, sub.tenant, sub.doc, now)
-                # Nothing matches, or the previous one is still being delivered (or retried):
-                # send nothing rather than pile notifications up.
-                if not matching or pending:
-                    continue
+                matching = [] if pending else self._matching(conn, sub.tenant, sub.doc, now)
+            # Nothing matches, or the previous one is still being delivered (or retried): send
+            # nothing rather than pile notifications up (and take no write lock for it).
+            if not matching:
+                continue
+            with self.db.write() as conn:
                 # Compare-and-set on last_notification: of several processes, one queues.
                 column = S.c.last_notification
                 won = conn.execute(
