@@ -9,12 +9,15 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.cluster.mqtt_share_support import (
     Node,
+    PrivatePostgres,
     Publisher,
     private_broker,
     private_postgres,
@@ -127,62 +130,95 @@ def test_broker_restart_during_ingestion(tmp_path: Path, shared: bool) -> None:
                 node.stop()
 
 
+@dataclass
+class Answer:
+    """One request sent while PostgreSQL restarted: what it was about, how it was answered."""
+
+    tag: str
+    status: int  # -1: no answer within 15 s (a hang)
+    started: float
+    ended: float
+    retry_after: str | None
+
+
+def _through_restart(
+    pg: PrivatePostgres, base: str, send: Callable[[httpx.Client], tuple[str, httpx.Response]]
+) -> tuple[list[Answer], float, float]:
+    """Four clients ``send`` requests to ``base`` in a loop while ``pg`` restarts (fast
+    shutdown); their answers, and when the restart began and ended (monotonic)."""
+    answers: list[Answer] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=base, timeout=15) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                tag, status, retry = "", -1, None
+                try:
+                    tag, r = send(client)
+                    status, retry = r.status_code, r.headers.get("retry-after")
+                except httpx.HTTPError:
+                    pass
+                with lock:
+                    answers.append(Answer(tag, status, started, time.monotonic(), retry))
+                if status == 503:
+                    time.sleep(0.2)  # as told, but shorter: measure the recovery
+
+    threads = [threading.Thread(target=client_loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    restart_at = time.monotonic()
+    try:
+        pg.restart()
+    finally:
+        back_at = time.monotonic()
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join(20)
+    return answers, restart_at, back_at
+
+
+def _no_500_no_hang(answers: list[Answer], ok: int) -> list[Answer]:
+    """The answers that met the outage (503); none was anything but ``ok`` or 503 + Retry-After,
+    and none took 10 s."""
+    other = [a for a in answers if a.status not in (ok, 503)]
+    assert not other, f"neither {ok} nor 503: {other[:5]}"
+    failed = [a for a in answers if a.status == 503]
+    assert all(a.retry_after is not None and int(a.retry_after) > 0 for a in failed)
+    assert max(a.ended - a.started for a in answers) < 10  # nothing hung
+    return failed
+
+
 @pytest.mark.slow
 def test_postgres_restart_during_http_writes(tmp_path: Path) -> None:
     """PostgreSQL restarted (fast shutdown) under `smartcity serve` while four clients create
     entities: requests that meet the outage get 503 with Retry-After (never a 500, never a
     hang), the server reconnects by itself, and every write it acknowledged (201) is there."""
+    counter = itertools.count()
+
+    def create(client: httpx.Client) -> tuple[str, httpx.Response]:
+        eid = f"urn:ngsi-ld:Probe:{next(counter)}"
+        return eid, client.post("/ngsi-ld/v1/entities", json={"id": eid, "type": "Probe"})
+
     with private_postgres() as pg:
         server, base = start_server(pg.url, tmp_path / "serve.log")
-        results: list[tuple[str, int, float, float, str | None]] = []
-        lock = threading.Lock()
-        stop = threading.Event()
-        counter = itertools.count()
-
-        def writer() -> None:
-            with httpx.Client(base_url=base, timeout=15) as client:
-                while not stop.is_set():
-                    eid = f"urn:ngsi-ld:Probe:{next(counter)}"
-                    started = time.monotonic()
-                    try:
-                        r = client.post("/ngsi-ld/v1/entities", json={"id": eid, "type": "Probe"})
-                        status, retry = r.status_code, r.headers.get("retry-after")
-                    except httpx.HTTPError:
-                        status, retry = -1, None  # no answer within 15 s: a hang
-                    with lock:
-                        results.append((eid, status, started, time.monotonic(), retry))
-                    if status == 503:
-                        time.sleep(0.2)  # as told, but shorter: measure the recovery
-
-        threads = [threading.Thread(target=writer) for _ in range(4)]
         try:
-            for t in threads:
-                t.start()
-            time.sleep(1.5)
-            restart_at = time.monotonic()
-            pg.restart()
-            back_at = time.monotonic()
-            time.sleep(2.0)
-            stop.set()
-            for t in threads:
-                t.join(20)
+            answers, restart_at, back_at = _through_restart(pg, base, create)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(20)
-        acked = [eid for eid, status, *_ in results if status == 201]
-        failed = [r for r in results if r[1] == 503]
-        other = [r for r in results if r[1] not in (201, 503)]
-        first_ok_after = min(
-            (end for _, status, _, end, _ in results if status == 201 and end > back_at),
-            default=None,
-        )
-        assert not other, f"neither 201 nor 503: {other[:5]}"
+        failed = _no_500_no_hang(answers, 201)
         assert failed, "no request met the restart (it must get 503, not wait or 500)"
-        assert all(r[4] is not None and int(r[4]) > 0 for r in failed)  # Retry-After
-        assert max(end - start for _, _, start, end, _ in results) < 10  # nothing hung
+        acked = [a.tag for a in answers if a.status == 201]
+        first_ok_after = min(
+            (a.ended for a in answers if a.status == 201 and a.ended > back_at), default=None
+        )
         assert first_ok_after is not None  # the server reconnected by itself
         stored = stored_ids(pg.url, acked)
-        print(f"postgres restart: requests {len(results)}, acknowledged {len(acked)}, 503 "
+        print(f"postgres restart: requests {len(answers)}, acknowledged {len(acked)}, 503 "
               f"{len(failed)}, lost {len(acked) - stored}, restart took "
               f"{back_at - restart_at:.1f} s, first 201 after it "
               f"{first_ok_after - back_at:.2f} s")  # fmt: skip
@@ -195,46 +231,20 @@ def test_postgres_restart_during_http_reads(tmp_path: Path) -> None:
     (the reads each worker's event loop runs on a connection of its own, which the restart
     kills): requests that meet the outage get 503 with Retry-After (never a 500, never a hang),
     and once the database is back the reads are answered again without a restart."""
+    eid = "urn:ngsi-ld:Probe:read"
+
+    def retrieve(client: httpx.Client) -> tuple[str, httpx.Response]:
+        return eid, client.get(f"/ngsi-ld/v1/entities/{eid}")
+
     with private_postgres() as pg:
         server, base = start_server(pg.url, tmp_path / "serve.log")
-        eid = "urn:ngsi-ld:Probe:read"
         try:
             made = httpx.post(f"{base}/ngsi-ld/v1/entities", json={"id": eid, "type": "Probe"})
             assert made.status_code == 201, made.text
-            results: list[tuple[int, float, float, str | None]] = []
-            lock = threading.Lock()
-            stop = threading.Event()
-
-            def reader() -> None:
-                with httpx.Client(base_url=base, timeout=15) as client:
-                    while not stop.is_set():
-                        started = time.monotonic()
-                        try:
-                            r = client.get(f"/ngsi-ld/v1/entities/{eid}")
-                            status, retry = r.status_code, r.headers.get("retry-after")
-                        except httpx.HTTPError:
-                            status, retry = -1, None  # no answer within 15 s: a hang
-                        with lock:
-                            results.append((status, started, time.monotonic(), retry))
-                        if status == 503:
-                            time.sleep(0.2)
-
-            threads = [threading.Thread(target=reader) for _ in range(4)]
-            for t in threads:
-                t.start()
-            time.sleep(1.0)
-            pg.restart()
-            back_at = time.monotonic()
-            time.sleep(2.0)
-            stop.set()
-            for t in threads:
-                t.join(20)
+            answers, _, back_at = _through_restart(pg, base, retrieve)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(20)
-        other = [r for r in results if r[0] not in (200, 503)]
-        assert not other, f"neither 200 nor 503: {other[:5]}"
-        assert all(r[3] is not None and int(r[3]) > 0 for r in results if r[0] == 503)
-        assert max(end - start for _, start, end, _ in results) < 10  # nothing hung
+        _no_500_no_hang(answers, 200)
         # Answered again after the restart, by the same server processes.
-        assert any(status == 200 and start > back_at for status, start, _, _ in results)
+        assert any(a.status == 200 and a.started > back_at for a in answers)

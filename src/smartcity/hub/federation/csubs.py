@@ -51,6 +51,7 @@ from smartcity.hub.subscriptions.model import (
     q_names,
     status_of,
 )
+from smartcity.hub.subscriptions.outbox import claim_period, pending
 from smartcity.hub.subscriptions.service import STAT_COLUMNS  # the same status columns
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage import schema
@@ -287,30 +288,14 @@ class CsourceSubscriptionService:
             if last is not None and last + interval > now:
                 continue
             with self.db.read() as conn:
-                pending = conn.execute(
-                    select(func.count())
-                    .select_from(O)
-                    .where(O.c.tenant == sub.tenant, O.c.sub_id == sub.sub_id,
-                           O.c.failed_at.is_(None))
-                ).scalar_one()  # fmt: skip
-                matching = [] if pending else self._matching(conn, sub.tenant, sub.doc, now)
+                busy = pending(conn, O, sub.tenant, sub.sub_id)
+                matching = [] if busy else self._matching(conn, sub.tenant, sub.doc, now)
             # Nothing matches, or the previous one is still being delivered (or retried): send
             # nothing rather than pile notifications up (and take no write lock for it).
             if not matching:
                 continue
             with self.db.write() as conn:
-                # Compare-and-set on last_notification: of several processes, one queues.
-                column = S.c.last_notification
-                won = conn.execute(
-                    update(S)
-                    .where(
-                        S.c.tenant == sub.tenant,
-                        S.c.sub_id == sub.sub_id,
-                        column.is_(None) if last is None else column == last,
-                    )
-                    .values(last_notification=now)
-                ).rowcount
-                if won:
+                if claim_period(conn, S, sub.tenant, sub.sub_id, last, now):
                     payload = _payload("newlyMatching", matching)
                     self._queue(conn, sub.tenant, sub.sub_id, payload, now)
                     queued += 1

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select
 
 from smartcity.hub import linking
 from smartcity.hub.contexts import CORE_ALIASES, CORE_CONTEXT_URL, ContextStore
@@ -30,7 +30,7 @@ from smartcity.hub.subscriptions.model import (
     linked_projection,
     notification_context,
 )
-from smartcity.hub.subscriptions.outbox import OutboxWorker
+from smartcity.hub.subscriptions.outbox import OutboxWorker, claim_period, pending
 from smartcity.hub.subscriptions.senders import Message, Senders, timeout_of
 from smartcity.hub.subscriptions.service import SubscriptionService
 from smartcity.hub.timeutil import now_us
@@ -306,30 +306,15 @@ class Notifier(OutboxWorker):
             return
         docs = self._periodic_entities(sub)
         with self.db.write() as conn:
-            pending = conn.execute(
-                select(func.count())
-                .select_from(O)
-                .where(O.c.tenant == sub.tenant, O.c.sub_id == sub.sub_id, O.c.failed_at.is_(None))
-            ).scalar_one()
             # Nothing matches, or the previous one is still being delivered (or retried):
             # send nothing rather than pile notifications up (one kept as failed is set aside).
-            if docs and not pending:
-                # Compare-and-set on last_notification: of several processes, one enqueues.
-                last = S.c.last_notification
-                won = conn.execute(
-                    update(S)
-                    .where(
-                        S.c.tenant == sub.tenant,
-                        S.c.sub_id == sub.sub_id,
-                        last.is_(None)
-                        if row.last_notification is None
-                        else last == row.last_notification,
-                    )
-                    .values(last_notification=now)
-                ).rowcount
-                if won:
-                    payload = new_payload([{"doc": d} for d in docs], now)
-                    conn.execute(insert(O).values(**outbox_row(sub, payload, now)))
+            if (
+                docs
+                and not pending(conn, O, sub.tenant, sub.sub_id)
+                and claim_period(conn, S, sub.tenant, sub.sub_id, row.last_notification, now)
+            ):
+                payload = new_payload([{"doc": d} for d in docs], now)
+                conn.execute(insert(O).values(**outbox_row(sub, payload, now)))
         self._next_periodic[sub.key] = now + sub.interval_us
 
     def _periodic_entities(self, sub: Compiled) -> list[Doc]:

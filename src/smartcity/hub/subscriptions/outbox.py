@@ -93,6 +93,40 @@ class DeliveryMetrics:
             return dict(self._counts)
 
 
+def pending(conn: Connection, outbox: Table, tenant: str, sub_id: str) -> int:
+    """How many of a subscription's notifications are still to deliver (or being retried);
+    those kept as failed are set aside. A periodic notification waits while any is."""
+    O = outbox  # noqa: E741
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(O)
+            .where(O.c.tenant == tenant, O.c.sub_id == sub_id, O.c.failed_at.is_(None))
+        ).scalar_one()
+    )
+
+
+def claim_period(
+    conn: Connection, subscriptions: Table, tenant: str, sub_id: str, last: int | None, now: int
+) -> bool:
+    """Whether this process queues a periodic subscription's next notification: a
+    compare-and-set of its ``last_notification`` from ``last`` (as read) to ``now``; of
+    several processes or nodes, one wins."""
+    S = subscriptions
+    column = S.c.last_notification
+    return bool(
+        conn.execute(
+            update(S)
+            .where(
+                S.c.tenant == tenant,
+                S.c.sub_id == sub_id,
+                column.is_(None) if last is None else column == last,
+            )
+            .values(last_notification=now)
+        ).rowcount
+    )
+
+
 def outbox_gauges(db: Database, outbox: Table) -> dict[str, int]:
     """What the outbox holds now, for every process: owed (``pending``), of which at least one
     attempt failed (``retrying``), and given up but kept (``failed``)."""
