@@ -29,8 +29,10 @@ the subscription is active and keeping as failed what its receiver never took.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -164,9 +166,22 @@ def patch_csub(old: Doc, fragment: Any, ctx: ActiveContext, *, context: Any,
     return _with_own(doc, own, ctx)
 
 
+# What a registration subscription's filter is made of (stored members).
+_FILTER_MEMBERS = ("q", "csf", "geoQ", "scopeQ", "temporalQ", "qNames", "csfNames")
+
+
 def _filter_of(sub: Doc) -> tuple[Filter, dict[str, str]]:
     """The subscription's q, csf, geoQ, scopeQ and temporalQ as a registration query's
-    filter, and the IRIs their names expanded to when the subscription was stored."""
+    filter, and the IRIs their names expanded to when the subscription was stored. Parsed
+    once per distinct filter: every registration change, and every period of a periodic
+    subscription, matches it against each registration."""
+    members = {k: sub[k] for k in _FILTER_MEMBERS if k in sub}
+    return _parsed_filter(orjson.dumps(members, option=orjson.OPT_SORT_KEYS))
+
+
+@lru_cache(maxsize=512)
+def _parsed_filter(members_json: bytes) -> tuple[Filter, dict[str, str]]:
+    sub: Doc = orjson.loads(members_json)
     geo = sub.get("geoQ")
     geo_query = (
         parse_geo_query(geo["georel"], geo["geometry"], geo["coordinates"], None, max_points=10**9)
