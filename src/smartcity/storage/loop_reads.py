@@ -2,16 +2,16 @@
 
 The hottest read (retrieve an entity by id) used to go to the thread pool, a batch at a
 time, and through a pooled connection. Measured under wrk on two workers
-(`scripts/cpu-per-request get`), the thread's share was 30–35 µs of CPU per retrieval (the
-hop, the pool's checkout and return, the GIL handed back and forth) against 6 µs more on the
-loop for psycopg's asynchronous connection, which waits for the answer as the loop waits for
-a socket: 12,000–12,500 → 15,200–15,900 retrievals/s, alternating runs.
+(`scripts/cpu-per-request get`), the thread's share was 25–35 µs of CPU per retrieval (the
+hop, the pool's checkout and return, the GIL handed back and forth) against 6–12 µs more on
+the loop for psycopg's asynchronous connection, which waits for the answer as the loop waits
+for a socket: 128–138 → 96–124 µs per retrieval in all, alternating runs (docs/performance.md).
 
 One connection per event loop (a server has one loop per worker process), in autocommit, its
 statements prepared on the server; one statement at a time on it (a lock: the callers batch
 their keys anyway). A connection that fails is dropped and the next read opens another; a read
-on a connection that had been idle is tried once more on a new one, because a server restart
-or failover kills idle connections silently and the read is safe to repeat. The callers see
+that fails on a connection opened before it is tried once more on a new one, because a server
+restart or failover kills idle connections silently and a read is safe to repeat. The callers see
 the driver's ``OperationalError``, which ``engine.database_unavailable`` recognises (503).
 """
 
