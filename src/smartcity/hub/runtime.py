@@ -74,16 +74,18 @@ class Hub:
         """Deliver notifications: what the outbox still holds from before, then as owed."""
         if not self._jobs:
             self._jobs.append(self.scheduler.every(PERIODIC_JOB, 1.0, self._wake_periodic))
-            here = lambda: self.scheduler.holds(PERIODIC_JOB)  # noqa: E731
-            self.notifier.periodic_here = here
+            self.notifier.periodic_here = self._periodic_here
             if self.federation.notifier is not None:  # periodic registration subscriptions
-                self.federation.notifier.periodic_here = here
+                self.federation.notifier.periodic_here = self._periodic_here
             if self.db.is_postgres:  # the history's monthly partitions, made ahead of time
                 self._jobs.append(
                     self.scheduler.every(partitions.JOB, partitions.JOB_PERIOD_S, self._partitions)
                 )
         self.notifier.start()
         self.federation.start()  # registration subscriptions' notifications
+
+    def _periodic_here(self) -> bool:
+        return self.scheduler.holds(PERIODIC_JOB)
 
     def _wake_periodic(self) -> None:
         self.notifier.wake()

@@ -56,22 +56,29 @@ class LoopReaders:
             with self._guard:
                 reader = self._readers.setdefault(loop, _Reader())
         async with reader.lock:
-            for attempt in (1, 2):
-                fresh = reader.conn is None
-                if fresh:
-                    reader.conn = await psycopg.AsyncConnection.connect(
-                        self.conninfo, autocommit=True, **self.connect_kwargs
-                    )
-                conn = reader.conn
-                try:
-                    cursor = await conn.execute(sql, params, prepare=True)
-                    return [tuple(row) for row in await cursor.fetchall()]
-                except psycopg.OperationalError:
-                    reader.conn = None
-                    await _close(conn)
-                    if fresh or attempt == 2:
-                        raise
-            raise AssertionError("unreachable")
+            kept = reader.conn is not None
+            try:
+                return await self._read(reader, sql, params)
+            except psycopg.OperationalError:
+                if not kept:  # a connection opened for this read failed: an outage
+                    raise
+            return await self._read(reader, sql, params)  # once more, on a new connection
+
+    async def _read(self, reader: _Reader, sql: str, params: tuple[Any, ...]) -> Any:
+        import psycopg
+
+        if reader.conn is None:
+            reader.conn = await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, **self.connect_kwargs
+            )
+        conn = reader.conn
+        try:
+            cursor = await conn.execute(sql, params, prepare=True)
+            return [tuple(row) for row in await cursor.fetchall()]
+        except psycopg.OperationalError:
+            reader.conn = None  # the next read opens another
+            await _close(conn)
+            raise
 
     def close(self) -> None:
         """Close every loop's connection (without its loop: the socket is simply shut)."""

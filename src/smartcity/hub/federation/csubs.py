@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smartcity.config import Limits
@@ -53,7 +53,7 @@ from smartcity.hub.subscriptions.model import (
     q_names,
     status_of,
 )
-from smartcity.hub.subscriptions.outbox import claim_period, pending
+from smartcity.hub.subscriptions.outbox import claim_period, claim_window, pending
 from smartcity.hub.subscriptions.service import STAT_COLUMNS  # the same status columns
 from smartcity.hub.timeutil import iso_from_us, now_us
 from smartcity.storage import schema
@@ -239,22 +239,11 @@ def _payload(reason: str, registrations: list[Doc]) -> Doc:
 
 
 def _claim_throttle(conn: Connection, tenant: str, sub_id: str, sub: Doc, now: int) -> bool:
-    """Whether a throttled subscription may be notified now: a compare-and-set on its
-    ``last_queued_at`` in the registration write's transaction (a rolled back write takes
-    nothing; of two nodes' writes inside one window, the second finds it taken)."""
+    """Whether the subscription may be notified now: always without ``throttling``, else
+    when its window is free (``outbox.claim_window``, in the registration's transaction)."""
     if "throttling" not in sub:
         return True
-    since = now - int(sub["throttling"] * 1_000_000)
-    claimed = conn.execute(
-        update(S)
-        .where(
-            S.c.tenant == tenant,
-            S.c.sub_id == sub_id,
-            or_(S.c.last_queued_at.is_(None), S.c.last_queued_at <= since),
-        )
-        .values(last_queued_at=now)
-    ).rowcount
-    return bool(claimed)
+    return claim_window(conn, S, tenant, sub_id, int(sub["throttling"] * 1_000_000), now)
 
 
 def _not_found(sub_id: str, tenant: str) -> ResourceNotFound:

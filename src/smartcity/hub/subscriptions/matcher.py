@@ -36,12 +36,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, insert, select
 
 from smartcity.hub.changes import Change, Listeners
 from smartcity.hub.entity import VALUE_KEY
 from smartcity.hub.query.qregex import Pattern, compile_pattern
 from smartcity.hub.subscriptions.model import NULL_URI, Doc, triggers_of
+from smartcity.hub.subscriptions.outbox import claim_window
 from smartcity.hub.timeutil import iso_from_us, now_us, parse_datetime_us
 from smartcity.storage import schema
 
@@ -420,24 +421,13 @@ class Matcher:
         return last is not None and now - last < sub.throttling_us
 
     def _claim_throttle(self, conn: Connection, sub: Compiled, now: int) -> bool:
-        """Throttling across processes and nodes: a compare-and-set on the subscription's
-        ``last_queued_at`` in the write's own transaction. Of two nodes' writes inside one
-        window, the second waits for the first's row lock, then finds the window taken; a
-        write that rolls back takes nothing. Subscriptions are claimed in key order (sorted
-        above), so two transactions never wait on each other in a cycle."""
+        """Throttling across processes and nodes (``outbox.claim_window``). Subscriptions are
+        claimed in key order (sorted above), so two transactions never wait on each other in
+        a cycle."""
         if sub.throttling_us is None:
             return True
         S = schema.subscriptions
-        since = now - sub.throttling_us
-        claimed = conn.execute(
-            update(S)
-            .where(
-                S.c.tenant == sub.tenant,
-                S.c.sub_id == sub.sub_id,
-                or_(S.c.last_queued_at.is_(None), S.c.last_queued_at <= since),
-            )
-            .values(last_queued_at=now)
-        ).rowcount
+        claimed = claim_window(conn, S, sub.tenant, sub.sub_id, sub.throttling_us, now)
         if not claimed:  # another node queued inside the window: throttle here too until its end
             other = conn.execute(
                 select(S.c.last_queued_at).where(S.c.tenant == sub.tenant, S.c.sub_id == sub.sub_id)

@@ -47,7 +47,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Connection, Table, delete, func, or_, select, update
 
 from smartcity.hub.subscriptions.model import Doc, cooldown_seconds, status_of
 from smartcity.hub.subscriptions.senders import Message, Senders
@@ -123,6 +123,28 @@ def claim_period(
                 column.is_(None) if last is None else column == last,
             )
             .values(last_notification=now)
+        ).rowcount
+    )
+
+
+def claim_window(
+    conn: Connection, subscriptions: Table, tenant: str, sub_id: str, window_us: int, now: int
+) -> bool:
+    """Whether a throttled subscription may be notified now: a compare-and-set of its
+    ``last_queued_at`` to ``now`` unless it lies within the last ``window_us``, in the write's
+    own transaction. Of two nodes' writes inside one window, the second waits for the first's
+    row lock, then finds the window taken; a write that rolls back takes nothing."""
+    S = subscriptions
+    since = now - window_us
+    return bool(
+        conn.execute(
+            update(S)
+            .where(
+                S.c.tenant == tenant,
+                S.c.sub_id == sub_id,
+                or_(S.c.last_queued_at.is_(None), S.c.last_queued_at <= since),
+            )
+            .values(last_queued_at=now)
         ).rowcount
     )
 
